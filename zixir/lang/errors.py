@@ -1,0 +1,162 @@
+"""Every error a Zixir user can see.
+
+All of them are `ZixirError`s carrying a message and, once known, a source position
+(1-based line and column, in characters) and, for runtime errors, the chain of Zixir function
+calls that led to them. Errors raised far from the source (in a builtin, the engine, a worker)
+are created without a position; the interpreter attaches the position of the Zixir expression
+that was running when they reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One entry of a runtime error's Zixir call chain: a function and where it was executing."""
+
+    function: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.function} (line {self.line}, column {self.column})"
+
+
+class ZixirError(Exception):
+    """Base of every error raised to a Zixir user."""
+
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        *,
+        filename: str | None = None,
+        end_line: int | None = None,
+        end_column: int | None = None,
+        call_chain: tuple[Frame, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.end_line = end_line
+        self.end_column = end_column
+        self.filename = filename
+        self.call_chain = tuple(call_chain)
+
+    @property
+    def has_position(self) -> bool:
+        return self.line is not None
+
+    def at(
+        self,
+        line: int,
+        column: int,
+        end_line: int | None = None,
+        end_column: int | None = None,
+        filename: str | None = None,
+    ) -> ZixirError:
+        """Attach a position unless one is already known; returns self for `raise e.at(...)`."""
+        if self.line is None:
+            self.line, self.column = line, column
+            self.end_line, self.end_column = end_line, end_column
+        if self.filename is None:
+            self.filename = filename
+        return self
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.message
+        return f"{self.message} at line {self.line}, column {self.column}"
+
+    def __reduce__(self):  # errors cross process boundaries; keep positions when pickled locally
+        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[ZixirError], message: str, state: dict) -> ZixirError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class ZixirSyntaxError(ZixirError):
+    """Malformed source: raised by the lexer and parser, never at run time."""
+
+
+class ZixirRuntimeError(ZixirError):
+    """An error raised while a program runs."""
+
+
+# ---- runtime faults (DESIGN.md section 4) -------------------------------------------------
+
+
+class PythonError(ZixirRuntimeError):
+    """The Python library raised; carries the exception type name and its traceback text."""
+
+    def __init__(self, message: str, *args, exc_type: str = "Exception", traceback: str = "", **kw):
+        super().__init__(message, *args, **kw)
+        self.exc_type = exc_type
+        self.traceback = traceback
+
+
+class WorkerCrashed(ZixirRuntimeError):
+    """The worker serving the call died (exit code or signal) before replying."""
+
+    def __init__(self, message: str, *args, exitcode: int | None = None, signal: int | None = None,
+                 **kw):
+        super().__init__(message, *args, **kw)
+        self.exitcode = exitcode
+        self.signal = signal
+
+
+class CallTimeout(ZixirRuntimeError):
+    """The call ran past its timeout; its worker was killed and replaced."""
+
+
+class CircuitOpen(ZixirRuntimeError):
+    """The circuit breaker for the module is open; fails fast until the probe."""
+
+    def __init__(self, message: str, *args, retry_after: float = 0.0, **kw):
+        super().__init__(message, *args, **kw)
+        self.retry_after = retry_after
+
+
+class RestartLimitExceeded(ZixirRuntimeError):
+    """A supervisor exceeded its restart intensity and escalated."""
+
+
+class PolicyDenied(ZixirRuntimeError):
+    """The call policy refuses this module or function."""
+
+
+class Overloaded(ZixirRuntimeError):
+    """More calls are waiting than the pool's queue holds."""
+
+
+class RouterCrashed(ZixirRuntimeError):
+    """The router process died while running the program; the memory store is intact."""
+
+
+class ProtocolError(ZixirRuntimeError):
+    """A malformed, oversized or unexpected frame on a worker pipe."""
+
+
+__all__ = [
+    "Frame",
+    "ZixirError",
+    "ZixirSyntaxError",
+    "ZixirRuntimeError",
+    "PythonError",
+    "WorkerCrashed",
+    "CallTimeout",
+    "CircuitOpen",
+    "RestartLimitExceeded",
+    "PolicyDenied",
+    "Overloaded",
+    "RouterCrashed",
+    "ProtocolError",
+]

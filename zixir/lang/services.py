@@ -1,0 +1,56 @@
+"""What a running program needs from outside the interpreter: Python calls and the memory store.
+
+The interpreter never talks to processes itself. It converts Zixir values to plain Python values
+(`None`, `bool`, `int`, `float`, `str`, `list`, `dict`), hands them to a `Services` object and
+converts the results back. `zixir.runtime` provides the real implementation (workers and the
+memory store); `Unavailable` is used where no runtime is attached and gives a clear error.
+Implementations must be thread-safe: `pmap` calls them from several threads at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from .errors import ZixirRuntimeError
+
+
+class Services(Protocol):
+    #: how many Python calls can usefully run at once (pmap sizes its thread pool with it)
+    parallelism: int
+
+    def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any: ...
+
+    def memory_put(self, key: str, value: Any) -> None: ...
+
+    def memory_get(self, key: str, default: Any = None, *, has_default: bool = False) -> Any: ...
+
+    def memory_delete(self, key: str) -> bool: ...
+
+    def memory_keys(self, prefix: str = "") -> list[str]: ...
+
+
+class Unavailable:
+    """Services of an interpreter without a runtime: every request is a clear error."""
+
+    parallelism = 1
+
+    def __init__(self, reason: str = "this evaluation has no zixir runtime attached") -> None:
+        self.reason = reason
+
+    def _refuse(self, what: str) -> ZixirRuntimeError:
+        return ZixirRuntimeError(f"{what} needs the zixir runtime ({self.reason})")
+
+    def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
+        raise self._refuse(f"python call {module}.{function}")
+
+    def memory_put(self, key: str, value: Any) -> None:
+        raise self._refuse("memory.put")
+
+    def memory_get(self, key: str, default: Any = None, *, has_default: bool = False) -> Any:
+        raise self._refuse("memory.get")
+
+    def memory_delete(self, key: str) -> bool:
+        raise self._refuse("memory.delete")
+
+    def memory_keys(self, prefix: str = "") -> list[str]:
+        raise self._refuse("memory.keys")
