@@ -15,7 +15,7 @@ import pytest
 
 from zixir.engine import Backend, load_backend, run_with
 
-BACKEND_IDS = ["python"]  # native backends join in the next change
+BACKEND_IDS = ["python", "c", "c-kernels"]
 
 
 def make_backend(backend_id: str) -> Backend:

@@ -1,0 +1,329 @@
+/* The zixir engine kernels in C (ABI and caller contract: zixir_engine.h).
+ *
+ * Reductions keep eight independent partial results (two 4-lane vectors) so the adds of
+ * neighbouring elements do not wait for each other; that is what lets a sum run at memory
+ * bandwidth instead of one add latency per element. The lane layout and the order in which
+ * lanes are combined are part of the contract: native/zig/engine.zig uses the same, so both
+ * builds return bit-identical results. Semantics of NaN and signed zeros: native/README.md.
+ */
+#include "zixir_engine.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef double v4d __attribute__((vector_size(32)));
+
+/* Unaligned 4-double load; compiles to plain vector loads. */
+static inline v4d load4(const double *p) {
+    v4d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Lanes combined as (v0 + v2) + (v1 + v3), after adding the two vectors lane-wise. */
+static inline double combine(v4d lo, v4d hi) {
+    v4d v = lo + hi;
+    return (v[0] + v[2]) + (v[1] + v[3]);
+}
+
+double zx_sum(const double *x, size_t n) {
+    v4d lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lo += load4(x + i);
+        hi += load4(x + i + 4);
+    }
+    double s = combine(lo, hi);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+double zx_dot(const double *a, const double *b, size_t n) {
+    v4d lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lo += load4(a + i) * load4(b + i);
+        hi += load4(a + i + 4) * load4(b + i + 4);
+    }
+    double s = combine(lo, hi);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+double zx_product(const double *x, size_t n) {
+    v4d lo = {1, 1, 1, 1}, hi = {1, 1, 1, 1};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lo *= load4(x + i);
+        hi *= load4(x + i + 4);
+    }
+    v4d v = lo * hi;
+    double p = (v[0] * v[2]) * (v[1] * v[3]);
+    for (; i < n; i++) p *= x[i];
+    return p;
+}
+
+double zx_mean(const double *x, size_t n) {
+    return n ? zx_sum(x, n) / (double)n : 0.0;
+}
+
+/* Corrected two-pass variance: the second pass sums the deviations too, and subtracting
+ * (sum d)^2 / n removes the rounding error left in the mean. */
+double zx_variance(const double *x, size_t n) {
+    if (n == 0) return 0.0;
+    const double mean = zx_sum(x, n) / (double)n;
+    const v4d m = {mean, mean, mean, mean};
+    v4d d_lo = {0, 0, 0, 0}, d_hi = {0, 0, 0, 0}, q_lo = {0, 0, 0, 0}, q_hi = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v4d a = load4(x + i) - m, b = load4(x + i + 4) - m;
+        d_lo += a;
+        d_hi += b;
+        q_lo += a * a;
+        q_hi += b * b;
+    }
+    double drift = combine(d_lo, d_hi), squares = combine(q_lo, q_hi);
+    for (; i < n; i++) {
+        double d = x[i] - mean;
+        drift += d;
+        squares += d * d;
+    }
+    double variance = (squares - drift * drift / (double)n) / (double)n;
+    return variance < 0.0 ? 0.0 : variance; /* keeps NaN */
+}
+
+double zx_std(const double *x, size_t n) {
+    return sqrt(zx_variance(x, n));
+}
+
+static int has_negative_zero(const double *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] == 0.0 && signbit(x[i])) return 1;
+    return 0;
+}
+
+static int has_positive_zero(const double *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] == 0.0 && !signbit(x[i])) return 1;
+    return 0;
+}
+
+/* One extremum pass: eight lanes of "keep the smaller" (or larger) plus a NaN flag. */
+static double extremum(const double *x, size_t n, int want_max) {
+    double lane[8];
+    int nan = 0;
+    for (int j = 0; j < 8; j++) lane[j] = x[0];
+    size_t i = 0;
+    if (want_max) {
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) {
+                double v = x[i + j];
+                nan |= v != v;
+                lane[j] = v > lane[j] ? v : lane[j];
+            }
+    } else {
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) {
+                double v = x[i + j];
+                nan |= v != v;
+                lane[j] = v < lane[j] ? v : lane[j];
+            }
+    }
+    double best = lane[0];
+    for (int j = 1; j < 8; j++) best = want_max ? (lane[j] > best ? lane[j] : best)
+                                               : (lane[j] < best ? lane[j] : best);
+    for (; i < n; i++) {
+        double v = x[i];
+        nan |= v != v;
+        best = want_max ? (v > best ? v : best) : (v < best ? v : best);
+    }
+    return (nan || best != best) ? NAN : best;
+}
+
+double zx_min(const double *x, size_t n) {
+    if (n == 0) return 0.0;
+    double low = extremum(x, n, 0);
+    if (low == 0.0) return has_negative_zero(x, n) ? -0.0 : 0.0;
+    return low;
+}
+
+double zx_max(const double *x, size_t n) {
+    if (n == 0) return 0.0;
+    double high = extremum(x, n, 1);
+    if (high == 0.0) return has_positive_zero(x, n) ? 0.0 : -0.0;
+    return high;
+}
+
+void zx_vec_add(const double *restrict a, const double *restrict b, double *restrict out,
+                size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void zx_vec_sub(const double *restrict a, const double *restrict b, double *restrict out,
+                size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] - b[i];
+}
+
+void zx_vec_mul(const double *restrict a, const double *restrict b, double *restrict out,
+                size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+void zx_vec_div(const double *restrict a, const double *restrict b, double *restrict out,
+                size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = b[i] != 0.0 ? a[i] / b[i] : 0.0;
+}
+
+void zx_map_mul(const double *restrict x, double factor, double *restrict out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = x[i] * factor;
+}
+
+void zx_map_add(const double *restrict x, double addend, double *restrict out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = x[i] + addend;
+}
+
+size_t zx_filter_gt(const double *restrict x, size_t n, double threshold, double *restrict out) {
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[kept] = x[i]; /* branch-free: always write, advance only when kept */
+        kept += x[i] > threshold;
+    }
+    return kept;
+}
+
+/* ---- sorting: LSD radix sort on order-preserving integer keys ------------------------------
+ * A double's bits become an unsigned key that sorts like the value (negative numbers are
+ * bit-flipped, positive ones get the sign bit set), so -0.0 sorts before 0.0. NaNs are moved to
+ * the end first, in input order. Six passes of 11 bits; a pass whose digit is the same for
+ * every key is skipped. */
+
+#define RADIX_BITS 11
+#define RADIX_SIZE (1u << RADIX_BITS)
+#define RADIX_PASSES 6
+
+static inline uint64_t to_key(uint64_t bits) {
+    return (bits >> 63) ? ~bits : (bits | 0x8000000000000000ull);
+}
+
+static inline uint64_t from_key(uint64_t key) {
+    return (key >> 63) ? (key & 0x7fffffffffffffffull) : ~key;
+}
+
+static void insertion_sort(uint64_t *k, size_t n) {
+    for (size_t i = 1; i < n; i++) {
+        uint64_t v = k[i];
+        size_t j = i;
+        for (; j > 0 && k[j - 1] > v; j--) k[j] = k[j - 1];
+        k[j] = v;
+    }
+}
+
+static void radix_sort(uint64_t *keys, uint64_t *tmp, size_t n) {
+    static _Thread_local size_t counts[RADIX_PASSES][RADIX_SIZE];
+    memset(counts, 0, sizeof counts);
+    for (size_t i = 0; i < n; i++)
+        for (int p = 0; p < RADIX_PASSES; p++)
+            counts[p][(keys[i] >> (p * RADIX_BITS)) & (RADIX_SIZE - 1)]++;
+    uint64_t *src = keys, *dst = tmp;
+    for (int p = 0; p < RADIX_PASSES; p++) {
+        size_t *c = counts[p];
+        unsigned shift = (unsigned)(p * RADIX_BITS);
+        if (c[(src[0] >> shift) & (RADIX_SIZE - 1)] == n) continue;
+        size_t offset = 0;
+        for (size_t d = 0; d < RADIX_SIZE; d++) {
+            size_t count = c[d];
+            c[d] = offset;
+            offset += count;
+        }
+        for (size_t i = 0; i < n; i++) dst[c[(src[i] >> shift) & (RADIX_SIZE - 1)]++] = src[i];
+        uint64_t *swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != keys) memcpy(keys, src, n * sizeof *keys);
+}
+
+void zx_sort_asc(double *x, size_t n, double *scratch) {
+    size_t kept = 0, nans = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] != x[i]) scratch[nans++] = x[i];
+        else x[kept++] = x[i];
+    }
+    memcpy(x + kept, scratch, nans * sizeof *x);
+    uint64_t *keys = (uint64_t *)x, *tmp = (uint64_t *)scratch;
+    for (size_t i = 0; i < kept; i++) keys[i] = to_key(keys[i]);
+    if (kept < 64) insertion_sort(keys, kept);
+    else radix_sort(keys, tmp, kept);
+    for (size_t i = 0; i < kept; i++) keys[i] = from_key(keys[i]);
+}
+
+int64_t zx_find_index(const double *x, size_t n, double value) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] == value) return (int64_t)i;
+    return -1;
+}
+
+size_t zx_count_value(const double *x, size_t n, double value) {
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) count += x[i] == value;
+    return count;
+}
+
+/* Row-major C = A (rows x inner) * B (inner x cols). The inner loop runs along a row of B and
+ * of C so it vectorizes; each C element still accumulates its products in k order, the same
+ * order as the reference, so results are bit-identical to it. */
+void zx_mat_mul(const double *restrict a, const double *restrict b, double *restrict out,
+                size_t a_rows, size_t a_cols, size_t b_cols) {
+    for (size_t i = 0; i < a_rows; i++) {
+        double *row = out + i * b_cols;
+        for (size_t j = 0; j < b_cols; j++) row[j] = 0.0;
+        for (size_t k = 0; k < a_cols; k++) {
+            const double aik = a[i * a_cols + k];
+            const double *brow = b + k * b_cols;
+            for (size_t j = 0; j < b_cols; j++) row[j] += aik * brow[j];
+        }
+    }
+}
+
+/* Blocked so that both the rows read and the rows written stay in cache. */
+void zx_mat_transpose(const double *restrict x, double *restrict out, size_t rows, size_t cols) {
+    const size_t block = 32;
+    for (size_t r0 = 0; r0 < rows; r0 += block)
+        for (size_t c0 = 0; c0 < cols; c0 += block) {
+            size_t r1 = r0 + block < rows ? r0 + block : rows;
+            size_t c1 = c0 + block < cols ? c0 + block : cols;
+            for (size_t r = r0; r < r1; r++)
+                for (size_t c = c0; c < c1; c++) out[c * rows + r] = x[r * cols + c];
+        }
+}
+
+size_t zx_utf8_length(const uint32_t *code_points, size_t n) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = code_points[i];
+        bytes += 1 + (c >= 0x80) + (c >= 0x800) + (c >= 0x10000);
+    }
+    return bytes;
+}
+
+int64_t zx_bytes_find(const uint8_t *haystack, size_t n, const uint8_t *needle, size_t m) {
+    if (m == 0) return 0;
+    if (m > n) return -1;
+    const uint8_t first = needle[0];
+    const uint8_t *p = haystack, *end = haystack + (n - m) + 1;
+    while (p < end) {
+        p = memchr(p, first, (size_t)(end - p));
+        if (p == NULL) return -1;
+        if (memcmp(p, needle, m) == 0) return (int64_t)(p - haystack);
+        p++;
+    }
+    return -1;
+}
+
+int zx_bytes_starts_with(const uint8_t *s, size_t n, const uint8_t *prefix, size_t m) {
+    return m == 0 || (m <= n && memcmp(s, prefix, m) == 0);
+}
+
+int zx_bytes_ends_with(const uint8_t *s, size_t n, const uint8_t *suffix, size_t m) {
+    return m == 0 || (m <= n && memcmp(s + (n - m), suffix, m) == 0);
+}

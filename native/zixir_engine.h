@@ -1,0 +1,44 @@
+/* The zixir engine ABI: what native/zixir_engine.c and native/zig/engine.zig both export.
+ *
+ * Callers (zixir/engine/native.py) have validated every argument: pointers address `n` (or the
+ * stated number of) float64 values, `out` has room for the result, and lengths match. The
+ * kernels never allocate; scratch space comes from the caller.
+ *
+ * The declarations between the cdef markers are read verbatim by cffi, for the compiled C
+ * module and for loading the Zig library, so they stay plain C without macros.
+ */
+#ifndef ZIXIR_ENGINE_H
+#define ZIXIR_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef-begin */
+double zx_sum(const double *x, size_t n);
+double zx_product(const double *x, size_t n);
+double zx_mean(const double *x, size_t n);
+double zx_min(const double *x, size_t n);
+double zx_max(const double *x, size_t n);
+double zx_variance(const double *x, size_t n);
+double zx_std(const double *x, size_t n);
+double zx_dot(const double *a, const double *b, size_t n);
+void zx_vec_add(const double *a, const double *b, double *out, size_t n);
+void zx_vec_sub(const double *a, const double *b, double *out, size_t n);
+void zx_vec_mul(const double *a, const double *b, double *out, size_t n);
+void zx_vec_div(const double *a, const double *b, double *out, size_t n);
+void zx_map_mul(const double *x, double factor, double *out, size_t n);
+void zx_map_add(const double *x, double addend, double *out, size_t n);
+size_t zx_filter_gt(const double *x, size_t n, double threshold, double *out);
+void zx_sort_asc(double *x, size_t n, double *scratch);
+int64_t zx_find_index(const double *x, size_t n, double value);
+size_t zx_count_value(const double *x, size_t n, double value);
+void zx_mat_mul(const double *a, const double *b, double *out, size_t a_rows, size_t a_cols,
+                size_t b_cols);
+void zx_mat_transpose(const double *x, double *out, size_t rows, size_t cols);
+size_t zx_utf8_length(const uint32_t *code_points, size_t n);
+int64_t zx_bytes_find(const uint8_t *haystack, size_t n, const uint8_t *needle, size_t m);
+int zx_bytes_starts_with(const uint8_t *s, size_t n, const uint8_t *prefix, size_t m);
+int zx_bytes_ends_with(const uint8_t *s, size_t n, const uint8_t *suffix, size_t m);
+/* cdef-end */
+
+#endif

@@ -1,0 +1,36 @@
+"""Build steps that pyproject.toml cannot declare: the native engine.
+
+* `zixir.engine._ckernels`: the C kernels, compiled through cffi's API mode
+  (native/build_engine.py).
+* native sources (the ABI header and the Zig sources) are copied into the package as
+  `zixir/engine/native_src/`, so an installed zixir can build its Zig backend on first use.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+NATIVE = ROOT / "native"
+
+
+class BuildPyWithNativeSources(build_py):
+    """build_py that also ships the ABI header and Zig sources inside the package."""
+
+    def run(self) -> None:
+        super().run()
+        target = Path(self.build_lib) / "zixir" / "engine" / "native_src"
+        (target / "zig").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(NATIVE / "zixir_engine.h", target / "zixir_engine.h")
+        for source in (NATIVE / "zig").glob("*.zig"):
+            shutil.copy2(source, target / "zig" / source.name)
+
+
+setup(
+    cffi_modules=["native/build_engine.py:ffibuilder"],
+    cmdclass={"build_py": BuildPyWithNativeSources},
+)
