@@ -15,7 +15,7 @@ import pytest
 
 from zixir.engine import Backend, load_backend, run_with
 
-BACKEND_IDS = ["python", "c", "c-kernels"]
+BACKEND_IDS = ["python", "c", "c-kernels", "zig", "zig-kernels"]
 
 
 def make_backend(backend_id: str) -> Backend:

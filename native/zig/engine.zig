@@ -1,0 +1,326 @@
+//! The zixir engine kernels in Zig: the ABI of native/zixir_engine.h, built as a shared library
+//! by zixir/engine/zigbuild.py and loaded through cffi.
+//!
+//! Every kernel mirrors native/zixir_engine.c step for step (the same eight reduction lanes,
+//! combined in the same order, the same radix sort), so the two builds return bit-identical
+//! results and one test suite holds for both.
+
+const std = @import("std");
+
+const V4 = @Vector(4, f64);
+
+inline fn load4(p: [*]const f64) V4 {
+    return p[0..4].*;
+}
+
+/// Lanes combined as (v0 + v2) + (v1 + v3), after adding the two vectors lane-wise.
+inline fn combine(lo: V4, hi: V4) f64 {
+    const v = lo + hi;
+    return (v[0] + v[2]) + (v[1] + v[3]);
+}
+
+export fn zx_sum(x: [*]const f64, n: usize) f64 {
+    var lo: V4 = @splat(0.0);
+    var hi: V4 = @splat(0.0);
+    var i: usize = 0;
+    while (i + 8 <= n) : (i += 8) {
+        lo += load4(x + i);
+        hi += load4(x + i + 4);
+    }
+    var s = combine(lo, hi);
+    while (i < n) : (i += 1) s += x[i];
+    return s;
+}
+
+export fn zx_dot(a: [*]const f64, b: [*]const f64, n: usize) f64 {
+    var lo: V4 = @splat(0.0);
+    var hi: V4 = @splat(0.0);
+    var i: usize = 0;
+    while (i + 8 <= n) : (i += 8) {
+        lo += load4(a + i) * load4(b + i);
+        hi += load4(a + i + 4) * load4(b + i + 4);
+    }
+    var s = combine(lo, hi);
+    while (i < n) : (i += 1) s += a[i] * b[i];
+    return s;
+}
+
+export fn zx_product(x: [*]const f64, n: usize) f64 {
+    var lo: V4 = @splat(1.0);
+    var hi: V4 = @splat(1.0);
+    var i: usize = 0;
+    while (i + 8 <= n) : (i += 8) {
+        lo *= load4(x + i);
+        hi *= load4(x + i + 4);
+    }
+    const v = lo * hi;
+    var p = (v[0] * v[2]) * (v[1] * v[3]);
+    while (i < n) : (i += 1) p *= x[i];
+    return p;
+}
+
+export fn zx_mean(x: [*]const f64, n: usize) f64 {
+    if (n == 0) return 0.0;
+    return zx_sum(x, n) / @as(f64, @floatFromInt(n));
+}
+
+/// Corrected two-pass variance, as in the C kernel.
+export fn zx_variance(x: [*]const f64, n: usize) f64 {
+    if (n == 0) return 0.0;
+    const count: f64 = @floatFromInt(n);
+    const mean = zx_sum(x, n) / count;
+    const m: V4 = @splat(mean);
+    var d_lo: V4 = @splat(0.0);
+    var d_hi: V4 = @splat(0.0);
+    var q_lo: V4 = @splat(0.0);
+    var q_hi: V4 = @splat(0.0);
+    var i: usize = 0;
+    while (i + 8 <= n) : (i += 8) {
+        const a = load4(x + i) - m;
+        const b = load4(x + i + 4) - m;
+        d_lo += a;
+        d_hi += b;
+        q_lo += a * a;
+        q_hi += b * b;
+    }
+    var drift = combine(d_lo, d_hi);
+    var squares = combine(q_lo, q_hi);
+    while (i < n) : (i += 1) {
+        const d = x[i] - mean;
+        drift += d;
+        squares += d * d;
+    }
+    const variance = (squares - drift * drift / count) / count;
+    return if (variance < 0.0) 0.0 else variance;
+}
+
+export fn zx_std(x: [*]const f64, n: usize) f64 {
+    return @sqrt(zx_variance(x, n));
+}
+
+fn isNegativeZero(v: f64) bool {
+    return v == 0.0 and std.math.signbit(v);
+}
+
+fn extremum(x: [*]const f64, n: usize, comptime want_max: bool) f64 {
+    var lane: [8]f64 = @splat(x[0]);
+    var nan = false;
+    var i: usize = 0;
+    while (i + 8 <= n) : (i += 8) {
+        inline for (0..8) |j| {
+            const v = x[i + j];
+            nan = nan or v != v;
+            const better = if (want_max) v > lane[j] else v < lane[j];
+            lane[j] = if (better) v else lane[j];
+        }
+    }
+    var best = lane[0];
+    for (lane[1..]) |v| {
+        const better = if (want_max) v > best else v < best;
+        best = if (better) v else best;
+    }
+    while (i < n) : (i += 1) {
+        const v = x[i];
+        nan = nan or v != v;
+        const better = if (want_max) v > best else v < best;
+        best = if (better) v else best;
+    }
+    return if (nan or best != best) std.math.nan(f64) else best;
+}
+
+export fn zx_min(x: [*]const f64, n: usize) f64 {
+    if (n == 0) return 0.0;
+    const low = extremum(x, n, false);
+    if (low == 0.0) {
+        for (x[0..n]) |v| if (isNegativeZero(v)) return -0.0;
+        return 0.0;
+    }
+    return low;
+}
+
+export fn zx_max(x: [*]const f64, n: usize) f64 {
+    if (n == 0) return 0.0;
+    const high = extremum(x, n, true);
+    if (high == 0.0) {
+        for (x[0..n]) |v| if (v == 0.0 and !std.math.signbit(v)) return 0.0;
+        return -0.0;
+    }
+    return high;
+}
+
+export fn zx_vec_add(a: [*]const f64, b: [*]const f64, out: [*]f64, n: usize) void {
+    for (0..n) |i| out[i] = a[i] + b[i];
+}
+
+export fn zx_vec_sub(a: [*]const f64, b: [*]const f64, out: [*]f64, n: usize) void {
+    for (0..n) |i| out[i] = a[i] - b[i];
+}
+
+export fn zx_vec_mul(a: [*]const f64, b: [*]const f64, out: [*]f64, n: usize) void {
+    for (0..n) |i| out[i] = a[i] * b[i];
+}
+
+export fn zx_vec_div(a: [*]const f64, b: [*]const f64, out: [*]f64, n: usize) void {
+    for (0..n) |i| out[i] = if (b[i] != 0.0) a[i] / b[i] else 0.0;
+}
+
+export fn zx_map_mul(x: [*]const f64, factor: f64, out: [*]f64, n: usize) void {
+    for (0..n) |i| out[i] = x[i] * factor;
+}
+
+export fn zx_map_add(x: [*]const f64, addend: f64, out: [*]f64, n: usize) void {
+    for (0..n) |i| out[i] = x[i] + addend;
+}
+
+export fn zx_filter_gt(x: [*]const f64, n: usize, threshold: f64, out: [*]f64) usize {
+    var kept: usize = 0;
+    for (0..n) |i| {
+        out[kept] = x[i];
+        kept += @intFromBool(x[i] > threshold);
+    }
+    return kept;
+}
+
+// ---- sorting: the same LSD radix sort on order-preserving keys as the C kernel -------------
+
+const radix_bits = 11;
+const radix_size = 1 << radix_bits;
+const radix_passes = 6;
+const sign_bit: u64 = 1 << 63;
+
+threadlocal var radix_counts: [radix_passes][radix_size]usize = undefined;
+
+inline fn toKey(bits: u64) u64 {
+    return if (bits >> 63 != 0) ~bits else bits | sign_bit;
+}
+
+inline fn fromKey(key: u64) u64 {
+    return if (key >> 63 != 0) key & ~sign_bit else ~key;
+}
+
+fn insertionSort(k: []u64) void {
+    var i: usize = 1;
+    while (i < k.len) : (i += 1) {
+        const v = k[i];
+        var j = i;
+        while (j > 0 and k[j - 1] > v) : (j -= 1) k[j] = k[j - 1];
+        k[j] = v;
+    }
+}
+
+fn radixSort(keys: []u64, tmp: []u64) void {
+    const n = keys.len;
+    const counts = &radix_counts;
+    for (counts) |*row| @memset(row, 0);
+    for (keys) |key| {
+        inline for (0..radix_passes) |p| counts[p][(key >> (p * radix_bits)) & (radix_size - 1)] += 1;
+    }
+    var src = keys;
+    var dst = tmp;
+    inline for (0..radix_passes) |p| {
+        const shift = p * radix_bits;
+        const c = &counts[p];
+        if (c[(src[0] >> shift) & (radix_size - 1)] != n) {
+            var offset: usize = 0;
+            for (c) |*slot| {
+                const count = slot.*;
+                slot.* = offset;
+                offset += count;
+            }
+            for (src) |key| {
+                const d = (key >> shift) & (radix_size - 1);
+                dst[c[d]] = key;
+                c[d] += 1;
+            }
+            const swap = src;
+            src = dst;
+            dst = swap;
+        }
+    }
+    if (src.ptr != keys.ptr) @memcpy(keys, src);
+}
+
+export fn zx_sort_asc(x: [*]f64, n: usize, scratch: [*]f64) void {
+    var kept: usize = 0;
+    var nans: usize = 0;
+    for (0..n) |i| {
+        const v = x[i];
+        if (v != v) {
+            scratch[nans] = v;
+            nans += 1;
+        } else {
+            x[kept] = v;
+            kept += 1;
+        }
+    }
+    @memcpy(x[kept .. kept + nans], scratch[0..nans]);
+    const keys: [*]u64 = @ptrCast(x);
+    const tmp: [*]u64 = @ptrCast(scratch);
+    for (keys[0..kept]) |*k| k.* = toKey(k.*);
+    if (kept < 64) insertionSort(keys[0..kept]) else radixSort(keys[0..kept], tmp[0..kept]);
+    for (keys[0..kept]) |*k| k.* = fromKey(k.*);
+}
+
+export fn zx_find_index(x: [*]const f64, n: usize, value: f64) i64 {
+    for (0..n) |i| if (x[i] == value) return @intCast(i);
+    return -1;
+}
+
+export fn zx_count_value(x: [*]const f64, n: usize, value: f64) usize {
+    var count: usize = 0;
+    for (0..n) |i| count += @intFromBool(x[i] == value);
+    return count;
+}
+
+/// Row-major product accumulating each output in k order, as the C kernel and the reference.
+export fn zx_mat_mul(a: [*]const f64, b: [*]const f64, out: [*]f64, a_rows: usize, a_cols: usize, b_cols: usize) void {
+    for (0..a_rows) |i| {
+        const row = out[i * b_cols .. (i + 1) * b_cols];
+        @memset(row, 0.0);
+        for (0..a_cols) |k| {
+            const aik = a[i * a_cols + k];
+            const brow = b[k * b_cols .. (k + 1) * b_cols];
+            for (row, brow) |*o, bv| o.* += aik * bv;
+        }
+    }
+}
+
+export fn zx_mat_transpose(x: [*]const f64, out: [*]f64, rows: usize, cols: usize) void {
+    const block = 32;
+    var r0: usize = 0;
+    while (r0 < rows) : (r0 += block) {
+        var c0: usize = 0;
+        while (c0 < cols) : (c0 += block) {
+            const r1 = @min(r0 + block, rows);
+            const c1 = @min(c0 + block, cols);
+            for (r0..r1) |r| {
+                for (c0..c1) |c| out[c * rows + r] = x[r * cols + c];
+            }
+        }
+    }
+}
+
+export fn zx_utf8_length(code_points: [*]const u32, n: usize) usize {
+    var bytes: usize = 0;
+    for (code_points[0..n]) |c| {
+        bytes += 1 + @as(usize, @intFromBool(c >= 0x80)) + @intFromBool(c >= 0x800) + @intFromBool(c >= 0x10000);
+    }
+    return bytes;
+}
+
+export fn zx_bytes_find(haystack: [*]const u8, n: usize, needle: [*]const u8, m: usize) i64 {
+    if (m == 0) return 0;
+    if (m > n) return -1;
+    const found = std.mem.indexOf(u8, haystack[0..n], needle[0..m]) orelse return -1;
+    return @intCast(found);
+}
+
+export fn zx_bytes_starts_with(s: [*]const u8, n: usize, prefix: [*]const u8, m: usize) c_int {
+    if (m == 0) return 1;
+    return @intFromBool(m <= n and std.mem.eql(u8, s[0..m], prefix[0..m]));
+}
+
+export fn zx_bytes_ends_with(s: [*]const u8, n: usize, suffix: [*]const u8, m: usize) c_int {
+    if (m == 0) return 1;
+    return @intFromBool(m <= n and std.mem.eql(u8, s[n - m .. n], suffix[0..m]));
+}
