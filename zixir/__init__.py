@@ -1,0 +1,84 @@
+"""zixir: run Zixir programs from Python.
+
+    import zixir
+    zixir.eval("engine.list_sum([1.0, 2.0])")        # 3.0
+    zixir.run_file("script.zx")
+    zixir.run_engine("dot_product", [1.0, 2.0], [3.0, 4.0])
+    with zixir.Runtime(workers=4) as rt:
+        rt.eval("let x = 1"); rt.eval("x + 1")       # 2
+
+Values come back as plain Python (None, bool, int, float, str, list, dict); errors are the
+`ZixirError` classes below, with `line`, `column` and, for runtime errors, `call_chain`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .lang.errors import (
+    CallTimeout,
+    CircuitOpen,
+    Frame,
+    Overloaded,
+    PolicyDenied,
+    ProtocolError,
+    PythonError,
+    RestartLimitExceeded,
+    RouterCrashed,
+    WorkerCrashed,
+    ZixirError,
+    ZixirRuntimeError,
+    ZixirSyntaxError,
+)
+
+__version__ = "0.1.0"
+
+
+def eval(source: str, filename: str | None = None) -> Any:  # noqa: A001 - the API's name
+    """Evaluate a Zixir program on the default runtime and return its value."""
+    from .api import default_session
+
+    return default_session().eval(source, filename)
+
+
+def run_file(path: str) -> Any:
+    """Run a Zixir file (calling its `fn main` if it has one) and return the program's value."""
+    from .api import default_session
+
+    return default_session().run_file(path)
+
+
+def run_engine(op: str, *args: Any) -> Any:
+    """Run one engine op in-process, without a runtime: `run_engine("list_sum", [1.0])`."""
+    from .engine import run_engine as _run_engine
+
+    return _run_engine(op, *args)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Runtime":
+        from .runtime import Runtime
+
+        return Runtime
+    raise AttributeError(f"module 'zixir' has no attribute {name!r}")
+
+
+__all__ = [
+    "CallTimeout",
+    "CircuitOpen",
+    "Frame",
+    "Overloaded",
+    "PolicyDenied",
+    "ProtocolError",
+    "PythonError",
+    "RestartLimitExceeded",
+    "Runtime",
+    "RouterCrashed",
+    "WorkerCrashed",
+    "ZixirError",
+    "ZixirRuntimeError",
+    "ZixirSyntaxError",
+    "eval",
+    "run_engine",
+    "run_file",
+]

@@ -1,0 +1,589 @@
+"""The built-in functions, as a registry: name -> implementation, signature, one-line doc.
+
+The same registry feeds the interpreter (each session's builtins namespace), the checker (arity)
+and the language server (completion and hover). Implementations take and return Zixir values
+and raise `ZixirRuntimeError` naming themselves for bad arguments; the interpreter adds the
+position of the call.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ZixirRuntimeError
+from .values import (
+    FALSE,
+    TRUE,
+    Bool,
+    ZList,
+    ZRange,
+    from_bool,
+    is_number,
+    is_truthy,
+    to_text,
+    type_name,
+)
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    fn: Callable[..., Any]
+    signature: str
+    doc: str
+    min_args: int
+    max_args: int | None  # None: any number
+
+
+BUILTINS: dict[str, Builtin] = {}
+
+
+def builtin(signature: str, doc: str, min_args: int, max_args: int | None = -1):
+    """Register a built-in; `max_args` -1 means "same as min_args"."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        name = signature.split("(", 1)[0]
+        fn.zixir_name = name  # type: ignore[attr-defined]
+        BUILTINS[name] = Builtin(name, fn, signature, doc, min_args,
+                                 min_args if max_args == -1 else max_args)
+        return fn
+
+    return register
+
+
+def fail(name: str, message: str) -> ZixirRuntimeError:
+    return ZixirRuntimeError(f"{name}: {message}")
+
+
+# ---- calling Zixir functions from builtins ------------------------------------------------
+
+def arity(fn: Any) -> tuple[int, int | None]:
+    """(minimum, maximum or None) positional arguments `fn` accepts, as far as is known."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return 0, None
+    n = code.co_argcount
+    defaults = len(getattr(fn, "__defaults__", None) or ())
+    if code.co_flags & 0x04:  # *args
+        return n - defaults, None
+    return n - defaults, n
+
+
+def check_function(who: str, fn: Any, nargs: int) -> None:
+    """Before calling a Zixir function from a builtin: is it one, and does it take `nargs`?"""
+    if not callable(fn) or type(fn) in (ZList, dict, ZRange, Bool):
+        raise fail(who, f"expected a function, got {type_name(fn)}")
+    low, high = arity(fn)
+    if nargs < low or (high is not None and nargs > high):
+        from .values import function_name
+
+        raise fail(who, f"the function {function_name(fn)} takes {_count(low, high)}, but "
+                        f"{who} passes {nargs}")
+
+
+def _count(low: int, high: int | None) -> str:
+    if high == low:
+        return f"{low} argument{'s' if low != 1 else ''}"
+    if high is None:
+        return f"at least {low} arguments"
+    return f"{low} to {high} arguments"
+
+
+def _sequence(who: str, xs: Any) -> Any:
+    t = type(xs)
+    if t is ZList or t is ZRange or t is list:
+        return xs
+    raise fail(who, f"expected a list, got {type_name(xs)}")
+
+
+def _string(who: str, s: Any, what: str = "a string") -> str:
+    if type(s) is not str:
+        raise fail(who, f"expected {what}, got {type_name(s)}")
+    return s
+
+
+def _number(who: str, x: Any) -> int | float:
+    if not is_number(x):
+        raise fail(who, f"expected a number, got {type_name(x)}")
+    return x
+
+
+def _int(who: str, x: Any) -> int:
+    if type(x) is not int:
+        raise fail(who, f"expected an integer, got {type_name(x)}")
+    return x
+
+
+# ---- output --------------------------------------------------------------------------------
+
+def _write(text: str) -> None:
+    out = sys.stdout
+    out.write(text)
+    out.flush()
+
+
+@builtin("print(...values)", "Write the values separated by spaces (strings without quotes).", 0,
+         None)
+def builtin_print(*values: Any) -> None:
+    _write(" ".join(to_text(v) for v in values))
+    return None
+
+
+@builtin("println(...values)", "Write the values separated by spaces, then a newline.", 0, None)
+def builtin_println(*values: Any) -> None:
+    _write(" ".join(to_text(v) for v in values) + "\n")
+    return None
+
+
+# ---- collections ---------------------------------------------------------------------------
+
+@builtin("len(x) -> Int", "Number of elements of a list, range or map, or characters of a string.",
+         1)
+def builtin_len(x: Any) -> int:
+    t = type(x)
+    if t is str or t is ZList or t is dict or t is ZRange or t is list:
+        return len(x)
+    raise fail("len", f"expected a list, string, map or range, got {type_name(x)}")
+
+
+@builtin("range(start, stop?, step?) -> [Int]",
+         "The integers from start (default 0) up to stop, exclusive; range(n) is 0..n.", 1, 3)
+def builtin_range(start: Any, stop: Any = None, step: Any = 1) -> ZRange:
+    if stop is None:
+        start, stop = 0, start
+    for value in (start, stop, step):
+        _int("range", value)
+    if step == 0:
+        raise fail("range", "step must not be 0")
+    return ZRange(start, stop, step)
+
+
+@builtin("map(xs, f) -> List", "A new list with f applied to every element of xs.", 2)
+def builtin_map(xs: Any, f: Any) -> ZList:
+    _sequence("map", xs)
+    check_function("map", f, 1)
+    return ZList([f(x) for x in xs])
+
+
+@builtin("filter(xs, f) -> List", "The elements of xs for which f returns a truthy value.", 2)
+def builtin_filter(xs: Any, f: Any) -> ZList:
+    _sequence("filter", xs)
+    check_function("filter", f, 1)
+    return ZList([x for x in xs if is_truthy(f(x))])
+
+
+@builtin("reduce(xs, f, init) -> Any",
+         "Fold xs from the left: f(acc, x) for every element, starting from init.", 3)
+def builtin_reduce(xs: Any, f: Any, init: Any) -> Any:
+    _sequence("reduce", xs)
+    check_function("reduce", f, 2)
+    acc = init
+    for x in xs:
+        acc = f(acc, x)
+    return acc
+
+
+@builtin("sum(xs) -> Number", "Sum of a list of numbers (an integer if all are integers).", 1)
+def builtin_sum(xs: Any) -> int | float:
+    _sequence("sum", xs)
+    try:
+        return sum(xs)
+    except TypeError:
+        bad = next(x for x in xs if not is_number(x))
+        raise fail("sum", f"expected a list of numbers, found {type_name(bad)}") from None
+
+
+def _extreme(name: str, pick: Callable, args: tuple) -> Any:
+    if len(args) == 1 and type(args[0]) in (ZList, ZRange, list):
+        items = args[0]
+        if len(items) == 0:
+            raise fail(name, "empty list")
+    elif len(args) == 0:
+        raise fail(name, "expected a list or at least one value")
+    else:
+        items = args
+    try:
+        return pick(items)
+    except TypeError:
+        kinds = sorted({type_name(v) for v in items})
+        raise fail(name, f"cannot compare {' and '.join(kinds)}") from None
+
+
+@builtin("min(xs) | min(a, b, ...)", "Smallest element of a list, or smallest argument.", 1, None)
+def builtin_min(*args: Any) -> Any:
+    return _extreme("min", min, args)
+
+
+@builtin("max(xs) | max(a, b, ...)", "Largest element of a list, or largest argument.", 1, None)
+def builtin_max(*args: Any) -> Any:
+    return _extreme("max", max, args)
+
+
+@builtin("keys(m) -> [String]", "The keys of a map, in insertion order.", 1)
+def builtin_keys(m: Any) -> ZList:
+    if type(m) is not dict:
+        raise fail("keys", f"expected a map, got {type_name(m)}")
+    return ZList(m)
+
+
+@builtin("values(m) -> List", "The values of a map, in insertion order.", 1)
+def builtin_values(m: Any) -> ZList:
+    if type(m) is not dict:
+        raise fail("values", f"expected a map, got {type_name(m)}")
+    return ZList(m.values())
+
+
+@builtin("get(coll, key, default?) -> Any",
+         "m[key] or xs[index], or default (nil) when the key or index is missing.", 2, 3)
+def builtin_get(coll: Any, key: Any, default: Any = None) -> Any:
+    t = type(coll)
+    if t is dict:
+        if type(key) is not str:
+            return default
+        return coll.get(key, default)
+    if t is ZList or t is ZRange or t is str or t is list:
+        if type(key) is not int:
+            raise fail("get", f"index must be an integer, got {type_name(key)}")
+        if -len(coll) <= key < len(coll):
+            return coll[key]
+        return default
+    raise fail("get", f"expected a map, list or string, got {type_name(coll)}")
+
+
+@builtin("put(m, key, value) -> Map", "A new map with key set to value.", 3)
+def builtin_put(m: Any, key: Any, value: Any) -> dict:
+    if type(m) is not dict:
+        raise fail("put", f"expected a map, got {type_name(m)}")
+    out = dict(m)
+    out[_string("put", key, "a string key")] = value
+    return out
+
+
+@builtin("remove(m, key) -> Map", "A new map without key.", 2)
+def builtin_remove(m: Any, key: Any) -> dict:
+    if type(m) is not dict:
+        raise fail("remove", f"expected a map, got {type_name(m)}")
+    out = dict(m)
+    out.pop(key, None)
+    return out
+
+
+@builtin("append(xs, x) -> List", "A new list: xs followed by x.", 2)
+def builtin_append(xs: Any, x: Any) -> ZList:
+    out = ZList(_sequence("append", xs))
+    out.append(x)
+    return out
+
+
+@builtin("concat(a, b) -> List | String", "Two lists (or two strings) joined into a new one.", 2)
+def builtin_concat(a: Any, b: Any) -> Any:
+    if type(a) is str and type(b) is str:
+        return a + b
+    if type(a) in (ZList, ZRange, list) and type(b) in (ZList, ZRange, list):
+        out = ZList(a)
+        out.extend(b)
+        return out
+    raise fail("concat", f"expected two lists or two strings, got {type_name(a)} and "
+                         f"{type_name(b)}")
+
+
+@builtin("join(xs, sep?) -> String", "The elements of xs as text, separated by sep (default \"\").",
+         1, 2)
+def builtin_join(xs: Any, sep: Any = "") -> str:
+    _sequence("join", xs)
+    return _string("join", sep, "a string separator").join(to_text(x) for x in xs)
+
+
+@builtin("split(s, sep?) -> [String]",
+         "Split a string at sep; without sep, at runs of whitespace; with \"\", into characters.",
+         1, 2)
+def builtin_split(s: Any, sep: Any = None) -> ZList:
+    _string("split", s)
+    if sep is None:
+        return ZList(s.split())
+    _string("split", sep, "a string separator")
+    if sep == "":
+        return ZList(s)
+    return ZList(s.split(sep))
+
+
+@builtin("contains(coll, x) -> Bool",
+         "Whether a list has an element equal to x, a string contains x, or a map has key x.", 2)
+def builtin_contains(coll: Any, x: Any) -> Bool:
+    t = type(coll)
+    if t is str:
+        return from_bool(_string("contains", x, "a string to look for") in coll)
+    if t is dict:
+        return from_bool(type(x) is str and x in coll)
+    if t is ZList or t is ZRange or t is list:
+        return from_bool(any(item == x for item in coll))
+    raise fail("contains", f"expected a list, string or map, got {type_name(coll)}")
+
+
+@builtin("index_of(coll, x) -> Int",
+         "Position of the first element equal to x (or of substring x), -1 if absent.", 2)
+def builtin_index_of(coll: Any, x: Any) -> int:
+    if type(coll) is str:
+        return coll.find(_string("index_of", x, "a string to look for"))
+    for i, item in enumerate(_sequence("index_of", coll)):
+        if item == x:
+            return i
+    return -1
+
+
+@builtin("sort(xs, key?) -> List",
+         "A new list with the elements in ascending order (numbers or strings), by key(x) if "
+         "given.", 1, 2)
+def builtin_sort(xs: Any, key: Any = None) -> ZList:
+    _sequence("sort", xs)
+    if key is not None:
+        check_function("sort", key, 1)
+    try:
+        return ZList(sorted(xs, key=key))
+    except TypeError:
+        kinds = sorted({type_name(key(v) if key else v) for v in xs})
+        raise fail("sort", f"cannot compare {' and '.join(kinds)}") from None
+
+
+@builtin("reverse(xs) -> List | String", "A list (or string) in reverse order.", 1)
+def builtin_reverse(xs: Any) -> Any:
+    if type(xs) is str:
+        return xs[::-1]
+    return ZList(reversed(list(_sequence("reverse", xs))))
+
+
+@builtin("slice(xs, start, stop?) -> List | String",
+         "Elements (or characters) from start up to stop (exclusive); negatives count from the "
+         "end.", 2, 3)
+def builtin_slice(xs: Any, start: Any, stop: Any = None) -> Any:
+    _int("slice", start)
+    if stop is not None:
+        _int("slice", stop)
+    if type(xs) is str:
+        return xs[start:stop]
+    return ZList(list(_sequence("slice", xs))[start:stop])
+
+
+@builtin("zip(a, b) -> [[Any]]", "Pairs [a[i], b[i]], as long as the shorter list.", 2)
+def builtin_zip(a: Any, b: Any) -> ZList:
+    return ZList(ZList(pair) for pair in zip(_sequence("zip", a), _sequence("zip", b)))
+
+
+@builtin("enumerate(xs) -> [[Any]]", "Pairs [index, element] for every element.", 1)
+def builtin_enumerate(xs: Any) -> ZList:
+    return ZList(ZList(pair) for pair in enumerate(_sequence("enumerate", xs)))
+
+
+@builtin("first(xs) -> Any", "The first element, or nil for an empty list.", 1)
+def builtin_first(xs: Any) -> Any:
+    xs = _sequence("first", xs)
+    return xs[0] if len(xs) else None
+
+
+@builtin("last(xs) -> Any", "The last element, or nil for an empty list.", 1)
+def builtin_last(xs: Any) -> Any:
+    xs = _sequence("last", xs)
+    return xs[-1] if len(xs) else None
+
+
+@builtin("any(xs, f?) -> Bool", "Whether some element (or f of it) is truthy.", 1, 2)
+def builtin_any(xs: Any, f: Any = None) -> Bool:
+    _sequence("any", xs)
+    if f is not None:
+        check_function("any", f, 1)
+    return from_bool(any(is_truthy(f(x) if f else x) for x in xs))
+
+
+@builtin("all(xs, f?) -> Bool", "Whether every element (or f of it) is truthy.", 1, 2)
+def builtin_all(xs: Any, f: Any = None) -> Bool:
+    _sequence("all", xs)
+    if f is not None:
+        check_function("all", f, 1)
+    return from_bool(all(is_truthy(f(x) if f else x) for x in xs))
+
+
+# ---- strings ---------------------------------------------------------------------------------
+
+@builtin("upper(s) -> String", "The string in upper case.", 1)
+def builtin_upper(s: Any) -> str:
+    return _string("upper", s).upper()
+
+
+@builtin("lower(s) -> String", "The string in lower case.", 1)
+def builtin_lower(s: Any) -> str:
+    return _string("lower", s).lower()
+
+
+@builtin("trim(s) -> String", "The string without leading and trailing whitespace.", 1)
+def builtin_trim(s: Any) -> str:
+    return _string("trim", s).strip()
+
+
+@builtin("replace(s, old, new) -> String", "The string with every occurrence of old replaced.", 3)
+def builtin_replace(s: Any, old: Any, new: Any) -> str:
+    return _string("replace", s).replace(_string("replace", old), _string("replace", new))
+
+
+@builtin("starts_with(s, prefix) -> Bool", "Whether the string starts with prefix.", 2)
+def builtin_starts_with(s: Any, prefix: Any) -> Bool:
+    return from_bool(_string("starts_with", s).startswith(_string("starts_with", prefix)))
+
+
+@builtin("ends_with(s, suffix) -> Bool", "Whether the string ends with suffix.", 2)
+def builtin_ends_with(s: Any, suffix: Any) -> Bool:
+    return from_bool(_string("ends_with", s).endswith(_string("ends_with", suffix)))
+
+
+# ---- numbers ---------------------------------------------------------------------------------
+
+@builtin("abs(x) -> Number", "Absolute value.", 1)
+def builtin_abs(x: Any) -> int | float:
+    return abs(_number("abs", x))
+
+
+@builtin("sqrt(x) -> Float", "Square root of a non-negative number.", 1)
+def builtin_sqrt(x: Any) -> float:
+    x = _number("sqrt", x)
+    if x < 0:
+        raise fail("sqrt", f"square root of a negative number ({to_text(x)})")
+    try:
+        return math.sqrt(x)
+    except OverflowError:
+        raise fail("sqrt", "number too large") from None
+
+
+def _to_int(name: str, value: float, how: Callable[[float], int]) -> int:
+    if type(value) is int:
+        return value
+    if not math.isfinite(value):
+        raise fail(name, f"cannot convert {to_text(value)} to an integer")
+    return how(value)
+
+
+@builtin("floor(x) -> Int", "Largest integer not greater than x.", 1)
+def builtin_floor(x: Any) -> int:
+    return _to_int("floor", _number("floor", x), math.floor)
+
+
+@builtin("ceil(x) -> Int", "Smallest integer not less than x.", 1)
+def builtin_ceil(x: Any) -> int:
+    return _to_int("ceil", _number("ceil", x), math.ceil)
+
+
+@builtin("round(x, digits?) -> Int | Float",
+         "x rounded half to even: an integer, or a float with `digits` decimals.", 1, 2)
+def builtin_round(x: Any, digits: Any = None) -> int | float:
+    x = _number("round", x)
+    if digits is None:
+        return _to_int("round", x, round)
+    return float(round(x, _int("round", digits)))
+
+
+@builtin("pow(x, y) -> Number", "x raised to the power y.", 2)
+def builtin_pow(x: Any, y: Any) -> int | float:
+    x, y = _number("pow", x), _number("pow", y)
+    try:
+        if type(x) is int and type(y) is int and y >= 0:
+            if abs(x) > 1 and y > 100_000:
+                raise fail("pow", "result too large")
+            return x**y
+        result = float(x) ** float(y)
+    except ZeroDivisionError:
+        raise ZixirRuntimeError("Division by zero") from None
+    except OverflowError:
+        raise fail("pow", "result too large") from None
+    if isinstance(result, complex):
+        raise fail("pow", "result is not a real number")
+    return result
+
+
+@builtin("exp(x) -> Float", "e raised to the power x.", 1)
+def builtin_exp(x: Any) -> float:
+    try:
+        return math.exp(_number("exp", x))
+    except OverflowError:
+        raise fail("exp", "result too large") from None
+
+
+@builtin("log(x, base?) -> Float", "Natural logarithm of x (or logarithm in base).", 1, 2)
+def builtin_log(x: Any, base: Any = None) -> float:
+    x = _number("log", x)
+    if x <= 0:
+        raise fail("log", f"logarithm of a non-positive number ({to_text(x)})")
+    if base is None:
+        return math.log(x)
+    base = _number("log", base)
+    if base <= 0 or base == 1:
+        raise fail("log", f"invalid base {to_text(base)}")
+    return math.log(x, base)
+
+
+# ---- conversions -------------------------------------------------------------------------------
+
+@builtin("str(x) -> String", "x as text: strings as they are, other values in literal syntax.", 1)
+def builtin_str(x: Any) -> str:
+    return to_text(x)
+
+
+@builtin("int(x) -> Int", "x as an integer: truncates floats, parses strings.", 1)
+def builtin_int(x: Any) -> int:
+    t = type(x)
+    if t is int:
+        return x
+    if t is float:
+        return _to_int("int", x, int)
+    if t is Bool:
+        return 1 if x is TRUE else 0
+    if t is str:
+        try:
+            return int(x.strip(), 10)
+        except ValueError:
+            raise fail("int", f"cannot convert {x!r} to an integer") from None
+    raise fail("int", f"cannot convert {type_name(x)} to an integer")
+
+
+@builtin("float(x) -> Float", "x as a float: converts integers, parses strings.", 1)
+def builtin_float(x: Any) -> float:
+    t = type(x)
+    if t is float:
+        return x
+    if t is int:
+        try:
+            return float(x)
+        except OverflowError:
+            raise fail("float", "integer too large for a float") from None
+    if t is Bool:
+        return 1.0 if x is TRUE else 0.0
+    if t is str:
+        try:
+            return float(x.strip())
+        except ValueError:
+            raise fail("float", f"cannot convert {x!r} to a float") from None
+    raise fail("float", f"cannot convert {type_name(x)} to a float")
+
+
+@builtin("bool(x) -> Bool", "Truthiness of x: only false and nil are false.", 1)
+def builtin_bool(x: Any) -> Bool:
+    return TRUE if is_truthy(x) else FALSE
+
+
+@builtin("type_of(x) -> String",
+         "Type name: int, float, string, bool, nil, list, map, range or function.", 1)
+def builtin_type_of(x: Any) -> str:
+    return type_name(x)
+
+
+# `pmap` needs the runtime's parallelism and thread pool: each session binds its own.
+PMAP_SIGNATURE = "pmap(xs, f) -> List"
+PMAP_DOC = ("Parallel map: f applied to every element concurrently; Python calls inside run on "
+            "different workers.")
+
+
+@builtin(PMAP_SIGNATURE, PMAP_DOC, 2)
+def builtin_pmap(xs: Any, f: Any) -> ZList:
+    """Sequential stand-in; a session replaces it with its concurrent version."""
+    return builtin_map(xs, f)

@@ -1,0 +1,845 @@
+"""Zixir syntax tree -> Python syntax tree -> CPython bytecode.
+
+Why not a tree-walking interpreter: compiling to Python code lets CPython's own evaluation loop
+run Zixir programs, so recursion, loops and arithmetic cost what they cost in Python.
+
+How the semantics survive the translation:
+- Expressions that need statements (blocks, `if` with `let`s, `match`, loops as values) are
+  lowered into statement lists plus a result expression; earlier operands are spilled into
+  temporaries so evaluation order stays left to right.
+- Operators are Python's own, applied to value types that fail where Zixir must (see
+  `values`). `+` runs Python's `+` and falls back to `support.add` on TypeError (string
+  concatenation); `*` and `%` check for strings first unless the operands are known numbers.
+- Block scoping: every binding gets its own Python name (`s12_x`); top-level bindings are
+  globals named `u_x` so functions find them at call time, and unbound names fall through to
+  the builtins namespace (built-in functions and engine ops), which is how shadowing works.
+- Every generated node carries the Zixir source span of the node it came from, so a Python
+  exception's instruction position (`co_positions`) leads back to the Zixir node; `spans` maps
+  those positions to nodes for the error translator in `session`.
+"""
+
+from __future__ import annotations
+
+import ast as py
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ast as A
+from .errors import ZixirSyntaxError
+
+EFFECT, TAIL, INTO = "effect", "tail", "into"
+
+_ARITH = {"+": py.Add, "-": py.Sub, "*": py.Mult, "/": py.Div, "%": py.Mod}
+_COMPARE = {"==": py.Eq, "!=": py.NotEq, "<": py.Lt, ">": py.Gt, "<=": py.LtE, ">=": py.GtE}
+COMPARISONS = frozenset(_COMPARE)
+TOPLEVEL_NAME = "_zx_toplevel"
+
+
+# ---- names ---------------------------------------------------------------------------------
+
+def mangle(name: str, prefix: str = "u") -> str:
+    """A Zixir name as a Python name that cannot collide with helpers or other scopes."""
+    if name.isascii():
+        return f"{prefix}_{name}"
+    return f"w{prefix}_{name.encode('utf-8').hex()}"
+
+
+def demangle(pyname: str) -> str:
+    """The Zixir name behind a Python name made by `mangle` (or a readable stand-in)."""
+    if pyname == TOPLEVEL_NAME or pyname.startswith(TOPLEVEL_NAME):
+        return "<top level>"
+    if pyname.startswith("_l"):
+        return "<lambda>"
+    prefix, sep, body = pyname.partition("_")
+    if not sep:
+        return pyname
+    if prefix.startswith("w"):
+        try:
+            return bytes.fromhex(body).decode("utf-8")
+        except ValueError:
+            return pyname
+    return body
+
+
+# ---- scopes ----------------------------------------------------------------------------------
+
+class FnScope:
+    """One Python function being generated: the top level or a Zixir function."""
+
+    def __init__(self, parent: FnScope | None, toplevel: bool = False) -> None:
+        self.parent = parent
+        self.toplevel = toplevel
+        self.globals: set[str] = set()
+        self.nonlocals: set[str] = set()
+        self.loop_depth = 0
+
+
+class BlockScope:
+    def __init__(self, fn: FnScope, parent: BlockScope | None, *, program: bool = False,
+                 comprehension: bool = False) -> None:
+        self.fn = fn
+        self.parent = parent
+        self.program = program
+        self.comprehension = comprehension
+        self.names: dict[str, str] = {}
+
+
+@dataclass
+class SpanInfo:
+    node: A.Node
+    role: str = ""  # 'callee' for the name being called
+    pyname: str | None = None  # Python name of a Name node
+
+
+@dataclass
+class CompiledProgram:
+    code: Any  # module code object defining the top-level function
+    function_name: str
+    filename: str | None
+    gen_filename: str
+    spans: dict[tuple[int, int, int, int], SpanInfo] = field(default_factory=dict)
+    toplevel_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompilerState:
+    """What outlives one compilation in a session: counters (unique names) and module exports."""
+
+    counter: int = 0
+    programs: int = 0
+    #: resolves an import path (absolute) to its exported names; provided by the session
+    exports_of: Callable[[str], list[str]] | None = None
+
+    def next(self) -> int:
+        self.counter += 1
+        return self.counter
+
+
+def span_key(node: A.Node) -> tuple[int, int, int, int]:
+    """A node's span as Python code positions (0-based columns): the key of `spans`."""
+    line, col = max(node.line, 1), max(node.column - 1, 0)
+    end_line, end_col = node.end_line, node.end_column - 1
+    if (end_line, end_col) < (line, col):
+        end_line, end_col = line, col
+    return (line, col, end_line, end_col)
+
+
+def _const(value: Any) -> py.Constant:
+    return py.Constant(value)
+
+
+def _name(pyname: str) -> py.Name:
+    return py.Name(pyname, py.Load())
+
+
+def _store(pyname: str) -> py.Name:
+    return py.Name(pyname, py.Store())
+
+
+def _assign(pyname: str, value: py.expr) -> py.Assign:
+    return py.Assign([_store(pyname)], value)
+
+
+def _call(fn: str, *args: py.expr) -> py.Call:
+    return py.Call(_name(fn), list(args), [])
+
+
+def _is_atom(e: py.expr) -> bool:
+    return isinstance(e, (py.Constant, py.Name))
+
+
+def _is_constant(e: py.expr) -> bool:
+    return isinstance(e, py.Constant) or (isinstance(e, py.Name) and e.id in ("_zx_T", "_zx_F"))
+
+
+def static_type(node: A.Node) -> str | None:
+    """'num', 'str' or 'bool' when the compiler can prove it, else None."""
+    if isinstance(node, (A.IntLit, A.FloatLit)):
+        return "num"
+    if isinstance(node, A.StrLit):
+        return "str"
+    if isinstance(node, A.BoolLit):
+        return "bool"
+    if isinstance(node, A.Binary):
+        if node.op in COMPARISONS:
+            return "bool"
+        left, right = static_type(node.left), static_type(node.right)
+        if node.op == "+":
+            if "str" in (left, right):
+                return "str"
+            if left == right == "num":
+                return "num"
+        elif node.op in ("-", "*", "/", "%") and left == right == "num":
+            return "num"
+        return None
+    if isinstance(node, A.Unary):
+        if node.op == "not":
+            return "bool"
+        return "num" if static_type(node.operand) == "num" else None
+    if isinstance(node, A.Logical):
+        if static_type(node.left) == static_type(node.right) == "bool":
+            return "bool"
+    return None
+
+
+class Compiler:
+    def __init__(self, state: CompilerState, filename: str | None = None) -> None:
+        self.state = state
+        self.filename = filename
+        self.spans: dict[tuple[int, int, int, int], SpanInfo] = {}
+        self.fn: FnScope = FnScope(None, toplevel=True)
+        self.block: BlockScope = BlockScope(self.fn, None, program=True)
+        self.toplevel_names: list[str] = []
+
+    # ---- entry ---------------------------------------------------------------------------
+
+    def compile_program(self, program: A.Program) -> CompiledProgram:
+        self.state.programs += 1
+        fname = f"{TOPLEVEL_NAME}{self.state.programs}"
+        gen_filename = f"<zixir {self.filename or 'input'} #{self.state.programs}>"
+        self._hoist(program.body, self.block)
+        body = self.block_body(program.body, TAIL, None)
+        decls: list[py.stmt] = []
+        if self.fn.globals:
+            decls.append(py.Global(sorted(self.fn.globals)))
+        fdef = self._function_def(fname, [], decls + body, program)
+        module = py.Module([fdef], [])
+        py.fix_missing_locations(module)
+        try:
+            code = compile(module, gen_filename, "exec")
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            raise ZixirSyntaxError(f"Program too complex to compile: {exc}", 1, 1,
+                                   filename=self.filename) from None
+        return CompiledProgram(code, fname, self.filename, gen_filename, self.spans,
+                               self.toplevel_names)
+
+    # ---- positions and errors --------------------------------------------------------------
+
+    def at(self, pynode, node: A.Node, role: str = "", pyname: str | None = None):
+        """Give `pynode` the span of `node` and remember it for error translation."""
+        key = span_key(node)
+        line, col, end_line, end_col = key
+        pynode.lineno, pynode.col_offset = line, col
+        pynode.end_lineno, pynode.end_col_offset = end_line, end_col
+        if key not in self.spans or role:
+            self.spans[key] = SpanInfo(node, role, pyname)
+        return pynode
+
+    def error(self, message: str, node: A.Node) -> ZixirSyntaxError:
+        return ZixirSyntaxError(message, node.line, node.column, filename=self.filename,
+                                end_line=node.end_line, end_column=node.end_column)
+
+    # ---- scopes ----------------------------------------------------------------------------
+
+    def temp(self) -> str:
+        return f"_t{self.state.next()}"
+
+    def declare(self, name: str, block: BlockScope | None = None) -> str:
+        block = block or self.block
+        fn = block.fn
+        if block.program:
+            pyname = mangle(name)
+            if name not in self.toplevel_names:
+                self.toplevel_names.append(name)
+        else:
+            pyname = mangle(name, f"s{self.state.next()}")
+        block.names[name] = pyname
+        if fn.toplevel and not block.comprehension:
+            fn.globals.add(pyname)
+        return pyname
+
+    def resolve(self, name: str) -> tuple[str, FnScope | None]:
+        block: BlockScope | None = self.block
+        while block is not None:
+            pyname = block.names.get(name)
+            if pyname is not None:
+                return pyname, block.fn
+            block = block.parent
+        return mangle(name), None
+
+    def _hoist(self, body: list[A.Stmt], block: BlockScope) -> None:
+        """Functions of a block are visible throughout it, so they can call each other."""
+        for stmt in body:
+            if isinstance(stmt, A.FnDef):
+                self.declare(stmt.name, block)
+
+    def _enter_block(self, **kw) -> BlockScope:
+        self.block = BlockScope(self.fn, self.block, **kw)
+        return self.block
+
+    def _leave_block(self, previous: BlockScope) -> None:
+        self.block = previous
+
+    # ---- generic dispatch -------------------------------------------------------------------
+
+    def value(self, node: A.Node) -> tuple[list[py.stmt], py.expr]:
+        method = getattr(self, "value_" + type(node).__name__, None)
+        if method is not None:
+            return method(node)
+        t = self.temp()
+        stmts = self.emit(node, INTO, t)
+        return stmts, _name(t)
+
+    def emit(self, node: A.Node, mode: str, target: str | None) -> list[py.stmt]:
+        method = getattr(self, "emit_" + type(node).__name__, None)
+        if method is not None:
+            return method(node, mode, target)
+        stmts, e = self.value(node)
+        return stmts + self.finish(e, mode, target)
+
+    def finish(self, e: py.expr, mode: str, target: str | None) -> list[py.stmt]:
+        if mode == EFFECT:
+            return [] if _is_atom(e) and not (isinstance(e, py.Name) and e.id.startswith(
+                ("u_", "wu_"))) else [py.Expr(e)]
+        if mode == TAIL:
+            return [py.Return(e)]
+        return [_assign(target, e)]
+
+    def seq(self, parts: list[tuple[list[py.stmt], py.expr]]) -> tuple[list[py.stmt],
+                                                                         list[py.expr]]:
+        """Concatenate operand code, spilling earlier results before later statements."""
+        last = -1
+        for i, (stmts, _) in enumerate(parts):
+            if stmts:
+                last = i
+        out: list[py.stmt] = []
+        exprs: list[py.expr] = []
+        for i, (stmts, e) in enumerate(parts):
+            out.extend(stmts)
+            if i < last and not _is_constant(e):
+                t = self.temp()
+                out.append(_assign(t, e))
+                e = _name(t)
+            exprs.append(e)
+        return out, exprs
+
+    def atom(self, stmts: list[py.stmt], e: py.expr) -> py.expr:
+        """`e` as something that can be evaluated twice without effects."""
+        if _is_atom(e):
+            return e
+        t = self.temp()
+        stmts.append(_assign(t, e))
+        return _name(t)
+
+    # ---- blocks and statements ---------------------------------------------------------------
+
+    def block_body(self, body: list[A.Stmt], mode: str, target: str | None) -> list[py.stmt]:
+        if not body:
+            return self.finish(_const(None), mode, target)
+        out: list[py.stmt] = []
+        for stmt in body[:-1]:
+            out.extend(self.emit(stmt, EFFECT, None))
+        out.extend(self.emit(body[-1], mode, target))
+        return out
+
+    def emit_Block(self, node: A.Block, mode: str, target: str | None) -> list[py.stmt]:
+        previous = self.block
+        block = self._enter_block()
+        try:
+            self._hoist(node.body, block)
+            return self.block_body(node.body, mode, target)
+        finally:
+            self._leave_block(previous)
+
+    def value_Block(self, node: A.Block):
+        previous = self.block
+        block = self._enter_block()
+        try:
+            self._hoist(node.body, block)
+            if not node.body:
+                return [], _const(None)
+            out: list[py.stmt] = []
+            for stmt in node.body[:-1]:
+                out.extend(self.emit(stmt, EFFECT, None))
+            last = node.body[-1]
+            if isinstance(last, A.ExprStmt):
+                stmts, e = self.value(last.expr)
+                return out + stmts, e
+            t = self.temp()
+            out.extend(self.emit(last, INTO, t))
+            return out, _name(t)
+        finally:
+            self._leave_block(previous)
+
+    def emit_ExprStmt(self, node: A.ExprStmt, mode: str, target: str | None):
+        return self.emit(node.expr, mode, target)
+
+    def value_ExprStmt(self, node: A.ExprStmt):
+        return self.value(node.expr)
+
+    def emit_Let(self, node: A.Let, mode: str, target: str | None):
+        stmts, e = self.value(node.value)
+        pyname = self.declare(node.name)
+        stmts.append(self.at(_assign(pyname, e), node))
+        if mode == EFFECT:
+            return stmts
+        return stmts + self.finish(_name(pyname), mode, target)
+
+    def emit_Assign(self, node: A.Assign, mode: str, target: str | None):
+        pyname, owner = self.resolve(node.name)
+        stmts: list[py.stmt] = []
+        if owner is None:
+            # must already exist: loading it raises "Undefined variable" if it does not
+            stmts.append(py.Expr(self.at(_name(pyname), node.name_node, pyname=pyname)))
+        value_node: A.Node = node.value
+        if node.op != "=":
+            value_node = A.Binary(node.op[0], node.name_node, node.value)
+            value_node.line, value_node.column, value_node.end_line, value_node.end_column = \
+                node.span
+        vstmts, e = self.value(value_node)
+        stmts.extend(vstmts)
+        if owner is None or (owner.toplevel and owner is not self.fn):
+            self.fn.globals.add(pyname)
+        elif owner is not self.fn:
+            self.fn.nonlocals.add(pyname)
+        stmts.append(self.at(_assign(pyname, e), node))
+        if mode == EFFECT:
+            return stmts
+        return stmts + self.finish(_name(pyname), mode, target)
+
+    def emit_FnDef(self, node: A.FnDef, mode: str, target: str | None):
+        pyname = self.block.names.get(node.name) or self.declare(node.name)
+        fdef = self.function(pyname, node.params, node.body, node)
+        if mode == EFFECT:
+            return [fdef]
+        return [fdef] + self.finish(_name(pyname), mode, target)
+
+    def emit_TypeAlias(self, node: A.TypeAlias, mode: str, target: str | None):
+        return self.finish(_const(None), mode, target)
+
+    def emit_Import(self, node: A.Import, mode: str, target: str | None):
+        if not (self.block.program and self.fn.toplevel):
+            raise self.error("'import' is only allowed at the top level of a file", node)
+        base = os.path.dirname(os.path.abspath(self.filename)) if self.filename else os.getcwd()
+        path = os.path.normpath(os.path.join(base, node.path))
+        if self.state.exports_of is None:
+            raise self.error("'import' is not available here", node)
+        exports = self.state.exports_of(path, node)
+        t = self.temp()
+        stmts: list[py.stmt] = [self.at(_assign(t, self.at(_call("_zx_import", _const(path)),
+                                                           node)), node)]
+        if node.alias is not None:
+            pyname = self.declare(node.alias)
+            stmts.append(_assign(pyname, _name(t)))
+            result = _name(pyname)
+        else:
+            for name in exports:
+                pyname = self.declare(name)
+                stmts.append(_assign(pyname, py.Subscript(_name(t), _const(name), py.Load())))
+            result = _name(t)
+        if mode == EFFECT:
+            return stmts
+        return stmts + self.finish(result, mode, target)
+
+    # ---- functions ---------------------------------------------------------------------------
+
+    def _function_def(self, pyname: str, params: list[str], body: list[py.stmt], node: A.Node):
+        args = py.arguments(posonlyargs=[], args=[py.arg(p) for p in params], vararg=None,
+                            kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+        fdef = py.FunctionDef(pyname, args, body or [py.Return(_const(None))], [], None, None)
+        return self.at(fdef, node)
+
+    def function(self, pyname: str, params: list[A.Param], body: A.Block, node: A.Node):
+        outer_fn, outer_block = self.fn, self.block
+        self.fn = FnScope(outer_fn)
+        self.block = BlockScope(self.fn, outer_block)
+        try:
+            pyparams = [self.declare(p.name) for p in params]
+            stmts = self.emit(body, TAIL, None)
+            decls: list[py.stmt] = []
+            if self.fn.globals:
+                decls.append(py.Global(sorted(self.fn.globals)))
+            if self.fn.nonlocals:
+                decls.append(py.Nonlocal(sorted(self.fn.nonlocals)))
+            return self._function_def(pyname, pyparams, decls + stmts, node)
+        finally:
+            self.fn, self.block = outer_fn, outer_block
+
+    def value_Lambda(self, node: A.Lambda):
+        pyname = f"_l{self.state.next()}"
+        return [self.function(pyname, node.params, node.body, node)], _name(pyname)
+
+    def emit_Return(self, node: A.Return, mode: str, target: str | None):
+        if node.value is None:
+            return [self.at(py.Return(_const(None)), node)]
+        return self.emit(node.value, TAIL, None)
+
+    def value_Return(self, node: A.Return):
+        return self.emit_Return(node, TAIL, None), _const(None)
+
+    def _loop_jump(self, node: A.Node, stmt_cls, word: str):
+        if self.fn.loop_depth <= 0:
+            raise self.error(f"'{word}' outside of a loop", node)
+        return [self.at(stmt_cls(), node)]
+
+    def emit_Break(self, node: A.Break, mode: str, target: str | None):
+        return self._loop_jump(node, py.Break, "break")
+
+    def emit_Continue(self, node: A.Continue, mode: str, target: str | None):
+        return self._loop_jump(node, py.Continue, "continue")
+
+    def value_Break(self, node: A.Break):
+        return self.emit_Break(node, EFFECT, None), _const(None)
+
+    def value_Continue(self, node: A.Continue):
+        return self.emit_Continue(node, EFFECT, None), _const(None)
+
+    # ---- literals and names -----------------------------------------------------------------
+
+    def value_IntLit(self, node: A.IntLit):
+        return [], self.at(_const(node.value), node)
+
+    value_FloatLit = value_IntLit
+    value_StrLit = value_IntLit
+
+    def value_BoolLit(self, node: A.BoolLit):
+        return [], self.at(_name("_zx_T" if node.value else "_zx_F"), node)
+
+    def value_NilLit(self, node: A.NilLit):
+        return [], self.at(_const(None), node)
+
+    def value_Name(self, node: A.Name, role: str = ""):
+        pyname, _ = self.resolve(node.name)
+        return [], self.at(_name(pyname), node, role, pyname)
+
+    def value_ListLit(self, node: A.ListLit):
+        stmts, items = self.seq([self.value(item) for item in node.items])
+        return stmts, self.at(_call("_zx_List", py.List(items, py.Load())), node)
+
+    def value_MapLit(self, node: A.MapLit):
+        stmts, values = self.seq([self.value(entry.value) for entry in node.entries])
+        keys = [_const(entry.key) for entry in node.entries]
+        return stmts, self.at(py.Dict(keys, values), node)
+
+    # ---- operators -------------------------------------------------------------------------
+
+    def value_Unary(self, node: A.Unary):
+        if node.op == "not":
+            stmts, test = self.cond(node.operand)
+            return stmts, py.IfExp(test, _name("_zx_F"), _name("_zx_T"))
+        stmts, e = self.value(node.operand)
+        return stmts, self.at(py.UnaryOp(py.USub(), e), node)
+
+    def value_Binary(self, node: A.Binary):
+        op = node.op
+        stmts, (left, right) = self.seq([self.value(node.left), self.value(node.right)])
+        if op in COMPARISONS:
+            test = self.at(py.Compare(left, [_COMPARE[op]()], [right]), node)
+            return stmts, py.IfExp(test, _name("_zx_T"), _name("_zx_F"))
+        if op == "..":
+            return stmts, self.at(_call("_zx_range", left, right), node)
+        lt, rt = static_type(node.left), static_type(node.right)
+        if op == "+":
+            if (lt == rt == "num") or (lt == rt == "str"):
+                return stmts, self.at(py.BinOp(left, py.Add(), right), node)
+            if "str" in (lt, rt):
+                return stmts, self.at(_call("_zx_add", left, right), node)
+            left, right = self.atom(stmts, left), self.atom(stmts, right)
+            t = self.temp()
+            fast = self.at(_assign(t, self.at(py.BinOp(left, py.Add(), right), node)), node)
+            slow = self.at(_assign(t, self.at(_call("_zx_add", left, right), node)), node)
+            handler = py.ExceptHandler(_name("_zx_TypeError"), None, [slow])
+            stmts.append(self.at(py.Try([fast], [handler], [], []), node))
+            return stmts, _name(t)
+        if op in ("*", "%") and not (lt == rt == "num"):
+            checker = "_zx_check_mul" if op == "*" else "_zx_check_mod"
+            if not (op == "%" and lt == "num"):
+                left, right = self.atom(stmts, left), self.atom(stmts, right)
+                stmts.append(self.at(py.Expr(self.at(_call(checker, left, right), node)), node))
+        return stmts, self.at(py.BinOp(left, _ARITH[op](), right), node)
+
+    def value_Logical(self, node: A.Logical):
+        if static_type(node) == "bool":
+            stmts, test = self.cond(node)
+            return stmts, py.IfExp(test, _name("_zx_T"), _name("_zx_F"))
+        lstmts, left = self.value(node.left)
+        rstmts, right = self.value(node.right)
+        t = self.temp()
+        if not rstmts:
+            truthy = self._truthy_test(py.NamedExpr(_store(t), left), _name(t))
+            take_left = truthy if node.op == "or" else py.UnaryOp(py.Not(), truthy)
+            return lstmts, py.IfExp(take_left, _name(t), right)
+        truthy = self._truthy_test(_name(t))
+        take_left = truthy if node.op == "or" else py.UnaryOp(py.Not(), truthy)
+        stmts = lstmts + [_assign(t, left),
+                          py.If(py.UnaryOp(py.Not(), take_left), rstmts + [_assign(t, right)],
+                                [])]
+        return stmts, _name(t)
+
+    def _truthy_test(self, e: py.expr, again: py.expr | None = None) -> py.expr:
+        """`e is not false and e is not nil`; `again` re-reads `e` if `e` has effects."""
+        return py.BoolOp(py.And(), [
+            py.Compare(e, [py.IsNot()], [_name("_zx_F")]),
+            py.Compare(again or e, [py.IsNot()], [_const(None)]),
+        ])
+
+    def cond(self, node: A.Node) -> tuple[list[py.stmt], py.expr]:
+        """Code computing a Python bool: the Zixir truthiness of `node`."""
+        if isinstance(node, A.Binary) and node.op in COMPARISONS:
+            stmts, (left, right) = self.seq([self.value(node.left), self.value(node.right)])
+            return stmts, self.at(py.Compare(left, [_COMPARE[node.op]()], [right]), node)
+        if isinstance(node, A.Unary) and node.op == "not":
+            stmts, test = self.cond(node.operand)
+            return stmts, py.UnaryOp(py.Not(), test)
+        if isinstance(node, A.BoolLit):
+            return [], _const(node.value)
+        if isinstance(node, A.Logical):
+            lstmts, left = self.cond(node.left)
+            rstmts, right = self.cond(node.right)
+            pyop = py.And() if node.op == "and" else py.Or()
+            if not rstmts:
+                return lstmts, py.BoolOp(pyop, [left, right])
+            t = self.temp()
+            run_right = left if node.op == "and" else py.UnaryOp(py.Not(), left)
+            stmts = lstmts + [_assign(t, left),
+                              py.If(run_right, rstmts + [_assign(t, right)], [])]
+            return stmts, _name(t)
+        stmts, e = self.value(node)
+        if isinstance(e, py.Constant):
+            return stmts, _const(e.value is not None and e.value is not False)
+        if _is_atom(e):
+            return stmts, self._truthy_test(e)
+        t = self.temp()
+        return stmts, self._truthy_test(py.NamedExpr(_store(t), e), _name(t))
+
+    # ---- postfix -------------------------------------------------------------------------------
+
+    def value_Call(self, node: A.Call):
+        if isinstance(node.callee, A.Name):
+            callee = self.value_Name(node.callee, role="callee")
+        else:
+            callee = self.value(node.callee)
+        stmts, exprs = self.seq([callee] + [self.value(a) for a in node.args])
+        return stmts, self.at(py.Call(exprs[0], exprs[1:], []), node)
+
+    def value_Index(self, node: A.Index):
+        stmts, (target, index) = self.seq([self.value(node.target), self.value(node.index)])
+        return stmts, self.at(py.Subscript(target, index, py.Load()), node)
+
+    def value_Field(self, node: A.Field):
+        stmts, target = self.value(node.target)
+        return stmts, self.at(_call("_zx_field", target, _const(node.name)), node)
+
+    def value_EngineCall(self, node: A.EngineCall):
+        stmts, args = self.seq([self.value(a) for a in node.args])
+        return stmts, self.at(_call("_zx_engine", _const(node.op), *args), node)
+
+    def value_EngineRef(self, node: A.EngineRef):
+        return [], self.at(_call("_zx_engine_fn", _const(node.op)), node)
+
+    def value_MemoryCall(self, node: A.MemoryCall):
+        stmts, args = self.seq([self.value(a) for a in node.args])
+        return stmts, self.at(_call(f"_zx_memory_{node.op}", *args), node)
+
+    def value_PythonCall(self, node: A.PythonCall):
+        parts = [self.value(a) for a in node.args] + [self.value(k.value) for k in node.kwargs]
+        stmts, exprs = self.seq(parts)
+        n = len(node.args)
+        args = py.List(exprs[:n], py.Load())
+        kwargs = py.Dict([_const(k.name) for k in node.kwargs], exprs[n:])
+        call = _call("_zx_python", _const(node.module), _const(node.function), args, kwargs)
+        return stmts, self.at(call, node)
+
+    # ---- control flow ---------------------------------------------------------------------------
+
+    def emit_If(self, node: A.If, mode: str, target: str | None):
+        stmts, test = self.cond(node.condition)
+        then = self.emit(node.then, mode, target) or [py.Pass()]
+        if node.otherwise is not None:
+            otherwise = self.emit(node.otherwise, mode, target)
+        else:
+            otherwise = self.finish(_const(None), mode, target)
+        return stmts + [self.at(py.If(test, then, otherwise), node)]
+
+    def value_If(self, node: A.If):
+        stmts, test = self.cond(node.condition)
+        tstmts, then = self.value(node.then)
+        if node.otherwise is not None:
+            ostmts, otherwise = self.value(node.otherwise)
+        else:
+            ostmts, otherwise = [], _const(None)
+        if not tstmts and not ostmts:
+            return stmts, self.at(py.IfExp(test, then, otherwise), node)
+        t = self.temp()
+        stmt = py.If(test, tstmts + [_assign(t, then)], ostmts + [_assign(t, otherwise)])
+        return stmts + [self.at(stmt, node)], _name(t)
+
+    def _while_test(self, node: A.Node) -> tuple[list[py.stmt], py.expr]:
+        if static_type(node) == "bool":
+            return self.cond(node)
+        stmts, e = self.value(node)
+        return stmts, self.at(_call("_zx_while_cond", e), node)
+
+    def emit_While(self, node: A.While, mode: str, target: str | None):
+        result = None if mode == EFFECT else self.temp()
+        out: list[py.stmt] = [_assign(result, _const(None))] if result else []
+        stmts, test = self._while_test(node.condition)
+        self.fn.loop_depth += 1
+        try:
+            body = self.emit(node.body, INTO if result else EFFECT, result) or [py.Pass()]
+        finally:
+            self.fn.loop_depth -= 1
+        if stmts:
+            exit_ = py.If(py.UnaryOp(py.Not(), test), [py.Break()], [])
+            loop = py.While(_const(True), stmts + [exit_] + body, [])
+        else:
+            loop = py.While(test, body, [])
+        out.append(self.at(loop, node))
+        if result:
+            out.extend(self.finish(_name(result), mode, target))
+        return out
+
+    def emit_For(self, node: A.For, mode: str, target: str | None):
+        result = None if mode == EFFECT else self.temp()
+        out: list[py.stmt] = [_assign(result, _const(None))] if result else []
+        stmts, iterable = self.value(node.iterable)
+        out.extend(stmts)
+        previous = self.block
+        self._enter_block()
+        self.fn.loop_depth += 1
+        try:
+            var = self.declare(node.var)
+            body = self.emit(node.body, INTO if result else EFFECT, result) or [py.Pass()]
+        finally:
+            self.fn.loop_depth -= 1
+            self._leave_block(previous)
+        it = self.at(_call("_zx_iter", iterable), node.iterable)
+        out.append(self.at(py.For(_store(var), it, body, []), node))
+        if result:
+            out.extend(self.finish(_name(result), mode, target))
+        return out
+
+    def value_Comprehension(self, node: A.Comprehension):
+        stmts, iterable = self.value(node.iterable)
+        it = self.at(_call("_zx_iter", iterable), node.iterable)
+        previous = self.block
+        saved_depth = self.fn.loop_depth
+        self.fn.loop_depth = 0  # `break` inside a comprehension has no loop to leave
+        self._enter_block(comprehension=True)
+        try:
+            var = self.declare(node.var)
+            estmts, element = self.value(node.element)
+            if node.condition is not None:
+                cstmts, test = self.cond(node.condition)
+            else:
+                cstmts, test = [], None
+            if not estmts and not cstmts:
+                gen = py.comprehension(_store(var), it, [test] if test is not None else [], 0)
+                comp = self.at(py.ListComp(element, [gen]), node)
+                return stmts, self.at(_call("_zx_List", comp), node)
+        finally:
+            self.fn.loop_depth = saved_depth
+            self._leave_block(previous)
+        # element or condition need statements: an explicit loop appending to the result
+        result = self.temp()
+        append = py.Expr(py.Call(py.Attribute(_name(result), "append", py.Load()),
+                                 [element], []))
+        body = estmts + [append]
+        if test is not None:
+            body = cstmts + [py.If(test, body, [])]
+        loop = self.at(py.For(_store(var), it, body, []), node)
+        return stmts + [_assign(result, _call("_zx_List", py.List([], py.Load()))), loop], \
+            _name(result)
+
+    # ---- match ---------------------------------------------------------------------------------
+
+    def emit_Match(self, node: A.Match, mode: str, target: str | None):
+        stmts, subject = self.value(node.subject)
+        subj = self.temp()
+        stmts.append(_assign(subj, subject))
+        failure: list[py.stmt] = [self.at(py.Raise(_call("_zx_no_match", _name(subj)), None),
+                                          node)]
+        chain = failure
+        # build from the last arm outward: each arm's `else` is the rest of the chain
+        for arm in reversed(node.arms):
+            previous = self.block
+            self._enter_block()
+            try:
+                tstmts, test = self.pattern_test(arm.pattern, _name(subj))
+                if arm.guard is not None:
+                    gstmts, gtest = self.cond(arm.guard)
+                    if gstmts:
+                        holder = self.temp()
+                        tstmts = tstmts + [_assign(holder, test),
+                                           py.If(_name(holder), gstmts + [
+                                               _assign(holder, gtest)], [])]
+                        test = _name(holder)
+                    else:
+                        test = py.BoolOp(py.And(), [test, gtest])
+                body = self.emit(arm.body, mode, target) or [py.Pass()]
+            finally:
+                self._leave_block(previous)
+            branch = self.at(py.If(test, body, chain), arm)
+            chain = tstmts + [branch]
+        return stmts + chain
+
+    def pattern_test(self, pattern: A.Pattern, subject: py.expr) -> tuple[list[py.stmt],
+                                                                            py.expr]:
+        """A Python bool expression testing `subject` against `pattern`, binding its names
+        with assignment expressions as it goes."""
+        if isinstance(pattern, A.WildcardPattern):
+            return [], _const(True)
+        if isinstance(pattern, A.BindPattern):
+            pyname = self.declare(pattern.name)
+            bind = py.NamedExpr(_store(pyname), subject)
+            return [], py.Compare(bind, [py.Is()], [_name(pyname)])
+        if isinstance(pattern, A.LiteralPattern):
+            lit = pattern.value
+            if isinstance(lit, A.BoolLit):
+                return [], py.Compare(subject, [py.Is()], [_name("_zx_T" if lit.value
+                                                                  else "_zx_F")])
+            if isinstance(lit, A.NilLit):
+                return [], py.Compare(subject, [py.Is()], [_const(None)])
+            if isinstance(lit, A.StrLit):
+                return [], py.BoolOp(py.And(), [
+                    py.Compare(_call("_zx_type", subject), [py.Is()], [_name("_zx_str")]),
+                    py.Compare(subject, [py.Eq()], [_const(lit.value)])])
+            return [], py.BoolOp(py.And(), [
+                _call("_zx_is_number", subject),
+                py.Compare(subject, [py.Eq()], [_const(lit.value)])])
+        if isinstance(pattern, A.ComparisonPattern):
+            return self.cond(pattern.test)
+        if isinstance(pattern, A.ListPattern):
+            n = len(pattern.items)
+            length = _call("_zx_len", subject)
+            tests: list[py.expr] = [_call("_zx_is_list", subject),
+                                    py.Compare(length, [py.GtE() if pattern.rest else py.Eq()],
+                                               [_const(n)])]
+            for i, item in enumerate(pattern.items):
+                element = py.Subscript(subject, _const(i), py.Load())
+                istmts, itest = self._sub_pattern(item, element)
+                tests.append(itest)
+            if pattern.rest and pattern.rest != "_":
+                pyname = self.declare(pattern.rest)
+                bind = py.NamedExpr(_store(pyname), _call("_zx_rest", subject, _const(n)))
+                tests.append(py.Compare(bind, [py.Is()], [_name(pyname)]))
+            return [], py.BoolOp(py.And(), tests)
+        if isinstance(pattern, A.MapPattern):
+            tests = [py.Compare(_call("_zx_type", subject), [py.Is()], [_name("_zx_dict")])]
+            for key, sub in pattern.entries:
+                tests.append(py.Compare(_const(key), [py.In()], [subject]))
+                element = py.Subscript(subject, _const(key), py.Load())
+                _, stest = self._sub_pattern(sub, element)
+                tests.append(stest)
+            return [], py.BoolOp(py.And(), tests)
+        raise self.error("Invalid pattern", pattern)
+
+    def _sub_pattern(self, pattern: A.Pattern, element: py.expr):
+        if isinstance(pattern, (A.ListPattern, A.MapPattern)):
+            # name the element once so the nested tests do not index repeatedly
+            t = self.temp()
+            named = py.NamedExpr(_store(t), element)
+            stmts, test = self.pattern_test(pattern, _name(t))
+            first = py.Compare(named, [py.Is()], [_name(t)])
+            return stmts, py.BoolOp(py.And(), [first, test])
+        if isinstance(pattern, A.ComparisonPattern):
+            raise self.error("A comparison pattern cannot be nested inside a list or map pattern",
+                             pattern)
+        return self.pattern_test(pattern, element)
+
+
+def compile_program(program: A.Program, state: CompilerState,
+                    filename: str | None = None) -> CompiledProgram:
+    return Compiler(state, filename).compile_program(program)

@@ -1,0 +1,240 @@
+"""Source text -> tokens.
+
+The lexer knows nothing about statements: it records, for every token, whether a newline came
+before it (`newline_before`) and the column of the first token on its line, and leaves the
+newline and offside rules to the parser, which knows whether it is inside brackets or a block.
+Every character is either part of a token, whitespace, or a comment; anything else is a
+`ZixirSyntaxError` at its position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ZixirSyntaxError
+
+KEYWORDS = frozenset(
+    "let fn if then else match for in while break continue return true false nil and or not "
+    "type import pub python".split()
+)
+
+# longest first, so that `...` wins over `..` over `.`
+OPERATORS = sorted(
+    """... .. . |> || && == != <= >= => -> += -= *= /= %= + - * / % < > = ! ( ) [ ] { } , : ;"""
+    .split(),
+    key=len,
+    reverse=True,
+)
+_OPERATOR_STARTS = frozenset(op[0] for op in OPERATORS)
+
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"'}
+
+
+@dataclass(slots=True)
+class Token:
+    kind: str  # 'int' 'float' 'string' 'ident' 'keyword' 'op' 'eof'
+    text: str  # source text (for 'string': the decoded value; for 'op'/'keyword': the lexeme)
+    value: object
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    newline_before: bool = False
+
+    def is_op(self, *ops: str) -> bool:
+        return self.kind == "op" and self.text in ops
+
+    def is_keyword(self, *words: str) -> bool:
+        return self.kind == "keyword" and self.text in words
+
+    def describe(self) -> str:
+        if self.kind == "eof":
+            return "end of input"
+        if self.kind == "string":
+            return "string"
+        return self.text
+
+
+def _is_digit(ch: str) -> bool:
+    return "0" <= ch <= "9"
+
+
+def _is_ident_start(ch: str) -> bool:
+    return ch == "_" or ch.isalpha()
+
+
+def _is_ident_part(ch: str) -> bool:
+    return ch == "_" or ch.isalnum()
+
+
+class Lexer:
+    def __init__(self, source: str, filename: str | None = None) -> None:
+        self.src = source
+        self.filename = filename
+        self.pos = 0
+        self.line = 1
+        self.col = 1
+
+    def error(self, message: str, line: int, column: int) -> ZixirSyntaxError:
+        return ZixirSyntaxError(message, line, column, filename=self.filename,
+                                end_line=line, end_column=column + 1)
+
+    def _advance(self, n: int = 1) -> None:
+        for _ in range(n):
+            if self.src[self.pos] == "\n":
+                self.line += 1
+                self.col = 1
+            else:
+                self.col += 1
+            self.pos += 1
+
+    def tokens(self) -> list[Token]:
+        out: list[Token] = []
+        src = self.src
+        n = len(src)
+        newline = True  # start of input counts as a fresh line
+        while True:
+            # whitespace and comments
+            while self.pos < n:
+                ch = src[self.pos]
+                if ch == "\n":
+                    newline = True
+                    self._advance()
+                elif ch in " \t\r\f\ufeff":
+                    self._advance()
+                elif ch == "#" or src.startswith("//", self.pos):
+                    while self.pos < n and src[self.pos] != "\n":
+                        self.pos += 1
+                        self.col += 1
+                else:
+                    break
+            if self.pos >= n:
+                out.append(Token("eof", "", None, self.line, self.col, self.line, self.col,
+                                 newline_before=newline))
+                return out
+            tok = self._token()
+            tok.newline_before = newline
+            newline = False
+            out.append(tok)
+
+    def _token(self) -> Token:
+        src = self.src
+        ch = src[self.pos]
+        line, col, start = self.line, self.col, self.pos
+        if _is_digit(ch):
+            return self._number()
+        if ch == '"':
+            return self._string()
+        if _is_ident_start(ch):
+            end = self.pos + 1
+            while end < len(src) and _is_ident_part(src[end]):
+                end += 1
+            text = src[start:end]
+            self.pos = end
+            self.col += end - start
+            kind = "keyword" if text in KEYWORDS else "ident"
+            return Token(kind, text, text, line, col, self.line, self.col)
+        if ch in _OPERATOR_STARTS:
+            for op in OPERATORS:
+                if src.startswith(op, self.pos):
+                    self.pos += len(op)
+                    self.col += len(op)
+                    return Token("op", op, op, line, col, self.line, self.col)
+        if ch == "&" or ch == "|":
+            raise self.error(f"Unexpected character '{ch}' (did you mean '{ch * 2}'?)", line, col)
+        shown = ch if ch.isprintable() else repr(ch)[1:-1]
+        raise self.error(f"Unexpected character '{shown}'", line, col)
+
+    def _number(self) -> Token:
+        src, start, line, col = self.src, self.pos, self.line, self.col
+        n = len(src)
+
+        def digits(i: int, ok) -> int:
+            # digits with single underscores between them
+            begin = i
+            while i < n and (ok(src[i]) or (src[i] == "_" and i > begin and i + 1 < n
+                                             and ok(src[i + 1]))):
+                i += 1
+            return i
+
+        is_float = False
+        if src[start] == "0" and start + 1 < n and src[start + 1] in "xXoObB":
+            base = {"x": 16, "o": 8, "b": 2}[src[start + 1].lower()]
+            valid = {16: "0123456789abcdefABCDEF", 8: "01234567", 2: "01"}[base]
+            end = digits(start + 2, lambda c: c in valid)
+            if end == start + 2:
+                raise self.error("Invalid number literal: missing digits", line, col)
+            value: int | float = int(src[start + 2:end].replace("_", ""), base)
+        else:
+            end = digits(start, _is_digit)
+            if end + 1 < n and src[end] == "." and _is_digit(src[end + 1]):
+                is_float = True
+                end = digits(end + 1, _is_digit)
+            if end < n and src[end] in "eE":
+                j = end + 1
+                if j < n and src[j] in "+-":
+                    j += 1
+                if j < n and _is_digit(src[j]):
+                    is_float = True
+                    end = digits(j, _is_digit)
+                else:
+                    raise self.error("Invalid number literal: exponent needs digits", line, col)
+            text = src[start:end].replace("_", "")
+            value = float(text) if is_float else int(text)
+        if end < n and (_is_ident_part(src[end])):
+            raise self.error(f"Invalid number literal '{src[start:end + 1]}'", line, col)
+        self.pos = end
+        self.col += end - start
+        return Token("float" if is_float else "int", src[start:end], value, line, col,
+                     self.line, self.col)
+
+    def _string(self) -> Token:
+        src, n = self.src, len(self.src)
+        line, col = self.line, self.col
+        self._advance()  # opening quote
+        parts: list[str] = []
+        while True:
+            if self.pos >= n:
+                raise self.error("Unterminated string", line, col)
+            ch = src[self.pos]
+            if ch == '"':
+                self._advance()
+                break
+            if ch == "\\":
+                esc_line, esc_col = self.line, self.col
+                if self.pos + 1 >= n:
+                    raise self.error("Unterminated string", line, col)
+                nxt = src[self.pos + 1]
+                if nxt in ESCAPES:
+                    parts.append(ESCAPES[nxt])
+                    self._advance(2)
+                elif nxt == "u":
+                    self._advance(2)
+                    parts.append(self._unicode_escape(esc_line, esc_col))
+                else:
+                    shown = nxt if nxt.isprintable() else repr(nxt)[1:-1]
+                    raise self.error(f"Invalid escape sequence '\\{shown}'", esc_line, esc_col)
+                continue
+            parts.append(ch)
+            self._advance()
+        value = "".join(parts)
+        return Token("string", value, value, line, col, self.line, self.col)
+
+    def _unicode_escape(self, line: int, col: int) -> str:
+        src = self.src
+        if self.pos >= len(src) or src[self.pos] != "{":
+            raise self.error("Invalid unicode escape: expected '\\u{HEX}'", line, col)
+        close = src.find("}", self.pos)
+        body = src[self.pos + 1:close] if close != -1 else ""
+        if close == -1 or not body or len(body) > 6 or any(
+                c not in "0123456789abcdefABCDEF" for c in body):
+            raise self.error("Invalid unicode escape: expected '\\u{HEX}'", line, col)
+        code = int(body, 16)
+        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            raise self.error(f"Invalid unicode code point U+{code:X}", line, col)
+        self._advance(close + 1 - self.pos)
+        return chr(code)
+
+
+def tokenize(source: str, filename: str | None = None) -> list[Token]:
+    return Lexer(source, filename).tokens()

@@ -1,0 +1,518 @@
+"""An interpreter session: compiles and runs Zixir source, keeps bindings between evaluations,
+and turns every failure into a positioned `ZixirError`.
+
+    source --parse--> Program --compile--> Python code --run on a deep thread--> value
+                                                 |
+                          Python exception <-----+  (TypeError, ZeroDivisionError, NameError...)
+                                 |
+                 localize(): traceback -> instruction positions -> Zixir node -> ZixirError
+
+Positions come for free: compiled code carries Zixir spans, so the instruction that raised tells
+which Zixir expression failed, and the traceback's frames give the Zixir call chain.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import ast as A
+from . import builtins as B
+from . import support
+from .compiler import (
+    CompiledProgram,
+    CompilerState,
+    SpanInfo,
+    compile_program,
+    demangle,
+    mangle,
+    span_key,
+)
+from .deep import EXECUTOR, RECURSION_LIMIT, run_deep
+from .errors import Frame, ZixirError, ZixirRuntimeError, ZixirSyntaxError
+from .parser import parse
+from .services import Services, Unavailable
+from .values import (
+    FALSE,
+    TRUE,
+    ZList,
+    from_python,
+    is_number,
+    to_python,
+    type_name,
+)
+
+# every compiled program, by its generated file name (how frames are recognised as Zixir's)
+_PROGRAMS: dict[str, CompiledProgram] = {}
+_PROGRAMS_LOCK = threading.Lock()
+
+
+class Session:
+    """Bindings persist across `eval`s; each session has its own namespace and services."""
+
+    def __init__(self, services: Services | None = None, filename: str | None = None) -> None:
+        self.services: Services = services if services is not None else Unavailable()
+        self.filename = filename
+        self.state = CompilerState(exports_of=self._exports_of)
+        self.builtins = self._make_builtins()
+        self.namespace = self._new_namespace()
+        self._modules: dict[str, dict[str, Any]] = {}  # absolute path -> exported values
+        self._loading: list[str] = []
+        self._export_cache: dict[str, tuple[float, list[str], A.Program]] = {}
+
+    # ---- public API --------------------------------------------------------------------------
+
+    def eval(self, source: str, filename: str | None = None) -> Any:
+        """Evaluate `source`; the value as plain Python (None/bool/int/float/str/list/dict)."""
+        return to_python(self.eval_value(source, filename))
+
+    def eval_value(self, source: str, filename: str | None = None) -> Any:
+        """Evaluate `source`; the value as a Zixir value (for printing in Zixir syntax)."""
+        filename = filename or self.filename
+        compiled = self.compile(source, filename)
+        return self.execute(compiled, self.namespace)
+
+    def run_file(self, path: str, call_main: bool = True) -> Any:
+        return to_python(self.run_file_value(path, call_main))
+
+    def run_file_value(self, path: str, call_main: bool = True) -> Any:
+        source = read_source(path)
+        value = self.eval_value(source, path)
+        if call_main:
+            main = self.namespace.get(mangle("main"))
+            if main is not None and callable(main) and B.arity(main) == (0, 0):
+                value = self.call(main, [])
+        return value
+
+    def call(self, fn: Any, args: list[Any]) -> Any:
+        """Call a Zixir function value from Python (arguments already Zixir values)."""
+        return run_deep(self._guarded, fn, args)
+
+    def compile(self, source: str, filename: str | None) -> CompiledProgram:
+        program = parse(source, filename)
+        compiled = compile_program(program, self.state, filename)
+        compiled.source = source  # type: ignore[attr-defined]
+        with _PROGRAMS_LOCK:
+            _PROGRAMS[compiled.gen_filename] = compiled
+        return compiled
+
+    def execute(self, compiled: CompiledProgram, namespace: dict[str, Any]) -> Any:
+        exec(compiled.code, namespace)
+        toplevel = namespace.pop(compiled.function_name)
+        return run_deep(self._guarded, toplevel, [])
+
+    def _guarded(self, fn: Callable[..., Any], args: list[Any]) -> Any:
+        try:
+            return fn(*args)
+        except ZixirError as exc:
+            raise localize(exc) from None
+        except (RecursionError, MemoryError, ArithmeticError, LookupError, TypeError,
+                ValueError, AttributeError, NameError) as exc:
+            raise localize(exc) from None
+
+    # ---- namespace -------------------------------------------------------------------------
+
+    def _make_builtins(self) -> dict[str, Any]:
+        from .. import engine
+
+        names: dict[str, Any] = {}
+        for op in engine.OPS:
+            names[mangle(op)] = _engine_function(op)
+        for name, entry in B.BUILTINS.items():
+            names[mangle(name)] = entry.fn
+        names[mangle("pmap")] = self._pmap
+        return names
+
+    def _new_namespace(self) -> dict[str, Any]:
+        from .. import engine
+
+        def engine_call(op: str, *args: Any) -> Any:
+            return from_python(engine.run(op, *[_engine_arg(a) for a in args]))
+
+        def engine_fn(op: str) -> Any:
+            engine.lookup(op)  # unknown op: the engine's error
+            return self.builtins[mangle(op)]
+
+        return {
+            "__builtins__": self.builtins,
+            "__name__": "zixir",
+            "_zx_T": TRUE,
+            "_zx_F": FALSE,
+            "_zx_List": ZList,
+            "_zx_TypeError": TypeError,
+            "_zx_type": type,
+            "_zx_len": len,
+            "_zx_str": str,
+            "_zx_dict": dict,
+            "_zx_add": support.add,
+            "_zx_check_mul": support.check_mul,
+            "_zx_check_mod": support.check_mod,
+            "_zx_iter": support.iterate,
+            "_zx_while_cond": support.while_condition,
+            "_zx_field": support.field,
+            "_zx_is_list": support.is_list,
+            "_zx_is_number": is_number,
+            "_zx_rest": support.rest_of,
+            "_zx_no_match": support.no_match,
+            "_zx_range": support.make_range,
+            "_zx_engine": engine_call,
+            "_zx_engine_fn": engine_fn,
+            "_zx_python": self._python_call,
+            "_zx_memory_put": self._memory_put,
+            "_zx_memory_get": self._memory_get,
+            "_zx_memory_delete": self._memory_delete,
+            "_zx_memory_keys": self._memory_keys,
+            "_zx_import": self._import,
+        }
+
+    # ---- services ----------------------------------------------------------------------------
+
+    def _python_call(self, module: str, function: str, args: list, kwargs: dict) -> Any:
+        result = self.services.call_python(module, function, [to_python(a) for a in args],
+                                           {k: to_python(v) for k, v in kwargs.items()})
+        return from_python(result)
+
+    def _memory_put(self, *args: Any) -> None:
+        key, value = _memory_args("put", args, 2, 2)
+        self.services.memory_put(key, to_python(value))
+        return None
+
+    def _memory_get(self, *args: Any) -> Any:
+        key, *default = _memory_args("get", args, 1, 2)
+        if default:
+            return from_python(self.services.memory_get(key, to_python(default[0]),
+                                                        has_default=True))
+        return from_python(self.services.memory_get(key))
+
+    def _memory_delete(self, *args: Any) -> Any:
+        (key,) = _memory_args("delete", args, 1, 1)
+        return TRUE if self.services.memory_delete(key) else FALSE
+
+    def _memory_keys(self, *args: Any) -> ZList:
+        prefix = _memory_args("keys", args, 0, 1)
+        return ZList(self.services.memory_keys(prefix[0] if prefix else ""))
+
+    def _pmap(self, xs: Any, f: Any) -> ZList:
+        B._sequence("pmap", xs)
+        B.check_function("pmap", f, 1)
+        items = list(xs)
+        width = max(1, min(int(getattr(self.services, "parallelism", 1) or 1), len(items)))
+        if width <= 1 or len(items) <= 1:
+            return ZList([f(x) for x in items])
+        futures = [EXECUTOR.submit(self._guarded, f, [x]) for x in items]
+        results = []
+        first_error: BaseException | None = None
+        for future in futures:  # wait for all, so no call outlives the pmap
+            try:
+                results.append(future.result())
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, in order
+                if first_error is None:
+                    first_error = exc
+        if first_error is not None:
+            raise first_error
+        return ZList(results)
+
+    # ---- imports -------------------------------------------------------------------------------
+
+    def _exports_of(self, path: str, node: A.Import) -> list[str]:
+        program = self._parse_module(path, node)
+        return [s.name for s in program.body if isinstance(s, (A.Let, A.FnDef)) and s.public]
+
+    def _parse_module(self, path: str, node: A.Node) -> A.Program:
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            raise ZixirSyntaxError(f"import: cannot find {path}", node.line, node.column,
+                                   end_line=node.end_line, end_column=node.end_column) from None
+        cached = self._export_cache.get(path)
+        if cached and cached[0] == mtime:
+            return cached[2]
+        program = parse(read_source(path), path)
+        exports = [s.name for s in program.body if isinstance(s, (A.Let, A.FnDef)) and s.public]
+        self._export_cache[path] = (mtime, exports, program)
+        return program
+
+    def _import(self, path: str) -> dict[str, Any]:
+        if path in self._modules:
+            return self._modules[path]
+        if path in self._loading:
+            cycle = " -> ".join(os.path.basename(p) for p in self._loading + [path])
+            raise ZixirRuntimeError(f"import cycle: {cycle}")
+        self._loading.append(path)
+        try:
+            source = read_source(path)
+            compiled = self.compile(source, path)
+            namespace = self._new_namespace()
+            exec(compiled.code, namespace)
+            namespace.pop(compiled.function_name)()
+            exports = {}
+            program_exports = self._export_cache.get(path)
+            names = program_exports[1] if program_exports else compiled.toplevel_names
+            for name in names:
+                exports[name] = namespace.get(mangle(name))
+        finally:
+            self._loading.pop()
+        self._modules[path] = exports
+        return exports
+
+
+def _engine_function(op: str) -> Callable[..., Any]:
+    from .. import engine
+
+    def run_op(*args: Any) -> Any:
+        return from_python(engine.run(op, *[_engine_arg(a) for a in args]))
+
+    run_op.zixir_name = op  # type: ignore[attr-defined]
+    run_op.__name__ = op
+    return run_op
+
+
+def _engine_arg(value: Any) -> Any:
+    # Zixir booleans stay opaque (the engine rejects them as numbers); ranges become lists
+    if type(value) is support.ZRange:
+        return list(value)
+    return value
+
+
+def _memory_args(op: str, args: tuple, low: int, high: int) -> list[Any]:
+    if not low <= len(args) <= high:
+        expected = str(low) if low == high else f"{low} to {high}"
+        raise ZixirRuntimeError(f"memory.{op} expects {expected} arguments, got {len(args)}")
+    if args and type(args[0]) is not str:
+        raise ZixirRuntimeError(f"memory.{op}: key must be a string, got {type_name(args[0])}")
+    return list(args)
+
+
+def read_source(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ZixirRuntimeError(f"file not found: {path}", filename=path) from None
+    except UnicodeDecodeError as exc:
+        raise ZixirSyntaxError(f"file is not valid UTF-8: {exc.reason}", 1, 1,
+                               filename=path) from None
+    except OSError as exc:
+        raise ZixirRuntimeError(f"cannot read {path}: {exc.strerror}", filename=path) from None
+
+
+def call_function(fn: Any, args: list[Any]) -> Any:
+    """Call a Zixir function from Python outside a session's evaluation."""
+    if not callable(fn):
+        raise ZixirRuntimeError(f"Not a function: {type_name(fn)}")
+    low, high = B.arity(fn)
+    if len(args) < low or (high is not None and len(args) > high):
+        raise ZixirRuntimeError(_arity_message(_callable_name(fn), low, high, len(args)))
+
+    def guarded() -> Any:
+        try:
+            return fn(*args)
+        except ZixirError as exc:
+            raise localize(exc) from None
+        except (RecursionError, MemoryError, ArithmeticError, LookupError, TypeError,
+                ValueError, AttributeError, NameError) as exc:
+            raise localize(exc) from None
+
+    return run_deep(guarded)
+
+
+# ---- error translation ------------------------------------------------------------------------
+
+_positions_cache: dict[Any, list] = {}
+
+
+def _position(code: Any, lasti: int) -> tuple[int, int, int, int] | None:
+    positions = _positions_cache.get(code)
+    if positions is None:
+        positions = list(code.co_positions())
+        if len(_positions_cache) > 512:
+            _positions_cache.clear()
+        _positions_cache[code] = positions
+    index = lasti // 2
+    if 0 <= index < len(positions):
+        line, end_line, col, end_col = positions[index]
+        if line is not None and col is not None:
+            return (line, col, end_line or line, end_col if end_col is not None else col + 1)
+    return None
+
+
+def localize(exc: BaseException) -> ZixirError:
+    """The `ZixirError` a user sees for `exc`, positioned at the Zixir code that raised it."""
+    frames: list[tuple[Any, int, CompiledProgram]] = []
+    tb = exc.__traceback__
+    innermost_is_zixir = False
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        program = _PROGRAMS.get(code.co_filename)
+        if program is not None:
+            frames.append((tb, tb.tb_lasti, program))
+            innermost_is_zixir = True
+        else:
+            innermost_is_zixir = False
+        tb = tb.tb_next
+    chain: list[Frame] = []
+    for tb_entry, lasti, _program in frames:
+        pos = _position(tb_entry.tb_frame.f_code, lasti)
+        if pos:
+            chain.append(Frame(demangle(tb_entry.tb_frame.f_code.co_name), pos[0], pos[1] + 1))
+    if isinstance(exc, ZixirError):
+        err = exc
+    else:
+        info = frame = program = None
+        if frames:
+            tb_entry, lasti, program = frames[-1]
+            frame = tb_entry.tb_frame
+            pos = _position(frame.f_code, lasti)
+            info = program.spans.get(pos) if pos else None
+        err = _translate(exc, info, frame, program, innermost_is_zixir)
+        err.__cause__ = exc if not isinstance(exc, (RecursionError, NameError)) else None
+    if frames and not err.has_position:
+        tb_entry, lasti, program = frames[-1]
+        pos = _position(tb_entry.tb_frame.f_code, lasti)
+        if pos:
+            err.at(pos[0], pos[1] + 1, pos[2], pos[3] + 1, program.filename)
+    if err.filename is None and frames:
+        err.filename = frames[-1][2].filename
+    if chain and not err.call_chain:
+        err.call_chain = tuple(chain)
+    err.__traceback__ = None
+    return err
+
+
+_TAKES = re.compile(r"takes (\d+) positional arguments? but (\d+) (?:was|were) given")
+_TAKES_RANGE = re.compile(r"takes from (\d+) to (\d+) positional arguments")
+_MISSING = re.compile(r"missing (\d+) required positional arguments?")
+
+
+def _arity_message(name: str, low: int, high: int | None, got: int) -> str:
+    if high == low:
+        expected = str(low)
+    elif high is None:
+        expected = f"at least {low}"
+    else:
+        expected = f"{low} to {high}"
+    return f"Function {name} expects {expected} arguments, got {got}"
+
+
+def _callable_name(fn: Any) -> str:
+    name = getattr(fn, "zixir_name", None)
+    if name:
+        return name
+    return demangle(getattr(fn, "__name__", "function"))
+
+
+def _peek(frame: Any, program: CompiledProgram | None, node: A.Node) -> tuple[bool, Any]:
+    """The current value of a simple operand (a name or a literal), if it can be known."""
+    if isinstance(node, (A.IntLit, A.FloatLit, A.StrLit)):
+        return True, node.value
+    if isinstance(node, A.BoolLit):
+        return True, TRUE if node.value else FALSE
+    if isinstance(node, A.NilLit):
+        return True, None
+    if isinstance(node, A.Name) and frame is not None and program is not None:
+        info = program.spans.get(span_key(node))
+        pyname = info.pyname if info else None
+        if pyname:
+            for scope in (frame.f_locals, frame.f_globals, frame.f_globals.get("__builtins__")):
+                if isinstance(scope, dict) and pyname in scope:
+                    return True, scope[pyname]
+    return False, None
+
+
+def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary) -> str:
+    known_left, left = _peek(frame, program, node.left)
+    known_right, right = _peek(frame, program, node.right)
+    if known_left and known_right:
+        return f": {type_name(left)} {node.op} {type_name(right)}"
+    return f" '{node.op}'"
+
+
+def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
+               program: CompiledProgram | None, raised_here: bool) -> ZixirError:
+    node = info.node if info else None
+    if isinstance(exc, NameError):
+        name = demangle(getattr(exc, "name", None) or "?")
+        if info and info.role == "callee":
+            return ZixirRuntimeError(f"Undefined function: {name}")
+        return ZixirRuntimeError(f"Undefined variable: {name}")
+    if isinstance(exc, ZeroDivisionError):
+        return ZixirRuntimeError("Division by zero")
+    if isinstance(exc, RecursionError):
+        return ZixirRuntimeError(
+            f"Stack overflow: recursion deeper than about {RECURSION_LIMIT:,} calls")
+    if isinstance(exc, MemoryError):
+        return ZixirRuntimeError("Out of memory")
+    if isinstance(exc, OverflowError):
+        return ZixirRuntimeError(f"Number too large: {exc}")
+    if isinstance(node, A.Call) and isinstance(exc, TypeError) and raised_here:
+        return _call_error(exc, node, frame, program)
+    if isinstance(node, A.Binary):
+        return ZixirRuntimeError(f"Invalid binary operation{_operand_types(frame, program, node)}")
+    if isinstance(node, A.Unary):
+        known, value = _peek(frame, program, node.operand)
+        detail = f": {node.op}{type_name(value)}" if known else ""
+        return ZixirRuntimeError(f"Invalid unary operation{detail}")
+    if isinstance(node, A.Index):
+        return _index_error(exc, node, frame, program)
+    if isinstance(exc, TypeError):
+        return ZixirRuntimeError(f"Invalid operation: {exc}")
+    return ZixirRuntimeError(f"Internal error: {type(exc).__name__}: {exc}")
+
+
+def _call_error(exc: TypeError, node: A.Call, frame: Any, program: CompiledProgram | None) -> ZixirError:
+    message = str(exc)
+    callee = node.callee
+    name = None
+    if isinstance(callee, A.Name):
+        name = callee.name
+    elif isinstance(callee, A.Field):
+        name = callee.name
+    if "not callable" in message:
+        known, value = _peek(frame, program, callee)
+        what = f": {type_name(value)}" if known else ""
+        target = f" ({name})" if name else ""
+        return ZixirRuntimeError(f"Not a function{what}{target}")
+    got = len(node.args)
+    known, fn = _peek(frame, program, callee) if isinstance(callee, A.Name) else (False, None)
+    if not known and isinstance(callee, A.Name) and frame is not None:
+        builtins_ns = frame.f_globals.get("__builtins__", {})
+        fn = builtins_ns.get(mangle(callee.name)) if isinstance(builtins_ns, dict) else None
+        known = fn is not None
+    if known and callable(fn):
+        low, high = B.arity(fn)
+        return ZixirRuntimeError(_arity_message(name or _callable_name(fn), low, high, got))
+    head = message.split("(", 1)[0]
+    name = name or demangle(head.rsplit(".", 1)[-1])
+    if m := _TAKES.search(message):
+        return ZixirRuntimeError(_arity_message(name, int(m.group(1)), int(m.group(1)), got))
+    if m := _TAKES_RANGE.search(message):
+        return ZixirRuntimeError(_arity_message(name, int(m.group(1)), int(m.group(2)), got))
+    if m := _MISSING.search(message):
+        return ZixirRuntimeError(_arity_message(name, got + int(m.group(1)),
+                                                got + int(m.group(1)), got))
+    return ZixirRuntimeError(f"Invalid call of {name}: {message}")
+
+
+def _index_error(exc: BaseException, node: A.Index, frame: Any,
+                 program: CompiledProgram | None) -> ZixirError:
+    known_t, target = _peek(frame, program, node.target)
+    known_i, index = _peek(frame, program, node.index)
+    if isinstance(exc, KeyError):
+        key = exc.args[0] if exc.args else index
+        shown = f'"{key}"' if isinstance(key, str) else repr(key)
+        return ZixirRuntimeError(f"Key not found: {shown}")
+    if isinstance(exc, IndexError):
+        detail = ""
+        if known_i and known_t:
+            detail = f": {index} (length {len(target)})"
+        elif known_i:
+            detail = f": {index}"
+        return ZixirRuntimeError(f"Index out of range{detail}")
+    if known_t and type(target) in (ZList, str, support.ZRange) and known_i:
+        return ZixirRuntimeError(f"Index must be an integer, got {type_name(index)}")
+    if known_t:
+        return ZixirRuntimeError(f"Cannot index {type_name(target)}")
+    return ZixirRuntimeError(f"Invalid index operation: {exc}")

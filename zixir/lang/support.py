@@ -1,0 +1,100 @@
+"""Helpers that compiled Zixir code calls: the slow paths of operators and the checks Python's
+own operators do not make. Fast paths are inlined by the compiler; these run only when the
+types call for it (string concatenation, a `%` on a string, a field lookup, a failed match).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ZixirRuntimeError
+from .values import FALSE, TRUE, Bool, ZList, ZRange, to_text, type_name
+
+
+def invalid_binary(op: str, left: Any, right: Any) -> ZixirRuntimeError:
+    return ZixirRuntimeError(
+        f"Invalid binary operation: {type_name(left)} {op} {type_name(right)}")
+
+
+def add(left: Any, right: Any) -> Any:
+    """`+` after Python's own `+` raised: concatenation with a string on either side."""
+    if type(left) is str:
+        if type(right) is Bool or right is None or isinstance(right, (int, float, list, dict,
+                                                                         ZRange, str)):
+            return left + to_text(right)
+    elif type(right) is str:
+        if type(left) is Bool or left is None or isinstance(left, (int, float, list, dict,
+                                                                   ZRange)):
+            return to_text(left) + right
+    if (type(left) in (int, float)) and (type(right) in (int, float)):
+        return left + right  # only reachable on float overflow of a huge int: let it raise
+    raise invalid_binary("+", left, right)
+
+
+def check_mul(left: Any, right: Any) -> None:
+    """Python would repeat a string (`"a" * 3`); Zixir rejects it."""
+    if type(left) is str or type(right) is str:
+        raise invalid_binary("*", left, right)
+
+
+def check_mod(left: Any, right: Any) -> None:
+    """Python would format a string (`"%d" % 5`); Zixir rejects it."""
+    if type(left) is str:
+        raise invalid_binary("%", left, right)
+
+
+def iterate(value: Any):
+    t = type(value)
+    if t is ZList or t is list:
+        return value
+    if t is ZRange:
+        return value._range
+    if t is dict:
+        return list(value)
+    raise ZixirRuntimeError(f"For loop requires a list, range or map, got {type_name(value)}")
+
+
+def while_condition(value: Any) -> bool:
+    if value is TRUE:
+        return True
+    if value is FALSE:
+        return False
+    raise ZixirRuntimeError(f"While loop condition must be boolean, got {type_name(value)}")
+
+
+def field(target: Any, name: str) -> Any:
+    t = type(target)
+    if t is dict:
+        try:
+            return target[name]
+        except KeyError:
+            if name == "length":
+                return len(target)
+            raise ZixirRuntimeError(f"Key not found: {name!r}") from None
+    if name == "length" and (t is str or t is ZList or t is ZRange or t is list):
+        return len(target)
+    raise ZixirRuntimeError(f"Unknown field '{name}' on {type_name(target)}")
+
+
+def is_list(value: Any) -> bool:
+    t = type(value)
+    return t is ZList or t is ZRange or t is list
+
+
+def rest_of(value: Any, start: int) -> ZList:
+    return ZList(list(value)[start:])
+
+
+def no_match(value: Any) -> ZixirRuntimeError:
+    text = to_text(value) if type(value) is not str else repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return ZixirRuntimeError(f"No matching clause found for {text}")
+
+
+def make_range(start: Any, stop: Any) -> ZRange:
+    if type(start) is not int or type(stop) is not int:
+        raise ZixirRuntimeError(
+            f"Invalid binary operation: range needs two integers, got {type_name(start)} .. "
+            f"{type_name(stop)}")
+    return ZRange(start, stop)

@@ -1,0 +1,318 @@
+"""Zixir values as Python objects, and their conversions.
+
+Generated code runs Python's own operators on Zixir values, so the representation is chosen
+to make Python fail exactly where Zixir must:
+- `Bool` is its own type (two singletons), not Python's `bool`: `true + 1`, `true < 2` raise,
+  and `true == 1` is false, as the language requires.
+- `ZList` is a `list` whose `+`, `*` and ordering are undefined (`[1] + [2]` raises) while
+  equality stays structural and `1 == 1.0` holds inside lists.
+- `ZRange` is a lazy integer range that equals the list of its elements.
+Integers, floats, strings, `nil` (None) and maps (dict with string keys) are Python's own.
+Values enter from Python through `from_python` and leave through `to_python`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .errors import ZixirRuntimeError
+
+
+class Bool:
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __bool__(self) -> bool:
+        return self.value
+
+    def __repr__(self) -> str:
+        return "true" if self.value else "false"
+
+    def __reduce__(self):
+        return (from_bool, (self.value,))
+
+
+TRUE = Bool(True)
+FALSE = Bool(False)
+
+
+def from_bool(value: bool) -> Bool:
+    return TRUE if value else FALSE
+
+
+class ZList(list):
+    """A Zixir list: a Python list without `+`, `*` or ordering."""
+
+    __slots__ = ()
+
+    def _undefined(self, other):
+        return NotImplemented
+
+    __add__ = __radd__ = __iadd__ = _undefined
+    __mul__ = __rmul__ = __imul__ = _undefined
+    __lt__ = __le__ = __gt__ = __ge__ = _undefined
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return to_literal(self)
+
+    def __reduce__(self):
+        return (ZList, (list(self),))
+
+
+class ZRange:
+    """`a..b`: the integers from a up to b (exclusive), produced lazily."""
+
+    __slots__ = ("start", "stop", "step", "_range")
+
+    def __init__(self, start: int, stop: int, step: int = 1) -> None:
+        self.start, self.stop, self.step = start, stop, step
+        self._range = range(start, stop, step)
+
+    def __iter__(self):
+        return iter(self._range)
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    def __getitem__(self, index):
+        return self._range[index]
+
+    def __contains__(self, item) -> bool:
+        return type(item) in (int, float) and item in self._range
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, ZRange):
+            return self._range == other._range
+        if isinstance(other, list):
+            return len(other) == len(self._range) and all(
+                a == b for a, b in zip(self._range, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_list(self) -> ZList:
+        return ZList(self._range)
+
+    def __repr__(self) -> str:
+        return to_literal(self)
+
+    def __reduce__(self):
+        return (ZRange, (self.start, self.stop, self.step))
+
+
+# ---- type names ----------------------------------------------------------------------------
+
+def type_name(value: Any) -> str:
+    """The Zixir name of a value's type, as `type_of` returns it."""
+    t = type(value)
+    if t is int:
+        return "int"
+    if t is float:
+        return "float"
+    if t is str:
+        return "string"
+    if t is Bool:
+        return "bool"
+    if value is None:
+        return "nil"
+    if isinstance(value, list):
+        return "list"
+    if t is dict:
+        return "map"
+    if t is ZRange:
+        return "range"
+    if callable(value):
+        return "function"
+    return t.__name__
+
+
+def is_number(value: Any) -> bool:
+    t = type(value)
+    return t is int or t is float
+
+
+def is_truthy(value: Any) -> bool:
+    return value is not FALSE and value is not None
+
+
+# ---- text ------------------------------------------------------------------------------------
+
+def format_float(value: float) -> str:
+    return repr(value)
+
+
+_STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+
+
+def quote(text: str) -> str:
+    out = []
+    for ch in text:
+        esc = _STRING_ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif not ch.isprintable():
+            out.append(f"\\u{{{ord(ch):X}}}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def function_name(fn: Callable) -> str:
+    return getattr(fn, "zixir_name", None) or getattr(fn, "__name__", "fn")
+
+
+def to_text(value: Any) -> str:
+    """`str(value)`: strings as themselves, everything else in literal syntax."""
+    if type(value) is str:
+        return value
+    return to_literal(value)
+
+
+def to_literal(value: Any, _depth: int = 0) -> str:
+    """Zixir literal syntax for a value (strings quoted), as `zixir run` prints results."""
+    if _depth > 200:
+        return "..."
+    t = type(value)
+    if t is str:
+        return quote(value)
+    if t is int:
+        return str(value)
+    if t is float:
+        return format_float(value)
+    if t is Bool:
+        return "true" if value.value else "false"
+    if value is None:
+        return "nil"
+    if t is ZRange:
+        return "[" + ", ".join(str(i) for i in value) + "]"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(to_literal(v, _depth + 1) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{quote(str(k))}: {to_literal(v, _depth + 1)}"
+                               for k, v in value.items()) + "}"
+    if t is bool:  # a Python bool that leaked in: still print it the Zixir way
+        return "true" if value else "false"
+    if callable(value):
+        return f"<fn {function_name(value)}>"
+    return f"<{t.__name__}>"
+
+
+# ---- crossing the boundary -----------------------------------------------------------------
+
+def to_python(value: Any) -> Any:
+    """A Zixir value as plain Python: bool, list, dict; ranges become lists."""
+    t = type(value)
+    if t is int or t is float or t is str or value is None:
+        return value
+    if t is Bool:
+        return value.value
+    if t is ZList or t is list:
+        out = []
+        append = out.append
+        for item in value:
+            ti = type(item)
+            if ti is float or ti is int or ti is str:
+                append(item)
+            else:
+                append(to_python(item))
+        return out
+    if t is ZRange:
+        return list(value)
+    if t is dict:
+        return {k: to_python(v) for k, v in value.items()}
+    if callable(value):
+        return PythonCallable(value)
+    return value
+
+
+class PythonCallable:
+    """A Zixir function handed to Python: converts arguments in and the result out."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+        self.__name__ = function_name(fn)
+
+    def __call__(self, *args: Any) -> Any:
+        from .session import call_function  # the evaluator owns stacks and error positions
+
+        return to_python(call_function(self.fn, [from_python(a) for a in args]))
+
+    def __repr__(self) -> str:
+        return f"<zixir fn {self.__name__}>"
+
+
+def from_python(value: Any, _seen: int = 0) -> Any:
+    """A Python value (from the embedding program, a worker or the store) as a Zixir value."""
+    t = type(value)
+    if t is int or t is float or t is str or value is None:
+        return value
+    if t is bool:
+        return TRUE if value else FALSE
+    if t is Bool or t is ZList or t is ZRange:
+        return value
+    if t is list or t is tuple:
+        return ZList([from_python(v) for v in value])
+    if t is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                if type(k) in (int, float, bool):
+                    k = to_text(from_python(k))
+                else:
+                    raise ZixirRuntimeError(
+                        f"cannot use a Python {type(k).__name__} as a map key")
+            out[k] = from_python(v)
+        return out
+    if t is range:
+        return ZRange(value.start, value.stop, value.step)
+    if isinstance(value, PythonCallable):
+        return value.fn
+    mod = t.__module__
+    if mod == "numpy":
+        return _from_numpy(value)
+    if isinstance(value, bool):
+        return TRUE if value else FALSE
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ZList([from_python(v) for v in value])
+    if isinstance(value, dict):
+        return from_python(dict(value))
+    if callable(value):
+        return value
+    raise ZixirRuntimeError(f"cannot convert a Python {t.__name__} to a Zixir value")
+
+
+def _from_numpy(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return from_python(value.tolist())
+    if isinstance(value, np.generic):
+        return from_python(value.item())
+    raise ZixirRuntimeError(f"cannot convert a numpy {type(value).__name__} to a Zixir value")
+
+
+def iterate(value: Any) -> Iterable:
+    """What `for` and comprehensions iterate: lists, ranges, map keys."""
+    t = type(value)
+    if t is ZList or t is ZRange or t is list:
+        return value
+    if t is dict:
+        return list(value)
+    raise ZixirRuntimeError(f"For loop requires a list, range or map, got {type_name(value)}")
+
+
+def finite_or_error(value: float) -> float:
+    if math.isfinite(value):
+        return value
+    return value
