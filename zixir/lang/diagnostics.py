@@ -1,0 +1,75 @@
+"""One diagnostics type for every stage and every front end.
+
+The parser and the runtime raise `ZixirError`s, the checker returns lists of `Diagnostic`s;
+the CLI, the REPL and the language server all show them through this module, so a message
+looks the same wherever it appears.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ZixirError, ZixirSyntaxError
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    severity: str  # 'error' | 'warning'
+    message: str
+    line: int  # 1-based
+    column: int  # 1-based, in characters
+    end_line: int
+    end_column: int  # exclusive
+    filename: str | None = None
+    source: str = "zixir"  # 'syntax', 'check' or 'runtime'
+
+    @classmethod
+    def from_error(cls, error: ZixirError) -> Diagnostic:
+        line = error.line or 1
+        column = error.column or 1
+        end_line = error.end_line or line
+        end_column = error.end_column or column + 1
+        if (end_line, end_column) <= (line, column):
+            end_line, end_column = line, column + 1
+        kind = "syntax" if isinstance(error, ZixirSyntaxError) else "runtime"
+        return cls("error", error.message, line, column, end_line, end_column, error.filename,
+                   kind)
+
+
+def format_diagnostic(diag: Diagnostic, source: str | None, filename: str | None = None) -> str:
+    """`FILE:LINE:COL: error: MESSAGE`, then the source line and a caret under the span."""
+    name = diag.filename or filename or "<input>"
+    out = [f"{name}:{diag.line}:{diag.column}: {diag.severity}: {diag.message}"]
+    lines = source.splitlines() if source is not None else []
+    if 1 <= diag.line <= len(lines):
+        text = lines[diag.line - 1].expandtabs(1)
+        width = 1
+        if diag.end_line == diag.line and diag.end_column > diag.column:
+            width = diag.end_column - diag.column
+        width = max(1, min(width, len(text) - diag.column + 1))
+        out.append(f"  {text}")
+        out.append("  " + " " * (diag.column - 1) + "^" * width)
+    return "\n".join(out)
+
+
+def format_error(error: ZixirError, source: str | None, filename: str | None = None,
+                 max_frames: int = 12) -> str:
+    """A runtime or syntax error as the CLI prints it, with the Zixir call chain."""
+    text = format_diagnostic(Diagnostic.from_error(error), source, filename)
+    chain = [f for f in error.call_chain if f.function != "<top level>"]
+    if not chain:
+        return text
+    lines = ["call chain (most recent call last):"]
+    frames = list(error.call_chain)
+    if len(frames) > max_frames:
+        half = max_frames // 2
+        skipped = len(frames) - 2 * half
+        shown = frames[:half] + [None] + frames[-half:]
+    else:
+        skipped, shown = 0, frames
+    for frame in shown:
+        if frame is None:
+            lines.append(f"  ... {skipped} more calls ...")
+        else:
+            lines.append(f"  in {frame.function} at line {frame.line}, column {frame.column}")
+    return text + "\n" + "\n".join(lines)
