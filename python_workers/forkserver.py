@@ -1,0 +1,93 @@
+"""The worker template: a pre-imported process that forks new workers on request.
+
+    router (subreaper)                template (this module)               new worker
+    ------------------                ----------------------               ----------
+    socket fd 3: "fork" + 2 fds  -->  fork -> intermediate -> fork ---->   waits until it is
+      (request read end,              intermediate exits at once, so       re-parented to the
+       response write end)            the worker is re-parented to the     router, sets
+                                      router (PR_SET_CHILD_SUBREAPER)      PDEATHSIG, serves
+    <-- "ready" frame on the response pipe, with the worker's pid --------------------------
+
+The template imports the worker code and the preloaded libraries (numpy) once; a fork then
+costs about a millisecond, so a crashed worker's replacement is serving almost at once. The
+router reaps workers itself (they are its children after the re-parenting) and so learns their
+exit codes and signals. The template exits when the router's socket closes, and dies with the
+router (PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+
+def _become_worker(in_fd: int, out_fd: int, config: dict, router_pid: int) -> None:
+    from python_workers.worker import start_worker
+    from zixir.runtime.process import bind_to_parent
+
+    deadline = time.monotonic() + 5.0
+    while os.getppid() != router_pid:  # the intermediate process is exiting right now
+        if time.monotonic() > deadline:
+            os._exit(73)
+        time.sleep(0.0002)
+    bind_to_parent(router_pid)
+    start_worker(in_fd, out_fd, config)
+
+
+def main() -> None:
+    from zixir.runtime.process import bind_to_parent
+
+    config = json.loads(os.environ["ZIXIR_WORKER_CONFIG"])
+    router_pid = int(config["parent_pid"])
+    bind_to_parent(router_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for path in reversed(list(config.get("sys_path", [])) + list(config.get("paths", []))):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import python_workers.worker  # noqa: F401  (pre-import for the children)
+
+    for name in config.get("preload", []):
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # a missing optional library only makes forks slower
+            os.write(2, f"zixir template: cannot preload {name}: {e!r}\n".encode())
+    sock = socket.socket(fileno=3)
+    sock.sendall(b"R")
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 2)
+        except OSError:
+            os._exit(0)
+        if not msg:
+            os._exit(0)
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        request = json.loads(msg)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if os.fork() == 0:
+                    sock.close()
+                    child_config = dict(config)
+                    child_config["paths"] = request.get("paths", [])
+                    _become_worker(fds[0], fds[1], child_config, router_pid)
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        os.waitpid(pid, 0)
+        try:
+            sock.sendall(b"F")
+        except OSError:
+            os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""One worker: reads call requests, runs the library function, writes the reply.
+
+    request fd --bytes--> FrameDecoder --Request("call")--> policy + resolve + call
+    response fd <--bytes-- Codec.encode <--Response(id, error, result)--+
+
+A worker serves one call at a time (the router never sends a second before the reply). It
+exits when its request pipe reaches EOF (the router is gone) or the router's frame is bad
+(exit code 65). Results that cannot be encoded, or are larger than the frame limit, become
+error replies naming the type or size; the worker stays healthy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+from types import ModuleType
+from typing import Any
+
+from zixir.lang.errors import PolicyDenied, ZixirError
+from zixir.runtime import protocol as p
+from zixir.runtime.policy import CallPolicy
+from zixir.runtime.shm import ShmArrays
+
+EXIT_BAD_FRAME = 65
+CONFIG_ENV = "ZIXIR_WORKER_CONFIG"
+
+
+def apply_rlimits(config: dict) -> None:
+    import resource
+
+    for key, res in (("rlimit_as", resource.RLIMIT_AS), ("rlimit_nofile", resource.RLIMIT_NOFILE)):
+        value = int(config.get(key) or 0)
+        if value > 0:
+            resource.setrlimit(res, (value, value))
+    cpu = int(config.get("rlimit_cpu") or 0)
+    if cpu > 0:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+
+def set_paths(paths: list[str]) -> None:
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+class Worker:
+    def __init__(self, in_fd: int, out_fd: int, config: dict) -> None:
+        self.in_fd, self.out_fd = in_fd, out_fd
+        self.codec = p.Codec(
+            int(config.get("max_frame", p.MAX_FRAME)),
+            ShmArrays(config.get("tag", "0"), int(config.get("shm_threshold", p.SHM_THRESHOLD))),
+        )
+        self.decoder = p.FrameDecoder(self.codec)
+        self.policy = CallPolicy.from_wire(config.get("policy", {}))
+
+    def send(self, message: p.Message) -> None:
+        data = self.codec.encode(message)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.out_fd, view):]
+
+    def reply(self, request_id: int, error: dict | None, result: Any, what: str) -> None:
+        try:
+            self.send(p.Response(request_id, error, result))
+        except p.UnencodableValue as e:
+            self.send(p.Response(request_id, {
+                "kind": "python", "type": "TypeError", "traceback": "",
+                "message": f"the result of {what} cannot be returned to zixir: {e}",
+            }, None))
+        except p.FrameTooLarge as e:
+            self.send(p.Response(request_id, p.fault(
+                "ProtocolError", f"the result of {what} is too large to send: {e}"), None))
+
+    def serve(self) -> None:
+        self.send(p.Notification("ready", [os.getpid()]))
+        while True:
+            try:
+                data = os.read(self.in_fd, 1 << 20)
+            except InterruptedError:  # pragma: no cover
+                continue
+            if not data:
+                os._exit(0)
+            try:
+                messages = self.decoder.feed(data)
+            except p.FrameError as e:
+                os.write(2, f"zixir worker {os.getpid()}: bad frame from router: {e}\n".encode())
+                os._exit(EXIT_BAD_FRAME)
+            for message in messages:
+                if isinstance(message, p.Request):
+                    self.handle(message)
+                elif isinstance(message, p.Notification) and message.method == "exit":
+                    os._exit(0)
+
+    def handle(self, request: p.Request) -> None:
+        if request.method == "ping":
+            self.reply(request.id, None, "pong", "ping")
+            return
+        if request.method != "call" or len(request.params) != 5:
+            self.reply(request.id, p.fault("ProtocolError", f"unknown method {request.method!r}"),
+                       None, request.method)
+            return
+        module, function, args, kwargs, options = request.params
+        what = f"{module}.{function}"
+        try:
+            if options and options.get("paths"):
+                set_paths(list(options["paths"]))
+            result = self.call(module, function, args or [], kwargs or {})
+        except ZixirError as e:
+            error: dict | None = p.error_to_wire(e)
+            result = None
+        except BaseException as e:  # the library's exception, whatever it is, goes to the caller
+            error = p.error_to_wire(e)
+            result = None
+        else:
+            error = None
+        finally:
+            _flush_stdio()
+        self.reply(request.id, error, result, what)
+        result = None
+
+    def call(self, module: str, function: str, args: list, kwargs: dict) -> Any:
+        what = f"{module}.{function}"
+        self.policy.check(module, function)
+        obj: Any = importlib.import_module(module)
+        for part in function.split("."):
+            obj = getattr(obj, part)
+            if isinstance(obj, ModuleType):
+                self.policy.check_name(obj.__name__, what)
+        owner = getattr(obj, "__module__", None)
+        name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+        if isinstance(owner, str) and isinstance(name, str) and not name.startswith("<"):
+            self.policy.check_name(f"{owner}.{name}", what)
+        if not callable(obj):
+            raise PolicyDenied(f"{what} is not callable")
+        return obj(*args, **kwargs)
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def start_worker(in_fd: int, out_fd: int, config: dict) -> None:
+    """Common start of a worker, forked or spawned; never returns."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
+    try:
+        apply_rlimits(config)
+        worker = Worker(in_fd, out_fd, config)
+    except BaseException as e:
+        os.write(2, f"zixir worker {os.getpid()} cannot start: {e!r}\n".encode())
+        os._exit(71)
+    try:
+        worker.serve()
+    except BaseException as e:
+        os.write(2, f"zixir worker {os.getpid()} failed: {e!r}\n".encode())
+        os._exit(72)
+    os._exit(0)
+
+
+def main() -> None:
+    """Entry point of a directly spawned worker (fds 3 and 4)."""
+    from zixir.runtime.process import bind_to_parent
+
+    config = json.loads(os.environ[CONFIG_ENV])
+    bind_to_parent(int(config["parent_pid"]))
+    set_paths(list(config.get("sys_path", [])) + list(config.get("paths", [])))
+    start_worker(3, 4, config)

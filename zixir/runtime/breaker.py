@@ -1,0 +1,172 @@
+"""Circuit breakers per Python module (or per module.function), on pybreaker's state machine.
+
+    caller thread                      Breakers (one lock per key)         pybreaker
+    -------------                      ---------------------------         ---------
+    ticket = admit(module, function)   closed: admit                       state, counters,
+      | CircuitOpen (retry_after) <--  open, timeout not over: refuse      opened_at, listeners
+      |                                open, timeout over: half-open, this
+      |                                  call is the one probe
+      |                                half-open, probe in flight: refuse
+    ... the call runs ...
+    record(ticket, error|None) ------> replays the outcome through           -> closed / open
+                                       breaker.call (instantly)
+
+pybreaker's own `call` holds its lock for the whole call, which would serialize every call of a
+module; here the lock covers only the admission and the bookkeeping, so calls run
+concurrently and exactly one probe is admitted in half-open however many calls arrive.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pybreaker
+
+from zixir.lang.errors import (
+    CallTimeout,
+    CircuitOpen,
+    ProtocolError,
+    PythonError,
+    WorkerCrashed,
+)
+
+from .events import NullLog
+
+_FAULTS = (WorkerCrashed, CallTimeout, ProtocolError)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    key: str
+    probe: bool
+
+
+class _Listener(pybreaker.CircuitBreakerListener):
+    def __init__(self, key: str, log: Any, counts: dict) -> None:
+        self.key, self.log, self.counts = key, log, counts
+
+    def state_change(self, cb, old_state, new_state) -> None:
+        old = old_state.name if old_state is not None else None
+        self.counts["transitions"] = self.counts.get("transitions", 0) + 1
+        self.log.warning("breaker.state", breaker=self.key, old=old, new=new_state.name)
+
+
+class _Replay(Exception):
+    pass
+
+
+def _replay(error: BaseException | None) -> None:
+    if error is not None:
+        raise _Replay(str(error))
+
+
+class _Breaker:
+    def __init__(self, key: str, fail_max: int, reset_timeout: float, log: Any) -> None:
+        self.key = key
+        self.lock = threading.Lock()
+        self.probe_in_flight = False
+        self.counts: dict[str, int] = {}
+        self.cb = pybreaker.CircuitBreaker(
+            fail_max=fail_max, reset_timeout=reset_timeout, name=key,
+            listeners=[_Listener(key, log, self.counts)],
+        )
+
+    def remaining_open(self) -> float:
+        opened_at = self.cb._state_storage.opened_at
+        if opened_at is None:
+            return 0.0
+        elapsed = (datetime.now(UTC) - opened_at).total_seconds()
+        return max(0.0, self.cb.reset_timeout - elapsed)
+
+
+class Breakers:
+    def __init__(self, fail_max: int = 5, reset_timeout: float = 30.0, per_function: bool = False,
+                 counts_python_errors: bool = False, log: Any = None) -> None:
+        self.fail_max = fail_max
+        self.reset_timeout = reset_timeout
+        self.per_function = per_function
+        self.counts_python_errors = counts_python_errors
+        self.log = log or NullLog()
+        self._breakers: dict[str, _Breaker] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, key: str) -> _Breaker:
+        b = self._breakers.get(key)
+        if b is None:
+            with self._lock:
+                b = self._breakers.get(key)
+                if b is None:
+                    b = self._breakers[key] = _Breaker(key, self.fail_max, self.reset_timeout,
+                                                       self.log)
+        return b
+
+    def key(self, module: str, function: str) -> str:
+        return f"{module}.{function}" if self.per_function else module
+
+    def admit(self, module: str, function: str) -> Ticket:
+        key = self.key(module, function)
+        b = self._get(key)
+        with b.lock:
+            state = b.cb.current_state
+            if state == pybreaker.STATE_OPEN:
+                remaining = b.remaining_open()
+                if remaining > 0:
+                    raise CircuitOpen(
+                        f"the circuit for {key} is open after repeated failures; "
+                        f"next probe in {remaining:.1f} s", retry_after=remaining)
+                b.cb.half_open()
+                state = pybreaker.STATE_HALF_OPEN
+                b.probe_in_flight = False
+            if state == pybreaker.STATE_HALF_OPEN:
+                if b.probe_in_flight:
+                    raise CircuitOpen(f"the circuit for {key} is half-open and its probe call "
+                                      "is still running", retry_after=0.0)
+                b.probe_in_flight = True
+                return Ticket(key, True)
+            return Ticket(key, False)
+
+    def counts_as_failure(self, error: BaseException) -> bool:
+        if isinstance(error, _FAULTS):
+            return True
+        if isinstance(error, PythonError):
+            return self.counts_python_errors or error.exc_type == "MemoryError"
+        return False
+
+    def record(self, ticket: Ticket, error: BaseException | None) -> None:
+        """The outcome of an admitted call."""
+        b = self._get(ticket.key)
+        with b.lock:
+            state = b.cb.current_state
+            if ticket.probe:
+                b.probe_in_flight = False
+                if state != pybreaker.STATE_HALF_OPEN:
+                    return
+            elif state != pybreaker.STATE_CLOSED:
+                return  # admitted before the circuit opened: stale
+            failure = error if error is not None and self.counts_as_failure(error) else None
+            try:
+                b.cb.call(_replay, failure)
+            except (_Replay, pybreaker.CircuitBreakerError):
+                pass
+
+    def release(self, ticket: Ticket) -> None:
+        """An admitted call that never reached a worker (refused by the queue, say)."""
+        if ticket.probe:
+            b = self._get(ticket.key)
+            with b.lock:
+                b.probe_in_flight = False
+
+    def states(self) -> dict[str, dict]:
+        out = {}
+        for key, b in list(self._breakers.items()):
+            out[key] = {
+                "state": b.cb.current_state,
+                "failures": b.cb.fail_counter,
+                "transitions": b.counts.get("transitions", 0),
+                "retry_after": round(b.remaining_open(), 3)
+                if b.cb.current_state == pybreaker.STATE_OPEN else 0.0,
+            }
+        return out

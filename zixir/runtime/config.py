@@ -1,0 +1,107 @@
+"""Runtime configuration: one frozen record, passed as JSON to every child process.
+
+    Runtime(**options) -> RuntimeConfig -> to_json() --env ZIXIR_RUNTIME_CONFIG--> router,
+                                                                                  store, workers
+Every default is the one DESIGN.md section 4 names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+
+from .policy import CallPolicy
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    workers: int = field(default_factory=_default_workers)
+    call_timeout: float = 30.0
+    # supervision
+    restart_intensity: int = 3  # worker supervisor
+    restart_period: float = 5.0
+    root_intensity: int = 3
+    root_period: float = 5.0
+    shutdown_grace: float = 1.0
+    # circuit breakers (per module, or per module.function when breaker_per_function)
+    breaker_fail_max: int = 5
+    breaker_reset_timeout: float = 30.0
+    breaker_per_function: bool = False
+    breaker_counts_python_errors: bool = False
+    # retries for idempotent calls (opt-in: per call, or by module / module.function here)
+    idempotent: tuple[str, ...] = ()
+    retry_attempts: int = 3
+    retry_backoff: float = 0.05  # first wait; doubles, with jitter
+    retry_backoff_max: float = 2.0
+    # backpressure and recycling
+    max_queue: int = 1024
+    recycle_calls: int = 0  # 0: off
+    recycle_rss: int = 0  # bytes; 0: off
+    # resource limits per worker (0: unlimited)
+    rlimit_as: int = 0
+    rlimit_cpu: int = 0
+    rlimit_nofile: int = 0
+    # protocol
+    max_frame: int = 64 * 1024 * 1024
+    shm_threshold: int = 1024 * 1024
+    # call policy
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    allow_all: bool = False
+    # workers
+    preload: tuple[str, ...] = ("numpy",)
+    prewarm: bool = False
+    paths: tuple[str, ...] = ()  # extra sys.path entries for workers (e.g. the script's dir)
+    sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))
+    # memory store: None keeps it in a temporary directory removed at close
+    memory_path: str | None = None
+    # observability
+    log_level: str = "warning"
+    log_file: str | None = None
+    # the interpreter class the router runs ("module:attribute")
+    session_factory: str = "zixir.lang.session:Session"
+    # identifies this runtime's shared-memory files and sockets
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        for name in ("idempotent", "allow", "deny", "preload", "paths", "sys_path"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, tuple(value))
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.call_timeout <= 0:
+            raise ValueError("call_timeout must be positive")
+        self.policy()  # validates the rules
+
+    def policy(self) -> CallPolicy:
+        return CallPolicy(self.allow, self.deny, self.allow_all)
+
+    def replace(self, **changes) -> RuntimeConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RuntimeConfig:
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_options(cls, **options) -> RuntimeConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(options) - known
+        if unknown:
+            raise TypeError(f"unknown runtime option(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: v for k, v in options.items() if v is not None})

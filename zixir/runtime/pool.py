@@ -1,0 +1,538 @@
+"""The worker pool, router side: dispatch, failure policy and the worker supervisor.
+
+    interpreter threads (pmap: several at once)
+      | call(module, function, args, kwargs)
+      v
+    policy.check ---------------------------------------------> PolicyDenied
+    breakers.admit -------------------------------------------> CircuitOpen
+    tenacity retries (idempotent calls only)
+      | encode the request (before taking a worker)
+      | take an idle worker; beyond max_queue waiters -------> Overloaded
+      v
+    the calling thread owns the worker until the reply: it writes the frame and polls the
+    response pipe itself (no hand-off to a reader thread), so
+      reply with the request's id ---------------------------> result / PythonError
+      pipe EOF (worker died) -> reap -> supervisor decided --> WorkerCrashed
+                                                  (escalated: RestartLimitExceeded)
+      poll deadline passed -> kill, replace -----------------> CallTimeout
+      bad frame -> kill, replace ----------------------------> ProtocolError
+
+    worker supervisor (one_for_one): template (fork server), worker-0 .. worker-N-1
+      a worker's start asks the template to fork (falls back to spawning `python -m
+      python_workers`), waits for its "ready" frame and puts it in the idle list.
+
+One owner per piece of state: the idle list and the queue count belong to `_cond`; a busy
+worker belongs to the thread that took it; child processes belong to the supervisor.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import select
+import socket
+import threading
+import time
+from typing import Any
+
+import tenacity
+
+from zixir.lang.errors import (
+    CallTimeout,
+    CircuitOpen,
+    Overloaded,
+    PolicyDenied,
+    ProtocolError,
+    PythonError,
+    RestartLimitExceeded,
+    WorkerCrashed,
+    ZixirError,
+    ZixirRuntimeError,
+)
+
+from . import protocol as p
+from .breaker import Breakers
+from .config import RuntimeConfig
+from .events import NullLog
+from .process import ProcessHandle, become_subreaper, pipe, python_argv, rss_bytes, spawn
+from .shm import ShmArrays
+from .stats import Stats
+from .supervisor import ChildSpec, Restart, Strategy, Supervisor
+
+_ids = itertools.count(1)
+_NOT_RETRIED = (CircuitOpen, PolicyDenied, RestartLimitExceeded)
+
+
+class _Worker:
+    """One live worker as the pool sees it."""
+
+    __slots__ = ("slot", "handle", "rfd", "wfd", "decoder", "calls", "dead")
+
+    def __init__(self, slot: int, handle: ProcessHandle, rfd: int, wfd: int,
+                 decoder: p.FrameDecoder) -> None:
+        self.slot, self.handle, self.rfd, self.wfd, self.decoder = slot, handle, rfd, wfd, decoder
+        self.calls = 0
+        self.dead = False
+
+    def close_fds(self) -> None:
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.rfd = self.wfd = -1
+
+
+class WorkerPool:
+    def __init__(self, config: RuntimeConfig, log: Any = None, stats: Stats | None = None,
+                 on_escalate: Any = None) -> None:
+        self.config = config
+        self.log = log or NullLog()
+        self.stats = stats or Stats()
+        self.on_escalate = on_escalate
+        self.policy = config.policy()
+        self.breakers = Breakers(config.breaker_fail_max, config.breaker_reset_timeout,
+                                 config.breaker_per_function, config.breaker_counts_python_errors,
+                                 self.log)
+        self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold))
+        self.parallelism = config.workers
+        self.paths: list[str] = list(config.paths)
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._live: dict[int, _Worker] = {}  # slot -> worker
+        self._waiting = 0
+        self._failed: str | None = None
+        self._closed = False
+        self._start_lock = threading.Lock()
+        self._supervisor: Supervisor | None = None
+        self._template: socket.socket | None = None
+        self._worker_env = self._make_env()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def _make_env(self) -> dict[str, str]:
+        cfg = self.config
+        worker_config = {
+            "parent_pid": os.getpid(), "tag": cfg.tag, "max_frame": cfg.max_frame,
+            "shm_threshold": cfg.shm_threshold, "policy": self.policy.to_wire(),
+            "rlimit_as": cfg.rlimit_as, "rlimit_cpu": cfg.rlimit_cpu,
+            "rlimit_nofile": cfg.rlimit_nofile, "sys_path": list(cfg.sys_path),
+            "paths": list(cfg.paths), "preload": list(cfg.preload),
+        }
+        env = dict(os.environ)
+        env["ZIXIR_WORKER_CONFIG"] = json.dumps(worker_config)
+        return env
+
+    def start(self) -> None:
+        """Start the template and the workers (idempotent; calls start the pool lazily)."""
+        if self._supervisor is not None:
+            return
+        with self._start_lock:
+            if self._supervisor is not None:
+                return
+            if self._closed:
+                raise ZixirRuntimeError("the worker pool is closed")
+            cfg = self.config
+            become_subreaper()  # workers forked by the template become our children
+            sup = Supervisor("workers", Strategy.ONE_FOR_ONE, cfg.restart_intensity,
+                             cfg.restart_period, on_escalate=self._escalated, log=self.log)
+            specs = [ChildSpec("template", self._start_template, Restart.PERMANENT,
+                               cfg.shutdown_grace, self._template_exited)]
+            specs += [
+                ChildSpec(f"worker-{i}", (lambda i=i: self._start_worker(i)), Restart.PERMANENT,
+                          cfg.shutdown_grace, (lambda h, s, i=i: self._worker_exited(i, h, s)))
+                for i in range(cfg.workers)
+            ]
+            sup.start(specs)
+            self._supervisor = sup
+
+    def close(self) -> None:
+        self._closed = True
+        sup = self._supervisor
+        if sup is not None:
+            sup.stop()
+        with self._cond:
+            self._failed = self._failed or "the worker pool is closed"
+            self._cond.notify_all()
+        for w in list(self._live.values()):
+            w.close_fds()
+        if self._template is not None:
+            self._template.close()
+            self._template = None
+
+    def _escalated(self, reason: str) -> None:
+        with self._cond:
+            self._failed = reason
+            self._cond.notify_all()
+        self.stats.count("escalations")
+        if self.on_escalate is not None:
+            self.on_escalate(reason)
+
+    # ---- children (run in the supervisor thread) -----------------------------------------
+
+    def _start_template(self) -> ProcessHandle:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            handle = spawn(python_argv("python_workers.forkserver"), {3: theirs.fileno()},
+                           self._worker_env, "template")
+        finally:
+            theirs.close()
+        ours.settimeout(60.0)
+        try:
+            if ours.recv(1) != b"R":
+                raise RuntimeError("the worker template did not start")
+        except BaseException:
+            ours.close()
+            handle.kill()
+            handle.reap(5.0)
+            raise
+        self._template = ours
+        return handle
+
+    def _template_exited(self, handle: ProcessHandle, status: Any) -> None:
+        if self._template is not None:
+            self._template.close()
+            self._template = None
+
+    def _fork_from_template(self, req_r: int, resp_w: int) -> bool:
+        sock = self._template
+        if sock is None:
+            return False
+        try:
+            socket.send_fds(sock, [json.dumps({"paths": self.paths}).encode()], [req_r, resp_w])
+            return sock.recv(1) == b"F"
+        except OSError:
+            return False
+
+    def _start_worker(self, slot: int) -> ProcessHandle:
+        req_r, req_w = pipe()
+        resp_r, resp_w = pipe()
+        handle: ProcessHandle | None = None
+        try:
+            if not self._fork_from_template(req_r, resp_w):
+                env = dict(self._worker_env)
+                cfg = json.loads(env["ZIXIR_WORKER_CONFIG"])
+                cfg["paths"] = self.paths
+                env["ZIXIR_WORKER_CONFIG"] = json.dumps(cfg)
+                handle = spawn(python_argv("python_workers"), {3: req_r, 4: resp_w}, env,
+                               f"worker-{slot}")
+        except BaseException:
+            for fd in (req_w, resp_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        decoder = p.FrameDecoder(self.codec)
+        try:
+            ready = self._read_ready(resp_r, decoder, deadline=time.monotonic() + 60.0)
+            if handle is None:
+                handle = ProcessHandle(ready, f"worker-{slot}")
+            elif handle.pid != ready:
+                raise RuntimeError(f"worker announced pid {ready}, expected {handle.pid}")
+        except BaseException:
+            os.close(req_w)
+            os.close(resp_r)
+            if handle is not None:
+                handle.kill()
+                handle.reap(5.0)
+            raise
+        os.set_blocking(req_w, False)
+        worker = _Worker(slot, handle, resp_r, req_w, decoder)
+        with self._cond:
+            self._live[slot] = worker
+            self._idle.append(worker)
+            self._cond.notify()
+        self.stats.count("worker_starts")
+        return handle
+
+    @staticmethod
+    def _read_ready(fd: int, decoder: p.FrameDecoder, deadline: float) -> int:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError("the worker did not report ready in time")
+            r, _, _ = select.select([fd], [], [], remaining)
+            if not r:
+                continue
+            data = os.read(fd, 65536)
+            if not data:
+                raise RuntimeError("the worker exited before it was ready")
+            for m in decoder.feed(data):
+                if isinstance(m, p.Notification) and m.method == "ready" and m.params:
+                    return int(m.params[0])
+
+    def _worker_exited(self, slot: int, handle: ProcessHandle, status: Any) -> None:
+        with self._cond:
+            worker = self._live.get(slot)
+            if worker is None or worker.handle is not handle:
+                return
+            del self._live[slot]
+            worker.dead = True
+            if worker in self._idle:
+                self._idle.remove(worker)
+                worker.close_fds()  # nobody else uses an idle worker's pipes
+            # a busy worker's pipes are closed by the thread that owns it
+        if handle.decision != "shutdown":
+            self.stats.count("worker_exits")
+
+    # ---- calls (any thread) -----------------------------------------------------------------
+
+    def add_path(self, path: str) -> None:
+        """Make a directory importable for every worker (the script's directory)."""
+        if path and path not in self.paths:
+            self.paths.append(path)
+
+    def is_idempotent(self, module: str, function: str) -> bool:
+        name = f"{module}.{function}"
+        return any(name == r or name.startswith(r + ".") for r in self.config.idempotent)
+
+    def call(self, module: str, function: str, args: list | tuple = (),
+             kwargs: dict | None = None, *, timeout: float | None = None,
+             retries: int | None = None) -> Any:
+        """Run `module.function(*args, **kwargs)` in a worker; raises the typed faults."""
+        kwargs = kwargs or {}
+        started = time.perf_counter()
+        try:
+            self.policy.check(module, function)
+        except PolicyDenied as e:
+            self.stats.count("refused.policy")
+            self.log.warning("call.refused", module=module, function=function, reason="policy",
+                             message=e.message)
+            raise
+        attempts = retries if retries is not None else (
+            self.config.retry_attempts if self.is_idempotent(module, function) else 1)
+        try:
+            if attempts <= 1:
+                result = self._call_once(module, function, args, kwargs, timeout)
+            else:
+                result = self._call_retrying(module, function, args, kwargs, timeout, attempts)
+        except ZixirError as e:
+            self.stats.count("calls.error")
+            self.stats.count(f"errors.{type(e).__name__}")
+            raise
+        finally:
+            self.stats.observe("call", time.perf_counter() - started)
+        self.stats.count("calls.ok")
+        return result
+
+    def _call_retrying(self, module, function, args, kwargs, timeout, attempts) -> Any:
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self.stats.count("retries")
+            self.log.info("call.retry", module=module, function=function,
+                          attempt=state.attempt_number,
+                          error=repr(state.outcome.exception()) if state.outcome else None)
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=tenacity.wait_exponential_jitter(initial=self.config.retry_backoff,
+                                                  max=self.config.retry_backoff_max),
+            retry=tenacity.retry_if_exception(
+                lambda e: isinstance(e, ZixirRuntimeError) and not isinstance(e, _NOT_RETRIED)),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(self._call_once, module, function, args, kwargs, timeout)
+
+    def _call_once(self, module: str, function: str, args: Any, kwargs: dict,
+                   timeout: float | None) -> Any:
+        what = f"{module}.{function}"
+        timeout = timeout if timeout is not None else self.config.call_timeout
+        options = {"paths": self.paths} if self.paths else {}
+        request_id = next(_ids)
+        try:
+            frame = self.codec.encode(
+                p.Request(request_id, "call", [module, function, list(args), kwargs, options]))
+        except p.UnencodableValue as e:
+            raise ZixirRuntimeError(f"cannot pass the arguments of {what} to Python: {e}") from None
+        except p.FrameTooLarge as e:
+            raise ProtocolError(f"the arguments of {what} are too large: {e}") from None
+        try:
+            ticket = self.breakers.admit(module, function)
+        except CircuitOpen as e:
+            self.stats.count("refused.circuit_open")
+            self.log.warning("call.refused", module=module, function=function, reason="circuit",
+                             retry_after=e.retry_after)
+            raise
+        deadline = time.monotonic() + timeout
+        try:
+            worker = self._acquire(deadline, what)
+        except BaseException:
+            self.breakers.release(ticket)
+            raise
+        try:
+            reply = self._roundtrip(worker, frame, request_id, deadline, timeout, what)
+        except BaseException as e:
+            self.breakers.record(ticket, e)
+            raise
+        if reply.error is not None:
+            error = p.error_from_wire(reply.error, context=what)
+            self.breakers.record(ticket, error)
+            if isinstance(error, PythonError) and error.exc_type == "MemoryError":
+                self._recycle(worker, "MemoryError")
+            else:
+                self._release(worker)
+            raise error
+        self.breakers.record(ticket, None)
+        self._release(worker)
+        return reply.result
+
+    def _acquire(self, deadline: float, what: str) -> _Worker:
+        if self._supervisor is None:
+            self.start()
+        with self._cond:
+            if self._failed:
+                raise RestartLimitExceeded(f"the Python workers are down: {self._failed}")
+            if self._idle:
+                return self._idle.pop()
+            if self._waiting >= self.config.max_queue:
+                self.stats.count("refused.overloaded")
+                self.log.warning("call.refused", call=what, reason="overloaded",
+                                 queued=self._waiting)
+                raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
+                                 f"worker (max_queue {self.config.max_queue})")
+            self._waiting += 1
+            try:
+                while not self._idle:
+                    if self._failed:
+                        raise RestartLimitExceeded(
+                            f"the Python workers are down: {self._failed}")
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        self.stats.count("timeouts.queue")
+                        raise CallTimeout(f"{what}: no worker became free within the call "
+                                          "timeout")
+                    self._cond.wait(remaining)
+                return self._idle.pop()
+            finally:
+                self._waiting -= 1
+
+    def _release(self, worker: _Worker) -> None:
+        worker.calls += 1
+        cfg = self.config
+        if cfg.recycle_calls and worker.calls >= cfg.recycle_calls:
+            self._recycle(worker, f"served {worker.calls} calls")
+            return
+        if cfg.recycle_rss and rss_bytes(worker.handle.pid) >= cfg.recycle_rss:
+            self._recycle(worker, "RSS limit")
+            return
+        with self._cond:
+            if worker.dead:
+                worker.close_fds()
+                return
+            self._idle.append(worker)
+            self._cond.notify()
+
+    def _kill(self, worker: _Worker) -> None:
+        """Kill a worker we own on purpose; its supervisor replaces it without counting."""
+        sup = self._supervisor
+        if sup is not None:
+            sup.expect_exit(worker.handle)
+        worker.handle.kill()
+
+    def _recycle(self, worker: _Worker, reason: str) -> None:
+        self.stats.count("recycled")
+        self.log.info("worker.recycle", slot=worker.slot, pid=worker.handle.pid, reason=reason)
+        self._kill(worker)
+        worker.close_fds()
+
+    def _roundtrip(self, worker: _Worker, frame: bytes, request_id: int, deadline: float,
+                   timeout: float, what: str) -> p.Response:
+        try:
+            self._write(worker, frame, deadline)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not _wait_readable(worker.rfd, remaining):
+                    raise _Timeout()
+                data = os.read(worker.rfd, 1 << 20)
+                if not data:
+                    raise _Died()
+                for message in worker.decoder.feed(data):
+                    if isinstance(message, p.Response):
+                        if message.id != request_id:
+                            raise p.FrameError(f"reply to request {message.id}, expected "
+                                               f"{request_id}")
+                        return message
+        except _Timeout:
+            self.stats.count("timeouts")
+            self.log.warning("call.timeout", call=what, timeout=timeout, pid=worker.handle.pid)
+            self._kill(worker)
+            worker.handle.reap(5.0)
+            worker.close_fds()
+            raise CallTimeout(f"{what} did not return within {timeout:g} s; its worker was "
+                              "killed and replaced") from None
+        except (_Died, BrokenPipeError):
+            raise self._crashed(worker, what) from None
+        except p.FrameError as e:
+            self.stats.count("protocol_errors")
+            self._kill(worker)
+            worker.handle.reap(5.0)
+            worker.close_fds()
+            raise ProtocolError(f"the worker running {what} sent a bad frame ({e}); it was "
+                                "replaced") from None
+
+    def _write(self, worker: _Worker, frame: bytes, deadline: float) -> None:
+        view = memoryview(frame)
+        while view:
+            try:
+                view = view[os.write(worker.wfd, view):]
+                continue
+            except BlockingIOError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Timeout()
+            _, w, _ = select.select([], [worker.wfd], [], remaining)
+
+    def _crashed(self, worker: _Worker, what: str) -> ZixirRuntimeError:
+        handle = worker.handle
+        status = handle.reap(5.0)
+        handle.handled.wait(5.0)  # the supervisor has decided: restart, or escalate
+        worker.close_fds()
+        self.stats.count("crashes")
+        describe = status.describe() if status else "exited"
+        if handle.decision == "escalate" or self._failed:
+            return RestartLimitExceeded(
+                f"the worker running {what} {describe}, and the worker supervisor exceeded "
+                f"its restart intensity ({self.config.restart_intensity} restarts in "
+                f"{self.config.restart_period:g} s)")
+        return WorkerCrashed(
+            f"the worker running {what} (pid {handle.pid}) {describe}",
+            exitcode=status.exitcode if status else None,
+            signal=status.signal if status else None,
+        )
+
+    # ---- introspection ------------------------------------------------------------------
+
+    def worker_pids(self) -> list[int]:
+        with self._cond:
+            return [w.handle.pid for w in self._live.values()]
+
+    def snapshot(self) -> dict:
+        sup = self._supervisor
+        with self._cond:
+            live, idle, queued = len(self._live), len(self._idle), self._waiting
+        return {
+            "count": live, "idle": idle, "queued": queued,
+            "restarts": sup.restarts if sup else 0,
+            "replacements": sup.replacements if sup else 0,
+            "escalated": self._failed if sup else None,
+            "pids": self.worker_pids(),
+            "template_pid": (sup.handle("template").pid
+                             if sup and sup.handle("template") else None),
+        }
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Died(Exception):
+    pass
+
+
+def _wait_readable(fd: int, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(max(1, int(timeout * 1000 + 0.999))))

@@ -1,0 +1,399 @@
+"""The wire protocol: msgpack-RPC frames, sans-IO.
+
+    sender                                   receiver
+    ------                                   --------
+    encode(Request|Response|Notification)    FrameDecoder.feed(bytes) -> [messages]
+      |  4-byte big-endian length              ^  buffers partial frames, splits
+      |  + msgpack body                        |  concatenated ones, refuses oversized
+      +------------- pipe / socket ------------+  or malformed ones (FrameError)
+
+Message shapes (msgpack-RPC): request `[0, id, method, params]`, response
+`[1, id, error, result]`, notification `[2, method, params]`. Replies are matched by id.
+
+Values are msgpack natives plus three ext types, none of which can execute code when decoded:
+numpy arrays (dtype, shape, raw bytes) inline or, above a size threshold, by the name of a
+shared-memory file (see `shm.py`), and integers beyond 64 bits. Tuples arrive as lists.
+Anything else cannot be encoded: `encode` raises `UnencodableValue` naming the type.
+
+Nothing here touches a file descriptor; the transports in `channel.py`, `pool.py` and
+`python_workers/` feed bytes in and write bytes out. Shared memory is reached only through the
+`ArrayTransport` hook handed to the encoder and decoder.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgpack
+
+from zixir.lang import errors as _errors
+
+REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
+
+#: default maximum size of one frame body (arrays above `SHM_THRESHOLD` bypass frames)
+MAX_FRAME = 64 * 1024 * 1024
+#: arrays at least this large travel through shared memory when a transport allows it
+SHM_THRESHOLD = 1024 * 1024
+
+EXT_ARRAY = 1  # payload: u32 header length, msgpack [dtype, shape], raw bytes
+EXT_SHM_ARRAY = 2  # payload: msgpack [dtype, shape, name]
+EXT_BIGINT = 3  # payload: signed big-endian two's complement bytes
+EXT_OPAQUE = 4  # payload: UTF-8 repr of a value that has no wire form (router -> host only)
+
+_HEADER = struct.Struct(">I")
+_DTYPE_RE = re.compile(r"^[<>|=]?[biufc][1-9][0-9]?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: int
+    method: str
+    params: list
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    id: int
+    error: dict | None
+    result: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    method: str
+    params: list
+
+
+Message = Request | Response | Notification
+
+
+class FrameError(Exception):
+    """Bytes on a channel that are not a valid frame; the channel cannot be trusted after it."""
+
+
+class UnencodableValue(TypeError):
+    """A value has no wire representation (a function, a set, an arbitrary object...)."""
+
+    def __init__(self, type_name: str) -> None:
+        super().__init__(f"values of type {type_name} cannot be sent between zixir processes")
+        self.type_name = type_name
+
+
+class FrameTooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a frame of {size} bytes exceeds the frame limit of {limit} bytes")
+        self.size, self.limit = size, limit
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """A value that cannot leave the process it lives in (a Zixir function), shown by its repr."""
+
+    repr: str
+
+    def __repr__(self) -> str:
+        return self.repr
+
+
+class ArrayTransport(Protocol):
+    """Moves large array payloads outside the frame (shared memory)."""
+
+    threshold: int
+
+    def export(self, data: memoryview) -> str: ...
+
+    def import_(self, name: str, nbytes: int) -> Any: ...  # a buffer of nbytes
+
+
+# ---- values -------------------------------------------------------------------------------
+
+
+def _np():
+    import numpy
+
+    return numpy
+
+
+def _array_header(arr) -> list:
+    return [arr.dtype.str, list(arr.shape)]
+
+
+def _check_array_header(dtype: Any, shape: Any):
+    np = _np()
+    if not isinstance(dtype, str) or not _DTYPE_RE.match(dtype):
+        raise FrameError(f"bad array dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise FrameError(f"bad array shape {shape!r}")
+    dt = np.dtype(dtype)
+    count = 1
+    for n in shape:
+        count *= n
+    return dt, tuple(shape), count * dt.itemsize
+
+
+class Codec:
+    """Turns messages into frames and back; one per channel end (the decoder keeps a buffer)."""
+
+    def __init__(self, max_frame: int = MAX_FRAME, arrays: ArrayTransport | None = None,
+                 opaque: bool = False) -> None:
+        self.max_frame = max_frame
+        self.arrays = arrays
+        self.opaque = opaque  # encode values without a wire form as Opaque instead of failing
+
+    # -- encoding
+    def _default(self, obj: Any) -> Any:
+        module = type(obj).__module__
+        if module == "numpy":
+            np = _np()
+            if isinstance(obj, np.ndarray):
+                return self._pack_array(obj)
+            if isinstance(obj, np.generic):
+                return obj.item()
+        if isinstance(obj, int):  # bool and small ints never get here
+            if obj.bit_length() > 4096 * 8:
+                raise UnencodableValue("int (too large)")
+            size = (obj.bit_length() + 8) // 8
+            return msgpack.ExtType(EXT_BIGINT, obj.to_bytes(size, "big", signed=True))
+        if module == "array" and type(obj).__name__ == "array":
+            return self._pack_array(_np().frombuffer(obj, dtype=obj.typecode))
+        if self.opaque:
+            return msgpack.ExtType(EXT_OPAQUE, repr(obj).encode("utf-8", "replace")[:1000])
+        raise UnencodableValue(type(obj).__qualname__)
+
+    def _pack_array(self, arr) -> msgpack.ExtType:
+        if arr.dtype.kind not in "biufc" or arr.dtype.fields is not None:
+            raise UnencodableValue(f"numpy.ndarray of dtype {arr.dtype}")
+        arr = _np().ascontiguousarray(arr)
+        if self.arrays is not None and arr.nbytes >= self.arrays.threshold:
+            name = self.arrays.export(memoryview(arr).cast("B"))
+            return msgpack.ExtType(EXT_SHM_ARRAY, msgpack.packb(_array_header(arr) + [name]))
+        header = msgpack.packb(_array_header(arr))
+        return msgpack.ExtType(EXT_ARRAY, _HEADER.pack(len(header)) + header + arr.tobytes())
+
+    def encode_body(self, message: Message) -> bytes:
+        if isinstance(message, Request):
+            shape = [REQUEST, message.id, message.method, message.params]
+        elif isinstance(message, Response):
+            shape = [RESPONSE, message.id, message.error, message.result]
+        else:
+            shape = [NOTIFICATION, message.method, message.params]
+        return msgpack.packb(shape, default=self._default, use_bin_type=True, datetime=False)
+
+    def encode(self, message: Message) -> bytes:
+        """Frame bytes for `message`; raises UnencodableValue or FrameTooLarge."""
+        body = self.encode_body(message)
+        if len(body) > self.max_frame:
+            raise FrameTooLarge(len(body), self.max_frame)
+        return _HEADER.pack(len(body)) + body
+
+    # -- decoding
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        if code == EXT_ARRAY:
+            if len(data) < 4:
+                raise FrameError("truncated array payload")
+            (hlen,) = _HEADER.unpack_from(data)
+            header = _unpack_plain(data[4 : 4 + hlen])
+            if not isinstance(header, list) or len(header) != 2:
+                raise FrameError("bad array header")
+            dt, shape, nbytes = _check_array_header(*header)
+            raw = data[4 + hlen :]
+            if len(raw) != nbytes:
+                raise FrameError(f"array payload is {len(raw)} bytes, header says {nbytes}")
+            return _np().frombuffer(bytearray(raw), dtype=dt).reshape(shape)
+        if code == EXT_SHM_ARRAY:
+            header = _unpack_plain(data)
+            if not isinstance(header, list) or len(header) != 3 or not isinstance(header[2], str):
+                raise FrameError("bad shared-memory array header")
+            dt, shape, nbytes = _check_array_header(header[0], header[1])
+            if self.arrays is None:
+                raise FrameError("shared-memory array on a channel without shared memory")
+            buf = self.arrays.import_(header[2], nbytes)
+            return _np().frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize).reshape(shape)
+        if code == EXT_BIGINT:
+            return int.from_bytes(data, "big", signed=True)
+        if code == EXT_OPAQUE:
+            return Opaque(data.decode("utf-8", "replace"))
+        raise FrameError(f"unknown ext type {code}")
+
+    def decode_body(self, body: bytes | memoryview) -> Message:
+        try:
+            obj = msgpack.unpackb(
+                body,
+                ext_hook=self._ext_hook,
+                raw=False,
+                strict_map_key=False,
+                use_list=True,
+            )
+        except FrameError:
+            raise
+        except Exception as e:  # msgpack raises several types for garbage
+            raise FrameError(f"undecodable frame: {type(e).__name__}: {e}") from None
+        return _to_message(obj)
+
+
+def _unpack_plain(data: bytes) -> Any:
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception as e:
+        raise FrameError(f"undecodable ext header: {e}") from None
+
+
+def _to_message(obj: Any) -> Message:
+    if not isinstance(obj, list) or not obj or not isinstance(obj[0], int):
+        raise FrameError("a frame must be a msgpack-RPC array")
+    kind = obj[0]
+    if kind == REQUEST and len(obj) == 4:
+        _, mid, method, params = obj
+        if isinstance(mid, int) and isinstance(method, str) and isinstance(params, list):
+            return Request(mid, method, params)
+    elif kind == RESPONSE and len(obj) == 4:
+        _, mid, error, result = obj
+        if isinstance(mid, int) and (error is None or isinstance(error, dict)):
+            return Response(mid, error, result)
+    elif kind == NOTIFICATION and len(obj) == 3:
+        _, method, params = obj
+        if isinstance(method, str) and isinstance(params, list):
+            return Notification(method, params)
+    raise FrameError(f"not a msgpack-RPC message: kind {kind!r}, {len(obj)} fields")
+
+
+class FrameDecoder:
+    """`feed(bytes) -> [messages]`: split, concatenated and partial frames are all fine; an
+    oversized length or a malformed body raises FrameError (the channel is then poisoned)."""
+
+    def __init__(self, codec: Codec | None = None) -> None:
+        self.codec = codec or Codec()
+        self._buf = bytearray()
+        self._broken: FrameError | None = None
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
+        if self._broken is not None:
+            raise self._broken
+        self._buf += data
+        out: list[Message] = []
+        buf = self._buf
+        pos = 0
+        try:
+            while len(buf) - pos >= 4:
+                (size,) = _HEADER.unpack_from(buf, pos)
+                if size > self.codec.max_frame:
+                    raise FrameError(
+                        f"frame of {size} bytes exceeds the frame limit of "
+                        f"{self.codec.max_frame} bytes"
+                    )
+                if size == 0:
+                    raise FrameError("empty frame")
+                if len(buf) - pos - 4 < size:
+                    break
+                with memoryview(buf) as view:
+                    body = bytes(view[pos + 4 : pos + 4 + size])
+                pos += 4 + size
+                out.append(self.codec.decode_body(body))
+        except FrameError as e:
+            self._broken = e
+            del buf[:]
+            raise
+        if pos:
+            del buf[:pos]
+        return out
+
+
+# ---- errors on the wire -------------------------------------------------------------------
+
+_FAULTS: dict[str, type[_errors.ZixirError]] = {
+    name: cls
+    for name, cls in vars(_errors).items()
+    if isinstance(cls, type) and issubclass(cls, _errors.ZixirError)
+}
+_EXTRA_FIELDS = ("exc_type", "traceback", "exitcode", "signal", "retry_after")
+
+
+def error_to_wire(exc: BaseException) -> dict:
+    """An exception as an error map `{type, message, traceback, ...}`.
+
+    ZixirErrors keep their class name and every field (position, call chain, fault details),
+    so `error_from_wire` rebuilds the same class with the same fields on the other side."""
+    import traceback as tb
+
+    if isinstance(exc, _errors.ZixirError):
+        d: dict[str, Any] = {
+            "kind": "zixir",
+            "type": type(exc).__name__,
+            "message": exc.message,
+            "traceback": getattr(exc, "traceback", "") or "",
+            "line": exc.line,
+            "column": exc.column,
+            "end_line": exc.end_line,
+            "end_column": exc.end_column,
+            "filename": exc.filename,
+            "call_chain": [[f.function, f.line, f.column] for f in exc.call_chain],
+        }
+        for field in _EXTRA_FIELDS:
+            if field in exc.__dict__:
+                d[field] = exc.__dict__[field]
+        return d
+    return {
+        "kind": "python",
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(tb.format_exception(exc)),
+    }
+
+
+def fault(type_name: str, message: str, **fields: Any) -> dict:
+    """An error map for a runtime fault that has no exception object yet."""
+    return {"kind": "zixir", "type": type_name, "message": message, "traceback": "", **fields}
+
+
+def error_from_wire(d: Any, *, context: str = "") -> _errors.ZixirError:
+    """Rebuild the typed error of an error map. Python exceptions become `PythonError`."""
+    if not isinstance(d, dict):
+        return _errors.ProtocolError(f"malformed error reply {d!r}")
+    type_name = str(d.get("type", "Exception"))
+    message = str(d.get("message", ""))
+    if d.get("kind") != "zixir":
+        text = f"{type_name}: {message}" if message else type_name
+        if context:
+            text = f"{context} raised {text}"
+        return _errors.PythonError(
+            text, exc_type=type_name, traceback=str(d.get("traceback", ""))
+        )
+    cls = _FAULTS.get(type_name, _errors.ZixirRuntimeError)
+    err = cls.__new__(cls)
+    _errors.ZixirError.__init__(
+        err,
+        message,
+        d.get("line"),
+        d.get("column"),
+        filename=d.get("filename"),
+        end_line=d.get("end_line"),
+        end_column=d.get("end_column"),
+        call_chain=tuple(_errors.Frame(*f) for f in d.get("call_chain") or ()),
+    )
+    defaults = {"exc_type": "Exception", "traceback": "", "exitcode": None, "signal": None,
+                "retry_after": 0.0}
+    for field in _EXTRA_FIELDS:
+        if field in d:
+            setattr(err, field, d[field])
+        elif field in defaults and _declares(cls, field):
+            setattr(err, field, defaults[field])
+    return err
+
+
+def _declares(cls: type, field: str) -> bool:
+    owners = {
+        "exc_type": _errors.PythonError,
+        "traceback": _errors.PythonError,
+        "exitcode": _errors.WorkerCrashed,
+        "signal": _errors.WorkerCrashed,
+        "retry_after": _errors.CircuitOpen,
+    }
+    return issubclass(cls, owners[field])
+

@@ -1,0 +1,193 @@
+"""The router process: runs the interpreter and routes every intent.
+
+    host (Runtime) --fd 3--> RpcServer (8 threads) --> eval / run_file --> Session (one lock)
+                   <--fd 4--                          call_python -------\\     |
+                                                      stats               \\    | RouterServices
+                                                                           v    v
+                                          WorkerPool (worker supervisor) <-- call_python
+                                          MemoryClient --unix socket--> memory store
+
+The router exits when the host's pipe reaches EOF (the host is gone or closing), on SIGTERM
+(after stopping its workers), or after its worker supervisor escalated (exit code 3, once no
+request is running): the root supervisor then starts a fresh router.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+import threading
+import traceback
+from typing import Any
+
+from zixir.lang.errors import ZixirError, ZixirRuntimeError
+
+from . import protocol as p
+from .channel import RpcServer
+from .config import RuntimeConfig
+from .events import make_logger
+from .memory import MemoryClient
+from .pool import WorkerPool
+from .process import bind_to_parent
+from .shm import ShmArrays
+from .stats import Stats
+
+EXIT_ESCALATED = 3
+
+
+class RouterServices:
+    """The `zixir.lang.services.Services` implementation: what the interpreter calls."""
+
+    def __init__(self, pool: WorkerPool, memory: MemoryClient) -> None:
+        self.pool = pool
+        self.memory = memory
+        self.parallelism = pool.parallelism
+
+    def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
+        return self.pool.call(module, function, args, kwargs)
+
+    def memory_put(self, key: str, value: Any) -> None:
+        self.memory.put(key, value)
+
+    def memory_get(self, key: str, default: Any = None, *, has_default: bool = False) -> Any:
+        return self.memory.get(key, default)
+
+    def memory_delete(self, key: str) -> bool:
+        return self.memory.delete(key)
+
+    def memory_keys(self, prefix: str = "") -> list[str]:
+        return self.memory.keys(prefix)
+
+
+def load_factory(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class Router:
+    def __init__(self, config: RuntimeConfig, memory_socket: str) -> None:
+        self.config = config
+        self.log = make_logger("router", config.log_level, config.log_file)
+        self.stats = Stats()
+        self.pool = WorkerPool(config, self.log, self.stats, on_escalate=self._escalated)
+        self.memory = MemoryClient(memory_socket)
+        self.services = RouterServices(self.pool, self.memory)
+        self._session: Any = None
+        self._session_error: str | None = None
+        self._session_lock = threading.RLock()
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
+        self.escalated: str | None = None
+        self.server: RpcServer | None = None
+        self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
+                             opaque=True)
+
+    def session(self) -> Any:
+        with self._session_lock:
+            if self._session is None:
+                try:
+                    factory = load_factory(self.config.session_factory)
+                    self._session = factory(services=self.services)
+                except Exception as e:
+                    raise ZixirRuntimeError(
+                        f"the Zixir interpreter is not available in the router: {e!r}") from None
+            return self._session
+
+    def _escalated(self, reason: str) -> None:
+        self.escalated = reason
+        self.log.error("router.escalate", reason=reason)
+        with self._inflight_lock:
+            idle = self._inflight == 0
+        if idle and self.server is not None:
+            self.server.stop("escalated")
+
+    def handle(self, request: p.Request) -> tuple[dict | None, Any]:
+        with self._inflight_lock:
+            self._inflight += 1
+        try:
+            return None, self._dispatch(request.method, request.params)
+        except ZixirError as e:
+            return p.error_to_wire(e), None
+        except Exception as e:  # a bug in the router or the interpreter: still a typed error
+            err = ZixirRuntimeError(f"internal error in the zixir router: {type(e).__name__}: {e}")
+            wire = p.error_to_wire(err)
+            wire["traceback"] = traceback.format_exc()
+            return wire, None
+        finally:
+            _flush_stdio()
+            with self._inflight_lock:
+                self._inflight -= 1
+                idle = self._inflight == 0
+            if idle and self.escalated and self.server is not None:
+                self.server.stop("escalated")
+
+    def _dispatch(self, method: str, params: list) -> Any:
+        if method == "call_python":
+            module, function, args, kwargs, options = params
+            return self.pool.call(module, function, args, kwargs,
+                                  timeout=options.get("timeout"), retries=options.get("retries"))
+        if method == "eval":
+            source, filename = params
+            session = self.session()
+            with self._session_lock:
+                return session.eval(source, filename=filename)
+        if method == "run_file":
+            path, call_main = params
+            self.pool.add_path(os.path.dirname(os.path.abspath(path)))
+            session = self.session()
+            with self._session_lock:
+                return session.run_file(path, call_main=call_main)
+        if method == "stats":
+            snap = self.stats.snapshot()
+            snap["workers"] = self.pool.snapshot()
+            snap["breakers"] = self.pool.breakers.states()
+            snap["pid"] = os.getpid()
+            return snap
+        if method == "ping":
+            return os.getpid()
+        raise ZixirRuntimeError(f"unknown router method {method!r}")
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def main() -> None:
+    """`python -m zixir.runtime.router`: fd 3 carries requests, fd 4 replies."""
+    bind_to_parent(int(os.environ["ZIXIR_PARENT_PID"]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    config = RuntimeConfig.from_json(os.environ["ZIXIR_RUNTIME_CONFIG"])
+    for path in reversed(list(config.sys_path)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    try:
+        sys.stdout.reconfigure(line_buffering=True)
+    except Exception:
+        pass
+    router = Router(config, os.environ["ZIXIR_MEMORY_SOCKET"])
+    server = RpcServer(3, 4, router.codec, router.handle, threads=max(8, config.workers + 4))
+    router.server = server
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.stop("terminated"))
+    if config.prewarm:
+        router.pool.start()
+    server.notify("ready", [os.getpid()])
+    server.start()
+    while not server.finished.wait(1.0):
+        pass
+    router.pool.close()
+    router.memory.close()
+    _flush_stdio()
+    os._exit(EXIT_ESCALATED if server.reason == "escalated" else 0)
+
+
+if __name__ == "__main__":
+    main()

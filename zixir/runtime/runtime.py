@@ -1,0 +1,317 @@
+"""The host side: `Runtime`, the root supervisor and the clients of its two children.
+
+    host program
+      Runtime(workers=N, call_timeout=S, ...)
+        |  eval / run_file / call_python / stats --RpcClient, pipes--> router process
+        |  memory.put/get/delete/keys ------------MemoryClient, unix--> memory store process
+        |
+        root supervisor (one_for_one, 3 restarts / 5 s) -- thread in the host
+          1. memory store  (zixir.runtime.memory; listening socket owned by the host)
+          2. router        (zixir.runtime.router; new pipes at every start)
+        escalation -> the Runtime is failed: every request raises RestartLimitExceeded
+
+A request in flight when the router dies gets RouterCrashed; the supervisor starts a new
+router and later requests go to it (a new session: variables are lost, memory is not). The
+host never runs user code, so it survives whatever happens below it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from typing import Any
+
+from zixir.lang.errors import RestartLimitExceeded, RouterCrashed, ZixirRuntimeError
+
+from . import protocol as p
+from .channel import ChannelClosed, RpcClient
+from .config import RuntimeConfig
+from .events import make_logger
+from .memory import MemoryClient
+from .process import ProcessHandle, pipe, python_argv, spawn
+from .shm import ShmArrays, sweep
+from .stats import Stats
+from .supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorFailed
+
+ROUTER_START_TIMEOUT = 60.0
+
+
+class Runtime:
+    """A supervised zixir runtime: router, memory store and Python workers.
+
+    `Runtime(workers=4, call_timeout=10)`; every field of `RuntimeConfig` is accepted as a
+    keyword (`allow=["os"]`, `restart_intensity=5`, `memory_path="state.db"`, ...), or pass
+    `config=RuntimeConfig(...)`.
+    """
+
+    def __init__(self, workers: int | None = None, call_timeout: float | None = None, *,
+                 config: RuntimeConfig | None = None, **options: Any) -> None:
+        base = {"workers": workers, "call_timeout": call_timeout, **options}
+        if config is None:
+            config = RuntimeConfig.from_options(**base)
+        elif any(v is not None for v in base.values()):
+            config = config.replace(**{k: v for k, v in base.items() if v is not None})
+        self.config = config
+        self.log = make_logger("host", config.log_level, config.log_file)
+        self._stats = Stats()
+        self._dir = tempfile.mkdtemp(prefix=f"zixir-{config.tag}-")
+        self.memory_path = config.memory_path or os.path.join(self._dir, "memory.db")
+        self._socket_path = os.path.join(self._dir, "memory.sock")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self._socket_path)
+        self._listener.listen(128)
+        self._codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
+                              opaque=True)
+        self._cond = threading.Condition()
+        self._router: RpcClient | None = None
+        self._router_handle: ProcessHandle | None = None
+        self._failed: str | None = None
+        self._closed = False
+        self.memory = MemoryClient(self._socket_path)
+        self._supervisor = Supervisor("root", Strategy.ONE_FOR_ONE, config.root_intensity,
+                                      config.root_period, on_escalate=self._escalated,
+                                      log=self.log)
+        try:
+            self._supervisor.start([
+                ChildSpec("memory", self._start_store, Restart.PERMANENT, config.shutdown_grace,
+                          self._store_exited),
+                ChildSpec("router", self._start_router, Restart.PERMANENT,
+                          config.shutdown_grace + 2.0, self._router_exited),
+            ])
+        except SupervisorFailed as e:
+            self._cleanup()
+            raise ZixirRuntimeError(f"the zixir runtime could not start: {e}") from None
+        atexit.register(self.close)
+
+    # ---- children ----------------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["ZIXIR_PARENT_PID"] = str(os.getpid())
+        env["ZIXIR_RUNTIME_CONFIG"] = self.config.to_json()
+        env["ZIXIR_MEMORY_SOCKET"] = self._socket_path
+        env["ZIXIR_MEMORY_PATH"] = self.memory_path
+        return env
+
+    def _start_store(self) -> ProcessHandle:
+        ready_r, ready_w = pipe(65536)
+        try:
+            handle = spawn(python_argv("zixir.runtime.memory"),
+                           {3: self._listener.fileno(), 4: ready_w}, self._env(), "memory")
+        finally:
+            os.close(ready_w)
+        try:
+            if not _read_byte(ready_r, 30.0):
+                handle.kill()
+                handle.reap(5.0)
+                raise RuntimeError("the memory store did not start")
+        finally:
+            os.close(ready_r)
+        return handle
+
+    def _store_exited(self, handle: ProcessHandle, status: Any) -> None:
+        if handle.decision != "shutdown":
+            self._stats.count("store_restarts")
+
+    def _start_router(self) -> ProcessHandle:
+        req_r, req_w = pipe()
+        resp_r, resp_w = pipe()
+        try:
+            handle = spawn(python_argv("zixir.runtime.router"), {3: req_r, 4: resp_w},
+                           self._env(), "router")
+        except BaseException:
+            os.close(req_w)
+            os.close(resp_r)
+            raise
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        client = RpcClient(resp_r, req_w, self._codec)
+        try:
+            _await_ready(client, handle, ROUTER_START_TIMEOUT)
+        except BaseException:
+            client.close("router failed to start")
+            handle.kill()
+            handle.reap(5.0)
+            raise
+        with self._cond:
+            self._router, self._router_handle = client, handle
+            self._cond.notify_all()
+        return handle
+
+    def _router_exited(self, handle: ProcessHandle, status: Any) -> None:
+        with self._cond:
+            if self._router_handle is handle:
+                assert self._router is not None
+                self._router.close(f"router {status.describe()}")
+                self._router = None
+                self._router_handle = None
+        if handle.decision != "shutdown":
+            self._stats.count("router_restarts")
+            self.log.warning("router.exit", pid=handle.pid, status=status.describe(),
+                             decision=handle.decision)
+
+    def _escalated(self, reason: str) -> None:
+        with self._cond:
+            self._failed = reason
+            self._cond.notify_all()
+
+    # ---- requests to the router ----------------------------------------------------------
+
+    def _current_router(self, timeout: float = ROUTER_START_TIMEOUT) -> tuple[RpcClient,
+                                                                              ProcessHandle]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise ZixirRuntimeError("this zixir runtime is closed")
+                if self._failed:
+                    raise RestartLimitExceeded(f"the zixir runtime gave up: {self._failed}")
+                if self._router is not None and self._router.closed is None:
+                    assert self._router_handle is not None
+                    return self._router, self._router_handle
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RouterCrashed("the router process is not available")
+                self._cond.wait(remaining)
+
+    def _request(self, method: str, params: list, timeout: float | None = None) -> Any:
+        client, handle = self._current_router()
+        started = time.perf_counter()
+        try:
+            reply = client.request(method, params, timeout)
+        except ChannelClosed:
+            status = handle.reap(2.0)
+            self._stats.count("router_crashes_seen")
+            raise RouterCrashed(
+                f"the router process {status.describe() if status else 'died'} during "
+                f"{method}; the memory store is intact and a new router has been started"
+            ) from None
+        finally:
+            self._stats.observe(method, time.perf_counter() - started)
+        if reply.error is not None:
+            self._stats.count(f"errors.{reply.error.get('type')}")
+            raise p.error_from_wire(reply.error)
+        return reply.result
+
+    # ---- the embedded API ------------------------------------------------------------------
+
+    def eval(self, source: str, filename: str | None = None) -> Any:
+        """Evaluate Zixir source in this runtime's session (variables persist)."""
+        return self._request("eval", [source, filename])
+
+    def run_file(self, path: str | os.PathLike, call_main: bool = True) -> Any:
+        """Run a Zixir file (its directory becomes importable by Python workers)."""
+        return self._request("run_file", [os.path.abspath(os.fspath(path)), call_main])
+
+    def call_python(self, module: str, function: str, args: list | tuple = (),
+                    kwargs: dict | None = None, *, timeout: float | None = None,
+                    retries: int | None = None) -> Any:
+        """Call `module.function(*args, **kwargs)` in a worker, with the failure policy."""
+        return self._request("call_python", [module, function, list(args), kwargs or {},
+                                             {"timeout": timeout, "retries": retries}])
+
+    def stats(self) -> dict:
+        """Counts and latencies of the host, the router and the workers; breaker states."""
+        out: dict[str, Any] = {"host": self._stats.snapshot()}
+        try:
+            out["router"] = self._request("stats", [], timeout=10.0)
+        except Exception as e:
+            out["router"] = {"unavailable": str(e)}
+        out["supervisor"] = {
+            "restarts": self._supervisor.restarts,
+            "escalated": self._supervisor.escalated,
+            "children": dict(self._supervisor.which_children()),
+        }
+        return out
+
+    def pids(self) -> dict[str, Any]:
+        """Process ids of the children (for monitoring and fault-injection tests)."""
+        children = dict(self._supervisor.which_children())
+        try:
+            workers = self._request("stats", [], timeout=10.0)["workers"]
+        except Exception:
+            workers = {}
+        return {"router": children.get("router"), "memory": children.get("memory"),
+                "workers": workers.get("pids", []), "template": workers.get("template_pid")}
+
+    def close(self) -> None:
+        """Stop the router (and its workers) and the memory store; idempotent."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        try:
+            atexit.unregister(self.close)
+        except Exception:
+            pass
+        self._supervisor.stop()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        self.memory.close()
+        self._listener.close()
+        sweep(self.config.tag)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _read_byte(fd: int, timeout: float) -> bool:
+    import select
+
+    r, _, _ = select.select([fd], [], [], timeout)
+    return bool(r) and os.read(fd, 1) == b"R"
+
+
+def _await_ready(client: RpcClient, handle: ProcessHandle, timeout: float) -> None:
+    import select
+
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError("the router did not start in time")
+        r, _, _ = select.select([client.rfd, handle.pidfd], [], [], remaining)
+        if client.rfd in r:
+            data = os.read(client.rfd, 65536)
+            if not data:
+                raise RuntimeError("the router exited during start")
+            for m in client.decoder.feed(data):
+                if isinstance(m, p.Notification) and m.method == "ready":
+                    return
+        elif r:
+            raise RuntimeError(f"the router exited during start ({handle.reap(1.0)})")
+
+
+# ---- the process-wide default runtime (zixir.eval / zixir.run_file) ---------------------------
+
+_default: Runtime | None = None
+_default_lock = threading.Lock()
+
+
+def default_runtime() -> Runtime:
+    """The lazily started process-wide runtime, shut down at interpreter exit."""
+    global _default
+    with _default_lock:
+        if _default is None or _default._closed:
+            _default = Runtime()
+        return _default
+
+
+def shutdown_default_runtime() -> None:
+    global _default
+    with _default_lock:
+        if _default is not None:
+            _default.close()
+            _default = None

@@ -1,0 +1,355 @@
+"""One supervisor implementation for every level (root in the host, workers in the router).
+
+    owner                     Supervisor thread (owns the children list)            children
+    -----                     ------------------------------------------            --------
+    start(specs) ---cmd--->   start each spec in order  ------ spec.start() ---->   process 1..n
+    replace(name) --cmd--->   terminate + start, not counted                        |
+    stop() --------cmd--->    terminate in reverse order: SIGTERM, grace, SIGKILL   |
+                              epoll on every child's pidfd  <------ exit ------------+
+                                |  reap -> spec.on_exit(handle, status)
+                                |  restart type says whether to restart:
+                                |    permanent always, transient if abnormal, temporary never
+                                |  strategy says what to restart:
+                                |    one_for_one: the child; one_for_all: every child;
+                                |    rest_for_one: the child and those started after it
+                                |  more than `intensity` restarts within `period` seconds:
+                                +--> stop every child, then on_escalate(reason)  (to the parent)
+
+Semantics follow OTP supervisors. An exit is normal when the exit code is 0, or when the child
+died of the SIGTERM its supervisor sent while shutting it down. A child that the owner kills on
+purpose (a call timeout, recycling) is announced with `expect_exit` or `replace` and restarted
+without counting toward the intensity. Children are started and stopped only from the
+supervisor's own thread, which lives as long as they do (PR_SET_PDEATHSIG follows threads).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import selectors
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .events import NullLog
+from .process import ExitStatus, ProcessHandle
+
+
+class Strategy(StrEnum):
+    ONE_FOR_ONE = "one_for_one"
+    ONE_FOR_ALL = "one_for_all"
+    REST_FOR_ONE = "rest_for_one"
+
+
+class Restart(StrEnum):
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+    TEMPORARY = "temporary"
+
+
+@dataclass
+class ChildSpec:
+    name: str
+    start: Callable[[], ProcessHandle]  # blocking: returns once the child is ready
+    restart: Restart = Restart.PERMANENT
+    shutdown: float = 2.0  # grace between SIGTERM and SIGKILL
+    on_exit: Callable[[ProcessHandle, ExitStatus], None] | None = None
+
+
+class SupervisorFailed(Exception):
+    """The supervisor could not start its children, or has escalated."""
+
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    handle: ProcessHandle | None = None
+
+
+class Supervisor:
+    def __init__(
+        self,
+        name: str,
+        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        intensity: int = 3,
+        period: float = 5.0,
+        on_escalate: Callable[[str], None] | None = None,
+        log: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.strategy = Strategy(strategy)
+        self.intensity = intensity
+        self.period = period
+        self.on_escalate = on_escalate
+        self.log = log or NullLog()
+        self.clock = clock
+        self.restarts = 0  # counted restarts (crashes)
+        self.replacements = 0  # deliberate replacements
+        self.escalated: str | None = None
+        self._children: list[_Child] = []
+        self._restart_times: deque[float] = deque()
+        self._deliberate: set[int] = set()  # pids whose exit was requested by the owner
+        self._shutting_down: set[int] = set()
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._selector = selectors.DefaultSelector()
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()  # guards the children snapshot read by other threads
+
+    # ---- API (any thread) ---------------------------------------------------------------
+
+    def start(self, specs: list[ChildSpec], timeout: float | None = 60.0) -> None:
+        """Start the children in order; raises SupervisorFailed if one cannot start."""
+        if self._thread is not None:
+            raise RuntimeError("supervisor already started")
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError("child names must be unique")
+        self._children = [_Child(s) for s in specs]
+        result: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._run, args=(result,), name=f"zixir-supervisor-{self.name}", daemon=True
+        )
+        self._thread.start()
+        try:
+            outcome = result.get(timeout=timeout)
+        except queue.Empty:
+            self.stop()
+            raise SupervisorFailed(f"{self.name}: children did not start in {timeout} s") from None
+        if outcome is not None:
+            self._thread.join(timeout=30)
+            raise SupervisorFailed(f"{self.name}: {outcome}")
+
+    def stop(self, timeout: float | None = 60.0) -> None:
+        """Terminate every child in reverse start order, then end the supervisor thread."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        done = threading.Event()
+        self._send(("stop", done))
+        done.wait(timeout)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def expect_exit(self, handle: ProcessHandle) -> None:
+        """The owner is about to kill `handle` on purpose: restart it without counting."""
+        self._deliberate.add(handle.pid)
+
+    def replace(self, name: str) -> None:
+        """Terminate child `name` and start a fresh one (not counted toward the intensity)."""
+        handle = self.handle(name)
+        if handle is not None:
+            self.expect_exit(handle)
+            handle.kill()
+
+    def handle(self, name: str) -> ProcessHandle | None:
+        with self._lock:
+            for c in self._children:
+                if c.spec.name == name:
+                    return c.handle
+        return None
+
+    def which_children(self) -> list[tuple[str, int | None]]:
+        with self._lock:
+            return [(c.spec.name, c.handle.pid if c.handle else None) for c in self._children]
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self.escalated
+
+    # ---- the supervisor thread ----------------------------------------------------------
+
+    def _send(self, command: tuple) -> None:
+        self._commands.put(command)
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def _run(self, result: queue.SimpleQueue) -> None:
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        try:
+            for index in range(len(self._children)):
+                self._start_child(self._children[index])
+        except Exception as e:
+            self._terminate_all()
+            result.put(f"cannot start child {self._children[index].spec.name}: {e}")
+            self._close()
+            return
+        result.put(None)
+        try:
+            self._loop()
+        finally:
+            self._close()
+
+    def _loop(self) -> None:
+        while True:
+            for key, _ in self._selector.select():
+                if key.data is None:
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                    while True:
+                        try:
+                            command = self._commands.get_nowait()
+                        except queue.Empty:
+                            break
+                        if command[0] == "stop":
+                            self._terminate_all()
+                            command[1].set()
+                            return
+                else:
+                    child: _Child = key.data
+                    if child.handle is not None and child.handle.pidfd == key.fd:
+                        if self._child_exited(child) == "escalated":
+                            return
+
+    def _close(self) -> None:
+        self._stopped.set()
+        try:
+            self._selector.close()
+        finally:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _start_child(self, child: _Child) -> None:
+        handle = child.spec.start()
+        handle.name = handle.name or child.spec.name
+        with self._lock:
+            child.handle = handle
+        self._selector.register(handle.pidfd, selectors.EVENT_READ, child)
+        self.log.info("process.start", supervisor=self.name, child=child.spec.name, pid=handle.pid)
+
+    def _forget(self, child: _Child) -> None:
+        handle = child.handle
+        if handle is None:
+            return
+        try:
+            self._selector.unregister(handle.pidfd)
+        except (KeyError, ValueError):
+            pass
+        with self._lock:
+            child.handle = None
+
+    def _terminate(self, child: _Child) -> None:
+        """Shut one child down: SIGTERM, wait the grace period, then SIGKILL."""
+        handle = child.handle
+        if handle is None:
+            return
+        self._forget(child)
+        self._shutting_down.add(handle.pid)
+        handle.signal(signal.SIGTERM)
+        status = handle.reap(child.spec.shutdown)
+        if status is None:
+            handle.kill()
+            status = handle.reap(None)
+        self._shutting_down.discard(handle.pid)
+        self._deliberate.discard(handle.pid)
+        self._notify_exit(child, handle, status, "shutdown")
+
+    def _terminate_all(self, children: list[_Child] | None = None) -> None:
+        for child in reversed(children if children is not None else self._children):
+            self._terminate(child)
+
+    def _notify_exit(self, child: _Child, handle: ProcessHandle, status: ExitStatus,
+                     decision: str) -> None:
+        """Tell the owner (spec.on_exit) about an exit and what the supervisor decided:
+        "restart", "replace", "escalate", "none" (not restarted) or "shutdown"."""
+        handle.decision = decision
+        self.log.info("process.exit", supervisor=self.name, child=child.spec.name, pid=handle.pid,
+                      exitcode=status.exitcode, signal=status.signal, decision=decision)
+        try:
+            if child.spec.on_exit is not None:
+                child.spec.on_exit(handle, status)
+        except Exception as e:  # an owner's hook must not kill the supervisor
+            self.log.error("supervisor.hook_failed", supervisor=self.name, error=repr(e))
+        finally:
+            handle.handled.set()
+
+    def _child_exited(self, child: _Child) -> str | None:
+        handle = child.handle
+        assert handle is not None
+        status = handle.reap(5.0) or ExitStatus(None, None)
+        self._forget(child)
+        if handle.pid in self._deliberate:
+            self._deliberate.discard(handle.pid)
+            self._notify_exit(child, handle, status, "replace")
+            self.replacements += 1
+            self.log.info("process.restart", supervisor=self.name, child=child.spec.name,
+                          reason="replaced")
+            return self._restart([child], counted=False)
+        if not status.normal:
+            self.log.warning("process.crash", supervisor=self.name, child=child.spec.name,
+                             pid=handle.pid, status=status.describe())
+        restart = child.spec.restart
+        if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and status.normal):
+            self._notify_exit(child, handle, status, "none")
+            if restart is Restart.TEMPORARY:
+                with self._lock:
+                    self._children.remove(child)
+            return None
+        if not self._count_restart():
+            self._notify_exit(child, handle, status, "escalate")
+            return self._escalate(
+                f"more than {self.intensity} restarts in {self.period:g} s "
+                f"(last: {child.spec.name} {status.describe()})"
+            )
+        self._notify_exit(child, handle, status, "restart")
+        index = self._children.index(child)
+        if self.strategy is Strategy.ONE_FOR_ONE:
+            group = [child]
+        elif self.strategy is Strategy.ONE_FOR_ALL:
+            group = list(self._children)
+        else:
+            group = self._children[index:]
+        others = [c for c in group if c is not child]
+        self._terminate_all(others)
+        for c in others:
+            if c.spec.restart is Restart.TEMPORARY:
+                with self._lock:
+                    self._children.remove(c)
+        group = [c for c in group if c in self._children]
+        self.restarts += 1
+        return self._restart(group, counted=True, reason=status.describe())
+
+    def _count_restart(self) -> bool:
+        """Record one restart; False when it exceeds the intensity (time to escalate)."""
+        now = self.clock()
+        self._restart_times.append(now)
+        while self._restart_times and self._restart_times[0] < now - self.period:
+            self._restart_times.popleft()
+        return len(self._restart_times) <= self.intensity
+
+    def _restart(self, group: list[_Child], counted: bool, reason: str = "") -> str | None:
+        for c in group:
+            while True:
+                try:
+                    self._start_child(c)
+                    break
+                except Exception as e:
+                    self.log.warning("process.start_failed", supervisor=self.name,
+                                     child=c.spec.name, error=repr(e))
+                    if not self._count_restart():
+                        return self._escalate(f"child {c.spec.name} cannot start: {e}")
+            if counted:
+                self.log.warning("process.restart", supervisor=self.name, child=c.spec.name,
+                                 pid=c.handle.pid if c.handle else None, reason=reason)
+        return None
+
+    def _escalate(self, reason: str) -> str:
+        self.escalated = reason
+        self.log.error("supervisor.escalate", supervisor=self.name, reason=reason)
+        self._terminate_all()
+        if self.on_escalate is not None:
+            try:
+                self.on_escalate(reason)
+            except Exception as e:
+                self.log.error("supervisor.hook_failed", supervisor=self.name, error=repr(e))
+        return "escalated"
