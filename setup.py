@@ -2,6 +2,8 @@
 
 * `zixir.engine._ckernels`: the C kernels, compiled through cffi's API mode
   (native/build_engine.py).
+* `zixir.engine._listread`: the pybind11 list reader (native/list_reader.cpp), optional: without
+  pybind11 the engine validates lists in Python.
 * native sources (the ABI header and the Zig sources) are copied into the package as
   `zixir/engine/native_src/`, so an installed zixir can build its Zig backend on first use.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
@@ -30,7 +32,23 @@ class BuildPyWithNativeSources(build_py):
             shutil.copy2(source, target / "zig" / source.name)
 
 
+def list_reader_extensions() -> list[Extension]:
+    try:
+        from pybind11.setup_helpers import Pybind11Extension
+    except ImportError:
+        return []
+    return [
+        Pybind11Extension(
+            "zixir.engine._listread",
+            ["native/list_reader.cpp"],
+            cxx_std=17,
+            extra_compile_args=["-O2"],
+        )
+    ]
+
+
 setup(
+    ext_modules=list_reader_extensions(),
     cffi_modules=["native/build_engine.py:ffibuilder"],
     cmdclass={"build_py": BuildPyWithNativeSources},
 )

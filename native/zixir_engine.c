@@ -1,6 +1,6 @@
 /* The zixir engine kernels in C (ABI and caller contract: zixir_engine.h).
  *
- * Reductions keep eight independent partial results (two 4-lane vectors) so the adds of
+ * Reductions keep eight independent partial results (four 2-lane vectors) so the adds of
  * neighbouring elements do not wait for each other; that is what lets a sum run at memory
  * bandwidth instead of one add latency per element. The lane layout and the order in which
  * lanes are combined are part of the contract: native/zig/engine.zig uses the same, so both
@@ -11,54 +11,66 @@
 #include <math.h>
 #include <string.h>
 
-typedef double v4d __attribute__((vector_size(32)));
+/* Eight lanes as four 2-double vectors (one SSE2 register each, so the baseline x86_64 build
+ * keeps them all in registers). Lane j accumulates elements i + j for i = 0, 8, 16, ... */
+typedef double v2d __attribute__((vector_size(16)));
 
-/* Unaligned 4-double load; compiles to plain vector loads. */
-static inline v4d load4(const double *p) {
-    v4d v;
+/* Unaligned 2-double load; compiles to a plain vector load. */
+static inline v2d load2(const double *p) {
+    v2d v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-/* Lanes combined as (v0 + v2) + (v1 + v3), after adding the two vectors lane-wise. */
-static inline double combine(v4d lo, v4d hi) {
-    v4d v = lo + hi;
-    return (v[0] + v[2]) + (v[1] + v[3]);
+/* Lanes combined as ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)): the same additions in
+ * the same order as the Zig build's two 4-lane vectors. */
+static inline double combine(v2d a0, v2d a1, v2d a2, v2d a3) {
+    v2d w = (a0 + a2) + (a1 + a3);
+    return w[0] + w[1];
 }
 
+#define ZERO2 ((v2d){0.0, 0.0})
+
 double zx_sum(const double *x, size_t n) {
-    v4d lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+    v2d a0 = ZERO2, a1 = ZERO2, a2 = ZERO2, a3 = ZERO2;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        lo += load4(x + i);
-        hi += load4(x + i + 4);
+        a0 += load2(x + i);
+        a1 += load2(x + i + 2);
+        a2 += load2(x + i + 4);
+        a3 += load2(x + i + 6);
     }
-    double s = combine(lo, hi);
+    double s = combine(a0, a1, a2, a3);
     for (; i < n; i++) s += x[i];
     return s;
 }
 
 double zx_dot(const double *a, const double *b, size_t n) {
-    v4d lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+    v2d a0 = ZERO2, a1 = ZERO2, a2 = ZERO2, a3 = ZERO2;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        lo += load4(a + i) * load4(b + i);
-        hi += load4(a + i + 4) * load4(b + i + 4);
+        a0 += load2(a + i) * load2(b + i);
+        a1 += load2(a + i + 2) * load2(b + i + 2);
+        a2 += load2(a + i + 4) * load2(b + i + 4);
+        a3 += load2(a + i + 6) * load2(b + i + 6);
     }
-    double s = combine(lo, hi);
+    double s = combine(a0, a1, a2, a3);
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
 
 double zx_product(const double *x, size_t n) {
-    v4d lo = {1, 1, 1, 1}, hi = {1, 1, 1, 1};
+    const v2d one = {1.0, 1.0};
+    v2d a0 = one, a1 = one, a2 = one, a3 = one;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        lo *= load4(x + i);
-        hi *= load4(x + i + 4);
+        a0 *= load2(x + i);
+        a1 *= load2(x + i + 2);
+        a2 *= load2(x + i + 4);
+        a3 *= load2(x + i + 6);
     }
-    v4d v = lo * hi;
-    double p = (v[0] * v[2]) * (v[1] * v[3]);
+    v2d w = (a0 * a2) * (a1 * a3);
+    double p = w[0] * w[1];
     for (; i < n; i++) p *= x[i];
     return p;
 }
@@ -72,17 +84,23 @@ double zx_mean(const double *x, size_t n) {
 double zx_variance(const double *x, size_t n) {
     if (n == 0) return 0.0;
     const double mean = zx_sum(x, n) / (double)n;
-    const v4d m = {mean, mean, mean, mean};
-    v4d d_lo = {0, 0, 0, 0}, d_hi = {0, 0, 0, 0}, q_lo = {0, 0, 0, 0}, q_hi = {0, 0, 0, 0};
+    const v2d m = {mean, mean};
+    v2d d0 = ZERO2, d1 = ZERO2, d2 = ZERO2, d3 = ZERO2;
+    v2d q0 = ZERO2, q1 = ZERO2, q2 = ZERO2, q3 = ZERO2;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        v4d a = load4(x + i) - m, b = load4(x + i + 4) - m;
-        d_lo += a;
-        d_hi += b;
-        q_lo += a * a;
-        q_hi += b * b;
+        v2d e0 = load2(x + i) - m, e1 = load2(x + i + 2) - m;
+        v2d e2 = load2(x + i + 4) - m, e3 = load2(x + i + 6) - m;
+        d0 += e0;
+        d1 += e1;
+        d2 += e2;
+        d3 += e3;
+        q0 += e0 * e0;
+        q1 += e1 * e1;
+        q2 += e2 * e2;
+        q3 += e3 * e3;
     }
-    double drift = combine(d_lo, d_hi), squares = combine(q_lo, q_hi);
+    double drift = combine(d0, d1, d2, d3), squares = combine(q0, q1, q2, q3);
     for (; i < n; i++) {
         double d = x[i] - mean;
         drift += d;
@@ -195,7 +213,7 @@ size_t zx_filter_gt(const double *restrict x, size_t n, double threshold, double
  * A double's bits become an unsigned key that sorts like the value (negative numbers are
  * bit-flipped, positive ones get the sign bit set), so -0.0 sorts before 0.0. NaNs are moved to
  * the end first, in input order. Six passes of 11 bits; a pass whose digit is the same for
- * every key is skipped. */
+ * every key is skipped. Short runs use a merge sort instead (same keys, same result). */
 
 #define RADIX_BITS 11
 #define RADIX_SIZE (1u << RADIX_BITS)
@@ -243,6 +261,30 @@ static void radix_sort(uint64_t *keys, uint64_t *tmp, size_t n) {
     if (src != keys) memcpy(keys, src, n * sizeof *keys);
 }
 
+/* Below this many keys a merge sort beats the radix sort's fixed cost (its histograms). */
+#define RADIX_MIN 2048
+#define MERGE_RUN 16
+
+static void merge_sort(uint64_t *keys, uint64_t *tmp, size_t n) {
+    for (size_t lo = 0; lo < n; lo += MERGE_RUN)
+        insertion_sort(keys + lo, n - lo < MERGE_RUN ? n - lo : MERGE_RUN);
+    uint64_t *src = keys, *dst = tmp;
+    for (size_t width = MERGE_RUN; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n;
+            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) dst[k++] = src[j] < src[i] ? src[j++] : src[i++];
+            while (i < mid) dst[k++] = src[i++];
+            while (j < hi) dst[k++] = src[j++];
+        }
+        uint64_t *swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != keys) memcpy(keys, src, n * sizeof *keys);
+}
+
 void zx_sort_asc(double *x, size_t n, double *scratch) {
     size_t kept = 0, nans = 0;
     for (size_t i = 0; i < n; i++) {
@@ -252,7 +294,7 @@ void zx_sort_asc(double *x, size_t n, double *scratch) {
     memcpy(x + kept, scratch, nans * sizeof *x);
     uint64_t *keys = (uint64_t *)x, *tmp = (uint64_t *)scratch;
     for (size_t i = 0; i < kept; i++) keys[i] = to_key(keys[i]);
-    if (kept < 64) insertion_sort(keys, kept);
+    if (kept < RADIX_MIN) merge_sort(keys, tmp, kept);
     else radix_sort(keys, tmp, kept);
     for (size_t i = 0; i < kept; i++) keys[i] = from_key(keys[i]);
 }

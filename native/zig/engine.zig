@@ -208,6 +208,50 @@ fn insertionSort(k: []u64) void {
     }
 }
 
+/// Below this many keys a merge sort beats the radix sort's fixed cost (its histograms).
+const radix_min = 2048;
+const merge_run = 16;
+
+fn mergeSort(keys: []u64, tmp: []u64) void {
+    const n = keys.len;
+    var lo: usize = 0;
+    while (lo < n) : (lo += merge_run) insertionSort(keys[lo..@min(lo + merge_run, n)]);
+    var src = keys;
+    var dst = tmp;
+    var width: usize = merge_run;
+    while (width < n) : (width *= 2) {
+        lo = 0;
+        while (lo < n) : (lo += 2 * width) {
+            const mid = @min(lo + width, n);
+            const hi = @min(lo + 2 * width, n);
+            var i = lo;
+            var j = mid;
+            var k = lo;
+            while (i < mid and j < hi) : (k += 1) {
+                if (src[j] < src[i]) {
+                    dst[k] = src[j];
+                    j += 1;
+                } else {
+                    dst[k] = src[i];
+                    i += 1;
+                }
+            }
+            while (i < mid) : ({
+                i += 1;
+                k += 1;
+            }) dst[k] = src[i];
+            while (j < hi) : ({
+                j += 1;
+                k += 1;
+            }) dst[k] = src[j];
+        }
+        const swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src.ptr != keys.ptr) @memcpy(keys, src);
+}
+
 fn radixSort(keys: []u64, tmp: []u64) void {
     const n = keys.len;
     const counts = &radix_counts;
@@ -257,7 +301,7 @@ export fn zx_sort_asc(x: [*]f64, n: usize, scratch: [*]f64) void {
     const keys: [*]u64 = @ptrCast(x);
     const tmp: [*]u64 = @ptrCast(scratch);
     for (keys[0..kept]) |*k| k.* = toKey(k.*);
-    if (kept < 64) insertionSort(keys[0..kept]) else radixSort(keys[0..kept], tmp[0..kept]);
+    if (kept < radix_min) mergeSort(keys[0..kept], tmp[0..kept]) else radixSort(keys[0..kept], tmp[0..kept]);
     for (keys[0..kept]) |*k| k.* = fromKey(k.*);
 }
 

@@ -27,7 +27,8 @@ from .registry import OPS, EngineOp, Param, lookup
 
 def run(name: str, *args: Any) -> Any:
     """Run engine op `name` on `args` with the active backend."""
-    return run_with(active_backend(), name, *args)
+    op = OPS.get(name) or lookup(name)
+    return active_backend().execute(op, op.bind(args))
 
 
 def run_with(backend: Backend, name: str, *args: Any) -> Any:

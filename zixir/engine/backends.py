@@ -23,7 +23,7 @@ BACKEND_NAMES = ("c", "zig", "python")
 class Backend(Protocol):
     name: str
 
-    def execute(self, op: EngineOp, values: list[Any]) -> Any: ...
+    def execute(self, op: EngineOp, values: tuple[Any, ...]) -> Any: ...
 
 
 class PythonBackend:
@@ -31,7 +31,7 @@ class PythonBackend:
 
     name = "python"
 
-    def execute(self, op: EngineOp, values: list[Any]) -> Any:
+    def execute(self, op: EngineOp, values: tuple[Any, ...]) -> Any:
         return op.reference(*op.validate(values))
 
 

@@ -12,17 +12,27 @@ into one double buffer, by the list reader extension when it is built.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .backends import BackendUnavailable
 from .registry import OPS, EngineOp
-from .values import FastReader, NumVec
+from .values import FastReader, NumVec, as_numbers, buffer_view
 
 #: below these list lengths the pure-Python path is faster than a native call (measured with
-#: benchmarks/engine.py --crossover; lists only: buffers always go to the kernels)
-PYTHON_BELOW: dict[str, int] = {}
+#: `benchmarks/engine.py --crossover`, see native/README.md; buffers always go to the kernels).
+#: String ops always take the Python path: they must encode to UTF-8 first, and after that
+#: CPython's own search is as fast as the kernel, so the call overhead never pays off.
+PYTHON_BELOW: dict[str, int] = {
+    "list_sum": 8, "list_product": 8, "list_mean": 8,
+    "dot_product": 32, "vec_add": 16, "vec_sub": 16, "vec_mul": 32, "vec_div": 8,
+    "vec_scale": 64, "map_add": 32, "map_mul": 32, "filter_gt": 64, "sort_asc": 32,
+    "find_index": 16, "count_value": 32, "mat_transpose": 16,
+    "string_count": sys.maxsize, "string_find": sys.maxsize,
+    "string_starts_with": sys.maxsize, "string_ends_with": sys.maxsize,
+}
 
 
 def native_source_dir() -> Path:
@@ -68,8 +78,10 @@ class Kernels:
     # -- op families ------------------------------------------------------------------------
 
     def reduce(self, kernel: Callable[[Any, int], float]) -> Callable[[NumVec], float]:
+        from_buffer = self.ffi.from_buffer
+
         def run(xs: NumVec) -> float:
-            return kernel(self.doubles(xs), xs.n)
+            return kernel(from_buffer("double[]", xs.buffer), xs.n)
 
         return run
 
@@ -92,7 +104,8 @@ class Kernels:
     # -- single ops -------------------------------------------------------------------------
 
     def dot_product(self, xs: NumVec, ys: NumVec) -> float:
-        return self.lib.zx_dot(self.doubles(xs), self.doubles(ys), xs.n)
+        from_buffer = self.ffi.from_buffer
+        return self.lib.zx_dot(from_buffer("double[]", xs.buffer), from_buffer("double[]", ys.buffer), xs.n)
 
     def filter_gt(self, xs: NumVec, threshold: float) -> list[float]:
         out = self.new_doubles(xs.n)
@@ -143,17 +156,22 @@ class Kernels:
         text, part = s.encode("utf-8"), affix.encode("utf-8")
         return bool(kernel(self._bytes(text), len(text), self._bytes(part), len(part)))
 
+    def reductions(self) -> dict[str, Callable[[Any, int], float]]:
+        """The one-list reductions: op name -> kernel(double pointer, n)."""
+        lib = self.lib
+        return {
+            "list_sum": lib.zx_sum, "list_product": lib.zx_product, "list_mean": lib.zx_mean,
+            "list_min": lib.zx_min, "list_max": lib.zx_max, "list_variance": lib.zx_variance,
+            "list_std": lib.zx_std,
+        }
+
     def table(self) -> dict[str, Callable[..., Any]]:
         """Op name -> function of the validated arguments, for every op in the registry."""
         lib = self.lib
         ops: dict[str, Callable[..., Any]] = {
-            "list_sum": self.reduce(lib.zx_sum),
-            "list_product": self.reduce(lib.zx_product),
-            "list_mean": self.reduce(lib.zx_mean),
-            "list_min": self.reduce(lib.zx_min),
-            "list_max": self.reduce(lib.zx_max),
-            "list_variance": self.reduce(lib.zx_variance),
-            "list_std": self.reduce(lib.zx_std),
+            name: self.reduce(kernel) for name, kernel in self.reductions().items()
+        }
+        ops |= {
             "vec_add": self.pairwise(lib.zx_vec_add),
             "vec_sub": self.pairwise(lib.zx_vec_sub),
             "vec_mul": self.pairwise(lib.zx_vec_mul),
@@ -182,35 +200,72 @@ class NativeBackend:
         self._reader = reader
         self._python_below = python_below
         self._ops = kernels.table()
+        self._plans = {name: self._reduction_plan(OPS[name], kernel)
+                       for name, kernel in kernels.reductions().items()}
+        self._plans["dot_product"] = self._dot_plan(OPS["dot_product"], kernels.lib.zx_dot)
 
     def always_native(self) -> NativeBackend:
         """The same backend without the short-list shortcut (tests reach every kernel with it)."""
         return NativeBackend(f"{self.name}-kernels", self.kernels, self._reader, {})
 
-    def execute(self, op: EngineOp, values: list[Any]) -> Any:
-        if self._prefers_python(op, values):
-            return op.reference(*op.validate(values))
-        reader = self._reader
-        args = op.validate(values, None if reader is None else _always(reader))
-        return self._ops[op.name](*args)
-
-    def _prefers_python(self, op: EngineOp, values: list[Any]) -> bool:
+    def execute(self, op: EngineOp, values: tuple[Any, ...]) -> Any:
+        plan = self._plans.get(op.name)
+        if plan is not None:
+            return plan(values)
         below = self._python_below.get(op.name, 0)
-        if below == 0:
-            return False
-        longest = 0
-        for param, value in zip(op.params, values, strict=True):
-            if param.kind == "list":
-                if not isinstance(value, (list, tuple)):
-                    return False  # a buffer: the kernel reads it in place
-                longest = max(longest, len(value))
-            elif param.kind == "string" and isinstance(value, str):
-                longest = max(longest, len(value))
-        return longest < below
+        if below and self._prefers_python(op, values, below):
+            return op.reference(*op.validate(values))
+        return self._ops[op.name](*op.validate(values, self._reader))
 
+    def _reduction_plan(self, op: EngineOp, kernel: Callable[..., float]) -> Callable[..., Any]:
+        """The whole call path of a one-list reduction in one function: it is the hottest."""
+        name, below, reader = op.name, self._python_below.get(op.name, 0), self._reader
+        reference, from_buffer = op.reference, self.kernels.ffi.from_buffer
 
-def _always(reader: FastReader) -> Callable[[Any], FastReader]:
-    return lambda _value: reader
+        def plan(values: tuple[Any, ...]) -> float:
+            xs = values[0]
+            if isinstance(xs, (list, tuple)):
+                if len(xs) < below:
+                    return reference(as_numbers(name, "xs", xs))
+                vec = as_numbers(name, "xs", xs, reader)
+                return kernel(from_buffer("double[]", vec.buffer), vec.n)
+            view = buffer_view(xs)
+            if view is not None and view.format == "d" and view.ndim == 1 and view.c_contiguous:
+                return kernel(from_buffer("double[]", view), len(view))
+            vec = as_numbers(name, "xs", xs)
+            return kernel(from_buffer("double[]", vec.buffer), vec.n)
+
+        return plan
+
+    def _dot_plan(self, op: EngineOp, kernel: Callable[..., float]) -> Callable[..., Any]:
+        """dot_product's call path with a shortcut for two contiguous float64 buffers."""
+        below, reader = self._python_below.get(op.name, 0), self._reader
+        from_buffer = self.kernels.ffi.from_buffer
+
+        def plan(values: tuple[Any, ...]) -> float:
+            xs, ys = values
+            vx, vy = buffer_view(xs), buffer_view(ys)
+            if (vx is not None and vy is not None and vx.format == "d" == vy.format
+                    and vx.ndim == 1 == vy.ndim and vx.c_contiguous and vy.c_contiguous):
+                if len(vx) != len(vy):
+                    op.check(op, [NumVec(len(vx), None, vx), NumVec(len(vy), None, vy)])
+                return kernel(from_buffer("double[]", vx), from_buffer("double[]", vy), len(vx))
+            if below and self._prefers_python(op, values, below):
+                return op.reference(*op.validate(values))
+            a, b = op.validate(values, reader)
+            return kernel(from_buffer("double[]", a.buffer), from_buffer("double[]", b.buffer), a.n)
+
+        return plan
+
+    @staticmethod
+    def _prefers_python(op: EngineOp, values: tuple[Any, ...], below: int) -> bool:
+        if not op.list_positions:
+            return True  # string ops: see PYTHON_BELOW
+        for position in op.list_positions:
+            value = values[position]
+            if not isinstance(value, (list, tuple)) or len(value) >= below:
+                return False  # a buffer (read in place) or a list long enough to pay off
+        return True
 
 
 def _list_reader() -> FastReader | None:

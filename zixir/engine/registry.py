@@ -7,11 +7,11 @@ every backend (which op names to implement) read this table; nothing else lists 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import reference
-from .values import NumVec, as_count, as_number, as_numbers, as_text, op_error
+from .values import FastReader, NumVec, as_count, as_number, as_numbers, as_text, op_error
 
 _NO_DEFAULT: Any = object()
 
@@ -53,23 +53,33 @@ class EngineOp:
     doc: str
     reference: Callable[..., Any]
     check: Callable[[EngineOp, list[Any]], None] | None = None
+    # derived once: engine calls are hot, so nothing below is recomputed per call
+    min_args: int = field(init=False)
+    max_args: int = field(init=False)
+    list_positions: tuple[int, ...] = field(init=False)
+    _defaults: tuple[Any, ...] = field(init=False, repr=False)
+    _validate: Callable[[tuple[Any, ...], Any], list[Any]] = field(init=False, repr=False)
 
-    @property
-    def min_args(self) -> int:
-        return sum(1 for p in self.params if not p.has_default)
-
-    @property
-    def max_args(self) -> int:
-        return len(self.params)
+    def __post_init__(self) -> None:
+        required = sum(1 for p in self.params if not p.has_default)
+        setattr_ = object.__setattr__
+        setattr_(self, "min_args", required)
+        setattr_(self, "max_args", len(self.params))
+        setattr_(self, "list_positions",
+                 tuple(i for i, p in enumerate(self.params) if p.kind == "list"))
+        setattr_(self, "_defaults", tuple(p.default for p in self.params[required:]))
+        setattr_(self, "_validate", _validator(self.name, self.params))
 
     @property
     def signature(self) -> str:
         params = ", ".join(map(str, self.params))
         return f"{self.name}({params}) -> {_KIND_TYPES[self.result]}"
 
-    def bind(self, args: tuple[Any, ...]) -> list[Any]:
+    def bind(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """Check the argument count and fill in defaults."""
         count = len(args)
+        if count == self.max_args:
+            return args
         if not self.min_args <= count <= self.max_args:
             if self.min_args == self.max_args:
                 plural = "" if self.max_args == 1 else "s"
@@ -77,25 +87,36 @@ class EngineOp:
             else:
                 expected = f"{self.min_args} to {self.max_args} arguments"
             raise op_error(self.name, f"expected {expected}, got {count}")
-        return list(args) + [p.default for p in self.params[count:]]
+        return args + self._defaults[count - self.min_args:]
 
-    def validate(self, values: list[Any], reader_for: Callable[[Any], Any] | None = None) -> list:
-        """Convert bound arguments for a backend; `reader_for(list)` picks a native list reader."""
-        converted: list[Any] = []
-        for param, value in zip(self.params, values, strict=True):
-            kind = param.kind
-            if kind == "list":
-                reader = reader_for(value) if reader_for is not None else None
-                converted.append(as_numbers(self.name, param.name, value, reader))
-            elif kind == "number":
-                converted.append(as_number(self.name, param.name, value))
-            elif kind == "int":
-                converted.append(as_count(self.name, param.name, value))
-            else:
-                converted.append(as_text(self.name, param.name, value))
+    def validate(self, values: tuple[Any, ...], reader: FastReader | None = None) -> list[Any]:
+        """Convert bound arguments for a backend; `reader` reads lists in native code."""
+        converted = self._validate(values, reader)
         if self.check is not None:
             self.check(self, converted)
         return converted
+
+
+#: the validating conversion for each parameter kind: (op, param, value, list reader) -> value
+_CONVERTERS: dict[str, Callable[..., Any]] = {
+    "list": as_numbers, "number": as_number, "int": as_count, "string": as_text,
+}
+
+
+def _validator(op: str, params: tuple[Param, ...]) -> Callable[[tuple[Any, ...], Any], list]:
+    """A function converting all arguments of `op`; unrolled for the common arities (hot path)."""
+    steps = [(_CONVERTERS[p.kind], p.name) for p in params]
+    if len(steps) == 1:
+        (c0, p0), = steps
+        return lambda values, reader: [c0(op, p0, values[0], reader)]
+    if len(steps) == 2:
+        (c0, p0), (c1, p1) = steps
+        return lambda values, reader: [
+            c0(op, p0, values[0], reader), c1(op, p1, values[1], reader)
+        ]
+    return lambda values, reader: [
+        convert(op, name, value, reader) for (convert, name), value in zip(steps, values, strict=True)
+    ]
 
 
 def _same_length(op: EngineOp, args: list[Any]) -> None:

@@ -76,7 +76,7 @@ class NumVec:
 
     __slots__ = ("n", "_items", "_buffer")
 
-    def __init__(self, n: int, items: list[float] | None = None, buffer: Any = None) -> None:
+    def __init__(self, n: int, items: list[float] | None, buffer: Any) -> None:
         self.n = n
         self._items = items
         self._buffer = buffer
@@ -125,25 +125,18 @@ def _float_or_inf(x: Any) -> float:
         return math.inf
 
 
-def _buffer_vec(op: str, param: str, value: Any) -> NumVec | None:
-    """A NumVec over a buffer-protocol object, or None when `value` exposes no buffer."""
-    if isinstance(value, (bytes, bytearray, str)):
-        return None
-    try:
-        view = memoryview(value)
-    except TypeError:
-        return None
+def _other_buffer(op: str, param: str, value: Any, view: memoryview) -> NumVec:
+    """A NumVec for a buffer that is not C-contiguous native float64: checked, converted once."""
     fmt = view.format
-    code = fmt[-1:]
-    mark = fmt[:-1]
+    code, mark = fmt[-1:], fmt[:-1]
     if view.ndim != 1 or code not in _NUMERIC_CODES or mark not in ("", "@", "=", "<", ">", "!"):
         detail = f"{view.ndim}-dimensional" if view.ndim != 1 else f"items of format {fmt!r}"
         raise op_error(op, f"expected a list of numbers ({param} is a buffer of {detail})")
     if code == "d" and mark in _NATIVE_ORDER_MARKS and view.c_contiguous:
-        return NumVec(len(view), buffer=value if view.format == "d" else view.cast("B").cast("d"))
-    import numpy  # numeric but not native contiguous float64: convert once
+        return NumVec(len(view), None, view.cast("B").cast("d"))
+    import numpy
 
-    return NumVec(len(view), buffer=numpy.ascontiguousarray(numpy.asarray(value), numpy.float64))
+    return NumVec(len(view), None, numpy.ascontiguousarray(numpy.asarray(value), numpy.float64))
 
 
 def as_numbers(op: str, param: str, value: Any, reader: FastReader | None = None) -> NumVec:
@@ -155,17 +148,29 @@ def as_numbers(op: str, param: str, value: Any, reader: FastReader | None = None
     """
     if isinstance(value, (list, tuple)):
         if reader is not None:
-            buffer, bad = reader(value)
+            buffer, _bad = reader(value)
             if buffer is not None:
-                return NumVec(len(value), buffer=buffer)
-        return NumVec(len(value), items=_check_list_items(op, param, value))
-    vec = _buffer_vec(op, param, value)
-    if vec is None:
+                return NumVec(len(value), None, buffer)
+        return NumVec(len(value), _check_list_items(op, param, value), None)
+    view = buffer_view(value)
+    if view is None:
         raise op_error(op, f"expected a list of numbers ({param} is {zixir_type_name(value)})")
-    return vec
+    if view.format == "d" and view.ndim == 1 and view.c_contiguous:
+        return NumVec(len(view), None, view)  # used in place, never copied
+    return _other_buffer(op, param, value, view)
 
 
-def as_number(op: str, param: str, value: Any) -> float:
+def buffer_view(value: Any) -> memoryview | None:
+    """A memoryview of `value` if it exposes a buffer and is not text (bytes are not numbers)."""
+    if isinstance(value, (bytes, bytearray, str)):
+        return None
+    try:
+        return memoryview(value)
+    except TypeError:
+        return None
+
+
+def as_number(op: str, param: str, value: Any, _reader: Any = None) -> float:
     """Validate a number argument (never a bool) and return it as a float."""
     if type(value) is float:
         return value
@@ -177,7 +182,7 @@ def as_number(op: str, param: str, value: Any) -> float:
         raise op_error(op, f"integer too large for a float ({param})") from None
 
 
-def as_count(op: str, param: str, value: Any) -> int:
+def as_count(op: str, param: str, value: Any, _reader: Any = None) -> int:
     """Validate a non-negative integer argument (a dimension): ints only, never bool or float."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise op_error(
@@ -188,7 +193,7 @@ def as_count(op: str, param: str, value: Any) -> int:
     return int(value)
 
 
-def as_text(op: str, param: str, value: Any) -> str:
+def as_text(op: str, param: str, value: Any, _reader: Any = None) -> str:
     """Validate a string argument."""
     if not isinstance(value, str):
         raise op_error(op, f"expected a string for {param} (got {zixir_type_name(value)})")

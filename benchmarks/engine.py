@@ -1,0 +1,218 @@
+"""Engine backends side by side with numpy and plain Python, in one run, as ratios.
+
+    python benchmarks/engine.py               # the table: ops x sizes x input kinds
+    python benchmarks/engine.py --crossover   # list length where the kernels start to win
+
+Each cell is the best of a few timed batches. "x numpy" is numpy's time divided by the
+backend's (above 1.0: faster than numpy); "x builtin" the same against the obvious pure-Python
+code on a list (`sum(xs)`, `sorted(xs)`, ...). Absolute times on a shared machine are noise;
+compare within a row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import operator
+import random
+import sys
+import time
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from zixir.engine import OPS, Backend, load_backend, run_with
+
+SIZES = [8, 1_000, 100_000, 10_000_000]
+OPS_MEASURED = ["list_sum", "dot_product", "list_mean", "vec_add", "sort_asc", "mat_mul"]
+PYTHON_BACKEND_MAX = 100_000  # the pure-Python backend is skipped above this (too slow to wait)
+MAT_MUL_MAX = 100_000  # elements per matrix; 1e7 would be a 3162^2 product (O(n^1.5) work)
+
+
+def best_time(fn: Callable[[], Any], budget: float = 0.15) -> float:
+    """Seconds per call: the best of three batches sized to fill `budget`."""
+    fn()
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    number = max(1, int(budget / 3 / once))
+    return min(timeit.repeat(fn, number=number, repeat=3)) / number
+
+
+def make_inputs(op: str, n: int, rng: np.random.Generator) -> tuple[list, list, Callable, Callable]:
+    """(buffer args, list args, numpy equivalent, builtin-Python equivalent) for an op at size n."""
+    if op == "mat_mul":
+        side = max(1, round(math.sqrt(n)))
+        a, b = rng.standard_normal(side * side), rng.standard_normal(side * side)
+        args = [a, b, side, side, side]
+        la, lb = a.tolist(), b.tolist()
+
+        def builtin_mat_mul() -> list[float]:
+            cols = [lb[c::side] for c in range(side)]
+            return [sum(map(operator.mul, la[r * side:(r + 1) * side], col))
+                    for r in range(side) for col in cols]
+
+        return (args, [la, lb, side, side, side],
+                lambda: a.reshape(side, side) @ b.reshape(side, side), builtin_mat_mul)
+    a, b = rng.standard_normal(n), rng.standard_normal(n)
+    la, lb = a.tolist(), b.tolist()
+    two = op in ("dot_product", "vec_add")
+    numpy_fn = {
+        "list_sum": lambda: a.sum(),
+        "dot_product": lambda: a @ b,
+        "list_mean": lambda: a.mean(),
+        "vec_add": lambda: a + b,
+        "sort_asc": lambda: np.sort(a),
+    }[op]
+    builtin_fn = {
+        "list_sum": lambda: sum(la),
+        "dot_product": lambda: sum(map(operator.mul, la, lb)),
+        "list_mean": lambda: sum(la) / len(la),
+        "vec_add": lambda: list(map(operator.add, la, lb)),
+        "sort_asc": lambda: sorted(la),
+    }[op]
+    return ([a, b] if two else [a]), ([la, lb] if two else [la]), numpy_fn, builtin_fn
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g}{unit}"
+    return f"{seconds * 1e9:.3g}ns"
+
+
+def fmt_ratio(reference: float | None, seconds: float | None) -> str:
+    if reference is None or seconds is None:
+        return "-"
+    return f"{reference / seconds:.2f}x"
+
+
+def available_backends() -> dict[str, Backend]:
+    backends = {}
+    for name in ("c", "zig", "python"):
+        try:
+            backends[name] = load_backend(name)
+        except Exception as exc:  # noqa: BLE001 - report and go on with the others
+            print(f"# backend {name} unavailable: {exc}", file=sys.stderr)
+    return backends
+
+
+def table(sizes: list[int], budget: float) -> None:
+    backends = available_backends()
+    rng = np.random.default_rng(7)
+    print("input: numpy float64 buffers (results are lists, so list-result ops also show "
+          "numpy + .tolist())")
+    header = f"{'op':<12} {'n':>9} {'numpy':>9} {'np+list':>9}"
+    for name in backends:
+        header += f" {name:>9} {'x numpy':>8}"
+    print(header)
+    for op in OPS_MEASURED:
+        for n in sizes:
+            if op == "mat_mul" and n > MAT_MUL_MAX:
+                print(f"{op:<12} {n:>9}   skipped: a {round(math.sqrt(n))}^2 matrix product")
+                continue
+            buffers, lists, numpy_fn, builtin_fn = make_inputs(op, n, rng)
+            t_np = best_time(numpy_fn, budget)
+            listy = OPS[op].result == "list"
+            t_np_list = best_time(lambda f=numpy_fn: f().tolist(), budget) if listy else None
+            row = f"{op:<12} {n:>9} {fmt_time(t_np):>9} {fmt_time(t_np_list):>9}"
+            for name, backend in backends.items():
+                if name == "python" and n > PYTHON_BACKEND_MAX:
+                    row += f" {'-':>9} {'-':>8}"
+                    continue
+                t = best_time(lambda b=backend, a=buffers, o=op: run_with(b, o, *a), budget)
+                row += f" {fmt_time(t):>9} {fmt_ratio(t_np_list or t_np, t):>8}"
+            print(row, flush=True)
+    print()
+    print("input: Python lists of floats (builtin = the plain Python expression on the list)")
+    header = f"{'op':<12} {'n':>9} {'builtin':>9} {'np(list)':>9}"
+    for name in backends:
+        header += f" {name:>9} {'x builtin':>9}"
+    print(header)
+    for op in OPS_MEASURED:
+        for n in sizes:
+            if op == "mat_mul" and n > MAT_MUL_MAX:
+                continue
+            buffers, lists, numpy_fn, builtin_fn = make_inputs(op, n, rng)
+            big = n > PYTHON_BACKEND_MAX
+            t_builtin = None if big and op == "mat_mul" else best_time(builtin_fn, budget)
+            np_on_list = _numpy_on_lists(op, lists)
+            t_np = best_time(np_on_list, budget)
+            row = f"{op:<12} {n:>9} {fmt_time(t_builtin):>9} {fmt_time(t_np):>9}"
+            for name, backend in backends.items():
+                if name == "python" and big:
+                    row += f" {'-':>9} {'-':>9}"
+                    continue
+                t = best_time(lambda b=backend, a=lists, o=op: run_with(b, o, *a), budget)
+                row += f" {fmt_time(t):>9} {fmt_ratio(t_builtin, t):>9}"
+            print(row, flush=True)
+
+
+def _numpy_on_lists(op: str, lists: list) -> Callable[[], Any]:
+    """numpy given the same Python lists: conversion included, result back to a list."""
+    if op == "mat_mul":
+        a, b, side = lists[0], lists[1], lists[2]
+        return lambda: (np.array(a).reshape(side, side) @ np.array(b).reshape(side, side)).tolist()
+    arrays = lambda: [np.array(x) for x in lists]  # noqa: E731
+    return {
+        "list_sum": lambda: float(np.sum(lists[0])),
+        "dot_product": lambda: float(np.dot(*arrays())),
+        "list_mean": lambda: float(np.mean(lists[0])),
+        "vec_add": lambda: np.add(*arrays()).tolist(),
+        "sort_asc": lambda: np.sort(lists[0]).tolist(),
+    }[op]
+
+
+def crossover(budget: float) -> None:
+    """For each op, the shortest list length from which the kernels beat the Python path."""
+    c = load_backend("c").always_native()
+    py = load_backend("python")
+    lengths = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    rng = random.Random(3)
+    print(f"{'op':<20}" + "".join(f"{n:>7}" for n in lengths) + "   native wins from")
+    for op in OPS.values():
+        ratios = []
+        for n in lengths:
+            args = _sample_args(op.name, n, rng)
+            t_py = best_time(lambda a=args, o=op.name: run_with(py, o, *a), budget)
+            t_c = best_time(lambda a=args, o=op.name: run_with(c, o, *a), budget)
+            ratios.append(t_py / t_c)
+        wins = next((n for n, r in zip(lengths, ratios, strict=True)
+                     if r > 1.0 and all(q > 1.0 for q in ratios[lengths.index(n):])), None)
+        print(f"{op.name:<20}" + "".join(f"{r:>7.2f}" for r in ratios) + f"   {wins}")
+
+
+def _sample_args(name: str, n: int, rng: random.Random) -> list:
+    xs = [rng.uniform(-100, 100) for _ in range(n)]
+    ys = [rng.uniform(-100, 100) for _ in range(n)]
+    text = "".join(rng.choice("abcdefgh ") for _ in range(n))
+    side = max(1, math.isqrt(n))
+    return {
+        "dot_product": [xs, ys], "vec_add": [xs, ys], "vec_sub": [xs, ys], "vec_mul": [xs, ys],
+        "vec_div": [xs, ys], "vec_scale": [xs, 2.0], "map_add": [xs, 1.0], "map_mul": [xs, 3.0],
+        "filter_gt": [xs, 0.0], "find_index": [xs, 1e9], "count_value": [xs, 1.0],
+        "mat_mul": [xs[: side * side], ys[: side * side], side, side, side],
+        "mat_transpose": [xs[: side * side], side, side],
+        "string_count": [text + "é"], "string_find": [text + "xyz", "xyz"],
+        "string_starts_with": [text, text[: n // 2]], "string_ends_with": [text, text[n // 2:]],
+    }.get(name, [xs])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crossover", action="store_true", help="measure list crossovers")
+    parser.add_argument("--sizes", type=int, nargs="*", default=SIZES)
+    parser.add_argument("--budget", type=float, default=0.12, help="seconds per cell")
+    args = parser.parse_args()
+    if args.crossover:
+        crossover(args.budget / 2)
+    else:
+        table(args.sizes, args.budget)
+
+
+if __name__ == "__main__":
+    main()
