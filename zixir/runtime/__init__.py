@@ -14,7 +14,10 @@ Integration (for `zixir/__init__.py` and `zixir/cli.py`)
 ---------------------------------------------------------
     from zixir.runtime import Runtime, RuntimeConfig, default_runtime, format_stats
 
-    zixir.eval(source)       -> default_runtime().eval(source)
+    zixir.eval(source)       -> default_runtime().eval(source)   (runs in the router), or
+                                Session(services=default_services()).eval(source): the
+                                interpreter in the host, Python calls and memory through
+                                the default runtime (what zixir/api.py does today)
     zixir.run_file(path)     -> default_runtime().run_file(path)
     zixir.Runtime            -> Runtime   (re-export; also the error classes of zixir.lang.errors)
 
@@ -41,12 +44,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Runtime", "RuntimeConfig", "default_runtime", "shutdown_default_runtime",
-           "format_stats"]
+__all__ = ["Runtime", "RuntimeConfig", "HostServices", "default_runtime", "default_services",
+           "shutdown_default_runtime", "format_stats"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: workers import runtime.protocol without the rest
-    if name in ("Runtime", "default_runtime", "shutdown_default_runtime"):
+    if name in ("Runtime", "HostServices", "default_runtime", "default_services",
+                "shutdown_default_runtime"):
         from . import runtime
 
         return getattr(runtime, name)

@@ -298,7 +298,7 @@ class WorkerPool:
             self.policy.check(module, function)
         except PolicyDenied as e:
             self.stats.count("refused.policy")
-            self.log.warning("call.refused", module=module, function=function, reason="policy",
+            self.log.info("call.refused", module=module, function=function, reason="policy",
                              message=e.message)
             raise
         attempts = retries if retries is not None else (
@@ -352,7 +352,7 @@ class WorkerPool:
             ticket = self.breakers.admit(module, function)
         except CircuitOpen as e:
             self.stats.count("refused.circuit_open")
-            self.log.warning("call.refused", module=module, function=function, reason="circuit",
+            self.log.info("call.refused", module=module, function=function, reason="circuit",
                              retry_after=e.retry_after)
             raise
         deadline = time.monotonic() + timeout
@@ -388,7 +388,7 @@ class WorkerPool:
                 return self._idle.pop()
             if self._waiting >= self.config.max_queue:
                 self.stats.count("refused.overloaded")
-                self.log.warning("call.refused", call=what, reason="overloaded",
+                self.log.info("call.refused", call=what, reason="overloaded",
                                  queued=self._waiting)
                 raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
                                  f"worker (max_queue {self.config.max_queue})")

@@ -380,10 +380,8 @@ def error_from_wire(d: Any, *, context: str = "") -> _errors.ZixirError:
     defaults = {"exc_type": "Exception", "traceback": "", "exitcode": None, "signal": None,
                 "retry_after": 0.0}
     for field in _EXTRA_FIELDS:
-        if field in d:
-            setattr(err, field, d[field])
-        elif field in defaults and _declares(cls, field):
-            setattr(err, field, defaults[field])
+        if _declares(cls, field):
+            setattr(err, field, d.get(field, defaults[field]))
     return err
 
 

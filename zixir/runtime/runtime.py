@@ -294,6 +294,30 @@ def _await_ready(client: RpcClient, handle: ProcessHandle, timeout: float) -> No
             raise RuntimeError(f"the router exited during start ({handle.reap(1.0)})")
 
 
+class HostServices:
+    """`Services` for an interpreter running in the host: Python calls go through the
+    runtime's router to its workers, memory operations straight to the store."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.parallelism = runtime.config.workers
+
+    def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
+        return self.runtime.call_python(module, function, args, kwargs)
+
+    def memory_put(self, key: str, value: Any) -> None:
+        self.runtime.memory.put(key, value)
+
+    def memory_get(self, key: str, default: Any = None, *, has_default: bool = False) -> Any:
+        return self.runtime.memory.get(key, default)
+
+    def memory_delete(self, key: str) -> bool:
+        return self.runtime.memory.delete(key)
+
+    def memory_keys(self, prefix: str = "") -> list[str]:
+        return self.runtime.memory.keys(prefix)
+
+
 # ---- the process-wide default runtime (zixir.eval / zixir.run_file) ---------------------------
 
 _default: Runtime | None = None
@@ -315,3 +339,8 @@ def shutdown_default_runtime() -> None:
         if _default is not None:
             _default.close()
             _default = None
+
+
+def default_services() -> HostServices:
+    """Services of the default runtime, for an interpreter session running in the host."""
+    return HostServices(default_runtime())
