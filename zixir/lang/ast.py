@@ -8,7 +8,6 @@ these nodes; the checker, the compiler and the language server read them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(slots=True, eq=False)
@@ -47,7 +46,9 @@ class FunctionType(Node):
     result: TypeExpr
 
 
-TypeExpr = Union[TypeName, ListType, MapType, FunctionType]
+TypeExpr = (
+    TypeName | ListType | MapType | FunctionType
+)
 
 
 # ---- expressions -----------------------------------------------------------------------------
@@ -253,11 +254,11 @@ class Continue(Node):
     pass
 
 
-Expr = Union[
-    IntLit, FloatLit, StrLit, BoolLit, NilLit, Name, ListLit, MapLit, Unary, Binary, Logical,
-    Call, Index, Field, EngineRef, EngineCall, MemoryCall, PythonCall, Lambda, If, Match, For,
-    While, Comprehension, Return, Break, Continue, Block,
-]
+Expr = (
+    IntLit | FloatLit | StrLit | BoolLit | NilLit | Name | ListLit | MapLit | Unary | Binary |
+    Logical | Call | Index | Field | EngineRef | EngineCall | MemoryCall | PythonCall |
+    Lambda | If | Match | For | While | Comprehension | Return | Break | Continue | Block
+)
 
 
 # ---- patterns ----------------------------------------------------------------------------------
@@ -297,9 +298,10 @@ class ComparisonPattern(Node):
     test: Expr
 
 
-Pattern = Union[
-    LiteralPattern, WildcardPattern, BindPattern, ListPattern, MapPattern, ComparisonPattern
-]
+Pattern = (
+    LiteralPattern | WildcardPattern | BindPattern | ListPattern | MapPattern |
+    ComparisonPattern
+)
 
 
 # ---- statements --------------------------------------------------------------------------------
@@ -350,7 +352,9 @@ class ExprStmt(Node):
     expr: Expr
 
 
-Stmt = Union[Let, Assign, FnDef, TypeAlias, Import, ExprStmt]
+Stmt = (
+    Let | Assign | FnDef | TypeAlias | Import | ExprStmt
+)
 
 
 @dataclass(slots=True, eq=False)

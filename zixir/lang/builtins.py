@@ -370,7 +370,7 @@ def builtin_slice(xs: Any, start: Any, stop: Any = None) -> Any:
 
 @builtin("zip(a, b) -> [[Any]]", "Pairs [a[i], b[i]], as long as the shorter list.", 2)
 def builtin_zip(a: Any, b: Any) -> ZList:
-    return ZList(ZList(pair) for pair in zip(_sequence("zip", a), _sequence("zip", b)))
+    return ZList(ZList(pair) for pair in zip(_sequence("zip", a), _sequence("zip", b), strict=False))
 
 
 @builtin("enumerate(xs) -> [[Any]]", "Pairs [index, element] for every element.", 1)

@@ -192,6 +192,8 @@ class Compiler:
         self.fn: FnScope = FnScope(None, toplevel=True)
         self.block: BlockScope = BlockScope(self.fn, None, program=True)
         self.toplevel_names: list[str] = []
+        #: inside comprehensions statements cost a slow loop: prefer inline checks there
+        self.inline_only = False
 
     # ---- entry ---------------------------------------------------------------------------
 
@@ -531,11 +533,14 @@ class Compiler:
         if op == "..":
             return stmts, self.at(_call("_zx_range", left, right), node)
         lt, rt = static_type(node.left), static_type(node.right)
+        binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
         if op == "+":
             if (lt == rt == "num") or (lt == rt == "str"):
-                return stmts, self.at(py.BinOp(left, py.Add(), right), node)
+                return stmts, binop
             if "str" in (lt, rt):
                 return stmts, self.at(_call("_zx_add", left, right), node)
+            if self.inline_only and _is_atom(left) and _is_atom(right):
+                return stmts, self._guarded(binop, left, right, "_zx_add", node, both=True)
             left, right = self.atom(stmts, left), self.atom(stmts, right)
             t = self.temp()
             fast = self.at(_assign(t, self.at(py.BinOp(left, py.Add(), right), node)), node)
@@ -543,12 +548,24 @@ class Compiler:
             handler = py.ExceptHandler(_name("_zx_TypeError"), None, [slow])
             stmts.append(self.at(py.Try([fast], [handler], [], []), node))
             return stmts, _name(t)
-        if op in ("*", "%") and not (lt == rt == "num"):
+        if op in ("*", "%") and not (lt == rt == "num") and not (op == "%" and lt == "num"):
             checker = "_zx_check_mul" if op == "*" else "_zx_check_mod"
-            if not (op == "%" and lt == "num"):
+            if not (_is_atom(left) and _is_atom(right)):
                 left, right = self.atom(stmts, left), self.atom(stmts, right)
-                stmts.append(self.at(py.Expr(self.at(_call(checker, left, right), node)), node))
-        return stmts, self.at(py.BinOp(left, _ARITH[op](), right), node)
+                binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
+            return stmts, self._guarded(binop, left, right, checker, node, both=op == "*")
+        return stmts, binop
+
+    def _guarded(self, binop: py.expr, left: py.expr, right: py.expr, fallback: str,
+                 node: A.Node, both: bool) -> py.expr:
+        """`binop` unless an operand is a string, in which case `fallback(left, right)`."""
+        def not_str(e: py.expr) -> py.expr:
+            return py.Compare(_call("_zx_type", e), [py.IsNot()], [_name("_zx_str")])
+
+        same = isinstance(left, py.Name) and isinstance(right, py.Name) and left.id == right.id
+        tests = [not_str(left)] + ([not_str(right)] if both and not same else [])
+        test = tests[0] if len(tests) == 1 else py.BoolOp(py.And(), tests)
+        return py.IfExp(test, binop, self.at(_call(fallback, left, right), node))
 
     def value_Logical(self, node: A.Logical):
         if static_type(node) == "bool":
@@ -720,11 +737,15 @@ class Compiler:
         self._enter_block(comprehension=True)
         try:
             var = self.declare(node.var)
-            estmts, element = self.value(node.element)
-            if node.condition is not None:
-                cstmts, test = self.cond(node.condition)
-            else:
-                cstmts, test = [], None
+            saved_inline, self.inline_only = self.inline_only, True
+            try:
+                estmts, element = self.value(node.element)
+                if node.condition is not None:
+                    cstmts, test = self.cond(node.condition)
+                else:
+                    cstmts, test = [], None
+            finally:
+                self.inline_only = saved_inline
             if not estmts and not cstmts:
                 gen = py.comprehension(_store(var), it, [test] if test is not None else [], 0)
                 comp = self.at(py.ListComp(element, [gen]), node)

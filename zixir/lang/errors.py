@@ -86,6 +86,9 @@ def _rebuild(cls: type[ZixirError], message: str, state: dict) -> ZixirError:
 class ZixirSyntaxError(ZixirError):
     """Malformed source: raised by the lexer and parser, never at run time."""
 
+    #: the input ended before the construct did (the REPL asks for another line)
+    incomplete: bool = False
+
 
 class ZixirRuntimeError(ZixirError):
     """An error raised while a program runs."""

@@ -195,7 +195,9 @@ class Lexer:
         parts: list[str] = []
         while True:
             if self.pos >= n:
-                raise self.error("Unterminated string", line, col)
+                err = self.error("Unterminated string", line, col)
+                err.incomplete = True
+                raise err
             ch = src[self.pos]
             if ch == '"':
                 self._advance()

@@ -84,11 +84,14 @@ class Parser:
     def error(self, message: str, tok: Token | None = None,
               opener: Token | None = None) -> ZixirSyntaxError:
         tok = tok or self.peek()
-        if tok.kind == "eof":
+        at_end = tok.kind == "eof"
+        if at_end:
             tok = opener or (self.prev if self.i > 0 else tok)
-        return ZixirSyntaxError(message, tok.line, tok.column, filename=self.filename,
-                                end_line=tok.end_line, end_column=max(tok.end_column,
-                                                                      tok.column + 1))
+        err = ZixirSyntaxError(message, tok.line, tok.column, filename=self.filename,
+                               end_line=tok.end_line, end_column=max(tok.end_column,
+                                                                     tok.column + 1))
+        err.incomplete = at_end  # more input could fix it (the REPL reads another line)
+        return err
 
     def unexpected(self, tok: Token | None = None) -> ZixirSyntaxError:
         tok = tok or self.peek()

@@ -32,15 +32,13 @@ def add(left: Any, right: Any) -> Any:
 
 
 def check_mul(left: Any, right: Any) -> None:
-    """Python would repeat a string (`"a" * 3`); Zixir rejects it."""
-    if type(left) is str or type(right) is str:
-        raise invalid_binary("*", left, right)
+    """Reached when an operand of `*` is a string: Python would repeat it, Zixir rejects it."""
+    raise invalid_binary("*", left, right)
 
 
 def check_mod(left: Any, right: Any) -> None:
-    """Python would format a string (`"%d" % 5`); Zixir rejects it."""
-    if type(left) is str:
-        raise invalid_binary("%", left, right)
+    """Reached when the left operand of `%` is a string: Python would format it."""
+    raise invalid_binary("%", left, right)
 
 
 def iterate(value: Any):

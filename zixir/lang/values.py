@@ -13,7 +13,6 @@ Values enter from Python through `from_python` and leave through `to_python`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -163,7 +162,12 @@ def quote(text: str) -> str:
 
 
 def function_name(fn: Callable) -> str:
-    return getattr(fn, "zixir_name", None) or getattr(fn, "__name__", "fn")
+    name = getattr(fn, "zixir_name", None)
+    if name:
+        return name
+    from .compiler import demangle
+
+    return demangle(getattr(fn, "__name__", "fn"))
 
 
 def to_text(value: Any) -> str:
@@ -310,9 +314,3 @@ def iterate(value: Any) -> Iterable:
     if t is dict:
         return list(value)
     raise ZixirRuntimeError(f"For loop requires a list, range or map, got {type_name(value)}")
-
-
-def finite_or_error(value: float) -> float:
-    if math.isfinite(value):
-        return value
-    return value

@@ -1,0 +1,5 @@
+"""`python -m zixir ...` is the `zixir` command."""
+
+from .cli import entry
+
+entry()

@@ -1,0 +1,180 @@
+"""The `zixir` command: run, check, repl, lsp.
+
+Exit status: 0 success, 1 runtime error (or `check` found errors), 2 syntax or usage error.
+Errors print as `FILE:LINE:COL: error: MESSAGE`, the source line and a caret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from .lang.diagnostics import Diagnostic, format_diagnostic, format_error
+from .lang.errors import ZixirError, ZixirSyntaxError
+from .lang.values import to_literal, to_python
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+class _TrackingStream:
+    """Wraps stdout to know whether the last thing written ended a line."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.at_line_start = True
+
+    def write(self, text: str) -> int:
+        if text:
+            self.at_line_start = text.endswith("\n")
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _source_of(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def report_error(error: ZixirError, filename: str | None, source: str | None = None) -> int:
+    """Print a ZixirError the CLI way; return the exit status it calls for."""
+    shown_file = error.filename or filename
+    if error.filename and error.filename != filename:
+        source = _source_of(error.filename)
+    elif source is None:
+        source = _source_of(shown_file)
+    if error.line is None:
+        print(f"{shown_file or '<input>'}: error: {error.message}", file=sys.stderr)
+    else:
+        print(format_error(error, source, shown_file), file=sys.stderr)
+    return EXIT_USAGE if isinstance(error, ZixirSyntaxError) else EXIT_RUNTIME
+
+
+def _json_default(value: Any) -> Any:
+    return repr(value)
+
+
+def print_result(value: Any, as_json: bool, stream: _TrackingStream) -> None:
+    if as_json:
+        text = json.dumps(to_python(value), default=_json_default, allow_nan=True)
+    elif value is None:
+        return
+    else:
+        text = to_literal(value)
+    if not stream.at_line_start:
+        stream.write("\n")
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    path = args.file
+    if not os.path.isfile(path):
+        print(f"zixir: error: no such file: {path}", file=sys.stderr)
+        return EXIT_USAGE
+    stream = _TrackingStream(sys.stdout)
+    sys.stdout = stream  # type: ignore[assignment]
+    try:
+        value = _run_program(args, path)
+    except ZixirError as error:
+        stream.flush()
+        return report_error(error, path)
+    except KeyboardInterrupt:
+        print("\nzixir: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        sys.stdout = stream._stream
+    print_result(value, args.json, stream)
+    return EXIT_OK
+
+
+def _run_program(args: argparse.Namespace, path: str) -> Any:
+    from .runtime_bridge import run_file_for_cli
+
+    return run_file_for_cli(path, workers=args.workers, timeout=args.timeout,
+                            allow=args.allow, allow_all=args.allow_all, stats=args.stats)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .lang.checker import check
+
+    status = EXIT_OK
+    for path in args.files:
+        source = _source_of(path)
+        if source is None:
+            print(f"zixir: error: cannot read {path}", file=sys.stderr)
+            status = max(status, EXIT_USAGE)
+            continue
+        diagnostics: list[Diagnostic] = check(source, path)
+        for diag in diagnostics:
+            print(format_diagnostic(diag, source, path), file=sys.stderr)
+            if diag.severity == "error":
+                status = max(status, EXIT_USAGE if diag.source == "syntax" else EXIT_RUNTIME)
+        if not diagnostics and not args.quiet:
+            print(f"{path}: ok")
+    return status
+
+
+def cmd_repl(args: argparse.Namespace) -> int:
+    from .repl import run_repl
+
+    return run_repl(workers=args.workers)
+
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    from .lsp.server import main as lsp_main
+
+    lsp_main()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zixir", description="Run and check Zixir programs.")
+    parser.add_argument("--version", action="version", version="zixir 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a program and print its value")
+    run.add_argument("file")
+    run.add_argument("--workers", type=int, default=None, help="Python worker processes")
+    run.add_argument("--timeout", type=float, default=None, help="Python call timeout (s)")
+    run.add_argument("--json", action="store_true", help="print the value as JSON")
+    run.add_argument("--allow", action="append", default=[], metavar="MODULE",
+                     help="allow a Python module the policy denies (repeatable)")
+    run.add_argument("--allow-all", action="store_true", help="disable the module deny list")
+    run.add_argument("--stats", action="store_true", help="print runtime statistics to stderr")
+    run.set_defaults(handler=cmd_run)
+
+    check = sub.add_parser("check", help="report syntax and static errors without running")
+    check.add_argument("files", nargs="+")
+    check.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    check.set_defaults(handler=cmd_check)
+
+    repl = sub.add_parser("repl", help="interactive session")
+    repl.add_argument("--workers", type=int, default=None)
+    repl.set_defaults(handler=cmd_repl)
+
+    lsp = sub.add_parser("lsp", help="language server on stdio")
+    lsp.set_defaults(handler=cmd_lsp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return args.handler(args)
+
+
+def entry() -> None:
+    sys.exit(main())

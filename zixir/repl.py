@@ -1,0 +1,124 @@
+"""`zixir repl`: an interactive session.
+
+Bindings persist between inputs. An input continues over several lines while it is incomplete
+(an open bracket, an unterminated string, a `:` waiting for its block) and, once an indented
+block has started, until an empty line. Errors are shown and the session goes on. History is
+kept in `~/.zixir_history` (prompt_toolkit) when the terminal is interactive; piped input is
+read line by line with the same rules, so the REPL can be scripted and tested.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+
+from .lang.diagnostics import format_error
+from .lang.errors import ZixirError, ZixirSyntaxError
+from .lang.parser import parse
+from .lang.values import to_literal
+
+PROMPT, CONTINUATION = "zx> ", "... "
+HELP = """Enter Zixir expressions or statements; bindings persist between inputs.
+Multi-line input continues while brackets are open or after a ':' block (end with an empty line).
+Commands: :help, :quit (or Ctrl-D), :reset (forget all bindings)."""
+
+
+def needs_more(text: str) -> bool:
+    """Is `text` an unfinished input that another line could complete?"""
+    lines = text.split("\n")
+    opens_block = any(line.rstrip().endswith(":") for line in lines[:-1])
+    if opens_block and lines[-1].strip() and lines[-1][:1] in (" ", "\t"):
+        return True  # inside an indented block: wait for the empty line
+    try:
+        parse(text)
+    except ZixirSyntaxError as err:
+        return err.incomplete and bool(lines[-1].strip())
+    return False
+
+
+def read_inputs(read_line: Callable[[str], str]) -> Iterator[str]:
+    """Complete inputs from a line reader (raises EOFError at the end, as input() does)."""
+    while True:
+        buffer = read_line(PROMPT)
+        if not buffer.strip():
+            continue
+        while needs_more(buffer):
+            try:
+                line = read_line(CONTINUATION)
+            except EOFError:
+                break
+            if not line.strip() and not needs_more(buffer + "\n"):
+                break
+            buffer += "\n" + line
+        yield buffer
+
+
+def _line_reader() -> Callable[[str], str]:
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+
+        history = os.path.join(os.path.expanduser("~"), ".zixir_history")
+        session: PromptSession = PromptSession(history=FileHistory(history))
+
+        def read(prompt: str) -> str:
+            return session.prompt(prompt)
+
+        return read
+
+    def read_plain(prompt: str) -> str:
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\n")
+
+    return read_plain
+
+
+def run_repl(workers: int | None = None, read_line: Callable[[str], str] | None = None) -> int:
+    from .runtime_bridge import repl_session
+
+    session = repl_session(workers)
+    interactive = read_line is None and sys.stdin.isatty()
+    if interactive:
+        print("zixir repl: :help for help, Ctrl-D to quit")
+    reader = read_line or _line_reader()
+    count = 0
+    inputs = read_inputs(reader)
+    while True:
+        try:
+            text = next(inputs)
+        except (EOFError, StopIteration):
+            if interactive:
+                print()
+            return 0
+        except KeyboardInterrupt:
+            print("^C")
+            inputs = read_inputs(reader)
+            continue
+        command = text.strip()
+        if command in (":quit", ":q", ":exit"):
+            return 0
+        if command == ":help":
+            print(HELP)
+            continue
+        if command == ":reset":
+            session = repl_session(workers)
+            print("bindings cleared")
+            continue
+        count += 1
+        name = f"<repl {count}>"
+        try:
+            value = session.eval_value(text, None)
+        except ZixirError as error:
+            if error.filename is None:
+                error.filename = name
+            sys.stdout.flush()
+            print(format_error(error, text, name), file=sys.stderr)
+            continue
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            continue
+        if value is not None:
+            print(to_literal(value))
