@@ -74,15 +74,19 @@ class FnScope:
         self.globals: set[str] = set()
         self.nonlocals: set[str] = set()
         self.loop_depth = 0
+        #: variables of enclosing functions this function reads: Python name -> block
+        self.captures: dict[str, BlockScope] = {}
 
 
 class BlockScope:
     def __init__(self, fn: FnScope, parent: BlockScope | None, *, program: bool = False,
-                 comprehension: bool = False) -> None:
+                 comprehension: bool = False, in_loop: bool = False) -> None:
         self.fn = fn
         self.parent = parent
         self.program = program
         self.comprehension = comprehension
+        # bindings made here are fresh on every iteration of an enclosing loop
+        self.in_loop = in_loop or (parent is not None and parent.fn is fn and parent.in_loop)
         self.names: dict[str, str] = {}
 
 
@@ -257,6 +261,10 @@ class Compiler:
         while block is not None:
             pyname = block.names.get(name)
             if pyname is not None:
+                fn: FnScope | None = self.fn
+                while fn is not None and fn is not block.fn:
+                    fn.captures.setdefault(pyname, block)
+                    fn = fn.parent
                 return pyname, block.fn
             block = block.parent
         return mangle(name), None
@@ -405,8 +413,8 @@ class Compiler:
         pyname = self.block.names.get(node.name) or self.declare(node.name)
         fdef = self.function(pyname, node.params, node.body, node)
         if mode == EFFECT:
-            return [fdef]
-        return [fdef] + self.finish(_name(pyname), mode, target)
+            return fdef
+        return fdef + self.finish(_name(pyname), mode, target)
 
     def emit_TypeAlias(self, node: A.TypeAlias, mode: str, target: str | None):
         return self.finish(_const(None), mode, target)
@@ -443,7 +451,14 @@ class Compiler:
         fdef = py.FunctionDef(pyname, args, body or [py.Return(_const(None))], [], None, None)
         return self.at(fdef, node)
 
-    def function(self, pyname: str, params: list[A.Param], body: A.Block, node: A.Node):
+    def function(self, pyname: str, params: list[A.Param], body: A.Block,
+                 node: A.Node) -> list[py.stmt]:
+        """Statements binding `pyname` to the compiled function.
+
+        A function created inside a loop gets its own copy of the loop's variables it reads
+        (each iteration's binding is a fresh one, as in JavaScript or Rust): it is built by a
+        small factory taking those variables as parameters. Variables it assigns stay shared.
+        """
         outer_fn, outer_block = self.fn, self.block
         self.fn = FnScope(outer_fn)
         self.block = BlockScope(self.fn, outer_block)
@@ -455,13 +470,24 @@ class Compiler:
                 decls.append(py.Global(sorted(self.fn.globals)))
             if self.fn.nonlocals:
                 decls.append(py.Nonlocal(sorted(self.fn.nonlocals)))
-            return self._function_def(pyname, pyparams, decls + stmts, node)
+            fdef = self._function_def(pyname, pyparams, decls + stmts, node)
+            per_iteration = sorted(
+                name for name, block in self.fn.captures.items()
+                if block.fn is outer_fn and block.in_loop and name != pyname
+                and name not in self.fn.nonlocals and name not in self.fn.globals)
         finally:
             self.fn, self.block = outer_fn, outer_block
+        if not per_iteration:
+            return [fdef]
+        factory = f"_mk{self.state.next()}"
+        maker = self._function_def(factory, per_iteration, [fdef, py.Return(_name(pyname))],
+                                   node)
+        call = py.Call(_name(factory), [_name(v) for v in per_iteration], [])
+        return [maker, self.at(_assign(pyname, call), node)]
 
     def value_Lambda(self, node: A.Lambda):
         pyname = f"_l{self.state.next()}"
-        return [self.function(pyname, node.params, node.body, node)], _name(pyname)
+        return self.function(pyname, node.params, node.body, node), _name(pyname)
 
     def emit_Return(self, node: A.Return, mode: str, target: str | None):
         if node.value is None:
@@ -694,10 +720,13 @@ class Compiler:
         out: list[py.stmt] = [_assign(result, _const(None))] if result else []
         stmts, test = self._while_test(node.condition)
         self.fn.loop_depth += 1
+        previous = self.block
+        self._enter_block(in_loop=True)
         try:
             body = self.emit(node.body, INTO if result else EFFECT, result) or [py.Pass()]
         finally:
             self.fn.loop_depth -= 1
+            self._leave_block(previous)
         if stmts:
             exit_ = py.If(py.UnaryOp(py.Not(), test), [py.Break()], [])
             loop = py.While(_const(True), stmts + [exit_] + body, [])
@@ -714,7 +743,7 @@ class Compiler:
         stmts, iterable = self.value(node.iterable)
         out.extend(stmts)
         previous = self.block
-        self._enter_block()
+        self._enter_block(in_loop=True)
         self.fn.loop_depth += 1
         try:
             var = self.declare(node.var)
@@ -734,7 +763,7 @@ class Compiler:
         previous = self.block
         saved_depth = self.fn.loop_depth
         self.fn.loop_depth = 0  # `break` inside a comprehension has no loop to leave
-        self._enter_block(comprehension=True)
+        self._enter_block(comprehension=True, in_loop=True)
         try:
             var = self.declare(node.var)
             saved_inline, self.inline_only = self.inline_only, True
