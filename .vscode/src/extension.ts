@@ -1,0 +1,180 @@
+// The Zixir extension's client side: starts the language server (`zixir lsp` over stdio) and
+// contributes the commands "Zixir: Run File" and "Zixir: Restart Language Server".
+//
+// Which executable runs is decided by `serverCommand` from two settings:
+//   zixir.server.path  set -> <path> lsp            (a `zixir` executable)
+//   zixir.pythonPath   set -> <python> -m zixir lsp (an interpreter that has zixir installed)
+//   neither            -> zixir lsp                 (looked up on PATH)
+import * as cp from "child_process";
+import * as path from "path";
+import * as vscode from "vscode";
+import {
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  TransportKind,
+} from "vscode-languageclient/node";
+
+const LANGUAGE_ID = "zixir";
+
+let client: LanguageClient | undefined;
+let output: vscode.OutputChannel | undefined;
+let running: cp.ChildProcess | undefined;
+
+export interface ZixirCommand {
+  command: string;
+  args: string[];
+}
+
+/** The command line that runs `zixir <subcommand...>` according to the settings. */
+export function zixirCommand(
+  config: vscode.WorkspaceConfiguration,
+  subcommand: string[],
+): ZixirCommand {
+  const serverPath = (config.get<string>("server.path") ?? "").trim();
+  const pythonPath = (config.get<string>("pythonPath") ?? "").trim();
+  if (serverPath) {
+    return { command: expandHome(serverPath), args: subcommand };
+  }
+  if (pythonPath) {
+    return { command: expandHome(pythonPath), args: ["-m", "zixir", ...subcommand] };
+  }
+  return { command: "zixir", args: subcommand };
+}
+
+function expandHome(p: string): string {
+  if (p === "~" || p.startsWith("~/")) {
+    return path.join(process.env.HOME ?? "", p.slice(1));
+  }
+  return p;
+}
+
+function createClient(): LanguageClient {
+  const config = vscode.workspace.getConfiguration("zixir");
+  const { command, args } = zixirCommand(config, ["lsp"]);
+  const serverOptions: ServerOptions = {
+    run: { command, args, transport: TransportKind.stdio },
+    debug: { command, args, transport: TransportKind.stdio },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [
+      { scheme: "file", language: LANGUAGE_ID },
+      { scheme: "untitled", language: LANGUAGE_ID },
+    ],
+    outputChannel: getOutput(),
+    traceOutputChannel: getOutput(),
+  };
+  return new LanguageClient("zixir", "Zixir Language Server", serverOptions, clientOptions);
+}
+
+function getOutput(): vscode.OutputChannel {
+  if (!output) {
+    output = vscode.window.createOutputChannel("Zixir");
+  }
+  return output;
+}
+
+async function startClient(): Promise<LanguageClient> {
+  const started = createClient();
+  client = started;
+  try {
+    await started.start();
+  } catch (err) {
+    const { command, args } = zixirCommand(vscode.workspace.getConfiguration("zixir"), ["lsp"]);
+    void vscode.window.showErrorMessage(
+      `Zixir: could not start the language server (${[command, ...args].join(" ")}): ${String(err)}. ` +
+        "Set zixir.server.path or zixir.pythonPath.",
+    );
+  }
+  return started;
+}
+
+async function restartServer(): Promise<void> {
+  if (client) {
+    const old = client;
+    client = undefined;
+    try {
+      await old.stop(5000);
+    } catch {
+      // a server that already died cannot be stopped; a fresh one starts below anyway
+    }
+  }
+  const started = await startClient();
+  if (started.isRunning()) {
+    void vscode.window.setStatusBarMessage("Zixir language server restarted", 3000);
+  }
+}
+
+async function runFile(uri?: vscode.Uri): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const document = uri
+    ? await vscode.workspace.openTextDocument(uri)
+    : editor?.document;
+  if (!document || document.languageId !== LANGUAGE_ID) {
+    void vscode.window.showWarningMessage("Zixir: open a Zixir file (.zx) to run it.");
+    return;
+  }
+  if (document.isUntitled) {
+    void vscode.window.showWarningMessage("Zixir: save the file before running it.");
+    return;
+  }
+  if (document.isDirty && !(await document.save())) {
+    return;
+  }
+  const out = getOutput();
+  out.clear();
+  out.show(true);
+  if (running && running.exitCode === null) {
+    running.kill();
+  }
+  const config = vscode.workspace.getConfiguration("zixir", document.uri);
+  const extra = config.get<string[]>("run.arguments") ?? [];
+  const file = document.uri.fsPath;
+  const { command, args } = zixirCommand(config, ["run", ...extra, file]);
+  out.appendLine(`$ ${[command, ...args].join(" ")}`);
+  const started = Date.now();
+  const child = cp.spawn(command, args, {
+    cwd: path.dirname(file),
+    env: process.env,
+  });
+  running = child;
+  child.stdout?.on("data", (chunk: Buffer) => out.append(chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => out.append(chunk.toString()));
+  child.on("error", (err) => {
+    out.appendLine(`[could not run ${command}: ${err.message}]`);
+  });
+  child.on("close", (code, signal) => {
+    const seconds = ((Date.now() - started) / 1000).toFixed(2);
+    const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+    out.appendLine(`[${how} after ${seconds} s]`);
+    if (running === child) {
+      running = undefined;
+    }
+  });
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  context.subscriptions.push(
+    vscode.commands.registerCommand("zixir.runFile", runFile),
+    vscode.commands.registerCommand("zixir.restartServer", restartServer),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (
+        event.affectsConfiguration("zixir.server.path") ||
+        event.affectsConfiguration("zixir.pythonPath")
+      ) {
+        void restartServer();
+      }
+    }),
+  );
+  await startClient();
+}
+
+export async function deactivate(): Promise<void> {
+  if (running && running.exitCode === null) {
+    running.kill();
+  }
+  if (client) {
+    await client.stop();
+    client = undefined;
+  }
+}
