@@ -1,0 +1,115 @@
+"""The `zixir` command as a user runs it: output, error format, exit codes, the REPL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zixir.cli import main
+from zixir.repl import needs_more, run_repl
+
+
+def run_cli(*args: str, stdin: str | None = None, timeout: float = 60):
+    return subprocess.run([sys.executable, "-m", "zixir", *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_run_prints_output_then_value(tmp_path):
+    path = write(tmp_path, "p.zx", 'println("hello")\nprint("a", 1, nil)\n[1, 2.5, "x", {"k": true}]\n')
+    result = run_cli("run", path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == 'hello\na 1 nil\n[1, 2.5, "x", {"k": true}]\n'
+
+
+def test_run_prints_nothing_for_nil_and_json_on_request(tmp_path):
+    path = write(tmp_path, "p.zx", "let x = nil\nx\n")
+    assert run_cli("run", path).stdout == ""
+    path = write(tmp_path, "q.zx", '{"a": [1, 2.0], "b": true, "c": nil}')
+    result = run_cli("run", path, "--json")
+    assert json.loads(result.stdout) == {"a": [1, 2.0], "b": True, "c": None}
+
+
+def test_run_calls_main_and_uses_its_value(tmp_path):
+    path = write(tmp_path, "m.zx", "let base = 40\nfn main() {\n  base + 2\n}\n")
+    result = run_cli("run", path)
+    assert (result.returncode, result.stdout) == (0, "42\n")
+
+
+def test_runtime_error_format_and_exit_code(tmp_path):
+    source = 'fn inner(x) {\n  x * "no"\n}\nfn outer() { inner(3) }\nouter()\n'
+    path = write(tmp_path, "bad.zx", source)
+    result = run_cli("run", path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"{path}:2:3: error: Invalid binary operation: int * string"
+    assert lines[1] == '    x * "no"'
+    assert lines[2] == "    ^^^^^^^^"
+    assert "in outer at line 4" in result.stderr and "in inner at line 2" in result.stderr
+
+
+def test_syntax_error_format_and_exit_code(tmp_path):
+    path = write(tmp_path, "syn.zx", "let x = 1\nlet y = (x + 2\n")
+    result = run_cli("run", path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == f"{path}:2:9: error: Expected ')'"
+    assert result.stderr.splitlines()[2] == "          ^"
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run_cli("run", str(tmp_path / "missing.zx")).returncode == 2
+    assert run_cli().returncode == 2
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_output_before_error_is_kept(tmp_path):
+    path = write(tmp_path, "p.zx", 'println("before")\n1 / 0\n')
+    result = run_cli("run", path)
+    assert result.stdout == "before\n"
+    assert "error: Division by zero" in result.stderr
+
+
+def test_value_starts_on_its_own_line(tmp_path, capsys):
+    path = write(tmp_path, "p.zx", 'print("no newline")\n7\n')
+    assert main(["run", path]) == 0
+    assert capsys.readouterr().out == "no newline\n7\n"
+
+
+def test_repl_keeps_bindings_and_survives_errors(capsys):
+    lines = iter(["let x = 5", "x * 2", "undefined_name + 1", "fn f(n):", "  let y = n + 1",
+                  "  y * 2", "", "f(x)", "[1,", " 2]", '"multi', 'line"', ":quit", "never"])
+
+    def read(prompt: str) -> str:
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    assert run_repl(read_line=read) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["5", "10", "<fn f>", "12", "[1, 2]", '"multi\\nline"']
+    assert "Undefined variable: undefined_name" in captured.err
+
+
+def test_repl_over_a_pipe():
+    result = run_cli("repl", stdin="let a = [1, 2, 3]\na |> map(x => x * x)\nsum(a)\n")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == ["[1, 2, 3]", "[1, 4, 9]", "6"]
+
+
+@pytest.mark.parametrize(("text", "more"), [
+    ("(1 +", True), ("[1, 2", True), ('"abc', True), ("fn f(x):", True),
+    ("fn f(x):\n  x", True), ("fn f(x):\n  x\n", False), ("1 + 2", False), ("1 +* 2", False),
+    ("if x { 1 }", False), ("match 1 {", True),
+])
+def test_repl_continuation_rule(text, more):
+    assert needs_more(text) is more
