@@ -43,3 +43,9 @@ def engine(backend: Backend) -> Callable[..., Any]:
         return run_with(backend, name, *args)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def native_pair() -> tuple[Backend, Backend]:
+    """The C and Zig kernels, both without the short-list shortcut."""
+    return make_backend("c-kernels"), make_backend("zig-kernels")
