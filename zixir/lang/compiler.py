@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast as py
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,7 +215,9 @@ class Compiler:
         module = py.Module([fdef], [])
         py.fix_missing_locations(module)
         try:
-            code = compile(module, gen_filename, "exec")
+            with warnings.catch_warnings():  # CPython's hints are about Python, not Zixir
+                warnings.simplefilter("ignore")
+                code = compile(module, gen_filename, "exec")
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             raise ZixirSyntaxError(f"Program too complex to compile: {exc}", 1, 1,
                                    filename=self.filename) from None
