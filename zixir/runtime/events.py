@@ -52,6 +52,8 @@ class _LineWriter:
 def make_logger(process: str, level: str = "warning", path: str | None = None) -> Any:
     """A bound structlog logger for one process of the runtime."""
     levelno = _LEVELS.get(str(level).lower(), logging.WARNING)
+    if levelno > logging.CRITICAL:
+        return NullLog()
     return structlog.wrap_logger(
         _LineWriter(path),
         processors=[

@@ -55,6 +55,13 @@ class CallPolicy:
         return cls(d.get("allow", ()), d.get("deny", ()), d.get("allow_all", False),
                    defaults=False)
 
+    def explicitly_allowed(self, name: str) -> bool:
+        """An allow rule (not merely the absence of a deny rule) covers `name`."""
+        if self.allow_all:
+            return True
+        return any(name == r or name.startswith(r + ".") for r in self.allow) and \
+            self.decision(name) is None
+
     def decision(self, name: str) -> str | None:
         """The deny rule that refuses dotted `name`, or None when it is allowed."""
         best_len, best_rule, best_is_allow = -1, None, True

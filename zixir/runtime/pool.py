@@ -492,7 +492,8 @@ class WorkerPool:
         worker.close_fds()
         self.stats.count("crashes")
         describe = status.describe() if status else "exited"
-        if handle.decision == "escalate" or self._failed:
+        sup = self._supervisor
+        if handle.decision == "escalate" or self._failed or (sup is not None and sup.escalated):
             return RestartLimitExceeded(
                 f"the worker running {what} {describe}, and the worker supervisor exceeded "
                 f"its restart intensity ({self.config.restart_intensity} restarts in "
