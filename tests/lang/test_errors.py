@@ -1,0 +1,280 @@
+"""Error messages, positions and call chains (LANGUAGE.md section 8)."""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+
+import pytest
+
+from zixir.lang.errors import Frame, ZixirError, ZixirRuntimeError, ZixirSyntaxError
+from zixir.lang.session import Session
+
+
+def run(source: str):
+    return Session().eval(source)
+
+
+def fails(source: str, cls: type[ZixirError] = ZixirError) -> ZixirError:
+    with pytest.raises(cls) as info:
+        run(source)
+    return info.value
+
+
+def program(text: str) -> str:
+    return textwrap.dedent(text).strip("\n")
+
+
+# ---- syntax errors: wording and position ---------------------------------------------------------
+# (source, message prefix, line, column); an error at the end of input is reported at the
+# unclosed bracket or, when nothing is open, at the last token.
+
+SYNTAX_ERRORS = [
+    # Expected expression
+    ("1 +", "Expected expression", 1, 3),
+    ("let x =", "Expected expression", 1, 7),
+    ("let x = )", "Expected expression", 1, 9),
+    ("* 2", "Expected expression", 1, 1),
+    ("if true:", "Expected expression", 1, 8),
+    ("let a = 1\nlet b = a *", "Expected expression", 2, 11),
+    ("f(1, ,)", "Expected expression", 1, 6),
+    ("let x = 1 +\n\n", "Expected expression", 1, 11),
+    ("if true { 1 } else", "Expected expression", 1, 15),
+    ("()", "Expected expression", 1, 2),
+    # Expected identifier after 'let'
+    ("let", "Expected identifier after 'let'", 1, 1),
+    ("let 5 = 3", "Expected identifier after 'let'", 1, 5),
+    ("let = 5", "Expected identifier after 'let'", 1, 5),
+    ("x = 1\nlet if = 2", "Expected identifier after 'let'", 2, 5),
+    # Expected '='
+    ("let x 5", "Expected '='", 1, 7),
+    ("let x", "Expected '='", 1, 5),
+    ("let x: Int 5", "Expected '='", 1, 12),
+    ("type T Int", "Expected '='", 1, 8),
+    # Expected 'in'
+    ("for x [1]: 1", "Expected 'in'", 1, 7),
+    ("for x", "Expected 'in'", 1, 5),
+    ("[x for x]", "Expected 'in'", 1, 9),
+    ("for x of [1] { x }", "Expected 'in'", 1, 7),
+    # Expected ')'
+    ("(1 + 2", "Expected ')'", 1, 1),
+    ("let x = (1 + 2", "Expected ')'", 1, 9),
+    ("foo(1, 2", "Expected ')'", 1, 4),
+    ("(1, 2)", "Expected ')'", 1, 3),
+    ("fn f(a, b", "Expected ')'", 1, 5),
+    ("(1 + (2", "Expected ')'", 1, 6),
+    ("let y = 1\n  print(y", "Expected ')'", 2, 8),
+    ("f(1 2)", "Expected ')'", 1, 5),
+    # Expected ']'
+    ("[1, 2", "Expected ']'", 1, 1),
+    ("let x = [1, 2,", "Expected ']'", 1, 9),
+    ("[1 2]", "Expected ']'", 1, 4),
+    ("let xs = [1]\nxs[0", "Expected ']'", 2, 3),
+    ("[x for x in xs", "Expected ']'", 1, 1),
+    ("foo(1, [2, 3", "Expected ']'", 1, 8),
+    # Expected '}'
+    ('{"a": 1', "Expected '}'", 1, 1),
+    ("if true {", "Expected '}'", 1, 9),
+    ("fn f() {\n  1", "Expected '}'", 1, 8),
+    ("match x {", "Expected '}'", 1, 9),
+    ('{"a": 1 "b": 2}', "Expected '}'", 1, 9),
+    ("if true { 1 } else {", "Expected '}'", 1, 20),
+    ("while true {\n  if x {", "Expected '}'", 2, 8),
+    ("match 1 { 1 => 2", "Expected '}'", 1, 9),
+    ("match 1 {\n  1 => 2", "Expected '}'", 1, 9),
+    # Expected ':'
+    ("{a 1}", "Expected ':'", 1, 4),
+    ('{"a"}', "Expected ':'", 1, 5),
+    ('let m = {"a": 1, "b" 2}', "Expected ':'", 1, 22),
+    # Expected '=>'
+    ("match 1 { 1 2 }", "Expected '=>'", 1, 13),
+    ("match 1 { 1 }", "Expected '=>'", 1, 13),
+    ("match 1 {\n  1 = 2\n}", "Expected '=>'", 2, 5),
+    # Unexpected character
+    ("let x = 4 @ 5", "Unexpected character '@'", 1, 11),
+    ("let x = 1\nlet y = $", "Unexpected character '$'", 2, 9),
+    ("\tlet x = @", "Unexpected character '@'", 1, 10),
+    ("let é = 1 ~", "Unexpected character '~'", 1, 11),
+    ("`", "Unexpected character '`'", 1, 1),
+    # Unexpected 'TOKEN'
+    ("1 2", "Unexpected '2'", 1, 3),
+    ("[1, 2]]", "Unexpected ']'", 1, 7),
+    ("let a = 1 let b = 2", "Unexpected 'let'", 1, 11),
+    ("fn f() { 1 } 2", "Unexpected '2'", 1, 14),
+    ("if true { 1 } else { 2 } }", "Unexpected '}'", 1, 26),
+    ("x = 1\ny = 2 )", "Unexpected ')'", 2, 7),
+    # Unterminated string
+    ('"abc', "Unterminated string", 1, 1),
+    ('let s = "abc\ndef', "Unterminated string", 1, 9),
+    ('x = 1\n  "ab', "Unterminated string", 2, 3),
+    ('let é = "ab', "Unterminated string", 1, 9),
+    ('"ab\\', "Unterminated string", 1, 1),
+    ('print("a", "b)', "Unterminated string", 1, 12),
+]
+
+
+@pytest.mark.parametrize("source, prefix, line, column", SYNTAX_ERRORS,
+                         ids=[repr(c[0]) for c in SYNTAX_ERRORS])
+def test_syntax_error(source, prefix, line, column):
+    err = fails(source, ZixirSyntaxError)
+    assert err.message.startswith(prefix), err.message
+    assert (err.line, err.column) == (line, column), (err.message, err.line, err.column)
+    assert f"line {line}, column {column}" in str(err)
+    assert err.call_chain == ()
+
+
+def test_syntax_error_is_a_zixir_error_not_a_python_one():
+    err = fails("let x = (", ZixirSyntaxError)
+    assert isinstance(err, ZixirError)
+    assert not isinstance(err, SyntaxError)
+
+
+def test_syntax_error_reported_before_anything_runs(capsys):
+    fails('println("ran")\nlet x = (', ZixirSyntaxError)
+    assert capsys.readouterr().out == ""
+
+
+# ---- runtime errors: wording, position, call chain ----------------------------------------------
+
+RUNTIME_ERRORS = [
+    ("let a = 1\nlet b = a +   undefined_var", "Undefined variable: undefined_var", 2, 15),
+    ("x + 5", "Undefined variable: x", 1, 1),
+    ("let a = 1\n  nonexistent(1, 2)", "Undefined function: nonexistent", 2, 3),
+    ("fn f(a, b): a\nf(1)", "Function f expects 2 arguments, got 1", 2, 1),
+    ("fn f(): 1\nf(1, 2, 3)", "Function f expects 0 arguments, got 3", 2, 1),
+    ("let g = (a) => a\ng(1, 2)", "Function g expects 1 arguments, got 2", 2, 1),
+    ("let x = 5\nx(1)", "Not a function", 2, 1),
+    ("let xs = [1, 2]\nlet m = 3\n  xs[5]", "Index out of range", 3, 3),
+    ('let m = {"a": 1}\n\nm["b"]', "Key not found", 3, 1),
+    ("let q = 0\nlet r = 10 / q", "Division by zero", 2, 9),
+    ('1 + "a" * 2', "Invalid binary operation", 1, 5),
+    ('let s = "a"\n-s', "Invalid unary operation", 2, 1),
+    ("match 5 {\n  1 => 2\n}", "No matching clause found", 1, 1),
+    ("for x in 5 { x }", "For loop requires a list", 1, 10),
+    ("while 1 { 2 }", "While loop condition must be boolean", 1, 7),
+    ("let z = 1\nz = 1\nw = 2", "Undefined variable: w", 3, 1),
+]
+
+
+@pytest.mark.parametrize("source, prefix, line, column", RUNTIME_ERRORS,
+                         ids=[repr(c[0]) for c in RUNTIME_ERRORS])
+def test_runtime_error(source, prefix, line, column):
+    err = fails(source, ZixirRuntimeError)
+    assert err.message.startswith(prefix), err.message
+    assert (err.line, err.column) == (line, column), (err.message, err.line, err.column)
+    assert f"line {line}, column {column}" in str(err)
+    assert err.message in str(err)
+
+
+def names(err: ZixirError) -> list[str]:
+    return [frame.function for frame in err.call_chain]
+
+
+def test_call_chain_lists_zixir_functions_outermost_first():
+    err = fails(program("""
+        fn inner(x) {
+          x / 0
+        }
+        fn outer(y) {
+          let z = y + 1
+          inner(z)
+        }
+        outer(1)
+    """), ZixirRuntimeError)
+    assert err.message == "Division by zero"
+    assert (err.line, err.column) == (2, 3)
+    assert names(err)[-2:] == ["outer", "inner"]
+    assert all(isinstance(frame, Frame) for frame in err.call_chain)
+    # every frame says where that function was executing: outer at its call of inner
+    by_name = {frame.function: frame for frame in err.call_chain}
+    assert (by_name["outer"].line, by_name["outer"].column) == (6, 3)
+    assert (by_name["inner"].line, by_name["inner"].column) == (2, 3)
+    # the outermost frame is the top level, at the call of outer
+    assert (err.call_chain[0].line, err.call_chain[0].column) == (8, 1)
+
+
+def test_call_chain_of_undefined_function_deep_inside():
+    err = fails("fn g() { h() }\nfn h() { nope(1) }\ng()", ZixirRuntimeError)
+    assert err.message.startswith("Undefined function: nope")
+    assert (err.line, err.column) == (2, 10)
+    assert names(err)[-2:] == ["g", "h"]
+
+
+def test_call_chain_through_a_builtin_callback():
+    err = fails("fn bad(x): x / 0\nmap([1], bad)", ZixirRuntimeError)
+    assert err.message == "Division by zero"
+    assert (err.line, err.column) == (1, 12)
+    assert names(err)[-1] == "bad"
+
+
+def test_call_chain_of_recursive_function_repeats_it():
+    err = fails("fn rec(n) { if n == 0 { [1][3] } else { rec(n - 1) } }\nrec(3)",
+                ZixirRuntimeError)
+    assert "Index out of range" in err.message
+    assert names(err).count("rec") == 4
+
+
+def test_top_level_error_has_short_chain():
+    err = fails("let a = 1\na / 0", ZixirRuntimeError)
+    assert len(err.call_chain) <= 1
+    assert (err.line, err.column) == (2, 1)
+
+
+def test_builtin_error_is_positioned_at_the_call():
+    err = fails("let xs = [1]\n  len(5)", ZixirRuntimeError)
+    assert err.message.startswith("len")
+    assert (err.line, err.column) == (2, 3)
+
+
+def test_engine_errors_name_the_op():
+    err = fails("engine.list_sum(5)", ZixirRuntimeError)
+    assert "list_sum" in err.message
+    err = fails("engine.nope_op([1.0])", ZixirRuntimeError)
+    assert "unknown engine op: nope_op" in err.message
+    err = fails("let a = [1.0]\nengine.vec_add(a, [1.0, 2.0])", ZixirRuntimeError)
+    assert "length" in err.message
+    assert err.line == 2
+
+
+def test_runtime_error_in_a_later_evaluation_of_a_session():
+    session = Session()
+    session.eval("fn f(x): x / 0")
+    with pytest.raises(ZixirRuntimeError) as info:
+        session.eval("\n\nf(1)")
+    assert info.value.message == "Division by zero"
+    assert names(info.value)[-1] == "f"
+
+
+def test_str_of_error_has_message_and_position():
+    err = fails("let a = 1\n\n  a()", ZixirRuntimeError)
+    text = str(err)
+    assert err.message in text
+    assert "line 3, column 3" in text
+
+
+def test_errors_carry_no_python_cause_chain_to_the_user():
+    err = fails("1 / 0", ZixirRuntimeError)
+    assert isinstance(err, ZixirError)
+    assert not isinstance(err, ZeroDivisionError)
+
+
+@pytest.mark.parametrize("source", ['"abc"["x"]', "5[0]", "[1][1.0]", "nil(1)", '"s"(1)',
+                                    "1(2)", "[1, 2](0)"])
+def test_no_python_warnings_leak_from_generated_code(source):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ZixirRuntimeError):
+            run(source)
+    leaked = [w for w in caught if issubclass(w.category, SyntaxWarning)]
+    assert leaked == [], [str(w.message) for w in leaked]
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ("nil(1)", "Not a function"),
+    ('"s"(1)', "Not a function"),
+    ("[1, 2](0)", "Not a function"),
+    ("let m = {}\nm(1)", "Not a function"),
+])
+def test_calling_a_non_function(source, fragment):
+    err = fails(source, ZixirRuntimeError)
+    assert err.message.startswith(fragment)
