@@ -35,6 +35,11 @@ PYTHON_BELOW: dict[str, int] = {
 }
 
 
+#: list results at least this long are built by numpy's tolist (measured faster; numpy is only
+#: imported once a result is long enough to repay the import)
+_NUMPY_TOLIST_FROM = 4096
+
+
 def native_source_dir() -> Path:
     """Where the ABI header and Zig sources are: inside an installed package, or the checkout."""
     packaged = Path(__file__).resolve().parent / "native_src"
@@ -70,7 +75,11 @@ class Kernels:
         return self._alloc("double[]", n)
 
     def to_list(self, out: Any, n: int) -> list[float]:
-        return self.ffi.unpack(out, n)
+        if n < _NUMPY_TOLIST_FROM:
+            return self.ffi.unpack(out, n)
+        import numpy  # its tolist builds long lists ~25% faster than ffi.unpack
+
+        return numpy.frombuffer(self.ffi.buffer(out, n * 8), dtype=numpy.float64).tolist()
 
     def utf8(self, text: str) -> Any:
         return self.ffi.from_buffer("uint8_t[]", text.encode("utf-8"))
