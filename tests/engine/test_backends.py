@@ -145,3 +145,34 @@ def test_zig_build_failure_is_reported(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ZIXIR_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(backends.BackendUnavailable, match="building the Zig kernels failed"):
         zigbuild.zig_library()
+
+
+# ---- the list reader ----------------------------------------------------------------------
+
+
+def test_list_reader_reads_numbers_and_stops_at_anything_else() -> None:
+    listread = pytest.importorskip("zixir.engine._listread", reason="built without a C++ compiler")
+    import numpy as np
+
+    buffer, bad = listread.read_doubles([1.5, 2, -3, np.float64(0.25), 2**70])
+    assert bad == -1
+    assert memoryview(buffer).cast("d").tolist() == [1.5, 2.0, -3.0, 0.25, 2.0**70]
+    assert listread.read_doubles([])[1] == -1
+    assert listread.read_doubles((1.0, 2.0))[1] == -1
+    for items, index in [([1.0, True], 1), ([None], 0), ([1.0, 2.0, "3"], 2), ([10**400], 0),
+                         ([1.0, np.int64(3)], 1)]:
+        assert listread.read_doubles(items) == (None, index)
+
+
+def test_native_backend_without_the_list_reader(native_pair) -> None:
+    from zixir.engine import run_with
+    from zixir.engine.native import NativeBackend
+    from zixir.lang.errors import ZixirRuntimeError
+
+    for backend in native_pair:
+        plain = NativeBackend("plain", backend.kernels, None, {})
+        xs = [float(i) for i in range(100)] + [7]
+        assert run_with(plain, "list_sum", xs) == sum(xs)
+        assert run_with(plain, "vec_scale", xs, 2) == [2.0 * x for x in xs]
+        with pytest.raises(ZixirRuntimeError, match=r"expected a list of numbers \(xs\[1\] is Bool"):
+            run_with(plain, "list_mean", [1.0, False])
