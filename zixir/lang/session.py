@@ -422,11 +422,25 @@ def _peek(frame: Any, program: CompiledProgram | None, node: A.Node) -> tuple[bo
     return False, None
 
 
+_LITERAL_TYPES = {A.ListLit: "list", A.Comprehension: "list", A.MapLit: "map",
+                  A.Lambda: "function"}
+_PYTHON_TYPE_NAMES = {"str": "string", "NoneType": "nil", "dict": "map", "ZList": "list",
+                      "list": "list", "Bool": "bool", "ZRange": "range", "function": "function"}
+
+
+def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node) -> str | None:
+    literal = _LITERAL_TYPES.get(type(node))
+    if literal:
+        return literal
+    known, value = _peek(frame, program, node)
+    return type_name(value) if known else None
+
+
 def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary) -> str:
-    known_left, left = _peek(frame, program, node.left)
-    known_right, right = _peek(frame, program, node.right)
-    if known_left and known_right:
-        return f": {type_name(left)} {node.op} {type_name(right)}"
+    left = _operand_type(frame, program, node.left)
+    right = _operand_type(frame, program, node.right)
+    if left and right:
+        return f": {left} {node.op} {right}"
     return f" '{node.op}'"
 
 
@@ -511,8 +525,19 @@ def _index_error(exc: BaseException, node: A.Index, frame: Any,
         elif known_i:
             detail = f": {index}"
         return ZixirRuntimeError(f"Index out of range{detail}")
-    if known_t and type(target) in (ZList, str, support.ZRange) and known_i:
-        return ZixirRuntimeError(f"Index must be an integer, got {type_name(index)}")
-    if known_t:
-        return ZixirRuntimeError(f"Cannot index {type_name(target)}")
-    return ZixirRuntimeError(f"Invalid index operation: {exc}")
+    message = str(exc)
+    target_type = _operand_type(frame, program, node.target)
+    if "indices must be integers" in message:
+        got = message.rsplit("not ", 1)[-1].strip("'")
+        got = _PYTHON_TYPE_NAMES.get(got, got)
+        kind = "String" if message.startswith("string") else "List"
+        return ZixirRuntimeError(f"{kind} index must be an integer, got {got}")
+    if "unhashable" in message or (target_type == "map"):
+        index_type = _operand_type(frame, program, node.index) or "a non-string"
+        return ZixirRuntimeError(f"Map key must be a string, got {index_type}")
+    if "not subscriptable" in message:
+        got = message.split("'")[1] if "'" in message else "value"
+        return ZixirRuntimeError(f"Cannot index {_PYTHON_TYPE_NAMES.get(got, got)}")
+    if target_type:
+        return ZixirRuntimeError(f"Cannot index {target_type}")
+    return ZixirRuntimeError(f"Invalid index operation: {message}")

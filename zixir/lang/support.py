@@ -68,7 +68,7 @@ def field(target: Any, name: str) -> Any:
         except KeyError:
             if name == "length":
                 return len(target)
-            raise ZixirRuntimeError(f"Key not found: {name!r}") from None
+            raise ZixirRuntimeError(f'Key not found: "{name}"') from None
     if name == "length" and (t is str or t is ZList or t is ZRange or t is list):
         return len(target)
     raise ZixirRuntimeError(f"Unknown field '{name}' on {type_name(target)}")
