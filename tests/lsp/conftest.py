@@ -1,0 +1,83 @@
+"""A real `zixir lsp` process driven by pytest-lsp's language client over stdio."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+REPO = Path(__file__).resolve().parents[2]
+DEADLINE = 30.0  # seconds any single exchange with the server may take
+
+SERVER = [sys.executable, "-m", "zixir", "lsp"]
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def client(lsp_client: LanguageClient, tmp_path: Path):
+    await asyncio.wait_for(lsp_client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        root_uri=tmp_path.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=tmp_path.as_uri(), name="work")],
+    )), DEADLINE)
+    yield
+    await asyncio.wait_for(lsp_client.shutdown_session(), DEADLINE)
+
+
+async def diagnostics_after(client: LanguageClient, uri: str, version: int | None,
+                            send) -> list[types.Diagnostic]:
+    """Call `send()` (which makes the server analyse `uri`), return the diagnostics it publishes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    send()
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError(f"no diagnostics for {uri} (version {version})")
+        params = await asyncio.wait_for(
+            client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), remaining)
+        if params.uri == uri and (version is None or params.version == version):
+            return params.diagnostics
+
+
+async def open_document(client: LanguageClient, path: Path, text: str,
+                        version: int = 1) -> list[types.Diagnostic]:
+    path.write_text(text, encoding="utf-8")
+    uri = path.as_uri()
+    return await diagnostics_after(client, uri, version, lambda: client.text_document_did_open(
+        types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+            uri=uri, language_id="zixir", version=version, text=text))))
+
+
+async def change_document(client: LanguageClient, path: Path, text: str,
+                          version: int) -> list[types.Diagnostic]:
+    uri = path.as_uri()
+    return await diagnostics_after(client, uri, version, lambda: client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeEvent_Type2(text=text)])))
+
+
+def position_of(text: str, needle: str, occurrence: int = 1, offset: int = 0) -> types.Position:
+    """The LSP position (UTF-16 columns) of the `occurrence`-th `needle` in `text`, + offset."""
+    index = -1
+    for _ in range(occurrence):
+        index = text.index(needle, index + 1)
+    index += offset
+    line = text.count("\n", 0, index)
+    line_start = text.rfind("\n", 0, index) + 1
+    column = len(text[line_start:index].encode("utf-16-le")) // 2
+    return types.Position(line=line, character=column)
+
+
+def range_of(text: str, needle: str, occurrence: int = 1) -> types.Range:
+    start = position_of(text, needle, occurrence)
+    end = position_of(text, needle, occurrence, offset=len(needle))
+    return types.Range(start=start, end=end)
+
+
+async def request(coro):
+    return await asyncio.wait_for(coro, DEADLINE)
