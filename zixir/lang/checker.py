@@ -206,6 +206,8 @@ class Definition:
     visible_until: Position = (0, 0)
     assignments: list[A.Assign] = field(default_factory=list)
     imported_type: Type | None = None  # for names bound by `import` from a readable module
+    #: for a pattern binding: the match subject and the steps from it to the bound part
+    pattern_path: tuple[A.Node, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,13 +329,18 @@ class _Scope:
         self.program = program
         self.params = params
         self.names: dict[str, Definition] = {}
+        #: hoisted functions whose `fn` statement has not run yet
+        self.pending: set[str] = set()
+        #: names a block defines more than once, at least once by `fn`: which definition a
+        #: closure sees depends on when it runs
+        self.redefined: set[str] = set()
 
-    def lookup(self, name: str) -> Definition | None:
+    def lookup(self, name: str, skip_program: bool) -> tuple[Definition, _Scope] | None:
         scope: _Scope | None = self
-        while scope is not None:
+        while scope is not None and not (skip_program and scope.program):
             found = scope.names.get(name)
             if found is not None:
-                return found
+                return found, scope
             scope = scope.parent
         return None
 
@@ -499,14 +506,24 @@ class _Resolver:
 
     def hoist(self, body: list[A.Stmt], scope: _Scope, start: Position) -> None:
         """The functions of a block are visible in all of it, so they can call each other."""
+        defined: dict[str, int] = {}
         for stmt in body:
-            if isinstance(stmt, A.FnDef):
-                if scope.program:
-                    d = self.prebuilt[stmt][0]
-                else:
-                    d = self.new_definition(stmt.name, "function", stmt, stmt.name_node.span,
-                                            scope, start)
+            if isinstance(stmt, A.Let):
+                defined[stmt.name] = defined.get(stmt.name, 0) + 1
+            if not isinstance(stmt, A.FnDef):
+                continue
+            defined[stmt.name] = defined.get(stmt.name, 0) + 1
+            if scope.program:
+                d = self.prebuilt[stmt][0]
+            else:
+                d = self.new_definition(stmt.name, "function", stmt, stmt.name_node.span,
+                                        scope, start)
+            if stmt.name not in scope.names:
                 scope.names[stmt.name] = d
+                scope.pending.add(stmt.name)
+        if not scope.program:
+            scope.redefined = {name for name, count in defined.items()
+                               if count > 1 and name in scope.pending}
 
     # ---- statements ------------------------------------------------------------------------
 
@@ -521,6 +538,7 @@ class _Resolver:
                                         _end(stmt), stmt.type)
             self.warn_parameter_shadowing(stmt, scope)
             scope.names[stmt.name] = d
+            scope.pending.discard(stmt.name)
             self.lets.append(stmt)
         elif isinstance(stmt, A.Assign):
             d = self.use(stmt.name_node, scope)
@@ -528,11 +546,9 @@ class _Resolver:
                 d.assignments.append(stmt)
             self.expression(stmt.value, scope)
         elif isinstance(stmt, A.FnDef):
-            d = scope.names.get(stmt.name)
             self.function(stmt, stmt.params, stmt.result_type, stmt.body, scope)
-            if d is None:  # pragma: no cover - hoisting declared it
-                scope.names[stmt.name] = self.new_definition(
-                    stmt.name, "function", stmt, stmt.name_node.span, scope, _end(stmt))
+            scope.names[stmt.name] = self.a._function_definitions[stmt]  # runs: binds again
+            scope.pending.discard(stmt.name)
         elif isinstance(stmt, A.TypeAlias):
             self.annotation(stmt.type)
         elif isinstance(stmt, A.Import):
@@ -594,11 +610,15 @@ class _Resolver:
 
     def use(self, node: A.Name, scope: _Scope, call: bool = False) -> Definition | None:
         name = node.name
-        d = scope.lookup(name)
-        if d is not None:
-            self.record_use(node, d)
-            return d
         in_function = self.fn is not self.toplevel_fn
+        # inside a function, top-level names are globals read when it runs: see below
+        found = scope.lookup(name, skip_program=in_function)
+        if found is not None:
+            d, owner = found
+            ambiguous = name in owner.redefined or (
+                name in owner.pending and owner.function is self.fn)
+            self.record_use(node, d, ambiguous)
+            return d
         if in_function and name in self.global_defs:
             candidates = self.global_defs[name]
             d = self.global_candidate(candidates)
@@ -730,31 +750,34 @@ class _Resolver:
         self.expression(node.subject, scope)
         for arm in node.arms:
             arm_scope = _Scope(scope, scope.function, _end(arm))
-            self.pattern(arm.pattern, arm_scope, _end(arm.pattern), nested=False)
+            self.pattern(arm.pattern, arm_scope, _end(arm.pattern), (node.subject, ()))
             if arm.guard is not None:
                 self.expression(arm.guard, arm_scope)
             self.block(arm.body, arm_scope)
 
     def pattern(self, pattern: A.Pattern, scope: _Scope, visible_from: Position,
-                nested: bool) -> None:
+                path: tuple[A.Node, tuple[str, ...]]) -> None:
+        subject, steps = path
         if isinstance(pattern, A.BindPattern):
-            scope.names[pattern.name] = self.new_definition(
-                pattern.name, "pattern", pattern, _name_span(pattern, pattern.name), scope,
-                visible_from)
+            d = self.new_definition(pattern.name, "pattern", pattern,
+                                    _name_span(pattern, pattern.name), scope, visible_from)
+            d.pattern_path = path
+            scope.names[pattern.name] = d
         elif isinstance(pattern, A.ListPattern):
             for item in pattern.items:
-                self.pattern(item, scope, visible_from, nested=True)
+                self.pattern(item, scope, visible_from, (subject, (*steps, "item")))
             if pattern.rest and pattern.rest != "_" and pattern.rest_node is not None:
                 rest = pattern.rest_node
                 span = (rest.end_line, rest.end_column - len(pattern.rest), rest.end_line,
                         rest.end_column)
-                scope.names[pattern.rest] = self.new_definition(
-                    pattern.rest, "pattern", rest, span, scope, visible_from)
+                d = self.new_definition(pattern.rest, "pattern", rest, span, scope, visible_from)
+                d.pattern_path = (subject, (*steps, "rest"))
+                scope.names[pattern.rest] = d
         elif isinstance(pattern, A.MapPattern):
             for _, sub in pattern.entries:
-                self.pattern(sub, scope, visible_from, nested=True)
+                self.pattern(sub, scope, visible_from, (subject, (*steps, "value")))
         elif isinstance(pattern, A.ComparisonPattern):
-            if nested:
+            if steps:
                 self.error("A comparison pattern cannot be nested inside a list or map "
                            "pattern", pattern.span)
             self.expression(pattern.test, scope)
@@ -858,16 +881,15 @@ class _Types:
             return _engine_type(d.name)
         if d.kind == "import":
             return d.imported_type or ANY
+        if d.kind == "pattern" and d.pattern_path is not None:
+            return self.pattern_type(*d.pattern_path)
         if d.kind in ("unresolved", "type", "pattern"):
             return ANY
         if d.annotation is not None:
             return self.annotated(d.annotation)
         node = d.node
         if d.kind == "function" and isinstance(node, A.FnDef):
-            params = tuple(self.annotated(p.type) for p in node.params)
-            self.provisional[d] = FnType(params, self.annotated(node.result_type), len(params),
-                                         len(params))
-            base: Type = self.function_type(node, node.params, node.result_type, node.body)
+            base: Type = self.recursive_function_type(d, node)
         elif d.kind == "let" and isinstance(node, A.Let):
             base = self.of(node.value)
         elif d.kind in ("for", "comprehension"):
@@ -886,6 +908,32 @@ class _Types:
                 return t
             guess = t
         return ANY
+
+    def recursive_function_type(self, d: Definition, node: A.FnDef) -> Type:
+        """A function's type where its own calls stand for a guessed result, from "returns
+        nothing" upwards until the guess holds."""
+        params = tuple(self.annotated(p.type) for p in node.params)
+        if node.result_type is not None:
+            return FnType(params, self.annotated(node.result_type), len(params), len(params))
+        guess: Type = NEVER
+        for _ in range(self.MAX_ROUNDS):
+            self.provisional[d] = FnType(params, guess, len(params), len(params))
+            t = self.function_type(node, node.params, None, node.body)
+            if t.result == guess:
+                return t
+            guess = t.result
+        return FnType(params, ANY, len(params), len(params))
+
+    def pattern_type(self, subject: A.Node, steps: tuple[str, ...]) -> Type:
+        t = self.of(subject)
+        for step in steps:
+            if step == "rest":
+                t = t if isinstance(t, ListOf) else ListOf(ANY)
+            elif step == "item":
+                t = t.element if isinstance(t, ListOf) else ANY
+            else:
+                t = t.value if isinstance(t, MapOf) else ANY
+        return t
 
     def assigned_type(self, node: A.Assign) -> Type:
         if node.op == "=":
@@ -910,8 +958,6 @@ class _Types:
             returned = NEVER
             for expr in self.result_nodes(node, body):
                 returned = join(returned, self.of_result(expr))
-            if returned == NEVER:
-                returned = ANY
         return FnType(types, returned, len(types), len(types))
 
     def result_nodes(self, function: A.Node, body: A.Block) -> list[A.Node]:
@@ -1011,6 +1057,8 @@ class _Types:
     def arithmetic(op: str, left: Type, right: Type) -> Type:
         if op == "+" and STRING in (left, right):
             return STRING
+        if NEVER in (left, right):
+            return NEVER
         if left not in (INT, FLOAT) or right not in (INT, FLOAT):
             return ANY
         if op == "/" or FLOAT in (left, right):

@@ -1,0 +1,551 @@
+"""The static checker: every rule reports exactly what it should, where it should, and valid
+programs (the whole successful conformance corpus, the examples) get no errors at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zixir.lang import checker
+from zixir.lang.checker import analyze, check, check_program, names_in_scope
+from zixir.lang.parser import parse
+
+ROOT = Path(__file__).parent.parent.parent
+CASES = [json.loads(line) for line in
+         (ROOT / "tests" / "cases.jsonl").read_text(encoding="utf-8").splitlines()
+         if line.strip()]
+EXAMPLES = sorted((ROOT / "examples").glob("*.zx"))
+
+
+@pytest.fixture(autouse=True)
+def checker_bugs_are_loud(monkeypatch):
+    monkeypatch.setattr(checker, "RAISE_INTERNAL_ERRORS", True)
+
+
+def errors(source: str, filename: str | None = None) -> list[tuple[str, int, int]]:
+    return [(d.message, d.line, d.column) for d in check(source, filename)
+            if d.severity == "error"]
+
+
+def only_error(source: str, filename: str | None = None) -> tuple[str, int, int]:
+    found = errors(source, filename)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# ---- valid programs get no errors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "expect" in c], ids=lambda c: c["id"])
+def test_successful_corpus_case_has_no_errors(case):
+    assert errors(case["source"]) == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_has_no_errors(path):
+    assert errors(path.read_text(encoding="utf-8"), str(path)) == []
+
+
+STATIC_ERRORS = ("undefined variable", "undefined function", "expects", "not a function",
+                 "unknown engine op")
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if "error" in c and c["error"]
+             and c["error"].lower().startswith(STATIC_ERRORS)], ids=lambda c: c["id"])
+def test_corpus_static_error_is_found_without_running(case):
+    messages = [m.lower() for m, _, _ in errors(case["source"])]
+    assert any(case["error"].lower() in m for m in messages), messages
+
+
+@pytest.mark.parametrize("source", [
+    "10 / 0",
+    '"a" * 3',
+    "true + 1",
+    "[1] + [2]",
+    "[1, 2][5]",
+    '{"a": 1}["b"]',
+    "engine.list_sum(5)",
+    "engine.dot_product([1.0], [1.0, 2.0])",
+    "for x in 5: x",
+    "while 1 { 2 }",
+    "match 3 { 1 => 1 }",
+])
+def test_program_failing_only_at_run_time_is_not_reported(source):
+    assert check(source) == []
+
+
+# ---- syntax errors ---------------------------------------------------------------------------
+
+
+def test_syntax_error_is_one_diagnostic_at_its_position():
+    [diag] = check("let x = (1 + 2", "prog.zx")
+    assert (diag.message, diag.line, diag.column) == ("Expected ')'", 1, 9)
+    assert diag.source == "syntax" and diag.filename == "prog.zx"
+
+
+def test_check_never_raises_and_hides_checker_bugs_outside_tests(monkeypatch):
+    def broken(self):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(checker._Resolver, "run", broken)
+    with pytest.raises(RuntimeError):
+        check("1")
+    monkeypatch.setattr(checker, "RAISE_INTERNAL_ERRORS", False)
+    assert check("x") == []
+    assert check_program(parse("x")) == []
+
+
+# ---- undefined names -------------------------------------------------------------------------
+
+
+def test_undefined_variable_and_function_are_worded_as_at_run_time():
+    assert errors("let a = 1\nb + a\nnope(a)") == [
+        ("Undefined variable: b", 2, 1), ("Undefined function: nope", 3, 1)]
+
+
+def test_diagnostic_spans_the_name():
+    [diag] = check("let total = 1\ntotl + 1")
+    assert (diag.line, diag.column, diag.end_line, diag.end_column) == (2, 1, 2, 5)
+    assert diag.source == "check" and diag.severity == "error"
+
+
+def test_top_level_name_must_be_defined_before_top_level_code_uses_it():
+    assert only_error("print(y)\nlet y = 1") == ("Undefined variable: y", 1, 7)
+
+
+def test_function_may_read_a_global_defined_later():
+    assert errors("fn g() { y + z() }\nlet y = 7\nfn z() { 1 }\ng()") == []
+    assert errors("fn g() { y }\ng()\nlet y = 7") == []  # only the run finds this one
+
+
+def test_let_reads_the_outer_binding_of_its_own_name():
+    assert errors("let x = 1\nif true { let x = x + 1; x }") == []
+    assert only_error("let x = x + 1") == ("Undefined variable: x", 1, 9)
+
+
+def test_block_bindings_stay_in_their_block():
+    assert only_error("if true { let q = 1 }\nq") == ("Undefined variable: q", 2, 1)
+    # a top-level block is not the top level: functions do not see it either
+    assert only_error("if true { let q = 1 }\nfn g() { q }") == ("Undefined variable: q", 2, 10)
+
+
+def test_loop_comprehension_and_pattern_variables_live_inside():
+    assert only_error("for i in [1] { i }\ni") == ("Undefined variable: i", 2, 1)
+    assert only_error("[x * 2 for x in [1] if x > 0]\nx") == ("Undefined variable: x", 2, 1)
+    source = "match [1, 2] {\n  [a, ...rest] => a + len(rest),\n  _ => a\n}"
+    assert only_error(source) == ("Undefined variable: a", 3, 8)
+
+
+def test_map_and_nested_patterns_bind():
+    assert errors('match {"k": [1, 2]} { {"k": [h, ...t]} if h > 0 => h + len(t), _ => 0 }') \
+        == []
+
+
+def test_comparison_pattern_reads_the_enclosing_scope():
+    assert errors("let y = 2\nmatch 5 { y == 2 => 1, _ => 0 }") == []
+    assert only_error("match 5 { w == 2 => 1, _ => 0 }") == ("Undefined variable: w", 1, 11)
+
+
+def test_nested_function_does_not_see_a_later_let_of_its_enclosing_block():
+    source = "fn outer() {\n  fn inner() { z }\n  let z = 1\n  inner()\n}"
+    assert only_error(source) == ("Undefined variable: z", 2, 16)
+
+
+def test_recursive_lambda_works_through_a_global_only():
+    assert errors("let f = fn(n) { if n == 0 { 0 } else { f(n - 1) } }\nf(3)") == []
+    source = "fn o() {\n  let f = fn(n) { if n == 0 { 0 } else { f(n - 1) } }\n  f(3)\n}"
+    assert only_error(source) == ("Undefined function: f", 2, 42)
+
+
+def test_functions_of_a_block_see_each_other():
+    source = "fn o() {\n  fn even(n) { if n == 0 { true } else { odd(n - 1) } }\n" \
+             "  fn odd(n) { if n == 0 { false } else { even(n - 1) } }\n  even(4)\n}"
+    assert errors(source) == []
+
+
+def test_assignment_needs_an_existing_binding():
+    assert only_error("x = 5") == ("Undefined variable: x", 1, 1)
+    assert errors("let x = 1\nfn f() { x = 2 }\nx += 3") == []
+
+
+def test_builtins_and_bare_engine_ops_are_defined_and_can_be_shadowed():
+    assert errors("let xs = [1.0, 2.0]\nxs |> list_sum()\nmap(xs, str)\nlen(xs)") == []
+    assert only_error("let len = 3\nlen([1])") == ("Not a function: int (len)", 2, 1)
+
+
+def test_engine_and_memory_are_names_unless_followed_by_a_dot():
+    assert errors("let engine = 1\nengine + engine.list_sum([1.0])") == []
+    assert only_error("engine + 1") == ("Undefined variable: engine", 1, 1)
+
+
+# ---- arity -----------------------------------------------------------------------------------
+
+
+def test_user_function_arity():
+    assert only_error("fn f(a, b) { a + b }\nf(1)") == (
+        "Function f expects 2 arguments, got 1", 2, 1)
+    assert only_error("fn f(a) { a }\nlet y = 1\ny |> f(2)") == (
+        "Function f expects 1 arguments, got 2", 3, 1)
+
+
+def test_function_bound_by_let_arity():
+    assert only_error("let f = fn(a, b): a + b\nf(1)") == (
+        "Function f expects 2 arguments, got 1", 2, 1)
+    assert only_error("let g = x => x\nlet h = g\nh()") == (
+        "Function h expects 1 arguments, got 0", 3, 1)
+    assert only_error("(fn(x): x)(1, 2)") == ("Function <lambda> expects 1 arguments, got 2",
+                                               1, 2)
+
+
+def test_builtin_arity_uses_the_registry():
+    assert only_error("len([1], 2)") == ("Function len expects 1 arguments, got 2", 1, 1)
+    assert only_error("range(1, 2, 3, 4)") == ("Function range expects 1 to 3 arguments, got 4",
+                                               1, 1)
+    assert only_error("min()") == ("Function min expects at least 1 arguments, got 0", 1, 1)
+    assert errors("print()\nprint(1, 2, 3)\nrange(3)\nrange(1, 3)") == []
+
+
+def test_engine_op_arity_names_the_op():
+    assert only_error("engine.list_sum()") == ("engine.list_sum expects 1 argument, got 0", 1, 1)
+    assert only_error("engine.dot_product([1.0])") == (
+        "engine.dot_product expects 2 arguments, got 1", 1, 1)
+    assert only_error("engine.vec_scale([1.0], 2, 3)") == (
+        "engine.vec_scale expects 1 to 2 arguments, got 3", 1, 1)
+    assert only_error("let xs = [1.0]\nxs |> list_sum(2)") == (
+        "engine.list_sum expects 1 argument, got 2", 2, 1)
+    assert errors("engine.vec_scale([1.0])\nengine.vec_scale([1.0], 2)") == []
+
+
+def test_memory_op_arity():
+    assert only_error('memory.put("k")') == ("memory.put expects 2 arguments, got 1", 1, 1)
+    assert only_error('memory.get("k", 1, 2)') == ("memory.get expects 1 to 2 arguments, got 3",
+                                                   1, 1)
+    assert errors('memory.get("k")\nmemory.keys()\nmemory.delete("k")') == []
+
+
+def test_arity_is_not_checked_when_the_callee_may_change():
+    assert errors("fn f(a) { a }\nf = fn(a, b) { a + b }\nf(1, 2)") == []
+    # two top-level definitions: a function sees whichever ran last before it was called
+    assert errors("fn f(a) { a }\nfn g() { f(1, 2) }\nlet f = fn(a, b) { a }\ng()") == []
+    # a builtin name defined later at the top level: called before, it is the builtin
+    assert errors("fn g() { len([1]) }\nprint(g())\nlet len = fn(a, b) { 0 }") == []
+
+
+def test_top_level_fn_statement_binds_its_name_again_when_it_runs():
+    assert errors("let f = 5\nfn f() { 5 }\n[f(), 1]") == []
+    assert only_error("fn f() { 1 }\nf()\nlet f = 2\nf()") == ("Not a function: int (f)", 4, 1)
+
+
+# ---- engine ops ----------------------------------------------------------------------------
+
+
+def test_unknown_engine_op_is_reported_at_the_op():
+    assert only_error("engine.foo([1.0])") == ("unknown engine op: foo", 1, 8)
+    [diag] = check("let x = engine . nope")
+    assert (diag.message, diag.line, diag.column, diag.end_column) == (
+        "unknown engine op: nope", 1, 18, 22)
+
+
+# ---- calling non-functions -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source, expected", [
+    ('let s = "a"\ns()', ("Not a function: string (s)", 2, 1)),
+    ("let xs = [1]\nxs(0)", ("Not a function: list (xs)", 2, 1)),
+    ("let m = {a: 1}\nm(0)", ("Not a function: map (m)", 2, 1)),
+    ("let n = nil\nn()", ("Not a function: nil (n)", 2, 1)),
+    ("let b = 1 < 2\nb()", ("Not a function: bool (b)", 2, 1)),
+    ("5(1)", ("Not a function: int", 1, 1)),
+    ('"s"()', ("Not a function: string", 1, 1)),
+    ("fn f(g: Int) { g(1) }", ("Not a function: int (g)", 1, 16)),
+    ('let m = {k: 1}\nm.k()', ("Not a function: int (k)", 2, 1)),
+])
+def test_calling_a_value_that_is_provably_not_a_function(source, expected):
+    assert only_error(source) == expected
+
+
+def test_calling_a_name_that_may_hold_a_function_is_not_reported():
+    assert errors("let f = 5\nf = fn() { 1 }\nf()") == []
+    assert errors("fn apply(g, x) { g(x) }\napply(str, 1)") == []
+    assert errors("let fs = [str]\nfs[0](1)") == []
+
+
+# ---- annotated types -----------------------------------------------------------------------
+
+
+def test_let_annotation_mismatch_is_reported_at_the_value():
+    assert only_error('let x: Int = "a"') == (
+        "Type mismatch: expected Int, got String (let x)", 1, 14)
+    assert only_error("let x: Int = 1.5") == (
+        "Type mismatch: expected Int, got Float (let x)", 1, 14)
+
+
+def test_int_is_a_float_and_any_takes_anything():
+    assert errors("let x: Float = 1\nlet y: Any = nil\nlet z: [Float] = [1, 2.5]") == []
+
+
+def test_compound_annotations_and_aliases():
+    assert only_error("type Row = [Int]\nlet r: Row = [1, 2.5]") == (
+        "Type mismatch: expected [Int], got [Float] (let r)", 2, 14)
+    assert only_error('let m: {Int} = {a: "x"}') == (
+        "Type mismatch: expected {Int}, got {String} (let m)", 1, 16)
+    assert only_error("let f: (Int, Int) -> Int = fn(a) { a }") == (
+        "Type mismatch: expected (Int, Int) -> Int, got (Any) -> Any (let f)", 1, 28)
+    assert errors("let f: (Int) -> Int = fn(a) { a }\nlet e: [Int] = []\nlet m: {Int} = {}") \
+        == []
+
+
+def test_unknown_type_name():
+    assert only_error("fn f(x: Integer) { x }") == ("Unknown type: Integer", 1, 9)
+    assert errors("let x: Later = 1\ntype Later = Int") == []  # aliases hold file-wide
+
+
+def test_recursive_alias_does_not_loop():
+    assert errors("type T = [T]\nlet x: T = [[]]") == []
+
+
+def test_argument_mismatch_is_reported_at_the_argument():
+    assert only_error('fn f(a: Int, b: String) { a }\nf(1, 2)') == (
+        "Type mismatch: expected String, got Int (argument 2 of f)", 2, 6)
+    assert errors("fn f(a: Float) { a }\nf(1)\nf(2.5)\nlet n = 1\nf(n)") == []
+
+
+def test_function_typed_parameter_is_held_to_its_arity():
+    source = "fn apply(g: (Int) -> Int, x: Int) -> Int { g(x, 1) }"
+    assert only_error(source) == ("Function g expects 1 arguments, got 2", 1, 44)
+
+
+def test_result_mismatch_is_reported_at_each_offending_branch():
+    source = 'fn f(x: Int) -> Int {\n  if x > 0 { return "pos" }\n  if x == 0 { 0 } else { 1.5 }\n}'
+    assert errors(source) == [
+        ("Type mismatch: expected Int, got String (result of f)", 2, 14),
+        ("Type mismatch: expected Int, got Float (result of f)", 3, 26),
+    ]
+    assert only_error("fn f() -> Int {}") == (
+        "Type mismatch: expected Int, got Nil (result of f)", 1, 15)
+    assert only_error("let g = fn(x) -> String: 1") == (
+        "Type mismatch: expected String, got Int (result of <lambda>)", 1, 26)
+    assert errors("let g = fn(x) -> String: x + 1") == []  # x may be a string
+
+
+def test_result_of_obviously_typed_expressions():
+    assert errors("fn f(a: Int, b: Int) -> Int: a + b") == []
+    assert errors("fn f(a: Int) -> Float: a / 2") == []
+    assert only_error("fn f(a: Int) -> Int: a / 2") == (
+        "Type mismatch: expected Int, got Float (result of f)", 1, 22)
+    assert only_error("fn f(a) -> String: len(a)") == (
+        "Type mismatch: expected String, got Int (result of f)", 1, 20)
+    assert errors("fn f(a) -> String: a + 1") == []  # a may be a string
+
+
+def test_assignment_to_annotated_variable():
+    assert only_error('let n: Int = 0\nn = "x"') == (
+        "Type mismatch: expected Int, got String (assignment to n)", 2, 5)
+    assert errors("let n: Float = 0\nn += 1.5") == []
+
+
+def test_annotation_checks_follow_inferred_function_results():
+    source = 'fn name() { "zixir" }\nlet n: Int = name()'
+    assert only_error(source) == ("Type mismatch: expected Int, got String (let n)", 2, 14)
+
+
+# ---- loops, imports, returns -------------------------------------------------------------------
+
+
+def test_break_and_continue_outside_a_loop():
+    assert only_error("break") == ("'break' outside of a loop", 1, 1)
+    assert only_error("while true { fn f() { continue } }") == (
+        "'continue' outside of a loop", 1, 23)
+    assert only_error("for i in [1] { [break for j in [1]] }") == (
+        "'break' outside of a loop", 1, 17)
+    assert errors("for i in [1] { if i > 0 { break } else { continue } }\n"
+                  "while true { break }") == []
+
+
+def test_import_only_at_top_level(tmp_path):
+    (tmp_path / "lib.zx").write_text("pub fn twice(x) { x * 2 }\n", encoding="utf-8")
+    main = str(tmp_path / "main.zx")
+    assert only_error('fn f() { import "lib.zx" }', main) == (
+        "'import' is only allowed at the top level of a file", 1, 10)
+    assert errors('import "lib.zx"\ntwice(2)', main) == []
+
+
+def test_top_level_return_is_fine():
+    assert errors("return 5\nlet x = 1") == []
+
+
+def test_imported_names_are_defined_and_checked(tmp_path):
+    (tmp_path / "lib.zx").write_text(
+        "pub fn twice(x: Int) -> Int { x * 2 }\npub let k = 3\nfn hidden() { 1 }\n",
+        encoding="utf-8")
+    main = str(tmp_path / "main.zx")
+    assert errors('import "lib.zx"\ntwice(k)\nfn f() { twice(1) }', main) == []
+    assert errors('import "lib.zx"\nhidden()', main) == [("Undefined function: hidden", 2, 1)]
+    assert errors('import "lib.zx"\ntwice(1, 2)', main) == [
+        ("Function twice expects 1 arguments, got 2", 2, 1)]
+    assert errors('import "lib.zx" as lib\nlib.twice(2)', main) == []
+
+
+def test_missing_import_is_an_error(tmp_path):
+    main = str(tmp_path / "main.zx")
+    [(message, line, column)] = errors('import "nowhere.zx"', main)
+    assert message.startswith("import: cannot find") and message.endswith("nowhere.zx")
+    assert (line, column) == (1, 1)
+
+
+def test_unknown_exports_silence_undefined_names(tmp_path):
+    (tmp_path / "broken.zx").write_text("pub fn (", encoding="utf-8")
+    main = str(tmp_path / "main.zx")
+    assert errors('import "broken.zx"\nanything(1)', main) == []
+    assert errors('anything(1)\nimport "broken.zx"', main) == [
+        ("Undefined function: anything", 1, 1)]
+    assert errors('import "lib.zx"\nanything(1)') == []  # no file name: exports unknown
+
+
+# ---- warnings --------------------------------------------------------------------------------
+
+
+def test_let_shadowing_a_parameter_is_a_warning():
+    [diag] = check("fn f(a) { let a = 2; a }")
+    assert (diag.severity, diag.message, diag.line, diag.column) == (
+        "warning", "'let a' shadows the parameter a", 1, 15)
+    assert check("fn f(a) { if true { let a = 2 }; a }") == []
+
+
+# ---- the analysis the language server uses ------------------------------------------------
+
+
+SOURCE = """\
+let base = 10
+fn add(a: Int, b: Int) -> Int { a + b + base }
+let xs = [1.5, 2.5]
+fn total(ys) {
+  let acc = 0
+  for y in ys { acc = acc + y }
+  acc
+}
+let shown = match xs { [first, ...rest] => first, _ => 0.0 }
+add(1, 2)
+"""
+
+
+def at(analysis, line, column):
+    d = analysis.definition_at(line, column)
+    assert d is not None, (line, column)
+    return d
+
+
+def test_definition_at_a_use_and_at_the_definition_itself():
+    analysis = analyze(parse(SOURCE))
+    base = at(analysis, 2, 41)  # `base` inside add
+    assert (base.name, base.kind, base.span) == ("base", "let", (1, 5, 1, 9))
+    assert at(analysis, 1, 6) is base
+    assert at(analysis, 2, 44) is base  # just past the name
+    param = at(analysis, 2, 33)
+    assert (param.kind, param.span) == ("parameter", (2, 8, 2, 9))
+    loop_var = at(analysis, 6, 29)
+    assert (loop_var.kind, loop_var.span) == ("for", (6, 7, 6, 8))
+    first = at(analysis, 9, 44)
+    assert (first.kind, first.span) == ("pattern", (9, 25, 9, 30))
+    assert at(analysis, 9, 36).span == (9, 35, 9, 39)  # ...rest: the name only
+    assert analysis.definition_at(4, 1) is None  # the `fn` keyword
+
+
+def test_references_include_reads_and_writes_in_order():
+    analysis = analyze(parse(SOURCE))
+    acc = at(analysis, 5, 7)
+    assert [(n.line, n.column) for n in analysis.references(acc)] == [(6, 17), (6, 23), (7, 3)]
+    add = at(analysis, 10, 1)
+    assert add.kind == "function" and add.span == (2, 4, 2, 7)
+    assert [(n.line, n.column) for n in analysis.references(add)] == [(10, 1)]
+
+
+def test_references_follow_shadowing():
+    analysis = analyze(parse("let x = 1\nif true { let x = x + 1; x }\nx"))
+    outer, inner = at(analysis, 1, 5), at(analysis, 2, 15)
+    assert outer is not inner
+    assert [(n.line, n.column) for n in analysis.references(outer)] == [(2, 19), (3, 1)]
+    assert [(n.line, n.column) for n in analysis.references(inner)] == [(2, 26)]
+
+
+def test_global_read_by_an_earlier_function_refers_to_the_later_definition():
+    analysis = analyze(parse("fn g() { y }\nlet y = 7"))
+    y = at(analysis, 2, 5)
+    assert at(analysis, 1, 10) is y
+    assert [(n.line, n.column) for n in analysis.references(y)] == [(1, 10)]
+
+
+def test_builtins_engine_ops_and_unresolved_names_have_definitions():
+    analysis = analyze(parse("len([1])\nlist_sum([1.0])\nnope + nope"))
+    assert (at(analysis, 1, 1).kind, at(analysis, 2, 1).kind) == ("builtin", "engine")
+    unresolved = at(analysis, 3, 1)
+    assert unresolved.kind == "unresolved" and unresolved.span is None
+    assert len(analysis.references(unresolved)) == 2
+
+
+def test_type_alias_names_resolve():
+    analysis = analyze(parse("type Vec = [Float]\nfn norm(v: Vec) -> Float { 0.0 }"))
+    alias = at(analysis, 2, 12)
+    assert (alias.kind, alias.span) == ("type", (1, 6, 1, 9))
+    assert analysis.type_of(alias) == "[Float]"
+    assert analysis.type_of(at(analysis, 2, 4)) == "([Float]) -> Float"
+
+
+def test_types_of_definitions():
+    analysis = analyze(parse(SOURCE))
+    assert analysis.type_of(at(analysis, 2, 4)) == "(Int, Int) -> Int"
+    assert analysis.type_of(at(analysis, 1, 5)) == "Int"
+    assert analysis.type_of(at(analysis, 3, 5)) == "[Float]"
+    assert analysis.type_of(at(analysis, 4, 4)) == "(Any) -> Any"
+    assert analysis.type_of(at(analysis, 9, 5)) == "Float"
+    assert analysis.type_of(at(analysis, 2, 8)) == "Int"  # annotated parameter
+    assert analysis.type_of(at(analysis, 6, 7)) == "Any"  # element of an unknown list
+
+
+def test_inferred_types_of_functions_and_variables():
+    analysis = analyze(parse(
+        'fn greet(name) { "hi " + name }\n'
+        "fn fact(n: Int) { if n <= 1 { 1 } else { n * fact(n - 1) } }\n"
+        "let count = 0\ncount += 1\n"
+        "let mixed = 0\nmixed = 0.5\n"
+        "let changes = 0\nchanges = \"s\"\n"
+        "let m = {a: 1, b: 2}\n"
+        "let sq = [x * x for x in [1, 2]]\n"))
+    types = {d.name: analysis.type_of(d) for d in analysis.definitions if d.toplevel}
+    assert types == {
+        "greet": "(Any) -> String", "fact": "(Int) -> Int", "count": "Int", "mixed": "Float",
+        "changes": "Any", "m": "{Int}", "sq": "[Int]"}
+
+
+def test_symbols_are_the_top_level_functions_and_variables():
+    symbols = analyze(parse(SOURCE)).symbols
+    assert [(s.name, s.kind, s.type) for s in symbols] == [
+        ("base", "let", "Int"), ("add", "function", "(Int, Int) -> Int"),
+        ("xs", "let", "[Float]"), ("total", "function", "(Any) -> Any"),
+        ("shown", "let", "Float")]
+    assert symbols[1].span == (2, 4, 2, 7) and symbols[1].full_span[:2] == (2, 1)
+
+
+def test_names_in_scope_inside_a_function():
+    program = parse(SOURCE)
+    visible = {name: (kind, t) for name, kind, t in names_in_scope(program, 6, 20)}
+    assert visible["acc"] == ("let", "Any")  # acc + y, and y is unknown
+    assert visible["y"] == ("for", "Any")
+    assert visible["ys"] == ("parameter", "Any")
+    assert visible["shown"] == ("let", "Float")  # every top-level name, whatever its place
+    assert visible["len"][0] == "builtin" and visible["list_sum"][0] == "engine"
+    assert "a" not in visible
+    assert visible["first"][0] == "builtin"  # the pattern binding `first` is out of scope
+
+
+def test_names_in_scope_at_top_level_follow_order_and_shadowing():
+    program = parse("let x = 1\nlet len = 2\nif true {\n  let x = \"s\"\n  x\n}\nlet z = 3\n")
+    inner = {name: (kind, t) for name, kind, t in names_in_scope(program, 5, 3)}
+    assert inner["x"] == ("let", "String")
+    assert inner["len"] == ("let", "Int")
+    assert "z" not in inner
+    after = {name: t for name, _, t in names_in_scope(program, 7, 10)}
+    assert after["x"] == "Int" and after["z"] == "Int"
