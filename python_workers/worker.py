@@ -58,6 +58,7 @@ class Worker:
         )
         self.decoder = p.FrameDecoder(self.codec)
         self.policy = CallPolicy.from_wire(config.get("policy", {}))
+        self._resolved: dict[tuple[str, str], Any] = {}  # (module, function) -> callable
 
     def send(self, message: p.Message) -> None:
         data = self.codec.encode(message)
@@ -125,6 +126,14 @@ class Worker:
         result = None
 
     def call(self, module: str, function: str, args: list, kwargs: dict) -> Any:
+        target = self._resolved.get((module, function))
+        if target is None:
+            target = self.resolve(module, function)
+            self._resolved[(module, function)] = target
+        return target(*args, **kwargs)
+
+    def resolve(self, module: str, function: str) -> Any:
+        """The callable `module.function`, checked against the policy on the way."""
         what = f"{module}.{function}"
         self.policy.check(module, function)
         trusted = self.policy.explicitly_allowed(what)  # e.g. allow=["os"] covers posix too
@@ -140,7 +149,7 @@ class Worker:
             self.policy.check_name(f"{owner}.{name}", what)
         if not callable(obj):
             raise PolicyDenied(f"{what} is not callable")
-        return obj(*args, **kwargs)
+        return obj
 
 
 def _flush_stdio() -> None:

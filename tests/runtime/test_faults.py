@@ -336,7 +336,7 @@ def test_router_killed_mid_program(runtime_factory, tmp_path):
 
 
 def test_memory_store_killed_during_a_write_burst(runtime_factory, tmp_path):
-    rt = runtime_factory()
+    rt = runtime_factory(call_timeout=60)
     acknowledged: list[int] = []
     stop = threading.Event()
 

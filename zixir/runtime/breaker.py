@@ -68,6 +68,7 @@ class _Breaker:
         self.key = key
         self.lock = threading.Lock()
         self.probe_in_flight = False
+        self.clean = True  # closed and no failure counted (read without the lock)
         self.counts: dict[str, int] = {}
         self.cb = pybreaker.CircuitBreaker(
             fail_max=fail_max, reset_timeout=reset_timeout, name=key,
@@ -107,8 +108,10 @@ class Breakers:
         return f"{module}.{function}" if self.per_function else module
 
     def admit(self, module: str, function: str) -> Ticket:
-        key = self.key(module, function)
-        b = self._get(key)
+        key = f"{module}.{function}" if self.per_function else module
+        b = self._breakers.get(key) or self._get(key)
+        if b.clean:  # closed with no failure counted: nothing to decide
+            return Ticket(key, False)
         with b.lock:
             state = b.cb.current_state
             if state == pybreaker.STATE_OPEN:
@@ -118,6 +121,7 @@ class Breakers:
                         f"the circuit for {key} is open after repeated failures; "
                         f"next probe in {remaining:.1f} s", retry_after=remaining)
                 b.cb.half_open()
+                b.clean = False
                 state = pybreaker.STATE_HALF_OPEN
                 b.probe_in_flight = False
             if state == pybreaker.STATE_HALF_OPEN:
@@ -137,7 +141,9 @@ class Breakers:
 
     def record(self, ticket: Ticket, error: BaseException | None) -> None:
         """The outcome of an admitted call."""
-        b = self._get(ticket.key)
+        b = self._breakers.get(ticket.key) or self._get(ticket.key)
+        if b.clean and not ticket.probe and (error is None or not self.counts_as_failure(error)):
+            return
         with b.lock:
             state = b.cb.current_state
             if ticket.probe:
@@ -151,6 +157,7 @@ class Breakers:
                 b.cb.call(_replay, failure)
             except (_Replay, pybreaker.CircuitBreakerError):
                 pass
+            b.clean = b.cb.current_state == pybreaker.STATE_CLOSED and b.cb.fail_counter == 0
 
     def release(self, ticket: Ticket) -> None:
         """An admitted call that never reached a worker (refused by the queue, say)."""

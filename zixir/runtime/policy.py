@@ -43,6 +43,8 @@ class CallPolicy:
         self.allow = tuple(allow)
         self.deny = tuple(deny) + (DEFAULT_DENY if defaults and not allow_all else ())
         self.allow_all = allow_all
+        self._decisions: dict[str, str | None] = {}
+        self._checked: set[tuple[str, str]] = set()  # rules never change: cache per name
         for rule in self.allow + self.deny:
             if not _DOTTED.match(rule):
                 raise ValueError(f"policy rule {rule!r} is not a dotted name")
@@ -64,6 +66,16 @@ class CallPolicy:
 
     def decision(self, name: str) -> str | None:
         """The deny rule that refuses dotted `name`, or None when it is allowed."""
+        try:
+            return self._decisions[name]
+        except KeyError:
+            pass
+        rule = self._decide(name)
+        if len(self._decisions) < 100_000:
+            self._decisions[name] = rule
+        return rule
+
+    def _decide(self, name: str) -> str | None:
         best_len, best_rule, best_is_allow = -1, None, True
         for rules, is_allow in ((self.deny, False), (self.allow, True)):
             for rule in rules:
@@ -76,6 +88,13 @@ class CallPolicy:
 
     def check(self, module: str, function: str) -> None:
         """Raise PolicyDenied unless `module.function` may be called."""
+        if (module, function) in self._checked:
+            return
+        self._check(module, function)
+        if len(self._checked) < 100_000:
+            self._checked.add((module, function))
+
+    def _check(self, module: str, function: str) -> None:
         if not isinstance(module, str) or not _DOTTED.match(module):
             raise PolicyDenied(f"invalid Python module name {module!r}")
         if not isinstance(function, str) or not _DOTTED.match(function):

@@ -67,13 +67,15 @@ _NOT_RETRIED = (CircuitOpen, PolicyDenied, RestartLimitExceeded)
 class _Worker:
     """One live worker as the pool sees it."""
 
-    __slots__ = ("slot", "handle", "rfd", "wfd", "decoder", "calls", "dead")
+    __slots__ = ("slot", "handle", "rfd", "wfd", "decoder", "calls", "dead", "poller")
 
     def __init__(self, slot: int, handle: ProcessHandle, rfd: int, wfd: int,
                  decoder: p.FrameDecoder) -> None:
         self.slot, self.handle, self.rfd, self.wfd, self.decoder = slot, handle, rfd, wfd, decoder
         self.calls = 0
         self.dead = False
+        self.poller = select.poll()
+        self.poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
 
     def close_fds(self) -> None:
         for fd in (self.rfd, self.wfd):
@@ -443,7 +445,7 @@ class WorkerPool:
             self._write(worker, frame, deadline)
             while True:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not _wait_readable(worker.rfd, remaining):
+                if remaining <= 0 or not worker.poller.poll(int(remaining * 1000) + 1):
                     raise _Timeout()
                 data = os.read(worker.rfd, 1 << 20)
                 if not data:
@@ -532,8 +534,3 @@ class _Timeout(Exception):
 class _Died(Exception):
     pass
 
-
-def _wait_readable(fd: int, timeout: float) -> bool:
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-    return bool(poller.poll(max(1, int(timeout * 1000 + 0.999))))

@@ -131,10 +131,9 @@ class Supervisor:
         """Terminate every child in reverse start order, then end the supervisor thread."""
         if self._thread is None or not self._thread.is_alive():
             return
-        done = threading.Event()
-        self._send(("stop", done))
-        done.wait(timeout)
+        self._send(("stop", threading.Event()))
         if threading.current_thread() is not self._thread:
+            self._stopped.wait(timeout)  # set by the thread on every way out (stop, escalation)
             self._thread.join(timeout)
 
     def expect_exit(self, handle: ProcessHandle) -> None:
@@ -167,10 +166,13 @@ class Supervisor:
 
     def _send(self, command: tuple) -> None:
         self._commands.put(command)
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:
+                pass
 
     def _run(self, result: queue.SimpleQueue) -> None:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -212,12 +214,13 @@ class Supervisor:
                             return
 
     def _close(self) -> None:
-        self._stopped.set()
-        try:
-            self._selector.close()
-        finally:
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+        with self._lock:
+            self._stopped.set()
+            try:
+                self._selector.close()
+            finally:
+                os.close(self._wake_r)
+                os.close(self._wake_w)
 
     def _start_child(self, child: _Child) -> None:
         handle = child.spec.start()

@@ -1,0 +1,260 @@
+"""Runtime benchmarks, side by side in one run; prints ratios against the targets.
+
+    python benchmarks/runtime.py [--quick]
+
+1. no-op call latency (p50/p99): a raw Python pipe ping-pong between two processes, the
+   runtime's call path (the router's WorkerPool, what a Zixir program's `python` uses), the
+   host's Runtime.call_python (host -> router -> worker), ProcessPoolExecutor,
+   multiprocessing.Pool and pebble.ProcessPool
+2. time from a worker's SIGKILL to the caller's WorkerCrashed
+3. time from that SIGKILL to the next successful call on the replacement (numpy preloaded)
+4. speedup of CPU-bound calls with 2 workers vs 1
+5. throughput of an 80 MB float64 array sent to a worker
+Absolute numbers on a shared machine are noise; the ratios are the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from zixir.lang.errors import WorkerCrashed  # noqa: E402
+from zixir.runtime import Runtime, RuntimeConfig  # noqa: E402
+from zixir.runtime.pool import WorkerPool  # noqa: E402
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    s = sorted(samples)
+    return s[len(s) // 2] * 1e6, s[min(len(s) - 1, int(len(s) * 0.99))] * 1e6
+
+
+def timed(fn, n: int) -> list[float]:
+    for _ in range(min(200, n)):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+# ---- 1. no-op latency ------------------------------------------------------------------------
+
+
+def raw_pipe_pingpong(n: int) -> list[float]:
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(a_w)
+        os.close(b_r)
+        while True:
+            data = os.read(a_r, 256)
+            if not data:
+                os._exit(0)
+            os.write(b_w, data)
+    os.close(a_r)
+    os.close(b_w)
+    msg = b"x" * 32
+
+    def once():
+        os.write(a_w, msg)
+        os.read(b_r, 256)
+
+    try:
+        return timed(once, n)
+    finally:
+        os.close(a_w)
+        os.close(b_r)
+        os.waitpid(pid, 0)
+
+
+def noop_latency(n: int) -> dict[str, tuple[float, float]]:
+    results = {"raw pipe ping-pong": percentiles(raw_pipe_pingpong(n))}
+    pool = WorkerPool(RuntimeConfig(workers=1, log_level="off"))
+    pool.start()
+    try:
+        results["zixir call (router path)"] = percentiles(
+            timed(lambda: pool.call("builtins", "abs", [0]), n))
+    finally:
+        pool.close()
+    with Runtime(workers=1, log_level="off") as rt:
+        results["zixir Runtime.call_python (host)"] = percentiles(
+            timed(lambda: rt.call_python("builtins", "abs", [0]), n))
+    with ProcessPoolExecutor(1) as ex:
+        results["ProcessPoolExecutor"] = percentiles(
+            timed(lambda: ex.submit(abs, 0).result(), n))
+    with multiprocessing.Pool(1) as mp:
+        results["multiprocessing.Pool"] = percentiles(timed(lambda: mp.apply(abs, (0,)), n))
+    try:
+        import pebble
+
+        with pebble.ProcessPool(1) as pp:
+            results["pebble.ProcessPool"] = percentiles(
+                timed(lambda: pp.schedule(abs, (0,)).result(), n))
+    except ImportError:
+        pass
+    return results
+
+
+# ---- 2, 3. crash to error, crash to next success --------------------------------------------
+
+
+def crash_recovery(rounds: int) -> tuple[list[float], list[float]]:
+    pool = WorkerPool(RuntimeConfig(workers=1, log_level="off", restart_intensity=10_000,
+                                    restart_period=1.0, preload=("numpy",),
+                                    breaker_fail_max=1_000_000))
+    pool.start()
+    to_error, to_success = [], []
+    try:
+        for _ in range(rounds):
+            pid = pool.worker_pids()[0]
+            done = threading.Event()
+            seen: list[float] = []
+
+            def victim(seen=seen, done=done):
+                try:
+                    pool.call("time", "sleep", [30])
+                except WorkerCrashed:
+                    seen.append(time.perf_counter())
+                done.set()
+
+            t = threading.Thread(target=victim)
+            t.start()
+            _wait_busy(pool)
+            killed = time.perf_counter()
+            os.kill(pid, signal.SIGKILL)
+            done.wait(10)
+            t.join()
+            pool.call("numpy", "add", [1, 2])
+            recovered = time.perf_counter()
+            to_error.append(seen[0] - killed)
+            to_success.append(recovered - killed)
+    finally:
+        pool.close()
+    return to_error, to_success
+
+
+def _wait_busy(pool: WorkerPool) -> None:
+    deadline = time.monotonic() + 10
+    while pool.snapshot()["idle"] != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the call never reached its worker")
+        time.sleep(0.0005)
+    time.sleep(0.002)  # let the request frame reach the worker's read
+
+
+# ---- 4. CPU-bound speedup --------------------------------------------------------------------
+
+
+def cpu_work(n: int) -> int:
+    """Pure-Python CPU work (workers import this file as module `runtime`)."""
+    total = 0
+    for i in range(n):
+        total = (total + i * i) % 1_000_003
+    return total
+
+
+def cpu_speedup(calls: int, size: int) -> tuple[float, float]:
+    times = []
+    here = os.path.dirname(os.path.abspath(__file__))
+    for workers in (1, 2):
+        pool = WorkerPool(RuntimeConfig(workers=workers, log_level="off", paths=(here,)))
+        pool.start()
+        try:
+            pool.call("runtime", "cpu_work", [10])
+            with ThreadPoolExecutor(workers) as ex:  # what pmap does in the router
+                t = time.perf_counter()
+                list(ex.map(lambda _, pool=pool: pool.call("runtime", "cpu_work", [size]),
+                            range(calls)))
+                times.append(time.perf_counter() - t)
+        finally:
+            pool.close()
+    return times[0], times[1]
+
+
+# ---- 5. array throughput ---------------------------------------------------------------------
+
+
+def array_throughput(repeats: int) -> dict[str, float]:
+    import numpy as np
+
+    arr = np.random.default_rng(0).random(10_000_000)  # 80 MB
+    pool = WorkerPool(RuntimeConfig(workers=1, log_level="off"))
+    pool.start()
+    out = {}
+    try:
+        for label, function in (("sent (numpy.ndim)", "ndim"), ("sent and summed (numpy.sum)",
+                                                               "sum")):
+            pool.call("numpy", function, [arr])
+            best = min(_timed_once(lambda f=function: pool.call("numpy", f, [arr]))
+                       for _ in range(repeats))
+            out[label] = arr.nbytes / best / 1e9
+        t = min(_timed_once(lambda: arr.sum()) for _ in range(repeats))
+        out["(numpy.sum in-process, for scale)"] = arr.nbytes / t / 1e9
+    finally:
+        pool.close()
+    return out
+
+
+def _timed_once(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    args = parser.parse_args()
+    n = 2000 if args.quick else 10_000
+
+    print(f"zixir runtime benchmark ({os.cpu_count()} cores, Python {sys.version.split()[0]})")
+    print("\n1. no-op call latency")
+    lat = noop_latency(n)
+    raw = lat["raw pipe ping-pong"][0]
+    for name, (p50, p99) in lat.items():
+        print(f"   {name:<34} p50 {p50:8.1f} us   p99 {p99:8.1f} us   p50 / raw {p50 / raw:5.2f}x")
+    ours = lat["zixir call (router path)"][0]
+    host = lat["zixir Runtime.call_python (host)"][0]
+    ppe = lat["ProcessPoolExecutor"][0]
+    print(f"   target: router path p50 within 2.5x of raw: {ours / raw:.2f}x "
+          f"[{'ok' if ours / raw <= 2.5 else 'MISSED'}]; host path {host / raw:.2f}x")
+    print(f"   target: >= 8x faster than ProcessPoolExecutor: {ppe / ours:.1f}x "
+          f"[{'ok' if ppe / ours >= 8 else 'MISSED'}]; host path {ppe / host:.1f}x")
+
+    print("\n2/3. worker SIGKILL mid-call (workers preload numpy)")
+    to_error, to_success = crash_recovery(10 if args.quick else 30)
+    e50, s50 = statistics.median(to_error) * 1e3, statistics.median(to_success) * 1e3
+    print(f"   SIGKILL -> caller's WorkerCrashed: median {e50:.2f} ms, max "
+          f"{max(to_error) * 1e3:.2f} ms  target < 5 ms [{'ok' if e50 < 5 else 'MISSED'}]")
+    print(f"   SIGKILL -> next successful call:   median {s50:.2f} ms, max "
+          f"{max(to_success) * 1e3:.2f} ms  target < 50 ms [{'ok' if s50 < 50 else 'MISSED'}]")
+
+    print("\n4. CPU-bound calls (pure-Python loop), 8 calls as pmap makes them")
+    one, two = cpu_speedup(8, 1_000_000 if args.quick else 3_000_000)
+    print(f"   1 worker {one:.2f} s, 2 workers {two:.2f} s: speedup {one / two:.2f}x "
+          f"target >= 1.8 [{'ok' if one / two >= 1.8 else 'MISSED'}]")
+
+    print("\n5. an 80 MB float64 array sent to a worker")
+    rates = array_throughput(3 if args.quick else 5)
+    for label, gbs in rates.items():
+        print(f"   {label:<34} {gbs:6.2f} GB/s")
+    sent = rates["sent (numpy.ndim)"]
+    print(f"   target >= 2 GB/s [{'ok' if sent >= 2 else 'MISSED'}]")
+
+
+if __name__ == "__main__":
+    main()
