@@ -151,6 +151,10 @@ def _call(fn: str, *args: py.expr) -> py.Call:
     return py.Call(_name(fn), list(args), [])
 
 
+def _all(tests: list[py.expr]) -> py.expr:
+    return tests[0] if len(tests) == 1 else py.BoolOp(py.And(), tests)
+
+
 def _is_atom(e: py.expr) -> bool:
     return isinstance(e, (py.Constant, py.Name))
 
@@ -868,7 +872,7 @@ class Compiler:
                 pyname = self.declare(pattern.rest)
                 bind = py.NamedExpr(_store(pyname), _call("_zx_rest", subject, _const(n)))
                 tests.append(py.Compare(bind, [py.Is()], [_name(pyname)]))
-            return [], py.BoolOp(py.And(), tests)
+            return [], _all(tests)
         if isinstance(pattern, A.MapPattern):
             tests = [py.Compare(_call("_zx_type", subject), [py.Is()], [_name("_zx_dict")])]
             for key, sub in pattern.entries:
@@ -876,7 +880,7 @@ class Compiler:
                 element = py.Subscript(subject, _const(key), py.Load())
                 _, stest = self._sub_pattern(sub, element)
                 tests.append(stest)
-            return [], py.BoolOp(py.And(), tests)
+            return [], _all(tests)
         raise self.error("Invalid pattern", pattern)
 
     def _sub_pattern(self, pattern: A.Pattern, element: py.expr):

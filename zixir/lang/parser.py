@@ -35,6 +35,7 @@ class Parser:
         self._indent: list[int] = [0]  # column of the enclosing offside block (0: none)
         self._depth = 0
         self._pattern_mode = False
+        self._arrow_lambdas = True  # `x => ...` is a lambda (not inside match guards)
         self._match_pairs = self._pair_brackets()
         self._line_indent = self._first_columns()
 
@@ -131,6 +132,11 @@ class Parser:
         n.line, n.column = first.line, first.column
         n.end_line, n.end_column = last.end_line, last.end_column
         return n
+
+    def _lambda_arrow_allowed(self) -> bool:
+        """`x => e` is a lambda, except directly in a match guard where `=>` starts the arm;
+        inside brackets there it is a lambda again."""
+        return self._arrow_lambdas or not self._nl[-1]
 
     def _enter(self) -> None:
         self._depth += 1
@@ -589,7 +595,7 @@ class Parser:
     def identifier(self) -> A.Expr:
         tok = self.advance()
         nxt = self.peek()
-        if nxt.is_op("=>") and not self._pattern_mode:
+        if nxt.is_op("=>") and not self._pattern_mode and self._lambda_arrow_allowed():
             param = A.Param(tok.text)
             self.span_from(param, tok, tok)
             return self._lambda_body(tok, [param], None, arrow=True)
@@ -616,7 +622,8 @@ class Parser:
     def paren_or_lambda(self) -> A.Expr:
         opener = self.peek()
         close = self._match_pairs.get(self.i)
-        if close is not None and self.toks[close + 1].is_op("=>") and not self._pattern_mode:
+        if (close is not None and self.toks[close + 1].is_op("=>") and not self._pattern_mode
+                and self._lambda_arrow_allowed()):
             params = self.parameters()
             return self._lambda_body(opener, params, None, arrow=True)
         self.advance()
@@ -844,6 +851,8 @@ class Parser:
                         raise self.error("Expected '}'", nxt, tok)
                     arms.append(self.match_arm())
                     nxt = self.peek()
+                    if nxt.kind == "eof":
+                        raise self.error("Expected '}'", nxt, tok)
                     if not (nxt.is_op(",", "}") or nxt.newline_before):
                         raise self.unexpected(nxt)
             finally:
@@ -889,7 +898,11 @@ class Parser:
         guard = None
         if self.peek().is_keyword("if"):
             self.advance()
-            guard = self.expression()
+            saved, self._arrow_lambdas = self._arrow_lambdas, False  # `=>` ends the guard
+            try:
+                guard = self.expression()
+            finally:
+                self._arrow_lambdas = saved
         arrow = self.peek()
         if not arrow.is_op("=>", "->"):
             found = f", found '{arrow.describe()}'" if arrow.kind != "eof" else ""
