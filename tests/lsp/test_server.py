@@ -102,6 +102,20 @@ async def test_diagnostics_follow_changes_and_saves(client: LanguageClient,
     assert [d.message for d in saved] == [diag.message]
 
 
+async def test_checker_diagnostics_have_exact_ranges(client: LanguageClient,
+                                                     tmp_path: Path) -> None:
+    text = 'let x = 1\nprint(missing)\nlet s: Int = "text"\nlen(x, x)\n'
+    diagnostics = await open_document(client, tmp_path / "check.zx", text)
+    by_message = {d.message.split(":")[0]: d for d in diagnostics}
+    assert by_message["Undefined variable"].range == range_of(text, "missing")
+    assert "missing" in by_message["Undefined variable"].message
+    assert by_message["Type mismatch"].range == range_of(text, '"text"')
+    arity = next(d for d in diagnostics if "expects 1 arguments, got 2" in d.message)
+    assert arity.range == range_of(text, "len(x, x)")
+    assert all(d.severity == types.DiagnosticSeverity.Error for d in diagnostics)
+    assert len(diagnostics) == 3
+
+
 async def test_a_valid_program_has_no_diagnostics(client: LanguageClient, tmp_path: Path) -> None:
     assert await open_document(client, tmp_path / "ok.zx", PROGRAM) == []
 

@@ -8,17 +8,18 @@ last version of the document that did parse.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
 from zixir.lang import ast as A
+from zixir.lang.parser import parse
 
 from . import registry
-from .analysis import Analysis
-from .resolve import Span, Symbol
-from .types import type_text
+from .analysis import LIBRARY_KINDS, Analysis, Span
 
 IDENTIFIER = re.compile(r"[^\W\d]\w*\Z")
+LENGTH_DOC = "Elements of a list or map, characters of a string."
 
 
 # ---- completion ------------------------------------------------------------------------------
@@ -26,10 +27,15 @@ IDENTIFIER = re.compile(r"[^\W\d]\w*\Z")
 @dataclass(frozen=True)
 class Completion:
     label: str
-    kind: str  # keyword builtin engine memory function variable parameter type module namespace
+    # keyword builtin engine memory function variable parameter import type namespace field
+    kind: str
     detail: str = ""
     doc: str = ""
-    insert: str | None = None
+
+
+_USER_KINDS = {"let": "variable", "for": "variable", "comprehension": "variable",
+               "pattern": "variable", "parameter": "parameter", "function": "function",
+               "import": "import", "type": "type"}
 
 
 def completions(current: Analysis, line: int, column: int,
@@ -39,45 +45,56 @@ def completions(current: Analysis, line: int, column: int,
     before = text[:max(column - 1, 0)]
     if _in_string_or_comment(before):
         return []
-    member = re.search(r"(?<![\w.])([^\W\d]\w*)\s*\.\s*(\w*)$", before)
+    member = re.search(r"(?<![\w.])([^\W\d]\w*)\s*\.\s*\w*$", before)
     if member:
         return _members(member.group(1), current, fallback, line, column)
     if re.search(r"\.\s*\w*$", before):  # a field of some value: only what every value has
-        return [Completion("length", "field", "Int", "Elements of a list or map, characters "
-                           "of a string.")]
+        return [Completion("length", "field", "Int", LENGTH_DOC)]
     return _names(current, fallback, line, column)
 
 
 def _members(owner: str, current: Analysis, fallback: Analysis | None, line: int,
              column: int) -> list[Completion]:
-    source = current if current.resolution is not None else fallback
-    bound = source.resolution.visible_at(line, column) if source and source.resolution else {}
-    symbol = bound.get(owner)
-    if symbol is not None and symbol.kind == "module" and isinstance(symbol.node, A.Import):
-        from .analysis import ImportReader
-
-        if source.path:
-            return [Completion(name, kind, "", f"from {symbol.node.path}")
-                    for name, kind, *_ in ImportReader(source.path).exports(symbol.node.path)]
-        return []
     if owner == "engine":
         return [Completion(op.name, "engine", op.signature, op.doc)
                 for op in registry.engine_ops().values()]
     if owner == "memory":
         return [Completion(m.name, "memory", m.signature, m.doc)
                 for m in registry.MEMORY_MEMBERS.values()]
-    return [Completion("length", "field", "Int", "Elements of a list or map, characters of a "
-                       "string.")]
+    source = current if current.checked is not None else fallback
+    if source is not None and source.checked is not None and source.path:
+        for name, kind, _type in source.checked.names_in_scope(line, column):
+            if name == owner and kind == "import":
+                return _module_members(source, owner)
+    return [Completion("length", "field", "Int", LENGTH_DOC)]
+
+
+def _module_members(source: Analysis, alias: str) -> list[Completion]:
+    """The `pub` names of the file imported `as alias`."""
+    for stmt in source.program.body if source.program else ():
+        if isinstance(stmt, A.Import) and stmt.alias == alias:
+            base = os.path.dirname(os.path.abspath(source.path))
+            path = os.path.normpath(os.path.join(base, stmt.path))
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    module = parse(handle.read(), path)
+            except Exception:  # unreadable or broken: nothing to offer
+                return []
+            return [Completion(s.name, "function" if isinstance(s, A.FnDef) else "variable",
+                               f'from "{stmt.path}"')
+                    for s in module.body if isinstance(s, (A.Let, A.FnDef)) and s.public]
+    return []
 
 
 def _names(current: Analysis, fallback: Analysis | None, line: int,
            column: int) -> list[Completion]:
     items: dict[str, Completion] = {}
-    source = current if current.resolution is not None else fallback
-    if source is not None and source.resolution is not None:
-        for name, symbol in source.resolution.visible_at(line, column).items():
-            items[name] = Completion(name, symbol.kind, describe(source, symbol))
-    if current.resolution is None:  # the text does not parse: take what it seems to declare
+    source = current if current.checked is not None else fallback
+    if source is not None and source.checked is not None:
+        for name, kind, type_ in source.checked.names_in_scope(line, column):
+            if kind in _USER_KINDS:
+                items[name] = Completion(name, _USER_KINDS[kind], type_)
+    if current.checked is None:  # the text does not parse: take what it seems to declare
         for name in _declared_names(current.source):
             items.setdefault(name, Completion(name, "variable"))
     for name, builtin in registry.builtins().items():
@@ -86,8 +103,7 @@ def _names(current: Analysis, fallback: Analysis | None, line: int,
         items.setdefault(name, Completion(name, "engine", op.signature, op.doc))
     for namespace, doc in (("engine", "Native numeric and string kernels: engine.OP(args)."),
                            ("memory", "The durable key/value store: memory.put/get/delete/keys.")):
-        if namespace not in items:
-            items[namespace] = Completion(namespace, "namespace", namespace, doc)
+        items.setdefault(namespace, Completion(namespace, "namespace", namespace, doc))
     for keyword in registry.keywords():
         items.setdefault(keyword, Completion(keyword, "keyword"))
     return list(items.values())
@@ -129,100 +145,88 @@ class HoverInfo:
 
 
 def hover(analysis: Analysis, line: int, column: int) -> HoverInfo | None:
-    resolution = analysis.resolution
-    if resolution is None:
+    member = analysis.member_at(line, column)
+    if member is not None:
+        return _library_hover(member.kind, member.name, member.span)
+    found = analysis.definition_at(line, column)
+    if found is None:
         return None
-    found = resolution.symbol_at(line, column)
-    if found is not None:
-        symbol, span = found
-        return HoverInfo(describe(analysis, symbol), _symbol_doc(symbol), span)
-    occurrence = resolution.occurrence_at(line, column)
-    if occurrence is None:
-        return None
-    if occurrence.kind == "builtin":
-        builtin = registry.builtins().get(occurrence.name)
+    definition, span = found
+    if definition.kind in LIBRARY_KINDS:
+        return _library_hover(definition.kind, definition.name, span)
+    return HoverInfo(analysis.declaration(definition), _where(analysis, definition), span)
+
+
+def _library_hover(kind: str, name: str, span: Span) -> HoverInfo | None:
+    if kind == "builtin":
+        builtin = registry.builtins().get(name)
         if builtin is not None:
-            return HoverInfo(builtin.signature, builtin.doc, occurrence.span)
-    elif occurrence.kind == "engine":
-        op = registry.engine_ops().get(occurrence.name)
+            return HoverInfo(builtin.signature, builtin.doc, span)
+    elif kind == "engine":
+        op = registry.engine_ops().get(name)
         if op is not None:
-            return HoverInfo(f"engine.{op.signature}", op.doc, occurrence.span)
-        return HoverInfo(f"engine.{occurrence.name}", "Unknown engine op.", occurrence.span)
-    elif occurrence.kind == "memory":
-        member = registry.MEMORY_MEMBERS.get(occurrence.name)
+            return HoverInfo(f"engine.{op.signature}", op.doc, span)
+        return HoverInfo(f"engine.{name}", "Unknown engine op.", span)
+    elif kind == "memory":
+        member = registry.MEMORY_MEMBERS.get(name)
         if member is not None:
-            return HoverInfo(member.signature, member.doc, occurrence.span)
+            return HoverInfo(member.signature, member.doc, span)
     return None
 
 
-def describe(analysis: Analysis, symbol: Symbol) -> str:
-    """One line of Zixir: how the symbol is declared, with its annotated or inferred type."""
-    types = analysis.types
-    node = symbol.node
-    if isinstance(node, A.FnDef):
-        if types is not None:
-            return types.signature(node)
-        return f"fn {node.name}(" + ", ".join(p.name for p in node.params) + ")"
-    if isinstance(node, A.TypeAlias):
-        return f"type {node.name} = {type_text(node.type)}"
-    if isinstance(node, A.Import):
-        return f'import "{node.path}" as {symbol.name}' if node.alias else f'import "{node.path}"'
-    type_ = types.symbol_type(symbol) if types is not None else "Any"
-    if symbol.kind == "parameter":
-        return f"(parameter) {symbol.name}: {type_}"
-    if symbol.kind == "import":
-        return f"{symbol.name}  (from {symbol.path})"
-    if isinstance(node, A.Let):
-        return f"{'pub ' if node.public else ''}let {symbol.name}: {type_}"
-    return f"{symbol.name}: {type_}"
-
-
-def _symbol_doc(symbol: Symbol) -> str:
-    if symbol.path is not None:
-        return f"Defined in {symbol.path}."
-    where = "top level" if symbol.toplevel else "local"
-    return f"{where} {symbol.kind}, defined at line {symbol.span.line}"
+def _where(analysis: Analysis, definition) -> str:
+    if definition.kind == "import" and isinstance(definition.node, A.Import):
+        return f'From "{definition.node.path}".'
+    span = analysis.name_span(definition)
+    scope = "Top-level" if definition.toplevel else "Local"
+    what = {"let": "variable", "for": "loop variable", "comprehension": "loop variable",
+            "pattern": "match binding"}.get(definition.kind, definition.kind)
+    return f"{scope} {what}, defined on line {span.line}." if span else ""
 
 
 # ---- navigation ------------------------------------------------------------------------------
 
 def definition(analysis: Analysis, line: int, column: int) -> tuple[str | None, Span] | None:
-    """(path of another file or None for this one, span of the definition's name)."""
-    if analysis.resolution is None:
+    """(path of another file, or None for this one; span of the defining name)."""
+    found = analysis.definition_at(line, column)
+    if found is None or found[0].kind in LIBRARY_KINDS:
         return None
-    found = analysis.resolution.symbol_at(line, column)
-    if found is None:
-        return None
-    symbol = found[0]
-    return symbol.path, symbol.span
+    d = found[0]
+    external = analysis.external_location(d)
+    if external is not None:
+        return external.path, external.span
+    span = analysis.name_span(d)
+    if span is None and d.span is not None:
+        span = Span.of(d.span)
+    return (None, span) if span is not None else None
 
 
 def references(analysis: Analysis, line: int, column: int,
                include_declaration: bool = True) -> list[Span]:
-    if analysis.resolution is None:
+    found = analysis.definition_at(line, column)
+    if found is None or found[0].kind in LIBRARY_KINDS:
         return []
-    found = analysis.resolution.symbol_at(line, column)
-    if found is None or found[0].path is not None:
-        return []
-    symbol = found[0]
-    spans = [ref.span for ref in symbol.references]
-    if include_declaration:
-        spans.insert(0, symbol.span)
-    return sorted(set(spans))
+    d = found[0]
+    spans = analysis.occurrences(d)
+    own = analysis.name_span(d)
+    if not include_declaration and own is not None:
+        spans = [s for s in spans if s != own]
+    return spans
 
 
 class RenameError(ValueError):
     pass
 
 
-def rename_target(analysis: Analysis, line: int, column: int) -> tuple[Symbol, Span] | None:
-    """The renameable symbol at the position (a definition of this file), with the name's span."""
-    if analysis.resolution is None:
+def rename_target(analysis: Analysis, line: int, column: int):
+    """(definition, span of the name at the position) when it can be renamed, else None."""
+    found = analysis.definition_at(line, column)
+    if found is None:
         return None
-    found = analysis.resolution.symbol_at(line, column)
-    if found is None or found[0].path is not None:
+    d, span = found
+    if d.kind in LIBRARY_KINDS or analysis.name_span(d) is None:
         return None
-    return found
+    return d, span
 
 
 def rename(analysis: Analysis, line: int, column: int, new_name: str) -> list[Span]:
@@ -235,10 +239,7 @@ def rename(analysis: Analysis, line: int, column: int, new_name: str) -> list[Sp
     if target is None:
         raise RenameError("nothing to rename here: only names defined in this file can be "
                           "renamed")
-    symbol = target[0]
-    if isinstance(symbol.node, A.Import) and not symbol.node.alias:
-        raise RenameError("names imported without 'as' are defined in another file")
-    return sorted({symbol.span, *(ref.span for ref in symbol.references)})
+    return analysis.occurrences(target[0])
 
 
 # ---- document symbols -----------------------------------------------------------------------
@@ -254,32 +255,38 @@ class OutlineItem:
 
 
 def outline(analysis: Analysis) -> list[OutlineItem]:
-    if analysis.program is None or analysis.resolution is None:
+    if analysis.program is None or analysis.checked is None:
         return []
-    by_node = {id(s.node): s for s in analysis.resolution.symbols if s.path is None}
-    return _outline(analysis, analysis.program.body, by_node)
+    return _outline(analysis, analysis.program.body)
 
 
-def _outline(analysis: Analysis, body: list, by_node: dict) -> list[OutlineItem]:
+def _outline(analysis: Analysis, body: list) -> list[OutlineItem]:
     items: list[OutlineItem] = []
     for stmt in body:
-        symbol = by_node.get(id(stmt))
-        if isinstance(stmt, A.FnDef) and symbol is not None:
-            children = _outline(analysis, stmt.body.body, by_node) if isinstance(
-                stmt.body, A.Block) else []
-            items.append(OutlineItem(stmt.name, "function", describe(analysis, symbol),
-                                     Span.of(stmt), symbol.span, children))
-        elif isinstance(stmt, A.Let) and symbol is not None:
-            children = []
-            if isinstance(stmt.value, A.Lambda) and isinstance(stmt.value.body, A.Block):
-                children = _outline(analysis, stmt.value.body.body, by_node)
-            kind = "function" if isinstance(stmt.value, A.Lambda) else "variable"
-            items.append(OutlineItem(stmt.name, kind, describe(analysis, symbol),
-                                     Span.of(stmt), symbol.span, children))
-        elif isinstance(stmt, A.TypeAlias) and symbol is not None:
-            items.append(OutlineItem(stmt.name, "type", describe(analysis, symbol),
-                                     Span.of(stmt), symbol.span, []))
-        elif isinstance(stmt, A.Import) and symbol is not None:
-            items.append(OutlineItem(symbol.name, "module", describe(analysis, symbol),
-                                     Span.of(stmt), symbol.span, []))
+        if isinstance(stmt, A.Import):
+            if stmt.alias:
+                d = next((d for d in analysis.checked.definitions
+                          if d.node is stmt and d.name == stmt.alias), None)
+                span = analysis.name_span(d) if d is not None else None
+                if d is not None and span is not None:
+                    items.append(OutlineItem(stmt.alias, "module", analysis.declaration(d),
+                                             Span.of(stmt), span, []))
+            continue
+        d = analysis.definition_of_node(stmt)
+        if d is None or d.span is None:
+            continue
+        selection = Span.of(d.span)
+        if isinstance(stmt, A.FnDef):
+            items.append(OutlineItem(stmt.name, "function", analysis.declaration(d),
+                                     Span.of(stmt), selection, _outline(analysis, stmt.body.body)))
+        elif isinstance(stmt, A.Let):
+            children, kind = [], "variable"
+            if isinstance(stmt.value, A.Lambda):
+                kind = "function"
+                children = _outline(analysis, stmt.value.body.body)
+            items.append(OutlineItem(stmt.name, kind, analysis.declaration(d), Span.of(stmt),
+                                     selection, children))
+        elif isinstance(stmt, A.TypeAlias):
+            items.append(OutlineItem(stmt.name, "type", analysis.declaration(d), Span.of(stmt),
+                                     selection, []))
     return items

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 
-from .resolve import Span
+from .analysis import Span
 
 
 def _units(text: str, encoding: str) -> int:

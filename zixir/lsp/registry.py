@@ -1,7 +1,7 @@
 """What the language offers by name, read from the language's own registries.
 
 Built-ins come from `zixir.lang.builtins.BUILTINS`, engine ops from `zixir.engine.OPS`,
-keywords from the lexer: completion, hover and the resolver read them here so that a new
+keywords from the lexer: completion and hover read them here so that a new
 built-in or op shows up in the editor without touching the server. The memory namespace has no
 registry of its own; its four members are described below, after LANGUAGE.md section 6.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger("zixir.lsp")
@@ -65,22 +64,3 @@ def keywords() -> tuple[str, ...]:
     from zixir.lang.lexer import KEYWORDS
 
     return tuple(sorted(KEYWORDS))
-
-
-_UNSET = object()
-_checker: object = _UNSET
-
-
-def checker() -> Callable | None:
-    """`zixir.lang.checker.check(source, filename) -> [Diagnostic]`, or None without one."""
-    global _checker
-    if _checker is _UNSET:
-        try:
-            from zixir.lang.checker import check
-        except ImportError:
-            check = None
-        except Exception:
-            log.exception("cannot load the checker")
-            check = None
-        _checker = check
-    return _checker  # type: ignore[return-value]

@@ -25,9 +25,8 @@ from pygls.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from . import features
-from .analysis import Analysis, analyze
+from .analysis import Analysis, Span, analyze
 from .positions import PositionMap
-from .resolve import Span
 
 log = logging.getLogger("zixir.lsp")
 
@@ -69,7 +68,7 @@ class ZixirLanguageServer(LanguageServer):
         path = to_fs_path(uri) if uri.startswith("file:") else None
         analysis = analyze(document.source, path)
         self.analyses[uri] = analysis
-        if analysis.resolution is not None:
+        if analysis.checked is not None:
             self.last_parsed[uri] = analysis
         positions = self.positions(analysis)
         self.publish_diagnostics(uri, [_diagnostic(d, positions) for d in analysis.diagnostics],
@@ -244,19 +243,9 @@ def highlight(ls: ZixirLanguageServer,
               params: lsp.DocumentHighlightParams) -> list[lsp.DocumentHighlight]:
     analysis = ls.analysis(params.text_document.uri)
     positions = ls.positions(analysis)
-    line, column = positions.from_lsp(params.position)
-    if analysis.resolution is None:
-        return []
-    found = analysis.resolution.symbol_at(line, column)
-    if found is None or found[0].path is not None:
-        return []
-    symbol = found[0]
-    out = [lsp.DocumentHighlight(range=positions.range(symbol.span),
-                                 kind=lsp.DocumentHighlightKind.Write)]
-    for ref in symbol.references:
-        kind = lsp.DocumentHighlightKind.Write if ref.write else lsp.DocumentHighlightKind.Read
-        out.append(lsp.DocumentHighlight(range=positions.range(ref.span), kind=kind))
-    return out
+    spans = features.references(analysis, *positions.from_lsp(params.position))
+    return [lsp.DocumentHighlight(range=positions.range(span),
+                                  kind=lsp.DocumentHighlightKind.Text) for span in spans]
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
