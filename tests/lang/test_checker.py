@@ -77,6 +77,18 @@ def test_program_failing_only_at_run_time_is_not_reported(source):
     assert check(source) == []
 
 
+@pytest.mark.parametrize("order", ["forward", "backward"])
+def test_long_chains_of_definitions_are_checked_without_overflow(order):
+    count = 3000
+    if order == "forward":
+        body = "fn f0() { 1 }\n" + "".join(f"fn f{i}() {{ f{i - 1}() }}\n" for i in range(1, count))
+    else:
+        body = "".join(f"fn f{i}() {{ f{i + 1}() }}\n" for i in range(count)) + \
+            f"fn f{count}() {{ 1 }}\n"
+    line = body.count("\n") + 1
+    assert errors(body + "f0(1)") == [("Function f0 expects 0 arguments, got 1", line, 1)]
+
+
 # ---- syntax errors ---------------------------------------------------------------------------
 
 
@@ -232,6 +244,18 @@ def test_arity_is_not_checked_when_the_callee_may_change():
     assert errors("fn f(a) { a }\nfn g() { f(1, 2) }\nlet f = fn(a, b) { a }\ng()") == []
     # a builtin name defined later at the top level: called before, it is the builtin
     assert errors("fn g() { len([1]) }\nprint(g())\nlet len = fn(a, b) { 0 }") == []
+
+
+def test_assigning_a_builtin_name_rebinds_the_global():
+    assert errors("len = fn(a, b) { a + b }\nlen(1, 2)") == []
+    assert errors('fn setup() { str = fn() { "x" } }\nsetup()\nstr()') == []
+
+
+def test_name_bound_to_an_engine_op_reports_arity_as_the_op():
+    assert only_error("let s = engine.list_sum\ns()") == (
+        "engine.list_sum expects 1 argument, got 0", 2, 1)
+    assert only_error("let v = vec_add\nv([1.0])") == (
+        "engine.vec_add expects 2 arguments, got 1", 2, 1)
 
 
 def test_top_level_fn_statement_binds_its_name_again_when_it_runs():

@@ -67,6 +67,8 @@ class FnType:
     max_args: int | None  # None: any number
     #: are the parameter types promises the checker may hold callers to (annotated user code)?
     typed_params: bool = field(default=True, compare=False)
+    #: who reports a wrong argument count at run time, if not the caller's name (engine ops)
+    arity_label: str | None = field(default=None, compare=False)
 
 
 Type = Basic | ListOf | MapOf | FnType
@@ -82,7 +84,7 @@ RUNTIME_NAMES = {"Int": "int", "Float": "float", "Bool": "bool", "String": "stri
 def show(t: Type) -> str:
     """A type as it is written in annotations: `(Int, Int) -> Int`, `[Float]`, `Any`."""
     if isinstance(t, Basic):
-        return "Any" if t is NEVER or t == NEVER else t.name
+        return "Any" if t == NEVER else t.name
     if isinstance(t, ListOf):
         return f"[{show(t.element)}]"
     if isinstance(t, MapOf):
@@ -159,7 +161,7 @@ def _engine_type(name: str) -> FnType:
     op = engine.OPS[name]
     params = tuple(_ENGINE_KINDS.get(p.kind, ANY) for p in op.params)
     return FnType(params, _ENGINE_KINDS.get(op.result, ANY), op.min_args, op.max_args,
-                  typed_params=False)
+                  typed_params=False, arity_label=f"engine.{name}")
 
 
 def annotation_type(texpr: A.TypeExpr | None, aliases: dict[str, A.TypeExpr],
@@ -376,6 +378,7 @@ class _Resolver:
         self.shared: dict[tuple[str, str], Definition] = {}  # builtins, engine ops, unresolved
         self.opaque_imports: list[A.Import] = []  # imports whose exported names are unknown
         self.current_toplevel: A.Stmt | None = None
+        self.rebound_library_names: set[Definition] = set()
 
     # ---- diagnostics -----------------------------------------------------------------------
 
@@ -422,6 +425,8 @@ class _Resolver:
         for stmt in program.body:
             self.current_toplevel = stmt
             self.statement(stmt, scope)
+        for d in self.rebound_library_names:
+            self.a._ambiguous.update(self.a._references.get(d, []))
 
     def collect_aliases(self) -> dict[str, Definition]:
         """Type aliases hold for the whole file, wherever they are written."""
@@ -542,7 +547,9 @@ class _Resolver:
             self.lets.append(stmt)
         elif isinstance(stmt, A.Assign):
             d = self.use(stmt.name_node, scope)
-            if d is not None and d.kind not in ("builtin", "engine", "unresolved"):
+            if d is not None and d.kind in ("builtin", "engine"):
+                self.rebound_library_names.add(d)  # the global now holds something else
+            elif d is not None and d.kind != "unresolved":
                 d.assignments.append(stmt)
             self.expression(stmt.value, scope)
         elif isinstance(stmt, A.FnDef):
@@ -837,7 +844,10 @@ class _Types:
     that read a provisional type are not memoised, except by the definition it belongs to, so
     nothing keeps a guess once the real type is known."""
 
-    MAX_ROUNDS = 4  # rounds of re-typing the assignments of a variable before giving up: Any
+    MAX_ROUNDS = 4  # rounds of re-typing a recursive definition before giving up: Any
+    #: definitions whose types may be worked out inside one another; deeper ones count as
+    #: `Any` for the outer ones (sound, just less precise), so long chains cannot overflow
+    MAX_NESTED_DEFINITIONS = 100
 
     def __init__(self, analysis: Analysis) -> None:
         self.a = analysis
@@ -860,6 +870,8 @@ class _Types:
         if d in self.provisional:
             self.guesses_read.append(d)
             return self.provisional[d]
+        if len(self.provisional) >= self.MAX_NESTED_DEFINITIONS:
+            return ANY
         mark = len(self.guesses_read)
         self.provisional[d] = ANY
         try:
@@ -1226,9 +1238,8 @@ class _Checker:
             return
         if not isinstance(t, FnType):
             return
-        d = self.a.resolution.get(callee)
-        if d is not None and d.kind == "engine":
-            self.arity(node, f"engine.{d.name}", t.min_args, t.max_args, singular=True)
+        if t.arity_label is not None:
+            self.arity(node, t.arity_label, t.min_args, t.max_args, singular=True)
             return
         name = label or "<lambda>"
         if self.arity(node, f"Function {name}", t.min_args, t.max_args) and t.typed_params:
