@@ -573,3 +573,8 @@ def test_names_in_scope_at_top_level_follow_order_and_shadowing():
     assert "z" not in inner
     after = {name: t for name, _, t in names_in_scope(program, 7, 10)}
     assert after["x"] == "Int" and after["z"] == "Int"
+
+
+def test_definitions_are_listed_in_source_order():
+    analysis = analyze(parse("fn f(a) { let b = a; b }\nlet c = 1\nfor d in [c] { d }"))
+    assert [d.name for d in analysis.definitions] == ["f", "a", "b", "c", "d"]

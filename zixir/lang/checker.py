@@ -249,14 +249,14 @@ class Analysis:
     def definition_at(self, line: int, column: int) -> Definition | None:
         """The definition named at a position: a use of a name, or the defining name itself.
         A position just past the end of a name counts (a cursor after the last letter)."""
-        best: tuple[int, Definition] | None = None
+        pos = (line, column)
+        just_after: Definition | None = None
         for span, definition in self._named_spans():
-            start, end = span[:2], span[2:]
-            if start <= (line, column) < end:
+            if span[:2] <= pos < span[2:]:
                 return definition
-            if (line, column) == end and best is None:
-                best = (0, definition)
-        return best[1] if best else None
+            if pos == span[2:] and just_after is None:
+                just_after = definition
+        return just_after
 
     def _named_spans(self) -> Iterator[tuple[Span, Definition]]:
         for node, definition in self.resolution.items():
@@ -289,6 +289,11 @@ class Analysis:
         pos = (line, column)
         in_function = any(s[:2] <= pos < s[2:] for s in self._function_spans)
         found: dict[str, Definition] = {}
+
+        def precedence(d: Definition) -> tuple[bool, Position]:
+            # locals hide top-level names; of two, the later binding hides the earlier
+            return (not d.toplevel, d.visible_from)
+
         for d in self.definitions:
             if d.kind == "type":
                 continue
@@ -296,12 +301,9 @@ class Analysis:
                 visible = in_function or d.visible_from <= pos
             else:
                 visible = d.visible_from <= pos <= d.visible_until
-            if not visible:
-                continue
             current = found.get(d.name)
-            if current is None or current.toplevel or d.visible_from >= current.visible_from:
-                if current is None or not (d.toplevel and not current.toplevel):
-                    found[d.name] = d
+            if visible and (current is None or precedence(d) >= precedence(current)):
+                found[d.name] = d
         out = [(d.name, d.kind, self.type_of(d)) for d in found.values()]
         names = set(found)
         out += [(n, "builtin", show(_builtin_type(n))) for n in BUILTINS if n not in names]
@@ -427,6 +429,7 @@ class _Resolver:
             self.statement(stmt, scope)
         for d in self.rebound_library_names:
             self.a._ambiguous.update(self.a._references.get(d, []))
+        self.a.definitions.sort(key=lambda d: d.span[:2] if d.span else (0, 0))
 
     def collect_aliases(self) -> dict[str, Definition]:
         """Type aliases hold for the whole file, wherever they are written."""
