@@ -161,6 +161,9 @@ class RpcServer:
         self._queue: deque[p.Message] = deque()
         self.finished = threading.Event()
         self.reason = ""
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
+        self._stop_when_idle: str | None = None
 
     def notify(self, method: str, params: list) -> None:
         with self._write_lock:
@@ -173,6 +176,14 @@ class RpcServer:
     def stop(self, reason: str) -> None:
         self.reason = self.reason or reason
         self.finished.set()
+
+    def stop_when_idle(self, reason: str) -> None:
+        """Stop once every request being handled has had its reply written."""
+        with self._inflight_lock:
+            self._stop_when_idle = reason
+            idle = self._inflight == 0
+        if idle:
+            self.stop(reason)
 
     def _next(self) -> p.Request | None:
         with self._read_lock:
@@ -192,7 +203,11 @@ class RpcServer:
                     self.stop(f"bad frame: {e}")
                     return None
             message = self._queue.popleft()
-        return message if isinstance(message, p.Request) else None
+            if not isinstance(message, p.Request):
+                return None
+            with self._inflight_lock:
+                self._inflight += 1
+            return message
 
     def _serve(self) -> None:
         while not self.finished.is_set():
@@ -211,3 +226,8 @@ class RpcServer:
                     write_all(self.wfd, frame)
             except OSError:
                 self.stop("write failed")
+            with self._inflight_lock:
+                self._inflight -= 1
+                idle_stop = self._stop_when_idle if self._inflight == 0 else None
+            if idle_stop:
+                self.stop(idle_stop)

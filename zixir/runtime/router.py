@@ -80,8 +80,6 @@ class Router:
         self._session: Any = None
         self._session_error: str | None = None
         self._session_lock = threading.RLock()
-        self._inflight = 0
-        self._inflight_lock = threading.Lock()
         self.escalated: str | None = None
         self.server: RpcServer | None = None
         self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
@@ -101,14 +99,10 @@ class Router:
     def _escalated(self, reason: str) -> None:
         self.escalated = reason
         self.log.error("router.escalate", reason=reason)
-        with self._inflight_lock:
-            idle = self._inflight == 0
-        if idle and self.server is not None:
-            self.server.stop("escalated")
+        if self.server is not None:  # exit once the running requests have their replies
+            self.server.stop_when_idle("escalated")
 
     def handle(self, request: p.Request) -> tuple[dict | None, Any]:
-        with self._inflight_lock:
-            self._inflight += 1
         try:
             return None, self._dispatch(request.method, request.params)
         except ZixirError as e:
@@ -120,11 +114,6 @@ class Router:
             return wire, None
         finally:
             _flush_stdio()
-            with self._inflight_lock:
-                self._inflight -= 1
-                idle = self._inflight == 0
-            if idle and self.escalated and self.server is not None:
-                self.server.stop("escalated")
 
     def _dispatch(self, method: str, params: list) -> Any:
         if method == "call_python":
