@@ -163,8 +163,21 @@ def _is_constant(e: py.expr) -> bool:
     return isinstance(e, py.Constant) or (isinstance(e, py.Name) and e.id in ("_zx_T", "_zx_F"))
 
 
-def static_type(node: A.Node) -> str | None:
-    """'num', 'str' or 'bool' when the compiler can prove it, else None."""
+def static_type(node: A.Node, memo: dict[int, str | None] | None = None) -> str | None:
+    """'num', 'str' or 'bool' when the compiler can prove it, else None.
+
+    `memo` (by node id) keeps long operator chains linear: each node is typed once."""
+    if memo is None:
+        memo = {}
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    result = _static_type(node, memo)
+    memo[key] = result
+    return result
+
+
+def _static_type(node: A.Node, memo: dict[int, str | None]) -> str | None:
     if isinstance(node, (A.IntLit, A.FloatLit)):
         return "num"
     if isinstance(node, A.StrLit):
@@ -174,7 +187,7 @@ def static_type(node: A.Node) -> str | None:
     if isinstance(node, A.Binary):
         if node.op in COMPARISONS:
             return "bool"
-        left, right = static_type(node.left), static_type(node.right)
+        left, right = static_type(node.left, memo), static_type(node.right, memo)
         if node.op == "+":
             if "str" in (left, right):
                 return "str"
@@ -186,9 +199,9 @@ def static_type(node: A.Node) -> str | None:
     if isinstance(node, A.Unary):
         if node.op == "not":
             return "bool"
-        return "num" if static_type(node.operand) == "num" else None
+        return "num" if static_type(node.operand, memo) == "num" else None
     if isinstance(node, A.Logical):
-        if static_type(node.left) == static_type(node.right) == "bool":
+        if static_type(node.left, memo) == static_type(node.right, memo) == "bool":
             return "bool"
     return None
 
@@ -203,6 +216,8 @@ class Compiler:
         self.toplevel_names: list[str] = []
         #: inside comprehensions statements cost a slow loop: prefer inline checks there
         self.inline_only = False
+        self.types: dict[int, str | None] = {}  # static_type memo
+        self.hoisted: dict[int, str] = {}  # id(FnDef) -> the Python name reserved for it
 
     # ---- entry ---------------------------------------------------------------------------
 
@@ -280,7 +295,7 @@ class Compiler:
         """Functions of a block are visible throughout it, so they can call each other."""
         for stmt in body:
             if isinstance(stmt, A.FnDef):
-                self.declare(stmt.name, block)
+                self.hoisted[id(stmt)] = self.declare(stmt.name, block)
 
     def _enter_block(self, **kw) -> BlockScope:
         self.block = BlockScope(self.fn, self.block, **kw)
@@ -417,7 +432,11 @@ class Compiler:
         return stmts + self.finish(_name(pyname), mode, target)
 
     def emit_FnDef(self, node: A.FnDef, mode: str, target: str | None):
-        pyname = self.block.names.get(node.name) or self.declare(node.name)
+        pyname = self.hoisted.get(id(node))
+        if pyname is None:
+            pyname = self.declare(node.name)
+        else:
+            self.block.names[node.name] = pyname  # a `let` in between may have rebound it
         fdef = self.function(pyname, node.params, node.body, node)
         if mode == EFFECT:
             return fdef
@@ -565,7 +584,7 @@ class Compiler:
             return stmts, py.IfExp(test, _name("_zx_T"), _name("_zx_F"))
         if op == "..":
             return stmts, self.at(_call("_zx_range", left, right), node)
-        lt, rt = static_type(node.left), static_type(node.right)
+        lt, rt = static_type(node.left, self.types), static_type(node.right, self.types)
         binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
         if op == "+":
             if (lt == rt == "num") or (lt == rt == "str"):
@@ -601,7 +620,7 @@ class Compiler:
         return py.IfExp(test, binop, self.at(_call(fallback, left, right), node))
 
     def value_Logical(self, node: A.Logical):
-        if static_type(node) == "bool":
+        if static_type(node, self.types) == "bool":
             stmts, test = self.cond(node)
             return stmts, py.IfExp(test, _name("_zx_T"), _name("_zx_F"))
         lstmts, left = self.value(node.left)
@@ -717,7 +736,7 @@ class Compiler:
         return stmts + [self.at(stmt, node)], _name(t)
 
     def _while_test(self, node: A.Node) -> tuple[list[py.stmt], py.expr]:
-        if static_type(node) == "bool":
+        if static_type(node, self.types) == "bool":
             return self.cond(node)
         stmts, e = self.value(node)
         return stmts, self.at(_call("_zx_while_cond", e), node)

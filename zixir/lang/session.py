@@ -67,25 +67,32 @@ class Session:
 
     def eval(self, source: str, filename: str | None = None) -> Any:
         """Evaluate `source`; the value as plain Python (None/bool/int/float/str/list/dict)."""
-        return to_python(self.eval_value(source, filename))
+        return run_deep(self._evaluate, source, filename or self.filename, True)
 
     def eval_value(self, source: str, filename: str | None = None) -> Any:
         """Evaluate `source`; the value as a Zixir value (for printing in Zixir syntax)."""
-        filename = filename or self.filename
-        compiled = self.compile(source, filename)
-        return self.execute(compiled, self.namespace)
+        return run_deep(self._evaluate, source, filename or self.filename, False)
 
     def run_file(self, path: str, call_main: bool = True) -> Any:
-        return to_python(self.run_file_value(path, call_main))
+        return run_deep(self._run_file, path, call_main, True)
 
     def run_file_value(self, path: str, call_main: bool = True) -> Any:
-        source = read_source(path)
-        value = self.eval_value(source, path)
+        return run_deep(self._run_file, path, call_main, False)
+
+    def _evaluate(self, source: str, filename: str | None, convert: bool) -> Any:
+        # parsing and compiling recurse as deep as the program nests: they run on the deep
+        # thread too, like the program itself
+        compiled = self.compile(source, filename)
+        value = self.execute(compiled, self.namespace)
+        return to_python_checked(value) if convert else value
+
+    def _run_file(self, path: str, call_main: bool, convert: bool) -> Any:
+        value = self._evaluate(read_source(path), path, False)
         if call_main:
             main = self.namespace.get(mangle("main"))
             if main is not None and callable(main) and B.arity(main) == (0, 0):
-                value = self.call(main, [])
-        return value
+                value = self._guarded(main, [])
+        return to_python_checked(value) if convert else value
 
     def call(self, fn: Any, args: list[Any]) -> Any:
         """Call a Zixir function value from Python (arguments already Zixir values)."""
@@ -103,6 +110,7 @@ class Session:
         exec(compiled.code, namespace)
         toplevel = namespace.pop(compiled.function_name)
         return run_deep(self._guarded, toplevel, [])
+
 
     def _guarded(self, fn: Callable[..., Any], args: list[Any]) -> Any:
         try:
@@ -284,6 +292,14 @@ def _memory_args(op: str, args: tuple, low: int, high: int) -> list[Any]:
     if args and type(args[0]) is not str:
         raise ZixirRuntimeError(f"memory.{op}: key must be a string, got {type_name(args[0])}")
     return list(args)
+
+
+def to_python_checked(value: Any) -> Any:
+    """`to_python`, with a clear error for values too large to become Python lists."""
+    try:
+        return to_python(value)
+    except (OverflowError, MemoryError):
+        raise ZixirRuntimeError("value too large to convert (a huge range?)") from None
 
 
 def read_source(path: str) -> str:

@@ -76,7 +76,10 @@ class ZRange:
         return iter(self._range)
 
     def __len__(self) -> int:
-        return len(self._range)
+        try:
+            return len(self._range)
+        except OverflowError:
+            raise ZixirRuntimeError("range too large: more elements than fit in memory") from None
 
     def __getitem__(self, index):
         return self._range[index]
