@@ -278,3 +278,15 @@ def test_no_python_warnings_leak_from_generated_code(source):
 def test_calling_a_non_function(source, fragment):
     err = fails(source, ZixirRuntimeError)
     assert err.message.startswith(fragment)
+
+
+def test_enormous_range_leaving_the_program_is_a_zixir_error():
+    # a range becomes a list when it leaves the program; one this long cannot
+    with pytest.raises(ZixirError):
+        run("1..23456789012345678901234567890")
+
+
+def test_length_of_enormous_range_is_a_zixir_error():
+    fails("let r = 0..100000000000000000000\nr.length", ZixirRuntimeError)
+    check_value = run("let r = 0..100000000000000000000\nr[5]")
+    assert check_value == 5
