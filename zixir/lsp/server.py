@@ -3,9 +3,10 @@
     client ──didOpen/didChange/didSave──> analyse (parse + check + resolve) ──> publishDiagnostics
     client ──completion/hover/definition/references/rename/documentSymbol──> features.py
 
-Documents are synchronised whole (full sync), analysed on every open, change and save, and the
-analysis is kept per URI together with the last one that parsed, which completion falls back on
-while the text is broken. Every handler catches its own failures: a bug shows up in the log
+Documents are synchronised whole (full sync) and analysed on open and save, and after a change
+once the typing pauses (CHANGE_DELAY; a request that arrives first analyses the text it sees).
+The analysis is kept per URI together with the last one that parsed, which completion falls
+back on while the text is broken. Every handler catches its own failures: a bug shows up in the log
 (stderr), never as a dead server. Standard output carries the protocol only: `main` moves the
 process's file descriptor 1 to stderr and keeps a private duplicate for the protocol, so a stray
 `print`, in Python or in native code, cannot corrupt it.
@@ -13,6 +14,7 @@ process's file descriptor 1 to stderr and keeps a private duplicate for the prot
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -31,6 +33,7 @@ from .positions import PositionMap
 log = logging.getLogger("zixir.lsp")
 
 VERSION = "0.1.0"
+CHANGE_DELAY = 0.15  # seconds without a change before the diagnostics of a change are computed
 
 _COMPLETION_KINDS = {
     "keyword": lsp.CompletionItemKind.Keyword,
@@ -60,10 +63,29 @@ class ZixirLanguageServer(LanguageServer):
                          text_document_sync_kind=lsp.TextDocumentSyncKind.Full)
         self.analyses: dict[str, Analysis] = {}
         self.last_parsed: dict[str, Analysis] = {}
+        self._pending: dict[str, asyncio.TimerHandle] = {}
 
     # ---- documents -------------------------------------------------------------------------
 
+    def refresh_soon(self, uri: str) -> None:
+        """Analyse `uri` once no other change has come for CHANGE_DELAY seconds."""
+        self._cancel_pending(uri)
+        self._pending[uri] = self.loop.call_later(CHANGE_DELAY, self._refresh_pending, uri)
+
+    def _refresh_pending(self, uri: str) -> None:
+        self._pending.pop(uri, None)
+        try:
+            self.refresh(uri)
+        except Exception:
+            log.exception("analysis of %s failed", uri)
+
+    def _cancel_pending(self, uri: str) -> None:
+        handle = self._pending.pop(uri, None)
+        if handle is not None:
+            handle.cancel()
+
     def refresh(self, uri: str) -> Analysis:
+        self._cancel_pending(uri)
         document = self.workspace.get_text_document(uri)
         path = to_fs_path(uri) if uri.startswith("file:") else None
         analysis = analyze(document.source, path)
@@ -83,6 +105,7 @@ class ZixirLanguageServer(LanguageServer):
         return analysis
 
     def forget(self, uri: str) -> None:
+        self._cancel_pending(uri)
         self.analyses.pop(uri, None)
         self.last_parsed.pop(uri, None)
         self.publish_diagnostics(uri, [])
@@ -139,7 +162,7 @@ def did_open(ls: ZixirLanguageServer, params: lsp.DidOpenTextDocumentParams) -> 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
 @guarded()
 def did_change(ls: ZixirLanguageServer, params: lsp.DidChangeTextDocumentParams) -> None:
-    ls.refresh(params.text_document.uri)
+    ls.refresh_soon(params.text_document.uri)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
