@@ -1,7 +1,7 @@
 // The Zixir extension's client side: starts the language server (`zixir lsp` over stdio) and
 // contributes the commands "Zixir: Run File" and "Zixir: Restart Language Server".
 //
-// Which executable runs is decided by `serverCommand` from two settings:
+// Which executable runs is decided by `zixirCommand` (command.ts) from two settings:
 //   zixir.server.path  set -> <path> lsp            (a `zixir` executable)
 //   zixir.pythonPath   set -> <python> -m zixir lsp (an interpreter that has zixir installed)
 //   neither            -> zixir lsp                 (looked up on PATH)
@@ -14,6 +14,7 @@ import {
   ServerOptions,
   TransportKind,
 } from "vscode-languageclient/node";
+import { runCommand, zixirCommand, ZixirSettings } from "./command";
 
 const LANGUAGE_ID = "zixir";
 
@@ -21,37 +22,16 @@ let client: LanguageClient | undefined;
 let output: vscode.OutputChannel | undefined;
 let running: cp.ChildProcess | undefined;
 
-export interface ZixirCommand {
-  command: string;
-  args: string[];
-}
-
-/** The command line that runs `zixir <subcommand...>` according to the settings. */
-export function zixirCommand(
-  config: vscode.WorkspaceConfiguration,
-  subcommand: string[],
-): ZixirCommand {
-  const serverPath = (config.get<string>("server.path") ?? "").trim();
-  const pythonPath = (config.get<string>("pythonPath") ?? "").trim();
-  if (serverPath) {
-    return { command: expandHome(serverPath), args: subcommand };
-  }
-  if (pythonPath) {
-    return { command: expandHome(pythonPath), args: ["-m", "zixir", ...subcommand] };
-  }
-  return { command: "zixir", args: subcommand };
-}
-
-function expandHome(p: string): string {
-  if (p === "~" || p.startsWith("~/")) {
-    return path.join(process.env.HOME ?? "", p.slice(1));
-  }
-  return p;
+function settings(config: vscode.WorkspaceConfiguration): ZixirSettings {
+  return {
+    serverPath: config.get<string>("server.path"),
+    pythonPath: config.get<string>("pythonPath"),
+  };
 }
 
 function createClient(): LanguageClient {
   const config = vscode.workspace.getConfiguration("zixir");
-  const { command, args } = zixirCommand(config, ["lsp"]);
+  const { command, args } = zixirCommand(settings(config), ["lsp"]);
   const serverOptions: ServerOptions = {
     run: { command, args, transport: TransportKind.stdio },
     debug: { command, args, transport: TransportKind.stdio },
@@ -80,7 +60,7 @@ async function startClient(): Promise<LanguageClient> {
   try {
     await started.start();
   } catch (err) {
-    const { command, args } = zixirCommand(vscode.workspace.getConfiguration("zixir"), ["lsp"]);
+    const { command, args } = zixirCommand(settings(vscode.workspace.getConfiguration("zixir")), ["lsp"]);
     void vscode.window.showErrorMessage(
       `Zixir: could not start the language server (${[command, ...args].join(" ")}): ${String(err)}. ` +
         "Set zixir.server.path or zixir.pythonPath.",
@@ -130,7 +110,7 @@ async function runFile(uri?: vscode.Uri): Promise<void> {
   const config = vscode.workspace.getConfiguration("zixir", document.uri);
   const extra = config.get<string[]>("run.arguments") ?? [];
   const file = document.uri.fsPath;
-  const { command, args } = zixirCommand(config, ["run", ...extra, file]);
+  const { command, args } = runCommand(settings(config), extra, file);
   out.appendLine(`$ ${[command, ...args].join(" ")}`);
   const started = Date.now();
   const child = cp.spawn(command, args, {
