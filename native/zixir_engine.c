@@ -31,8 +31,23 @@ static inline double combine(v2d a0, v2d a1, v2d a2, v2d a3) {
 
 #define ZERO2 ((v2d){0.0, 0.0})
 
-double zx_sum(const double *x, size_t n) {
-    v2d a0 = ZERO2, a1 = ZERO2, a2 = ZERO2, a3 = ZERO2;
+static inline void load_lanes(const double *lanes, v2d *a0, v2d *a1, v2d *a2, v2d *a3) {
+    *a0 = load2(lanes);
+    *a1 = load2(lanes + 2);
+    *a2 = load2(lanes + 4);
+    *a3 = load2(lanes + 6);
+}
+
+static inline void store_lanes(double *lanes, v2d a0, v2d a1, v2d a2, v2d a3) {
+    memcpy(lanes, &a0, sizeof a0);
+    memcpy(lanes + 2, &a1, sizeof a1);
+    memcpy(lanes + 4, &a2, sizeof a2);
+    memcpy(lanes + 6, &a3, sizeof a3);
+}
+
+double zx_sum_from(const double *x, size_t n, double *lanes) {
+    v2d a0, a1, a2, a3;
+    load_lanes(lanes, &a0, &a1, &a2, &a3);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         a0 += load2(x + i);
@@ -40,13 +55,20 @@ double zx_sum(const double *x, size_t n) {
         a2 += load2(x + i + 4);
         a3 += load2(x + i + 6);
     }
+    store_lanes(lanes, a0, a1, a2, a3);
     double s = combine(a0, a1, a2, a3);
     for (; i < n; i++) s += x[i];
     return s;
 }
 
-double zx_dot(const double *a, const double *b, size_t n) {
-    v2d a0 = ZERO2, a1 = ZERO2, a2 = ZERO2, a3 = ZERO2;
+double zx_sum(const double *x, size_t n) {
+    double lanes[8] = {0.0};
+    return zx_sum_from(x, n, lanes);
+}
+
+double zx_dot_from(const double *a, const double *b, size_t n, double *lanes) {
+    v2d a0, a1, a2, a3;
+    load_lanes(lanes, &a0, &a1, &a2, &a3);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         a0 += load2(a + i) * load2(b + i);
@@ -54,9 +76,15 @@ double zx_dot(const double *a, const double *b, size_t n) {
         a2 += load2(a + i + 4) * load2(b + i + 4);
         a3 += load2(a + i + 6) * load2(b + i + 6);
     }
+    store_lanes(lanes, a0, a1, a2, a3);
     double s = combine(a0, a1, a2, a3);
     for (; i < n; i++) s += a[i] * b[i];
     return s;
+}
+
+double zx_dot(const double *a, const double *b, size_t n) {
+    double lanes[8] = {0.0};
+    return zx_dot_from(a, b, n, lanes);
 }
 
 double zx_product(const double *x, size_t n) {

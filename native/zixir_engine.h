@@ -4,6 +4,14 @@
  * stated number of) float64 values, `out` has room for the result, and lengths match. The
  * kernels never allocate; scratch space comes from the caller.
  *
+ * zx_sum_from / zx_dot_from continue a zx_sum / zx_dot across calls: `lanes` holds the eight
+ * partial sums (lane j has accumulated the elements whose index is j mod 8), every full block of
+ * eight elements is added to it, and the result is the combined lanes plus the remaining
+ * n % 8 elements in order. Feeding a long run through them in pieces whose lengths are
+ * multiples of 8 (and any length last), starting from zeroed lanes, gives exactly zx_sum /
+ * zx_dot of the whole run: the list front end (native/list_reader.cpp) sums lists that way
+ * without copying them into one buffer.
+ *
  * The declarations between the cdef markers are read verbatim by cffi, for the compiled C
  * module and for loading the Zig library, so they stay plain C without macros.
  */
@@ -22,6 +30,8 @@ double zx_max(const double *x, size_t n);
 double zx_variance(const double *x, size_t n);
 double zx_std(const double *x, size_t n);
 double zx_dot(const double *a, const double *b, size_t n);
+double zx_sum_from(const double *x, size_t n, double *lanes);
+double zx_dot_from(const double *a, const double *b, size_t n, double *lanes);
 void zx_vec_add(const double *a, const double *b, double *out, size_t n);
 void zx_vec_sub(const double *a, const double *b, double *out, size_t n);
 void zx_vec_mul(const double *a, const double *b, double *out, size_t n);

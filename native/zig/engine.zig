@@ -19,30 +19,56 @@ inline fn combine(lo: V4, hi: V4) f64 {
     return (v[0] + v[2]) + (v[1] + v[3]);
 }
 
-export fn zx_sum(x: [*]const f64, n: usize) f64 {
-    var lo: V4 = @splat(0.0);
-    var hi: V4 = @splat(0.0);
+inline fn loadLanes(lanes: [*]const f64, lo: *V4, hi: *V4) void {
+    lo.* = load4(lanes);
+    hi.* = load4(lanes + 4);
+}
+
+inline fn storeLanes(lanes: [*]f64, lo: V4, hi: V4) void {
+    lanes[0..4].* = lo;
+    lanes[4..8].* = hi;
+}
+
+/// zx_sum continued across calls: `lanes` holds the eight partial sums (see zixir_engine.h).
+export fn zx_sum_from(x: [*]const f64, n: usize, lanes: [*]f64) f64 {
+    var lo: V4 = undefined;
+    var hi: V4 = undefined;
+    loadLanes(lanes, &lo, &hi);
     var i: usize = 0;
     while (i + 8 <= n) : (i += 8) {
         lo += load4(x + i);
         hi += load4(x + i + 4);
     }
+    storeLanes(lanes, lo, hi);
     var s = combine(lo, hi);
     while (i < n) : (i += 1) s += x[i];
     return s;
 }
 
-export fn zx_dot(a: [*]const f64, b: [*]const f64, n: usize) f64 {
-    var lo: V4 = @splat(0.0);
-    var hi: V4 = @splat(0.0);
+export fn zx_sum(x: [*]const f64, n: usize) f64 {
+    var lanes: [8]f64 = @splat(0.0);
+    return zx_sum_from(x, n, &lanes);
+}
+
+/// zx_dot continued across calls, like zx_sum_from.
+export fn zx_dot_from(a: [*]const f64, b: [*]const f64, n: usize, lanes: [*]f64) f64 {
+    var lo: V4 = undefined;
+    var hi: V4 = undefined;
+    loadLanes(lanes, &lo, &hi);
     var i: usize = 0;
     while (i + 8 <= n) : (i += 8) {
         lo += load4(a + i) * load4(b + i);
         hi += load4(a + i + 4) * load4(b + i + 4);
     }
+    storeLanes(lanes, lo, hi);
     var s = combine(lo, hi);
     while (i < n) : (i += 1) s += a[i] * b[i];
     return s;
+}
+
+export fn zx_dot(a: [*]const f64, b: [*]const f64, n: usize) f64 {
+    var lanes: [8]f64 = @splat(0.0);
+    return zx_dot_from(a, b, n, &lanes);
 }
 
 export fn zx_product(x: [*]const f64, n: usize) f64 {

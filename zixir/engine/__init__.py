@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import backends as _backends
 from .backends import (
     BACKEND_NAMES,
     Backend,
@@ -25,16 +26,23 @@ from .backends import (
 from .registry import OPS, EngineOp, Param, lookup
 
 
-def run(name: str, *args: Any) -> Any:
-    """Run engine op `name` on `args` with the active backend."""
-    op = OPS.get(name) or lookup(name)
-    return active_backend().execute(op, op.bind(args))
-
-
-def run_with(backend: Backend, name: str, *args: Any) -> Any:
+def _run_with(backend: Backend, name: str, *args: Any) -> Any:
     """Run engine op `name` on `args` with a given backend (tests compare backends this way)."""
     op = lookup(name)
     return backend.execute(op, op.bind(args))
+
+
+try:  # the native front end serves the hottest ops of native backends without a Python frame
+    from ._listread import front_end as _front_end
+except ImportError:
+    run_with = _run_with
+else:
+    run_with = _front_end(_run_with)
+
+
+def run(name: str, *args: Any) -> Any:
+    """Run engine op `name` on `args` with the active backend."""
+    return run_with(_backends._active or active_backend(), name, *args)
 
 
 def run_engine(name: str, *args: Any) -> Any:

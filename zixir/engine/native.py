@@ -8,6 +8,11 @@ Both builds export the functions declared in native/zixir_engine.h; `Kernels` wr
 (an `ffi`/`lib` pair) and is the only place that turns validated arguments into pointers.
 Buffers of contiguous float64 go to the kernels in place (`ffi.from_buffer`); lists are read
 into one double buffer, by the list reader extension when it is built.
+
+With that extension (`_listread`), `NativeBackend` is also a `Dispatcher`: the reductions and
+dot_product on lists and float64 buffers are served by its native front end straight from
+`run_with` (see native/list_reader.cpp), calling this backend's own kernels by address; every
+other call, and every argument the front end does not take as is, comes through `execute`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,13 @@ from typing import Any
 from .backends import BackendUnavailable
 from .registry import OPS, EngineOp
 from .values import FastReader, NumVec, as_numbers, buffer_view
+
+try:  # the native front end (optional, like the list reader it is built with)
+    from ._listread import KINDS as _FAST_KINDS
+    from ._listread import Dispatcher as _NativeFrontEnd
+except ImportError:
+    _FAST_KINDS = None
+    _NativeFrontEnd = object
 
 #: below these list lengths the pure-Python path is faster than a native call (measured with
 #: `benchmarks/engine.py --crossover`, see native/README.md; buffers always go to the kernels).
@@ -38,6 +50,14 @@ PYTHON_BELOW: dict[str, int] = {
 #: list results at least this long are built by numpy's tolist (measured faster; numpy is only
 #: imported once a result is long enough to repay the import)
 _NUMPY_TOLIST_FROM = 4096
+
+
+#: the one-list reductions: op name -> kernel(double pointer, n)
+_REDUCTION_KERNELS = {
+    "list_sum": "zx_sum", "list_product": "zx_product", "list_mean": "zx_mean",
+    "list_min": "zx_min", "list_max": "zx_max", "list_variance": "zx_variance",
+    "list_std": "zx_std",
+}
 
 
 def native_source_dir() -> Path:
@@ -167,12 +187,21 @@ class Kernels:
 
     def reductions(self) -> dict[str, Callable[[Any, int], float]]:
         """The one-list reductions: op name -> kernel(double pointer, n)."""
-        lib = self.lib
-        return {
-            "list_sum": lib.zx_sum, "list_product": lib.zx_product, "list_mean": lib.zx_mean,
-            "list_min": lib.zx_min, "list_max": lib.zx_max, "list_variance": lib.zx_variance,
-            "list_std": lib.zx_std,
-        }
+        return {name: getattr(self.lib, kernel) for name, kernel in _REDUCTION_KERNELS.items()}
+
+    def address(self, name: str) -> int:
+        """The address of kernel `name` in this build (for the native front end)."""
+        return int(self.ffi.cast("uintptr_t", self.ffi.addressof(self.lib, name)))
+
+    def fast_table(self, kinds: dict[str, int]) -> dict[str, tuple[int, int, int]]:
+        """Op name -> (kind, kernel address, piecewise kernel address or 0) for the front end."""
+        at = self.address
+        table = {"list_sum": (kinds["sum"], at("zx_sum"), at("zx_sum_from")),
+                 "list_mean": (kinds["mean"], at("zx_mean"), at("zx_sum_from")),
+                 "dot_product": (kinds["dot"], at("zx_dot"), at("zx_dot_from"))}
+        for name, kernel in _REDUCTION_KERNELS.items():
+            table.setdefault(name, (kinds["reduce"], at(kernel), 0))
+        return table
 
     def table(self) -> dict[str, Callable[..., Any]]:
         """Op name -> function of the validated arguments, for every op in the registry."""
@@ -194,8 +223,13 @@ class Kernels:
         return ops
 
 
-class NativeBackend:
-    """A backend running one build of the kernels, with the pure-Python path for short lists."""
+class NativeBackend(_NativeFrontEnd):
+    """A backend running one build of the kernels, with the pure-Python path for short lists.
+
+    Built with the native front end, it hands that its kernels' addresses: `run_with` then
+    serves the reductions and dot_product without entering Python (`fast_ops`); lists are read
+    there only when this backend has the list reader.
+    """
 
     def __init__(
         self,
@@ -212,6 +246,8 @@ class NativeBackend:
         self._plans = {name: self._reduction_plan(OPS[name], kernel)
                        for name, kernel in kernels.reductions().items()}
         self._plans["dot_product"] = self._dot_plan(OPS["dot_product"], kernels.lib.zx_dot)
+        if _FAST_KINDS is not None:
+            self._set_fast_ops(kernels.fast_table(_FAST_KINDS), reader is not None)
 
     def always_native(self) -> NativeBackend:
         """The same backend without the short-list shortcut (tests reach every kernel with it)."""
