@@ -376,3 +376,35 @@ async def test_broken_documents_never_crash_the_server(client: LanguageClient,
     assert diagnostics == []
     assert "fn mean" in await hover_text(client, path, position_of(PROGRAM, "fn mean", offset=4))
     assert client.error is None
+
+
+# ---- imports and unsaved documents ---------------------------------------------------------------
+
+async def test_completion_and_hover_through_an_import_alias(client: LanguageClient,
+                                                            tmp_path: Path) -> None:
+    (tmp_path / "geometry.zx").write_text(
+        "pub fn area(w: Float, h: Float) -> Float: w * h\npub let unit = 1.0\nlet private = 0\n",
+        encoding="utf-8")
+    text = 'import "geometry.zx" as geo\ngeo.\n'
+    path = tmp_path / "shapes.zx"
+    await open_document(client, path, text)
+    items = await complete(client, path, position_of(text, "geo.\n", offset=4))
+    assert set(items) == {"area", "unit"}
+    assert items["area"].kind == types.CompletionItemKind.Function
+    text = 'import "geometry.zx" as geo\ngeo.area(2.0, 3.0)\n'
+    assert await change_document(client, path, text, version=2) == []
+    hover = await hover_text(client, path, position_of(text, "geo.", offset=1))
+    assert 'import "geometry.zx" as geo' in hover
+
+
+async def test_an_unsaved_document_is_served_too(client: LanguageClient) -> None:
+    uri = "untitled:Untitled-1"
+    text = "let n = 41\nn + missing\n"
+    diagnostics = await diagnostics_after(client, uri, 1, lambda: client.text_document_did_open(
+        types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+            uri=uri, language_id="zixir", version=1, text=text))))
+    assert [d.range for d in diagnostics] == [range_of(text, "missing")]
+    result = await request(client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=position_of(text, "n + missing"))))
+    assert "let n: Int" in result.contents.value

@@ -61,29 +61,32 @@ def _members(owner: str, current: Analysis, fallback: Analysis | None, line: int
     if owner == "memory":
         return [Completion(m.name, "memory", m.signature, m.doc)
                 for m in registry.MEMORY_MEMBERS.values()]
-    source = current if current.checked is not None else fallback
-    if source is not None and source.checked is not None and source.path:
-        for name, kind, _type in source.checked.names_in_scope(line, column):
-            if name == owner and kind == "import":
-                return _module_members(source, owner)
+    module = _module_members(current, owner)
+    if module is not None:
+        return module
     return [Completion("length", "field", "Int", LENGTH_DOC)]
 
 
-def _module_members(source: Analysis, alias: str) -> list[Completion]:
-    """The `pub` names of the file imported `as alias`."""
-    for stmt in source.program.body if source.program else ():
-        if isinstance(stmt, A.Import) and stmt.alias == alias:
-            base = os.path.dirname(os.path.abspath(source.path))
-            path = os.path.normpath(os.path.join(base, stmt.path))
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    module = parse(handle.read(), path)
-            except Exception:  # unreadable or broken: nothing to offer
-                return []
-            return [Completion(s.name, "function" if isinstance(s, A.FnDef) else "variable",
-                               f'from "{stmt.path}"')
-                    for s in module.body if isinstance(s, (A.Let, A.FnDef)) and s.public]
-    return []
+def _module_members(current: Analysis, alias: str) -> list[Completion] | None:
+    """The `pub` names of the file imported `as alias` (read from the text: it may not parse)."""
+    found = re.search(r'(?m)^\s*import\s+"([^"\n]+)"\s+as\s+' + re.escape(alias) + r"(?!\w)",
+                      current.source)
+    if found is None or not current.path:
+        return None
+    relative = found.group(1)
+    path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(current.path)),
+                                         relative))
+    try:
+        with open(path, encoding="utf-8") as handle:
+            module = parse(handle.read(), path)
+    except Exception:  # unreadable or broken: nothing to offer
+        return []
+    out = []
+    for stmt in module.body:
+        if isinstance(stmt, (A.Let, A.FnDef)) and stmt.public:
+            kind = "function" if isinstance(stmt, A.FnDef) else "variable"
+            out.append(Completion(stmt.name, kind, f'from "{relative}"'))
+    return out
 
 
 def _names(current: Analysis, fallback: Analysis | None, line: int,
