@@ -303,7 +303,7 @@ def prepare_rename(ls: ZixirLanguageServer,
     return lsp.PrepareRenameResult_Type1(range=positions.range(span), placeholder=symbol.name)
 
 
-@server.feature(lsp.TEXT_DOCUMENT_RENAME)
+@server.feature(lsp.TEXT_DOCUMENT_RENAME, lsp.RenameOptions(prepare_provider=True))
 @guarded()
 def rename(ls: ZixirLanguageServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
     uri = params.text_document.uri
