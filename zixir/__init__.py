@@ -36,16 +36,16 @@ __version__ = "0.1.0"
 
 def eval(source: str, filename: str | None = None) -> Any:  # noqa: A001 - the API's name
     """Evaluate a Zixir program on the default runtime and return its value."""
-    from .api import default_session
+    from .api import eval_source
 
-    return default_session().eval(source, filename)
+    return eval_source(source, filename)
 
 
 def run_file(path: str) -> Any:
     """Run a Zixir file (calling its `fn main` if it has one) and return the program's value."""
-    from .api import default_session
+    from .api import run_file as _run_file
 
-    return default_session().run_file(path)
+    return _run_file(path)
 
 
 def run_engine(op: str, *args: Any) -> Any:

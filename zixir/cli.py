@@ -19,22 +19,6 @@ from .lang.values import to_literal, to_python
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
 
-class _TrackingStream:
-    """Wraps stdout to know whether the last thing written ended a line."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self.at_line_start = True
-
-    def write(self, text: str) -> int:
-        if text:
-            self.at_line_start = text.endswith("\n")
-        return self._stream.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def _source_of(path: str | None) -> str | None:
     if not path:
         return None
@@ -63,17 +47,17 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
-def print_result(value: Any, as_json: bool, stream: _TrackingStream) -> None:
+def print_result(value: Any, as_json: bool, at_line_start: bool = True) -> None:
     if as_json:
         text = json.dumps(to_python(value), default=_json_default, allow_nan=True)
     elif value is None:
         return
     else:
         text = to_literal(value)
-    if not stream.at_line_start:
-        stream.write("\n")
-    stream.write(text + "\n")
-    stream.flush()
+    if not at_line_start:
+        text = "\n" + text
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -81,27 +65,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not os.path.isfile(path):
         print(f"zixir: error: no such file: {path}", file=sys.stderr)
         return EXIT_USAGE
-    stream = _TrackingStream(sys.stdout)
-    sys.stdout = stream  # type: ignore[assignment]
+    from .runtime_bridge import run_file_for_cli
+
     try:
-        value = _run_program(args, path)
+        value, at_line_start = run_file_for_cli(
+            path, workers=args.workers, timeout=args.timeout, allow=args.allow,
+            allow_all=args.allow_all, stats=args.stats)
     except ZixirError as error:
-        stream.flush()
+        sys.stdout.flush()
         return report_error(error, path)
     except KeyboardInterrupt:
         print("\nzixir: interrupted", file=sys.stderr)
         return 130
-    finally:
-        sys.stdout = stream._stream
-    print_result(value, args.json, stream)
+    print_result(value, args.json, at_line_start)
     return EXIT_OK
-
-
-def _run_program(args: argparse.Namespace, path: str) -> Any:
-    from .runtime_bridge import run_file_for_cli
-
-    return run_file_for_cli(path, workers=args.workers, timeout=args.timeout,
-                            allow=args.allow, allow_all=args.allow_all, stats=args.stats)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

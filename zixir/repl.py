@@ -80,6 +80,13 @@ def run_repl(workers: int | None = None, read_line: Callable[[str], str] | None 
     from .runtime_bridge import repl_session
 
     session = repl_session(workers)
+    try:
+        return _loop(session, read_line, workers)
+    finally:
+        session.close()
+
+
+def _loop(session, read_line: Callable[[str], str] | None, workers: int | None) -> int:
     interactive = read_line is None and sys.stdin.isatty()
     if interactive:
         print("zixir repl: :help for help, Ctrl-D to quit")
@@ -104,7 +111,7 @@ def run_repl(workers: int | None = None, read_line: Callable[[str], str] | None 
             print(HELP)
             continue
         if command == ":reset":
-            session = repl_session(workers)
+            session.reset()
             print("bindings cleared")
             continue
         count += 1
@@ -118,6 +125,7 @@ def run_repl(workers: int | None = None, read_line: Callable[[str], str] | None 
             print(format_error(error, text, name), file=sys.stderr)
             continue
         except KeyboardInterrupt:
+            session.interrupt()
             print("interrupted", file=sys.stderr)
             continue
         if value is not None:

@@ -1,19 +1,58 @@
-"""How the CLI and REPL get an interpreter: on the supervised runtime when it is available,
-otherwise in-process with Python calls and `memory.*` reported as unavailable."""
+"""How the CLI and the REPL run programs: in the router of a supervised runtime, so that a
+crash of native code or of the interpreter never takes the command down with it."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from .lang.session import Session
+
+def _runtime(workers: int | None = None, timeout: float | None = None,
+             allow: list[str] | None = None, allow_all: bool = False) -> Any:
+    from .runtime import Runtime
+
+    options: dict[str, Any] = {}
+    if allow:
+        options["allow"] = tuple(allow)
+    if allow_all:
+        options["allow_all"] = True
+    return Runtime(workers=workers, call_timeout=timeout, **options)
 
 
 def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | None = None,
                      allow: list[str] | None = None, allow_all: bool = False,
-                     stats: bool = False) -> Any:
-    """Run `path` (calling `fn main`) and return its value as a Zixir value."""
-    return Session().run_file_value(path)
+                     stats: bool = False) -> tuple[Any, bool]:
+    """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
+    output ended a line."""
+    from .runtime import format_stats
+
+    with _runtime(workers, timeout, allow, allow_all) as rt:
+        try:
+            value = rt.run_file(path)
+            return value, rt.output_at_line_start()
+        finally:
+            if stats:
+                print(format_stats(rt.stats()), file=sys.stderr)
 
 
-def repl_session(workers: int | None = None) -> Session:
-    return Session()
+class RuntimeSession:
+    """The REPL's session: bindings live in the router of a private runtime."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.runtime = _runtime(workers)
+
+    def eval_value(self, source: str, filename: str | None = None) -> Any:
+        return self.runtime.eval(source, filename)
+
+    def reset(self) -> None:
+        self.runtime.reset()
+
+    def interrupt(self) -> None:
+        self.runtime.interrupt()
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+def repl_session(workers: int | None = None) -> RuntimeSession:
+    return RuntimeSession(workers)

@@ -78,10 +78,15 @@ def test_output_before_error_is_kept(tmp_path):
     assert "error: Division by zero" in result.stderr
 
 
-def test_value_starts_on_its_own_line(tmp_path, capsys):
+def test_value_starts_on_its_own_line(tmp_path):
     path = write(tmp_path, "p.zx", 'print("no newline")\n7\n')
-    assert main(["run", path]) == 0
-    assert capsys.readouterr().out == "no newline\n7\n"
+    result = run_cli("run", path)
+    assert (result.returncode, result.stdout) == (0, "no newline\n7\n")
+
+
+def test_main_reports_usage_errors_without_exiting(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.zx")]) == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_repl_keeps_bindings_and_survives_errors(capsys):

@@ -32,17 +32,20 @@ def _run_with(backend: Backend, name: str, *args: Any) -> Any:
     return backend.execute(op, op.bind(args))
 
 
+def _run(name: str, *args: Any) -> Any:
+    """Run engine op `name` on `args` with the active backend."""
+    return run_with(_backends._active or active_backend(), name, *args)
+
+
 try:  # the native front end serves the hottest ops of native backends without a Python frame
+    from ._listread import active_front_end as _active_front_end
     from ._listread import front_end as _front_end
 except ImportError:
     run_with = _run_with
+    run = _run
 else:
     run_with = _front_end(_run_with)
-
-
-def run(name: str, *args: Any) -> Any:
-    """Run engine op `name` on `args` with the active backend."""
-    return run_with(_backends._active or active_backend(), name, *args)
+    run = _active_front_end(_run, vars(_backends), "_active")
 
 
 def run_engine(name: str, *args: Any) -> Any:

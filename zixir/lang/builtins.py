@@ -202,8 +202,6 @@ def _extreme(name: str, pick: Callable, args: tuple) -> Any:
         items = args[0]
         if len(items) == 0:
             raise fail(name, "empty list")
-    elif len(args) == 0:
-        raise fail(name, "expected a list or at least one value")
     else:
         items = args
     try:
@@ -214,13 +212,13 @@ def _extreme(name: str, pick: Callable, args: tuple) -> Any:
 
 
 @builtin("min(xs) | min(a, b, ...)", "Smallest element of a list, or smallest argument.", 1, None)
-def builtin_min(*args: Any) -> Any:
-    return _extreme("min", min, args)
+def builtin_min(first: Any, *rest: Any) -> Any:
+    return _extreme("min", min, (first, *rest))
 
 
 @builtin("max(xs) | max(a, b, ...)", "Largest element of a list, or largest argument.", 1, None)
-def builtin_max(*args: Any) -> Any:
-    return _extreme("max", max, args)
+def builtin_max(first: Any, *rest: Any) -> Any:
+    return _extreme("max", max, (first, *rest))
 
 
 @builtin("keys(m) -> [String]", "The keys of a map, in insertion order.", 1)

@@ -21,6 +21,7 @@ RECURSION_LIMIT = 150_000
 
 _stack_lock = threading.Lock()
 _local = threading.local()
+_busy: set[int] = set()  # idents of deep threads running a job right now
 
 
 def in_deep_thread() -> bool:
@@ -69,17 +70,26 @@ class DeepExecutor:
         while True:
             future, fn, args = self._jobs.get()
             if future.set_running_or_notify_cancel():
+                ident = threading.get_ident()
+                _busy.add(ident)
                 try:
                     future.set_result(fn(*args))
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                     future.set_exception(exc)
                     del exc
+                finally:
+                    _busy.discard(ident)
             del future, fn, args
             with self._lock:
                 self._idle += 1
 
 
 EXECUTOR = DeepExecutor()
+
+
+def running_threads() -> list[int]:
+    """Deep threads currently evaluating (for interrupting a runaway program)."""
+    return list(_busy)
 
 
 def interrupt(thread_id: int) -> None:

@@ -206,7 +206,7 @@ def to_literal(value: Any, _depth: int = 0) -> str:
         return "true" if value else "false"
     if callable(value):
         return f"<fn {function_name(value)}>"
-    return f"<{t.__name__}>"
+    return repr(value)  # e.g. a function that came back from another process
 
 
 # ---- crossing the boundary -----------------------------------------------------------------
@@ -250,7 +250,7 @@ class PythonCallable:
         return to_python(call_function(self.fn, [from_python(a) for a in args]))
 
     def __repr__(self) -> str:
-        return f"<zixir fn {self.__name__}>"
+        return f"<fn {self.__name__}>"
 
 
 def from_python(value: Any, _seen: int = 0) -> Any:

@@ -22,7 +22,9 @@ import threading
 import traceback
 from typing import Any
 
+from zixir.lang.deep import interrupt
 from zixir.lang.errors import ZixirError, ZixirRuntimeError
+from zixir.lang.output import LineTrackingStream
 
 from . import protocol as p
 from .channel import RpcServer
@@ -61,6 +63,16 @@ class RouterServices:
         return self.memory.keys(prefix)
 
 
+def interrupt_evaluations() -> int:
+    """Raise KeyboardInterrupt in every thread running Zixir code; how many there were."""
+    from zixir.lang.deep import running_threads
+
+    threads = running_threads()
+    for ident in threads:
+        interrupt(ident)
+    return len(threads)
+
+
 def load_factory(spec: str) -> Any:
     module, _, attr = spec.partition(":")
     obj: Any = importlib.import_module(module)
@@ -88,13 +100,16 @@ class Router:
     def session(self) -> Any:
         with self._session_lock:
             if self._session is None:
-                try:
-                    factory = load_factory(self.config.session_factory)
-                    self._session = factory(services=self.services)
-                except Exception as e:
-                    raise ZixirRuntimeError(
-                        f"the Zixir interpreter is not available in the router: {e!r}") from None
+                self._session = self.new_session()
             return self._session
+
+    def new_session(self) -> Any:
+        try:
+            factory = load_factory(self.config.session_factory)
+            return factory(services=self.services)
+        except Exception as e:
+            raise ZixirRuntimeError(
+                f"the Zixir interpreter is not available in the router: {e!r}") from None
 
     def _escalated(self, reason: str) -> None:
         self.escalated = reason
@@ -107,6 +122,8 @@ class Router:
             return None, self._dispatch(request.method, request.params)
         except ZixirError as e:
             return p.error_to_wire(e), None
+        except KeyboardInterrupt:  # an `interrupt` request stopped this evaluation
+            return p.error_to_wire(ZixirRuntimeError("interrupted")), None
         except Exception as e:  # a bug in the router or the interpreter: still a typed error
             err = ZixirRuntimeError(f"internal error in the zixir router: {type(e).__name__}: {e}")
             wire = p.error_to_wire(err)
@@ -121,16 +138,28 @@ class Router:
             return self.pool.call(module, function, args, kwargs,
                                   timeout=options.get("timeout"), retries=options.get("retries"))
         if method == "eval":
-            source, filename = params
+            source, filename, *options = params
+            if options and options[0]:  # fresh: a session of its own, no shared bindings
+                return self.new_session().eval(source, filename=filename)
             session = self.session()
             with self._session_lock:
                 return session.eval(source, filename=filename)
         if method == "run_file":
-            path, call_main = params
+            path, call_main, *options = params
             self.pool.add_path(os.path.dirname(os.path.abspath(path)))
+            if options and options[0]:
+                return self.new_session().run_file(path, call_main=call_main)
             session = self.session()
             with self._session_lock:
                 return session.run_file(path, call_main=call_main)
+        if method == "reset":
+            with self._session_lock:
+                self._session = None
+            return None
+        if method == "interrupt":
+            return interrupt_evaluations()
+        if method == "at_line_start":
+            return bool(getattr(sys.stdout, "at_line_start", True))
         if method == "stats":
             snap = self.stats.snapshot()
             snap["workers"] = self.pool.snapshot()
@@ -162,6 +191,7 @@ def main() -> None:
         sys.stdout.reconfigure(line_buffering=True)
     except Exception:
         pass
+    sys.stdout = LineTrackingStream(sys.stdout)
     router = Router(config, os.environ["ZIXIR_MEMORY_SOCKET"])
     server = RpcServer(3, 4, router.codec, router.handle, threads=max(8, config.workers + 4))
     router.server = server

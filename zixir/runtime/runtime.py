@@ -201,13 +201,27 @@ class Runtime:
 
     # ---- the embedded API ------------------------------------------------------------------
 
-    def eval(self, source: str, filename: str | None = None) -> Any:
-        """Evaluate Zixir source in this runtime's session (variables persist)."""
-        return self._request("eval", [source, filename])
+    def eval(self, source: str, filename: str | None = None, *, fresh: bool = False) -> Any:
+        """Evaluate Zixir source in this runtime's session (variables persist), or with
+        `fresh=True` in a session of its own."""
+        return self._request("eval", [source, filename, fresh])
 
-    def run_file(self, path: str | os.PathLike, call_main: bool = True) -> Any:
+    def run_file(self, path: str | os.PathLike, call_main: bool = True, *,
+                 fresh: bool = False) -> Any:
         """Run a Zixir file (its directory becomes importable by Python workers)."""
-        return self._request("run_file", [os.path.abspath(os.fspath(path)), call_main])
+        return self._request("run_file", [os.path.abspath(os.fspath(path)), call_main, fresh])
+
+    def reset(self) -> None:
+        """Forget every binding of this runtime's session (the memory store is kept)."""
+        self._request("reset", [])
+
+    def interrupt(self) -> int:
+        """Stop the Zixir code running in the router (it fails with "interrupted")."""
+        return self._request("interrupt", [], timeout=10.0)
+
+    def output_at_line_start(self) -> bool:
+        """Did the program's printed output end with a newline (or is there none)?"""
+        return self._request("at_line_start", [], timeout=10.0)
 
     def call_python(self, module: str, function: str, args: list | tuple = (),
                     kwargs: dict | None = None, *, timeout: float | None = None,
