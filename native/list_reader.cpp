@@ -5,7 +5,8 @@
 // * Dispatcher: the base type of zixir.engine.native.NativeBackend. A backend hands it the
 //   addresses of its own kernels (the C module's or the Zig library's) for the reductions and
 //   dot_product.
-// * front_end(fallback): the `run_with(backend, name, *args)` callable. For a Dispatcher and an
+// * front_end(fallback): the `run_with(backend, name, *args)` callable (active_front_end: the
+//   same for `run(name, *args)` with the active backend). For a Dispatcher and an
 //   op it knows, with arguments of the common shapes (a list or tuple of floats and ints, a
 //   1-D C-contiguous float64 buffer), it validates and converts the arguments here and calls the
 //   kernel directly: no Python frame, no argument tuple, no bytearray. Anything else (other ops,
@@ -408,6 +409,36 @@ py::object front_end(py::object fallback) {
     return py::reinterpret_steal<py::object>(function);
 }
 
+// run(name, *args) with the active backend; `state` is (fallback, namespace, key): the active
+// backend is namespace[key], read on every call (the Python module global stays the truth).
+PyObject *run_active(PyObject *state, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *fallback = PyTuple_GET_ITEM(state, 0);
+    if (nargs >= 1) {
+        PyObject *active = PyDict_GetItemWithError(PyTuple_GET_ITEM(state, 1),
+                                                   PyTuple_GET_ITEM(state, 2));  // borrowed
+        if (active != nullptr && PyObject_TypeCheck(active, dispatcher_type)) {
+            PyObject *result = fast_call(reinterpret_cast<Dispatcher *>(active), args[0],
+                                         args + 1, nargs - 1);
+            if (result != nullptr || PyErr_Occurred()) return result;
+        } else if (active == nullptr && PyErr_Occurred()) {
+            return nullptr;
+        }
+    }
+    return PyObject_Vectorcall(fallback, args, static_cast<size_t>(nargs), nullptr);
+}
+
+PyMethodDef run_active_def = {
+    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(run_active)),
+    METH_FASTCALL, "run(name, *args): run engine op `name` with the active backend."};
+
+py::object active_front_end(py::object fallback, py::dict namespace_, py::str key) {
+    if (!PyCallable_Check(fallback.ptr())) throw py::type_error("fallback must be callable");
+    py::tuple state = py::make_tuple(fallback, namespace_, key);
+    PyObject *function = PyCFunction_NewEx(&run_active_def, state.ptr(), nullptr);
+    if (function == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(function);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_listread, m) {
@@ -417,6 +448,10 @@ PYBIND11_MODULE(_listread, m) {
     m.def("front_end", &front_end, py::arg("fallback"),
           "A run_with(backend, name, *args) that serves Dispatcher backends natively and calls "
           "fallback(backend, name, *args) for everything else.");
+    m.def("active_front_end", &active_front_end, py::arg("fallback"), py::arg("namespace"),
+          py::arg("key"),
+          "A run(name, *args) that serves namespace[key] natively when it is a Dispatcher and "
+          "calls fallback(name, *args) for everything else.");
     PyObject *type = PyType_FromSpec(&dispatcher_spec);
     if (type == nullptr) throw py::error_already_set();
     dispatcher_type = reinterpret_cast<PyTypeObject *>(type);

@@ -46,6 +46,12 @@ def engine(backend: Backend) -> Callable[..., Any]:
 
 
 @pytest.fixture(scope="session")
+def backend_named() -> Callable[[str], Backend]:
+    """`backend_named(id)`: the backend for one of BACKEND_IDS (skips Zig without ziglang)."""
+    return make_backend
+
+
+@pytest.fixture(scope="session")
 def native_pair() -> tuple[Backend, Backend]:
     """The C and Zig kernels, both without the short-list shortcut."""
     return make_backend("c-kernels"), make_backend("zig-kernels")
