@@ -204,23 +204,35 @@ class Session:
         return ZList(self.services.memory_keys(prefix[0] if prefix else ""))
 
     def _pmap(self, xs: Any, f: Any) -> ZList:
+        """`width` threads (the runtime's parallelism) take elements in order until none are
+        left; every element is attempted, and the first error by position is raised."""
         B._sequence("pmap", xs)
         B.check_function("pmap", f, 1)
         items = list(xs)
         width = max(1, min(int(getattr(self.services, "parallelism", 1) or 1), len(items)))
-        if width <= 1 or len(items) <= 1:
+        if width <= 1:
             return ZList([f(x) for x in items])
-        futures = [EXECUTOR.submit(self._guarded, f, [x]) for x in items]
-        results = []
-        first_error: BaseException | None = None
-        for future in futures:  # wait for all, so no call outlives the pmap
-            try:
-                results.append(future.result())
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, in order
-                if first_error is None:
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
+        results: list[Any] = [None] * len(items)
+        errors: list[BaseException | None] = [None] * len(items)
+        next_index = iter(range(len(items)))
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    i = next(next_index, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = self._guarded(f, [items[i]])
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, in order
+                    errors[i] = exc
+
+        for future in [EXECUTOR.submit(drain) for _ in range(width)]:
+            future.result()  # waits for all: no call outlives the pmap
+        for error in errors:
+            if error is not None:
+                raise error
         return ZList(results)
 
     # ---- imports -------------------------------------------------------------------------------
