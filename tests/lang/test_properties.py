@@ -42,6 +42,9 @@ PROGRAMS += [
     "let s = \"a\\u{1F600}\\n\"\nlet t = 0\nwhile t < 3 { t += 1; if t == 2 { continue } }\ns + t",
 ]
 
+PROGRAMS += [path.read_text(encoding="utf-8")
+             for path in sorted((Path(__file__).parent.parent.parent / "examples").glob("*.zx"))]
+
 CHILD = r"""
 import io, json, resource, sys, traceback
 # a mutated program may build something enormous: let it fail with MemoryError, not the machine

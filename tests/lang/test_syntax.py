@@ -492,3 +492,26 @@ def test_braces_open_blocks_or_maps(source, expected):
 def test_bare_brace_at_statement_start_is_a_map_literal():
     # `{` in expression position opens a map literal, so statements inside it are an error
     fails("{\n  let x = 2\n}", ZixirSyntaxError)
+
+
+@pytest.mark.parametrize("source", [
+    # `else` deeper than its `if` but shallower than the `if` body: aligned with nothing
+    "fn f(x):\n  if x:\n    1\n   else:\n    2\nf(false)",
+    # `else` aligned with the body of the `if`
+    "if true:\n  1\n  else: 2",
+    # `else` to the left of its `if`
+    "fn f(x):\n  if x:\n    1\nelse:\n  2",
+])
+def test_misaligned_else(source):
+    fails(source, ZixirSyntaxError)
+
+
+@pytest.mark.parametrize("source", [
+    # a dedent must return to the column of an enclosing block, as in Python
+    "fn f():\n  1\n 2\nf()",
+    "let t = 0\nfor i in [1, 2]:\n    t += i\n  t = 100\nt",
+    "fn f(x):\n    if x:\n        1\n      2\nf(true)",
+])
+def test_dedent_to_no_enclosing_column(source):
+    err = fails(source, ZixirSyntaxError)
+    assert "indent" in err.message.lower()
