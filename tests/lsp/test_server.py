@@ -408,3 +408,34 @@ async def test_an_unsaved_document_is_served_too(client: LanguageClient) -> None
         text_document=types.TextDocumentIdentifier(uri=uri),
         position=position_of(text, "n + missing"))))
     assert "let n: Int" in result.contents.value
+
+
+# ---- signature help ------------------------------------------------------------------------------
+
+async def test_signature_help_for_engine_ops_builtins_and_user_functions(
+        client: LanguageClient, tmp_path: Path) -> None:
+    path = tmp_path / "sig.zx"
+    await open_document(client, path, PROGRAM)
+    typing = PROGRAM + "engine.dot_product(data, "
+    await change_document(client, path, typing, version=2)
+
+    async def help_at(position: types.Position) -> types.SignatureHelp | None:
+        return await request(client.text_document_signature_help_async(types.SignatureHelpParams(
+            text_document=doc_id(path), position=position)))
+
+    result = await help_at(position_of(typing, "data, ", occurrence=1, offset=6))
+    (signature,) = result.signatures
+    assert signature.label == f"engine.{OPS['dot_product'].signature}"
+    assert result.active_parameter == 1
+    start, end = signature.parameters[1].label
+    assert signature.label[start:end] == "ys: [Float]"
+
+    result = await help_at(position_of(typing, "len(xs)", offset=4))
+    assert result.signatures[0].label == BUILTINS["len"].signature
+    assert result.active_parameter == 0
+
+    result = await help_at(position_of(typing, 'report("run", ', offset=len('report("run", ')))
+    assert result.signatures[0].label.startswith("fn report(name: String, xs")
+    assert result.active_parameter == 1
+    # outside any call: nothing
+    assert await help_at(position_of(typing, "let total")) is None

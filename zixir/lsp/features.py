@@ -293,3 +293,121 @@ def _outline(analysis: Analysis, body: list) -> list[OutlineItem]:
             items.append(OutlineItem(stmt.name, "type", analysis.declaration(d), Span.of(stmt),
                                      selection, []))
     return items
+
+
+# ---- signature help --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    label: str  # e.g. `engine.dot_product(xs: [Float], ys: [Float]) -> Float`
+    doc: str
+    parameters: list[tuple[int, int]]  # [start, end) of each parameter inside `label`
+    active: int  # index of the argument the cursor is in
+
+
+_CALLEE = re.compile(r"(?:(engine|memory)\s*\.\s*)?([^\W\d]\w*)\s*$")
+
+
+def signature_help(current: Analysis, line: int, column: int,
+                   fallback: Analysis | None = None) -> SignatureInfo | None:
+    lines = current.source.split("\n")
+    if not 0 < line <= len(lines):
+        return None
+    before = "\n".join(lines[:line - 1] + [lines[line - 1][:max(column - 1, 0)]])
+    call = _open_call(before)
+    if call is None:
+        return None
+    open_at, argument = call
+    callee = _CALLEE.search(before[:open_at])
+    if callee is None:
+        return None
+    namespace, name = callee.group(1), callee.group(2)
+    label, doc = _signature_of(namespace, name, current, fallback, line, column)
+    if label is None:
+        return None
+    params = _parameter_offsets(label)
+    return SignatureInfo(label, doc, params, min(argument, max(len(params) - 1, 0)))
+
+
+def _open_call(text: str) -> tuple[int, int] | None:
+    """Offset of the innermost unclosed `(` and the index of the argument after it."""
+    stack: list[list[int]] = []  # [offset of the bracket, commas seen]
+    in_string = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "#" or text.startswith("//", i):
+            newline = text.find("\n", i)
+            i = len(text) if newline == -1 else newline
+            continue
+        elif ch in "([{":
+            stack.append([i, 0] if ch == "(" else [-1, 0])
+        elif ch in ")]}":
+            if stack:
+                stack.pop()
+        elif ch == "," and stack:
+            stack[-1][1] += 1
+        i += 1
+    if in_string:
+        return None
+    for offset, commas in reversed(stack):
+        if offset >= 0:
+            return offset, commas
+        return None  # inside a list or map literal that is inside the call: no help
+    return None
+
+
+def _signature_of(namespace: str | None, name: str, current: Analysis,
+                  fallback: Analysis | None, line: int, column: int) -> tuple[str | None, str]:
+    if namespace == "engine":
+        op = registry.engine_ops().get(name)
+        return (f"engine.{op.signature}", op.doc) if op else (None, "")
+    if namespace == "memory":
+        member = registry.MEMORY_MEMBERS.get(name)
+        return (member.signature, member.doc) if member else (None, "")
+    source = current if current.checked is not None else fallback
+    if source is not None and source.checked is not None:
+        for definition in source.checked.definitions:
+            if (definition.name == name and definition.kind == "function"
+                    and isinstance(definition.node, A.FnDef)):
+                visible = {n for n, kind, _ in source.checked.names_in_scope(line, column)
+                           if kind == "function"}
+                if name in visible:
+                    return source.declaration(definition), _where(source, definition)
+    builtin = registry.builtins().get(name)
+    if builtin is not None:
+        return builtin.signature, builtin.doc
+    op = registry.engine_ops().get(name)
+    if op is not None:
+        return op.signature, op.doc
+    return None, ""
+
+
+def _parameter_offsets(label: str) -> list[tuple[int, int]]:
+    """The [start, end) of every parameter in `name(a: T, b) -> R`."""
+    open_at = label.find("(")
+    if open_at == -1:
+        return []
+    out, depth, start = [], 0, open_at + 1
+    for i in range(open_at + 1, len(label)):
+        ch = label[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}" and depth > 0:
+            depth -= 1
+        elif ch == ")" or (ch == "," and depth == 0):
+            text = label[start:i]
+            if text.strip():
+                lead = len(text) - len(text.lstrip())
+                out.append((start + lead, i - (len(text) - len(text.rstrip()))))
+            if ch == ")":
+                break
+            start = i + 1
+    return out

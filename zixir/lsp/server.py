@@ -319,6 +319,28 @@ def rename(ls: ZixirLanguageServer, params: lsp.RenameParams) -> lsp.WorkspaceEd
     return lsp.WorkspaceEdit(changes={uri: edits})
 
 
+@server.feature(lsp.TEXT_DOCUMENT_SIGNATURE_HELP,
+                lsp.SignatureHelpOptions(trigger_characters=["(", ","],
+                                         retrigger_characters=[","]))
+@guarded()
+def signature_help(ls: ZixirLanguageServer,
+                   params: lsp.SignatureHelpParams) -> lsp.SignatureHelp | None:
+    uri = params.text_document.uri
+    analysis = ls.analysis(uri)
+    positions = ls.positions(analysis)
+    info = features.signature_help(analysis, *positions.from_lsp(params.position),
+                                   ls.last_parsed.get(uri))
+    if info is None:
+        return None
+    signature = lsp.SignatureInformation(
+        label=info.label,
+        documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=info.doc),
+        parameters=[lsp.ParameterInformation(label=(start, end))
+                    for start, end in info.parameters])
+    return lsp.SignatureHelp(signatures=[signature], active_signature=0,
+                             active_parameter=info.active)
+
+
 # ---- entry point -------------------------------------------------------------------------------
 
 def main() -> None:
