@@ -41,8 +41,6 @@ function createClient(): LanguageClient {
       { scheme: "file", language: LANGUAGE_ID },
       { scheme: "untitled", language: LANGUAGE_ID },
     ],
-    outputChannel: getOutput(),
-    traceOutputChannel: getOutput(),
   };
   return new LanguageClient("zixir", "Zixir Language Server", serverOptions, clientOptions);
 }
