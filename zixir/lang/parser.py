@@ -376,6 +376,7 @@ class Parser:
                 if not tok.newline_before:
                     raise self.unexpected(tok)
                 if tok.column < column:
+                    self._check_dedent(tok, enclosing)
                     break
                 if tok.column > column:
                     raise self.error("Unexpected indent", tok)
@@ -385,6 +386,11 @@ class Parser:
             self._nl.pop()
             self._indent.pop()
         return self.node(A.Block, first, body)
+
+    def _check_dedent(self, tok: Token, enclosing: int) -> None:
+        """A line that ends an indented block must line up with an enclosing level."""
+        if tok.kind != "eof" and not tok.is_op(*CLOSERS) and tok.column > enclosing:
+            raise self.error("Unindent does not match any outer indentation level", tok)
 
     def brace_block(self) -> A.Block:
         opener = self.advance()
@@ -879,6 +885,8 @@ class Parser:
                         if not nxt.newline_before and nxt.kind != "eof" and not nxt.is_op(
                                 *CLOSERS):
                             raise self.unexpected(nxt)
+                        if nxt.kind != "eof" and nxt.newline_before:
+                            self._check_dedent(nxt, self._line_indent.get(colon.line, 1))
                         break
                     if nxt.column > column:
                         raise self.error("Unexpected indent", nxt)
