@@ -2,6 +2,7 @@
 
     python benchmarks/engine.py               # the table: ops x sizes x input kinds
     python benchmarks/engine.py --crossover   # list length where the kernels start to win
+    python benchmarks/engine.py --ops list_sum dot_product list_mean --sizes 8 1000
 
 Each cell is the best of a few timed batches. "x numpy" is numpy's time divided by the
 backend's (above 1.0: faster than numpy); "x builtin" the same against the obvious pure-Python
@@ -101,7 +102,7 @@ def available_backends() -> dict[str, Backend]:
     return backends
 
 
-def table(sizes: list[int], budget: float) -> None:
+def table(sizes: list[int], budget: float, ops: list[str]) -> None:
     backends = available_backends()
     rng = np.random.default_rng(7)
     print("input: numpy float64 buffers (results are lists, so list-result ops also show "
@@ -110,7 +111,7 @@ def table(sizes: list[int], budget: float) -> None:
     for name in backends:
         header += f" {name:>9} {'x numpy':>8}"
     print(header)
-    for op in OPS_MEASURED:
+    for op in ops:
         for n in sizes:
             if op == "mat_mul" and n > MAT_MUL_MAX:
                 print(f"{op:<12} {n:>9}   skipped: a {round(math.sqrt(n))}^2 matrix product")
@@ -133,7 +134,7 @@ def table(sizes: list[int], budget: float) -> None:
     for name in backends:
         header += f" {name:>9} {'x builtin':>9}"
     print(header)
-    for op in OPS_MEASURED:
+    for op in ops:
         for n in sizes:
             if op == "mat_mul" and n > MAT_MUL_MAX:
                 continue
@@ -206,12 +207,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crossover", action="store_true", help="measure list crossovers")
     parser.add_argument("--sizes", type=int, nargs="*", default=SIZES)
+    parser.add_argument("--ops", nargs="*", default=OPS_MEASURED, choices=OPS_MEASURED)
     parser.add_argument("--budget", type=float, default=0.12, help="seconds per cell")
     args = parser.parse_args()
     if args.crossover:
         crossover(args.budget / 2)
     else:
-        table(args.sizes, args.budget)
+        table(args.sizes, args.budget, args.ops)
 
 
 if __name__ == "__main__":

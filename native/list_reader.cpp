@@ -94,7 +94,8 @@ struct Dispatcher {
 // One list-of-numbers argument: either a float64 buffer used in place or a list's item array.
 struct Source {
     const double *data = nullptr;
-    PyObject *const *items = nullptr;  // set (possibly to nullptr when empty) for a list
+    PyObject *const *items = nullptr;  // a list's (or tuple's) items, from bind_items
+    PyObject *seq = nullptr;            // borrowed: the list or tuple
     bool is_list = false;
     Py_ssize_t n = 0;
     Py_buffer view{};
@@ -117,19 +118,13 @@ bool native_double_format(const char *format) {
 }
 
 // Fills `src` if `value` has a shape the fast path takes; false (no error set) otherwise.
+// A list's items are looked at only in bind_items, once every buffer of the call is open: a
+// buffer exporter may run Python code (`__buffer__`), which could change a list.
 bool open_source(PyObject *value, bool lists, Source &src) {
-    if (PyList_Check(value)) {
+    if (PyList_Check(value) || PyTuple_Check(value)) {
         if (!lists) return false;
-        src.items = reinterpret_cast<PyListObject *>(value)->ob_item;
         src.is_list = true;
-        src.n = PyList_GET_SIZE(value);
-        return true;
-    }
-    if (PyTuple_Check(value)) {
-        if (!lists) return false;
-        src.items = reinterpret_cast<PyTupleObject *>(value)->ob_item;
-        src.is_list = true;
-        src.n = PyTuple_GET_SIZE(value);
+        src.seq = value;
         return true;
     }
     PyBufferProcs *procs = Py_TYPE(value)->tp_as_buffer;
@@ -150,8 +145,20 @@ bool open_source(PyObject *value, bool lists, Source &src) {
     return true;
 }
 
+void bind_items(Source &src) {
+    if (!src.is_list) return;
+    if (PyList_Check(src.seq)) {
+        src.items = reinterpret_cast<PyListObject *>(src.seq)->ob_item;
+        src.n = PyList_GET_SIZE(src.seq);
+    } else {
+        src.items = reinterpret_cast<PyTupleObject *>(src.seq)->ob_item;
+        src.n = PyTuple_GET_SIZE(src.seq);
+    }
+}
+
 // Converts items[0:count] into out; false if one is not a float or an int that fits a double
-// (the caller then leaves the whole call to Python, which names the element).
+// (the caller then leaves the whole call to Python, which names the element). Runs no Python
+// code, so the list cannot change while it is read.
 inline bool read_items(PyObject *const *items, Py_ssize_t count, double *out) {
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *item = items[i];
@@ -275,11 +282,14 @@ PyObject *fast_call(Dispatcher *self, PyObject *name, PyObject *const *args, Py_
         if (nargs != 2) return DECLINE;
         Source xs, ys;
         if (!open_source(args[0], lists, xs) || !open_source(args[1], lists, ys)) return DECLINE;
+        bind_items(xs);
+        bind_items(ys);
         return two_lists(entry, xs, ys);
     }
     if (nargs != 1) return DECLINE;
     Source xs;
     if (!open_source(args[0], lists, xs)) return DECLINE;
+    bind_items(xs);
     return one_list(entry, xs);
 }
 

@@ -35,6 +35,9 @@ except ImportError:
 
 #: below these list lengths the pure-Python path is faster than a native call (measured with
 #: `benchmarks/engine.py --crossover`, see native/README.md; buffers always go to the kernels).
+#: Ops on the native front end (`fast_ops`: the reductions and dot_product) reach the kernels at
+#: every length when called through `run`/`run_with`: the thresholds only apply to them on the
+#: fallback path (unusual arguments, or no front end built).
 #: String ops always take the Python path: they must encode to UTF-8 first, and after that
 #: CPython's own search is as fast as the kernel, so the call overhead never pays off.
 PYTHON_BELOW: dict[str, int] = {
