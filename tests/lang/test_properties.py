@@ -420,3 +420,54 @@ def test_string_literal_round_trip(text, unicode_escapes):
     literal = '"' + "".join(escape(ch) for ch in text) + '"'
     assert Session().eval(literal) == text
     assert Session().eval(f"{literal}.length") == len(text)
+
+
+# ---- values round-trip through literal syntax ----------------------------------------------------
+
+def literal(value) -> str:
+    """Zixir literal syntax for a plain Python value, written independently of the implementation."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return f"({text})" if text.startswith("-") else text
+    if isinstance(value, str):
+        return '"' + "".join(ESCAPE.get(ch, ch) for ch in value) + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+
+
+def same_value(actual, expected) -> bool:
+    if type(actual) is not type(expected):
+        return False
+    if isinstance(expected, list):
+        return len(actual) == len(expected) and all(
+            same_value(a, e) for a, e in zip(actual, expected, strict=True))
+    if isinstance(expected, dict):
+        return list(actual) == list(expected) and all(
+            same_value(actual[k], v) for k, v in expected.items())
+    return actual == expected
+
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**25), 10**25)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=timedelta(seconds=5))
+@given(values)
+def test_values_round_trip_through_literals_and_str(value):
+    source = literal(value)
+    assert same_value(Session().eval(source), value), source
+    if isinstance(value, (list, dict)):
+        # str of a collection is literal syntax: reading it back gives the same value
+        text = Session().eval(f"str({source})")
+        assert same_value(Session().eval(text), value), text
+    assert Session().eval(f"{source} == {source}") is True

@@ -974,3 +974,23 @@ def test_import_of_a_file_with_a_syntax_error(tmp_path):
 def test_pub_only_before_let_or_fn():
     fails("pub 1", ZixirSyntaxError)
     check("pub let x = 3\nx", 3)
+
+
+# ---- the public API ----------------------------------------------------------------------------
+
+@pytest.mark.timeout(120)
+def test_public_eval_returns_plain_python_and_raises_zixir_errors():
+    import zixir
+
+    assert same(zixir.eval('let xs = [1, 2.5, "s", nil, true]\n{"xs": xs, "r": 0..2}'),
+                {"xs": [1, 2.5, "s", None, True], "r": [0, 1]})
+    with pytest.raises(zixir.ZixirRuntimeError) as info:
+        zixir.eval("let a = 1\na / 0")
+    assert info.value.message == "Division by zero"
+    assert (info.value.line, info.value.column) == (2, 1)
+    with pytest.raises(zixir.ZixirSyntaxError):
+        zixir.eval("let = 1")
+    # separate evaluations do not share bindings
+    zixir.eval("let only_here = 1")
+    with pytest.raises(zixir.ZixirRuntimeError):
+        zixir.eval("only_here")
