@@ -3,8 +3,8 @@
 // * read_doubles(seq): read a Python list of numbers into a double buffer in one pass (used by
 //   every op that is not on the fast path below).
 // * Dispatcher: the base type of zixir.engine.native.NativeBackend. A backend hands it the
-//   addresses of its own kernels (the C module's or the Zig library's) for the reductions and
-//   dot_product.
+//   addresses of its own kernels (the C module's or the Zig library's) for the reductions,
+//   dot_product and the element-wise ops (vec_*, vec_scale, map_add, map_mul).
 // * front_end(fallback): the `run_with(backend, name, *args)` callable (active_front_end: the
 //   same for `run(name, *args)` with the active backend). For a Dispatcher and an
 //   op it knows, with arguments of the common shapes (a list or tuple of floats and ints, a
@@ -69,12 +69,16 @@ using dot_fn = double (*)(const double *, const double *, size_t);
 using dot_from_fn = double (*)(const double *, const double *, size_t, double *);
 
 // What an op's fast path does with its kernels (the Python side names these kinds).
-enum Kind : int { NONE = 0, SUM = 1, MEAN = 2, REDUCE = 3, DOT = 4 };
+enum Kind : int { NONE = 0, SUM = 1, MEAN = 2, REDUCE = 3, DOT = 4, PAIRWISE = 5, MAP = 6 };
+
+using pairwise_fn = void (*)(const double *, const double *, double *, size_t);
+using map_fn = void (*)(const double *, double, double *, size_t);
 
 struct Entry {
     int kind;
-    void *whole;      // zx_sum, zx_mean, zx_dot or another one-list reduction
+    void *whole;      // zx_sum, zx_mean, zx_dot, another one-list reduction, zx_vec_*, zx_map_*
     void *piecewise;  // zx_sum_from / zx_dot_from, for lists longer than a chunk
+    double scalar;    // MAP: the default of the optional number argument
 };
 
 constexpr int MAX_OPS = 16;
@@ -269,6 +273,46 @@ PyObject *two_lists(const Entry &entry, const Source &xs, const Source &ys) {
     return PyFloat_FromDouble(result);
 }
 
+// A number argument as the Python path takes it (float, or int that is not bool and fits a
+// double); false (no error set) for anything else.
+bool read_number(PyObject *value, double &out) {
+    PyObject *const items[1] = {value};
+    return read_items(items, 1, &out);
+}
+
+// Element-wise ops: the result list is built here, chunk by chunk (element-wise results do not
+// depend on how the run is cut).
+PyObject *element_wise(const Entry &entry, const Source &xs, const Source *ys, double scalar) {
+    const Py_ssize_t n = xs.n;
+    if (ys != nullptr && ys->n != n) return DECLINE;  // Python reports the length mismatch
+    PyObject *result = PyList_New(n);
+    if (result == nullptr) return nullptr;
+    double scratch_x[CHUNK], scratch_y[CHUNK], out[CHUNK];
+    for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
+        const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
+        const double *a = piece(xs, offset, count, scratch_x);
+        const double *b = ys != nullptr ? piece(*ys, offset, count, scratch_y) : scratch_y;
+        if (a == nullptr || b == nullptr) {
+            Py_DECREF(result);
+            return DECLINE;
+        }
+        if (ys != nullptr) {
+            reinterpret_cast<pairwise_fn>(entry.whole)(a, b, out, static_cast<size_t>(count));
+        } else {
+            reinterpret_cast<map_fn>(entry.whole)(a, scalar, out, static_cast<size_t>(count));
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *item = PyFloat_FromDouble(out[i]);
+            if (item == nullptr) {
+                Py_DECREF(result);
+                return nullptr;
+            }
+            PyList_SET_ITEM(result, offset + i, item);
+        }
+    }
+    return result;
+}
+
 PyObject *fast_call(Dispatcher *self, PyObject *name, PyObject *const *args, Py_ssize_t nargs) {
     if (self->ops == nullptr || !PyUnicode_CheckExact(name)) return DECLINE;
     PyObject *index = PyDict_GetItemWithError(self->ops, name);  // borrowed
@@ -286,6 +330,24 @@ PyObject *fast_call(Dispatcher *self, PyObject *name, PyObject *const *args, Py_
         bind_items(ys);
         return two_lists(entry, xs, ys);
     }
+    if (entry.kind == PAIRWISE) {
+        if (nargs != 2) return DECLINE;
+        Source xs, ys;
+        if (!open_source(args[0], lists, xs) || !open_source(args[1], lists, ys)) return DECLINE;
+        bind_items(xs);
+        bind_items(ys);
+        return element_wise(entry, xs, &ys, 0.0);
+    }
+    if (entry.kind == MAP) {
+        double scalar = entry.scalar;
+        if (nargs < 1 || nargs > 2 || (nargs == 2 && !read_number(args[1], scalar))) {
+            return DECLINE;
+        }
+        Source xs;
+        if (!open_source(args[0], lists, xs)) return DECLINE;
+        bind_items(xs);
+        return element_wise(entry, xs, nullptr, scalar);
+    }
     if (nargs != 1) return DECLINE;
     Source xs;
     if (!open_source(args[0], lists, xs)) return DECLINE;
@@ -302,7 +364,7 @@ void dispatcher_dealloc(PyObject *self) {
     Py_DECREF(type);
 }
 
-// _set_fast_ops({name: (kind, whole kernel address, piecewise kernel address)}, lists)
+// _set_fast_ops({name: (kind, kernel address, piecewise kernel address[, default])}, lists)
 PyObject *dispatcher_set_fast_ops(PyObject *py_self, PyObject *const *args, Py_ssize_t nargs) {
     auto *self = reinterpret_cast<Dispatcher *>(py_self);
     if (nargs != 2 || !PyDict_Check(args[0])) {
@@ -323,20 +385,22 @@ PyObject *dispatcher_set_fast_ops(PyObject *py_self, PyObject *const *args, Py_s
     while (PyDict_Next(args[0], &pos, &key, &value)) {
         int kind;
         unsigned long long whole, piecewise;
+        double scalar = 0.0;
         if (!PyUnicode_Check(key) ||
-            !PyArg_ParseTuple(value, "iKK", &kind, &whole, &piecewise)) {
+            !PyArg_ParseTuple(value, "iKK|d", &kind, &whole, &piecewise, &scalar)) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "op names must be str");
             Py_DECREF(ops);
             return nullptr;
         }
         const bool needs_piecewise = kind == SUM || kind == MEAN || kind == DOT;
-        if (kind < SUM || kind > DOT || whole == 0 || (needs_piecewise && piecewise == 0)) {
+        if (kind < SUM || kind > MAP || whole == 0 || (needs_piecewise && piecewise == 0)) {
             PyErr_Format(PyExc_ValueError, "bad fast-path entry for %R", key);
             Py_DECREF(ops);
             return nullptr;
         }
         entries[count] = Entry{kind, reinterpret_cast<void *>(static_cast<uintptr_t>(whole)),
-                               reinterpret_cast<void *>(static_cast<uintptr_t>(piecewise))};
+                               reinterpret_cast<void *>(static_cast<uintptr_t>(piecewise)),
+                               scalar};
         PyObject *index = PyLong_FromSsize_t(count);
         if (index == nullptr || PyDict_SetItem(ops, key, index) != 0) {
             Py_XDECREF(index);
@@ -468,6 +532,7 @@ PYBIND11_MODULE(_listread, m) {
     Py_INCREF(type);  // the module-level pointer keeps one reference
     m.attr("Dispatcher") = py::reinterpret_steal<py::object>(type);
     m.attr("KINDS") = py::dict(py::arg("sum") = int(SUM), py::arg("mean") = int(MEAN),
-                               py::arg("reduce") = int(REDUCE), py::arg("dot") = int(DOT));
+                               py::arg("reduce") = int(REDUCE), py::arg("dot") = int(DOT),
+                               py::arg("pairwise") = int(PAIRWISE), py::arg("map") = int(MAP));
     m.attr("CHUNK") = CHUNK;
 }

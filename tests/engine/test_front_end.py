@@ -16,13 +16,15 @@ import numpy as np
 import pytest
 
 import zixir.engine as engine
-from zixir.engine import backends, run_with
+from zixir.engine import OPS, backends, run_with
 from zixir.lang.errors import ZixirRuntimeError
 
 listread = pytest.importorskip("zixir.engine._listread", reason="built without a C++ compiler")
 
-FAST_OPS = {"list_sum", "list_product", "list_mean", "list_min", "list_max", "list_variance",
-            "list_std", "dot_product"}
+REDUCTIONS = {"list_sum", "list_product", "list_mean", "list_min", "list_max", "list_variance",
+              "list_std"}
+ELEMENT_WISE = {"vec_add", "vec_sub", "vec_mul", "vec_div", "vec_scale", "map_add", "map_mul"}
+FAST_OPS = REDUCTIONS | ELEMENT_WISE | {"dot_product"}
 CHUNK = listread.CHUNK
 #: lengths around the kernels' 8-element blocks and the front end's chunks
 LENGTHS = [0, 1, 7, 8, 9, 100, CHUNK - 1, CHUNK, CHUNK + 1, CHUNK + 8, 2 * CHUNK, 3 * CHUNK + 5]
@@ -54,8 +56,10 @@ def python_path_fails(monkeypatch, backend) -> None:
 def test_native_backends_register_their_kernels(native, backend_named) -> None:
     assert native.fast_ops == FAST_OPS
     assert native.fast_path_reads_lists
-    for name, (kind, whole, piecewise) in native.kernels.fast_table(listread.KINDS).items():
-        assert whole and (piecewise or kind == listread.KINDS["reduce"]), name
+    kinds = listread.KINDS
+    for name, (kind, whole, piecewise, *default) in native.kernels.fast_table(kinds).items():
+        assert whole and bool(piecewise) == (kind in (kinds["sum"], kinds["mean"], kinds["dot"]))
+        assert default == ([OPS[name].params[1].default] if kind == kinds["map"] else []), name
     # the addresses are this build's own functions: C and Zig differ
     c, zig = backend_named("c-kernels"), backend_named("zig-kernels")
     assert c.kernels.address("zx_sum") != zig.kernels.address("zx_sum")
@@ -69,8 +73,12 @@ def test_common_shapes_never_enter_python(native, monkeypatch, n) -> None:
     python_path_fails(monkeypatch, native)
     for form in (xs, tuple(xs), arr, array("d", xs), memoryview(arr), arr[:n]):
         assert bits(run_with(native, "list_sum", form)) == bits(expected)
-        for name in FAST_OPS - {"dot_product"}:
+        for name in REDUCTIONS:
             assert type(run_with(native, name, form)) is float
+        for name in ELEMENT_WISE - {"vec_scale", "map_add", "map_mul"}:
+            assert len(run_with(native, name, form, xs)) == n
+        for name in ("vec_scale", "map_add", "map_mul"):
+            assert len(run_with(native, name, form)) == len(run_with(native, name, form, 2)) == n
         assert type(run_with(native, "dot_product", form, xs)) is float
     ints = [int(v) % 1000 - 500 for v in xs]
     assert run_with(native, "list_sum", ints) == float(sum(ints))
@@ -97,7 +105,7 @@ def test_run_rereads_the_active_backend(monkeypatch) -> None:
 def test_lists_give_the_kernels_result_bit_for_bit(native, n) -> None:
     xs, ys = values(n), values(n, seed=9)
     a, b = np.array(xs), np.array(ys)
-    for name in sorted(FAST_OPS - {"dot_product"}):
+    for name in sorted(REDUCTIONS):
         want = run_with(native, name, a)
         assert bits(run_with(native, name, xs)) == bits(want), name
         assert bits(run_with(native, name, tuple(xs))) == bits(want), name
@@ -126,9 +134,30 @@ def test_piecewise_kernels_continue_the_whole_kernel(native, n) -> None:
 def test_c_and_zig_agree_on_long_lists(backend_named) -> None:
     c, zig = backend_named("c"), backend_named("zig")
     xs, ys = values(5 * CHUNK + 3), values(5 * CHUNK + 3, seed=2)
-    for name in sorted(FAST_OPS - {"dot_product"}):
+    for name in sorted(REDUCTIONS):
         assert bits(run_with(c, name, xs)) == bits(run_with(zig, name, xs)), name
     assert bits(run_with(c, "dot_product", xs, ys)) == bits(run_with(zig, "dot_product", xs, ys))
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_element_wise_results_match_numpy(native, n) -> None:
+    xs, ys = values(n), values(n, seed=3)
+    ys[: n // 3] = [0.0] * (n // 3)  # vec_div by zero gives 0.0
+    a, b = np.array(xs), np.array(ys)
+    with np.errstate(all="ignore"):
+        expected = {"vec_add": a + b, "vec_sub": a - b, "vec_mul": a * b,
+                    "vec_div": np.where(b != 0.0, a / np.where(b != 0.0, b, 1.0), 0.0)}
+    for name, want in expected.items():
+        for pair in [(xs, ys), (a, b), (a, ys), (tuple(xs), b)]:
+            result = run_with(native, name, *pair)
+            assert type(result) is list and all(type(v) is float for v in result)
+            assert result == want.tolist(), name
+    for form in (xs, a):
+        assert run_with(native, "vec_scale", form) == xs
+        assert run_with(native, "vec_scale", form, -2.5) == (a * -2.5).tolist()
+        assert run_with(native, "map_mul", form, 3) == (a * 3.0).tolist()
+        assert run_with(native, "map_add", form) == (a + 0.0).tolist()
+        assert run_with(native, "map_add", form, 2**70) == (a + 2.0**70).tolist()
 
 
 def test_special_values_in_lists(native) -> None:
@@ -152,8 +181,13 @@ def test_bad_elements_anywhere_are_reported_by_python(native, position) -> None:
             with pytest.raises(ZixirRuntimeError,
                                match=rf"^engine\.{name}: .*\(xs\[{position}\] is {word}\)"):
                 run_with(native, name, xs)
-        with pytest.raises(ZixirRuntimeError, match=rf"\(ys\[{position}\] is {word}\)"):
-            run_with(native, "dot_product", np.ones(len(xs)), xs)
+        for name in ("dot_product", "vec_add", "vec_div"):
+            with pytest.raises(ZixirRuntimeError,
+                               match=rf"^engine\.{name}: .*\(ys\[{position}\] is {word}\)"):
+                run_with(native, name, np.ones(len(xs)), xs)
+        for name in ("vec_scale", "map_add"):
+            with pytest.raises(ZixirRuntimeError, match=rf"\(xs\[{position}\] is {word}\)"):
+                run_with(native, name, xs, 2.0)
 
 
 def test_huge_ints_and_numpy_scalars_in_long_lists(native) -> None:
@@ -168,8 +202,17 @@ def test_arity_lengths_and_other_buffers_go_to_python(native) -> None:
         run_with(native, "list_sum", [1.0], [2.0])
     with pytest.raises(ZixirRuntimeError, match=r"^engine\.dot_product: expected 2 arguments"):
         run_with(native, "dot_product", [1.0])
-    with pytest.raises(ZixirRuntimeError, match=r"length mismatch \(3000 vs 2999\)"):
-        run_with(native, "dot_product", [1.0] * 3000, np.ones(2999))
+    for name in ("dot_product", "vec_add", "vec_mul"):
+        with pytest.raises(ZixirRuntimeError, match=r"length mismatch \(3000 vs 2999\)"):
+            run_with(native, name, [1.0] * 3000, np.ones(2999))
+    for number, message in [(True, "expected a number for factor"), ("2", "expected a number"),
+                            (10**400, "integer too large for a float"),
+                            (None, r"expected a number for factor \(got Nil")]:
+        with pytest.raises(ZixirRuntimeError, match=rf"^engine\.vec_scale: {message}"):
+            run_with(native, "vec_scale", [1.0, 2.0], number)
+    with pytest.raises(ZixirRuntimeError, match=r"^engine\.map_add: expected 1 to 2 arguments"):
+        run_with(native, "map_add", [1.0], 1.0, 2.0)
+    assert run_with(native, "vec_scale", [1.0, 2.0], np.float32(2.0)) == [2.0, 4.0]
     with pytest.raises(ZixirRuntimeError, match="^unknown engine op: nope$"):
         run_with(native, "nope", [1.0])
     with pytest.raises(ZixirRuntimeError, match="expected a list of numbers"):

@@ -9,10 +9,11 @@ Both builds export the functions declared in native/zixir_engine.h; `Kernels` wr
 Buffers of contiguous float64 go to the kernels in place (`ffi.from_buffer`); lists are read
 into one double buffer, by the list reader extension when it is built.
 
-With that extension (`_listread`), `NativeBackend` is also a `Dispatcher`: the reductions and
-dot_product on lists and float64 buffers are served by its native front end straight from
-`run_with` (see native/list_reader.cpp), calling this backend's own kernels by address; every
-other call, and every argument the front end does not take as is, comes through `execute`.
+With that extension (`_listread`), `NativeBackend` is also a `Dispatcher`: the reductions,
+dot_product and the element-wise ops on lists and float64 buffers are served by its native front
+end straight from `run_with` (see native/list_reader.cpp), calling this backend's own kernels by
+address; every other call, and every argument the front end does not take as is, comes through
+`execute`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ except ImportError:
 
 #: below these list lengths the pure-Python path is faster than a native call (measured with
 #: `benchmarks/engine.py --crossover`, see native/README.md; buffers always go to the kernels).
-#: Ops on the native front end (`fast_ops`: the reductions and dot_product) reach the kernels at
+#: Ops on the native front end (`fast_ops`: reductions, dot_product, element-wise) reach kernels at
 #: every length when called through `run`/`run_with`: the thresholds only apply to them on the
 #: fallback path (unusual arguments, or no front end built).
 #: String ops always take the Python path: they must encode to UTF-8 first, and after that
@@ -61,6 +62,13 @@ _REDUCTION_KERNELS = {
     "list_min": "zx_min", "list_max": "zx_max", "list_variance": "zx_variance",
     "list_std": "zx_std",
 }
+#: element-wise ops of two lists: op name -> kernel(a, b, out, n)
+_PAIRWISE_KERNELS = {
+    "vec_add": "zx_vec_add", "vec_sub": "zx_vec_sub", "vec_mul": "zx_vec_mul",
+    "vec_div": "zx_vec_div",
+}
+#: element-wise ops of a list and a number: op name -> kernel(x, number, out, n)
+_MAP_KERNELS = {"vec_scale": "zx_map_mul", "map_mul": "zx_map_mul", "map_add": "zx_map_add"}
 
 
 def native_source_dir() -> Path:
@@ -204,6 +212,10 @@ class Kernels:
                  "dot_product": (kinds["dot"], at("zx_dot"), at("zx_dot_from"))}
         for name, kernel in _REDUCTION_KERNELS.items():
             table.setdefault(name, (kinds["reduce"], at(kernel), 0))
+        for name, kernel in _PAIRWISE_KERNELS.items():
+            table[name] = (kinds["pairwise"], at(kernel), 0)
+        for name, kernel in _MAP_KERNELS.items():
+            table[name] = (kinds["map"], at(kernel), 0, float(OPS[name].params[1].default))
         return table
 
     def table(self) -> dict[str, Callable[..., Any]]:
@@ -212,15 +224,10 @@ class Kernels:
         ops: dict[str, Callable[..., Any]] = {
             name: self.reduce(kernel) for name, kernel in self.reductions().items()
         }
-        ops |= {
-            "vec_add": self.pairwise(lib.zx_vec_add),
-            "vec_sub": self.pairwise(lib.zx_vec_sub),
-            "vec_mul": self.pairwise(lib.zx_vec_mul),
-            "vec_div": self.pairwise(lib.zx_vec_div),
-            "vec_scale": self.with_scalar(lib.zx_map_mul),
-            "map_mul": self.with_scalar(lib.zx_map_mul),
-            "map_add": self.with_scalar(lib.zx_map_add),
-        }
+        ops |= {name: self.pairwise(getattr(lib, kernel))
+                for name, kernel in _PAIRWISE_KERNELS.items()}
+        ops |= {name: self.with_scalar(getattr(lib, kernel))
+                for name, kernel in _MAP_KERNELS.items()}
         for name in OPS.keys() - ops.keys():
             ops[name] = getattr(self, name)
         return ops
@@ -230,8 +237,8 @@ class NativeBackend(_NativeFrontEnd):
     """A backend running one build of the kernels, with the pure-Python path for short lists.
 
     Built with the native front end, it hands that its kernels' addresses: `run_with` then
-    serves the reductions and dot_product without entering Python (`fast_ops`); lists are read
-    there only when this backend has the list reader.
+    serves the reductions, dot_product and element-wise ops without Python (`fast_ops`); lists
+    are read there only when this backend has the list reader.
     """
 
     def __init__(
