@@ -118,3 +118,12 @@ def test_repl_over_a_pipe():
 ])
 def test_repl_continuation_rule(text, more):
     assert needs_more(text) is more
+
+
+def test_parallel_example_runs_on_workers():
+    result = run_cli("run", str(Path(__file__).parents[2] / "examples" / "parallel.zx"),
+                     timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "true"  # pmap and map computed the same results
+    assert lines[0].startswith("map:") and "speedup:" in lines[0]

@@ -53,23 +53,18 @@ def format_diagnostic(diag: Diagnostic, source: str | None, filename: str | None
 
 
 def format_error(error: ZixirError, source: str | None, filename: str | None = None,
-                 max_frames: int = 12) -> str:
+                 max_frames: int = 60) -> str:
     """A runtime or syntax error as the CLI prints it, with the Zixir call chain."""
     text = format_diagnostic(Diagnostic.from_error(error), source, filename)
     chain = [f for f in error.call_chain if f.function != "<top level>"]
     if not chain:
         return text
     lines = ["call chain (most recent call last):"]
-    frames = list(error.call_chain)
-    if len(frames) > max_frames:
-        half = max_frames // 2
-        skipped = len(frames) - 2 * half
-        shown = frames[:half] + [None] + frames[-half:]
-    else:
-        skipped, shown = 0, frames
-    for frame in shown:
-        if frame is None:
-            lines.append(f"  ... {skipped} more calls ...")
+    for frame in error.call_chain[:max_frames]:
+        if frame.line == 0:  # a marker left where a runaway chain was shortened
+            lines.append(f"  {frame.function}")
         else:
             lines.append(f"  in {frame.function} at line {frame.line}, column {frame.column}")
+    if len(error.call_chain) > max_frames:
+        lines.append(f"  ... {len(error.call_chain) - max_frames} more calls ...")
     return text + "\n" + "\n".join(lines)

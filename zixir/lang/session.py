@@ -405,9 +405,36 @@ def localize(exc: BaseException) -> ZixirError:
     if err.filename is None and frames:
         err.filename = frames[-1][2].filename
     if chain and not err.call_chain:
-        err.call_chain = tuple(chain)
+        err.call_chain = tuple(trim_chain(chain))
     err.__traceback__ = None
     return err
+
+
+CHAIN_HEAD, CHAIN_TAIL, CHAIN_RUN = 20, 30, 8
+
+
+def trim_chain(chain: list[Frame]) -> list[Frame]:
+    """A call chain a person can read: runs of the same call (runaway recursion) collapse to
+    one frame plus a marker, and a still-long chain keeps its outermost and innermost calls.
+    Markers are frames with line 0 whose function text says what was left out."""
+    collapsed: list[Frame] = []
+    i = 0
+    while i < len(chain):
+        j = i
+        while j + 1 < len(chain) and chain[j + 1] == chain[i]:
+            j += 1
+        if j - i < CHAIN_RUN:
+            collapsed.extend(chain[i:j + 1])
+        else:
+            collapsed.append(chain[i])
+            collapsed.append(Frame(f"... the call above repeated {j - i:,} more times ...",
+                                   0, 0))
+        i = j + 1
+    if len(collapsed) <= CHAIN_HEAD + CHAIN_TAIL + 1:
+        return collapsed
+    omitted = len(collapsed) - CHAIN_HEAD - CHAIN_TAIL
+    marker = Frame(f"... {omitted:,} more calls ...", 0, 0)
+    return collapsed[:CHAIN_HEAD] + [marker] + collapsed[-CHAIN_TAIL:]
 
 
 _TAKES = re.compile(r"takes (\d+) positional arguments? but (\d+) (?:was|were) given")
