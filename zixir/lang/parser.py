@@ -13,6 +13,7 @@ bracket or the last token. Nesting depth is bounded so no input can exhaust the 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from . import ast as A
 from .errors import ZixirSyntaxError
@@ -133,6 +134,23 @@ class Parser:
         n.end_line, n.end_column = last.end_line, last.end_column
         return n
 
+    def delimited(self, opener: Token, closer: str, item: Callable[[Token], None]) -> None:
+        """`item(token)` for each comma-separated item (a trailing comma allowed) up to
+        `closer`; newlines mean nothing in between."""
+        self._nl.append(False)
+        try:
+            while not self.peek().is_op(closer):
+                tok = self.peek()
+                if tok.kind == "eof":
+                    raise self.error(f"Expected '{closer}'", tok, opener)
+                item(tok)
+                if not self.peek().is_op(","):
+                    break
+                self.advance()
+            self.expect_op(closer, opener)
+        finally:
+            self._nl.pop()
+
     def _lambda_arrow_allowed(self) -> bool:
         """`x => e` is a lambda, except directly in a match guard where `=>` starts the arm;
         inside brackets there it is a lambda again."""
@@ -232,32 +250,21 @@ class Parser:
         return None
 
     def parameters(self) -> list[A.Param]:
-        opener = self.expect_op("(")
-        self._nl.append(False)
         params: list[A.Param] = []
-        seen: set[str] = set()
-        try:
-            while not self.peek().is_op(")"):
-                tok = self.peek()
-                if tok.kind != "ident":
-                    if tok.kind == "eof":
-                        raise self.error("Expected ')'", tok, opener)
-                    raise self.error(f"Expected parameter name, found '{tok.describe()}'", tok)
+
+        def param(tok: Token) -> None:
+            if tok.kind != "ident":
+                raise self.error(f"Expected parameter name, found '{tok.describe()}'", tok)
+            self.advance()
+            if any(p.name == tok.text for p in params):
+                raise self.error(f"Duplicate parameter '{tok.text}'", tok)
+            type_ = None
+            if self.peek().is_op(":"):
                 self.advance()
-                if tok.text in seen:
-                    raise self.error(f"Duplicate parameter '{tok.text}'", tok)
-                seen.add(tok.text)
-                type_ = None
-                if self.peek().is_op(":"):
-                    self.advance()
-                    type_ = self.type_expr()
-                params.append(self.node(A.Param, tok, tok.text, type_))
-                if not self.peek().is_op(","):
-                    break
-                self.advance()
-            self.expect_op(")", opener)
-        finally:
-            self._nl.pop()
+                type_ = self.type_expr()
+            params.append(self.node(A.Param, tok, tok.text, type_))
+
+        self.delimited(self.expect_op("("), ")", param)
         return params
 
     def type_alias(self) -> A.TypeAlias:
@@ -533,20 +540,8 @@ class Parser:
         return node
 
     def arguments(self) -> list[A.Expr]:
-        opener = self.expect_op("(")
-        self._nl.append(False)
         args: list[A.Expr] = []
-        try:
-            while not self.peek().is_op(")"):
-                if self.peek().kind == "eof":
-                    raise self.error("Expected ')'", self.peek(), opener)
-                args.append(self.expression())
-                if not self.peek().is_op(","):
-                    break
-                self.advance()
-            self.expect_op(")", opener)
-        finally:
-            self._nl.pop()
+        self.delimited(self.expect_op("("), ")", lambda tok: args.append(self.expression()))
         return args
 
     def primary(self) -> A.Expr:
@@ -714,26 +709,18 @@ class Parser:
 
     def map_literal(self) -> A.MapLit:
         opener = self.advance()
-        self._nl.append(False)
         entries: list[A.MapEntry] = []
-        try:
-            while not self.peek().is_op("}"):
-                key = self.peek()
-                if key.kind == "eof":
-                    raise self.error("Expected '}'", key, opener)
-                if key.kind not in ("string", "ident"):
-                    raise self.error(f"Expected map key (a string or a name), found "
-                                     f"'{key.describe()}'", key)
-                self.advance()
-                self.expect_op(":", what="after map key")
-                value = self.expression()
-                entries.append(self.node(A.MapEntry, key, key.value, value))
-                if not self.peek().is_op(","):
-                    break
-                self.advance()
-            self.expect_op("}", opener)
-        finally:
-            self._nl.pop()
+
+        def entry(key: Token) -> None:
+            if key.kind not in ("string", "ident"):
+                raise self.error(f"Expected map key (a string or a name), found "
+                                 f"'{key.describe()}'", key)
+            self.advance()
+            self.expect_op(":", what="after map key")
+            value = self.expression()
+            entries.append(self.node(A.MapEntry, key, key.value, value))
+
+        self.delimited(opener, "}", entry)
         return self.node(A.MapLit, opener, entries)
 
     def if_expr(self) -> A.If:
@@ -807,31 +794,23 @@ class Parser:
                                  f"identifier", tok)
             names.append(tok.value)
         opener = self.expect_op("(", what="before the arguments of a python call")
-        self._nl.append(False)
         args: list[A.Expr] = []
         kwargs: list[A.KeywordArg] = []
-        try:
-            while not self.peek().is_op(")"):
-                tok = self.peek()
-                if tok.kind == "eof":
-                    raise self.error("Expected ')'", tok, opener)
-                if tok.kind == "ident" and self.peek(1).is_op(":"):
-                    self.advance()
-                    self.advance()
-                    if any(k.name == tok.text for k in kwargs):
-                        raise self.error(f"Duplicate keyword argument '{tok.text}'", tok)
-                    value = self.expression()
-                    kwargs.append(self.node(A.KeywordArg, tok, tok.text, value))
-                else:
-                    if kwargs:
-                        raise self.error("Positional argument after keyword argument", tok)
-                    args.append(self.expression())
-                if not self.peek().is_op(","):
-                    break
+
+        def argument(tok: Token) -> None:
+            if tok.kind == "ident" and self.peek(1).is_op(":"):
                 self.advance()
-            self.expect_op(")", opener)
-        finally:
-            self._nl.pop()
+                self.advance()
+                if any(k.name == tok.text for k in kwargs):
+                    raise self.error(f"Duplicate keyword argument '{tok.text}'", tok)
+                value = self.expression()
+                kwargs.append(self.node(A.KeywordArg, tok, tok.text, value))
+            else:
+                if kwargs:
+                    raise self.error("Positional argument after keyword argument", tok)
+                args.append(self.expression())
+
+        self.delimited(opener, ")", argument)
         return self.node(A.PythonCall, start, names[0], names[1], args, kwargs)
 
     # ---- match ------------------------------------------------------------------------------
