@@ -91,12 +91,12 @@ class Session:
         if call_main:
             main = self.namespace.get(mangle("main"))
             if main is not None and callable(main) and B.arity(main) == (0, 0):
-                value = self._guarded(main, [])
+                value = guarded_call(main, [])
         return to_python_checked(value) if convert else value
 
     def call(self, fn: Any, args: list[Any]) -> Any:
         """Call a Zixir function value from Python (arguments already Zixir values)."""
-        return run_deep(self._guarded, fn, args)
+        return run_deep(guarded_call, fn, args)
 
     def compile(self, source: str, filename: str | None) -> CompiledProgram:
         program = parse(source, filename)
@@ -109,17 +109,7 @@ class Session:
     def execute(self, compiled: CompiledProgram, namespace: dict[str, Any]) -> Any:
         exec(compiled.code, namespace)
         toplevel = namespace.pop(compiled.function_name)
-        return run_deep(self._guarded, toplevel, [])
-
-
-    def _guarded(self, fn: Callable[..., Any], args: list[Any]) -> Any:
-        try:
-            return fn(*args)
-        except ZixirError as exc:
-            raise localize(exc) from None
-        except (RecursionError, MemoryError, ArithmeticError, LookupError, TypeError,
-                ValueError, AttributeError, NameError) as exc:
-            raise localize(exc) from None
+        return run_deep(guarded_call, toplevel, [])
 
     # ---- namespace -------------------------------------------------------------------------
 
@@ -224,7 +214,7 @@ class Session:
                 if i is None:
                     return
                 try:
-                    results[i] = self._guarded(f, [items[i]])
+                    results[i] = guarded_call(f, [items[i]])
                 except BaseException as exc:  # noqa: BLE001 - re-raised below, in order
                     errors[i] = exc
 
@@ -335,16 +325,18 @@ def call_function(fn: Any, args: list[Any]) -> Any:
     if len(args) < low or (high is not None and len(args) > high):
         raise ZixirRuntimeError(_arity_message(_callable_name(fn), low, high, len(args)))
 
-    def guarded() -> Any:
-        try:
-            return fn(*args)
-        except ZixirError as exc:
-            raise localize(exc) from None
-        except (RecursionError, MemoryError, ArithmeticError, LookupError, TypeError,
-                ValueError, AttributeError, NameError) as exc:
-            raise localize(exc) from None
+    return run_deep(guarded_call, fn, args)
 
-    return run_deep(guarded)
+
+def guarded_call(fn: Callable[..., Any], args: list[Any]) -> Any:
+    """Call compiled Zixir code; whatever it raises leaves as a positioned `ZixirError`."""
+    try:
+        return fn(*args)
+    except ZixirError as exc:
+        raise localize(exc) from None
+    except (RecursionError, MemoryError, ArithmeticError, LookupError, TypeError,
+            ValueError, AttributeError, NameError) as exc:
+        raise localize(exc) from None
 
 
 # ---- error translation ------------------------------------------------------------------------
