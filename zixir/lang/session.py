@@ -128,7 +128,7 @@ class Session:
         from .. import engine
 
         def engine_call(op: str, *args: Any) -> Any:
-            return from_python(engine.run(op, *[_engine_arg(a) for a in args]))
+            return _engine_result(engine.run(op, *[_engine_arg(a) for a in args]))
 
         def engine_fn(op: str) -> Any:
             engine.lookup(op)  # unknown op: the engine's error
@@ -273,11 +273,21 @@ def _engine_function(op: str) -> Callable[..., Any]:
     from .. import engine
 
     def run_op(*args: Any) -> Any:
-        return from_python(engine.run(op, *[_engine_arg(a) for a in args]))
+        return _engine_result(engine.run(op, *[_engine_arg(a) for a in args]))
 
     run_op.zixir_name = op  # type: ignore[attr-defined]
     run_op.__name__ = op
     return run_op
+
+
+def _engine_result(value: Any) -> Any:
+    """Engine results are numbers, booleans or flat lists of floats: convert without a walk."""
+    t = type(value)
+    if t is list:
+        return ZList(value)
+    if t is bool:
+        return TRUE if value else FALSE
+    return value
 
 
 def _engine_arg(value: Any) -> Any:
