@@ -19,13 +19,15 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from zixir.lang.errors import PolicyDenied, ZixirError
+from zixir.lang.errors import PolicyDenied
 from zixir.runtime import protocol as p
 from zixir.runtime.policy import CallPolicy
-from zixir.runtime.shm import ShmArrays
+from zixir.runtime.shm import ShmArena
 
 EXIT_BAD_FRAME = 65
 CONFIG_ENV = "ZIXIR_WORKER_CONFIG"
+#: bytes per read of the request pipe (a larger read costs a large allocation every call)
+READ_SIZE = 1 << 16
 
 #: the Worker serving in this process (fault-injection tests reach its pipes through it)
 CURRENT: Worker | None = None
@@ -52,78 +54,85 @@ def set_paths(paths: list[str]) -> None:
 class Worker:
     def __init__(self, in_fd: int, out_fd: int, config: dict) -> None:
         self.in_fd, self.out_fd = in_fd, out_fd
-        self.codec = p.Codec(
-            int(config.get("max_frame", p.MAX_FRAME)),
-            ShmArrays(config.get("tag", "0"), int(config.get("shm_threshold", p.SHM_THRESHOLD))),
-        )
+        # replies carry large arrays in this worker's arena, which the router copies out
+        # before it sends the next request (the channel strictly alternates)
+        self.arena = ShmArena(config.get("tag", "0"),
+                              int(config.get("shm_threshold", p.SHM_THRESHOLD)))
+        self.codec = p.Codec(int(config.get("max_frame", p.MAX_FRAME)), self.arena)
         self.decoder = p.FrameDecoder(self.codec)
         self.policy = CallPolicy.from_wire(config.get("policy", {}))
         self._resolved: dict[tuple[str, str], Any] = {}  # (module, function) -> callable
 
     def send(self, message: p.Message) -> None:
-        data = self.codec.encode(message)
+        self.write(self.codec.encode(message))
+
+    def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(self.out_fd, view):]
 
     def reply(self, request_id: int, error: dict | None, result: Any, what: str) -> None:
+        self.arena.begin()
         try:
-            self.send(p.Response(request_id, error, result))
+            frame = self.codec.encode_response(request_id, error, result)
         except p.UnencodableValue as e:
-            self.send(p.Response(request_id, {
+            frame = self.codec.encode_response(request_id, {
                 "kind": "python", "type": "TypeError", "traceback": "",
                 "message": f"the result of {what} cannot be returned to zixir: {e}",
-            }, None))
+            }, None)
         except p.FrameTooLarge as e:
-            self.send(p.Response(request_id, p.fault(
-                "ProtocolError", f"the result of {what} is too large to send: {e}"), None))
+            frame = self.codec.encode_response(request_id, p.fault(
+                "ProtocolError", f"the result of {what} is too large to send: {e}"), None)
+        self.write(frame)
 
     def serve(self) -> None:
         self.send(p.Notification("ready", [os.getpid()]))
+        read, in_fd, feed, handle = os.read, self.in_fd, self.decoder.feed, self.handle
         while True:
             try:
-                data = os.read(self.in_fd, 1 << 20)
+                data = read(in_fd, READ_SIZE)
             except InterruptedError:  # pragma: no cover
                 continue
             if not data:
                 os._exit(0)
             try:
-                messages = self.decoder.feed(data)
+                messages = feed(data)
             except p.FrameError as e:
                 os.write(2, f"zixir worker {os.getpid()}: bad frame from router: {e}\n".encode())
                 os._exit(EXIT_BAD_FRAME)
-            for message in messages:
-                if isinstance(message, p.Request):
-                    self.handle(message)
+            message = None
+            while messages:
+                message = messages.pop(0)
+                if type(message) is p.Request:
+                    handle(message)
                 elif isinstance(message, p.Notification) and message.method == "exit":
                     os._exit(0)
+            message = None  # the request's arguments die now, not at the next call
 
     def handle(self, request: p.Request) -> None:
-        if request.method == "ping":
-            self.reply(request.id, None, "pong", "ping")
-            return
-        if request.method != "call" or len(request.params) != 5:
+        params = request.params
+        if request.method != "call" or len(params) != 5:
+            if request.method == "ping":
+                self.reply(request.id, None, "pong", "ping")
+                return
             self.reply(request.id, p.fault("ProtocolError", f"unknown method {request.method!r}"),
                        None, request.method)
             return
-        module, function, args, kwargs, options = request.params
-        what = f"{module}.{function}"
+        module, function, args, kwargs, options = params
         try:
             if options and options.get("paths"):
                 set_paths(list(options["paths"]))
-            result = self.call(module, function, args or [], kwargs or {})
-        except ZixirError as e:
-            error: dict | None = p.error_to_wire(e)
-            result = None
+            target = self._resolved.get((module, function))
+            if target is None:
+                target = self._resolved[(module, function)] = self.resolve(module, function)
+            result = target(*args, **kwargs) if kwargs else target(*args)
+            error: dict | None = None
         except BaseException as e:  # the library's exception, whatever it is, goes to the caller
             error = p.error_to_wire(e)
             result = None
-        else:
-            error = None
         finally:
             _flush_stdio()
-        self.reply(request.id, error, result, what)
-        result = None
+        self.reply(request.id, error, result, f"{module}.{function}")
 
     def call(self, module: str, function: str, args: list, kwargs: dict) -> Any:
         target = self._resolved.get((module, function))

@@ -70,6 +70,7 @@ class _Breaker:
         self.probe_in_flight = False
         self.clean = True  # closed and no failure counted (read without the lock)
         self.counts: dict[str, int] = {}
+        self.ticket = Ticket(key, False)  # the ticket of every call while the circuit is clean
         self.cb = pybreaker.CircuitBreaker(
             fail_max=fail_max, reset_timeout=reset_timeout, name=key,
             listeners=[_Listener(key, log, self.counts)],
@@ -111,7 +112,7 @@ class Breakers:
         key = f"{module}.{function}" if self.per_function else module
         b = self._breakers.get(key) or self._get(key)
         if b.clean:  # closed with no failure counted: nothing to decide
-            return Ticket(key, False)
+            return b.ticket
         with b.lock:
             state = b.cb.current_state
             if state == pybreaker.STATE_OPEN:
@@ -141,6 +142,10 @@ class Breakers:
 
     def record(self, ticket: Ticket, error: BaseException | None) -> None:
         """The outcome of an admitted call."""
+        if error is None and not ticket.probe:
+            b = self._breakers.get(ticket.key)
+            if b is not None and b.clean:
+                return
         b = self._breakers.get(ticket.key) or self._get(ticket.key)
         if b.clean and not ticket.probe and (error is None or not self.counts_as_failure(error)):
             return

@@ -3,26 +3,32 @@
     interpreter threads (pmap: several at once)
       | call(module, function, args, kwargs)
       v
-    policy.check ---------------------------------------------> PolicyDenied
-    breakers.admit -------------------------------------------> CircuitOpen
+    route cache (module, function) -> attempts;  first call: policy.check --> PolicyDenied
+    breakers.admit (a dict lookup while the circuit is clean) ------------> CircuitOpen
     tenacity retries (idempotent calls only)
-      | encode the request (before taking a worker)
-      | take an idle worker; beyond max_queue waiters -------> Overloaded
+      | take an idle worker (lock-free pop); beyond max_queue waiters ----> Overloaded
+      | encode the request with the worker's codec (large arrays: its shared-memory arena)
       v
-    the calling thread owns the worker until the reply: it writes the frame and polls the
-    response pipe itself (no hand-off to a reader thread), so
+    the calling thread owns the worker until the reply: it registers the call with the
+    watchdog (a dict entry), writes the frame and blocks in os.read on the worker's own
+    response pipe (no poll, no timeout bookkeeping), so
       reply with the request's id ---------------------------> result / PythonError
       pipe EOF (worker died) -> reap -> supervisor decided --> WorkerCrashed
                                                   (escalated: RestartLimitExceeded)
-      poll deadline passed -> kill, replace -----------------> CallTimeout
+      watchdog: deadline passed -> claims the call, kills ---> CallTimeout
+        the worker (the blocked read returns EOF; it also
+        writes a byte into the pipe in case a grandchild
+        keeps the write end open), replaced uncounted
       bad frame -> kill, replace ----------------------------> ProtocolError
 
     worker supervisor (one_for_one): template (fork server), worker-0 .. worker-N-1
       a worker's start asks the template to fork (falls back to spawning `python -m
       python_workers`), waits for its "ready" frame and puts it in the idle list.
 
-One owner per piece of state: the idle list and the queue count belong to `_cond`; a busy
-worker belongs to the thread that took it; child processes belong to the supervisor.
+One owner per piece of state: the idle list and the queue count belong to `_cond` (pop and
+append are atomic, so the success path takes no lock; waiters are notified under it); a busy
+worker belongs to the thread that took it; a watched call belongs to whichever of the caller
+and the watchdog removes its entry first; child processes belong to the supervisor.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import select
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import tenacity
 
@@ -56,34 +62,112 @@ from .breaker import Breakers
 from .config import RuntimeConfig
 from .events import NullLog
 from .process import ProcessHandle, become_subreaper, pipe, python_argv, rss_bytes, spawn
-from .shm import ShmArrays
+from .shm import ShmArena, sweep
 from .stats import Stats
 from .supervisor import ChildSpec, Restart, Strategy, Supervisor
 
 _ids = itertools.count(1)
 _NOT_RETRIED = (CircuitOpen, PolicyDenied, RestartLimitExceeded)
+#: bytes per read of a response pipe (a larger read costs a large allocation every call)
+READ_SIZE = 1 << 16
 
 
 class _Worker:
     """One live worker as the pool sees it."""
 
-    __slots__ = ("slot", "handle", "rfd", "wfd", "decoder", "calls", "dead", "poller")
+    __slots__ = ("slot", "handle", "rfd", "wfd", "codec", "arena", "decoder", "calls", "dead",
+                 "paths_version", "fd_lock")
 
-    def __init__(self, slot: int, handle: ProcessHandle, rfd: int, wfd: int,
-                 decoder: p.FrameDecoder) -> None:
-        self.slot, self.handle, self.rfd, self.wfd, self.decoder = slot, handle, rfd, wfd, decoder
+    def __init__(self, slot: int, handle: ProcessHandle, rfd: int, wfd: int, codec: p.Codec,
+                 arena: ShmArena, decoder: p.FrameDecoder, paths_version: int) -> None:
+        self.slot, self.handle, self.rfd, self.wfd = slot, handle, rfd, wfd
+        self.codec, self.arena, self.decoder = codec, arena, decoder
         self.calls = 0
         self.dead = False
-        self.poller = select.poll()
-        self.poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self.paths_version = paths_version  # the pool's paths this worker already has
+        self.fd_lock = threading.Lock()  # closing the fds vs. the watchdog's wake-up write
 
     def close_fds(self) -> None:
-        for fd in (self.rfd, self.wfd):
+        with self.fd_lock:
+            for fd in (self.rfd, self.wfd):
+                if fd >= 0:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self.rfd = self.wfd = -1
+        self.arena.close()
+
+    def wake_reader(self) -> None:
+        """Make a read blocked on the response pipe return even if some other process still
+        holds the pipe's write end (a grandchild the library forked)."""
+        with self.fd_lock:
+            if self.rfd < 0:
+                return
             try:
-                os.close(fd)
+                fd = os.open(f"/proc/self/fd/{self.rfd}", os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                return
+            try:
+                os.write(fd, b"\0")
             except OSError:
                 pass
-        self.rfd = self.wfd = -1
+            finally:
+                os.close(fd)
+
+
+class _Watchdog:
+    """Kills the worker of a call that runs past its deadline.
+
+    `calls` maps a request id to (deadline, worker, what, timeout). The caller adds its entry
+    before writing the request and pops it after the reply; the watchdog pops expired entries.
+    Whoever pops first owns the outcome, so a reply racing the deadline is never both a result
+    and a kill. The thread sleeps until the nearest deadline; a new call only wakes it when
+    its deadline is nearer than that (not the case for calls with the default timeout)."""
+
+    def __init__(self, idle_wake: float, on_expired: Any) -> None:
+        self.calls: dict[int, tuple] = {}
+        self.wake_at = 0.0  # the thread looks again by then (0: not started)
+        self._idle_wake = idle_wake
+        self._on_expired = on_expired
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def poke(self) -> None:
+        with self._cond:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name="zixir-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            expired = []
+            with self._cond:
+                if self._closed:
+                    return
+                self.wake_at = 0.0  # callers that register during the scan wake us again
+                now = time.monotonic()
+                nearest = now + self._idle_wake
+                for request_id, entry in self.calls.copy().items():
+                    if entry[0] <= now:
+                        if self.calls.pop(request_id, None) is not None:
+                            expired.append(entry)
+                    elif entry[0] < nearest:
+                        nearest = entry[0]
+                self.wake_at = nearest
+                if not expired:
+                    self._cond.wait(nearest - now)
+                    continue
+            for entry in expired:
+                self._on_expired(*entry)
 
 
 class WorkerPool:
@@ -97,9 +181,12 @@ class WorkerPool:
         self.breakers = Breakers(config.breaker_fail_max, config.breaker_reset_timeout,
                                  config.breaker_per_function, config.breaker_counts_python_errors,
                                  self.log)
-        self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold))
         self.parallelism = config.workers
         self.paths: list[str] = list(config.paths)
+        self._paths_version = 0
+        self._routes: dict[tuple[str, str], int] = {}  # (module, function) -> attempts
+        self._recycling = bool(config.recycle_calls or config.recycle_rss)
+        self._watchdog = _Watchdog(config.call_timeout, self._expired)
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._live: dict[int, _Worker] = {}  # slot -> worker
@@ -151,6 +238,7 @@ class WorkerPool:
 
     def close(self) -> None:
         self._closed = True
+        self._watchdog.close()
         sup = self._supervisor
         if sup is not None:
             sup.stop()
@@ -208,6 +296,7 @@ class WorkerPool:
             return False
 
     def _start_worker(self, slot: int) -> ProcessHandle:
+        paths_version = self._paths_version
         req_r, req_w = pipe()
         resp_r, resp_w = pipe()
         handle: ProcessHandle | None = None
@@ -226,7 +315,10 @@ class WorkerPool:
         finally:
             os.close(req_r)
             os.close(resp_w)
-        decoder = p.FrameDecoder(self.codec)
+        cfg = self.config
+        arena = ShmArena(cfg.tag, cfg.shm_threshold)
+        codec = p.Codec(cfg.max_frame, arena)
+        decoder = p.FrameDecoder(codec)
         try:
             ready = self._read_ready(resp_r, decoder, deadline=time.monotonic() + 60.0)
             if handle is None:
@@ -236,12 +328,13 @@ class WorkerPool:
         except BaseException:
             os.close(req_w)
             os.close(resp_r)
+            arena.close()
             if handle is not None:
                 handle.kill()
                 handle.reap(5.0)
             raise
         os.set_blocking(req_w, False)
-        worker = _Worker(slot, handle, resp_r, req_w, decoder)
+        worker = _Worker(slot, handle, resp_r, req_w, codec, arena, decoder, paths_version)
         with self._cond:
             self._live[slot] = worker
             self._idle.append(worker)
@@ -258,7 +351,7 @@ class WorkerPool:
             r, _, _ = select.select([fd], [], [], remaining)
             if not r:
                 continue
-            data = os.read(fd, 65536)
+            data = os.read(fd, READ_SIZE)
             if not data:
                 raise RuntimeError("the worker exited before it was ready")
             for m in decoder.feed(data):
@@ -278,6 +371,7 @@ class WorkerPool:
             # a busy worker's pipes are closed by the thread that owns it
         if handle.decision != "shutdown":
             self.stats.count("worker_exits")
+        sweep(self.config.tag, dead_only=True)  # the shared memory the dead worker left
 
     # ---- calls (any thread) -----------------------------------------------------------------
 
@@ -285,6 +379,7 @@ class WorkerPool:
         """Make a directory importable for every worker (the script's directory)."""
         if path and path not in self.paths:
             self.paths.append(path)
+            self._paths_version += 1  # each worker gets the new list with its next call
 
     def is_idempotent(self, module: str, function: str) -> bool:
         name = f"{module}.{function}"
@@ -294,17 +389,12 @@ class WorkerPool:
              kwargs: dict | None = None, *, timeout: float | None = None,
              retries: int | None = None) -> Any:
         """Run `module.function(*args, **kwargs)` in a worker; raises the typed faults."""
-        kwargs = kwargs or {}
+        attempts = self._routes.get((module, function))
+        if attempts is None:
+            attempts = self._route(module, function)
+        if retries is not None:
+            attempts = retries
         started = time.perf_counter()
-        try:
-            self.policy.check(module, function)
-        except PolicyDenied as e:
-            self.stats.count("refused.policy")
-            self.log.info("call.refused", module=module, function=function, reason="policy",
-                             message=e.message)
-            raise
-        attempts = retries if retries is not None else (
-            self.config.retry_attempts if self.is_idempotent(module, function) else 1)
         try:
             if attempts <= 1:
                 result = self._call_once(module, function, args, kwargs, timeout)
@@ -313,11 +403,24 @@ class WorkerPool:
         except ZixirError as e:
             self.stats.count("calls.error")
             self.stats.count(f"errors.{type(e).__name__}")
-            raise
-        finally:
             self.stats.observe("call", time.perf_counter() - started)
-        self.stats.count("calls.ok")
+            raise
+        self.stats.observe_ok("call", time.perf_counter() - started)
         return result
+
+    def _route(self, module: str, function: str) -> int:
+        """Check a function against the policy once; returns its default attempt count."""
+        try:
+            self.policy.check(module, function)
+        except PolicyDenied as e:
+            self.stats.count("refused.policy")
+            self.log.info("call.refused", module=module, function=function, reason="policy",
+                          message=e.message)
+            raise
+        attempts = self.config.retry_attempts if self.is_idempotent(module, function) else 1
+        if len(self._routes) < 100_000:
+            self._routes[(module, function)] = attempts
+        return attempts
 
     def _call_retrying(self, module, function, args, kwargs, timeout, attempts) -> Any:
         def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -337,39 +440,54 @@ class WorkerPool:
         )
         return retrying(self._call_once, module, function, args, kwargs, timeout)
 
-    def _call_once(self, module: str, function: str, args: Any, kwargs: dict,
+    def _call_once(self, module: str, function: str, args: Any, kwargs: dict | None,
                    timeout: float | None) -> Any:
-        what = f"{module}.{function}"
-        timeout = timeout if timeout is not None else self.config.call_timeout
-        options = {"paths": self.paths} if self.paths else {}
-        request_id = next(_ids)
-        try:
-            frame = self.codec.encode(
-                p.Request(request_id, "call", [module, function, list(args), kwargs, options]))
-        except p.UnencodableValue as e:
-            raise ZixirRuntimeError(f"cannot pass the arguments of {what} to Python: {e}") from None
-        except p.FrameTooLarge as e:
-            raise ProtocolError(f"the arguments of {what} are too large: {e}") from None
         try:
             ticket = self.breakers.admit(module, function)
         except CircuitOpen as e:
             self.stats.count("refused.circuit_open")
             self.log.info("call.refused", module=module, function=function, reason="circuit",
-                             retry_after=e.retry_after)
+                          retry_after=e.retry_after)
             raise
+        if timeout is None:
+            timeout = self.config.call_timeout
         deadline = time.monotonic() + timeout
         try:
-            worker = self._acquire(deadline, what)
+            worker = self._acquire(deadline, module, function)
         except BaseException:
             self.breakers.release(ticket)
             raise
+        request_id = next(_ids)
         try:
-            reply = self._roundtrip(worker, frame, request_id, deadline, timeout, what)
+            if worker.paths_version == self._paths_version:
+                options = {}
+            else:
+                options = {"paths": self.paths}
+                worker.paths_version = self._paths_version
+            worker.arena.begin()
+            frame = worker.codec.encode_request(
+                request_id, "call", [module, function, args, kwargs or {}, options])
+        except (p.UnencodableValue, p.FrameTooLarge) as e:
+            worker.paths_version = -1  # the paths never reached it
+            self.breakers.release(ticket)
+            self._release(worker)
+            what = f"{module}.{function}"
+            if isinstance(e, p.FrameTooLarge):
+                raise ProtocolError(f"the arguments of {what} are too large: {e}") from None
+            raise ZixirRuntimeError(
+                f"cannot pass the arguments of {what} to Python: {e}") from None
+        except BaseException:
+            self.breakers.release(ticket)
+            self._release(worker)
+            raise
+        try:
+            reply = self._roundtrip(worker, frame, request_id, deadline, timeout, module,
+                                    function)
         except BaseException as e:
             self.breakers.record(ticket, e)
             raise
         if reply.error is not None:
-            error = p.error_from_wire(reply.error, context=what)
+            error = p.error_from_wire(reply.error, context=f"{module}.{function}")
             self.breakers.record(ticket, error)
             if isinstance(error, PythonError) and error.exc_type == "MemoryError":
                 self._recycle(worker, "MemoryError")
@@ -380,9 +498,16 @@ class WorkerPool:
         self._release(worker)
         return reply.result
 
-    def _acquire(self, deadline: float, what: str) -> _Worker:
+    def _acquire(self, deadline: float, module: str, function: str) -> _Worker:
         if self._supervisor is None:
             self.start()
+        if self._failed:
+            raise RestartLimitExceeded(f"the Python workers are down: {self._failed}")
+        try:
+            return self._idle.pop()  # atomic: no lock on the way to an idle worker
+        except IndexError:
+            pass
+        what = f"{module}.{function}"
         with self._cond:
             if self._failed:
                 raise RestartLimitExceeded(f"the Python workers are down: {self._failed}")
@@ -391,7 +516,7 @@ class WorkerPool:
             if self._waiting >= self.config.max_queue:
                 self.stats.count("refused.overloaded")
                 self.log.info("call.refused", call=what, reason="overloaded",
-                                 queued=self._waiting)
+                              queued=self._waiting)
                 raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
                                  f"worker (max_queue {self.config.max_queue})")
             self._waiting += 1
@@ -412,19 +537,26 @@ class WorkerPool:
 
     def _release(self, worker: _Worker) -> None:
         worker.calls += 1
-        cfg = self.config
-        if cfg.recycle_calls and worker.calls >= cfg.recycle_calls:
-            self._recycle(worker, f"served {worker.calls} calls")
-            return
-        if cfg.recycle_rss and rss_bytes(worker.handle.pid) >= cfg.recycle_rss:
-            self._recycle(worker, "RSS limit")
-            return
-        with self._cond:
-            if worker.dead:
-                worker.close_fds()
+        if self._recycling:
+            cfg = self.config
+            if cfg.recycle_calls and worker.calls >= cfg.recycle_calls:
+                self._recycle(worker, f"served {worker.calls} calls")
                 return
-            self._idle.append(worker)
-            self._cond.notify()
+            if cfg.recycle_rss and rss_bytes(worker.handle.pid) >= cfg.recycle_rss:
+                self._recycle(worker, "RSS limit")
+                return
+        # Lock-free hand-back: `_worker_exited` marks a worker dead before it looks for it
+        # in the idle list, and we look at the mark after appending, so one of the two
+        # always sees the other and a dead worker's pipes are closed exactly once.
+        self._idle.append(worker)
+        if worker.dead:
+            with self._cond:
+                if worker in self._idle:
+                    self._idle.remove(worker)
+                    worker.close_fds()
+        if self._waiting:
+            with self._cond:
+                self._cond.notify()
 
     def _kill(self, worker: _Worker) -> None:
         """Kill a worker we own on purpose; its supervisor replaces it without counting."""
@@ -439,53 +571,82 @@ class WorkerPool:
         self._kill(worker)
         worker.close_fds()
 
+    def _expired(self, deadline: float, worker: _Worker, module: str, function: str,
+                 timeout: float) -> None:
+        """The watchdog claimed a call past its deadline: kill its worker (replaced without
+        counting); the caller, blocked on the pipe, wakes up and raises CallTimeout."""
+        self.stats.count("timeouts")
+        self.log.warning("call.timeout", call=f"{module}.{function}", timeout=timeout,
+                         pid=worker.handle.pid)
+        self._kill(worker)
+        worker.wake_reader()
+
     def _roundtrip(self, worker: _Worker, frame: bytes, request_id: int, deadline: float,
-                   timeout: float, what: str) -> p.Response:
+                   timeout: float, module: str, function: str) -> p.Response:
+        watched = self._watchdog.calls
+        watched[request_id] = (deadline, worker, module, function, timeout)
+        if deadline < self._watchdog.wake_at or not self._watchdog.wake_at:
+            self._watchdog.poke()
         try:
-            self._write(worker, frame, deadline)
+            try:
+                sent = os.write(worker.wfd, frame)
+            except BlockingIOError:
+                sent = 0
+            if sent < len(frame):
+                self._write_rest(worker, memoryview(frame)[sent:], request_id, deadline)
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not worker.poller.poll(int(remaining * 1000) + 1):
+                data = os.read(worker.rfd, READ_SIZE)
+                if request_id not in watched:
                     raise _Timeout()
-                data = os.read(worker.rfd, 1 << 20)
                 if not data:
                     raise _Died()
                 for message in worker.decoder.feed(data):
-                    if isinstance(message, p.Response):
+                    if type(message) is p.Response:
                         if message.id != request_id:
                             raise p.FrameError(f"reply to request {message.id}, expected "
                                                f"{request_id}")
+                        if watched.pop(request_id, None) is None:
+                            raise _Timeout()
                         return message
         except _Timeout:
-            self.stats.count("timeouts")
-            self.log.warning("call.timeout", call=what, timeout=timeout, pid=worker.handle.pid)
-            self._kill(worker)
-            worker.handle.reap(5.0)
-            worker.close_fds()
-            raise CallTimeout(f"{what} did not return within {timeout:g} s; its worker was "
-                              "killed and replaced") from None
+            return self._timed_out(worker, module, function, timeout)
         except (_Died, BrokenPipeError):
-            raise self._crashed(worker, what) from None
+            if watched.pop(request_id, None) is None:  # the watchdog's kill closed the pipe
+                return self._timed_out(worker, module, function, timeout)
+            raise self._crashed(worker, f"{module}.{function}") from None
         except p.FrameError as e:
+            if watched.pop(request_id, None) is None:
+                return self._timed_out(worker, module, function, timeout)
             self.stats.count("protocol_errors")
             self._kill(worker)
             worker.handle.reap(5.0)
             worker.close_fds()
-            raise ProtocolError(f"the worker running {what} sent a bad frame ({e}); it was "
-                                "replaced") from None
+            raise ProtocolError(f"the worker running {module}.{function} sent a bad frame "
+                                f"({e}); it was replaced") from None
+        except BaseException:
+            watched.pop(request_id, None)
+            raise
 
-    def _write(self, worker: _Worker, frame: bytes, deadline: float) -> None:
-        view = memoryview(frame)
+    @staticmethod
+    def _timed_out(worker: _Worker, module: str, function: str, timeout: float) -> NoReturn:
+        worker.handle.reap(5.0)  # the watchdog has killed it (or is about to)
+        worker.close_fds()
+        raise CallTimeout(f"{module}.{function} did not return within {timeout:g} s; its "
+                          "worker was killed and replaced")
+
+    def _write_rest(self, worker: _Worker, view: memoryview, request_id: int,
+                    deadline: float) -> None:
+        """The rest of a frame larger than the pipe's buffer, as the worker reads it."""
         while view:
             try:
                 view = view[os.write(worker.wfd, view):]
                 continue
             except BlockingIOError:
                 pass
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if request_id not in self._watchdog.calls:
                 raise _Timeout()
-            _, w, _ = select.select([], [worker.wfd], [], remaining)
+            # the watchdog's kill makes the pipe writable (EPIPE) at the deadline
+            select.select([], [worker.wfd], [], max(0.0, deadline - time.monotonic()) + 0.1)
 
     def _crashed(self, worker: _Worker, what: str) -> ZixirRuntimeError:
         handle = worker.handle

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,24 +48,44 @@ _HEADER = struct.Struct(">I")
 _DTYPE_RE = re.compile(r"^[<>|=]?[biufc][1-9][0-9]?$")
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    id: int
-    method: str
-    params: list
+class _Message:
+    """Small message records: plain slots (constructing one costs a fraction of a frozen
+    dataclass, and every call builds two)."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._fields() == other._fields()  # type: ignore
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({inner})"
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    id: int
-    error: dict | None
-    result: Any
+class Request(_Message):
+    __slots__ = ("id", "method", "params")
+
+    def __init__(self, id: int, method: str, params: list) -> None:
+        self.id, self.method, self.params = id, method, params
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
-    method: str
-    params: list
+class Response(_Message):
+    __slots__ = ("id", "error", "result")
+
+    def __init__(self, id: int, error: dict | None, result: Any) -> None:
+        self.id, self.error, self.result = id, error, result
+
+
+class Notification(_Message):
+    __slots__ = ("method", "params")
+
+    def __init__(self, method: str, params: list) -> None:
+        self.method, self.params = method, params
 
 
 Message = Request | Response | Notification
@@ -103,9 +124,9 @@ class ArrayTransport(Protocol):
 
     threshold: int
 
-    def export(self, data: memoryview) -> str: ...
+    def export(self, data: memoryview) -> list: ...  # where the bytes are: [name, offset]
 
-    def import_(self, name: str, nbytes: int) -> Any: ...  # a buffer of nbytes
+    def import_(self, where: list, nbytes: int) -> Any: ...  # a buffer of nbytes
 
 
 # ---- values -------------------------------------------------------------------------------
@@ -142,6 +163,7 @@ class Codec:
         self.max_frame = max_frame
         self.arrays = arrays
         self.opaque = opaque  # encode values without a wire form as Opaque instead of failing
+        self._local = threading.local()
 
     # -- encoding
     def _default(self, obj: Any) -> Any:
@@ -168,10 +190,19 @@ class Codec:
             raise UnencodableValue(f"numpy.ndarray of dtype {arr.dtype}")
         arr = _np().ascontiguousarray(arr)
         if self.arrays is not None and arr.nbytes >= self.arrays.threshold:
-            name = self.arrays.export(memoryview(arr).cast("B"))
-            return msgpack.ExtType(EXT_SHM_ARRAY, msgpack.packb(_array_header(arr) + [name]))
+            where = self.arrays.export(memoryview(arr).cast("B"))
+            return msgpack.ExtType(EXT_SHM_ARRAY, msgpack.packb(_array_header(arr) + where))
         header = msgpack.packb(_array_header(arr))
         return msgpack.ExtType(EXT_ARRAY, _HEADER.pack(len(header)) + header + arr.tobytes())
+
+    def _packer(self) -> msgpack.Packer:
+        """This thread's packer (a Packer is reused, never shared between threads)."""
+        try:
+            return self._local.packer
+        except AttributeError:
+            packer = self._local.packer = msgpack.Packer(
+                default=self._default, use_bin_type=True, datetime=False, autoreset=True)
+            return packer
 
     def encode_body(self, message: Message) -> bytes:
         if isinstance(message, Request):
@@ -180,11 +211,20 @@ class Codec:
             shape = [RESPONSE, message.id, message.error, message.result]
         else:
             shape = [NOTIFICATION, message.method, message.params]
-        return msgpack.packb(shape, default=self._default, use_bin_type=True, datetime=False)
+        return self._packer().pack(shape)
 
     def encode(self, message: Message) -> bytes:
         """Frame bytes for `message`; raises UnencodableValue or FrameTooLarge."""
-        body = self.encode_body(message)
+        return self._frame(self.encode_body(message))
+
+    def encode_request(self, request_id: int, method: str, params: list) -> bytes:
+        """`encode(Request(...))` without building the Request (the call path's encoder)."""
+        return self._frame(self._packer().pack([REQUEST, request_id, method, params]))
+
+    def encode_response(self, request_id: int, error: dict | None, result: Any) -> bytes:
+        return self._frame(self._packer().pack([RESPONSE, request_id, error, result]))
+
+    def _frame(self, body: bytes) -> bytes:
         if len(body) > self.max_frame:
             raise FrameTooLarge(len(body), self.max_frame)
         return _HEADER.pack(len(body)) + body
@@ -205,12 +245,14 @@ class Codec:
             return _np().frombuffer(bytearray(raw), dtype=dt).reshape(shape)
         if code == EXT_SHM_ARRAY:
             header = _unpack_plain(data)
-            if not isinstance(header, list) or len(header) != 3 or not isinstance(header[2], str):
+            if (not isinstance(header, list) or len(header) not in (3, 4)
+                    or not isinstance(header[2], str)
+                    or not all(isinstance(n, int) and n >= 0 for n in header[3:])):
                 raise FrameError("bad shared-memory array header")
             dt, shape, nbytes = _check_array_header(header[0], header[1])
             if self.arrays is None:
                 raise FrameError("shared-memory array on a channel without shared memory")
-            buf = self.arrays.import_(header[2], nbytes)
+            buf = self.arrays.import_(header[2:], nbytes)
             return _np().frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize).reshape(shape)
         if code == EXT_BIGINT:
             return int.from_bytes(data, "big", signed=True)
@@ -220,13 +262,8 @@ class Codec:
 
     def decode_body(self, body: bytes | memoryview) -> Message:
         try:
-            obj = msgpack.unpackb(
-                body,
-                ext_hook=self._ext_hook,
-                raw=False,
-                strict_map_key=False,
-                use_list=True,
-            )
+            obj = msgpack.unpackb(body, ext_hook=self._ext_hook, raw=False,
+                                  strict_map_key=False)
         except FrameError:
             raise
         except Exception as e:  # msgpack raises several types for garbage
@@ -276,6 +313,15 @@ class FrameDecoder:
     def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
         if self._broken is not None:
             raise self._broken
+        if not self._buf and len(data) > 4:  # the usual case: exactly one whole frame
+            (size,) = _HEADER.unpack_from(data)
+            if len(data) == size + 4 and 0 < size <= self.codec.max_frame:
+                try:
+                    with memoryview(data) as view:
+                        return [self.codec.decode_body(view[4:])]
+                except FrameError as e:
+                    self._broken = e
+                    raise
         self._buf += data
         out: list[Message] = []
         buf = self._buf

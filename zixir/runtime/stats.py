@@ -29,6 +29,15 @@ class Stats:
                 samples = self._latency[name] = deque(maxlen=self._window)
             samples.append(seconds)
 
+    def observe_ok(self, name: str, seconds: float) -> None:
+        """`observe(name, seconds)` and `count("calls.ok")` under one lock (the call path)."""
+        with self._lock:
+            self._counts["calls.ok"] += 1
+            samples = self._latency.get(name)
+            if samples is None:
+                samples = self._latency[name] = deque(maxlen=self._window)
+            samples.append(seconds)
+
     def snapshot(self) -> dict:
         with self._lock:
             counts = dict(self._counts)
