@@ -55,6 +55,17 @@ class Token:
         return self.text
 
 
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A `#` or `//` comment: its text from the marker to the end of the line, and where it
+    starts. `own_line` says whether only whitespace precedes it on its line."""
+
+    text: str
+    line: int
+    column: int
+    own_line: bool
+
+
 def _is_digit(ch: str) -> bool:
     return "0" <= ch <= "9"
 
@@ -68,12 +79,14 @@ def _is_ident_part(ch: str) -> bool:
 
 
 class Lexer:
-    def __init__(self, source: str, filename: str | None = None) -> None:
+    def __init__(self, source: str, filename: str | None = None,
+                 comments: list[Comment] | None = None) -> None:
         self.src = source
         self.filename = filename
         self.pos = 0
         self.line = 1
         self.col = 1
+        self.comments = comments  # when a list, every comment skipped is appended to it
 
     def error(self, message: str, line: int, column: int) -> ZixirSyntaxError:
         return ZixirSyntaxError(message, line, column, filename=self.filename,
@@ -103,9 +116,13 @@ class Lexer:
                 elif ch in " \t\r\f\ufeff":
                     self._advance()
                 elif ch == "#" or src.startswith("//", self.pos):
+                    start, line, column = self.pos, self.line, self.col
                     while self.pos < n and src[self.pos] != "\n":
                         self.pos += 1
                         self.col += 1
+                    if self.comments is not None:
+                        self.comments.append(Comment(src[start:self.pos].rstrip(), line, column,
+                                                     own_line=newline))
                 else:
                     break
             if self.pos >= n:
@@ -240,3 +257,10 @@ class Lexer:
 
 def tokenize(source: str, filename: str | None = None) -> list[Token]:
     return Lexer(source, filename).tokens()
+
+
+def tokenize_with_comments(source: str,
+                           filename: str | None = None) -> tuple[list[Token], list[Comment]]:
+    """The tokens, as `tokenize` gives them, and the comments the lexer skipped, in order."""
+    comments: list[Comment] = []
+    return Lexer(source, filename, comments).tokens(), comments
