@@ -81,7 +81,7 @@ struct Entry {
     double scalar;    // MAP: the default of the optional number argument
 };
 
-constexpr int MAX_OPS = 16;
+constexpr int MAX_OPS = 32;
 constexpr Py_ssize_t CHUNK = 1024;  // doubles converted at a time: 8 KiB, stays in L1
 static_assert(CHUNK % 8 == 0, "pieces must keep the kernels' eight lanes aligned");
 constexpr Py_ssize_t RELEASE_GIL_FROM = 1 << 16;  // buffers this long are summed without the GIL
