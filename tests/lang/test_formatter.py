@@ -1,0 +1,361 @@
+"""`format_source`: the canonical layout, and that it never changes what a program means.
+
+Every corpus program and example must format to a program with the same syntax tree (positions
+aside), the same value and the same comments, and formatting must be idempotent; a hypothesis
+test does the same for mutated corpus programs (moved whitespace, blank lines, new comments).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from zixir.lang import ast as A
+from zixir.lang.errors import ZixirError, ZixirSyntaxError
+from zixir.lang.formatter import WIDTH, format_source, quote
+from zixir.lang.lexer import tokenize_with_comments
+from zixir.lang.parser import parse
+from zixir.lang.session import Session
+from zixir.lang.values import to_literal
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CASES = [json.loads(line) for line in (ROOT / "tests" / "cases.jsonl").read_text(
+    encoding="utf-8").splitlines() if line.strip()]
+EXAMPLES = sorted((ROOT / "examples").glob("*.zx"))
+_POSITIONS = {"line", "column", "end_line", "end_column", "source", "filename"}
+
+
+def dump(node):
+    """The syntax tree without positions, comparable with `==`."""
+    if isinstance(node, A.Node):
+        return (type(node).__name__,) + tuple(
+            (name, dump(getattr(node, name))) for name in node.__slots__
+            if name not in _POSITIONS)
+    if isinstance(node, (list, tuple)):
+        return [dump(item) for item in node]
+    if isinstance(node, float):
+        return ("float", repr(node))  # keeps -0.0 apart from 0.0
+    return node
+
+
+def comments_of(source: str) -> Counter:
+    return Counter(c.text for c in tokenize_with_comments(source)[1])
+
+
+def parses(source: str) -> bool:
+    try:
+        parse(source)
+    except ZixirError:
+        return False
+    return True
+
+
+def fmt(source: str) -> str:
+    return format_source(textwrap.dedent(source))
+
+
+def assert_formats(source: str, expected: str) -> None:
+    expected = textwrap.dedent(expected)
+    assert fmt(source) == expected
+    assert format_source(expected) == expected
+
+
+def assert_equivalent(source: str) -> str:
+    """Format `source` and check the result against it; return the result."""
+    out = format_source(source)
+    assert format_source(out) == out, "formatting is not idempotent"
+    assert dump(parse(out)) == dump(parse(source)), "formatting changed the syntax tree"
+    assert comments_of(out) == comments_of(source), "formatting lost or changed a comment"
+    return out
+
+
+# ---- layout ---------------------------------------------------------------------------------
+
+
+def test_spaces_around_operators_after_commas_and_map_colons():
+    assert_formats("let  x=[1,2 ,3]\nlet m={a:1,\"b c\":x*2}\n( x,y )=>x+y\n",
+                   'let x = [1, 2, 3]\nlet m = {a: 1, "b c": x * 2}\n(x, y) => x + y\n')
+
+
+def test_trailing_commas_dropped_on_one_line():
+    assert_formats("let xs = [1, 2,]\nf(a, b,)\n{k: 1,}\n", "let xs = [1, 2]\nf(a, b)\n{k: 1}\n")
+
+
+def test_brace_blocks_one_statement_per_line_with_two_space_indent():
+    assert_formats("fn f(x) { let y = x; y * 2 }\nif x { 1 } else { 2 }\n", """\
+        fn f(x) {
+          let y = x
+          y * 2
+        }
+
+        if x {
+          1
+        } else {
+          2
+        }
+        """)
+
+
+def test_colon_blocks_stay_colon_blocks():
+    assert_formats("fn f(x):\n      let y = x\n      y\nfn g(x):   x * 2\n", """\
+        fn f(x):
+          let y = x
+          y
+
+        fn g(x): x * 2
+        """)
+
+
+def test_a_colon_body_too_long_for_its_line_is_indented():
+    long_call = "compute(" + "a" * 86 + ")"  # 95 columns: fits indented, not after the header
+    out = fmt(f"fn f(x): {long_call}\n")
+    assert out == f"fn f(x):\n  {long_call}\n"
+    assert len(f"fn f(x): {long_call}") > WIDTH
+
+
+def test_if_forms_keep_their_syntax():
+    assert_formats("let a = if x then 1 else 2\nlet b = if x: 1 else: 2\nif x:\n  1\nelse:\n  2\n",
+                   "let a = if x then 1 else 2\nlet b = if x: 1 else: 2\nif x:\n  1\nelse:\n  2\n")
+    assert_formats("if a { 1 } else if b { 2 } else { 3 }\n", """\
+        if a {
+          1
+        } else if b {
+          2
+        } else {
+          3
+        }
+        """)
+
+
+def test_match_arms_one_per_line_with_canonical_arrows():
+    assert_formats("match x { 1 -> \"one\", [a, ...r] if a > 0 => a, _ => nil }\n", """\
+        match x {
+          1 => "one",
+          [a, ...r] if a > 0 => a,
+          _ => nil,
+        }
+        """)
+    assert_formats("match x:\n    {k: v} -> v\n    _ -> 0\n",
+                   'match x:\n  {"k": v} => v\n  _ => 0\n')
+
+
+def test_long_lists_break_one_element_per_line_with_a_trailing_comma():
+    items = ", ".join(f'"item number {i}"' for i in range(8))
+    out = fmt(f"let xs = [{items}]\n")
+    assert out == "let xs = [\n" + "".join(
+        f'  "item number {i}",\n' for i in range(8)) + "]\n"
+    assert all(len(line) <= WIDTH for line in out.splitlines())
+
+
+def test_long_calls_and_maps_break_too():
+    args = ", ".join(f"value_{i}" for i in range(14))
+    out = fmt(f"let r = compute({args})\n")
+    assert out.startswith("let r = compute(\n  value_0,\n") and out.endswith("  value_13,\n)\n")
+    entries = ", ".join(f"key_{i}: {i * 1000}" for i in range(12))
+    out = fmt(f"let m = {{{entries}}}\n")
+    assert out.startswith("let m = {\n  key_0: 0,\n") and out.endswith("  key_11: 11000,\n}\n")
+
+
+def test_last_argument_that_needs_lines_hugs_the_call():
+    assert_formats("let ys = map(xs, fn(x) { x + 1 })\n", """\
+        let ys = map(xs, fn(x) {
+          x + 1
+        })
+        """)
+
+
+def test_pipes_join_when_they_fit_and_break_before_the_pipe_when_not():
+    assert_formats("xs\n  |> map(f)\n  |> sum()\n", "xs |> map(f) |> sum()\n")
+    stages = "".join(f" |> transform_number_{i}(argument)" for i in range(4))
+    out = fmt(f"let total = values{stages}\n")
+    assert out == "let total = values\n" + "".join(
+        f"  |> transform_number_{i}(argument)\n" for i in range(4))
+
+
+def test_pipes_keep_their_shape():
+    assert_formats("a |> f\na |> f()\na |> f(b)\na |> engine.list_sum()\n",
+                   "a |> f\na |> f()\na |> f(b)\na |> engine.list_sum()\n")
+    assert fmt("f(a, b)\n") == "f(a, b)\n"
+
+
+def test_long_operator_chains_break_after_the_operator():
+    terms = " + ".join(f"measurement_{i}" for i in range(10))
+    out = fmt(f"let total = {terms}\n")
+    assert out == "let total = measurement_0 +\n" + "".join(
+        f"  measurement_{i} +\n" for i in range(1, 9)) + "  measurement_9\n"
+
+
+def test_parentheses_only_where_precedence_needs_them():
+    assert_formats("((a + b)) * (c)\n(a * b) + c\na - (b - c)\n(a - b) - c\n-(a + b)\n",
+                   "(a + b) * c\na * b + c\na - (b - c)\na - b - c\n-(a + b)\n")
+    assert_formats("(if a: 1 else: 2) + 3\n(fn(x): x)(1)\n(-5).abs\n",
+                   "(if a: 1 else: 2) + 3\n(fn(x): x)(1)\n(-5).abs\n")
+
+
+def test_operator_spellings_are_kept():
+    assert_formats("!a && b || not c\n", "!a && b || not c\n")
+
+
+def test_numbers_keep_their_spelling():
+    assert_formats("[0x1F, 0o17, 0b101, 1_000, 2.5e-3, 1E3, 007, -0x10]\n",
+                   "[0x1F, 0o17, 0b101, 1_000, 2.5e-3, 1E3, 007, -0x10]\n")
+
+
+def test_strings_are_requoted_with_canonical_escapes():
+    assert fmt('"a\nb\t\\u{41}\\u{7}\\\\ \\"q\\" \\0"\n') == '"a\\nb\\tA\\u{7}\\\\ \\"q\\" \\0"\n'
+    assert quote("\u200b\r") == '"\\u{200B}\\r"'
+
+
+def test_blank_lines_at_most_one_and_always_between_top_level_functions():
+    assert_formats("let a = 1\n\n\n\nlet b = 2\nlet c = 3\nfn f(): 1\nfn g(): 2\n",
+                   "let a = 1\n\nlet b = 2\nlet c = 3\n\nfn f(): 1\n\nfn g(): 2\n")
+
+
+def test_an_empty_map_where_a_block_could_start_keeps_its_parens():
+    assert_formats("let f = x => ({})\nmatch x { _ => ({}) }\n",
+                   "let f = x => ({})\nmatch x {\n  _ => ({}),\n}\n")
+
+
+def test_a_dangling_else_keeps_its_owner():
+    source = "if a { if b: 1 } else: 2\n"
+    out = assert_equivalent(source)
+    assert out == "if a {\n  if b: 1\n} else: 2\n"
+
+
+# ---- comments ---------------------------------------------------------------------------------
+
+COMMENTED = """\
+# header
+
+// a second style
+let x = 1  # about x
+fn f(a) {
+  # leads the let
+  let z = a + 1 // about z
+
+
+  z * 2
+  # ends the block
+}
+match x {
+  1 => "one" # the one
+  # before the rest
+  _ => "other"
+}
+"""
+
+
+def test_comments_stay_with_their_lines():
+    assert format_source(COMMENTED) == """\
+# header
+
+// a second style
+let x = 1 # about x
+
+fn f(a) {
+  # leads the let
+  let z = a + 1 // about z
+
+  z * 2
+  # ends the block
+}
+
+match x {
+  1 => "one", # the one
+  # before the rest
+  _ => "other",
+}
+"""
+
+
+def test_comments_inside_expressions_move_before_their_statement():
+    out = assert_equivalent("let y = [1, # one\n  2]\nlet z = 3\n")
+    assert out == "# one\nlet y = [1, 2]\nlet z = 3\n"
+
+
+def test_comments_in_indented_blocks_never_swallow_code():
+    source = "let m = map(xs, fn(x):\n  x # c1\n  # c2\n)\nif a:\n  1 # t1\nelse:\n  2\n"
+    out = assert_equivalent(source)
+    assert "if a:\n  1 # t1\nelse:\n  2\n" in out
+
+
+# ---- errors -------------------------------------------------------------------------------------
+
+
+def test_syntax_error_raises_and_changes_nothing():
+    with pytest.raises(ZixirSyntaxError) as info:
+        format_source("let x = (1 +\n")
+    assert info.value.line == 1
+
+
+# ---- the corpus ---------------------------------------------------------------------------------
+
+
+def _parsing_cases():
+    return [c for c in CASES if parses(c["source"])]
+
+
+@pytest.mark.parametrize("case", _parsing_cases(), ids=lambda c: c["id"])
+def test_corpus_program_formats_to_the_same_program(case):
+    out = assert_equivalent(case["source"])
+    if "expect" in case and "needs" not in case:
+        assert to_literal(Session().eval(out)) == to_literal(Session().eval(case["source"]))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_formats_to_the_same_program(path, tmp_path, capsys):
+    source = path.read_text(encoding="utf-8")
+    out = assert_equivalent(source)
+    assert max(len(line) for line in out.splitlines()) <= WIDTH or '"' in max(
+        out.splitlines(), key=len)
+    if 'python "' in source:
+        return
+    formatted = tmp_path / path.name
+    formatted.write_text(out, encoding="utf-8")
+    before = Session().run_file(str(path), call_main=True)
+    printed_before = capsys.readouterr().out
+    after = Session().run_file(str(formatted), call_main=True)
+    assert to_literal(after) == to_literal(before)
+    assert capsys.readouterr().out == printed_before
+
+
+# ---- properties ---------------------------------------------------------------------------------
+
+SOURCES = [c["source"] for c in _parsing_cases()] + [
+    p.read_text(encoding="utf-8") for p in EXAMPLES]
+
+
+@st.composite
+def mutated_programs(draw) -> str:
+    """A corpus program with whitespace moved, blank lines added and comments added."""
+    lines = draw(st.sampled_from(SOURCES)).split("\n")
+    out = []
+    for line in lines:
+        edit = draw(st.sampled_from(["keep", "keep", "blank", "comment", "own", "spaces"]))
+        if edit == "blank":
+            out.extend(["", line])
+        elif edit == "comment":
+            out.append(line + draw(st.sampled_from(["  # note", " // why", "#x"])))
+        elif edit == "own":
+            out.extend([draw(st.sampled_from(["# own", "  // own line"])), line])
+        elif edit == "spaces":
+            out.append(line.replace(", ", ",").replace(" = ", "=").rstrip() + "   ")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+@settings(max_examples=300, deadline=timedelta(seconds=2),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.one_of(st.sampled_from(SOURCES), mutated_programs()))
+def test_formatting_is_idempotent_and_preserves_meaning(source):
+    assume(parses(source))
+    out = assert_equivalent(source)
+    assert not any(line != line.rstrip() for line in out.splitlines())
