@@ -1,4 +1,4 @@
-"""The `zixir` command: run, check, repl, lsp.
+"""The `zixir` command: run, check, fmt, repl, lsp.
 
 Exit status: 0 success, 1 runtime error (or `check` found errors), 2 syntax or usage error.
 Errors print as `FILE:LINE:COL: error: MESSAGE`, the source line and a caret.
@@ -101,6 +101,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_fmt(args: argparse.Namespace) -> int:
+    """Rewrite files in the canonical layout; `--check` only lists those that would change."""
+    from .lang.formatter import format_source
+
+    status = EXIT_OK
+    for path in args.files:
+        source = sys.stdin.read() if path == "-" else _source_of(path)
+        if source is None:
+            print(f"zixir: error: cannot read {path}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        shown = "<stdin>" if path == "-" else path
+        try:
+            formatted = format_source(source, shown)
+        except ZixirSyntaxError as error:
+            print(format_diagnostic(Diagnostic.from_error(error), source, shown), file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        if args.check:
+            if formatted != source:
+                print(shown)
+                status = max(status, EXIT_RUNTIME)
+        elif path == "-":
+            sys.stdout.write(formatted)
+        elif formatted != source:
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(formatted)
+    return status
+
+
 def cmd_repl(args: argparse.Namespace) -> int:
     from .repl import run_repl
 
@@ -134,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+")
     check.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     check.set_defaults(handler=cmd_check)
+
+    fmt = sub.add_parser("fmt", help="rewrite files in the canonical layout")
+    fmt.add_argument("files", nargs="+", metavar="FILE", help="files to format; - for stdin")
+    fmt.add_argument("--check", action="store_true",
+                     help="change nothing; list the files that would change and exit 1")
+    fmt.set_defaults(handler=cmd_fmt)
 
     repl = sub.add_parser("repl", help="interactive session")
     repl.add_argument("--workers", type=int, default=None)

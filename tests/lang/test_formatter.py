@@ -359,3 +359,35 @@ def test_formatting_is_idempotent_and_preserves_meaning(source):
     assume(parses(source))
     out = assert_equivalent(source)
     assert not any(line != line.rstrip() for line in out.splitlines())
+
+
+# ---- the command line ---------------------------------------------------------------------------
+
+
+def test_cli_fmt_rewrites_checks_and_reads_stdin(tmp_path, capsys, monkeypatch):
+    import io
+
+    from zixir.cli import main
+
+    messy, tidy = tmp_path / "messy.zx", tmp_path / "tidy.zx"
+    messy.write_text("let x=1\n", encoding="utf-8")
+    tidy.write_text("let x = 1\n", encoding="utf-8")
+    assert main(["fmt", "--check", str(messy), str(tidy)]) == 1
+    assert capsys.readouterr().out.splitlines() == [str(messy)]
+    assert messy.read_text(encoding="utf-8") == "let x=1\n"
+    assert main(["fmt", str(messy), str(tidy)]) == 0
+    assert messy.read_text(encoding="utf-8") == "let x = 1\n"
+    assert main(["fmt", "--check", str(messy)]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("f( 1 )"))
+    assert main(["fmt", "-"]) == 0
+    assert capsys.readouterr().out == "f(1)\n"
+
+
+def test_cli_fmt_leaves_a_broken_file_alone_and_exits_2(tmp_path, capsys):
+    from zixir.cli import main
+
+    broken = tmp_path / "broken.zx"
+    broken.write_text("let x  = (\n", encoding="utf-8")
+    assert main(["fmt", str(broken)]) == 2
+    assert capsys.readouterr().err.startswith(f"{broken}:1:10: error: Expected expression")
+    assert broken.read_text(encoding="utf-8") == "let x  = (\n"
