@@ -2,6 +2,7 @@
 
     client ──didOpen/didChange/didSave──> analyse (parse + check + resolve) ──> publishDiagnostics
     client ──completion/hover/definition/references/rename/documentSymbol──> features.py
+    client ──formatting──> lang/formatter.py (one whole-document edit, none on a syntax error)
 
 Documents are synchronised whole (full sync) and analysed on open and save, and after a change
 once the typing pauses (CHANGE_DELAY; a request that arrives first analyses the text it sees).
@@ -26,6 +27,8 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.server import LanguageServer
 from pygls.uris import to_fs_path
 
+from ..lang.errors import ZixirSyntaxError
+from ..lang.formatter import format_source
 from . import features
 from .analysis import Analysis, Span, analyze
 from .positions import PositionMap
@@ -339,6 +342,24 @@ def signature_help(ls: ZixirLanguageServer,
                     for start, end in info.parameters])
     return lsp.SignatureHelp(signatures=[signature], active_signature=0,
                              active_parameter=info.active)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+@guarded(default=list)
+def formatting(ls: ZixirLanguageServer,
+               params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
+    source = ls.workspace.get_text_document(params.text_document.uri).source
+    try:
+        formatted = format_source(source)
+    except ZixirSyntaxError:
+        return []  # the diagnostics already show the error; a broken file is left alone
+    if formatted == source:
+        return []
+    lines = source.split("\n")
+    end = PositionMap(source, ls.workspace.position_encoding).to_lsp(len(lines),
+                                                                     len(lines[-1]) + 1)
+    return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end),
+                         new_text=formatted)]
 
 
 # ---- entry point -------------------------------------------------------------------------------
