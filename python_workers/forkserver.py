@@ -27,7 +27,7 @@ import time
 
 
 def _become_worker(in_fd: int, out_fd: int, config: dict, router_pid: int) -> None:
-    from python_workers.worker import start_worker
+    from python_workers.worker import set_paths, start_worker
     from zixir.runtime.process import bind_to_parent
 
     deadline = time.monotonic() + 5.0
@@ -36,6 +36,7 @@ def _become_worker(in_fd: int, out_fd: int, config: dict, router_pid: int) -> No
             os._exit(73)
         time.sleep(0.0002)
     bind_to_parent(router_pid)
+    set_paths(list(config.get("paths", [])))  # the pool's paths as of this fork request
     start_worker(in_fd, out_fd, config)
 
 
