@@ -3,6 +3,7 @@
     python benchmarks/engine.py               # the table: ops x sizes x input kinds
     python benchmarks/engine.py --crossover   # list length where the kernels start to win
     python benchmarks/engine.py --ops list_sum dot_product list_mean --sizes 8 1000
+    python benchmarks/engine.py --small       # every op on lists at n = 8 and 1e3 vs plain Python
 
 Each cell is the best of a few timed batches. "x numpy" is numpy's time divided by the
 backend's (above 1.0: faster than numpy); "x builtin" the same against the obvious pure-Python
@@ -216,15 +217,109 @@ def _sample_args(name: str, n: int, rng: random.Random) -> list:
     }.get(name, [xs])
 
 
+SMALL_SIZES = [8, 1_000]
+
+
+def _variance(xs: list[float]) -> float:
+    mean = sum(xs) / len(xs)
+    return sum((x - mean) ** 2 for x in xs) / len(xs)
+
+
+def _find(xs: list[float], value: float) -> int:
+    for index, x in enumerate(xs):
+        if x == value:
+            return index
+    return -1
+
+
+def _mat_mul(a: list[float], b: list[float], rows: int, inner: int, cols: int) -> list[float]:
+    out = [0.0] * (rows * cols)
+    for i in range(rows):
+        for j in range(cols):
+            total = 0.0
+            for k in range(inner):
+                total += a[i * inner + k] * b[k * cols + j]
+            out[i * cols + j] = total
+    return out
+
+
+def small_cases(n: int, rng: random.Random) -> dict[str, tuple[list, Callable[[], Any]]]:
+    """Op -> (engine arguments, the obvious pure-Python code for them) for lists of length n.
+
+    mat_mul and mat_transpose take square matrices of about n elements (n = 8: 3 x 3), the
+    string ops an ASCII text of n characters (needle and affixes found at the end / start)."""
+    xs = [rng.uniform(-100, 100) for _ in range(n)]
+    ys = [rng.uniform(-100, 100) for _ in range(n)]
+    side = max(1, round(math.sqrt(n)))
+    a, b = xs[: side * side] + [1.0] * (side * side - n), ys[: side * side] + [2.0] * (side * side - n)
+    text = "".join(rng.choice("abcdefgh ") for _ in range(n - 3)) + "xyz"
+    target = xs[n // 2]
+    cases: dict[str, tuple[list, Callable[[], Any]]] = {
+        "list_sum": ([xs], lambda: sum(xs)),
+        "list_product": ([xs], lambda: math.prod(xs)),
+        "list_mean": ([xs], lambda: sum(xs) / len(xs)),
+        "list_min": ([xs], lambda: min(xs)),
+        "list_max": ([xs], lambda: max(xs)),
+        "list_variance": ([xs], lambda: _variance(xs)),
+        "list_std": ([xs], lambda: math.sqrt(_variance(xs))),
+        "dot_product": ([xs, ys], lambda: sum(map(operator.mul, xs, ys))),
+        "vec_add": ([xs, ys], lambda: list(map(operator.add, xs, ys))),
+        "vec_sub": ([xs, ys], lambda: list(map(operator.sub, xs, ys))),
+        "vec_mul": ([xs, ys], lambda: list(map(operator.mul, xs, ys))),
+        "vec_div": ([xs, ys], lambda: [x / y if y != 0.0 else 0.0 for x, y in zip(xs, ys, strict=True)]),
+        "vec_scale": ([xs, 2.5], lambda: [x * 2.5 for x in xs]),
+        "map_add": ([xs, 2.5], lambda: [x + 2.5 for x in xs]),
+        "map_mul": ([xs, 2.5], lambda: [x * 2.5 for x in xs]),
+        "filter_gt": ([xs, 0.0], lambda: [x for x in xs if x > 0.0]),
+        "sort_asc": ([xs], lambda: sorted(xs)),
+        "find_index": ([xs, target], lambda: _find(xs, target)),
+        "count_value": ([xs, target], lambda: sum(1 for x in xs if x == target)),
+        "mat_mul": ([a, b, side, side, side], lambda: _mat_mul(a, b, side, side, side)),
+        "mat_transpose": ([a, side, side],
+                          lambda: [a[r * side + c] for c in range(side) for r in range(side)]),
+        "string_count": ([text], lambda: len(text.encode())),
+        "string_find": ([text, "xyz"], lambda: text.encode().find(b"xyz")),
+        "string_starts_with": ([text, text[:3]], lambda: text.startswith(text[:3])),
+        "string_ends_with": ([text, "xyz"], lambda: text.endswith("xyz")),
+    }
+    assert cases.keys() == OPS.keys()
+    return cases
+
+
+def small(budget: float, sizes: list[int]) -> None:
+    """Every op on Python lists (strings for the string ops) beside the obvious Python code."""
+    backends = {name: b for name, b in available_backends().items() if name != "python"}
+    rng = random.Random(11)
+    header = f"{'op':<20} {'n':>6} {'python':>9}"
+    for name in backends:
+        header += f" {name:>9} {'x python':>9}"
+    print("input: Python lists (x python = the obvious Python code's time / the engine's)")
+    print(header)
+    cases = {n: small_cases(n, rng) for n in sizes}
+    for op in OPS:
+        for n in sizes:
+            args, plain = cases[n][op]
+            t_plain = best_time(plain, budget)
+            row = f"{op:<20} {n:>6} {fmt_time(t_plain):>9}"
+            for backend in backends.values():
+                t = best_time(engine_call(backend, op, args), budget)
+                row += f" {fmt_time(t):>9} {fmt_ratio(t_plain, t):>9}"
+            print(row, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crossover", action="store_true", help="measure list crossovers")
+    parser.add_argument("--small", action="store_true",
+                        help="every op at n = 8 and 1e3 (or --sizes) vs the obvious Python code")
     parser.add_argument("--sizes", type=int, nargs="*", default=SIZES)
     parser.add_argument("--ops", nargs="*", default=OPS_MEASURED, choices=OPS_MEASURED)
     parser.add_argument("--budget", type=float, default=0.12, help="seconds per cell")
     args = parser.parse_args()
     if args.crossover:
         crossover(args.budget / 2)
+    elif args.small:
+        small(args.budget, args.sizes if args.sizes != SIZES else SMALL_SIZES)
     else:
         table(args.sizes, args.budget, args.ops)
 

@@ -22,6 +22,7 @@
 // vectorcall) because pybind11's generic argument dispatch costs more than a short sum.
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -68,20 +69,36 @@ using sum_from_fn = double (*)(const double *, size_t, double *);
 using dot_fn = double (*)(const double *, const double *, size_t);
 using dot_from_fn = double (*)(const double *, const double *, size_t, double *);
 
-// What an op's fast path does with its kernels (the Python side names these kinds).
-enum Kind : int { NONE = 0, SUM = 1, MEAN = 2, REDUCE = 3, DOT = 4, PAIRWISE = 5, MAP = 6 };
+// What an op's fast path does with its kernels (the Python side names these kinds). SUM to STD
+// are the numeric ops of one or two lists with a number result or an element-wise list result
+// (`fast_ops`); the others are the rest of the op table (`native_ops` has them all).
+enum Kind : int {
+    NONE = 0, SUM = 1, MEAN = 2, REDUCE = 3, DOT = 4, PAIRWISE = 5, MAP = 6,
+    PRODUCT = 7, MIN = 8, MAX = 9, VARIANCE = 10, STD = 11,
+    FILTER = 12, SORT = 13, FIND = 14, COUNT = 15, MAT_MUL = 16, TRANSPOSE = 17,
+    TEXT_COUNT = 18, TEXT_FIND = 19, TEXT_STARTS = 20, TEXT_ENDS = 21,
+};
+constexpr int LAST_NUMERIC = STD, LAST_KIND = TEXT_ENDS;
 
 using pairwise_fn = void (*)(const double *, const double *, double *, size_t);
 using map_fn = void (*)(const double *, double, double *, size_t);
+using variance_from_fn = double (*)(const double *, size_t, double, size_t, double *);
+using filter_fn = size_t (*)(const double *, size_t, double, double *);
+using sort_fn = void (*)(double *, size_t, double *);
+using find_fn = int64_t (*)(const double *, size_t, double);
+using count_fn = size_t (*)(const double *, size_t, double);
+using mat_mul_fn = void (*)(const double *, const double *, double *, size_t, size_t, size_t);
+using transpose_fn = void (*)(const double *, double *, size_t, size_t);
 
 struct Entry {
     int kind;
-    void *whole;      // zx_sum, zx_mean, zx_dot, another one-list reduction, zx_vec_*, zx_map_*
-    void *piecewise;  // zx_sum_from / zx_dot_from, for lists longer than a chunk
-    double scalar;    // MAP: the default of the optional number argument
+    void *whole;      // the kernel for a whole run (none for the string ops: CPython's own code)
+    void *piecewise;  // zx_sum_from / zx_dot_from / zx_product_from / zx_variance_from
+    double scalar;    // MAP, FILTER: the default of the optional number argument
+    void *first_pass;  // VARIANCE, STD: zx_sum_from (the mean of a long list, piece by piece)
 };
 
-constexpr int MAX_OPS = 32;
+constexpr int MAX_OPS = 40;
 constexpr Py_ssize_t CHUNK = 1024;  // doubles converted at a time: 8 KiB, stays in L1
 static_assert(CHUNK % 8 == 0, "pieces must keep the kernels' eight lanes aligned");
 constexpr Py_ssize_t RELEASE_GIL_FROM = 1 << 16;  // buffers this long are summed without the GIL
@@ -90,6 +107,7 @@ struct Dispatcher {
     PyObject_HEAD
     PyObject *ops;  // op name -> index into entries (a dict of small ints)
     int lists;      // whether lists are read here (false: the backend validates them in Python)
+    PyObject *numeric;  // frozenset: the names of the ops of kinds SUM to STD
     Entry entries[MAX_OPS];
 };
 
@@ -194,6 +212,17 @@ inline const double *piece(const Source &src, Py_ssize_t offset, Py_ssize_t coun
 
 PyObject *const DECLINE = nullptr;
 
+// The smaller (want_max: larger) of two chunk results of zx_min / zx_max, so that combining the
+// chunks' results gives exactly the whole run's: NaN wins (the first one seen, which is the
+// build's own NaN), and between zeros -0.0 wins a minimum and 0.0 a maximum (the whole-run
+// kernels return -0.0 / 0.0 exactly when some element is one).
+inline double better_extremum(double best, double v, bool want_max) {
+    if (best != best) return best;
+    if (v != v) return v;
+    if (want_max) return v > best || (v == best && !std::signbit(v)) ? v : best;
+    return v < best || (v == best && std::signbit(v)) ? v : best;
+}
+
 PyObject *one_list(const Entry &entry, const Source &xs) {
     const Py_ssize_t n = xs.n;
     double result;
@@ -215,27 +244,57 @@ PyObject *one_list(const Entry &entry, const Source &xs) {
         result = reinterpret_cast<reduce_fn>(entry.whole)(scratch, static_cast<size_t>(n));
         return PyFloat_FromDouble(result);
     }
-    if (entry.kind == SUM || entry.kind == MEAN) {
-        sum_from_fn step = reinterpret_cast<sum_from_fn>(entry.piecewise);
-        double lanes[8] = {0.0};
-        double sum = 0.0;
+    // Longer lists are read a chunk at a time, never into one buffer of their own.
+    const int kind = entry.kind;
+    if (kind == MIN || kind == MAX) {
+        reduce_fn kernel = reinterpret_cast<reduce_fn>(entry.whole);
         for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
             const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
             if (!read_items(xs.items + offset, count, scratch)) return DECLINE;
-            sum = step(scratch, static_cast<size_t>(count), lanes);
+            const double v = kernel(scratch, static_cast<size_t>(count));
+            result = offset == 0 ? v : better_extremum(result, v, kind == MAX);
+        }
+        return PyFloat_FromDouble(result);
+    }
+    double lanes[16];
+    if (kind == SUM || kind == MEAN || kind == PRODUCT || kind == VARIANCE || kind == STD) {
+        // zx_sum_from / zx_product_from: the whole run's zx_sum / zx_product, piece by piece
+        const bool product = kind == PRODUCT;
+        sum_from_fn step = reinterpret_cast<sum_from_fn>(product ? entry.piecewise
+                                                         : kind == VARIANCE || kind == STD
+                                                             ? entry.first_pass
+                                                             : entry.piecewise);
+        for (double &lane : lanes) lane = product ? 1.0 : 0.0;
+        for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
+            const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
+            if (!read_items(xs.items + offset, count, scratch)) return DECLINE;
+            result = step(scratch, static_cast<size_t>(count), lanes);
         }
         // zx_mean is zx_sum / n in both builds
-        return PyFloat_FromDouble(entry.kind == MEAN ? sum / static_cast<double>(n) : sum);
-    }
-    double *whole = static_cast<double *>(PyMem_Malloc(static_cast<size_t>(n) * sizeof(double)));
-    if (whole == nullptr) return PyErr_NoMemory();
-    if (!read_items(xs.items, n, whole)) {
+        if (kind == MEAN) result /= static_cast<double>(n);
+        if (kind != VARIANCE && kind != STD) return PyFloat_FromDouble(result);
+    } else {  // REDUCE: a kernel without a piecewise form gets the list in one buffer
+        double *whole = static_cast<double *>(PyMem_Malloc(static_cast<size_t>(n) * sizeof(double)));
+        if (whole == nullptr) return PyErr_NoMemory();
+        if (!read_items(xs.items, n, whole)) {
+            PyMem_Free(whole);
+            return DECLINE;
+        }
+        result = reinterpret_cast<reduce_fn>(entry.whole)(whole, static_cast<size_t>(n));
         PyMem_Free(whole);
-        return DECLINE;
+        return PyFloat_FromDouble(result);
     }
-    result = reinterpret_cast<reduce_fn>(entry.whole)(whole, static_cast<size_t>(n));
-    PyMem_Free(whole);
-    return PyFloat_FromDouble(result);
+    // zx_variance: the mean from the first pass, then the deviations, reading the list again
+    // (it cannot change in between: nothing here runs Python code)
+    const double mean = result / static_cast<double>(n);
+    variance_from_fn step = reinterpret_cast<variance_from_fn>(entry.piecewise);
+    for (double &lane : lanes) lane = 0.0;
+    for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
+        const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
+        read_items(xs.items + offset, count, scratch);  // read once already: cannot fail
+        result = step(scratch, static_cast<size_t>(count), mean, static_cast<size_t>(n), lanes);
+    }
+    return PyFloat_FromDouble(kind == STD ? std::sqrt(result) : result);  // zx_std: sqrt(zx_variance)
 }
 
 PyObject *two_lists(const Entry &entry, const Source &xs, const Source &ys) {
@@ -313,6 +372,272 @@ PyObject *element_wise(const Entry &entry, const Source &xs, const Source *ys, d
     return result;
 }
 
+// A list of floats made of out[0:n].
+PyObject *float_list(const double *out, Py_ssize_t n) {
+    PyObject *result = PyList_New(n);
+    if (result == nullptr) return nullptr;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyFloat_FromDouble(out[i]);
+        if (item == nullptr) {
+            Py_DECREF(result);
+            return nullptr;
+        }
+        PyList_SET_ITEM(result, i, item);
+    }
+    return result;
+}
+
+// A whole argument as one run of doubles, for kernels that need all of it at once (sorting,
+// matrices): a buffer in place, a list converted on the stack (up to CHUNK) or on the heap.
+struct Run {
+    const double *data = nullptr;
+    double *heap = nullptr;
+    double stack[CHUNK];
+
+    Run() = default;
+    Run(const Run &) = delete;
+    Run &operator=(const Run &) = delete;
+    ~Run() { PyMem_Free(heap); }
+
+    // Room for n doubles that the caller may write (the heap beyond CHUNK); nullptr with
+    // MemoryError set if there is none.
+    double *room(Py_ssize_t n) {
+        if (n <= CHUNK) return stack;
+        heap = static_cast<double *>(PyMem_Malloc(static_cast<size_t>(n) * sizeof(double)));
+        if (heap == nullptr) PyErr_NoMemory();
+        return heap;
+    }
+};
+
+enum class Read { OK, DECLINE, ERROR };
+
+// src as one run; `writable`: a copy the kernel may change, even of a buffer.
+Read read_run(const Source &src, Run &run, bool writable) {
+    if (!src.is_list && !writable) {
+        run.data = src.n ? src.data : run.stack;
+        return Read::OK;
+    }
+    double *out = run.room(src.n);
+    if (out == nullptr) return Read::ERROR;
+    if (src.is_list) {
+        if (!read_items(src.items, src.n, out)) return Read::DECLINE;
+    } else if (src.n) {
+        std::memcpy(out, src.data, static_cast<size_t>(src.n) * sizeof(double));
+    }
+    run.data = out;
+    return Read::OK;
+}
+
+inline PyObject *failed(Read read) { return read == Read::ERROR ? nullptr : DECLINE; }
+
+PyObject *filter_gt(const Entry &entry, const Source &xs, double threshold) {
+    const Py_ssize_t n = xs.n;
+    filter_fn kernel = reinterpret_cast<filter_fn>(entry.whole);
+    double scratch[CHUNK], out[CHUNK];
+    if (n <= CHUNK) {
+        const double *a = piece(xs, 0, n, scratch);
+        if (a == nullptr) return DECLINE;
+        return float_list(out, static_cast<Py_ssize_t>(kernel(a, static_cast<size_t>(n), threshold, out)));
+    }
+    PyObject *result = PyList_New(0);
+    if (result == nullptr) return nullptr;
+    for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
+        const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
+        const double *a = piece(xs, offset, count, scratch);
+        if (a == nullptr) {
+            Py_DECREF(result);
+            return DECLINE;
+        }
+        const size_t kept = kernel(a, static_cast<size_t>(count), threshold, out);
+        for (size_t i = 0; i < kept; i++) {
+            PyObject *item = PyFloat_FromDouble(out[i]);
+            if (item == nullptr || PyList_Append(result, item) != 0) {
+                Py_XDECREF(item);
+                Py_DECREF(result);
+                return nullptr;
+            }
+            Py_DECREF(item);
+        }
+    }
+    return result;
+}
+
+PyObject *sort_asc(const Entry &entry, const Source &xs) {
+    const Py_ssize_t n = xs.n;
+    Run values, scratch;
+    Read read = read_run(xs, values, true);
+    if (read != Read::OK) return failed(read);
+    double *room = scratch.room(n);
+    if (room == nullptr) return nullptr;
+    double *data = const_cast<double *>(values.data);  // our own copy
+    sort_fn kernel = reinterpret_cast<sort_fn>(entry.whole);
+    if (n >= RELEASE_GIL_FROM) {
+        Py_BEGIN_ALLOW_THREADS
+        kernel(data, static_cast<size_t>(n), room);
+        Py_END_ALLOW_THREADS
+    } else {
+        kernel(data, static_cast<size_t>(n), room);
+    }
+    return float_list(data, n);
+}
+
+// find_index / count_value. A list is read to its end even once the value is found: an element
+// after it that is not a number still makes the call an error (in Python).
+PyObject *search(const Entry &entry, const Source &xs, double value) {
+    const Py_ssize_t n = xs.n;
+    const bool find = entry.kind == FIND;
+    if (!xs.is_list) {
+        const double *data = n ? xs.data : nullptr;
+        if (find) {
+            return PyLong_FromLongLong(
+                reinterpret_cast<find_fn>(entry.whole)(data, static_cast<size_t>(n), value));
+        }
+        return PyLong_FromSize_t(
+            reinterpret_cast<count_fn>(entry.whole)(data, static_cast<size_t>(n), value));
+    }
+    double scratch[CHUNK];
+    long long found = -1;
+    size_t total = 0;
+    for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
+        const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
+        if (!read_items(xs.items + offset, count, scratch)) return DECLINE;
+        if (!find) {
+            total += reinterpret_cast<count_fn>(entry.whole)(scratch, static_cast<size_t>(count), value);
+        } else if (found < 0) {
+            const int64_t at =
+                reinterpret_cast<find_fn>(entry.whole)(scratch, static_cast<size_t>(count), value);
+            if (at >= 0) found = static_cast<long long>(offset + at);
+        }
+    }
+    return find ? PyLong_FromLongLong(found) : PyLong_FromSize_t(total);
+}
+
+// A dimension as the Python path takes it: an int (not bool) >= 0; false (no error set) for
+// anything else, which Python then reports.
+bool read_dimension(PyObject *value, Py_ssize_t &out) {
+    if (!PyLong_Check(value) || PyBool_Check(value)) return false;
+    out = PyLong_AsSsize_t(value);
+    if (out == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+    }
+    return out >= 0;
+}
+
+// rows * cols, or false if it does not fit (Python then reports the size mismatch).
+inline bool times(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t &out) {
+    return !__builtin_mul_overflow(rows, cols, &out) && out <= PY_SSIZE_T_MAX / 8;
+}
+
+PyObject *mat_mul(const Entry &entry, PyObject *const *args, bool lists) {
+    Py_ssize_t rows, inner, cols, a_size, b_size, out_size;
+    if (!read_dimension(args[2], rows) || !read_dimension(args[3], inner) ||
+        !read_dimension(args[4], cols) || !times(rows, inner, a_size) ||
+        !times(inner, cols, b_size) || !times(rows, cols, out_size)) {
+        return DECLINE;
+    }
+    Source as, bs;
+    if (!open_source(args[0], lists, as) || !open_source(args[1], lists, bs)) return DECLINE;
+    bind_items(as);
+    bind_items(bs);
+    if (as.n != a_size || bs.n != b_size) return DECLINE;  // Python reports which
+    Run a, b, out;
+    Read read = read_run(as, a, false);
+    if (read == Read::OK) read = read_run(bs, b, false);
+    if (read != Read::OK) return failed(read);
+    double *room = out.room(out_size);
+    if (room == nullptr) return nullptr;
+    mat_mul_fn kernel = reinterpret_cast<mat_mul_fn>(entry.whole);
+    const double work = static_cast<double>(rows) * static_cast<double>(inner) * static_cast<double>(cols);
+    if (work >= RELEASE_GIL_FROM) {
+        Py_BEGIN_ALLOW_THREADS
+        kernel(a.data, b.data, room, static_cast<size_t>(rows), static_cast<size_t>(inner),
+               static_cast<size_t>(cols));
+        Py_END_ALLOW_THREADS
+    } else {
+        kernel(a.data, b.data, room, static_cast<size_t>(rows), static_cast<size_t>(inner),
+               static_cast<size_t>(cols));
+    }
+    return float_list(room, out_size);
+}
+
+PyObject *mat_transpose(const Entry &entry, PyObject *const *args, bool lists) {
+    Py_ssize_t rows, cols, size;
+    if (!read_dimension(args[1], rows) || !read_dimension(args[2], cols) ||
+        !times(rows, cols, size)) {
+        return DECLINE;
+    }
+    Source flat;
+    if (!open_source(args[0], lists, flat)) return DECLINE;
+    bind_items(flat);
+    if (flat.n != size) return DECLINE;
+    Run x, out;
+    Read read = read_run(flat, x, false);
+    if (read != Read::OK) return failed(read);
+    double *room = out.room(size);
+    if (room == nullptr) return nullptr;
+    reinterpret_cast<transpose_fn>(entry.whole)(x.data, room, static_cast<size_t>(rows),
+                                                static_cast<size_t>(cols));
+    return float_list(room, size);
+}
+
+// ---- the string ops: the Python path's own semantics, with CPython's string code ----------
+// Only exact str objects (a subclass may override find / startswith / encode). A string that
+// UTF-8 cannot encode (a lone surrogate) is left to Python, which raises as before.
+
+// UTF-8 length of s[0:end]; false if a surrogate in s[0:scan_to] makes s unencodable.
+bool utf8_length(PyObject *s, Py_ssize_t end, Py_ssize_t scan_to, Py_ssize_t &bytes) {
+    const void *data = PyUnicode_DATA(s);
+    const int kind = PyUnicode_KIND(s);
+    Py_ssize_t total = 0;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *c = static_cast<const Py_UCS1 *>(data);
+        for (Py_ssize_t i = 0; i < end; i++) total += 1 + (c[i] >= 0x80);
+        bytes = total;
+        return true;
+    }
+    for (Py_ssize_t i = 0; i < scan_to; i++) {
+        const Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 0xD800 && c <= 0xDFFF) return false;
+        if (i < end) total += 1 + (c >= 0x80) + (c >= 0x800) + (c >= 0x10000);
+    }
+    bytes = total;
+    return true;
+}
+
+inline bool encodable(PyObject *s) {
+    Py_ssize_t ignored;
+    return PyUnicode_IS_ASCII(s) || utf8_length(s, 0, PyUnicode_GET_LENGTH(s), ignored);
+}
+
+PyObject *text_op(int kind, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != (kind == TEXT_COUNT ? 1 : 2) || !PyUnicode_CheckExact(args[0])) return DECLINE;
+    PyObject *s = args[0];
+    const Py_ssize_t length = PyUnicode_GET_LENGTH(s);
+    if (kind == TEXT_COUNT) {
+        if (PyUnicode_IS_ASCII(s)) return PyLong_FromSsize_t(length);
+        Py_ssize_t bytes;
+        if (!utf8_length(s, length, length, bytes)) return DECLINE;
+        return PyLong_FromSsize_t(bytes);
+    }
+    PyObject *other = args[1];
+    if (!PyUnicode_CheckExact(other)) return DECLINE;
+    if (kind == TEXT_FIND) {
+        const bool ascii = PyUnicode_IS_ASCII(s) && PyUnicode_IS_ASCII(other);
+        if (!ascii && (!encodable(s) || !encodable(other))) return DECLINE;
+        // A UTF-8 match starts and ends on character boundaries, so the first match in code
+        // points is the first in bytes: its byte offset is the UTF-8 length of what precedes it.
+        Py_ssize_t at = PyUnicode_Find(s, other, 0, PY_SSIZE_T_MAX, 1);
+        if (at == -2) return nullptr;
+        if (at > 0 && !PyUnicode_IS_ASCII(s)) utf8_length(s, at, at, at);
+        return PyLong_FromSsize_t(at);
+    }
+    const Py_ssize_t match = PyUnicode_Tailmatch(s, other, 0, PY_SSIZE_T_MAX,
+                                                 kind == TEXT_STARTS ? -1 : 1);
+    if (match < 0) return nullptr;
+    return PyBool_FromLong(static_cast<long>(match));
+}
+
 PyObject *fast_call(Dispatcher *self, PyObject *name, PyObject *const *args, Py_ssize_t nargs) {
     if (self->ops == nullptr || !PyUnicode_CheckExact(name)) return DECLINE;
     PyObject *index = PyDict_GetItemWithError(self->ops, name);  // borrowed
@@ -322,37 +647,51 @@ PyObject *fast_call(Dispatcher *self, PyObject *name, PyObject *const *args, Py_
     }
     const Entry &entry = self->entries[PyLong_AsLong(index)];
     const bool lists = self->lists != 0;
-    if (entry.kind == DOT) {
+    const int kind = entry.kind;
+    switch (kind) {
+    case DOT:
+    case PAIRWISE: {
         if (nargs != 2) return DECLINE;
         Source xs, ys;
         if (!open_source(args[0], lists, xs) || !open_source(args[1], lists, ys)) return DECLINE;
         bind_items(xs);
         bind_items(ys);
-        return two_lists(entry, xs, ys);
+        return kind == DOT ? two_lists(entry, xs, ys) : element_wise(entry, xs, &ys, 0.0);
     }
-    if (entry.kind == PAIRWISE) {
-        if (nargs != 2) return DECLINE;
-        Source xs, ys;
-        if (!open_source(args[0], lists, xs) || !open_source(args[1], lists, ys)) return DECLINE;
-        bind_items(xs);
-        bind_items(ys);
-        return element_wise(entry, xs, &ys, 0.0);
-    }
-    if (entry.kind == MAP) {
+    case MAP:
+    case FILTER:
+    case FIND:
+    case COUNT: {
+        // a list and a number: optional for MAP and FILTER (entry.scalar), required otherwise
+        const Py_ssize_t fewest = kind == MAP || kind == FILTER ? 1 : 2;
         double scalar = entry.scalar;
-        if (nargs < 1 || nargs > 2 || (nargs == 2 && !read_number(args[1], scalar))) {
+        if (nargs < fewest || nargs > 2 || (nargs == 2 && !read_number(args[1], scalar))) {
             return DECLINE;
         }
         Source xs;
         if (!open_source(args[0], lists, xs)) return DECLINE;
         bind_items(xs);
-        return element_wise(entry, xs, nullptr, scalar);
+        if (kind == MAP) return element_wise(entry, xs, nullptr, scalar);
+        if (kind == FILTER) return filter_gt(entry, xs, scalar);
+        return search(entry, xs, scalar);
     }
-    if (nargs != 1) return DECLINE;
-    Source xs;
-    if (!open_source(args[0], lists, xs)) return DECLINE;
-    bind_items(xs);
-    return one_list(entry, xs);
+    case MAT_MUL:
+        return nargs == 5 ? mat_mul(entry, args, lists) : DECLINE;
+    case TRANSPOSE:
+        return nargs == 3 ? mat_transpose(entry, args, lists) : DECLINE;
+    case TEXT_COUNT:
+    case TEXT_FIND:
+    case TEXT_STARTS:
+    case TEXT_ENDS:
+        return text_op(kind, args, nargs);
+    default: {  // the one-list reductions and sort_asc
+        if (nargs != 1) return DECLINE;
+        Source xs;
+        if (!open_source(args[0], lists, xs)) return DECLINE;
+        bind_items(xs);
+        return kind == SORT ? sort_asc(entry, xs) : one_list(entry, xs);
+    }
+    }
 }
 
 // ---- the Dispatcher type --------------------------------------------------------------------
@@ -360,11 +699,13 @@ PyObject *fast_call(Dispatcher *self, PyObject *name, PyObject *const *args, Py_
 void dispatcher_dealloc(PyObject *self) {
     PyTypeObject *type = Py_TYPE(self);
     Py_CLEAR(reinterpret_cast<Dispatcher *>(self)->ops);
+    Py_CLEAR(reinterpret_cast<Dispatcher *>(self)->numeric);
     type->tp_free(self);
     Py_DECREF(type);
 }
 
-// _set_fast_ops({name: (kind, kernel address, piecewise kernel address[, default])}, lists)
+// _set_fast_ops({name: (kind, kernel address, piecewise kernel address[, default[, first
+// pass address]])}, lists). The string kinds take no kernels (addresses 0).
 PyObject *dispatcher_set_fast_ops(PyObject *py_self, PyObject *const *args, Py_ssize_t nargs) {
     auto *self = reinterpret_cast<Dispatcher *>(py_self);
     if (nargs != 2 || !PyDict_Check(args[0])) {
@@ -379,44 +720,75 @@ PyObject *dispatcher_set_fast_ops(PyObject *py_self, PyObject *const *args, Py_s
     }
     PyObject *ops = PyDict_New();
     if (ops == nullptr) return nullptr;
+    PyObject *numeric = PySet_New(nullptr);
+    if (numeric == nullptr) {
+        Py_DECREF(ops);
+        return nullptr;
+    }
     Entry entries[MAX_OPS] = {};
     Py_ssize_t pos = 0, count = 0;
     PyObject *key, *value;
     while (PyDict_Next(args[0], &pos, &key, &value)) {
         int kind;
-        unsigned long long whole, piecewise;
+        unsigned long long whole, piecewise, first_pass = 0;
         double scalar = 0.0;
         if (!PyUnicode_Check(key) ||
-            !PyArg_ParseTuple(value, "iKK|d", &kind, &whole, &piecewise, &scalar)) {
+            !PyArg_ParseTuple(value, "iKK|dK", &kind, &whole, &piecewise, &scalar, &first_pass)) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "op names must be str");
-            Py_DECREF(ops);
-            return nullptr;
+            goto fail;
         }
-        const bool needs_piecewise = kind == SUM || kind == MEAN || kind == DOT;
-        if (kind < SUM || kind > MAP || whole == 0 || (needs_piecewise && piecewise == 0)) {
-            PyErr_Format(PyExc_ValueError, "bad fast-path entry for %R", key);
-            Py_DECREF(ops);
-            return nullptr;
+        {
+            const bool text = kind >= TEXT_COUNT && kind <= TEXT_ENDS;
+            const bool needs_piecewise = kind == SUM || kind == MEAN || kind == DOT ||
+                                         kind == PRODUCT || kind == VARIANCE || kind == STD;
+            const bool needs_first_pass = kind == VARIANCE || kind == STD;
+            if (kind < SUM || kind > LAST_KIND || (whole == 0) != text ||
+                (needs_piecewise && piecewise == 0) || (needs_first_pass && first_pass == 0)) {
+                PyErr_Format(PyExc_ValueError, "bad fast-path entry for %R", key);
+                goto fail;
+            }
         }
         entries[count] = Entry{kind, reinterpret_cast<void *>(static_cast<uintptr_t>(whole)),
                                reinterpret_cast<void *>(static_cast<uintptr_t>(piecewise)),
-                               scalar};
-        PyObject *index = PyLong_FromSsize_t(count);
-        if (index == nullptr || PyDict_SetItem(ops, key, index) != 0) {
-            Py_XDECREF(index);
+                               scalar, reinterpret_cast<void *>(static_cast<uintptr_t>(first_pass))};
+        {
+            PyObject *index = PyLong_FromSsize_t(count);
+            if (index == nullptr || PyDict_SetItem(ops, key, index) != 0) {
+                Py_XDECREF(index);
+                goto fail;
+            }
+            Py_DECREF(index);
+        }
+        if (kind <= LAST_NUMERIC && PySet_Add(numeric, key) != 0) goto fail;
+        count++;
+    }
+    {
+        PyObject *frozen = PyFrozenSet_New(numeric);
+        Py_DECREF(numeric);
+        if (frozen == nullptr) {
             Py_DECREF(ops);
             return nullptr;
         }
-        Py_DECREF(index);
-        count++;
+        std::memcpy(self->entries, entries, sizeof entries);
+        self->lists = lists;
+        Py_XSETREF(self->ops, ops);
+        Py_XSETREF(self->numeric, frozen);
     }
-    std::memcpy(self->entries, entries, sizeof entries);
-    self->lists = lists;
-    Py_XSETREF(self->ops, ops);
     Py_RETURN_NONE;
+fail:
+    Py_DECREF(ops);
+    Py_DECREF(numeric);
+    return nullptr;
 }
 
 PyObject *dispatcher_fast_ops(PyObject *py_self, void *) {
+    auto *self = reinterpret_cast<Dispatcher *>(py_self);
+    if (self->numeric == nullptr) return PyFrozenSet_New(nullptr);
+    Py_INCREF(self->numeric);
+    return self->numeric;
+}
+
+PyObject *dispatcher_native_ops(PyObject *py_self, void *) {
     auto *self = reinterpret_cast<Dispatcher *>(py_self);
     if (self->ops == nullptr) return PyFrozenSet_New(nullptr);
     return PyFrozenSet_New(self->ops);
@@ -433,8 +805,11 @@ PyMethodDef dispatcher_methods[] = {
 };
 
 PyGetSetDef dispatcher_getset[] = {
-    {"fast_ops", dispatcher_fast_ops, nullptr, "Names of the ops on the native fast path.",
+    {"fast_ops", dispatcher_fast_ops, nullptr,
+     "Names of the reductions, dot_product and element-wise ops on the native fast path.",
      nullptr},
+    {"native_ops", dispatcher_native_ops, nullptr,
+     "Names of all ops the native fast path serves (fast_ops and the others).", nullptr},
     {"fast_path_reads_lists", dispatcher_reads_lists, nullptr,
      "Whether lists are read by the fast path (else only buffers are).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
@@ -531,8 +906,15 @@ PYBIND11_MODULE(_listread, m) {
     dispatcher_type = reinterpret_cast<PyTypeObject *>(type);
     Py_INCREF(type);  // the module-level pointer keeps one reference
     m.attr("Dispatcher") = py::reinterpret_steal<py::object>(type);
-    m.attr("KINDS") = py::dict(py::arg("sum") = int(SUM), py::arg("mean") = int(MEAN),
-                               py::arg("reduce") = int(REDUCE), py::arg("dot") = int(DOT),
-                               py::arg("pairwise") = int(PAIRWISE), py::arg("map") = int(MAP));
+    m.attr("KINDS") = py::dict(
+        py::arg("sum") = int(SUM), py::arg("mean") = int(MEAN), py::arg("reduce") = int(REDUCE),
+        py::arg("dot") = int(DOT), py::arg("pairwise") = int(PAIRWISE), py::arg("map") = int(MAP),
+        py::arg("product") = int(PRODUCT), py::arg("min") = int(MIN), py::arg("max") = int(MAX),
+        py::arg("variance") = int(VARIANCE), py::arg("std") = int(STD),
+        py::arg("filter") = int(FILTER), py::arg("sort") = int(SORT), py::arg("find") = int(FIND),
+        py::arg("count") = int(COUNT), py::arg("mat_mul") = int(MAT_MUL),
+        py::arg("transpose") = int(TRANSPOSE), py::arg("text_count") = int(TEXT_COUNT),
+        py::arg("text_find") = int(TEXT_FIND), py::arg("text_starts") = int(TEXT_STARTS),
+        py::arg("text_ends") = int(TEXT_ENDS));
     m.attr("CHUNK") = CHUNK;
 }

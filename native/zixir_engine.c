@@ -87,9 +87,9 @@ double zx_dot(const double *a, const double *b, size_t n) {
     return zx_dot_from(a, b, n, lanes);
 }
 
-double zx_product(const double *x, size_t n) {
-    const v2d one = {1.0, 1.0};
-    v2d a0 = one, a1 = one, a2 = one, a3 = one;
+double zx_product_from(const double *x, size_t n, double *lanes) {
+    v2d a0, a1, a2, a3;
+    load_lanes(lanes, &a0, &a1, &a2, &a3);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         a0 *= load2(x + i);
@@ -97,10 +97,16 @@ double zx_product(const double *x, size_t n) {
         a2 *= load2(x + i + 4);
         a3 *= load2(x + i + 6);
     }
+    store_lanes(lanes, a0, a1, a2, a3);
     v2d w = (a0 * a2) * (a1 * a3);
     double p = w[0] * w[1];
     for (; i < n; i++) p *= x[i];
     return p;
+}
+
+double zx_product(const double *x, size_t n) {
+    double lanes[8] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
+    return zx_product_from(x, n, lanes);
 }
 
 double zx_mean(const double *x, size_t n) {
@@ -108,13 +114,13 @@ double zx_mean(const double *x, size_t n) {
 }
 
 /* Corrected two-pass variance: the second pass sums the deviations too, and subtracting
- * (sum d)^2 / n removes the rounding error left in the mean. */
-double zx_variance(const double *x, size_t n) {
-    if (n == 0) return 0.0;
-    const double mean = zx_sum(x, n) / (double)n;
+ * (sum d)^2 / n removes the rounding error left in the mean. The second pass continues across
+ * pieces like zx_sum_from (lanes 0-7: deviations, 8-15: squared deviations). */
+double zx_variance_from(const double *x, size_t n, double mean, size_t count, double *lanes) {
     const v2d m = {mean, mean};
-    v2d d0 = ZERO2, d1 = ZERO2, d2 = ZERO2, d3 = ZERO2;
-    v2d q0 = ZERO2, q1 = ZERO2, q2 = ZERO2, q3 = ZERO2;
+    v2d d0, d1, d2, d3, q0, q1, q2, q3;
+    load_lanes(lanes, &d0, &d1, &d2, &d3);
+    load_lanes(lanes + 8, &q0, &q1, &q2, &q3);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         v2d e0 = load2(x + i) - m, e1 = load2(x + i + 2) - m;
@@ -128,14 +134,22 @@ double zx_variance(const double *x, size_t n) {
         q2 += e2 * e2;
         q3 += e3 * e3;
     }
+    store_lanes(lanes, d0, d1, d2, d3);
+    store_lanes(lanes + 8, q0, q1, q2, q3);
     double drift = combine(d0, d1, d2, d3), squares = combine(q0, q1, q2, q3);
     for (; i < n; i++) {
         double d = x[i] - mean;
         drift += d;
         squares += d * d;
     }
-    double variance = (squares - drift * drift / (double)n) / (double)n;
+    double variance = (squares - drift * drift / (double)count) / (double)count;
     return variance < 0.0 ? 0.0 : variance; /* keeps NaN */
+}
+
+double zx_variance(const double *x, size_t n) {
+    if (n == 0) return 0.0;
+    double lanes[16] = {0.0};
+    return zx_variance_from(x, n, zx_sum(x, n) / (double)n, n, lanes);
 }
 
 double zx_std(const double *x, size_t n) {

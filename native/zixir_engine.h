@@ -12,6 +12,12 @@
  * zx_dot of the whole run: the list front end (native/list_reader.cpp) sums lists that way
  * without copying them into one buffer.
  *
+ * zx_product_from continues zx_product the same way (lanes start at 1.0). zx_variance_from is
+ * the second pass of zx_variance continued across pieces: given the `mean` of the whole run of
+ * `count` elements, `lanes` (16 doubles, zeroed at the start) holds the eight partial sums of the
+ * deviations and the eight of their squares; the result is the variance of the whole run if
+ * this piece is the last. zx_variance(x, n) is zx_variance_from(x, n, zx_sum(x, n) / n, n, zeros).
+ *
  * The declarations between the cdef markers are read verbatim by cffi, for the compiled C
  * module and for loading the Zig library, so they stay plain C without macros.
  */
@@ -32,6 +38,8 @@ double zx_std(const double *x, size_t n);
 double zx_dot(const double *a, const double *b, size_t n);
 double zx_sum_from(const double *x, size_t n, double *lanes);
 double zx_dot_from(const double *a, const double *b, size_t n, double *lanes);
+double zx_product_from(const double *x, size_t n, double *lanes);
+double zx_variance_from(const double *x, size_t n, double mean, size_t count, double *lanes);
 void zx_vec_add(const double *a, const double *b, double *out, size_t n);
 void zx_vec_sub(const double *a, const double *b, double *out, size_t n);
 void zx_vec_mul(const double *a, const double *b, double *out, size_t n);

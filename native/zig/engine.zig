@@ -71,18 +71,26 @@ export fn zx_dot(a: [*]const f64, b: [*]const f64, n: usize) f64 {
     return zx_dot_from(a, b, n, &lanes);
 }
 
-export fn zx_product(x: [*]const f64, n: usize) f64 {
-    var lo: V4 = @splat(1.0);
-    var hi: V4 = @splat(1.0);
+/// zx_product continued across calls, like zx_sum_from (lanes start at 1.0).
+export fn zx_product_from(x: [*]const f64, n: usize, lanes: [*]f64) f64 {
+    var lo: V4 = undefined;
+    var hi: V4 = undefined;
+    loadLanes(lanes, &lo, &hi);
     var i: usize = 0;
     while (i + 8 <= n) : (i += 8) {
         lo *= load4(x + i);
         hi *= load4(x + i + 4);
     }
+    storeLanes(lanes, lo, hi);
     const v = lo * hi;
     var p = (v[0] * v[2]) * (v[1] * v[3]);
     while (i < n) : (i += 1) p *= x[i];
     return p;
+}
+
+export fn zx_product(x: [*]const f64, n: usize) f64 {
+    var lanes: [8]f64 = @splat(1.0);
+    return zx_product_from(x, n, &lanes);
 }
 
 export fn zx_mean(x: [*]const f64, n: usize) f64 {
@@ -90,16 +98,16 @@ export fn zx_mean(x: [*]const f64, n: usize) f64 {
     return zx_sum(x, n) / @as(f64, @floatFromInt(n));
 }
 
-/// Corrected two-pass variance, as in the C kernel.
-export fn zx_variance(x: [*]const f64, n: usize) f64 {
-    if (n == 0) return 0.0;
-    const count: f64 = @floatFromInt(n);
-    const mean = zx_sum(x, n) / count;
+/// The second pass of the corrected two-pass variance, continued across pieces (lanes 0-7:
+/// deviations, 8-15: squared deviations), as in the C kernel.
+export fn zx_variance_from(x: [*]const f64, n: usize, mean: f64, count: usize, lanes: [*]f64) f64 {
     const m: V4 = @splat(mean);
-    var d_lo: V4 = @splat(0.0);
-    var d_hi: V4 = @splat(0.0);
-    var q_lo: V4 = @splat(0.0);
-    var q_hi: V4 = @splat(0.0);
+    var d_lo: V4 = undefined;
+    var d_hi: V4 = undefined;
+    var q_lo: V4 = undefined;
+    var q_hi: V4 = undefined;
+    loadLanes(lanes, &d_lo, &d_hi);
+    loadLanes(lanes + 8, &q_lo, &q_hi);
     var i: usize = 0;
     while (i + 8 <= n) : (i += 8) {
         const a = load4(x + i) - m;
@@ -109,6 +117,8 @@ export fn zx_variance(x: [*]const f64, n: usize) f64 {
         q_lo += a * a;
         q_hi += b * b;
     }
+    storeLanes(lanes, d_lo, d_hi);
+    storeLanes(lanes + 8, q_lo, q_hi);
     var drift = combine(d_lo, d_hi);
     var squares = combine(q_lo, q_hi);
     while (i < n) : (i += 1) {
@@ -116,8 +126,15 @@ export fn zx_variance(x: [*]const f64, n: usize) f64 {
         drift += d;
         squares += d * d;
     }
-    const variance = (squares - drift * drift / count) / count;
+    const total: f64 = @floatFromInt(count);
+    const variance = (squares - drift * drift / total) / total;
     return if (variance < 0.0) 0.0 else variance;
+}
+
+export fn zx_variance(x: [*]const f64, n: usize) f64 {
+    if (n == 0) return 0.0;
+    var lanes: [16]f64 = @splat(0.0);
+    return zx_variance_from(x, n, zx_sum(x, n) / @as(f64, @floatFromInt(n)), n, &lanes);
 }
 
 export fn zx_std(x: [*]const f64, n: usize) f64 {

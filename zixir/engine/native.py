@@ -69,6 +69,9 @@ _PAIRWISE_KERNELS = {
 }
 #: element-wise ops of a list and a number: op name -> kernel(x, number, out, n)
 _MAP_KERNELS = {"vec_scale": "zx_map_mul", "map_mul": "zx_map_mul", "map_add": "zx_map_add"}
+#: the string ops: op name -> what the native front end does for them (CPython's own code)
+_TEXT_KINDS = {"string_count": "text_count", "string_find": "text_find",
+               "string_starts_with": "text_starts", "string_ends_with": "text_ends"}
 
 
 def native_source_dir() -> Path:
@@ -218,6 +221,36 @@ class Kernels:
             table[name] = (kinds["map"], at(kernel), 0, float(OPS[name].params[1].default))
         return table
 
+    def front_end_table(
+        self, kinds: dict[str, int], python_ops: frozenset[str] = frozenset()
+    ) -> dict[str, tuple]:
+        """`fast_table` with every other op added, for the native front end.
+
+        The reductions get the kernels that let the front end read long lists piece by piece
+        (product, variance and std; min and max combine per-piece results), and the remaining
+        ops their kernels; the string ops in `python_ops` (those this backend serves with the
+        Python reference) are served with CPython's string functions, without kernels.
+        """
+        at = self.address
+        table = self.fast_table(kinds)
+        table["list_product"] = (kinds["product"], at("zx_product"), at("zx_product_from"))
+        table["list_min"] = (kinds["min"], at("zx_min"), 0)
+        table["list_max"] = (kinds["max"], at("zx_max"), 0)
+        for name, kernel in (("list_variance", "zx_variance"), ("list_std", "zx_std")):
+            table[name] = (kinds[name[5:]], at(kernel), at("zx_variance_from"), 0.0,
+                           at("zx_sum_from"))
+        table["filter_gt"] = (kinds["filter"], at("zx_filter_gt"), 0,
+                              float(OPS["filter_gt"].params[1].default))
+        table["sort_asc"] = (kinds["sort"], at("zx_sort_asc"), 0)
+        table["find_index"] = (kinds["find"], at("zx_find_index"), 0)
+        table["count_value"] = (kinds["count"], at("zx_count_value"), 0)
+        table["mat_mul"] = (kinds["mat_mul"], at("zx_mat_mul"), 0)
+        table["mat_transpose"] = (kinds["transpose"], at("zx_mat_transpose"), 0)
+        for name, kind in _TEXT_KINDS.items():
+            if name in python_ops:
+                table[name] = (kinds[kind], 0, 0)
+        return table
+
     def table(self) -> dict[str, Callable[..., Any]]:
         """Op name -> function of the validated arguments, for every op in the registry."""
         lib = self.lib
@@ -257,7 +290,11 @@ class NativeBackend(_NativeFrontEnd):
                        for name, kernel in kernels.reductions().items()}
         self._plans["dot_product"] = self._dot_plan(OPS["dot_product"], kernels.lib.zx_dot)
         if _FAST_KINDS is not None:
-            self._set_fast_ops(kernels.fast_table(_FAST_KINDS), reader is not None)
+            # the string ops are served natively as this backend serves them: in Python
+            python_ops = frozenset(name for name in _TEXT_KINDS
+                                   if python_below.get(name, 0) == sys.maxsize)
+            self._set_fast_ops(kernels.front_end_table(_FAST_KINDS, python_ops),
+                               reader is not None)
 
     def always_native(self) -> NativeBackend:
         """The same backend without the short-list shortcut (tests reach every kernel with it)."""
