@@ -462,6 +462,39 @@ PyObject *filter_gt(const Entry &entry, const Source &xs, double threshold) {
     return result;
 }
 
+// Short results whose values come from a list's items (sorting permutes them) reuse the item
+// objects that are exact floats with the same bits, as `sorted` does, instead of new floats.
+constexpr Py_ssize_t REUSE_UP_TO = 32;
+
+PyObject *reusing_items(const double *out, PyObject *const *items, Py_ssize_t n) {
+    PyObject *result = PyList_New(n);
+    if (result == nullptr) return nullptr;
+    uint64_t taken = 0;  // items already placed
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t bits;
+        std::memcpy(&bits, out + i, sizeof bits);
+        PyObject *item = nullptr;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            PyObject *candidate = items[j];
+            if ((taken >> j & 1) || !PyFloat_CheckExact(candidate)) continue;
+            uint64_t have;
+            const double value = PyFloat_AS_DOUBLE(candidate);
+            std::memcpy(&have, &value, sizeof have);
+            if (have == bits) {
+                taken |= uint64_t{1} << j;
+                item = Py_NewRef(candidate);
+                break;
+            }
+        }
+        if (item == nullptr && (item = PyFloat_FromDouble(out[i])) == nullptr) {
+            Py_DECREF(result);
+            return nullptr;
+        }
+        PyList_SET_ITEM(result, i, item);
+    }
+    return result;
+}
+
 PyObject *sort_asc(const Entry &entry, const Source &xs) {
     const Py_ssize_t n = xs.n;
     Run values, scratch;
@@ -478,6 +511,7 @@ PyObject *sort_asc(const Entry &entry, const Source &xs) {
     } else {
         kernel(data, static_cast<size_t>(n), room);
     }
+    if (xs.is_list && n <= REUSE_UP_TO) return reusing_items(data, xs.items, n);
     return float_list(data, n);
 }
 

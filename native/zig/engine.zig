@@ -241,9 +241,9 @@ inline fn fromKey(key: u64) u64 {
     return if (key >> 63 != 0) key & ~sign_bit else ~key;
 }
 
-fn insertionSort(k: []u64) void {
+fn insertionSort(k: [*]u64, n: usize) void {
     var i: usize = 1;
-    while (i < k.len) : (i += 1) {
+    while (i < n) : (i += 1) {
         const v = k[i];
         var j = i;
         while (j > 0 and k[j - 1] > v) : (j -= 1) k[j] = k[j - 1];
@@ -258,7 +258,7 @@ const merge_run = 16;
 fn mergeSort(keys: []u64, tmp: []u64) void {
     const n = keys.len;
     var lo: usize = 0;
-    while (lo < n) : (lo += merge_run) insertionSort(keys[lo..@min(lo + merge_run, n)]);
+    while (lo < n) : (lo += merge_run) insertionSort(keys.ptr + lo, @min(merge_run, n - lo));
     var src = keys;
     var dst = tmp;
     var width: usize = merge_run;
@@ -271,13 +271,13 @@ fn mergeSort(keys: []u64, tmp: []u64) void {
             var j = mid;
             var k = lo;
             while (i < mid and j < hi) : (k += 1) {
-                if (src[j] < src[i]) {
-                    dst[k] = src[j];
-                    j += 1;
-                } else {
-                    dst[k] = src[i];
-                    i += 1;
-                }
+                // branch-free, like the C build: the comparison is unpredictable
+                const a = src[i];
+                const b = src[j];
+                const take_right = b < a;
+                dst[k] = if (take_right) b else a;
+                j += @intFromBool(take_right);
+                i += @intFromBool(!take_right);
             }
             while (i < mid) : ({
                 i += 1;
