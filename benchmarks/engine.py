@@ -253,7 +253,7 @@ def small_cases(n: int, rng: random.Random) -> dict[str, tuple[list, Callable[[]
     side = max(1, round(math.sqrt(n)))
     a, b = xs[: side * side] + [1.0] * (side * side - n), ys[: side * side] + [2.0] * (side * side - n)
     text = "".join(rng.choice("abcdefgh ") for _ in range(n - 3)) + "xyz"
-    target = xs[n // 2]
+    target, prefix = xs[n // 2], text[:3]
     cases: dict[str, tuple[list, Callable[[], Any]]] = {
         "list_sum": ([xs], lambda: sum(xs)),
         "list_product": ([xs], lambda: math.prod(xs)),
@@ -279,7 +279,7 @@ def small_cases(n: int, rng: random.Random) -> dict[str, tuple[list, Callable[[]
                           lambda: [a[r * side + c] for c in range(side) for r in range(side)]),
         "string_count": ([text], lambda: len(text.encode())),
         "string_find": ([text, "xyz"], lambda: text.encode().find(b"xyz")),
-        "string_starts_with": ([text, text[:3]], lambda: text.startswith(text[:3])),
+        "string_starts_with": ([text, prefix], lambda: text.startswith(prefix)),
         "string_ends_with": ([text, "xyz"], lambda: text.endswith("xyz")),
     }
     assert cases.keys() == OPS.keys()

@@ -3,8 +3,10 @@
 // * read_doubles(seq): read a Python list of numbers into a double buffer in one pass (used by
 //   every op that is not on the fast path below).
 // * Dispatcher: the base type of zixir.engine.native.NativeBackend. A backend hands it the
-//   addresses of its own kernels (the C module's or the Zig library's) for the reductions,
-//   dot_product and the element-wise ops (vec_*, vec_scale, map_add, map_mul).
+//   addresses of its own kernels (the C module's or the Zig library's) for every op: the
+//   reductions, dot_product, the element-wise ops, filter_gt, sort_asc, find_index,
+//   count_value and the matrix ops; the string ops (when the backend answers them in Python)
+//   take no kernel: they are answered with CPython's own string functions.
 // * front_end(fallback): the `run_with(backend, name, *args)` callable (active_front_end: the
 //   same for `run(name, *args)` with the active backend). For a Dispatcher and an
 //   op it knows, with arguments of the common shapes (a list or tuple of floats and ints, a
@@ -17,8 +19,10 @@
 // Lists are converted chunk by chunk into a buffer on the stack: a list of CHUNK elements or
 // fewer in one piece (the kernel sees the same doubles as from a buffer), longer ones for sums
 // and dot products through zx_sum_from / zx_dot_from, which carry the kernel's eight lanes
-// across pieces and so return exactly what zx_sum / zx_dot return for the whole run. The other
-// reductions read long lists into one heap buffer. The hot paths use the raw C API (METH_FASTCALL,
+// across pieces and so return exactly what zx_sum / zx_dot return for the whole run; likewise
+// zx_product_from, zx_variance_from (after a first pass for the mean), and min / max combine
+// the results of the pieces. Only sorting and the matrix ops read a long list into one heap
+// buffer (they need all of it). The hot paths use the raw C API (METH_FASTCALL,
 // vectorcall) because pybind11's generic argument dispatch costs more than a short sum.
 #include <pybind11/pybind11.h>
 

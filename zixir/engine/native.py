@@ -10,9 +10,9 @@ Buffers of contiguous float64 go to the kernels in place (`ffi.from_buffer`); li
 into one double buffer, by the list reader extension when it is built.
 
 With that extension (`_listread`), `NativeBackend` is also a `Dispatcher`: the reductions,
-dot_product and the element-wise ops on lists and float64 buffers are served by its native front
-end straight from `run_with` (see native/list_reader.cpp), calling this backend's own kernels by
-address; every other call, and every argument the front end does not take as is, comes through
+dot_product, the element-wise ops and the rest of the op table on lists and float64 buffers (and
+the string ops) are served by its native front end straight from `run_with` (see
+native/list_reader.cpp), calling this backend's own kernels by address; every other call, and every argument the front end does not take as is, comes through
 `execute`.
 """
 
@@ -36,11 +36,12 @@ except ImportError:
 
 #: below these list lengths the pure-Python path is faster than a native call (measured with
 #: `benchmarks/engine.py --crossover`, see native/README.md; buffers always go to the kernels).
-#: Ops on the native front end (`fast_ops`: reductions, dot_product, element-wise) reach kernels at
-#: every length when called through `run`/`run_with`: the thresholds only apply to them on the
-#: fallback path (unusual arguments, or no front end built).
+#: Ops on the native front end (`native_ops`: all of them) reach kernels at every length when
+#: called through `run`/`run_with`: the thresholds only apply on the fallback path (unusual
+#: arguments, or no front end built).
 #: String ops always take the Python path: they must encode to UTF-8 first, and after that
-#: CPython's own search is as fast as the kernel, so the call overhead never pays off.
+#: CPython's own search is as fast as the kernel, so the call overhead never pays off (the front
+#: end answers them with CPython's string functions, without a Python frame).
 PYTHON_BELOW: dict[str, int] = {
     "list_sum": 8, "list_product": 8, "list_mean": 8,
     "dot_product": 32, "vec_add": 16, "vec_sub": 16, "vec_mul": 32, "vec_div": 8,
@@ -270,7 +271,8 @@ class NativeBackend(_NativeFrontEnd):
     """A backend running one build of the kernels, with the pure-Python path for short lists.
 
     Built with the native front end, it hands that its kernels' addresses: `run_with` then
-    serves the reductions, dot_product and element-wise ops without Python (`fast_ops`); lists
+    serves every op without Python (`native_ops`; `fast_ops` are its reductions, dot_product
+    and element-wise ops); lists
     are read there only when this backend has the list reader.
     """
 
