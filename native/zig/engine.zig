@@ -271,7 +271,7 @@ fn mergeSort(keys: []u64, tmp: []u64) void {
             var j = mid;
             var k = lo;
             while (i < mid and j < hi) : (k += 1) {
-                // branch-free, like the C build: the comparison is unpredictable
+                // LLVM compiles this to selects (branch-free); GCC keeps the C build's branch
                 const a = src[i];
                 const b = src[j];
                 const take_right = b < a;
