@@ -27,6 +27,8 @@ from typing import Any
 from . import protocol as p
 
 _ids = itertools.count(1)
+#: bytes per read (a larger read costs a large allocation every time)
+READ_SIZE = 1 << 16
 
 
 class ChannelClosed(Exception):
@@ -72,7 +74,7 @@ class RpcClient:
 
     def request(self, method: str, params: list, timeout: float | None = None) -> p.Response:
         request_id = next(_ids)
-        frame = self.codec.encode(p.Request(request_id, method, params))
+        frame = self.codec.encode_request(request_id, method, params)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             if self.closed is not None:
@@ -121,9 +123,11 @@ class RpcClient:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("no reply in time")
-                r, _, _ = select.select([self.rfd], [], [], remaining)
+                # without a deadline, block in read: EOF still ends it when the peer dies
+                r = (self.rfd,) if remaining is None else \
+                    select.select([self.rfd], [], [], remaining)[0]
                 if r:
-                    data = os.read(self.rfd, 1 << 20)
+                    data = os.read(self.rfd, READ_SIZE)
                     if not data:
                         failure = "the peer closed the channel"
                     else:
@@ -191,7 +195,7 @@ class RpcServer:
                 if self.finished.is_set():
                     return None
                 try:
-                    data = os.read(self.rfd, 1 << 20)
+                    data = os.read(self.rfd, READ_SIZE)
                 except OSError:
                     data = b""
                 if not data:
@@ -216,7 +220,7 @@ class RpcServer:
                 continue
             error, result = self.handler(request)
             try:
-                frame = self.codec.encode(p.Response(request.id, error, result))
+                frame = self.codec.encode_response(request.id, error, result)
             except (p.UnencodableValue, p.FrameTooLarge) as e:
                 frame = self.codec.encode(p.Response(
                     request.id, p.fault("ZixirRuntimeError", f"cannot return the value: {e}"),

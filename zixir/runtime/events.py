@@ -18,8 +18,6 @@ import sys
 import threading
 from typing import Any
 
-import structlog
-
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50, "off": 100}
 
 
@@ -50,10 +48,34 @@ class _LineWriter:
 
 
 def make_logger(process: str, level: str = "warning", path: str | None = None) -> Any:
-    """A bound structlog logger for one process of the runtime."""
+    """A structlog logger for one process of the runtime, built at its first event (importing
+    structlog costs tens of milliseconds of every process's start, and most runs log
+    nothing)."""
     levelno = _LEVELS.get(str(level).lower(), logging.WARNING)
     if levelno > logging.CRITICAL:
         return NullLog()
+    return _LazyLog(process, levelno, path, os.getpid())
+
+
+class _LazyLog:
+    def __init__(self, process: str, levelno: int, path: str | None, pid: int) -> None:
+        self._args = (process, levelno, path, pid)
+        self._logger: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        logger = self._logger
+        if logger is None:
+            with self._lock:
+                if self._logger is None:
+                    self._logger = _build(*self._args)
+                logger = self._logger
+        return getattr(logger, name)
+
+
+def _build(process: str, levelno: int, path: str | None, pid: int) -> Any:
+    import structlog
+
     return structlog.wrap_logger(
         _LineWriter(path),
         processors=[
@@ -64,7 +86,7 @@ def make_logger(process: str, level: str = "warning", path: str | None = None) -
         wrapper_class=structlog.make_filtering_bound_logger(levelno),
         context_class=dict,
         cache_logger_on_first_use=False,
-    ).bind(process=process, pid=os.getpid())
+    ).bind(process=process, pid=pid)
 
 
 class NullLog:

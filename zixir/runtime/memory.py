@@ -26,7 +26,6 @@ import threading
 from typing import Any
 
 import msgpack
-import tenacity
 
 from zixir.lang.errors import ZixirRuntimeError
 
@@ -113,7 +112,7 @@ def serve(listener: socket.socket, store: Store, stop: threading.Event | None = 
                 continue
             conn, decoder = key.fileobj, key.data
             try:
-                data = conn.recv(1 << 20)
+                data = conn.recv(1 << 16)
             except OSError:
                 data = b""
             try:
@@ -183,7 +182,8 @@ class MemoryClient:
         self.deadline = deadline
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
-        self._decoder = p.FrameDecoder(p.Codec())
+        self._codec = p.Codec()
+        self._decoder = p.FrameDecoder(self._codec)
         self._ids = 0
 
     def close(self) -> None:
@@ -209,9 +209,9 @@ class MemoryClient:
         self._ids += 1
         request_id = self._ids
         try:
-            self._sock.sendall(p.Codec().encode(p.Request(request_id, method, params)))
+            self._sock.sendall(self._codec.encode_request(request_id, method, params))
             while True:
-                data = self._sock.recv(1 << 20)
+                data = self._sock.recv(1 << 16)
                 if not data:
                     raise ConnectionResetError("the memory store closed the connection")
                 for m in self._decoder.feed(data):
@@ -225,6 +225,13 @@ class MemoryClient:
             raise
 
     def request(self, method: str, params: list) -> Any:
+        with self._lock:
+            try:
+                return self._once(method, params)
+            except (OSError, p.FrameError):
+                pass  # the store is restarting: retry with backoff until the deadline
+        import tenacity
+
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_delay(self.deadline),
             wait=tenacity.wait_exponential(multiplier=0.005, max=0.2),

@@ -42,8 +42,6 @@ import threading
 import time
 from typing import Any, NoReturn
 
-import tenacity
-
 from zixir.lang.errors import (
     CallTimeout,
     CircuitOpen,
@@ -423,6 +421,8 @@ class WorkerPool:
         return attempts
 
     def _call_retrying(self, module, function, args, kwargs, timeout, attempts) -> Any:
+        import tenacity  # only idempotent calls retry: most processes never import it
+
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.count("retries")
             self.log.info("call.retry", module=module, function=function,

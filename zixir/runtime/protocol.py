@@ -282,14 +282,14 @@ def _to_message(obj: Any) -> Message:
     if not isinstance(obj, list) or not obj or not isinstance(obj[0], int):
         raise FrameError("a frame must be a msgpack-RPC array")
     kind = obj[0]
-    if kind == REQUEST and len(obj) == 4:
+    if kind == RESPONSE and len(obj) == 4:  # the most frequent first
+        _, mid, error, result = obj
+        if type(mid) is int and (error is None or isinstance(error, dict)):
+            return Response(mid, error, result)
+    elif kind == REQUEST and len(obj) == 4:
         _, mid, method, params = obj
         if isinstance(mid, int) and isinstance(method, str) and isinstance(params, list):
             return Request(mid, method, params)
-    elif kind == RESPONSE and len(obj) == 4:
-        _, mid, error, result = obj
-        if isinstance(mid, int) and (error is None or isinstance(error, dict)):
-            return Response(mid, error, result)
     elif kind == NOTIFICATION and len(obj) == 3:
         _, method, params = obj
         if isinstance(method, str) and isinstance(params, list):
@@ -317,6 +317,8 @@ class FrameDecoder:
             (size,) = _HEADER.unpack_from(data)
             if len(data) == size + 4 and 0 < size <= self.codec.max_frame:
                 try:
+                    if size < 65536:  # copying a small body beats a memoryview's setup
+                        return [self.codec.decode_body(data[4:])]
                     with memoryview(data) as view:
                         return [self.codec.decode_body(view[4:])]
                 except FrameError as e:

@@ -73,6 +73,8 @@ class Runtime:
         self._failed: str | None = None
         self._closed = False
         self.memory = MemoryClient(self._socket_path)
+        # (store handle, ready pipe) between the store's first spawn and the router's start
+        self._store_starting: tuple[ProcessHandle, int] | None | bool = None
         self._supervisor = Supervisor("root", Strategy.ONE_FOR_ONE, config.root_intensity,
                                       config.root_period, on_escalate=self._escalated,
                                       log=self.log)
@@ -105,6 +107,14 @@ class Runtime:
                            {3: self._listener.fileno(), 4: ready_w}, self._env(), "memory")
         finally:
             os.close(ready_w)
+        if self._store_starting is None:  # the first start: the router starts meanwhile
+            self._store_starting = (handle, ready_r)
+            return handle
+        self._await_store(handle, ready_r)
+        return handle
+
+    @staticmethod
+    def _await_store(handle: ProcessHandle, ready_r: int) -> None:
         try:
             if not _read_byte(ready_r, 30.0):
                 handle.kill()
@@ -112,7 +122,6 @@ class Runtime:
                 raise RuntimeError("the memory store did not start")
         finally:
             os.close(ready_r)
-        return handle
 
     def _store_exited(self, handle: ProcessHandle, status: Any) -> None:
         if handle.decision != "shutdown":
@@ -133,6 +142,9 @@ class Runtime:
             os.close(resp_w)
         client = RpcClient(resp_r, req_w, self._codec)
         try:
+            starting, self._store_starting = self._store_starting, False
+            if starting:  # both processes import at once; the store is ready first
+                self._await_store(*starting)
             _await_ready(client, handle, ROUTER_START_TIMEOUT)
         except BaseException:
             client.close("router failed to start")
@@ -151,6 +163,7 @@ class Runtime:
                 self._router.close(f"router {status.describe()}")
                 self._router = None
                 self._router_handle = None
+        sweep(self.config.tag, dead_only=True)  # shared memory of the router and its workers
         if handle.decision != "shutdown":
             self._stats.count("router_restarts")
             self.log.warning("router.exit", pid=handle.pid, status=status.describe(),
