@@ -111,3 +111,15 @@ def cpu_work(n):
     for i in range(n):
         total += i * i % 7
     return [os.getpid(), start, time.monotonic(), total]
+
+
+def spin_with_child():
+    """Fork a child that keeps the worker's pipes open (and dies with the worker), then spin."""
+    from zixir.runtime.process import bind_to_parent
+
+    parent = os.getpid()
+    if os.fork() == 0:
+        bind_to_parent(parent)
+        time.sleep(30)
+        os._exit(0)
+    spin()

@@ -433,3 +433,10 @@ def test_denied_module(runtime_factory, tmp_path):
         assert by.finish() == "opened"
     allowed = runtime_factory(allow=("os",), workers=1)
     assert allowed.call_python("os", "getpid", []) in allowed.pids()["workers"]
+
+
+def test_timeout_while_a_grandchild_holds_the_worker_pipes(runtime_factory, tmp_path):
+    rt = runtime_factory(workers=1)
+    with pytest.raises(CallTimeout):
+        rt.call_python("faultlib", "spin_with_child", [], timeout=0.5)
+    assert rt.call_python("faultlib", "echo", ["alive"]) == "alive"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import glob
 import os
 
 import msgpack
@@ -21,7 +22,7 @@ from zixir.lang.errors import (
     ZixirSyntaxError,
 )
 from zixir.runtime import protocol as p
-from zixir.runtime.shm import ShmArrays, sweep
+from zixir.runtime.shm import ShmArena, ShmArrays, sweep
 
 CODEC = p.Codec(max_frame=1 << 16)
 
@@ -193,3 +194,48 @@ def test_python_exception_maps_become_python_errors():
     back = p.error_from_wire(p.error_to_wire(KeyError("k")), context="m.f")
     assert isinstance(back, PythonError) and back.exc_type == "KeyError"
     assert "m.f raised KeyError" in back.message
+
+
+def test_arena_is_reused_grown_and_copied_out():
+    tag = "a7e0a"
+    sender = ShmArena(tag, threshold=1024, min_size=1 << 16)
+    sending = p.Codec(arrays=sender)
+    receiving = p.Codec(arrays=ShmArrays(tag, threshold=1024))
+    try:
+        small = np.arange(2000, dtype=np.float64)  # 16 kB: fits the first arena
+        sender.begin()
+        (first,) = p.FrameDecoder(receiving).feed(sending.encode(p.Response(1, None, [small,
+                                                                                     small])))
+        name = sender.name
+        sender.begin()
+        (second,) = p.FrameDecoder(receiving).feed(sending.encode(p.Response(2, None, small)))
+        assert sender.name == name  # the same file serves the next message
+        np.testing.assert_array_equal(first.result[0], small)
+        np.testing.assert_array_equal(first.result[1], small)
+        first.result[0][0] = 99.0  # the receiver owns a copy: the arena is not touched
+        np.testing.assert_array_equal(second.result, small)
+        big = np.arange(100_000, dtype=np.float64)  # 800 kB: the arena grows (a new file)
+        sender.begin()
+        (third,) = p.FrameDecoder(receiving).feed(sending.encode(p.Response(3, None,
+                                                                           [small, big])))
+        assert sender.name != name
+        np.testing.assert_array_equal(third.result[1], big)
+        sender.begin()  # the outgrown file is removed once its message was read
+        assert len(glob.glob(f"/dev/shm/zixir-{tag}-*")) == 1
+    finally:
+        sender.close()
+        receiving.arrays.close()
+    assert sweep(tag) == 0  # closing the arena removed its file
+
+
+def test_arena_offsets_are_checked():
+    codec = p.Codec(arrays=ShmArrays("abc", threshold=1))
+    sender = ShmArena("abc", threshold=1, min_size=4096)
+    try:
+        sender.export(memoryview(b"x" * 64))
+        ext = msgpack.ExtType(p.EXT_SHM_ARRAY, msgpack.packb(["<f8", [1000], sender.name, 0]))
+        body = msgpack.packb([1, 1, None, ext])
+        with pytest.raises(p.FrameError, match="outside"):
+            p.FrameDecoder(codec).feed(len(body).to_bytes(4, "big") + body)
+    finally:
+        sender.close()

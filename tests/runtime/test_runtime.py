@@ -142,3 +142,15 @@ def test_default_runtime_is_shared_and_services_work(no_leaks):
         assert services.memory_get("dflt") == 1
     finally:
         shutdown_default_runtime()
+
+
+def test_large_arrays_both_ways_through_shared_memory(rt):
+    import numpy as np
+
+    arr = np.arange(300_000, dtype=np.float64)  # 2.4 MB: above the shared-memory threshold
+    for _ in range(3):  # the worker's arena is reused call after call
+        doubled = rt.call_python("numpy", "multiply", [arr, 2.0])
+        np.testing.assert_array_equal(doubled, arr * 2)
+    bigger = np.ones(1_000_000)  # the arena grows
+    assert rt.call_python("numpy", "sum", [bigger]) == 1_000_000.0
+    assert rt.eval('let a = python "numpy" "ones" (500000)\npython "numpy" "sum" (a)') == 500_000.0
