@@ -14,8 +14,10 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import select
 import signal
 import sys
+import time
 from types import ModuleType
 from typing import Any
 
@@ -61,6 +63,7 @@ class Worker:
         self.codec = p.Codec(int(config.get("max_frame", p.MAX_FRAME)), self.arena)
         self.decoder = p.FrameDecoder(self.codec)
         self.policy = CallPolicy.from_wire(config.get("policy", {}))
+        self.spin = float(config.get("spin", 0.0))
         self._resolved: dict[tuple[str, str], Any] = {}  # (module, function) -> callable
 
     def send(self, message: p.Message) -> None:
@@ -88,7 +91,15 @@ class Worker:
     def serve(self) -> None:
         self.send(p.Notification("ready", [os.getpid()]))
         read, in_fd, feed, handle = os.read, self.in_fd, self.decoder.feed, self.handle
+        poll = select.poll()
+        poll.register(in_fd, select.POLLIN | select.POLLHUP)
+        spin = self.spin  # poll briefly before blocking: the next request often comes soon
+        clock = time.perf_counter
         while True:
+            if spin:
+                end = clock() + spin
+                while not poll.poll(0) and clock() < end:
+                    pass
             try:
                 data = read(in_fd, READ_SIZE)
             except InterruptedError:  # pragma: no cover

@@ -58,6 +58,9 @@ class RuntimeConfig:
     allow_all: bool = False
     # workers
     preload: tuple[str, ...] = ("numpy",)
+    # seconds a caller waiting for a reply, and a worker waiting for the next request, poll
+    # before they block: an idle virtual CPU takes tens of microseconds to wake up (0: off)
+    spin: float = 30e-6
     prewarm: bool = False
     paths: tuple[str, ...] = ()  # extra sys.path entries for workers (e.g. the script's dir)
     sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))

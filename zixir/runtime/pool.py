@@ -10,8 +10,9 @@
       | encode the request with the worker's codec (large arrays: its shared-memory arena)
       v
     the calling thread owns the worker until the reply: it registers the call with the
-    watchdog (a dict entry), writes the frame and blocks in os.read on the worker's own
-    response pipe (no poll, no timeout bookkeeping), so
+    watchdog (a dict entry), writes the frame, polls the worker's own response pipe for
+    `config.spin` (30 us: an idle virtual CPU takes longer than that to wake up), then blocks
+    in os.read on it (no timeout bookkeeping), so
       reply with the request's id ---------------------------> result / PythonError
       pipe EOF (worker died) -> reap -> supervisor decided --> WorkerCrashed
                                                   (escalated: RestartLimitExceeded)
@@ -74,7 +75,7 @@ class _Worker:
     """One live worker as the pool sees it."""
 
     __slots__ = ("slot", "handle", "rfd", "wfd", "codec", "arena", "decoder", "calls", "dead",
-                 "paths_version", "fd_lock")
+                 "paths_version", "fd_lock", "poll")
 
     def __init__(self, slot: int, handle: ProcessHandle, rfd: int, wfd: int, codec: p.Codec,
                  arena: ShmArena, decoder: p.FrameDecoder, paths_version: int) -> None:
@@ -84,6 +85,9 @@ class _Worker:
         self.dead = False
         self.paths_version = paths_version  # the pool's paths this worker already has
         self.fd_lock = threading.Lock()  # closing the fds vs. the watchdog's wake-up write
+        poller = select.poll()
+        poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self.poll = poller.poll
 
     def close_fds(self) -> None:
         with self.fd_lock:
@@ -184,6 +188,7 @@ class WorkerPool:
         self._paths_version = 0
         self._routes: dict[tuple[str, str], int] = {}  # (module, function) -> attempts
         self._recycling = bool(config.recycle_calls or config.recycle_rss)
+        self._spin = config.spin
         self._watchdog = _Watchdog(config.call_timeout, self._expired)
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
@@ -205,7 +210,7 @@ class WorkerPool:
             "shm_threshold": cfg.shm_threshold, "policy": self.policy.to_wire(),
             "rlimit_as": cfg.rlimit_as, "rlimit_cpu": cfg.rlimit_cpu,
             "rlimit_nofile": cfg.rlimit_nofile, "sys_path": list(cfg.sys_path),
-            "paths": list(cfg.paths), "preload": list(cfg.preload),
+            "paths": list(cfg.paths), "preload": list(cfg.preload), "spin": cfg.spin,
         }
         env = dict(os.environ)
         env["ZIXIR_WORKER_CONFIG"] = json.dumps(worker_config)
@@ -594,6 +599,10 @@ class WorkerPool:
                 sent = 0
             if sent < len(frame):
                 self._write_rest(worker, memoryview(frame)[sent:], request_id, deadline)
+            if self._spin:  # a short call's reply often comes before a sleeping CPU wakes
+                poll, end = worker.poll, time.perf_counter() + self._spin
+                while not poll(0) and time.perf_counter() < end:
+                    pass
             while True:
                 data = os.read(worker.rfd, READ_SIZE)
                 if request_id not in watched:
