@@ -13,7 +13,7 @@ Values enter from Python through `from_python` and leave through `to_python`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ZixirRuntimeError
@@ -303,17 +303,9 @@ def _from_numpy(value: Any) -> Any:
     import numpy as np
 
     if isinstance(value, np.ndarray):
+        if value.ndim == 1 and value.dtype.kind in "fiu":  # flat numbers: no per-element walk
+            return ZList(value.tolist())
         return from_python(value.tolist())
     if isinstance(value, np.generic):
         return from_python(value.item())
     raise ZixirRuntimeError(f"cannot convert a numpy {type(value).__name__} to a Zixir value")
-
-
-def iterate(value: Any) -> Iterable:
-    """What `for` and comprehensions iterate: lists, ranges, map keys."""
-    t = type(value)
-    if t is ZList or t is ZRange or t is list:
-        return value
-    if t is dict:
-        return list(value)
-    raise ZixirRuntimeError(f"For loop requires a list, range or map, got {type_name(value)}")
