@@ -218,6 +218,9 @@ class Compiler:
         self.inline_only = False
         self.types: dict[int, str | None] = {}  # static_type memo
         self.hoisted: dict[int, str] = {}  # id(FnDef) -> the Python name reserved for it
+        #: per block being compiled: function definitions moved to its start (None in loops,
+        #: where a function may capture a `let` of the iteration that does not exist yet)
+        self._lifted: list[list[py.stmt] | None] = []
 
     # ---- entry ---------------------------------------------------------------------------
 
@@ -360,11 +363,15 @@ class Compiler:
     def block_body(self, body: list[A.Stmt], mode: str, target: str | None) -> list[py.stmt]:
         if not body:
             return self.finish(_const(None), mode, target)
-        out: list[py.stmt] = []
-        for stmt in body[:-1]:
-            out.extend(self.emit(stmt, EFFECT, None))
-        out.extend(self.emit(body[-1], mode, target))
-        return out
+        self._lifted.append(None if self.block.in_loop else [])
+        try:
+            out: list[py.stmt] = []
+            for stmt in body[:-1]:
+                out.extend(self.emit(stmt, EFFECT, None))
+            out.extend(self.emit(body[-1], mode, target))
+            return (self._lifted[-1] or []) + out
+        finally:
+            self._lifted.pop()
 
     def emit_Block(self, node: A.Block, mode: str, target: str | None) -> list[py.stmt]:
         previous = self.block
@@ -382,17 +389,20 @@ class Compiler:
             self._hoist(node.body, block)
             if not node.body:
                 return [], _const(None)
+            self._lifted.append(None if block.in_loop else [])
             out: list[py.stmt] = []
             for stmt in node.body[:-1]:
                 out.extend(self.emit(stmt, EFFECT, None))
             last = node.body[-1]
             if isinstance(last, A.ExprStmt):
                 stmts, e = self.value(last.expr)
-                return out + stmts, e
+                return (self._lifted[-1] or []) + out + stmts, e
             t = self.temp()
             out.extend(self.emit(last, INTO, t))
-            return out, _name(t)
+            return (self._lifted[-1] or []) + out, _name(t)
         finally:
+            if node.body:
+                self._lifted.pop()
             self._leave_block(previous)
 
     def emit_ExprStmt(self, node: A.ExprStmt, mode: str, target: str | None):
@@ -438,6 +448,11 @@ class Compiler:
         else:
             self.block.names[node.name] = pyname  # a `let` in between may have rebound it
         fdef = self.function(pyname, node.params, node.body, node)
+        if self._lifted and self._lifted[-1] is not None:
+            # defined when its block starts, so code above the `fn` line can call it; it was
+            # compiled here, in order, so its names resolve as written
+            self._lifted[-1].extend(fdef)
+            fdef = []
         if mode == EFFECT:
             return fdef
         return fdef + self.finish(_name(pyname), mode, target)

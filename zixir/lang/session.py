@@ -23,6 +23,7 @@ from . import ast as A
 from . import builtins as B
 from . import support
 from .compiler import (
+    COMPARISONS,
     CompiledProgram,
     CompilerState,
     SpanInfo,
@@ -489,6 +490,9 @@ def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node) -> 
     literal = _LITERAL_TYPES.get(type(node))
     if literal:
         return literal
+    if (isinstance(node, A.Binary) and node.op in COMPARISONS) or (
+            isinstance(node, A.Unary) and node.op == "not"):
+        return "bool"
     known, value = _peek(frame, program, node)
     return type_name(value) if known else None
 
