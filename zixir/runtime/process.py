@@ -171,7 +171,9 @@ def spawn(argv: list[str], fds: dict[int, int], env: dict[str, str], name: str =
 
 
 def python_argv(module: str) -> list[str]:
-    return [sys.executable, "-m", module]
+    # -P: the current directory must not shadow the installed zixir (a source checkout
+    # without the compiled engine, say); the host's sys.path is passed on explicitly
+    return [sys.executable, "-P", "-m", module]
 
 
 def pipe(size: int = 1 << 20) -> tuple[int, int]:
