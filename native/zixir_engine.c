@@ -45,7 +45,17 @@ static inline void store_lanes(double *lanes, v2d a0, v2d a1, v2d a2, v2d a3) {
     memcpy(lanes + 6, &a3, sizeof a3);
 }
 
-double zx_sum_from(const double *x, size_t n, double *lanes) {
+/* ---- sum and dot: the eight-lane loops, dispatched at load time -------------------------------
+ *
+ * sum_groups / dot_groups add every full group of eight elements of x[0:n] to `lanes` (lane j
+ * gets the elements whose index is j mod 8, in index order) and return how many elements they
+ * consumed. The AVX2 variants hold the same eight lanes in two 4-double vectors and perform the
+ * same additions and multiplications, lane by lane, in the same order (no FMA), so every
+ * variant returns the same bits; only the instruction width differs. The variant is chosen once,
+ * when the library is loaded, from what the CPU supports (the build itself stays baseline
+ * x86_64). */
+
+static size_t sum_groups_sse2(const double *x, size_t n, double *lanes) {
     v2d a0, a1, a2, a3;
     load_lanes(lanes, &a0, &a1, &a2, &a3);
     size_t i = 0;
@@ -56,17 +66,10 @@ double zx_sum_from(const double *x, size_t n, double *lanes) {
         a3 += load2(x + i + 6);
     }
     store_lanes(lanes, a0, a1, a2, a3);
-    double s = combine(a0, a1, a2, a3);
-    for (; i < n; i++) s += x[i];
-    return s;
+    return i;
 }
 
-double zx_sum(const double *x, size_t n) {
-    double lanes[8] = {0.0};
-    return zx_sum_from(x, n, lanes);
-}
-
-double zx_dot_from(const double *a, const double *b, size_t n, double *lanes) {
+static size_t dot_groups_sse2(const double *a, const double *b, size_t n, double *lanes) {
     v2d a0, a1, a2, a3;
     load_lanes(lanes, &a0, &a1, &a2, &a3);
     size_t i = 0;
@@ -77,12 +80,142 @@ double zx_dot_from(const double *a, const double *b, size_t n, double *lanes) {
         a3 += load2(a + i + 6) * load2(b + i + 6);
     }
     store_lanes(lanes, a0, a1, a2, a3);
-    double s = combine(a0, a1, a2, a3);
+    return i;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ZX_HAVE_AVX2_VARIANTS 1
+typedef double v4d __attribute__((vector_size(32)));
+
+__attribute__((target("avx2"))) static inline v4d load4(const double *p) {
+    v4d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+__attribute__((target("avx2"))) static size_t sum_groups_avx2(const double *x, size_t n,
+                                                              double *lanes) {
+    v4d lo = load4(lanes), hi = load4(lanes + 4);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lo += load4(x + i);
+        hi += load4(x + i + 4);
+    }
+    memcpy(lanes, &lo, sizeof lo);
+    memcpy(lanes + 4, &hi, sizeof hi);
+    return i;
+}
+
+__attribute__((target("avx2"))) static size_t dot_groups_avx2(const double *a, const double *b,
+                                                              size_t n, double *lanes) {
+    v4d lo = load4(lanes), hi = load4(lanes + 4);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lo += load4(a + i) * load4(b + i);
+        hi += load4(a + i + 4) * load4(b + i + 4);
+    }
+    memcpy(lanes, &lo, sizeof lo);
+    memcpy(lanes + 4, &hi, sizeof hi);
+    return i;
+}
+#endif
+
+static size_t (*sum_groups)(const double *, size_t, double *) = sum_groups_sse2;
+static size_t (*dot_groups)(const double *, const double *, size_t, double *) = dot_groups_sse2;
+static int simd_level = 0;
+
+static int supported_level(void) {
+#ifdef ZX_HAVE_AVX2_VARIANTS
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+static void select_level(int level) {
+#ifdef ZX_HAVE_AVX2_VARIANTS
+    if (level >= 1) {
+        sum_groups = sum_groups_avx2;
+        dot_groups = dot_groups_avx2;
+        simd_level = 1;
+        return;
+    }
+#endif
+    (void)level;
+    sum_groups = sum_groups_sse2;
+    dot_groups = dot_groups_sse2;
+    simd_level = 0;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((constructor)) static void choose_simd_level(void) {
+    select_level(supported_level());
+}
+#endif
+
+int zx_simd_level(int request) {
+    if (request >= 0) {
+        const int best = supported_level();
+        select_level(request < best ? request : best);
+    }
+    return simd_level;
+}
+
+/* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), as combine() does with registers. */
+static inline double combine_lanes(const double *l) {
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+double zx_sum_from(const double *x, size_t n, double *lanes) {
+    size_t i = sum_groups(x, n, lanes);
+    double s = combine_lanes(lanes);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+double zx_dot_from(const double *a, const double *b, size_t n, double *lanes) {
+    size_t i = dot_groups(a, b, n, lanes);
+    double s = combine_lanes(lanes);
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
 
+/* Runs of ZX_SPLIT_FROM elements or more are cut into blocks of ZX_BLOCK elements (the last
+ * one shorter, down to the last full group of eight): each block's lanes start at zero, the
+ * blocks' lanes are added lane by lane in block order into lanes that start at zero, and the
+ * remaining n % 8 elements follow in order. The cut depends on n only, so the blocks may be
+ * summed on any number of threads (the front end does) and give these bits. */
+static double sum_split(const double *x, size_t n) {
+    double lanes[8] = {0.0};
+    const size_t full = n - n % 8;
+    for (size_t at = 0; at < full; at += ZX_BLOCK) {
+        double block[8] = {0.0};
+        sum_groups(x + at, full - at < ZX_BLOCK ? full - at : ZX_BLOCK, block);
+        for (int j = 0; j < 8; j++) lanes[j] += block[j];
+    }
+    return zx_sum_from(x + full, n - full, lanes);
+}
+
+static double dot_split(const double *a, const double *b, size_t n) {
+    double lanes[8] = {0.0};
+    const size_t full = n - n % 8;
+    for (size_t at = 0; at < full; at += ZX_BLOCK) {
+        double block[8] = {0.0};
+        dot_groups(a + at, b + at, full - at < ZX_BLOCK ? full - at : ZX_BLOCK, block);
+        for (int j = 0; j < 8; j++) lanes[j] += block[j];
+    }
+    return zx_dot_from(a + full, b + full, n - full, lanes);
+}
+
+double zx_sum(const double *x, size_t n) {
+    if (n >= ZX_SPLIT_FROM) return sum_split(x, n);
+    double lanes[8] = {0.0};
+    return zx_sum_from(x, n, lanes);
+}
+
 double zx_dot(const double *a, const double *b, size_t n) {
+    if (n >= ZX_SPLIT_FROM) return dot_split(a, b, n);
     double lanes[8] = {0.0};
     return zx_dot_from(a, b, n, lanes);
 }

@@ -18,8 +18,24 @@
  * deviations and the eight of their squares; the result is the variance of the whole run if
  * this piece is the last. zx_variance(x, n) is zx_variance_from(x, n, zx_sum(x, n) / n, n, zeros).
  *
+ * Long runs: zx_sum and zx_dot (so zx_mean, and the mean inside zx_variance) of ZX_SPLIT_FROM
+ * elements or more cut the run into blocks of ZX_BLOCK elements, the last one ending at the last
+ * full group of eight: each block is summed into eight lanes of its own starting at zero (what
+ * zx_sum_from / zx_dot_from leave in zeroed lanes), the blocks' lanes are added lane by lane in
+ * block order into lanes starting at zero, and zx_sum_from / zx_dot_from of the last n % 8
+ * elements with those lanes gives the result. The cut depends on n alone, so callers may
+ * compute the blocks on any number of threads (native/list_reader.cpp does, for buffers) and
+ * get the same bits on every machine; shorter runs are one sequence of eight lanes as above.
+ *
+ * zx_simd_level(request) reports (request < 0) or chooses (0: baseline SSE2, 1: AVX2, capped
+ * at what the CPU supports) the instruction set of the sum and dot loops; the library picks the
+ * best one when it is loaded. Every level gives the same bits (same lanes, same operations, no
+ * FMA); the choice exists so tests can check exactly that. Not to be changed while other
+ * threads run kernels.
+ *
  * The declarations between the cdef markers are read verbatim by cffi, for the compiled C
- * module and for loading the Zig library, so they stay plain C without macros.
+ * module and for loading the Zig library, so they stay plain C (no macros
+ * but the integer constants, which cffi reads as such).
  */
 #ifndef ZIXIR_ENGINE_H
 #define ZIXIR_ENGINE_H
@@ -28,6 +44,8 @@
 #include <stdint.h>
 
 /* cdef-begin */
+#define ZX_SPLIT_FROM 1048576
+#define ZX_BLOCK 65536
 double zx_sum(const double *x, size_t n);
 double zx_product(const double *x, size_t n);
 double zx_mean(const double *x, size_t n);
@@ -57,6 +75,7 @@ size_t zx_utf8_length(const uint32_t *code_points, size_t n);
 int64_t zx_bytes_find(const uint8_t *haystack, size_t n, const uint8_t *needle, size_t m);
 int zx_bytes_starts_with(const uint8_t *s, size_t n, const uint8_t *prefix, size_t m);
 int zx_bytes_ends_with(const uint8_t *s, size_t n, const uint8_t *suffix, size_t m);
+int zx_simd_level(int request);
 /* cdef-end */
 
 #endif

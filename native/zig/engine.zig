@@ -45,7 +45,38 @@ export fn zx_sum_from(x: [*]const f64, n: usize, lanes: [*]f64) f64 {
     return s;
 }
 
+/// zixir_engine.h's ZX_SPLIT_FROM and ZX_BLOCK: runs this long are summed in blocks.
+const split_from: usize = 1 << 20;
+const block_len: usize = 1 << 16;
+
+/// The block cut of zixir_engine.h (ZX_SPLIT_FROM): each block's lanes from zero, added lane by
+/// lane in block order into lanes from zero, then the last n % 8 elements; as in the C kernel.
+fn sumSplit(x: [*]const f64, n: usize) f64 {
+    var lanes: [8]f64 = @splat(0.0);
+    const full = n - n % 8;
+    var at: usize = 0;
+    while (at < full) : (at += block_len) {
+        var block: [8]f64 = @splat(0.0);
+        _ = zx_sum_from(x + at, @min(full - at, block_len), &block);
+        for (0..8) |j| lanes[j] += block[j];
+    }
+    return zx_sum_from(x + full, n - full, &lanes);
+}
+
+fn dotSplit(a: [*]const f64, b: [*]const f64, n: usize) f64 {
+    var lanes: [8]f64 = @splat(0.0);
+    const full = n - n % 8;
+    var at: usize = 0;
+    while (at < full) : (at += block_len) {
+        var block: [8]f64 = @splat(0.0);
+        _ = zx_dot_from(a + at, b + at, @min(full - at, block_len), &block);
+        for (0..8) |j| lanes[j] += block[j];
+    }
+    return zx_dot_from(a + full, b + full, n - full, &lanes);
+}
+
 export fn zx_sum(x: [*]const f64, n: usize) f64 {
+    if (n >= split_from) return sumSplit(x, n);
     var lanes: [8]f64 = @splat(0.0);
     return zx_sum_from(x, n, &lanes);
 }
@@ -67,6 +98,7 @@ export fn zx_dot_from(a: [*]const f64, b: [*]const f64, n: usize, lanes: [*]f64)
 }
 
 export fn zx_dot(a: [*]const f64, b: [*]const f64, n: usize) f64 {
+    if (n >= split_from) return dotSplit(a, b, n);
     var lanes: [8]f64 = @splat(0.0);
     return zx_dot_from(a, b, n, &lanes);
 }
@@ -410,4 +442,12 @@ export fn zx_bytes_starts_with(s: [*]const u8, n: usize, prefix: [*]const u8, m:
 export fn zx_bytes_ends_with(s: [*]const u8, n: usize, suffix: [*]const u8, m: usize) c_int {
     if (m == 0) return 1;
     return @intFromBool(m <= n and std.mem.eql(u8, s[n - m .. n], suffix[0..m]));
+}
+
+/// The Zig build is compiled for one CPU level (baseline x86_64, see zigbuild.py) and has no
+/// runtime dispatch: it reports level 0 and ignores requests (its results equal every level's
+/// of the C build: same lanes, same operations).
+export fn zx_simd_level(request: c_int) c_int {
+    _ = request;
+    return 0;
 }
