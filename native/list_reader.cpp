@@ -26,9 +26,21 @@
 // vectorcall) because pybind11's generic argument dispatch costs more than a short sum.
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <new>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#ifdef __linux__
+#include <sched.h>
+#endif
+
+#include "zixir_engine.h"  // ZX_SPLIT_FROM, ZX_BLOCK: the block cut of long sums
 
 namespace py = pybind11;
 
@@ -106,6 +118,11 @@ constexpr int MAX_OPS = 40;
 constexpr Py_ssize_t CHUNK = 1024;  // doubles converted at a time: 8 KiB, stays in L1
 static_assert(CHUNK % 8 == 0, "pieces must keep the kernels' eight lanes aligned");
 constexpr Py_ssize_t RELEASE_GIL_FROM = 1 << 16;  // buffers this long are summed without the GIL
+// Runs of ZX_SPLIT_FROM elements or more are summed in blocks of ZX_BLOCK (zixir_engine.h);
+// pieces never straddle a block, and the blocks are what the threads share out.
+constexpr Py_ssize_t SPLIT_FROM = ZX_SPLIT_FROM, BLOCK = ZX_BLOCK;
+static_assert(BLOCK % CHUNK == 0, "a list piece must never straddle a block");
+static_assert(BLOCK % 8 == 0 && SPLIT_FROM >= BLOCK, "blocks keep the eight lanes aligned");
 
 struct Dispatcher {
     PyObject_HEAD
@@ -227,11 +244,136 @@ inline double better_extremum(double best, double v, bool want_max) {
     return v < best || (v == best && std::signbit(v)) ? v : best;
 }
 
+// ---- long sums and dot products: the block cut, on several threads -------------------------
+// zx_sum / zx_dot of ZX_SPLIT_FROM elements or more are defined block by block (zixir_engine.h):
+// every block's lanes start at zero and the blocks' lanes are added in block order. The front
+// end computes the blocks of a buffer on up to `max_threads` threads, each block with the
+// backend's own zx_sum_from / zx_dot_from into a slot of its own, then adds the slots in
+// order: the same operations as the single-threaded kernel, so the same bits on any number of
+// threads and any machine.
+
+std::atomic<int> max_threads{1};
+
+int available_cpus() {
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        const int count = CPU_COUNT(&set);
+        if (count > 0) return count;
+    }
+#endif
+    const unsigned count = std::thread::hardware_concurrency();
+    return count > 0 ? static_cast<int>(count) : 1;
+}
+
+// The blocks of a[0:full] (and b) computed into lanes[8 * block]; called without the GIL.
+void split_blocks(sum_from_fn sum_step, dot_from_fn dot_step, const double *a, const double *b,
+                  size_t full, double *lanes, size_t blocks, int threads) {
+    std::atomic<size_t> next{0};
+    auto work = [&]() {
+        for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+            const size_t at = k * static_cast<size_t>(BLOCK);
+            const size_t len = std::min(full - at, static_cast<size_t>(BLOCK));
+            if (b != nullptr) {
+                dot_step(a + at, b + at, len, lanes + 8 * k);
+            } else {
+                sum_step(a + at, len, lanes + 8 * k);
+            }
+        }
+    };
+    std::vector<std::thread> helpers;
+    for (int t = 1; t < threads; t++) {
+        try {
+            helpers.emplace_back(work);
+        } catch (const std::exception &) {  // no more threads: the others take its blocks
+            break;
+        }
+    }
+    work();
+    for (std::thread &helper : helpers) helper.join();
+}
+
+// zx_sum(a, n) (b == nullptr) or zx_dot(a, b, n) of a buffer of at least SPLIT_FROM elements,
+// computed block by block on up to max_threads threads; nullptr with MemoryError set if the
+// block slots cannot be allocated.
+PyObject *split_buffer(const Entry &entry, const double *a, const double *b, size_t n,
+                       double scale) {
+    sum_from_fn sum_step = reinterpret_cast<sum_from_fn>(entry.piecewise);
+    dot_from_fn dot_step = reinterpret_cast<dot_from_fn>(entry.piecewise);
+    const size_t full = n - n % 8, blocks = (full + BLOCK - 1) / BLOCK;
+    const int threads = static_cast<int>(std::min<size_t>(
+        static_cast<size_t>(std::max(1, max_threads.load(std::memory_order_relaxed))), blocks));
+    double *lanes = static_cast<double *>(PyMem_Calloc(blocks * 8, sizeof(double)));
+    if (lanes == nullptr) return PyErr_NoMemory();
+    double total[8] = {0.0};
+    double result;
+    Py_BEGIN_ALLOW_THREADS
+    split_blocks(sum_step, dot_step, a, b, full, lanes, blocks, threads);
+    for (size_t k = 0; k < blocks; k++)
+        for (int j = 0; j < 8; j++) total[j] += lanes[8 * k + j];
+    result = b != nullptr ? dot_step(a + full, b + full, n - full, total)
+                          : sum_step(a + full, n - full, total);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(lanes);
+    return PyFloat_FromDouble(result / scale);
+}
+
+// The block cut for a run read piece by piece (lists): `lanes` gathers the current block,
+// `total` the finished ones. feed(len) follows a zx_sum_from / zx_dot_from of `len` elements of
+// full groups into `lanes`; the last n % 8 elements then go in with `total`.
+struct BlockCut {
+    double total[8] = {0.0}, lanes[8] = {0.0};
+    Py_ssize_t full, done = 0;
+
+    explicit BlockCut(Py_ssize_t n) : full(n - n % 8) {}
+
+    // How many of the `count` elements at `offset` belong to full groups.
+    Py_ssize_t groups(Py_ssize_t offset, Py_ssize_t count) const {
+        return offset >= full ? 0 : std::min(count, full - offset);
+    }
+
+    void feed(Py_ssize_t len) {
+        done += len;
+        if (done % BLOCK == 0 || done == full) {
+            for (int j = 0; j < 8; j++) {
+                total[j] += lanes[j];
+                lanes[j] = 0.0;
+            }
+        }
+    }
+};
+
+// zx_sum of a list of at least SPLIT_FROM elements, piece by piece with the block cut; false if
+// an element cannot be read.
+bool split_list_sum(sum_from_fn step, const Source &xs, double *scratch, double &result) {
+    const Py_ssize_t n = xs.n;
+    BlockCut cut(n);
+    for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
+        const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
+        if (!read_items(xs.items + offset, count, scratch)) return false;
+        const Py_ssize_t groups = cut.groups(offset, count);
+        if (groups > 0) {
+            step(scratch, static_cast<size_t>(groups), cut.lanes);
+            cut.feed(groups);
+        }
+        if (offset + count == n) {
+            result = step(scratch + groups, static_cast<size_t>(count - groups), cut.total);
+        }
+    }
+    return true;
+}
+
 PyObject *one_list(const Entry &entry, const Source &xs) {
     const Py_ssize_t n = xs.n;
     double result;
     if (!xs.is_list) {  // a buffer, in place
         const double *data = n ? xs.data : nullptr;
+        if ((entry.kind == SUM || entry.kind == MEAN) && n >= SPLIT_FROM &&
+            max_threads.load(std::memory_order_relaxed) > 1) {
+            // zx_mean is zx_sum / n in both builds
+            return split_buffer(entry, data, nullptr, static_cast<size_t>(n),
+                                entry.kind == MEAN ? static_cast<double>(n) : 1.0);
+        }
         reduce_fn kernel = reinterpret_cast<reduce_fn>(entry.whole);
         if (n >= RELEASE_GIL_FROM) {
             Py_BEGIN_ALLOW_THREADS
@@ -268,11 +410,15 @@ PyObject *one_list(const Entry &entry, const Source &xs) {
                                                          : kind == VARIANCE || kind == STD
                                                              ? entry.first_pass
                                                              : entry.piecewise);
-        for (double &lane : lanes) lane = product ? 1.0 : 0.0;
-        for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
-            const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
-            if (!read_items(xs.items + offset, count, scratch)) return DECLINE;
-            result = step(scratch, static_cast<size_t>(count), lanes);
+        if (!product && n >= SPLIT_FROM) {  // zx_sum's block cut
+            if (!split_list_sum(step, xs, scratch, result)) return DECLINE;
+        } else {
+            for (double &lane : lanes) lane = product ? 1.0 : 0.0;
+            for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
+                const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
+                if (!read_items(xs.items + offset, count, scratch)) return DECLINE;
+                result = step(scratch, static_cast<size_t>(count), lanes);
+            }
         }
         // zx_mean is zx_sum / n in both builds
         if (kind == MEAN) result /= static_cast<double>(n);
@@ -306,6 +452,9 @@ PyObject *two_lists(const Entry &entry, const Source &xs, const Source &ys) {
     if (ys.n != n) return DECLINE;  // Python reports the length mismatch
     double result;
     if (!xs.is_list && !ys.is_list) {
+        if (n >= SPLIT_FROM && max_threads.load(std::memory_order_relaxed) > 1) {
+            return split_buffer(entry, xs.data, ys.data, static_cast<size_t>(n), 1.0);
+        }
         dot_fn kernel = reinterpret_cast<dot_fn>(entry.whole);
         if (n >= RELEASE_GIL_FROM) {
             Py_BEGIN_ALLOW_THREADS
@@ -326,6 +475,25 @@ PyObject *two_lists(const Entry &entry, const Source &xs, const Source &ys) {
     dot_from_fn step = reinterpret_cast<dot_from_fn>(entry.piecewise);
     double lanes[8] = {0.0};
     result = 0.0;
+    if (n >= SPLIT_FROM) {  // zx_dot's block cut
+        BlockCut cut(n);
+        for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
+            const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
+            const double *a = piece(xs, offset, count, scratch_x);
+            const double *b = piece(ys, offset, count, scratch_y);
+            if (a == nullptr || b == nullptr) return DECLINE;
+            const Py_ssize_t groups = cut.groups(offset, count);
+            if (groups > 0) {
+                step(a, b, static_cast<size_t>(groups), cut.lanes);
+                cut.feed(groups);
+            }
+            if (offset + count == n) {
+                result = step(a + groups, b + groups, static_cast<size_t>(count - groups),
+                              cut.total);
+            }
+        }
+        return PyFloat_FromDouble(result);
+    }
     for (Py_ssize_t offset = 0; offset < n; offset += CHUNK) {
         const Py_ssize_t count = n - offset < CHUNK ? n - offset : CHUNK;
         const double *a = piece(xs, offset, count, scratch_x);
@@ -955,4 +1123,16 @@ PYBIND11_MODULE(_listread, m) {
         py::arg("text_find") = int(TEXT_FIND), py::arg("text_starts") = int(TEXT_STARTS),
         py::arg("text_ends") = int(TEXT_ENDS));
     m.attr("CHUNK") = CHUNK;
+    max_threads.store(std::min(available_cpus(), 64));
+    m.def(
+        "threads", []() { return max_threads.load(); },
+        "Most threads a long sum or dot product of a buffer runs on (default: the CPUs this "
+        "process may use). Results do not depend on it.");
+    m.def(
+        "set_threads",
+        [](int count) {
+            if (count < 1) throw py::value_error("set_threads needs at least one thread");
+            return max_threads.exchange(std::min(count, 64));
+        },
+        py::arg("count"), "Set threads(); returns the previous value.");
 }
