@@ -123,6 +123,10 @@ constexpr Py_ssize_t RELEASE_GIL_FROM = 1 << 16;  // buffers this long are summe
 constexpr Py_ssize_t SPLIT_FROM = ZX_SPLIT_FROM, BLOCK = ZX_BLOCK;
 static_assert(BLOCK % CHUNK == 0, "a list piece must never straddle a block");
 static_assert(BLOCK % 8 == 0 && SPLIT_FROM >= BLOCK, "blocks keep the eight lanes aligned");
+// Helper threads are started for buffers of this many doubles in all (a sum of 2^21, a dot
+// product of 2^20 elements, 16 MiB): starting one costs tens of microseconds, which a sum of
+// 2^20 elements (~90 us) does not win back. Shorter split runs take the kernel on this thread.
+constexpr Py_ssize_t THREADS_FROM_DOUBLES = 1 << 21;
 
 struct Dispatcher {
     PyObject_HEAD
@@ -267,11 +271,12 @@ int available_cpus() {
 }
 
 // The blocks of a[0:full] (and b) computed into lanes[8 * block]; called without the GIL.
+// Thread t takes the contiguous blocks [t * blocks / threads, (t + 1) * blocks / threads): one
+// sequential stream per thread, which the hardware prefetchers follow best.
 void split_blocks(sum_from_fn sum_step, dot_from_fn dot_step, const double *a, const double *b,
                   size_t full, double *lanes, size_t blocks, int threads) {
-    std::atomic<size_t> next{0};
-    auto work = [&]() {
-        for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+    auto work = [=](size_t first, size_t last) {
+        for (size_t k = first; k < last; k++) {
             const size_t at = k * static_cast<size_t>(BLOCK);
             const size_t len = std::min(full - at, static_cast<size_t>(BLOCK));
             if (b != nullptr) {
@@ -281,15 +286,19 @@ void split_blocks(sum_from_fn sum_step, dot_from_fn dot_step, const double *a, c
             }
         }
     };
+    auto share = [=](size_t t) { return blocks * t / static_cast<size_t>(threads); };
     std::vector<std::thread> helpers;
+    size_t started = 1;  // this thread and the helpers running
     for (int t = 1; t < threads; t++) {
         try {
-            helpers.emplace_back(work);
-        } catch (const std::exception &) {  // no more threads: the others take its blocks
+            helpers.emplace_back(work, share(t), share(t + 1));
+        } catch (const std::exception &) {  // no thread: the shares left are done here
             break;
         }
+        started++;
     }
-    work();
+    work(0, share(1));
+    if (started < static_cast<size_t>(threads)) work(share(started), blocks);
     for (std::thread &helper : helpers) helper.join();
 }
 
@@ -369,7 +378,7 @@ PyObject *one_list(const Entry &entry, const Source &xs) {
     if (!xs.is_list) {  // a buffer, in place
         const double *data = n ? xs.data : nullptr;
         if ((entry.kind == SUM || entry.kind == MEAN) && n >= SPLIT_FROM &&
-            max_threads.load(std::memory_order_relaxed) > 1) {
+            n >= THREADS_FROM_DOUBLES && max_threads.load(std::memory_order_relaxed) > 1) {
             // zx_mean is zx_sum / n in both builds
             return split_buffer(entry, data, nullptr, static_cast<size_t>(n),
                                 entry.kind == MEAN ? static_cast<double>(n) : 1.0);
@@ -452,7 +461,8 @@ PyObject *two_lists(const Entry &entry, const Source &xs, const Source &ys) {
     if (ys.n != n) return DECLINE;  // Python reports the length mismatch
     double result;
     if (!xs.is_list && !ys.is_list) {
-        if (n >= SPLIT_FROM && max_threads.load(std::memory_order_relaxed) > 1) {
+        if (n >= SPLIT_FROM && 2 * n >= THREADS_FROM_DOUBLES &&
+            max_threads.load(std::memory_order_relaxed) > 1) {
             return split_buffer(entry, xs.data, ys.data, static_cast<size_t>(n), 1.0);
         }
         dot_fn kernel = reinterpret_cast<dot_fn>(entry.whole);
