@@ -11,6 +11,10 @@
 
 Replies are matched by id, never by order. EOF on the client side closes the channel: every
 waiter gets ChannelClosed (the router died). The server returns when its input reaches EOF.
+
+The host's hot path does not use this shared channel: each host thread gets a dedicated
+channel (below) on its first request; the shared one carries the rest (a nested request,
+threads beyond the limit of dedicated channels).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import Any
 from . import protocol as p
 
 _ids = itertools.count(1)
+#: polling loops yield the CPU (the peer they wait for may be waiting for it)
+_yield = os.sched_yield
 #: bytes per read (a larger read costs a large allocation every time)
 READ_SIZE = 1 << 16
 
@@ -218,6 +224,55 @@ class RpcServer:
             request = self._next()
             if request is None:
                 continue
+            self._reply(request, self._wfd_lock_write)
+
+    def _wfd_lock_write(self, frame: bytes) -> None:
+        with self._write_lock:
+            write_all(self.wfd, frame)
+
+    def serve_channel(self, rfd: int, wfd: int, spin: float = 0.0) -> None:
+        """Serve one dedicated channel (one host thread's pipes) until its EOF: read a request
+        (polling `spin` seconds first: the owner's next request often follows at once), run
+        it, write the reply. Nothing else reads or writes these pipes."""
+        decoder = p.FrameDecoder(self.codec)
+        poller = select.poll()
+        poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        poll = poller.poll
+
+        def write(frame: bytes) -> None:
+            write_all(wfd, frame)
+
+        try:
+            while not self.finished.is_set():
+                if spin:
+                    end = time.perf_counter() + spin
+                    while not poll(0) and time.perf_counter() < end:
+                        _yield()
+                data = os.read(rfd, READ_SIZE)
+                if not data:
+                    return
+                for message in decoder.feed(data):
+                    if not isinstance(message, p.Request):
+                        continue
+                    with self._inflight_lock:
+                        if self.finished.is_set():
+                            return  # the router is stopping: the host sees EOF
+                        self._inflight += 1
+                    if not self._reply(message, write):
+                        return
+        except (OSError, p.FrameError):
+            pass
+        finally:
+            for fd in (rfd, wfd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def _reply(self, request: p.Request, write: Callable[[bytes], None]) -> bool:
+        """Run a counted request and write its reply; False when the write failed."""
+        ok = True
+        try:
             error, result = self.handler(request)
             try:
                 frame = self.codec.encode_response(request.id, error, result)
@@ -226,12 +281,144 @@ class RpcServer:
                     request.id, p.fault("ZixirRuntimeError", f"cannot return the value: {e}"),
                     None))
             try:
-                with self._write_lock:
-                    write_all(self.wfd, frame)
+                write(frame)
             except OSError:
-                self.stop("write failed")
+                ok = False
+                if write == self._wfd_lock_write:
+                    self.stop("write failed")
+        finally:
             with self._inflight_lock:
                 self._inflight -= 1
                 idle_stop = self._stop_when_idle if self._inflight == 0 else None
             if idle_stop:
                 self.stop(idle_stop)
+        return ok
+
+
+# ---- dedicated channels: one pipe pair per host thread ------------------------------------
+#
+#   host thread (DedicatedChannel)                 router (serve_channel_requests)
+#   ------------------------------                 ---------------------------------
+#   first request of the thread: two pipes;  --->  one thread receives the fds over the
+#   the router's ends go over the control          control socket and starts a thread per
+#   socket (SCM_RIGHTS), ours are kept             channel, which reads a request (polling
+#   request(): write, poll `spin`, block in        `spin` first), runs it and writes the
+#   read; nothing between the caller and   <---    reply: no hand-off on either side
+#   the pipe
+#
+# A channel carries one request at a time, for the thread that owns it (its lock marks it
+# busy: a nested request, from a signal handler say, takes the shared RpcClient). A request
+# that does not end with its reply (timeout, KeyboardInterrupt, a broken pipe) discards the
+# channel, so a reply is never read by the wrong request and a new request never queues
+# behind an old one. The router's death closes its ends: the blocked read returns EOF.
+
+
+class DedicatedChannel:
+    __slots__ = ("rfd", "wfd", "codec", "decoder", "lock", "owner", "spin", "poll",
+                 "__weakref__")
+
+    def __init__(self, rfd: int, wfd: int, codec: p.Codec, owner: Any, spin: float) -> None:
+        self.rfd, self.wfd = rfd, wfd
+        self.codec = codec
+        self.decoder = p.FrameDecoder(codec)
+        self.lock = threading.Lock()  # held for a request, and to close from another thread
+        self.owner = owner  # what the channel belongs to (the router's process handle)
+        self.spin = spin
+        poller = select.poll()
+        poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self.poll = poller.poll
+
+    @classmethod
+    def open(cls, control: Any, codec: p.Codec, owner: Any, spin: float) -> DedicatedChannel:
+        """Two pipes; the router's ends are sent over the `control` socket (the caller holds
+        the control socket's send lock). Raises OSError when the router is gone."""
+        from .process import pipe
+
+        req_r, req_w = pipe(1 << 16)
+        resp_r, resp_w = pipe(1 << 16)
+        try:
+            import socket
+
+            socket.send_fds(control, [b"C"], [req_r, resp_w])
+        except BaseException:
+            for fd in (req_w, resp_r):
+                os.close(fd)
+            raise
+        finally:  # the router holds them now (or nobody does): EOF when it dies
+            os.close(req_r)
+            os.close(resp_w)
+        return cls(resp_r, req_w, codec, owner, spin)
+
+    def close(self) -> None:
+        for fd in (self.rfd, self.wfd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.rfd = self.wfd = -1
+
+    def __del__(self) -> None:  # the owning thread ended, or the runtime was collected
+        self.close()
+
+    def request(self, method: str, params: list, timeout: float | None = None) -> p.Response:
+        """One request and its reply; the caller holds `lock`. Any failure closes the channel
+        (ChannelClosed: the router died; anything else is re-raised)."""
+        request_id = next(_ids)
+        frame = self.codec.encode_request(request_id, method, params)
+        done = False
+        try:
+            try:
+                write_all(self.wfd, frame)
+            except OSError as e:
+                raise ChannelClosed(f"write failed: {e}") from None
+            if timeout is None and self.spin:  # a quick reply comes before a CPU wakes up
+                poll, end = self.poll, time.perf_counter() + self.spin
+                while not poll(0) and time.perf_counter() < end:
+                    _yield()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self.poll(remaining * 1000):
+                        raise TimeoutError("no reply in time")
+                try:
+                    data = os.read(self.rfd, READ_SIZE)
+                except OSError as e:
+                    raise ChannelClosed(f"read failed: {e}") from None
+                if not data:
+                    raise ChannelClosed("the peer closed the channel")
+                try:
+                    messages = self.decoder.feed(data)
+                except p.FrameError as e:
+                    raise ChannelClosed(f"bad frame: {e}") from None
+                for m in messages:
+                    if type(m) is p.Response and m.id == request_id:
+                        done = True
+                        return m
+        finally:
+            if not done:
+                self.close()
+
+
+def serve_channel_requests(server: RpcServer, control_fd: int, spin: float = 0.0) -> None:
+    """In the router: receive the fds of each new dedicated channel on the control socket
+    and serve the channel on a thread of its own. Returns at the socket's EOF."""
+    import socket
+
+    control = socket.socket(fileno=control_fd)
+    count = 0
+    while not server.finished.is_set():
+        try:
+            msg, fds, _, _ = socket.recv_fds(control, 16, 2, socket.MSG_CMSG_CLOEXEC)
+        except OSError:
+            break
+        if not msg:
+            break
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        count += 1
+        threading.Thread(target=server.serve_channel, args=(fds[0], fds[1], spin),
+                         name=f"zixir-channel-{count}", daemon=True).start()

@@ -7,6 +7,9 @@
                                           WorkerPool (worker supervisor) <-- call_python
                                           MemoryClient --unix socket--> memory store
 
+Each host thread that makes requests gets a dedicated channel: its pipe pair arrives over
+fd 5 (a unix socket) and a thread of its own serves it with the same `Router.handle`.
+
 The router exits when the host's pipe reaches EOF (the host is gone or closing), on SIGTERM
 (after stopping its workers), or after its worker supervisor escalated (exit code 3, once no
 request is running): the root supervisor then starts a fresh router.
@@ -27,7 +30,7 @@ from zixir.lang.errors import ZixirError, ZixirRuntimeError
 from zixir.lang.output import LineTrackingStream
 
 from . import protocol as p
-from .channel import RpcServer
+from .channel import RpcServer, serve_channel_requests
 from .config import RuntimeConfig
 from .events import make_logger
 from .memory import MemoryClient
@@ -180,7 +183,8 @@ def _flush_stdio() -> None:
 
 
 def main() -> None:
-    """`python -m zixir.runtime.router`: fd 3 carries requests, fd 4 replies."""
+    """`python -m zixir.runtime.router`: fd 3 carries requests, fd 4 replies, fd 5 (a unix
+    socket) the pipes of the host threads' dedicated channels."""
     bind_to_parent(int(os.environ["ZIXIR_PARENT_PID"]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = RuntimeConfig.from_json(os.environ["ZIXIR_RUNTIME_CONFIG"])
@@ -200,6 +204,8 @@ def main() -> None:
         router.pool.start()
     server.notify("ready", [os.getpid()])
     server.start()
+    threading.Thread(target=serve_channel_requests, args=(server, 5, config.spin),
+                     name="zixir-channels", daemon=True).start()
     while not server.finished.wait(1.0):
         pass
     router.pool.close()

@@ -10,6 +10,10 @@
           2. router        (zixir.runtime.router; new pipes at every start)
         escalation -> the Runtime is failed: every request raises RestartLimitExceeded
 
+Each host thread sends its requests over a channel of its own (a pipe pair to a router thread
+of its own, opened on the thread's first request), so a request and its reply pass no other
+thread on either side; see `channel.DedicatedChannel`.
+
 A request in flight when the router dies gets RouterCrashed; the supervisor starts a new
 router and later requests go to it (a new session: variables are lost, memory is not). The
 host never runs user code, so it survives whatever happens below it.
@@ -24,12 +28,13 @@ import socket
 import tempfile
 import threading
 import time
+import weakref
 from typing import Any
 
 from zixir.lang.errors import RestartLimitExceeded, RouterCrashed, ZixirRuntimeError
 
 from . import protocol as p
-from .channel import ChannelClosed, RpcClient
+from .channel import ChannelClosed, DedicatedChannel, RpcClient
 from .config import RuntimeConfig
 from .events import make_logger
 from .memory import MemoryClient
@@ -39,6 +44,8 @@ from .stats import Stats
 from .supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorFailed
 
 ROUTER_START_TIMEOUT = 60.0
+#: host threads beyond this many share the router's common channel
+MAX_DEDICATED_CHANNELS = 64
 
 
 class Runtime:
@@ -70,6 +77,10 @@ class Runtime:
         self._cond = threading.Condition()
         self._router: RpcClient | None = None
         self._router_handle: ProcessHandle | None = None
+        self._control: socket.socket | None = None  # sends the router its channels' pipes
+        self._control_lock = threading.Lock()
+        self._local = threading.local()  # .channel: this thread's DedicatedChannel
+        self._channels: weakref.WeakSet[DedicatedChannel] = weakref.WeakSet()
         self._failed: str | None = None
         self._closed = False
         self.memory = MemoryClient(self._socket_path)
@@ -130,16 +141,19 @@ class Runtime:
     def _start_router(self) -> ProcessHandle:
         req_r, req_w = pipe()
         resp_r, resp_w = pipe()
+        control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            handle = spawn(python_argv("zixir.runtime.router"), {3: req_r, 4: resp_w},
-                           self._env(), "router")
+            handle = spawn(python_argv("zixir.runtime.router"),
+                           {3: req_r, 4: resp_w, 5: theirs.fileno()}, self._env(), "router")
         except BaseException:
             os.close(req_w)
             os.close(resp_r)
+            control.close()
             raise
         finally:
             os.close(req_r)
             os.close(resp_w)
+            theirs.close()
         client = RpcClient(resp_r, req_w, self._codec)
         try:
             starting, self._store_starting = self._store_starting, False
@@ -148,12 +162,17 @@ class Runtime:
             _await_ready(client, handle, ROUTER_START_TIMEOUT)
         except BaseException:
             client.close("router failed to start")
+            control.close()
             handle.kill()
             handle.reap(5.0)
             raise
         with self._cond:
             self._router, self._router_handle = client, handle
+            with self._control_lock:
+                old, self._control = self._control, control
             self._cond.notify_all()
+        if old is not None:
+            old.close()
         return handle
 
     def _router_exited(self, handle: ProcessHandle, status: Any) -> None:
@@ -193,11 +212,46 @@ class Runtime:
                     raise RouterCrashed("the router process is not available")
                 self._cond.wait(remaining)
 
+    def _channel(self, handle: ProcessHandle) -> DedicatedChannel | None:
+        """This thread's channel to the router `handle`, locked for one request; None when
+        the thread must use the shared channel (a nested request, too many threads, the
+        router is gone)."""
+        channel = getattr(self._local, "channel", None)
+        if channel is not None:
+            if not channel.lock.acquire(blocking=False):
+                return None  # a request of this thread is in flight (a signal handler's)
+            if channel.owner is handle and channel.rfd >= 0:
+                return channel
+            channel.close()  # a previous router's, or broken
+            channel.lock.release()
+            self._local.channel = None
+        if len(self._channels) >= MAX_DEDICATED_CHANNELS:
+            return None
+        with self._control_lock:
+            control = self._control
+            if control is None or self._router_handle is not handle:
+                return None
+            try:
+                channel = DedicatedChannel.open(control, self._codec, handle, self.config.spin)
+            except OSError:
+                return None  # the router is going away: the shared channel reports it
+        channel.lock.acquire()
+        self._local.channel = channel
+        self._channels.add(channel)
+        return channel
+
     def _request(self, method: str, params: list, timeout: float | None = None) -> Any:
         client, handle = self._current_router()
         started = time.perf_counter()
+        channel = self._channel(handle)
         try:
-            reply = client.request(method, params, timeout)
+            if channel is not None:
+                try:
+                    reply = channel.request(method, params, timeout)
+                finally:
+                    channel.lock.release()
+            else:
+                reply = client.request(method, params, timeout)
         except ChannelClosed:
             status = handle.reap(2.0)
             self._stats.count("router_crashes_seen")
@@ -279,9 +333,17 @@ class Runtime:
         except Exception:
             pass
         self._supervisor.stop()
+        for channel in list(self._channels):  # the router is gone: no request waits long
+            if channel.lock.acquire(timeout=5.0):
+                channel.close()
+                channel.lock.release()
         self._cleanup()
 
     def _cleanup(self) -> None:
+        with self._control_lock:
+            if self._control is not None:
+                self._control.close()
+                self._control = None
         self.memory.close()
         self._listener.close()
         sweep(self.config.tag)
