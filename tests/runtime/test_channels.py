@@ -153,3 +153,21 @@ def test_a_thread_that_ends_closes_its_channel(rt):
     for fd in fds:
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+def test_poll_briefly_returns_on_an_event_or_when_the_time_is_up():
+    import select
+
+    from zixir.runtime.spin import poll_briefly
+
+    r, w = os.pipe()
+    try:
+        poller = select.poll()
+        poller.register(r, select.POLLIN)
+        poll_briefly(poller.poll, 0.001)  # nothing comes: returns by itself
+        os.write(w, b"x")
+        poll_briefly(poller.poll, 3600.0)  # data is there: returns at once
+        assert os.read(r, 1) == b"x"
+    finally:
+        os.close(r)
+        os.close(w)

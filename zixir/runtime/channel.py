@@ -29,10 +29,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import protocol as p
+from .spin import poll_briefly
 
 _ids = itertools.count(1)
-#: polling loops yield the CPU (the peer they wait for may be waiting for it)
-_yield = os.sched_yield
 #: bytes per read (a larger read costs a large allocation every time)
 READ_SIZE = 1 << 16
 
@@ -245,9 +244,7 @@ class RpcServer:
         try:
             while not self.finished.is_set():
                 if spin:
-                    end = time.perf_counter() + spin
-                    while not poll(0) and time.perf_counter() < end:
-                        _yield()
+                    poll_briefly(poll, spin)
                 data = os.read(rfd, READ_SIZE)
                 if not data:
                     return
@@ -373,9 +370,7 @@ class DedicatedChannel:
             except OSError as e:
                 raise ChannelClosed(f"write failed: {e}") from None
             if timeout is None and self.spin:  # a quick reply comes before a CPU wakes up
-                poll, end = self.poll, time.perf_counter() + self.spin
-                while not poll(0) and time.perf_counter() < end:
-                    _yield()
+                poll_briefly(self.poll, self.spin)
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:
                 if deadline is not None:

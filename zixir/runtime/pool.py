@@ -11,8 +11,8 @@
       v
     the calling thread owns the worker until the reply: it registers the call with the
     watchdog (a dict entry), writes the frame, polls the worker's own response pipe for
-    `config.spin` (30 us: an idle virtual CPU takes longer than that to wake up; the loop yields
-    the CPU to any runnable thread), then blocks
+    `config.spin` (30 us: an idle virtual CPU takes longer than that to wake up; see `spin.py`),
+    then blocks
     in os.read on it (no timeout bookkeeping), so
       reply with the request's id ---------------------------> result / PythonError
       pipe EOF (worker died) -> reap -> supervisor decided --> WorkerCrashed
@@ -63,13 +63,11 @@ from .config import RuntimeConfig
 from .events import NullLog
 from .process import ProcessHandle, become_subreaper, pipe, python_argv, rss_bytes, spawn
 from .shm import ShmArena, sweep
+from .spin import poll_briefly
 from .stats import Stats
 from .supervisor import ChildSpec, Restart, Strategy, Supervisor
 
 _ids = itertools.count(1)
-#: a polling loop gives its CPU to any runnable thread: on a machine with fewer cores than
-#: busy processes, the process it waits for may need this very CPU
-_yield = os.sched_yield
 _NOT_RETRIED = (CircuitOpen, PolicyDenied, RestartLimitExceeded)
 #: bytes per read of a response pipe (a larger read costs a large allocation every call)
 READ_SIZE = 1 << 16
@@ -604,9 +602,7 @@ class WorkerPool:
             if sent < len(frame):
                 self._write_rest(worker, memoryview(frame)[sent:], request_id, deadline)
             if self._spin:  # a short call's reply often comes before a sleeping CPU wakes
-                poll, end = worker.poll, time.perf_counter() + self._spin
-                while not poll(0) and time.perf_counter() < end:
-                    _yield()
+                poll_briefly(worker.poll, self._spin)
             while True:
                 data = os.read(worker.rfd, READ_SIZE)
                 if request_id not in watched:
