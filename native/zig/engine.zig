@@ -444,10 +444,13 @@ export fn zx_bytes_ends_with(s: [*]const u8, n: usize, suffix: [*]const u8, m: u
     return @intFromBool(m <= n and std.mem.eql(u8, s[n - m .. n], suffix[0..m]));
 }
 
-/// The Zig build is compiled for one CPU level (baseline x86_64, see zigbuild.py) and has no
-/// runtime dispatch: it reports level 0 and ignores requests (its results equal every level's
-/// of the C build: same lanes, same operations).
+/// The Zig build is compiled for one CPU level (baseline x86_64, or with AVX2 where the
+/// machine has it: see zigbuild.py) and has no runtime dispatch: it reports the level it was
+/// built for and ignores requests (its results equal every level's of the C build: same lanes,
+/// same operations, strict floats).
 export fn zx_simd_level(request: c_int) c_int {
     _ = request;
+    const builtin = @import("builtin");
+    if (builtin.cpu.arch == .x86_64 and std.Target.x86.featureSetHas(builtin.cpu.features, .avx2)) return 1;
     return 0;
 }

@@ -241,3 +241,37 @@ def test_specials_in_a_threaded_sum() -> None:
     with threads(2):
         assert run_with(C, "list_sum", a) == math.inf
         assert math.isnan(run_with(C, "list_sum", b))
+
+
+# ---- the Zig build's CPU level --------------------------------------------------------------
+
+
+def test_zig_is_built_for_avx2_where_the_cpu_has_it(monkeypatch) -> None:
+    pytest.importorskip("ziglang")
+    from zixir.engine import zigbuild
+
+    monkeypatch.delenv("ZIXIR_ZIG_BASELINE", raising=False)
+    assert zigbuild.has_avx2() == cpu_has_avx2()
+    assert ("-mcpu=baseline+avx2" in zigbuild.zig_flags()) == cpu_has_avx2()
+    monkeypatch.setenv("ZIXIR_ZIG_BASELINE", "1")
+    assert "-mcpu=baseline" in zigbuild.zig_flags()
+
+
+@pytest.mark.parametrize("level", ["baseline", "native"])
+def test_both_zig_levels_give_the_c_bits(monkeypatch, level) -> None:
+    pytest.importorskip("ziglang")
+    if level == "baseline":
+        monkeypatch.setenv("ZIXIR_ZIG_BASELINE", "1")
+    else:
+        monkeypatch.delenv("ZIXIR_ZIG_BASELINE", raising=False)
+    zig = native.load_zig_backend()
+    assert zig.kernels.lib.zx_simd_level(-1) == (1 if level == "native" and cpu_has_avx2() else 0)
+    lib, ffi = zig.kernels.lib, zig.kernels.ffi
+    for n in LENGTHS:
+        a, b = data(n, seed=3)
+        s, d, m = baseline(a, b)
+        pa, pb = ffi.from_buffer("double[]", a), ffi.from_buffer("double[]", b)
+        assert [bits(lib.zx_sum(pa, n)), bits(lib.zx_dot(pa, pb, n)), bits(lib.zx_mean(pa, n))] == [
+            bits(s), bits(d), bits(m)], n
+        c_variance = LIB.zx_variance(FFI.from_buffer("double[]", a), n)
+        assert bits(lib.zx_variance(pa, n)) == bits(c_variance), n

@@ -6,6 +6,7 @@ cache directory named after a hash of the sources, the Zig version and the flags
 processes reuse it. `python -m zixir.engine.zigbuild [--rebuild]` builds it ahead of time.
 
 Cache location: $ZIXIR_CACHE_DIR, else $XDG_CACHE_HOME/zixir, else ~/.cache/zixir.
+ZIXIR_ZIG_BASELINE=1 builds (and loads) the baseline x86_64 library even on an AVX2 machine.
 """
 
 from __future__ import annotations
@@ -22,9 +23,33 @@ from pathlib import Path
 from .backends import BackendUnavailable
 from .native import native_source_dir
 
-#: baseline CPU like the C build: the library must run wherever the cache is shared, and the
-#: same instructions make the two builds' results bit-identical
+#: baseline CPU like the C build, plus AVX2 where this machine has it (the C build picks its
+#: AVX2 loops at load time; Zig has no per-function targets, so the whole library is built for
+#: the CPU level instead, and the level is part of the cache key: a machine without AVX2 builds
+#: and loads its own baseline library). Floats stay strict (no FMA contraction), so every level
+#: returns the C build's bits.
 ZIG_FLAGS = ("-dynamic", "-O", "ReleaseFast", "-mcpu=baseline", "-fno-emit-h")
+
+
+def has_avx2() -> bool:
+    """Whether this x86_64 Linux machine's CPU (and kernel) run AVX2 code."""
+    if sys.platform != "linux" or os.uname().machine != "x86_64":
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return "avx2" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def zig_flags() -> tuple[str, ...]:
+    """ZIG_FLAGS for this machine: -mcpu=baseline+avx2 where the CPU has AVX2."""
+    if os.environ.get("ZIXIR_ZIG_BASELINE") or not has_avx2():
+        return ZIG_FLAGS
+    return tuple("-mcpu=baseline+avx2" if flag == "-mcpu=baseline" else flag for flag in ZIG_FLAGS)
 
 
 def cache_root() -> Path:
@@ -52,7 +77,7 @@ def zig_version() -> str:
 def source_key(sources: list[Path], version: str) -> str:
     """A hash of everything that determines the built library."""
     digest = hashlib.sha256(version.encode())
-    digest.update(" ".join(ZIG_FLAGS).encode())
+    digest.update(" ".join(zig_flags()).encode())
     for path in sources:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -74,7 +99,7 @@ def zig_library(rebuild: bool = False) -> Path:
         built = Path(work) / _library_name()
         zig_cache = str(cache_root() / "zig-cache")
         command = [
-            sys.executable, "-m", "ziglang", "build-lib", *ZIG_FLAGS,
+            sys.executable, "-m", "ziglang", "build-lib", *zig_flags(),
             "--cache-dir", zig_cache, "--global-cache-dir", zig_cache,
             f"-femit-bin={built}", "--name", "zixir_engine", str(entry),
         ]
