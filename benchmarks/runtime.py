@@ -45,6 +45,31 @@ sleeping CPU's wake-up that the raw ping-pong (which blocks at once) pays; with 
 measured 50 us next to a raw 50 us on the calm machine and 11-12 us next to a raw 5 us
 under load (2.2x). For a like-for-like floor the benchmark also times a raw ping-pong whose two
 sides poll for 30 us before blocking, and the router path with spin=0; it prints both ratios.
+
+Measured 2026-11-23 (later), after the host path got a dedicated channel per host thread (its
+own pipe pair and router thread: no hand-off between threads on either side) and every polling
+loop of the router and the host started yielding the CPU (`zixir/runtime/spin.py`). The
+machine was never calm (other builds ran; load average 1.1-1.6), and it switched between two
+regimes: "idle CPUs" (raw ping-pong ~50 us, polling raw 2 us) and "a core taken by another
+process" (raw 5 us, polling raw 69 us). Two --quick runs of each:
+
+    no-op p50 / p99 (us)             idle CPUs                      a core taken
+                                     run 1          run 2           run 3          run 4
+    raw pipe ping-pong             47.1 /  61.1   52.7 / 142.7     5.0 /   6.2    4.9 /   5.9
+    raw ping-pong, polling 30us     1.9 /   2.9    2.0 /   4.1    69.1 /  98.1   69.1 /  77.6
+    zixir call (router path)        7.2 /  10.4    7.4 /  17.4    42.3 /  65.5   41.7 /  48.1
+    zixir Runtime.call_python      67.1 / 109.9   22.2 /  73.1    59.9 /  80.4   59.2 / 119.5
+    ProcessPoolExecutor           140.0 / 218.2  150.9 / 227.1    80.6 / 114.4   77.8 / 133.9
+    host path vs ProcessPoolExec.   2.1x           6.8x            1.3x           1.3x
+Before this change, with a core taken: router path 72.4, host path 100.4, ProcessPoolExecutor
+81.7 (host path 0.8x); on idle CPUs the table above: host path 46.7-54.6 (~2.1x).
+The host path involves three processes (host, router, worker) on two cores. Its p50 is 21-24 us
+(6-8x faster than ProcessPoolExecutor) whenever no polling loop holds a CPU another of the
+three needs; it is 60-73 us when the worker's own polling loop (python_workers/worker.py,
+which does not yield) shares a core with the router: the router then waits for that loop's
+30 us to end, twice a call. With the worker's loop using `spin.poll_briefly` (measured on a
+copy), the host path measured 21-25 us p50 in 9 runs of 9 on idle CPUs and 48 us with a core
+taken, and the router path 12 us with a core taken (42 us without).
 """
 
 from __future__ import annotations
