@@ -17,7 +17,6 @@ import os
 import select
 import signal
 import sys
-import time
 from types import ModuleType
 from typing import Any
 
@@ -25,6 +24,7 @@ from zixir.lang.errors import PolicyDenied
 from zixir.runtime import protocol as p
 from zixir.runtime.policy import CallPolicy
 from zixir.runtime.shm import ShmArena
+from zixir.runtime.spin import poll_briefly
 
 EXIT_BAD_FRAME = 65
 CONFIG_ENV = "ZIXIR_WORKER_CONFIG"
@@ -94,12 +94,9 @@ class Worker:
         poll = select.poll()
         poll.register(in_fd, select.POLLIN | select.POLLHUP)
         spin = self.spin  # poll briefly before blocking: the next request often comes soon
-        clock = time.perf_counter
         while True:
             if spin:
-                end = clock() + spin
-                while not poll.poll(0) and clock() < end:
-                    pass
+                poll_briefly(poll.poll, spin)  # yields the CPU to whoever needs it
             try:
                 data = read(in_fd, READ_SIZE)
             except InterruptedError:  # pragma: no cover
