@@ -43,6 +43,7 @@ def list_reader_extensions() -> list[Extension]:
             ["native/list_reader.cpp"],
             cxx_std=17,
             include_dirs=["native"],  # zixir_engine.h: the block cut's constants
+            depends=["native/zixir_engine.h"],
             optional=True,  # no C++ compiler: lists are validated in Python instead
             extra_compile_args=["-O2"],
         )

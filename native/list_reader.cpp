@@ -24,6 +24,11 @@
 // the results of the pieces. Only sorting and the matrix ops read a long list into one heap
 // buffer (they need all of it). The hot paths use the raw C API (METH_FASTCALL,
 // vectorcall) because pybind11's generic argument dispatch costs more than a short sum.
+//
+// Sums and dot products of ZX_SPLIT_FROM elements or more follow the kernels' block cut
+// (zixir_engine.h): long buffers have their blocks computed on up to threads() threads without
+// the GIL, long lists feed each block's pieces into lanes of its own; either way the result has
+// the bits of the single-threaded kernel.
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
