@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import protocol as p
+from .process import close_quietly
 from .spin import poll_briefly
 
 _ids = itertools.count(1)
@@ -69,12 +70,7 @@ class RpcClient:
 
     def _close_fds(self) -> None:
         with self._write_lock:
-            for fd in (self.rfd, self.wfd):
-                if fd >= 0:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+            close_quietly(self.rfd, self.wfd)
             self.rfd = self.wfd = -1
 
     def request(self, method: str, params: list, timeout: float | None = None) -> p.Response:
@@ -260,11 +256,7 @@ class RpcServer:
         except (OSError, p.FrameError):
             pass
         finally:
-            for fd in (rfd, wfd):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            close_quietly(rfd, wfd)
 
     def _reply(self, request: p.Request, write: Callable[[bytes], None]) -> bool:
         """Run a counted request and write its reply; False when the write failed."""
@@ -347,12 +339,7 @@ class DedicatedChannel:
         return cls(resp_r, req_w, codec, owner, spin)
 
     def close(self) -> None:
-        for fd in (self.rfd, self.wfd):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        close_quietly(self.rfd, self.wfd)
         self.rfd = self.wfd = -1
 
     def __del__(self) -> None:  # the owning thread ended, or the runtime was collected

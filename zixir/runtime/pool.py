@@ -61,7 +61,15 @@ from . import protocol as p
 from .breaker import Breakers
 from .config import RuntimeConfig
 from .events import NullLog
-from .process import ProcessHandle, become_subreaper, pipe, python_argv, rss_bytes, spawn
+from .process import (
+    ProcessHandle,
+    become_subreaper,
+    close_quietly,
+    pipe,
+    python_argv,
+    rss_bytes,
+    spawn,
+)
 from .shm import ShmArena, sweep
 from .spin import poll_briefly
 from .stats import Stats
@@ -93,12 +101,7 @@ class _Worker:
 
     def close_fds(self) -> None:
         with self.fd_lock:
-            for fd in (self.rfd, self.wfd):
-                if fd >= 0:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+            close_quietly(self.rfd, self.wfd)
             self.rfd = self.wfd = -1
         self.arena.close()
 

@@ -170,6 +170,16 @@ def spawn(argv: list[str], fds: dict[int, int], env: dict[str, str], name: str =
     return ProcessHandle(pid, name)
 
 
+def close_quietly(*fds: int) -> None:
+    """Close file descriptors that may already be closed or invalid (-1 is skipped)."""
+    for fd in fds:
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 def python_argv(module: str) -> list[str]:
     # -P: the current directory must not shadow the installed zixir (a source checkout
     # without the compiled engine, say); the host's sys.path is passed on explicitly
