@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         value, at_line_start = run_file_for_cli(
             path, workers=args.workers, timeout=args.timeout, allow=args.allow,
-            allow_all=args.allow_all, stats=args.stats)
+            allow_all=args.allow_all, stats=args.stats, memory=args.memory)
     except ZixirError as error:
         sys.stdout.flush()
         return report_error(error, path)
@@ -134,7 +134,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_repl(args: argparse.Namespace) -> int:
     from .repl import run_repl
 
-    return run_repl(workers=args.workers)
+    return run_repl(workers=args.workers, memory=args.memory)
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="allow a Python module the policy denies (repeatable)")
     run.add_argument("--allow-all", action="store_true", help="disable the module deny list")
     run.add_argument("--stats", action="store_true", help="print runtime statistics to stderr")
+    run.add_argument("--memory", metavar="PATH", default=None,
+                     help="the memory store's file (default: $ZIXIR_MEMORY or "
+                          "~/.local/share/zixir/memory.sqlite3)")
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser("check", help="report syntax and static errors without running")
@@ -173,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     repl = sub.add_parser("repl", help="interactive session")
     repl.add_argument("--workers", type=int, default=None)
+    repl.add_argument("--memory", metavar="PATH", default=None, help="the memory store's file")
     repl.set_defaults(handler=cmd_repl)
 
     lsp = sub.add_parser("lsp", help="language server on stdio")

@@ -76,10 +76,11 @@ def _line_reader() -> Callable[[str], str]:
     return read_plain
 
 
-def run_repl(workers: int | None = None, read_line: Callable[[str], str] | None = None) -> int:
+def run_repl(workers: int | None = None, read_line: Callable[[str], str] | None = None,
+             memory: str | None = None) -> int:
     from .runtime_bridge import repl_session
 
-    session = repl_session(workers)
+    session = repl_session(workers, memory)
     try:
         return _loop(session, read_line, workers)
     finally:

@@ -3,15 +3,30 @@ crash of native code or of the interpreter never takes the command down with it.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 
+def default_memory_path() -> str:
+    """Where `zixir run` and the REPL keep `memory.*` between runs: `$ZIXIR_MEMORY`, else
+    `$XDG_DATA_HOME/zixir/memory.sqlite3` (`~/.local/share/...`)."""
+    explicit = os.environ.get("ZIXIR_MEMORY")
+    if explicit:
+        return explicit
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                           "share")
+    return os.path.join(data, "zixir", "memory.sqlite3")
+
+
 def _runtime(workers: int | None = None, timeout: float | None = None,
-             allow: list[str] | None = None, allow_all: bool = False) -> Any:
+             allow: list[str] | None = None, allow_all: bool = False,
+             memory: str | None = None) -> Any:
     from .runtime import Runtime
 
-    options: dict[str, Any] = {}
+    path = memory or default_memory_path()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    options: dict[str, Any] = {"memory_path": path}
     if allow:
         options["allow"] = tuple(allow)
     if allow_all:
@@ -21,12 +36,12 @@ def _runtime(workers: int | None = None, timeout: float | None = None,
 
 def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | None = None,
                      allow: list[str] | None = None, allow_all: bool = False,
-                     stats: bool = False) -> tuple[Any, bool]:
+                     stats: bool = False, memory: str | None = None) -> tuple[Any, bool]:
     """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
     output ended a line."""
     from .runtime import format_stats
 
-    with _runtime(workers, timeout, allow, allow_all) as rt:
+    with _runtime(workers, timeout, allow, allow_all, memory) as rt:
         try:
             value = rt.run_file(path)
             return value, rt.output_at_line_start()
@@ -38,8 +53,8 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
 class RuntimeSession:
     """The REPL's session: bindings live in the router of a private runtime."""
 
-    def __init__(self, workers: int | None = None) -> None:
-        self.runtime = _runtime(workers)
+    def __init__(self, workers: int | None = None, memory: str | None = None) -> None:
+        self.runtime = _runtime(workers, memory=memory)
 
     def eval_value(self, source: str, filename: str | None = None) -> Any:
         return self.runtime.eval(source, filename)
@@ -54,5 +69,5 @@ class RuntimeSession:
         self.runtime.close()
 
 
-def repl_session(workers: int | None = None) -> RuntimeSession:
-    return RuntimeSession(workers)
+def repl_session(workers: int | None = None, memory: str | None = None) -> RuntimeSession:
+    return RuntimeSession(workers, memory)

@@ -127,3 +127,12 @@ def test_parallel_example_runs_on_workers():
     lines = result.stdout.splitlines()
     assert lines[-1] == "true"  # pmap and map computed the same results
     assert lines[0].startswith("map:") and "speedup:" in lines[0]
+
+
+def test_memory_persists_between_runs(tmp_path):
+    path = write(tmp_path, "count.zx",
+                 'memory.put("runs", memory.get("runs", 0) + 1)\nmemory.get("runs")\n')
+    store = str(tmp_path / "store" / "memory.sqlite3")
+    outputs = [run_cli("run", path, "--memory", store).stdout for _ in range(3)]
+    assert outputs == ["1\n", "2\n", "3\n"]
+    assert run_cli("run", path, "--memory", str(tmp_path / "other.sqlite3")).stdout == "1\n"
