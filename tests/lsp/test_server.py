@@ -395,6 +395,13 @@ async def test_completion_and_hover_through_an_import_alias(client: LanguageClie
     assert await change_document(client, path, text, version=2) == []
     hover = await hover_text(client, path, position_of(text, "geo.", offset=1))
     assert 'import "geometry.zx" as geo' in hover
+    hover = await hover_text(client, path, position_of(text, "area(", offset=1))
+    assert "pub fn area(w: Float, h: Float) -> Float" in hover
+    result = await request(client.text_document_definition_async(types.DefinitionParams(
+        text_document=doc_id(path), position=position_of(text, "area(", offset=2))))
+    location = result[0] if isinstance(result, list) else result
+    assert location.uri == (tmp_path / "geometry.zx").as_uri()
+    assert location.range.start == types.Position(line=0, character=7)
 
 
 async def test_an_unsaved_document_is_served_too(client: LanguageClient) -> None:

@@ -153,6 +153,40 @@ class Analysis:
                 return ExternalLocation(target, Span.of(stmt.name_node))
         return None
 
+    def alias_member_at(self, line: int, column: int) -> tuple[str, Analysis,
+                                                               checker.Definition, Span] | None:
+        """For `m.name` where `m` is `import "file" as m`: (the file's path, its analysis, the
+        definition of its `pub name`, the span of `name` here)."""
+        if self.checked is None or self.program is None or not self.path:
+            return None
+        lines = self.source.split("\n")
+        for node in A.walk(self.program):
+            if not (isinstance(node, A.Field) and isinstance(node.target, A.Name)
+                    and Span.of(node).contains(line, column)):
+                continue
+            alias = self.checked.resolution.get(node.target)
+            if alias is None or alias.kind != "import" or not isinstance(alias.node, A.Import) \
+                    or alias.node.alias is None:
+                continue
+            span = _first_member(lines, Span.of(node), node.name)
+            if span is None or not span.contains(line, column):
+                continue
+            target = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(self.path)),
+                                                   alias.node.path))
+            try:
+                with open(target, encoding="utf-8") as handle:
+                    other = analyze(handle.read(), target)
+            except (OSError, UnicodeDecodeError):
+                return None
+            if other.checked is None:
+                return None
+            for definition in other.checked.definitions:
+                if definition.name == node.name and definition.toplevel and getattr(
+                        definition.node, "public", False):
+                    return target, other, definition, span
+            return None
+        return None
+
     # ---- types -----------------------------------------------------------------------------
 
     def type_of(self, definition: checker.Definition) -> str:

@@ -151,6 +151,11 @@ def hover(analysis: Analysis, line: int, column: int) -> HoverInfo | None:
     member = analysis.member_at(line, column)
     if member is not None:
         return _library_hover(member.kind, member.name, member.span)
+    exported = analysis.alias_member_at(line, column)
+    if exported is not None:
+        path, other, definition, span = exported
+        return HoverInfo(other.declaration(definition), f'From "{os.path.basename(path)}".',
+                         span)
     found = analysis.definition_at(line, column)
     if found is None:
         return None
@@ -191,6 +196,11 @@ def _where(analysis: Analysis, definition) -> str:
 
 def definition(analysis: Analysis, line: int, column: int) -> tuple[str | None, Span] | None:
     """(path of another file, or None for this one; span of the defining name)."""
+    exported = analysis.alias_member_at(line, column)
+    if exported is not None:
+        path, other, definition, _ = exported
+        span = other.name_span(definition)
+        return (path, span) if span is not None else None
     found = analysis.definition_at(line, column)
     if found is None or found[0].kind in LIBRARY_KINDS:
         return None
