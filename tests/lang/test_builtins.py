@@ -5,27 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
+from lang_helpers import run
+from lang_helpers import same as _same
 
 from zixir.lang.builtins import BUILTINS
 from zixir.lang.errors import ZixirError, ZixirRuntimeError
-from zixir.lang.session import Session
-
-
-def run(source: str):
-    return Session().eval(source)
 
 
 def same(actual, expected) -> bool:
-    """Equality that tells int from float from bool, recursively."""
-    if type(actual) is not type(expected):
-        return False
-    if isinstance(expected, list):
-        return len(actual) == len(expected) and all(
-            same(a, e) for a, e in zip(actual, expected, strict=True))
-    if isinstance(expected, dict):
-        return list(actual) == list(expected) and all(
-            same(actual[k], v) for k, v in expected.items())
-    return actual == expected
+    return _same(actual, expected, key_order=True)
 
 
 # name -> [(source, expected value)]

@@ -6,19 +6,10 @@ import textwrap
 import warnings
 
 import pytest
+from lang_helpers import fails, run
 
 from zixir.lang.errors import Frame, ZixirError, ZixirRuntimeError, ZixirSyntaxError
 from zixir.lang.session import Session
-
-
-def run(source: str):
-    return Session().eval(source)
-
-
-def fails(source: str, cls: type[ZixirError] = ZixirError) -> ZixirError:
-    with pytest.raises(cls) as info:
-        run(source)
-    return info.value
 
 
 def program(text: str) -> str:

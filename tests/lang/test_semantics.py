@@ -6,32 +6,10 @@ import math
 import textwrap
 
 import pytest
+from lang_helpers import fails, run, same
 
 from zixir.lang.errors import ZixirError, ZixirRuntimeError, ZixirSyntaxError
 from zixir.lang.session import Session
-
-
-def run(source: str):
-    return Session().eval(source)
-
-
-def fails(source: str, cls: type[ZixirError] = ZixirError) -> ZixirError:
-    with pytest.raises(cls) as info:
-        run(source)
-    return info.value
-
-
-def same(actual, expected) -> bool:
-    """Equality that tells int from float from bool, recursively."""
-    if type(actual) is not type(expected):
-        return False
-    if isinstance(expected, list):
-        return len(actual) == len(expected) and all(
-            same(a, e) for a, e in zip(actual, expected, strict=True))
-    if isinstance(expected, dict):
-        return actual.keys() == expected.keys() and all(
-            same(actual[k], v) for k, v in expected.items())
-    return actual == expected
 
 
 def check(source: str, expected) -> None:
