@@ -120,22 +120,33 @@ def _declared_names(source: str) -> list[str]:
             if m.group(1) not in registry.keywords()]
 
 
+def _code(text: str) -> tuple[list[tuple[int, str]], str]:
+    """The characters of `text` outside strings and comments, with their offsets, and what
+    the text ends in: 'code', 'string' or 'comment'."""
+    out: list[tuple[int, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            if j >= n:
+                return out, "string"
+            i = j + 1
+        elif ch == "#" or text.startswith("//", i):
+            newline = text.find("\n", i)
+            if newline == -1:
+                return out, "comment"
+            i = newline
+        else:
+            out.append((i, ch))
+            i += 1
+    return out, "code"
+
+
 def _in_string_or_comment(before: str) -> bool:
-    in_string = False
-    i = 0
-    while i < len(before):
-        ch = before[i]
-        if in_string:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "#" or before.startswith("//", i):
-            return True
-        i += 1
-    return in_string
+    return _code(before)[1] != "code"
 
 
 # ---- hover -----------------------------------------------------------------------------------
@@ -341,32 +352,18 @@ def signature_help(current: Analysis, line: int, column: int,
 
 def _open_call(text: str) -> tuple[int, int] | None:
     """Offset of the innermost unclosed `(` and the index of the argument after it."""
+    chars, ends_in = _code(text)
+    if ends_in == "string":
+        return None
     stack: list[list[int]] = []  # [offset of the bracket, commas seen]
-    in_string = False
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if in_string:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "#" or text.startswith("//", i):
-            newline = text.find("\n", i)
-            i = len(text) if newline == -1 else newline
-            continue
-        elif ch in "([{":
+    for i, ch in chars:
+        if ch in "([{":
             stack.append([i, 0] if ch == "(" else [-1, 0])
         elif ch in ")]}":
             if stack:
                 stack.pop()
         elif ch == "," and stack:
             stack[-1][1] += 1
-        i += 1
-    if in_string:
-        return None
     for offset, commas in reversed(stack):
         if offset >= 0:
             return offset, commas
