@@ -19,8 +19,9 @@ import pytest
 
 from zixir.engine import run_with
 
-pytest.importorskip("zixir.engine._ckernels")
-_listread = pytest.importorskip("zixir.engine._listread")
+pytest.importorskip("zixir.engine._ckernels", reason="the C engine was not built (needs a C compiler)")
+_listread = pytest.importorskip("zixir.engine._listread",
+                                reason="the native front end was not built (needs a C++ compiler)")
 
 from zixir.engine import native  # noqa: E402
 
@@ -43,7 +44,7 @@ def cpu_has_avx2() -> bool:
     try:
         return " avx2 " in f" {Path('/proc/cpuinfo').read_text()} ".replace("\n", " ")
     except OSError:
-        pytest.skip("no /proc/cpuinfo")
+        pytest.skip("no /proc/cpuinfo (Linux only) to tell whether the CPU has AVX2")
 
 
 @contextmanager
