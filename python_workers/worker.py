@@ -65,6 +65,7 @@ class Worker:
         self.policy = CallPolicy.from_wire(config.get("policy", {}))
         self.spin = float(config.get("spin", 0.0))
         self._resolved: dict[tuple[str, str], Any] = {}  # (module, function) -> callable
+        self.paths: list[str] = list(config.get("paths", []))  # the script's directories
 
     def send(self, message: p.Message) -> None:
         self.write(self.codec.encode(message))
@@ -129,7 +130,8 @@ class Worker:
         module, function, args, kwargs, options = params
         try:
             if options and options.get("paths"):
-                set_paths(list(options["paths"]))
+                self.paths = list(options["paths"])
+                set_paths(self.paths)
             target = self._resolved.get((module, function))
             if target is None:
                 target = self._resolved[(module, function)] = self.resolve(module, function)
@@ -150,23 +152,73 @@ class Worker:
         return target(*args, **kwargs)
 
     def resolve(self, module: str, function: str) -> Any:
-        """The callable `module.function`, checked against the policy on the way."""
+        """The callable `module.function`, checked against the policy on the way: the name,
+        then every module and object met, by its defining name (a re-export is checked where
+        it is defined, a method reached through a class as that class's method)."""
         what = f"{module}.{function}"
-        self.policy.check(module, function)
-        trusted = self.policy.explicitly_allowed(what)  # e.g. allow=["os"] covers posix too
+        policy = self.policy
+        policy.check(module, function, self.paths)
+        trusted = policy.explicitly_allowed(what)  # e.g. allow=["os"] covers posix too
         obj: Any = importlib.import_module(module)
+        if not trusted:
+            self._check_met(obj, what)
         for part in function.split("."):
             obj = getattr(obj, part)
-            if isinstance(obj, ModuleType) and not trusted:
-                self.policy.check_name(obj.__name__, what)
-        owner = getattr(obj, "__module__", None)
-        name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
-        if (isinstance(owner, str) and isinstance(name, str) and not name.startswith("<")
-                and not trusted):
-            self.policy.check_name(f"{owner}.{name}", what)
+            if not trusted:
+                self._check_met(obj, what)
         if not callable(obj):
             raise PolicyDenied(f"{what} is not callable")
         return obj
+
+    def _check_met(self, obj: Any, what: str) -> None:
+        if isinstance(obj, ModuleType):
+            self.policy.check_met(obj.__name__, "", what, self._is_local(obj))
+            return
+        module, qualname = defining_name(obj)
+        if module is None:
+            return  # plain data (a constant): calling it fails as "not callable"
+        self.policy.check_met(module, qualname, what, self._is_local(sys.modules.get(module)))
+
+    def _is_local(self, module: ModuleType | None) -> bool:
+        """`module` was loaded from the script's directory or a configured path."""
+        filename = getattr(module, "__file__", None)
+        if not isinstance(filename, str):
+            return False
+        filename = os.path.realpath(filename)
+        return any(filename.startswith(os.path.realpath(path) + os.sep)
+                   for path in self.paths if path)
+
+
+def defining_name(obj: Any) -> tuple[str | None, str]:
+    """(module, qualname) where `obj` is defined: a method reached through a class or bound to
+    an object is named after its class, an instance after its type."""
+    name = getattr(obj, "__name__", None)
+    owner_class = getattr(obj, "__objclass__", None)  # method descriptors, slot wrappers
+    bound_to = getattr(obj, "__self__", None)
+    if owner_class is None and bound_to is not None and not isinstance(bound_to, ModuleType):
+        owner_class = bound_to if isinstance(bound_to, type) else type(bound_to)
+    if isinstance(owner_class, type) and isinstance(name, str):
+        return owner_class.__module__, _clean(f"{owner_class.__qualname__}.{name}")
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if isinstance(module, str) and isinstance(qualname, str):
+        return module, _clean(qualname)
+    if isinstance(bound_to, ModuleType) and isinstance(name, str):
+        return bound_to.__name__, _clean(name)
+    if isinstance(obj, (int, float, complex, str, bytes, bool, type(None), tuple)):
+        return None, ""
+    kind = type(obj)
+    return kind.__module__, _clean(kind.__qualname__)
+
+
+def _clean(qualname: str) -> str:
+    """`f.<locals>.g` and `<lambda>` are checked as far as they are names."""
+    parts = []
+    for part in qualname.split("."):
+        if part.startswith("<"):
+            break
+        parts.append(part)
+    return ".".join(parts)
 
 
 def _flush_stdio() -> None:

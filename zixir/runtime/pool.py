@@ -419,7 +419,7 @@ class WorkerPool:
     def _route(self, module: str, function: str) -> int:
         """Check a function against the policy once; returns its default attempt count."""
         try:
-            self.policy.check(module, function)
+            self.policy.check(module, function, self.paths)
         except PolicyDenied as e:
             self.stats.count("refused.policy")
             self.log.info("call.refused", module=module, function=function, reason="policy",
