@@ -22,6 +22,7 @@ from typing import Any
 
 from zixir.lang.errors import PolicyDenied
 from zixir.runtime import protocol as p
+from zixir.runtime.confine import arm_cpu, confine_worker, cpu_budget
 from zixir.runtime.policy import CallPolicy
 from zixir.runtime.shm import ShmArena
 from zixir.runtime.spin import poll_briefly
@@ -33,18 +34,6 @@ READ_SIZE = 1 << 16
 
 #: the Worker serving in this process (fault-injection tests reach its pipes through it)
 CURRENT: Worker | None = None
-
-
-def apply_rlimits(config: dict) -> None:
-    import resource
-
-    for key, res in (("rlimit_as", resource.RLIMIT_AS), ("rlimit_nofile", resource.RLIMIT_NOFILE)):
-        value = int(config.get(key) or 0)
-        if value > 0:
-            resource.setrlimit(res, (value, value))
-    cpu = int(config.get("rlimit_cpu") or 0)
-    if cpu > 0:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
 def set_paths(paths: list[str]) -> None:
@@ -64,6 +53,8 @@ class Worker:
         self.decoder = p.FrameDecoder(self.codec)
         self.policy = CallPolicy.from_wire(config.get("policy", {}))
         self.spin = float(config.get("spin", 0.0))
+        self.config = config
+        self.cpu = cpu_budget(config, float(config.get("call_timeout") or 30.0))
         self._resolved: dict[tuple[str, str], Any] = {}  # (module, function) -> callable
         self.paths: list[str] = list(config.get("paths", []))  # the script's directories
 
@@ -129,9 +120,16 @@ class Worker:
             return
         module, function, args, kwargs, options = params
         try:
-            if options and options.get("paths"):
-                self.paths = list(options["paths"])
-                set_paths(self.paths)
+            if options:
+                if options.get("paths"):
+                    self.paths = list(options["paths"])
+                    set_paths(self.paths)
+                if options.get("timeout"):
+                    arm_cpu(cpu_budget(self.config, float(options["timeout"])))
+                elif self.cpu:
+                    arm_cpu(self.cpu)
+            elif self.cpu:
+                arm_cpu(self.cpu)
             target = self._resolved.get((module, function))
             if target is None:
                 target = self._resolved[(module, function)] = self.resolve(module, function)
@@ -229,12 +227,13 @@ def _flush_stdio() -> None:
             pass
 
 
-def start_worker(in_fd: int, out_fd: int, config: dict) -> None:
-    """Common start of a worker, forked or spawned; never returns."""
+def start_worker(in_fd: int, out_fd: int, config: dict, warn: Any = None) -> None:
+    """Common start of a worker, forked or spawned; never returns. It is confined first
+    (zixir.runtime.confine): own process group, rlimits, Landlock."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
     global CURRENT
     try:
-        apply_rlimits(config)
+        confine_worker(config, warn)
         worker = CURRENT = Worker(in_fd, out_fd, config)
     except BaseException as e:
         os.write(2, f"zixir worker {os.getpid()} cannot start: {e!r}\n".encode())
@@ -254,4 +253,8 @@ def main() -> None:
     config = json.loads(os.environ[CONFIG_ENV])
     bind_to_parent(int(config["parent_pid"]))
     set_paths(list(config.get("sys_path", [])) + list(config.get("paths", [])))
-    start_worker(3, 4, config)
+    start_worker(3, 4, config, _warn)
+
+
+def _warn(message: str) -> None:
+    os.write(2, f"zixir worker {os.getpid()}: warning: {message}\n".encode())

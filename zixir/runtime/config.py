@@ -45,10 +45,15 @@ class RuntimeConfig:
     max_queue: int = 1024
     recycle_calls: int = 0  # 0: off
     recycle_rss: int = 0  # bytes; 0: off
-    # resource limits per worker (0: unlimited)
-    rlimit_as: int = 0
-    rlimit_cpu: int = 0
-    rlimit_nofile: int = 0
+    # OS confinement of every worker (confine.py); rlimits: 0 is unlimited
+    rlimit_as: int | None = None  # bytes of address space; None: memory_fraction of RAM
+    memory_fraction: float = 0.5
+    rlimit_cpu: float | None = None  # CPU seconds per call; None: the timeout on every core + 2
+    rlimit_fsize: int = 16 << 30  # largest file a worker may write
+    rlimit_nofile: int = 4096
+    confine_writes: bool = True  # Landlock: writes only under cwd, temp dir, paths, write_paths
+    write_paths: tuple[str, ...] = ()
+    confine_network: bool = False  # Landlock (ABI >= 4): no TCP bind/connect
     # protocol
     max_frame: int = 64 * 1024 * 1024
     shm_threshold: int = 1024 * 1024
@@ -75,7 +80,7 @@ class RuntimeConfig:
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
-        for name in ("idempotent", "allow", "deny", "preload", "paths", "sys_path"):
+        for name in ("idempotent", "allow", "deny", "preload", "paths", "sys_path", "write_paths"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = (value,)
@@ -84,6 +89,8 @@ class RuntimeConfig:
             raise ValueError("workers must be at least 1")
         if self.call_timeout <= 0:
             raise ValueError("call_timeout must be positive")
+        if not 0 <= self.memory_fraction <= 1:
+            raise ValueError("memory_fraction must be between 0 and 1")
         self.policy()  # validates the rules
 
     def policy(self) -> CallPolicy:

@@ -60,6 +60,7 @@ from zixir.lang.errors import (
 from . import protocol as p
 from .breaker import Breakers
 from .config import RuntimeConfig
+from .confine import confine_settings, kill_group
 from .events import NullLog
 from .process import (
     ProcessHandle,
@@ -213,8 +214,7 @@ class WorkerPool:
         worker_config = {
             "parent_pid": os.getpid(), "tag": cfg.tag, "max_frame": cfg.max_frame,
             "shm_threshold": cfg.shm_threshold, "policy": self.policy.to_wire(),
-            "rlimit_as": cfg.rlimit_as, "rlimit_cpu": cfg.rlimit_cpu,
-            "rlimit_nofile": cfg.rlimit_nofile, "sys_path": list(cfg.sys_path),
+            **confine_settings(cfg), "sys_path": list(cfg.sys_path),
             "paths": list(cfg.paths), "preload": list(cfg.preload), "spin": cfg.spin,
         }
         env = dict(os.environ)
@@ -367,6 +367,7 @@ class WorkerPool:
                     return int(m.params[0])
 
     def _worker_exited(self, slot: int, handle: ProcessHandle, status: Any) -> None:
+        kill_group(handle.pid)  # what the worker's libraries forked dies with it
         with self._cond:
             worker = self._live.get(slot)
             if worker is None or worker.handle is not handle:
@@ -474,6 +475,8 @@ class WorkerPool:
             else:
                 options = {"paths": self.paths}
                 worker.paths_version = self._paths_version
+            if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
+                options = {**options, "timeout": timeout}
             worker.arena.begin()
             frame = worker.codec.encode_request(
                 request_id, "call", [module, function, args, kwargs or {}, options])
@@ -574,6 +577,7 @@ class WorkerPool:
         if sup is not None:
             sup.expect_exit(worker.handle)
         worker.handle.kill()
+        kill_group(worker.handle.pid)
 
     def _recycle(self, worker: _Worker, reason: str) -> None:
         self.stats.count("recycled")

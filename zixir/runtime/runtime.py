@@ -36,7 +36,9 @@ from zixir.lang.errors import RestartLimitExceeded, RouterCrashed, ZixirRuntimeE
 from . import protocol as p
 from .channel import ChannelClosed, DedicatedChannel, RpcClient
 from .config import RuntimeConfig
+from .confine import RUNTIME_DIR_ENV, kill_recorded
 from .events import make_logger
+from .janitor import Janitor
 from .memory import MemoryClient
 from .process import ProcessHandle, pipe, python_argv, spawn
 from .shm import ShmArrays, sweep
@@ -67,6 +69,7 @@ class Runtime:
         self.log = make_logger("host", config.log_level, config.log_file)
         self._stats = Stats()
         self._dir = tempfile.mkdtemp(prefix=f"zixir-{config.tag}-")
+        self._janitor = Janitor(self._dir, config.tag)  # cleans up even after a kill -9
         self.memory_path = config.memory_path or os.path.join(self._dir, "memory.db")
         self._socket_path = os.path.join(self._dir, "memory.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -109,6 +112,7 @@ class Runtime:
         env["ZIXIR_RUNTIME_CONFIG"] = self.config.to_json()
         env["ZIXIR_MEMORY_SOCKET"] = self._socket_path
         env["ZIXIR_MEMORY_PATH"] = self.memory_path
+        env[RUNTIME_DIR_ENV] = self._dir  # workers record their process groups there
         return env
 
     def _start_store(self) -> ProcessHandle:
@@ -183,6 +187,7 @@ class Runtime:
                 self._router = None
                 self._router_handle = None
         sweep(self.config.tag, dead_only=True)  # shared memory of the router and its workers
+        kill_recorded(self._dir)  # what its workers' libraries forked
         if handle.decision != "shutdown":
             self._stats.count("router_restarts")
             self.log.warning("router.exit", pid=handle.pid, status=status.describe(),
@@ -348,6 +353,7 @@ class Runtime:
         self._listener.close()
         sweep(self.config.tag)
         shutil.rmtree(self._dir, ignore_errors=True)
+        self._janitor.close()
 
     def __enter__(self) -> Runtime:
         return self
