@@ -51,11 +51,10 @@ def main() -> None:
         if path not in sys.path:
             sys.path.insert(0, path)
     import python_workers.worker  # noqa: F401  (pre-import for the children)
-    from zixir.runtime.confine import landlock_abi
+    from zixir.runtime.confine import NO_LANDLOCK, landlock_abi
 
     if config.get("confine_writes", True) and landlock_abi() == 0:  # said once, not per fork
-        os.write(2, b"zixir template: warning: Landlock is not available in this kernel: "
-                    b"filesystem writes of Python workers are not confined\n")
+        os.write(2, f"zixir template: warning: {NO_LANDLOCK}\n".encode())
 
     for name in config.get("preload", []):
         try:

@@ -279,11 +279,21 @@ def confine_worker(config: dict, warn=None) -> None:
     """Everything above, in a fresh worker process (`config` is the worker's config)."""
     own_group(os.environ.get(RUNTIME_DIR_ENV))
     apply_rlimits(config)
-    if config.get("confine_writes", True):
-        abi = restrict_writes(writable_paths(config), bool(config.get("confine_network")))
-        if abi == 0 and warn is not None:
-            warn("Landlock is not available in this kernel: filesystem writes of Python "
-                 "workers are not confined")
+    confine_files(config, warn)
+
+
+def confine_files(config: dict, warn=None, syscall=_syscall) -> int:
+    """Landlock as configured; without it in the kernel, `warn` says so (once per process)."""
+    if not config.get("confine_writes", True):
+        return 0
+    abi = restrict_writes(writable_paths(config), bool(config.get("confine_network")), syscall)
+    if abi == 0 and warn is not None:
+        warn(NO_LANDLOCK)
+    return abi
+
+
+NO_LANDLOCK = ("Landlock is not available in this kernel: filesystem writes of Python workers "
+               "are not confined")
 
 
 def confine_settings(config) -> dict:
