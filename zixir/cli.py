@@ -154,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None, help="Python worker processes")
     run.add_argument("--timeout", type=float, default=None, help="Python call timeout (s)")
     run.add_argument("--json", action="store_true", help="print the value as JSON")
-    run.add_argument("--allow", action="append", default=[], metavar="MODULE",
-                     help="allow a Python module the policy denies (repeatable)")
-    run.add_argument("--allow-all", action="store_true", help="disable the module deny list")
+    run.add_argument("--allow", action="append", default=[], metavar="NAME",
+                     help="allow a Python module or module.function beyond the default "
+                          "allow list (repeatable)")
+    run.add_argument("--allow-all", action="store_true",
+                     help="allow every Python call (trusted scripts only)")
     run.add_argument("--stats", action="store_true", help="print runtime statistics to stderr")
     run.add_argument("--memory", metavar="PATH", default=None,
                      help="the memory store's file (default: $ZIXIR_MEMORY or "
