@@ -21,7 +21,7 @@ def default_memory_path() -> str:
 
 def _runtime(workers: int | None = None, timeout: float | None = None,
              allow: list[str] | None = None, allow_all: bool = False,
-             memory: str | None = None) -> Any:
+             memory: str | None = None, deny: tuple[str, ...] = ()) -> Any:
     from .runtime import Runtime
 
     path = memory or default_memory_path()
@@ -31,6 +31,8 @@ def _runtime(workers: int | None = None, timeout: float | None = None,
         options["allow"] = tuple(allow)
     if allow_all:
         options["allow_all"] = True
+    if deny:
+        options["deny"] = tuple(deny)
     return Runtime(workers=workers, call_timeout=timeout, **options)
 
 
@@ -39,9 +41,15 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
                      stats: bool = False, memory: str | None = None) -> tuple[Any, bool]:
     """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
     output ended a line."""
+    from . import project_file
     from .runtime import format_stats
 
-    with _runtime(workers, timeout, allow, allow_all, memory) as rt:
+    deny: tuple[str, ...] = ()
+    found = project_file.find(os.path.dirname(os.path.abspath(path)))
+    if found is not None:  # [policy] of zixir.toml, beside the command line's --allow
+        file_allow, deny = project_file.policy_rules(found)
+        allow = list(file_allow) + list(allow or [])
+    with _runtime(workers, timeout, allow, allow_all, memory, deny) as rt:
         try:
             value = rt.run_file(path)
             return value, rt.output_at_line_start()

@@ -232,3 +232,43 @@ def test_a_zixir_program_calls_its_own_module_and_is_refused_the_rest(tmp_path):
 def _zixir(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-P", "-m", "zixir", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
+
+
+def test_zixir_toml_policy_allows_and_denies(tmp_path):
+    (tmp_path / "zixir.toml").write_text(
+        '[runtime]\nworkers = 1\n\n[policy]\nallow = ["email.utils.formataddr"]\n'
+        'deny = ["statistics.median"]\n')
+    program = tmp_path / "sub" / "main.zx"  # found in a parent directory, like pyproject.toml
+    program.parent.mkdir()
+    program.write_text('fn main() {\n  let a = python "email.utils" "formataddr" (["A", "a@b.c"])\n'
+                       '  let b = python "statistics" "median" ([1, 2, 3])\n  [a, b]\n}\n')
+    out = _zixir("run", str(program), cwd=tmp_path)
+    assert out.returncode == 1
+    assert "statistics.median" in out.stderr and "deny rule" in out.stderr, out.stderr
+    program.write_text('fn main() { python "email.utils" "formataddr" (["A", "a@b.c"]) }\n')
+    out = _zixir("run", "--json", str(program), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '"A <a@b.c>"'
+    (tmp_path / "zixir.toml").write_text('[policy]\nallow = ["email.utils.formataddr"]\n'
+                                         'alow = ["os"]\n')
+    out = _zixir("run", str(program), cwd=tmp_path)
+    assert out.returncode == 1
+    assert f"{tmp_path / 'zixir.toml'}:3:1: error: unknown key 'alow' in [policy]" in out.stderr
+
+
+def test_zixir_toml_errors_name_file_and_line(tmp_path):
+    from zixir.project_file import ProjectFileError, find, policy_rules
+
+    path = tmp_path / "zixir.toml"
+    path.write_text('[policy]\nallow = "numpy"\n')
+    with pytest.raises(ProjectFileError) as info:
+        policy_rules(str(path))
+    assert (info.value.filename, info.value.line) == (str(path), 2)
+    path.write_text('[policy\nallow = []\n')
+    with pytest.raises(ProjectFileError) as info:
+        policy_rules(str(path))
+    assert "not valid TOML" in info.value.message and info.value.line == 1
+    path.write_text('[policy]\nallow = ["os; rm -rf"]\n')
+    with pytest.raises(ProjectFileError):
+        policy_rules(str(path))
+    assert find(str(tmp_path / "a" / "b")) == str(path)
