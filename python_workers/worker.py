@@ -22,7 +22,7 @@ from typing import Any
 
 from zixir.lang.errors import PolicyDenied
 from zixir.runtime import protocol as p
-from zixir.runtime.confine import arm_cpu, confine_worker, cpu_budget
+from zixir.runtime.confine import CpuLimit, confine_worker, cpu_budget
 from zixir.runtime.policy import CallPolicy
 from zixir.runtime.shm import ShmArena
 from zixir.runtime.spin import poll_briefly
@@ -55,6 +55,7 @@ class Worker:
         self.spin = float(config.get("spin", 0.0))
         self.config = config
         self.cpu = cpu_budget(config, float(config.get("call_timeout") or 30.0))
+        self.cpu_limit = CpuLimit()
         self._resolved: dict[tuple[str, str], Any] = {}  # (module, function) -> callable
         self.paths: list[str] = list(config.get("paths", []))  # the script's directories
 
@@ -125,11 +126,11 @@ class Worker:
                     self.paths = list(options["paths"])
                     set_paths(self.paths)
                 if options.get("timeout"):
-                    arm_cpu(cpu_budget(self.config, float(options["timeout"])))
+                    self.cpu_limit.arm(cpu_budget(self.config, float(options["timeout"])))
                 elif self.cpu:
-                    arm_cpu(self.cpu)
+                    self.cpu_limit.arm(self.cpu)
             elif self.cpu:
-                arm_cpu(self.cpu)
+                self.cpu_limit.arm(self.cpu)
             target = self._resolved.get((module, function))
             if target is None:
                 target = self._resolved[(module, function)] = self.resolve(module, function)

@@ -46,7 +46,7 @@ def test_rlimits_by_default_and_configured():
         assert limits["RLIMIT_AS"][0] == 3 << 30
         assert limits["RLIMIT_FSIZE"][0] == 1 << 20
         assert limits["RLIMIT_NOFILE"][0] == 256
-        assert 7 <= limits["RLIMIT_CPU"][0] <= 9
+        assert 14 <= limits["RLIMIT_CPU"][0] <= 17  # between one and two budgets of 7 s
     with make_runtime(workers=1, memory_fraction=0.25) as rt:
         assert rt.call_python("confinelib", "limits")["RLIMIT_AS"][0] == int(ram * 0.25)
     with make_runtime(workers=1, rlimit_as=0) as rt:  # 0: unlimited (the host's own limit)

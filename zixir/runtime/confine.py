@@ -8,7 +8,7 @@ it is forked by the template (or spawned), before it serves a call.
       2. record the group ..... its pid is appended to <runtime dir>/groups, which the janitor
                                 reads when the host dies without closing the runtime
       3. rlimits .............. address space (a fraction of RAM), file size, open files;
-                                CPU time is re-armed before every call (`arm_cpu`), so a
+                                CPU time is re-armed before every call (`CpuLimit`), so a
                                 spinning call dies by SIGXCPU even if the watchdog missed it
       4. Landlock ............. writes only under the working directory, the temp directory,
                                 /dev/shm (array transport) and configured paths; reads stay
@@ -32,6 +32,7 @@ import math
 import os
 import signal
 import tempfile
+import time
 
 GROUPS_FILE = "groups"
 RUNTIME_DIR_ENV = "ZIXIR_RUNTIME_DIR"
@@ -83,18 +84,35 @@ def apply_rlimits(config: dict) -> None:
             lower(res, value)
 
 
-def arm_cpu(budget: float) -> None:
-    """Allow `budget` more CPU seconds from now (the soft limit; SIGXCPU kills past it)."""
-    import resource
+class CpuLimit:
+    """RLIMIT_CPU re-armed before every call so that the call has at least `budget` CPU
+    seconds and at most twice that (SIGXCPU kills the worker past the soft limit).
 
-    if budget <= 0:
-        return
-    used = os.times()
-    soft = math.ceil(used.user + used.system + budget)
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    The re-arm costs system calls, so it is skipped while the limit set last time still leaves
+    a budget's headroom: CPU time grows at most `cores` times as fast as wall time, so a cheap
+    monotonic clock read proves it."""
+
+    def __init__(self) -> None:
+        self.cores = max(1, os.cpu_count() or 1)
+        self.budget = 0.0
+        self._safe_until = float("-inf")  # monotonic time until which no re-arm is needed
+
+    def arm(self, budget: float) -> None:
+        if budget <= 0:
+            return
+        now = time.monotonic()
+        if budget <= self.budget and now < self._safe_until:
+            return
+        import resource
+
+        used = os.times()
+        soft = math.ceil(used.user + used.system + 2 * budget)
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+        self.budget = budget
+        self._safe_until = now + budget / self.cores  # headroom >= budget until then
 
 
 # ---- process groups -------------------------------------------------------------------------
