@@ -73,7 +73,7 @@ DEFAULT_CARVE_OUTS: tuple[str, ...] = (
     "numpy.lib._datasource", "numpy.lib.DataSource", "numpy.DataSource", "numpy.ndarray.tofile",
     "numpy.ndarray.dump", "numpy.ndarray.dumps", "numpy.ndarray.ctypes", "numpy.rec.fromfile",
     "numpy.recarray.tofile", "numpy.core.records.fromfile", "numpy._core.records.fromfile",
-    "numpy.testing", "numpy.distutils", "numpy.f2py", "numpy.lookfor", "numpy.lib.utils",
+    "numpy.testing", "numpy.test", "numpy._pytesttester", "numpy.distutils", "numpy.f2py", "numpy.lookfor", "numpy.lib.utils",
     "numpy.show_config", "numpy.show_runtime", "numpy.info", "numpy.source", "numpy.ma.dump",
     "numpy.ma.load", "numpy.ma.dumps", "numpy.ma.loads", "numpy.ma.core.dump",
     "numpy.ma.core.load", "numpy.matrix.tofile", "numpy.memmap.flush",
@@ -82,7 +82,7 @@ DEFAULT_CARVE_OUTS: tuple[str, ...] = (
     "numpy.core._internal", "numpy._core._internal", "numpy.char.chararray.tofile",
     "operator.attrgetter", "operator.methodcaller", "collections.abc",
     "random.Random.__init__", "decimal.setcontext", "decimal.localcontext",
-    "statistics.sys", "statistics.random", "functools.partial",
+    "statistics.sys", "statistics.random", "functools.partial", "calendar.main",
 )
 
 #: C implementations re-exported by a public module: a defining name in the key is checked as
