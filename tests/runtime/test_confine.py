@@ -26,6 +26,20 @@ from zixir.lang.errors import CallTimeout, PythonError, WorkerCrashed
 from zixir.runtime import confine
 
 
+def zombie_children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == parent:
+                found.append(int(entry))
+    return found
+
+
 def gone(pids) -> bool:
     return not any(pid_alive(pid) for pid in pids)
 
@@ -149,6 +163,9 @@ def test_descendants_die_when_their_worker_is_killed_for_a_timeout(no_leaks, tmp
         wait_for(lambda: not confine.session_members(worker), timeout=10.0,
                  what="the killed worker's session to be empty")
         assert not pid_alive(worker)
+        router = rt.pids()["router"]
+        wait_for(lambda: not zombie_children(router), timeout=10.0,
+                 what="the router to reap the orphans it inherited")
         assert rt.call_python("math", "sqrt", [4.0]) == 2.0
 
 

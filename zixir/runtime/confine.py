@@ -145,38 +145,55 @@ def kill_recorded(runtime_dir: str) -> None:
         os.truncate(path, 0)
     except OSError:
         return
-    for pgid in groups:
-        if pgid > 1:
-            kill_group(pgid)
+    kill_groups(groups)
 
 
 def kill_group(pgid: int) -> None:
-    """SIGKILL every process in group `pgid` and in session `pgid` (a descendant that made a
-    group of its own is still in the worker's session), repeating while new ones appear."""
-    for _ in range(50):
-        found = False
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-            found = True
-        except (ProcessLookupError, PermissionError):
-            pass
-        for pid in session_members(pgid):
-            found = True
+    kill_groups({pgid})
+
+
+def kill_groups(pgids: set[int]) -> None:
+    """SIGKILL every process in the groups `pgids` and in the sessions of the same ids (a
+    descendant that made a group of its own is still in its worker's session), until none is
+    left (a fork may be in progress); then reap those that became our children (orphans come
+    to the router, a subreaper), so they do not stay zombies."""
+    pgids = {pgid for pgid in pgids if pgid > 1}
+    signalled: set[int] = set()
+    for attempt in range(100):
+        for pgid in pgids:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        members = session_members(pgids)
+        if not members:
+            break
+        for pid in members:
+            signalled.add(pid)
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if not found:
-            return
+        time.sleep(min(0.05, 0.001 * attempt))  # SIGKILLed processes take a moment to die
+    for pid in signalled:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
 
 
-def session_members(sid: int) -> list[int]:
-    """Live processes whose session id is `sid` (zombies are dead already)."""
-    members = []
+def session_members(sids: int | set[int]) -> list[int]:
+    """Live processes whose session id is in `sids` (zombies are dead already)."""
+    if isinstance(sids, int):
+        sids = {sids}
+    members: list[int] = []
+    if not sids:
+        return members
     try:
         entries = os.listdir("/proc")
     except OSError:
         return members
+    me = os.getpid()
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -187,7 +204,7 @@ def session_members(sid: int) -> list[int]:
             continue
         fields = stat[stat.rindex(b")") + 2:].split()
         # state ppid pgrp session ...
-        if fields[0] != b"Z" and int(fields[3]) == sid and int(entry) != os.getpid():
+        if fields[0] != b"Z" and int(fields[3]) in sids and int(entry) != me:
             members.append(int(entry))
     return members
 
