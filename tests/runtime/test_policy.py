@@ -165,7 +165,8 @@ def test_the_refusal_names_the_line_that_allows_it(sandbox):
     with pytest.raises(PolicyDenied) as info:
         rt.call_python("uuid", "uuid4", [])
     assert info.value.message == (
-        'python "uuid" "uuid4" is not allowed (it is not in the allowed list); allow it with '
+        'python "uuid" "uuid4" is not allowed (uuid is not a module of the script\'s '
+        'directory, and uuid.uuid4 is not in the allowed list); allow it with '
         '--allow uuid.uuid4 or in zixir.toml: [policy] allow = ["uuid.uuid4"]')
 
 

@@ -166,7 +166,10 @@ class CallPolicy:
                     return None if implementation else self._public(rule, name)
         if local:
             return None if implementation else self._public(name.split(".", 1)[0], name)
-        return "it is not in the allowed list"
+        if implementation:
+            return "it is not in the allowed list"
+        return (f"{name.split('.', 1)[0]} is not a module of the script's directory, and "
+                f"{name} is not in the allowed list")
 
     def _leads_to_allowed(self, module: str) -> bool:
         if any(_covers(rule, module) for rule in self.deny):
