@@ -68,3 +68,22 @@ def _grow(depth: int, seconds: int, top: bool = False) -> None:
                     os._exit(0)
     if not top:
         time.sleep(seconds)
+
+
+def daemon(seconds: int = 300) -> int:
+    """A sleeper that leaves the worker's session (the classic double fork and setsid)."""
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.close(w)
+            time.sleep(seconds)
+            os._exit(0)
+        os.write(w, str(pid).encode())
+        os._exit(0)
+    os.close(w)
+    pid = int(os.read(r, 32))
+    os.close(r)
+    return pid

@@ -149,6 +149,7 @@ def test_descendants_die_on_close(no_leaks):
     rt = make_runtime(workers=1)
     try:
         pids = rt.call_python("confinelib", "sleepers", [5])
+        pids.append(rt.call_python("confinelib", "daemon"))  # in a session of its own
         assert all(pid_alive(pid) for pid in pids)
     finally:
         rt.close()

@@ -18,7 +18,13 @@ it is forked by the template (or spawned), before it serves a call.
     host:  Janitor(runtime dir, tag) -- pipe --> python -m zixir.runtime.janitor
            the janitor blocks on the pipe; EOF means the host closed the runtime or died
            (kill -9 included): it kills the recorded process groups (and every process still
-           in their sessions), unlinks the runtime's shared memory and removes its temp dir.
+           in their sessions, or whose environment names the runtime's directory), unlinks
+           the runtime's shared memory and removes its temp dir.
+
+A descendant that starts a session of its own leaves its worker's group: it is killed when the
+runtime closes (by its environment), not when its worker is replaced. A cgroup per runtime
+would contain it sooner, and cap the number of processes; this needs a writable cgroup v2
+hierarchy, which is not there in general.
 
 The call policy (policy.py) decides what a program may call; this module limits what the
 call can do once it runs, for the calls the policy cannot judge (a script's own modules,
@@ -146,6 +152,43 @@ def kill_recorded(runtime_dir: str) -> None:
     except OSError:
         return
     kill_groups(groups)
+
+
+def kill_marked(runtime_dir: str) -> None:
+    """SIGKILL every process whose environment names `runtime_dir` (every process of the
+    runtime, and what they started, has it): this finds even a descendant that left its
+    worker's session. Used once the runtime is closed or its host is dead."""
+    marker = f"{RUNTIME_DIR_ENV}={runtime_dir}\0".encode()
+    me = os.getpid()
+    for _ in range(20):
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == me:
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if marker in f.read() + b"\0":
+                        found.append(int(entry))
+            except OSError:
+                continue
+        live = [pid for pid in found if _alive(pid)]
+        if not live:
+            return
+        for pid in live:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2:][:1] != b"Z"
 
 
 def kill_group(pgid: int) -> None:

@@ -1,10 +1,12 @@
 """Cleans up after a runtime whose host is gone, however it went (kill -9 included).
 
     host (Runtime)                          janitor (this module, its own session)
-    Janitor.start(dir, tag) -- spawn ---->  blocks reading fd 3 (the host holds the write end)
+    Janitor(dir, tag) ------- spawn ---->  blocks reading fd 3 (the host holds the write end)
     ...                                     EOF: the host closed the runtime, or died
     Janitor.close() (Runtime.close)         1. kill every process group a worker recorded in
-                                               <dir>/groups, with all of its session
+                                               <dir>/groups, with all of its session, and
+                                               every process whose environment names <dir>
+                                               (one that left its worker's session)
                                             2. unlink /dev/shm/zixir-<tag>-*
                                             3. remove <dir> (temp files, the store's socket)
                                             (twice, a moment apart: a process that was dying
@@ -23,7 +25,7 @@ import signal
 import sys
 import time
 
-from .confine import kill_recorded
+from .confine import kill_marked, kill_recorded
 
 CLEAN = b"C"  # the host closed the runtime itself (no dying processes to wait for)
 
@@ -32,6 +34,7 @@ def cleanup(runtime_dir: str, tag: str) -> None:
     from .shm import sweep
 
     kill_recorded(runtime_dir)
+    kill_marked(runtime_dir)
     sweep(tag)
     shutil.rmtree(runtime_dir, ignore_errors=True)
 
