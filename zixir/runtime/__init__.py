@@ -8,7 +8,9 @@
 Modules: `runtime` (host side, `Runtime`), `router`, `pool` (dispatch and failure policy),
 `supervisor` (OTP supervisor), `process` (spawn, pidfd, reaping), `protocol` (sans-IO
 msgpack-RPC codec), `channel` (request/response over pipes), `memory` (store and client),
-`breaker`, `policy`, `config`, `events` (structlog JSON), `stats`, `shm` (large arrays).
+`breaker`, `policy` (the call allow list), `confine` (rlimits, Landlock, process groups of
+workers), `janitor` (cleanup after the host dies), `config`, `events` (structlog JSON),
+`stats`, `shm` (large arrays).
 
 Integration (for `zixir/__init__.py` and `zixir/cli.py`)
 ---------------------------------------------------------
