@@ -305,7 +305,9 @@ def landlock_abi(syscall=_syscall) -> int:
 def writable_paths(config: dict) -> list[str]:
     paths = [os.getcwd(), tempfile.gettempdir(), "/dev/shm"]
     paths += list(config.get("paths") or ()) + list(config.get("write_paths") or ())
-    return [p for p in dict.fromkeys(paths) if p and os.path.exists(p)]
+    # a service started in / would otherwise open the whole filesystem to writes
+    return [p for p in dict.fromkeys(paths)
+            if p and os.path.exists(p) and os.path.realpath(p) != "/"]
 
 
 def restrict_writes(paths: list[str], network: bool = False, syscall=_syscall) -> int:
