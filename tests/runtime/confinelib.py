@@ -42,7 +42,12 @@ def sleepers_then_spin(n: int) -> None:
 
 
 def hog(megabytes: int) -> int:
-    blocks = [bytearray(1 << 20) for _ in range(megabytes)]
+    """Grow by 64 MiB blocks, touching every page (each one really is memory)."""
+    blocks = []
+    for _ in range(megabytes // 64):
+        block = bytearray(64 << 20)
+        block[::4096] = b"x" * (len(block) // 4096)
+        blocks.append(block)
     return len(blocks)
 
 

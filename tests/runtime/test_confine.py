@@ -71,7 +71,7 @@ def test_rlimits_by_default_and_configured():
 def test_a_memory_hog_gets_a_typed_error_and_the_runtime_goes_on(no_leaks):
     with make_runtime(workers=1, rlimit_as=2 << 30) as rt:
         with pytest.raises((PythonError, WorkerCrashed)) as info:
-            rt.call_python("confinelib", "hog", [4096])
+            rt.call_python("confinelib", "hog", [4096], timeout=120.0)
         if isinstance(info.value, PythonError):
             assert info.value.exc_type == "MemoryError"
         assert rt.call_python("math", "sqrt", [9.0]) == 3.0

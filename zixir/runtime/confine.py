@@ -201,7 +201,6 @@ def kill_groups(pgids: set[int]) -> None:
     left (a fork may be in progress); then reap those that became our children (orphans come
     to the router, a subreaper), so they do not stay zombies."""
     pgids = {pgid for pgid in pgids if pgid > 1}
-    signalled: set[int] = set()
     for attempt in range(100):
         for pgid in pgids:
             try:
@@ -212,30 +211,32 @@ def kill_groups(pgids: set[int]) -> None:
         if not members:
             break
         for pid in members:
-            signalled.add(pid)
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(min(0.05, 0.001 * attempt))  # SIGKILLed processes take a moment to die
-    for pid in signalled:
+    for pid in _session_scan(pgids, zombies=True):
         try:
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
+        except ChildProcessError:  # not ours: its parent (or init) reaps it
             pass
 
 
 def session_members(sids: int | set[int]) -> list[int]:
     """Live processes whose session id is in `sids` (zombies are dead already)."""
-    if isinstance(sids, int):
-        sids = {sids}
-    members: list[int] = []
+    return _session_scan({sids} if isinstance(sids, int) else sids, zombies=False)
+
+
+def _session_scan(sids: set[int], zombies: bool) -> list[int]:
+    """Processes of sessions `sids`: the live ones, or the zombies that are our children."""
+    found: list[int] = []
     if not sids:
-        return members
+        return found
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return members
+        return found
     me = os.getpid()
     for entry in entries:
         if not entry.isdigit():
@@ -245,11 +246,15 @@ def session_members(sids: int | set[int]) -> list[int]:
                 stat = f.read()
         except OSError:
             continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        # state ppid pgrp session ...
-        if fields[0] != b"Z" and int(fields[3]) in sids and int(entry) != me:
-            members.append(int(entry))
-    return members
+        state, ppid, _pgrp, session = stat[stat.rindex(b")") + 2:].split()[:4]
+        if int(session) not in sids or int(entry) == me:
+            continue
+        if zombies:
+            if state == b"Z" and int(ppid) == me:
+                found.append(int(entry))
+        elif state != b"Z":
+            found.append(int(entry))
+    return found
 
 
 # ---- Landlock -------------------------------------------------------------------------------
