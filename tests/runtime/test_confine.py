@@ -218,3 +218,20 @@ def test_a_host_killed_with_sigkill_leaves_nothing_behind():
         if host.poll() is None:
             host.kill()
             host.wait(30)
+
+
+def test_descendants_die_when_the_router_dies(no_leaks):
+    with make_runtime(workers=1) as rt:
+        pids = rt.call_python("confinelib", "sleepers", [3])
+        router = rt.pids()["router"]
+        os.kill(router, signal.SIGKILL)
+        wait_for(lambda: gone(pids), timeout=20.0, what=f"the sleepers {pids} to die")
+
+        def works():
+            try:
+                return rt.call_python("math", "sqrt", [4.0]) == 2.0
+            except Exception:  # RouterCrashed while the new router starts
+                return False
+
+        wait_for(works, timeout=60.0, what="a call through the new router")
+        assert rt.pids()["router"] != router
