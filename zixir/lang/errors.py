@@ -94,6 +94,21 @@ class ZixirRuntimeError(ZixirError):
     """An error raised while a program runs."""
 
 
+class RaisedError(ZixirRuntimeError):
+    """Raised by the program itself: `raise(message)` or `raise(type, message)`.
+
+    `error_type` is the type the program gave (`"Error"` by default) and `detail` its message;
+    the message a user sees names both (`"Timeout: no answer"`), so an uncaught one shows its
+    type."""
+
+    error_type: str = "Error"
+
+    def __init__(self, error_type: str, detail: str, *args, **kw) -> None:
+        super().__init__(f"{error_type}: {detail}", *args, **kw)
+        self.error_type = error_type
+        self.detail = detail
+
+
 # ---- runtime faults (DESIGN.md section 4) -------------------------------------------------
 
 
@@ -153,6 +168,7 @@ __all__ = [
     "ZixirError",
     "ZixirSyntaxError",
     "ZixirRuntimeError",
+    "RaisedError",
     "PythonError",
     "WorkerCrashed",
     "CallTimeout",
