@@ -59,13 +59,7 @@ def error_type(err: ZixirError) -> str:
 
 
 def _message(err: ZixirError) -> str:
-    if isinstance(err, RaisedError):
-        detail = getattr(err, "detail", None)  # absent when rebuilt from another process
-        if detail is None:
-            prefix = f"{err.error_type}: "
-            return err.message[len(prefix):] if err.message.startswith(prefix) else err.message
-        return detail
-    return err.message
+    return err.detail if isinstance(err, RaisedError) else err.message
 
 
 def _frame_text(frame: Frame) -> str:
