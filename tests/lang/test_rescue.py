@@ -435,3 +435,56 @@ def test_checker_types_of_try():
     # raise never returns: it does not widen the type of an `if`
     found = messages('fn f(x) -> Int { if x { 1 } else { raise("no") } }\nlet s: String = f(1)')
     assert len(found) == 1 and "String" in found[0][0], found
+
+
+# ---- more documented choices --------------------------------------------------------------------
+
+def test_an_interrupt_is_never_rescued():
+    session = Session()
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    session.builtins["u_interrupt"] = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        session.eval("try { interrupt() } rescue e { 1 }")
+    with pytest.raises(KeyboardInterrupt):
+        session.eval("attempt(interrupt)")
+
+
+def test_on_one_line_rescue_clauses_go_to_the_innermost_try():
+    with pytest.raises(ZixirSyntaxError) as info:
+        Session().eval('try: try: 1 / 0 rescue e: "inner" rescue e2: "second"')
+    assert info.value.message.startswith("Expected 'rescue'")
+    value('try { try: 1 / 0 rescue e if false: "inner" } rescue e2: "outer"', "outer")
+    value('try: 1 / 0 rescue e if false: 1 rescue e2: "second"', "second")
+
+
+def test_a_reraised_error_is_reported_in_the_file_that_raises_it(tmp_path):
+    (tmp_path / "lib.zx").write_text('pub fn risky() {\n  raise("Lib", "failed")\n}\n',
+                                     encoding="utf-8")
+    main = tmp_path / "main.zx"
+    main.write_text('import "lib.zx"\nlet e = try { risky() } rescue e { e }\n'
+                    '[e.type, e.line, e.column]\n', encoding="utf-8")
+    assert Session().run_file(str(main)) == ["Lib", 2, 3]
+    main.write_text('import "lib.zx"\ntry { risky() } rescue e { raise(e) }\n',
+                    encoding="utf-8")
+    with pytest.raises(RaisedError) as info:
+        Session().run_file(str(main))
+    err = info.value
+    assert (err.error_type, err.line, err.column) == ("Lib", 2, 3)
+    assert err.filename == str(main)
+    main.write_text('import "lib.zx"\nrisky()\n', encoding="utf-8")
+    with pytest.raises(RaisedError) as info:
+        Session().run_file(str(main))
+    assert info.value.filename == str(tmp_path / "lib.zx")
+
+
+def test_the_value_of_each_try_form_inside_other_expressions():
+    value("[try: 10 / x rescue e: 0 for x in [1, 0, 2]]", [10.0, 0, 5.0])
+    value("[x for x in [1, 0, 2] if try: 10 / x > 1 rescue e: false]", [1, 2])
+    value('match 0 { 0 => try: [][1] rescue e: "m", _ => 1 }', "m")
+    value("let n = 0\nwhile try { n < 3 } rescue e { false } { n += 1 }\nn", 3)
+    value("let e = 5\ntry { 1 / 0 } rescue e { e = 6 }\ne", 5)
+    value("fn f(n) {\n  if n == 0 { raise(\"bottom\") }\n"
+          "  try { f(n - 1) } rescue e if n == 3 { len(e.call_chain) }\n}\nf(5)", 7)
