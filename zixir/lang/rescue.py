@@ -46,8 +46,12 @@ def caught(exc: BaseException) -> ZixirError:
     from .session import localize, outer_chain
 
     tb = exc.__traceback__
-    outer = outer_chain(tb.tb_frame) if tb is not None else []
-    return localize(exc, outer)
+    if isinstance(exc, ZixirError) and exc.call_chain and exc.has_position:
+        exc.__traceback__ = None  # raised again on its way out: already what a user sees
+        return exc
+    if tb is None:
+        return localize(exc)
+    return localize(exc, outer_chain(tb.tb_frame))
 
 
 def error_type(err: ZixirError) -> str:
