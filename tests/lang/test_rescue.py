@@ -337,10 +337,18 @@ def test_every_runtime_fault_class_has_its_own_type():
         assert error_map(getattr(errors, name)("m"))["type"] == name
     assert error_map(ZixirRuntimeError("m"))["type"] == "RuntimeError"
     assert error_map(RaisedError("Mine", "m"))["type"] == "Mine"
-    faults = {cls.__name__ for cls in vars(errors).values() if isinstance(cls, type)
+    faults = [cls for cls in vars(errors).values() if isinstance(cls, type)
               and issubclass(cls, ZixirRuntimeError) and cls not in (ZixirRuntimeError,
-                                                                     RaisedError)}
-    assert faults == set(names)
+                                                                     RaisedError)]
+    assert set(names) <= {cls.__name__ for cls in faults}
+    types = [_map_type_of(cls) for cls in faults]
+    assert types == [cls.__name__ for cls in faults]  # every fault class, one type each
+
+
+def _map_type_of(cls) -> str:
+    err = cls.__new__(cls)
+    ZixirRuntimeError.__init__(err, "m")
+    return error_map(err)["type"]
 
 
 def test_str_of_the_error_map_is_its_literal_text():

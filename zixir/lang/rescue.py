@@ -81,7 +81,7 @@ def error_map(err: ZixirError) -> dict[str, Any]:
         "call_chain": ZList([_frame_text(f) for f in err.call_chain]),
     }
     if isinstance(err, PythonError):
-        result["python_type"] = err.exc_type
+        result["python_type"] = getattr(err, "exc_type", "Exception")
     return result
 
 
