@@ -496,3 +496,12 @@ def test_the_value_of_each_try_form_inside_other_expressions():
     value("let e = 5\ntry { 1 / 0 } rescue e { e = 6 }\ne", 5)
     value("fn f(n) {\n  if n == 0 { raise(\"bottom\") }\n"
           "  try { f(n - 1) } rescue e if n == 3 { len(e.call_chain) }\n}\nf(5)", 7)
+
+
+def test_the_repl_waits_for_the_rescue_of_an_unfinished_try():
+    from zixir.repl import needs_more
+
+    assert needs_more("try { risky() }") is True
+    assert needs_more("try:\n  risky()") is True
+    assert needs_more("try { risky() }\nrescue e { 0 }") is False
+    assert needs_more("try { risky() } rescue e") is True
