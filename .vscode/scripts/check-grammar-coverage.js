@@ -9,6 +9,7 @@ const { loadGrammar, tokenize, GRAMMAR } = require("./textmate");
 const KEYWORDS = [
   "let", "fn", "if", "then", "else", "match", "for", "in", "while", "break", "continue",
   "return", "true", "false", "nil", "and", "or", "not", "type", "import", "pub", "python",
+  "try", "rescue",
 ];
 const TESTS = path.join(__dirname, "..", "test", "grammar");
 

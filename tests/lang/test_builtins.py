@@ -192,6 +192,17 @@ USES: dict[str, list[tuple[str, object]]] = {
         ("pmap([1, 2, 3], x => x * x)", [1, 4, 9]), ("pmap([], x => x)", []),
         ("pmap(0..3, str)", ["0", "1", "2"]), ("[1, 2] |> pmap(x => x + 1)", [2, 3]),
     ],
+    "raise": [
+        ('try { raise("no") } rescue e { [e.type, e.message] }', ["Error", "no"]),
+        ('try { raise("Quota", "full") } rescue e { [e.type, e.message] }', ["Quota", "full"]),
+        ("try { try { 1 / 0 } rescue e { raise(e) } } rescue e { e.message }",
+         "Division by zero"),
+    ],
+    "attempt": [
+        ("attempt(() => 1)", {"ok": True, "value": 1}),
+        ("attempt(() => 1 / 0).error.message", "Division by zero"),
+        ("attempt(() => 1 / 0).ok", False),
+    ],
 }
 
 # name -> [(source, fragment of the message)]
@@ -252,6 +263,13 @@ ERRORS: dict[str, list[tuple[str, str]]] = {
               ("float(10 * 10" + "0" * 400 + ")", "float")],
     "pmap": [("pmap(5, x => x)", "pmap"), ("pmap([1], 5)", "pmap"),
              ("pmap([1, 0], x => 1 / x)", "Division by zero")],
+    "raise": [('raise("stop")', "Error: stop"), ('raise("Quota", "full")', "Quota: full"),
+              ("raise(5)", "raise: expected a message string or an error map, got int"),
+              ('raise(1, "m")', "raise: the error type must be a string"),
+              ('raise("T", 2)', "raise: the message must be a string"),
+              ('raise({"type": "T"})', "raise: an error map needs string 'type' and 'message'")],
+    "attempt": [("attempt(5)", "attempt: expected a function"),
+                ("attempt(x => x)", "attempt: the function")],
 }
 
 

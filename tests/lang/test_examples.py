@@ -3,6 +3,7 @@ value and printed output are checked against results computed here in Python."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import statistics
@@ -281,3 +282,40 @@ def test_example_defines_main(name):
     assert "\nfn main()" in source
     # without calling main the program's value is the main function itself
     assert callable(Session().run_file(str(EXAMPLES / name), call_main=False))
+
+
+# ---- evaluate: permanent failures reported beside the successes -----------------------------------
+
+@pytest.mark.timeout(120)
+def test_evaluate_reports_successes_and_failures():
+    """`zixir run` with the default configuration: `grader.py` beside the script is callable,
+    and every input is accounted for although three of them always fail."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import grader
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    inputs = ["hello", "world", "", "zixir", "r2d2", "evaluation", "42", "pipeline"]
+    expected_lines, scored, failed, reasons = [], [], [], []
+    for text in inputs:
+        try:
+            value = grader.score(text)
+        except (ValueError, TypeError) as exc:
+            failed.append(text)
+            reasons.append(type(exc).__name__)
+            expected_lines.append(f'failed "{text}" - grader.score raised '
+                                  f"{type(exc).__name__}: {exc}")
+        else:
+            scored.append(value)
+            expected_lines.append(f"ok     {text} {text_of(value)}")
+    expected_lines.append(f"{len(scored)} of {len(inputs)} scored, {len(failed)} failed")
+    result = subprocess.run([sys.executable, "-m", "zixir", "run", "--json",
+                             str(EXAMPLES / "evaluate.zx")], cwd=ROOT, capture_output=True,
+                            text=True, timeout=110)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:-1] == expected_lines
+    assert json.loads(lines[-1]) == {"scored": len(scored), "failed": failed,
+                                     "mean": round(sum(scored) / len(scored), 3),
+                                     "reasons": reasons}
+    assert len(failed) == 3 and len(scored) == 5

@@ -229,6 +229,69 @@ def test_a_dangling_else_keeps_its_owner():
     assert out == "if a {\n  if b: 1\n} else: 2\n"
 
 
+def test_try_rescue_layouts():
+    assert_formats("try{f()}rescue   e{0}\n", """\
+        try {
+          f()
+        } rescue e {
+          0
+        }
+        """)
+    assert_formats("let v = try:   f()   rescue e   if e.type==\"X\":  0\n",
+                   'let v = try: f() rescue e if e.type == "X": 0\n')
+    assert_formats("try:\n    f()\nrescue e if e.line>1:\n    1\nrescue other:\n  raise(other)\n",
+                   """\
+        try:
+          f()
+        rescue e if e.line > 1:
+          1
+        rescue other:
+          raise(other)
+        """)
+    assert_formats("fn g() { try { return f() } rescue e { nil } }\n", """\
+        fn g() {
+          try {
+            return f()
+          } rescue e {
+            nil
+          }
+        }
+        """)
+
+
+def test_a_try_as_an_operand_gets_parentheses():
+    out = assert_equivalent("let x = (try: f() rescue e: 0) + 1\n")
+    assert out == "let x = (try: f() rescue e: 0) + 1\n"
+
+
+def test_an_inner_try_keeps_its_rescues_and_the_outer_one_its_own():
+    source = "try {\n  try: a() rescue e: b()\n} rescue e2: c()\n"
+    out = assert_equivalent(source)
+    assert "try: a() rescue e: b()" in out
+    source = "try:\n  try: a() rescue e: b()\nrescue e2: c()\n"
+    assert_equivalent(source)
+    source = "if x { try: a() rescue e: if y: 1 } else: 2\n"
+    assert_equivalent(source)
+
+
+TRY_COMMENTED = """\
+let r = try:
+  risky() # may fail
+  # still in the body
+rescue e if e.type == "CallTimeout": # slow
+  retry()
+# before the last clause
+rescue e:
+  0 // give up
+"""
+
+
+def test_comments_around_rescue_clauses_stay():
+    out = assert_equivalent(TRY_COMMENTED)
+    assert "risky() # may fail" in out and "retry()" in out
+    assert format_source(out) == out
+
+
 # ---- comments ---------------------------------------------------------------------------------
 
 COMMENTED = """\
@@ -328,8 +391,16 @@ def test_example_formats_to_the_same_program(path, tmp_path, capsys):
 
 # ---- properties ---------------------------------------------------------------------------------
 
+TRY_SOURCES = [
+    TRY_COMMENTED,
+    "let v = try: f() rescue e: 0\nv",
+    "fn g(xs) {\n  for x in xs {\n    try {\n      h(x)\n    } rescue e if e.type == \"A\" {\n"
+    "      break\n    } rescue e {\n      continue\n    }\n  }\n}\n",
+    "try:\n  try:\n    1 / 0\n  rescue e if false:\n    1\nrescue e:\n  e.message\n",
+    "let r = attempt(() => try { raise(\"T\", \"m\") } rescue e { raise(e) })\nr.ok\n",
+]
 SOURCES = [c["source"] for c in _parsing_cases()] + [
-    p.read_text(encoding="utf-8") for p in EXAMPLES]
+    p.read_text(encoding="utf-8") for p in EXAMPLES] + TRY_SOURCES
 
 
 @st.composite

@@ -40,6 +40,9 @@ PROGRAMS += [
     "let fs = [(() => i) for i in 0..3 if i != 1]\nfs |> map(f => f()) |> sum()",
     'fn main() {\n  let m = {a: 1, "b": [1, 2,],}\n  m.b[-1] + m.a\n}\nmain()',
     "let s = \"a\\u{1F600}\\n\"\nlet t = 0\nwhile t < 3 { t += 1; if t == 2 { continue } }\ns + t",
+    'let r = try:\n  1 / 0\nrescue e if e.type == "X":\n  1\nrescue e:\n  e.message\nr',
+    "for i in 0..3 { try { if i == 1 { raise(\"T\", \"m\") }; i } rescue e { break } }",
+    'fn f() { try: return [1][5] rescue err: raise(err) }\nattempt(f).error.type',
 ]
 
 PROGRAMS += [path.read_text(encoding="utf-8")
@@ -161,7 +164,7 @@ def test_random_text(evaluator, source):
 
 TOKENS = (
     "let fn if then else match for in while break continue return true false nil and or not "
-    "type import pub python engine memory main print map x y f _ ... .. . |> || && == != <= >= "
+    "type import pub python try rescue raise attempt engine memory main print map x y f _ ... .. . |> || && == != <= >= "
     "=> -> += -= *= /= + - * / % < > = ! ( ) [ ] { } , : ; 0 1 2.5 1e3 0x1F 007 \"s\" \"\" "
     "\"a\\n\" Int [Int] list_sum"
 ).split()
@@ -183,7 +186,8 @@ PIECE = re.compile(r'\s+|"(?:\\.|[^"\\])*"?|[A-Za-z_]\w*|\d[\w.]*|\.\.\.|\.\.|\|
 INSERTIONS = ["(", ")", "[", "]", "{", "}", ",", ":", ";", "=", "=>", "->", ".", "..", "...",
               "|>", "\n", "\n  ", "\n\t", "    ", '"', "\\", "#", "//", "-", "!", "if ", "else ",
               "fn ", "match ", "for ", "in ", "while ", "return ", "let ", "break", "continue",
-              "then ", "type ", "import ", "pub ", "python ", "nil", "0", "_"]
+              "then ", "type ", "import ", "pub ", "python ", "nil", "0", "_", "try ", "rescue ",
+              "rescue e ", "raise("]
 
 
 def split_pieces(source: str) -> list[str]:

@@ -240,6 +240,24 @@ class Comprehension(Node):
 
 
 @dataclass(slots=True, eq=False)
+class RescueClause(Node):
+    """`rescue NAME [if GUARD] BODY`: NAME is bound to the error map inside GUARD and BODY."""
+
+    name: str
+    name_node: Name
+    guard: Expr | None
+    body: Block
+
+
+@dataclass(slots=True, eq=False)
+class Try(Node):
+    """`try BODY rescue ...`: the body's value, or the first applying clause's value."""
+
+    body: Block
+    rescues: list[RescueClause]
+
+
+@dataclass(slots=True, eq=False)
 class Return(Node):
     value: Expr | None
 
@@ -257,7 +275,8 @@ class Continue(Node):
 Expr = (
     IntLit | FloatLit | StrLit | BoolLit | NilLit | Name | ListLit | MapLit | Unary | Binary |
     Logical | Call | Index | Field | EngineRef | EngineCall | MemoryCall | PythonCall |
-    Lambda | If | Match | For | While | Comprehension | Return | Break | Continue | Block
+    Lambda | If | Match | For | While | Comprehension | Return | Break | Continue | Block |
+    Try
 )
 
 

@@ -575,6 +575,29 @@ def builtin_type_of(x: Any) -> str:
     return type_name(x)
 
 
+# ---- errors (LANGUAGE.md section 10; the details live in `rescue`) -------------------------
+
+@builtin("raise(error_or_type, message?) -> Never",
+         "Raise an error: raise(message) (type \"Error\"), raise(type, message), or raise(e) "
+         "to raise a rescued error map again unchanged.", 1, 2)
+def builtin_raise(first: Any, message: Any = NotImplemented) -> Any:
+    from .rescue import raise_error
+
+    if message is NotImplemented:
+        raise raise_error(first)
+    raise raise_error(first, message)
+
+
+@builtin("attempt(f) -> Map",
+         "Call the zero-parameter f: {ok: true, value: v}, or {ok: false, error: e} with the "
+         "error map e if it raised.", 1)
+def builtin_attempt(f: Any) -> dict:
+    from .rescue import attempt
+
+    check_function("attempt", f, 0)
+    return attempt(f)
+
+
 # `pmap` needs the runtime's parallelism and thread pool: each session binds its own.
 PMAP_SIGNATURE = "pmap(xs, f) -> List"
 PMAP_DOC = ("Parallel map: f applied to every element concurrently; Python calls inside run on "

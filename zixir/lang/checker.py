@@ -142,7 +142,7 @@ def _registry_type(text: str) -> Type:
         return BASIC_TYPES[text]
     if text.startswith("[") and text.endswith("]"):
         return ListOf(_registry_type(text[1:-1]))
-    return {"List": ListOf(ANY), "Map": MapOf(ANY)}.get(text, ANY)
+    return {"List": ListOf(ANY), "Map": MapOf(ANY), "Never": NEVER}.get(text, ANY)
 
 
 def _builtin_type(name: str) -> FnType:
@@ -792,6 +792,17 @@ class _Resolver:
                            "pattern", pattern.span)
             self.expression(pattern.test, scope)
 
+    def expr_Try(self, node: A.Try, scope: _Scope) -> None:
+        self.block(node.body, scope)
+        for clause in node.rescues:
+            inner = _Scope(scope, scope.function, _end(clause))
+            inner.names[clause.name] = self.new_definition(
+                clause.name, "rescue", clause, clause.name_node.span, inner,
+                _end(clause.name_node))
+            if clause.guard is not None:
+                self.expression(clause.guard, inner)
+            self.block(clause.body, inner)
+
     def expr_For(self, node: A.For, scope: _Scope) -> None:
         self.expression(node.iterable, scope)
         inner = _Scope(scope, scope.function, _end(node))
@@ -909,6 +920,8 @@ class _Types:
             base = self.of(node.value)
         elif d.kind in ("for", "comprehension"):
             base = self.element_type(self.of(node.iterable))  # type: ignore[union-attr]
+        elif d.kind == "rescue":
+            base = MapOf(ANY)  # the error map
         else:
             base = ANY
         if not d.assignments:
@@ -998,6 +1011,10 @@ class _Types:
         elif isinstance(node, A.Match):
             for arm in node.arms:
                 yield from self.tails(arm.body)
+        elif isinstance(node, A.Try):
+            yield from self.tails(node.body)
+            for clause in node.rescues:
+                yield from self.tails(clause.body)
         elif not isinstance(node, (A.Return, A.Break, A.Continue)):
             yield node
 
@@ -1150,6 +1167,12 @@ class _Types:
         t: Type = NEVER
         for arm in node.arms:
             t = join(t, self.of(arm.body))
+        return t
+
+    def type_Try(self, node: A.Try) -> Type:
+        t = self.of(node.body)
+        for clause in node.rescues:
+            t = join(t, self.of(clause.body))
         return t
 
     def type_Return(self, node: A.Node) -> Type:

@@ -834,6 +834,42 @@ class Compiler:
         return stmts + [_assign(result, _call("_zx_List", py.List([], py.Load()))), loop], \
             _name(result)
 
+    # ---- try / rescue ------------------------------------------------------------------------
+
+    def emit_Try(self, node: A.Try, mode: str, target: str | None):
+        """`try` as Python's `try`/`except`: free while nothing fails (CPython's exception
+        table), and `break`/`continue`/`return` pass through it as they do in Python.
+
+            try:
+                BODY                                   (in the mode of the whole `try`)
+            except _zx_Rescuable as exc:
+                err = _zx_caught(exc)                  (positioned, with its call chain)
+                emap = _zx_error_map(err)
+                e1 = emap; if GUARD1: RESCUE1 else: e2 = emap; ... else: raise err
+        """
+        body = self.emit(node.body, mode, target) or [py.Pass()]
+        exc, err, emap = self.temp(), self.temp(), self.temp()
+        chain: list[py.stmt] = [self.at(py.Raise(_name(err), None), node)]
+        for clause in reversed(node.rescues):
+            previous = self.block
+            self._enter_block()
+            try:
+                bind = self.at(_assign(self.declare(clause.name), _name(emap)), clause.name_node)
+                handler = self.emit(clause.body, mode, target) or [py.Pass()]
+                if clause.guard is not None:
+                    gstmts, gtest = self.cond(clause.guard)
+                    chain = [bind] + gstmts + [self.at(py.If(gtest, handler, chain), clause)]
+                else:
+                    chain = [bind] + handler
+            finally:
+                self._leave_block(previous)
+        handler_body = [
+            self.at(_assign(err, _call("_zx_caught", _name(exc))), node),
+            _assign(emap, _call("_zx_error_map", _name(err))),
+        ] + chain
+        except_ = py.ExceptHandler(_name("_zx_Rescuable"), exc, handler_body)
+        return [self.at(py.Try(body, [except_], [], []), node)]
+
     # ---- match ---------------------------------------------------------------------------------
 
     def emit_Match(self, node: A.Match, mode: str, target: str | None):

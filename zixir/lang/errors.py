@@ -94,6 +94,33 @@ class ZixirRuntimeError(ZixirError):
     """An error raised while a program runs."""
 
 
+class RaisedError(ZixirRuntimeError):
+    """Raised by the program itself: `raise(message)` or `raise(type, message)`.
+
+    `error_type` is the type the program gave (`"Error"` by default) and `detail` its message;
+    the message a user sees names both (`"Timeout: no answer"`), so an uncaught one shows its
+    type. Rebuilt in another process from its message alone, it reads both back from it."""
+
+    def __init__(self, error_type: str, detail: str, *args, **kw) -> None:
+        super().__init__(f"{error_type}: {detail}", *args, **kw)
+        self.raised = (error_type, detail)
+
+    def _parts(self) -> tuple[str, str]:
+        raised = self.__dict__.get("raised")
+        if raised is not None:
+            return raised
+        kind, _, detail = self.message.partition(": ")
+        return kind, detail
+
+    @property
+    def error_type(self) -> str:
+        return self._parts()[0]
+
+    @property
+    def detail(self) -> str:
+        return self._parts()[1]
+
+
 # ---- runtime faults (DESIGN.md section 4) -------------------------------------------------
 
 
@@ -153,6 +180,7 @@ __all__ = [
     "ZixirError",
     "ZixirSyntaxError",
     "ZixirRuntimeError",
+    "RaisedError",
     "PythonError",
     "WorkerCrashed",
     "CallTimeout",

@@ -35,7 +35,7 @@ _ESCAPES_OUT = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0", "\\": "\\\\"
 _PRECEDENCE = {"or": 2, "and": 3, "==": 4, "!=": 4, "<": 4, ">": 4, "<=": 4, ">=": 4, "..": 5,
                "+": 6, "-": 6, "*": 7, "/": 7, "%": 7}
 _PIPE, _UNARY, _POSTFIX, _ATOM = 1, 8, 9, 10
-_COMPOUND = (A.If, A.Match, A.For, A.While, A.Lambda, A.Return)
+_COMPOUND = (A.If, A.Match, A.For, A.While, A.Lambda, A.Return, A.Try)
 _CALLS = (A.Call, A.EngineCall, A.MemoryCall, A.PythonCall)
 
 
@@ -162,6 +162,14 @@ class _Printer:
     def _open_if(self, node: A.Node) -> bool:
         """Does `node`, printed on one line, end with an `if` that has no `else` (which would
         take an `else` that follows as its own)?"""
+        return self._open_tail(node, "if")
+
+    def _open_try(self, node: A.Node) -> bool:
+        """Does `node`, printed on one line, end with a `try` (which would take a `rescue`
+        that follows as one of its own clauses)?"""
+        return self._open_tail(node, "try")
+
+    def _open_tail(self, node: A.Node, word: str) -> bool:
         while True:
             if isinstance(node, A.ExprStmt):
                 node = node.expr
@@ -176,8 +184,15 @@ class _Printer:
                 continue
             if isinstance(node, A.If):
                 if node.otherwise is None:
+                    if word == "if":
+                        return True
+                    block = node.then
+                else:
+                    block = node.otherwise
+            elif isinstance(node, A.Try):
+                if word == "try":
                     return True
-                block = node.otherwise
+                block = node.rescues[-1].body
             elif isinstance(node, (A.Lambda, A.For, A.While, A.FnDef)):
                 block = node.body
             else:
@@ -662,6 +677,34 @@ class _Printer:
             text += "\n" + " " * indent + "else"
         style = self._style(e.otherwise)
         return text + self.body(e.otherwise, style, indent, _after(text, col), flat)
+
+    def _Try(self, e, indent, col, flat) -> str:
+        blocks = [e.body] + [clause.body for clause in e.rescues]
+        styles = [self._style(block) for block in blocks]
+        for i, block in enumerate(blocks[:-1]):
+            # an inline body ending in a `try` would take the next `rescue` as its own
+            if styles[i] == "colon" and block.body and self._open_try(block.body[-1]):
+                styles[i] = "brace"
+        previous = self.body(e.body, styles[0], indent, _after("try", col), flat)
+        text = "try" + previous
+        for i, clause in enumerate(e.rescues):
+            if styles[i] == "brace" or "\n" not in previous:
+                text += " rescue"
+            else:
+                rescue_at = self.starts[self._token_at(_start(clause))]
+                trailing = self._take_trailing(blocks[i].end_line, rescue_at)
+                if trailing is not None:
+                    text += " " + trailing.text
+                for comment in self._take_before(rescue_at, blocks[i].column, True):
+                    text += "\n" + " " * (indent + STEP) + comment.text
+                text += "\n" + " " * indent + "rescue"
+            text += " " + clause.name
+            if clause.guard is not None:
+                text += " if "
+                text += self.expr(clause.guard, indent, _after(text, col), _PIPE, flat)
+            previous = self.body(clause.body, styles[i + 1], indent, _after(text, col), flat)
+            text += previous
+        return text
 
     def _For(self, e, indent, col, flat) -> str:
         text = f"for {e.var} in " + self.expr(e.iterable, indent, col + len(e.var) + 8, _PIPE,

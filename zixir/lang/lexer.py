@@ -15,7 +15,7 @@ from .errors import ZixirSyntaxError
 
 KEYWORDS = frozenset(
     "let fn if then else match for in while break continue return true false nil and or not "
-    "type import pub python".split()
+    "type import pub python try rescue".split()
 )
 
 # longest first, so that `...` wins over `..` over `.`

@@ -569,7 +569,7 @@ class Parser:
             handler = {
                 "if": self.if_expr, "match": self.match_expr, "for": self.for_expr,
                 "while": self.while_expr, "fn": self.lambda_expr, "python": self.python_call,
-                "return": self.return_expr,
+                "return": self.return_expr, "try": self.try_expr,
             }.get(word)
             if handler is not None and not self._pattern_mode:
                 self._enter()
@@ -580,6 +580,8 @@ class Parser:
             if word in ("break", "continue") and not self._pattern_mode:
                 self.advance()
                 return self.node(A.Break if word == "break" else A.Continue, tok)
+            if word == "rescue":
+                raise self.error("Unexpected 'rescue': it must follow the body of a 'try'", tok)
         if kind == "op":
             if tok.text == "(":
                 return self.paren_or_lambda()
@@ -771,6 +773,36 @@ class Parser:
         condition = self.expression()
         body = self.body("the 'while' body")
         return self.node(A.While, start, condition, body)
+
+    def try_expr(self) -> A.Try:
+        """`try BODY rescue NAME [if GUARD] BODY ...`. The first `rescue` may start any line
+        (nothing else can follow a `try` body); a later one on a new line belongs to this
+        `try` only if it is not left of the enclosing indented block, as with `else`."""
+        start = self.advance()
+        body = self.body("the 'try' body")
+        rescues: list[A.RescueClause] = []
+        while True:
+            tok = self.peek()
+            if not tok.is_keyword("rescue"):
+                if rescues:
+                    break
+                found = f", found '{tok.describe()}'" if tok.kind != "eof" else ""
+                raise self.error(f"Expected 'rescue' after the 'try' body{found}", tok)
+            if rescues and tok.newline_before and self._nl[-1] and tok.column < self._indent[-1]:
+                break
+            rescues.append(self.rescue_clause())
+        return self.node(A.Try, start, body, rescues)
+
+    def rescue_clause(self) -> A.RescueClause:
+        start = self.advance()  # rescue
+        name_tok = self.expect_ident("rescue")
+        guard = None
+        if self.peek().is_keyword("if"):
+            self.advance()
+            guard = self.expression()
+        body = self.body("the 'rescue' body")
+        return self.node(A.RescueClause, start, name_tok.text, self._name_node(name_tok), guard,
+                         body)
 
     def return_expr(self) -> A.Return:
         start = self.advance()

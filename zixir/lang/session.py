@@ -127,6 +127,7 @@ class Session:
 
     def _new_namespace(self) -> dict[str, Any]:
         from .. import engine
+        from . import rescue
 
         def engine_call(op: str, *args: Any) -> Any:
             return _engine_result(engine.run(op, *[_engine_arg(a) for a in args]))
@@ -165,6 +166,9 @@ class Session:
             "_zx_memory_delete": self._memory_delete,
             "_zx_memory_keys": self._memory_keys,
             "_zx_import": self._import,
+            "_zx_Rescuable": rescue.RESCUABLE,
+            "_zx_caught": rescue.caught,
+            "_zx_error_map": rescue.error_map,
         }
 
     # ---- services ----------------------------------------------------------------------------
@@ -370,8 +374,10 @@ def _position(code: Any, lasti: int) -> tuple[int, int, int, int] | None:
     return None
 
 
-def localize(exc: BaseException) -> ZixirError:
-    """The `ZixirError` a user sees for `exc`, positioned at the Zixir code that raised it."""
+def localize(exc: BaseException, outer: list[Frame] | None = None) -> ZixirError:
+    """The `ZixirError` a user sees for `exc`, positioned at the Zixir code that raised it.
+
+    `outer`: the Zixir calls around the frame that caught `exc` (a `try`), outermost first."""
     frames: list[tuple[Any, int, CompiledProgram]] = []
     tb = exc.__traceback__
     innermost_is_zixir = False
@@ -384,7 +390,7 @@ def localize(exc: BaseException) -> ZixirError:
         else:
             innermost_is_zixir = False
         tb = tb.tb_next
-    chain: list[Frame] = []
+    chain: list[Frame] = list(outer or ())
     for tb_entry, lasti, _program in frames:
         pos = _position(tb_entry.tb_frame.f_code, lasti)
         if pos:
@@ -411,6 +417,22 @@ def localize(exc: BaseException) -> ZixirError:
         err.call_chain = tuple(trim_chain(chain))
     err.__traceback__ = None
     return err
+
+
+def outer_chain(frame: Any) -> list[Frame]:
+    """The Zixir calls that led to `frame` (not itself), outermost first: where an error
+    caught in `frame` would have gone on to."""
+    chain: list[Frame] = []
+    current = frame.f_back if frame is not None else None
+    while current is not None:
+        code = current.f_code
+        if code.co_filename in _PROGRAMS:
+            pos = _position(code, current.f_lasti)
+            if pos:
+                chain.append(Frame(demangle(code.co_name), pos[0], pos[1] + 1))
+        current = current.f_back
+    chain.reverse()
+    return chain
 
 
 CHAIN_HEAD, CHAIN_TAIL, CHAIN_RUN = 20, 30, 8

@@ -35,7 +35,7 @@ class Completion:
 
 _USER_KINDS = {"let": "variable", "for": "variable", "comprehension": "variable",
                "pattern": "variable", "parameter": "parameter", "function": "function",
-               "import": "import", "type": "type"}
+               "import": "import", "type": "type", "rescue": "variable"}
 
 
 def completions(current: Analysis, line: int, column: int,
@@ -199,7 +199,7 @@ def _where(analysis: Analysis, definition) -> str:
     span = analysis.name_span(definition)
     scope = "Top-level" if definition.toplevel else "Local"
     what = {"let": "variable", "for": "loop variable", "comprehension": "loop variable",
-            "pattern": "match binding"}.get(definition.kind, definition.kind)
+            "pattern": "match binding", "rescue": "rescued error"}.get(definition.kind, definition.kind)
     return f"{scope} {what}, defined on line {span.line}." if span else ""
 
 
