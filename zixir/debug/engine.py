@@ -51,7 +51,7 @@ from .frames import (
     program_of,
     zixir_stack,
 )
-from .lines import Pos, index_of, instruction_pos
+from .lines import Pos, index_of, instruction_pos, instruction_span
 
 
 class Terminated(BaseException):
@@ -143,14 +143,18 @@ class _CodeInfo:
         try:
             return self.stmts[lasti]
         except KeyError:
-            pos = instruction_pos(code, lasti)
-            stmt = self.index.statement_at(pos) if (pos and self.index is not None) else None
+            span = instruction_span(code, lasti)
+            stmt = self.index.statement_at(*span) if (span and self.index is not None) else None
             self.stmts[lasti] = stmt
             return stmt
 
 
 class _FrameTracer:
-    """The local trace function of one Zixir frame: finds its stop points."""
+    """The local trace function of one Zixir frame: finds its stop points.
+
+    A line event is a stop point when its instruction lies in a statement starting on that
+    line, unless that statement was already entered (it, or one enclosing it, goes on after a
+    sub-expression on another line or a call) and no backward jump (a loop) happened since."""
 
     __slots__ = ("debugger", "info", "last_stmt", "last_lasti")
 
@@ -167,12 +171,14 @@ class _FrameTracer:
         if event == "line":
             lasti = frame.f_lasti
             stmt = self.info.statement(frame.f_code, lasti)
+            forward = lasti > self.last_lasti
+            self.last_lasti = lasti
             if stmt is None or stmt[0][0] != frame.f_lineno:
                 return self
-            if stmt is self.last_stmt and lasti > self.last_lasti:
-                self.last_lasti = lasti
-                return self
-            self.last_stmt, self.last_lasti = stmt, lasti
+            last = self.last_stmt
+            if forward and last is not None and stmt[0] <= last[0] and last[1] <= stmt[1]:
+                return self  # the same statement, or glue of one enclosing it, goes on
+            self.last_stmt = stmt
             self.debugger._stop_point(frame, self.info, stmt)
         elif event == "return":
             self.debugger._returned(frame)

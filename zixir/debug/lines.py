@@ -53,11 +53,12 @@ class SourceIndex:
         self._starts = [s for s, _ in self.statements]
         self._block_starts = [s for s, _ in self.blocks]
 
-    def statement_at(self, pos: Pos) -> tuple[Pos, Pos] | None:
-        """The innermost statement containing `pos` (the one starting last: statements nest)."""
-        i = bisect.bisect_right(self._starts, pos) - 1
+    def statement_at(self, start: Pos, end: Pos) -> tuple[Pos, Pos] | None:
+        """The innermost statement containing the span start..end (statements nest, so it is
+        the containing one that starts last)."""
+        i = bisect.bisect_right(self._starts, start) - 1
         while i >= 0:
-            if pos < self.statements[i][1]:
+            if end <= self.statements[i][1]:
                 return self.statements[i]
             i -= 1
         return None
@@ -75,13 +76,24 @@ class SourceIndex:
 
 def instruction_pos(code: Any, lasti: int) -> Pos | None:
     """The Zixir position (line, 1-based column) of the instruction at byte offset `lasti`."""
+    span = instruction_span(code, lasti)
+    return span[0] if span else None
+
+
+def instruction_span(code: Any, lasti: int) -> tuple[Pos, Pos] | None:
+    """The Zixir span (start, end; 1-based columns, end exclusive) of an instruction."""
     positions = _positions(code)
     index = lasti // 2
     if 0 <= index < len(positions):
-        line, _end_line, col, _end_col = positions[index]
-        if line is not None and col is not None:
-            return (line, col + 1)
+        return _span(positions[index])
     return None
+
+
+def _span(position: tuple) -> tuple[Pos, Pos] | None:
+    line, end_line, col, end_col = position
+    if line is None or col is None:
+        return None
+    return ((line, col + 1), (end_line or line, (end_col if end_col is not None else col) + 1))
 
 
 _positions_cache: dict[Any, list] = {}
@@ -119,12 +131,13 @@ def stop_lines(code: Any, index: SourceIndex) -> set[int]:
     for current in code_objects(code):
         if not is_step_code(current):
             continue
-        for line, _end_line, col, _end_col in current.co_positions():
-            if line is None or col is None or line in lines:
+        for position in current.co_positions():
+            span = _span(position)
+            if span is None or span[0][0] in lines:
                 continue
-            stmt = index.statement_at((line, col + 1))
-            if stmt is not None and stmt[0][0] == line:
-                lines.add(line)
+            stmt = index.statement_at(*span)
+            if stmt is not None and stmt[0][0] == span[0][0]:
+                lines.add(span[0][0])
     return lines
 
 
