@@ -183,6 +183,9 @@ class DapClient:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
+            # the reader ends at end of file; its descriptor must not be closed (and reused
+            # by another test's pipe) while it still reads
+            self._reader.join(DEADLINE)
             for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
                 try:
                     stream.close()
