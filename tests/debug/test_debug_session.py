@@ -541,3 +541,95 @@ def test_disconnect_during_a_run_leaves_no_process(dap, tmp_path):
         ready, _, _ = select.select([fd], [], [], 60)
         os.close(fd)
         assert ready, "a process of the debugged program outlived the adapter"
+
+
+def test_frames_through_builtins_lambdas_and_comprehensions(dap, tmp_path):
+    program = write(tmp_path, "main.zx", """
+        fn scale(x) {
+          let y = x * 3
+          y
+        }
+        let viaMap = map([1, 2], x => scale(x))
+        let viaComp = [scale(v) for v in [5]]
+        viaComp
+    """)
+    client = dap()
+    client.start(program, {program: [2]})
+    client.stopped("breakpoint")
+    assert [(f["name"], f["line"]) for f in client.frames()] == [
+        ("scale", 2), ("<lambda>", 5), ("<top level>", 5)]
+    client.request("continue", {"threadId": 1})
+    client.stopped("breakpoint")
+    client.request("continue", {"threadId": 1})
+    client.stopped("breakpoint")
+    frames = client.frames()
+    assert [(f["name"], f["line"]) for f in frames] == [("scale", 2), ("<top level>", 6)]
+    assert client.scope(frames[0]["id"])["x"]["value"] == "5"
+    client.request("continue", {"threadId": 1})
+    assert client.finish() == 0
+    assert client.output("stdout") == "[15]\n"
+
+
+def test_main_is_called_and_error_in_an_imported_file(dap, tmp_path):
+    write(tmp_path, "lib.zx", """
+        pub fn check(n) {
+          if n > 2 { n + "x" * nil } else { n }
+        }
+    """)
+    program = write(tmp_path, "main.zx", """
+        import "lib.zx"
+        fn main() {
+          let a = check(1)
+          check(a + 5)
+        }
+    """)
+    client = dap()
+    client.start(program, stop_on_entry=True, exceptions=["uncaught"])
+    client.stopped("entry")
+    assert client.top() == ("<top level>", 1)
+    client.request("continue", {"threadId": 1})
+    client.stopped("exception")
+    frames = client.frames()
+    assert [(f["name"], f["line"], f["source"]["name"]) for f in frames] == [
+        ("check", 2, "lib.zx"), ("main", 4, "main.zx")]
+    assert frames[0]["column"] == 18  # `"x" * nil`
+    assert client.scope(frames[0]["id"])["n"]["value"] == "6"
+    assert client.scope(frames[1]["id"])["a"]["value"] == "1"
+    client.request("continue", {"threadId": 1})
+    assert client.finish() == 1
+    assert "lib.zx:2:18: error: " in client.output("stderr")
+
+
+def test_no_debug_runs_without_stopping(dap, tmp_path):
+    program = write(tmp_path, "main.zx", PROGRAM)
+    client = dap()
+    client.start(program, {program: [3]}, noDebug=True)
+    assert client.finish() == 0
+    assert not [e for e in client.events if e["event"] == "stopped"]
+
+
+def test_breakpoint_set_while_running_is_hit(dap, tmp_path):
+    program = write(tmp_path, "main.zx", """
+        let i = 0
+        println("looping")
+        while true {
+          i += 1
+        }
+    """)
+    client = dap()
+    client.start(program)
+    wait_for_output(client, "looping\n")
+    body = client.request("setBreakpoints", {"source": {"path": program},
+                                             "breakpoints": [{"line": 4}]})
+    assert body["breakpoints"][0]["verified"] is True
+    client.stopped("breakpoint")
+    assert client.top() == ("<top level>", 4)
+
+
+def test_disconnect_while_stopped_ends_the_program_and_the_adapter(dap, tmp_path):
+    program = write(tmp_path, "main.zx", PROGRAM)
+    client = dap()
+    client.start(program, {program: [3]})
+    client.stopped("breakpoint")
+    assert client.close() == 0
+    assert client.output("stdout") == ""
