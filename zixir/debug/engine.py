@@ -132,12 +132,15 @@ class Outcome:
 
 
 class _CodeInfo:
-    __slots__ = ("path", "index", "stmts")
+    __slots__ = ("path", "index", "stmts", "lines", "version", "has_breakpoint")
 
-    def __init__(self, path: str | None, index: Any) -> None:
+    def __init__(self, code: Any, path: str | None, index: Any) -> None:
         self.path = path
         self.index = index
         self.stmts: dict[int, tuple | None] = {}  # lasti -> statement at that instruction
+        self.lines = frozenset(line for _, _, line in code.co_lines() if line is not None)
+        self.version = -1  # of the breakpoints `has_breakpoint` was computed for
+        self.has_breakpoint = False
 
     def statement(self, code: Any, lasti: int) -> tuple | None:
         try:
@@ -195,6 +198,7 @@ class Debugger:
         self.break_on_uncaught = True
         self.stop: Stop | None = None
         self._breakpoints: dict[str, dict[int, Breakpoint]] = {}
+        self._bp_version = 0
         self._lock = threading.RLock()
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._infos: dict[Any, _CodeInfo | None] = {}
@@ -218,8 +222,9 @@ class Debugger:
                 self._breakpoints[key] = table
             else:
                 self._breakpoints.pop(key, None)
+            self._bp_version += 1
         if table:
-            self._attach_running_frames(lambda info: info.path == key)
+            self._attach_running_frames(self._has_breakpoint)
 
     def request_pause(self) -> None:
         self._pause = True
@@ -329,8 +334,8 @@ class Debugger:
             if is_zixir_code(code):
                 program = program_of(code)
                 assert program is not None
-                info = _CodeInfo(path_key(program.filename) if program.filename else None,
-                                 index_of(program))
+                info = _CodeInfo(code, path_key(program.filename) if program.filename
+                                 else None, index_of(program))
             self._infos[code] = info
             return info
 
@@ -342,9 +347,18 @@ class Debugger:
         info = self._info(frame.f_code)
         if info is None:
             return None
-        if self._mode in ("in", "entry") or self._pause or info.path in self._breakpoints:
+        if self._mode in ("in", "entry") or self._pause or self._has_breakpoint(info):
             return _FrameTracer(self, info)
         return None
+
+    def _has_breakpoint(self, info: _CodeInfo) -> bool:
+        """Does this code object have a line with a breakpoint? (Only such frames need line
+        events: the rest of a file with breakpoints runs at full speed.)"""
+        if info.version != self._bp_version:
+            bps = self._breakpoints.get(info.path) if info.path else None
+            info.has_breakpoint = bool(bps) and not info.lines.isdisjoint(bps)
+            info.version = self._bp_version
+        return info.has_breakpoint
 
     def _stop_point(self, frame: Any, info: _CodeInfo, stmt: tuple) -> None:
         if self._terminating:
