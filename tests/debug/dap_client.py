@@ -106,6 +106,12 @@ class DapClient:
             return all(body.get(k) == v for k, v in fields.items())
         return self._take(match, timeout).get("body") or {}
 
+    def wait_output(self, text: str, timeout: float = DEADLINE) -> None:
+        """Wait until the program's output (all categories so far) contains `text`."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            self.event("output", max(0.0, deadline - time.monotonic()))
+
     def output(self, category: str | None = None) -> str:
         return "".join(e["body"]["output"] for e in self.events if e["event"] == "output"
                        and (category is None or e["body"]["category"] == category))

@@ -228,7 +228,7 @@ def test_step_over_a_call_does_not_stop_inside_it(dap, tmp_path):
 
 
 def wait_for_output(client: DapClient, text: str) -> None:
-    client.event("output", output=text)
+    client.wait_output(text)
 
 
 def test_pause_a_long_loop_and_terminate(dap, tmp_path):
@@ -514,19 +514,7 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def test_disconnect_during_a_run_leaves_no_process(dap, tmp_path):
-    program = write(tmp_path, "main.zx", """
-        let n = python "math" "sqrt" (4.0)
-        let i = 0
-        while true {
-          i += 1
-        }
-    """)
-    client = dap()
-    client.start(program, {program: [3]})
-    client.stopped("breakpoint")  # the runtime's processes are up by now
-    client.request("setBreakpoints", {"source": {"path": program}, "breakpoints": []})
-    client.request("continue", {"threadId": 1})
+def _disconnect_and_check_cleanup(client: DapClient) -> None:
     pids = _descendants(client.proc.pid)
     assert pids, "the runtime should have started processes"
     pidfds = []
@@ -541,6 +529,38 @@ def test_disconnect_during_a_run_leaves_no_process(dap, tmp_path):
         ready, _, _ = select.select([fd], [], [], 60)
         os.close(fd)
         assert ready, "a process of the debugged program outlived the adapter"
+
+
+def test_disconnect_during_a_run_leaves_no_process(dap, tmp_path):
+    program = write(tmp_path, "main.zx", """
+        let n = python "math" "sqrt" (4.0)
+        let i = 0
+        while true {
+          i += 1
+        }
+    """)
+    client = dap()
+    client.start(program, {program: [3]})
+    client.stopped("breakpoint")  # the runtime's processes are up by now
+    client.request("setBreakpoints", {"source": {"path": program}, "breakpoints": []})
+    client.request("continue", {"threadId": 1})
+    _disconnect_and_check_cleanup(client)
+
+
+def test_disconnect_during_a_long_python_call_leaves_no_process(dap, tmp_path):
+    write(tmp_path, "slow.py", """
+        import time
+        def wait():
+            print("in worker", flush=True)
+            time.sleep(600)
+    """)
+    program = write(tmp_path, "main.zx", """
+        python "slow" "wait" ()
+    """)
+    client = dap()
+    client.start(program)
+    wait_for_output(client, "in worker\n")  # the worker is running the call
+    _disconnect_and_check_cleanup(client)
 
 
 def test_frames_through_builtins_lambdas_and_comprehensions(dap, tmp_path):

@@ -406,7 +406,9 @@ class DebugAdapter:
     def on_disconnect(self, args: dict) -> None:
         if self.started and not self.finished.is_set():
             self.debugger.terminate()
-            self.finished.wait(15.0)
+            if not self.finished.wait(5.0) and self.services is not None:
+                self.services.close()  # a Python call it waits for fails, and it ends
+                self.finished.wait(10.0)
         if self.services is not None:
             self.services.close()
 
