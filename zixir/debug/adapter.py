@@ -222,10 +222,10 @@ class DebugAdapter:
         args = message.get("arguments") or {}
         try:
             body = handler(args)
-        except ZixirError as exc:
-            self._respond(message, {"error": {"id": 1, "format": str(exc), "showUser":
-                                              command in ("launch", "setBreakpoints")}},
-                          success=False, message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - one failed request must not end the session
+            text = str(exc) if isinstance(exc, ZixirError) else \
+                f"internal error in the debugger: {type(exc).__name__}: {exc}"
+            self._respond(message, success=False, message=text)
             return
         self._respond(message, body)
         after = getattr(self, "after_" + str(command), None)

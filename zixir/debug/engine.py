@@ -30,6 +30,7 @@ import queue
 import re
 import sys
 import threading
+import types
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -38,9 +39,9 @@ from typing import Any
 from ..lang import builtins as B
 from ..lang.compiler import mangle
 from ..lang.deep import EXECUTOR, interrupt
-from ..lang.errors import ZixirError, ZixirRuntimeError, ZixirSyntaxError
+from ..lang.errors import ZixirError, ZixirRuntimeError
 from ..lang.parser import parse
-from ..lang.session import Session, localize, read_source
+from ..lang.session import _PROGRAMS, _PROGRAMS_LOCK, Session, localize, read_source
 from ..lang.values import is_truthy
 from .frames import (
     FrameView,
@@ -49,9 +50,10 @@ from .frames import (
     is_zixir_code,
     local_variables,
     program_of,
+    zixir_name,
     zixir_stack,
 )
-from .lines import Pos, index_of, instruction_pos, instruction_span
+from .lines import Pos, code_objects, index_of, instruction_pos, instruction_span
 
 
 class Terminated(BaseException):
@@ -300,9 +302,7 @@ class Debugger:
             if main is not None and callable(main) and B.arity(main) == (0, 0):
                 value = self._guarded(main)
             return Outcome(value=value)
-        except ZixirSyntaxError as exc:
-            return Outcome(error=exc)
-        except ZixirError as exc:
+        except ZixirError as exc:  # syntax errors too: they are reported the same way
             return Outcome(error=exc)
         except (Terminated, KeyboardInterrupt):
             return Outcome(terminated=True)
@@ -488,16 +488,13 @@ class Debugger:
                                                               view.position))
 
     def _evaluate_in(self, frame: Any, expression: str, position: Pos | None) -> Any:
+        code, names = _compiled_expression(expression)
         namespace = dict(frame.f_globals)
-        for name, value in local_variables(frame, position or (frame.f_lineno, 1)).items():
+        for name, value in local_variables(frame, position or (frame.f_lineno, 1),
+                                           names).items():
             namespace[mangle(name)] = value
-        compiled = _EVAL_SESSION.compile(expression, "<evaluate>")
-        exec(compiled.code, namespace)
-        fn = namespace.pop(compiled.function_name)
         try:
-            return fn()
-        except ZixirError as exc:
-            raise localize(exc) from None
+            return types.FunctionType(code, namespace)()
         except Exception as exc:  # noqa: BLE001 - as in the session: a positioned ZixirError
             raise localize(exc) from None
 
@@ -508,3 +505,25 @@ class Debugger:
 
 
 _EVAL_SESSION = Session()  # compiles expressions typed by the person debugging
+_EXPRESSIONS: dict[str, Any] = {}
+_MAX_EXPRESSIONS = 256
+
+
+def _compiled_expression(expression: str) -> Any:
+    """The code of the function evaluating `expression`, compiled once per text: a condition
+    is evaluated at every pass over its line."""
+    found = _EXPRESSIONS.get(expression)
+    if found is None:
+        compiled = _EVAL_SESSION.compile(expression, "<evaluate>")
+        code = next(c for c in compiled.code.co_consts
+                    if getattr(c, "co_name", None) == compiled.function_name)
+        names = set()  # the Zixir names it reads, in it or in the functions it defines
+        for each in code_objects(code):
+            names.update(n for n in each.co_names + each.co_freevars if zixir_name(n))
+        names = {zixir_name(n) for n in names}
+        if len(_EXPRESSIONS) >= _MAX_EXPRESSIONS:  # evaluations are many (every hover)
+            oldest = next(iter(_EXPRESSIONS))
+            with _PROGRAMS_LOCK:
+                _PROGRAMS.pop(_EXPRESSIONS.pop(oldest)[0], None)
+        found = _EXPRESSIONS[expression] = (compiled.gen_filename, code, names)
+    return found[1], found[2]

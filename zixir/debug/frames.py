@@ -142,32 +142,54 @@ def _bindings(code: Any) -> _Bindings:
     return found
 
 
-def local_variables(frame: Any, position: Pos) -> dict[str, Any]:
-    """The Zixir variables of `frame`'s function visible at `position`: name -> value.
+_visible_cache: dict[tuple[Any, Pos], dict[str, list[str]]] = {}
 
-    Top-level bindings (`u_x`) are globals and are left to `global_variables`; at the top
-    level this is the variables of the blocks enclosing the position."""
+
+def visible_bindings(code: Any, position: Pos) -> dict[str, list[str]]:
+    """Zixir name -> its Python names in scope at `position`, innermost first (an inner one
+    may not be bound yet: `let x = x + 1` reads the outer `x`). Top-level bindings (`u_x`)
+    are left to `global_variables`."""
+    key = (code, position)
+    found = _visible_cache.get(key)
+    if found is not None:
+        return found
+    candidates: list[tuple[Pos, str, str]] = []
+    for pyname, (start, end) in _bindings(code).scopes.items():
+        if not is_global_name(pyname) and start <= position < end:
+            name = zixir_name(pyname)
+            assert name is not None
+            candidates.append((start, name, pyname))
+    found = {}
+    for _start, name, pyname in sorted(candidates, reverse=True):
+        found.setdefault(name, []).append(pyname)
+    if len(_visible_cache) > 4096:
+        _visible_cache.clear()
+    _visible_cache[key] = found
+    return found
+
+
+def local_variables(frame: Any, position: Pos, only: set[str] | None = None) -> dict[str, Any]:
+    """The Zixir variables of `frame`'s function visible at `position` (`only` those names):
+    name -> value, outermost binding first. At the top level these are the variables of the
+    blocks enclosing the position."""
     code = frame.f_code
-    bindings = _bindings(code)
+    visible = visible_bindings(code, position)
+    if only is not None:
+        visible = {name: pynames for name, pynames in visible.items() if name in only}
+        if not visible:
+            return {}
     f_locals = frame.f_locals
     f_globals = frame.f_globals
-    chosen: dict[str, tuple[Pos, Any]] = {}
-    for pyname, (start, end) in bindings.scopes.items():
-        if is_global_name(pyname) or not (start <= position < end):
-            continue
-        if pyname in f_locals:
-            value = f_locals[pyname]
-        elif pyname in f_globals and pyname not in code.co_varnames:
-            value = f_globals[pyname]
-        else:
-            continue  # not bound yet
-        name = zixir_name(pyname)
-        assert name is not None
-        previous = chosen.get(name)
-        if previous is None or start >= previous[0]:
-            chosen[name] = (start, value)
-    return {name: value for name, (_, value) in sorted(chosen.items(),
-                                                         key=lambda item: item[1][0])}
+    out: dict[str, Any] = {}
+    for name, pynames in reversed(visible.items()):
+        for pyname in pynames:
+            if pyname in f_locals:
+                out[name] = f_locals[pyname]
+                break
+            if pyname in f_globals and pyname not in code.co_varnames:
+                out[name] = f_globals[pyname]
+                break
+    return out
 
 
 def global_variables(frame: Any) -> dict[str, Any]:
