@@ -243,6 +243,8 @@ def test_pause_a_long_loop_and_terminate(dap, tmp_path):
     client = dap()
     client.start(program)
     wait_for_output(client, "looping\n")
+    running = client.failing("evaluate", {"expression": "i", "context": "watch"})
+    assert running["message"] == "the program is running: pause it to evaluate"
     client.request("pause", {"threadId": 1})
     client.stopped("pause")
     name, line = client.top()
@@ -445,6 +447,7 @@ def test_launch_errors_are_responses(dap, tmp_path):
     assert "--frobnicate" in bad["message"]
     assert client.failing("stackTrace", {"threadId": 1})["message"] == \
         "the program is not stopped"
+    assert client.failing("attach", {})["message"] == "unsupported request: attach"
 
 
 def test_relative_program_and_cwd(dap, tmp_path):
