@@ -12,6 +12,12 @@ Rounds are interleaved; the median and best wall time and the CPU time are print
 ratios against the plain run.
 
     python benchmarks/debugger.py [--rounds N]
+
+Measured (2 cores shared with other builds, load average ~12, Python 3.11.7), 3 rounds,
+median wall time against the plain run: not traced 1.34x, traced without breakpoints 6.1x,
+breakpoint in an unused fn 5.1x, never-true conditional breakpoint in the loop 122x. On 3.11
+a thread with `sys.settrace` pays for line bookkeeping on every instruction even where no frame
+wants line events; `sys.monitoring` (3.12+) would avoid that, and is not used yet.
 """
 
 from __future__ import annotations
