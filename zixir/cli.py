@@ -1,4 +1,4 @@
-"""The `zixir` command: run, check, fmt, repl, lsp.
+"""The `zixir` command: run, check, fmt, repl, lsp, debug.
 
 Exit status: 0 success, 1 runtime error (or `check` found errors), 2 syntax or usage error.
 Errors print as `FILE:LINE:COL: error: MESSAGE`, the source line and a caret.
@@ -144,6 +144,12 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_debug(args: argparse.Namespace) -> int:
+    from .debug.server import main as debug_main
+
+    return debug_main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zixir", description="Run and check Zixir programs.")
     parser.add_argument("--version", action="version", version="zixir 0.1.0")
@@ -183,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     lsp = sub.add_parser("lsp", help="language server on stdio")
     lsp.set_defaults(handler=cmd_lsp)
+
+    debug = sub.add_parser("debug", help="debug adapter (Debug Adapter Protocol) on stdio")
+    debug.set_defaults(handler=cmd_debug)
     return parser
 
 

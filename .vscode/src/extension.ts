@@ -1,5 +1,7 @@
-// The Zixir extension's client side: starts the language server (`zixir lsp` over stdio) and
-// contributes the commands "Zixir: Run File" and "Zixir: Restart Language Server".
+// The Zixir extension's client side: starts the language server (`zixir lsp` over stdio),
+// contributes the commands "Zixir: Run File" and "Zixir: Restart Language Server", and the
+// "zixir" debugger ("Run and Debug" runs `zixir debug`, a Debug Adapter Protocol server on
+// stdio).
 //
 // Which executable runs is decided by `zixirCommand` (command.ts) from two settings:
 //   zixir.server.path  set -> <path> lsp            (a `zixir` executable)
@@ -131,8 +133,45 @@ async function runFile(uri?: vscode.Uri): Promise<void> {
   });
 }
 
+/** Starts `zixir debug` with the same executable settings as the language server. */
+class ZixirDebugAdapterFactory implements vscode.DebugAdapterDescriptorFactory {
+  createDebugAdapterDescriptor(
+    session: vscode.DebugSession,
+  ): vscode.ProviderResult<vscode.DebugAdapterDescriptor> {
+    const config = vscode.workspace.getConfiguration("zixir", session.workspaceFolder?.uri);
+    const { command, args } = zixirCommand(settings(config), ["debug"]);
+    return new vscode.DebugAdapterExecutable(command, args);
+  }
+}
+
+/** F5 without a launch.json: debug the Zixir file in the active editor. */
+class ZixirDebugConfigurationProvider implements vscode.DebugConfigurationProvider {
+  resolveDebugConfiguration(
+    _folder: vscode.WorkspaceFolder | undefined,
+    config: vscode.DebugConfiguration,
+  ): vscode.ProviderResult<vscode.DebugConfiguration> {
+    if (!config.type && !config.request && !config.name) {
+      const document = vscode.window.activeTextEditor?.document;
+      if (document?.languageId === LANGUAGE_ID && !document.isUntitled) {
+        config.type = "zixir";
+        config.request = "launch";
+        config.name = "Debug Zixir file";
+        config.program = document.uri.fsPath;
+        config.cwd = path.dirname(document.uri.fsPath);
+      }
+    }
+    if (!config.program) {
+      void vscode.window.showErrorMessage("Zixir: open a saved .zx file to debug it.");
+      return undefined;
+    }
+    return config;
+  }
+}
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   context.subscriptions.push(
+    vscode.debug.registerDebugAdapterDescriptorFactory("zixir", new ZixirDebugAdapterFactory()),
+    vscode.debug.registerDebugConfigurationProvider("zixir", new ZixirDebugConfigurationProvider()),
     vscode.commands.registerCommand("zixir.runFile", runFile),
     vscode.commands.registerCommand("zixir.restartServer", restartServer),
     vscode.workspace.onDidChangeConfiguration((event) => {
