@@ -165,6 +165,12 @@ class MemoryCall(Node):
 
 
 @dataclass(slots=True, eq=False)
+class WorkflowCall(Node):
+    op: str  # run | step | map | dag | approval
+    args: list[Expr]
+
+
+@dataclass(slots=True, eq=False)
 class KeywordArg(Node):
     name: str
     value: Expr
@@ -256,7 +262,7 @@ class Continue(Node):
 
 Expr = (
     IntLit | FloatLit | StrLit | BoolLit | NilLit | Name | ListLit | MapLit | Unary | Binary |
-    Logical | Call | Index | Field | EngineRef | EngineCall | MemoryCall | PythonCall |
+    Logical | Call | Index | Field | EngineRef | EngineCall | MemoryCall | WorkflowCall | PythonCall |
     Lambda | If | Match | For | While | Comprehension | Return | Break | Continue | Block
 )
 
