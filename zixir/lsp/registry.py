@@ -46,6 +46,24 @@ MEMORY_MEMBERS: dict[str, MemoryMember] = {
 
 
 @functools.cache
+def workflow_members() -> dict:
+    """name -> Member of the `workflow` namespace (signature, doc, arity)."""
+    try:
+        from zixir.lang.builtins import WORKFLOW_MEMBERS
+    except Exception:
+        log.exception("cannot load the workflow members")
+        return {}
+    return dict(WORKFLOW_MEMBERS)
+
+
+def namespace_members(namespace: str) -> dict:
+    """The members of `memory` or `workflow` (empty for anything else)."""
+    if namespace == "memory":
+        return MEMORY_MEMBERS
+    return workflow_members() if namespace == "workflow" else {}
+
+
+@functools.cache
 def builtins() -> dict:
     """name -> Builtin (signature, doc, arity)."""
     try:

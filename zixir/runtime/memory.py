@@ -11,7 +11,14 @@ store, so clients that connect while the store restarts simply wait in the backl
 reconnect and retry (every operation is idempotent) until a deadline.
 
 Values are Zixir values converted to plain Python; clients store them as msgpack bytes, so the
-store never decodes a value. Keys are strings.
+store never decodes a value (except the number under `incr`). Keys are strings.
+
+Atomic updates: every row carries a version and an optional expiry. `incr` and `cas` run in one
+transaction in the store; `update(k, f)` reads (value, version), runs `f` in the client and
+writes only if the version is unchanged, else reads again. The operations that are not
+idempotent carry an operation id, and the store commits each one's result with its write, so
+a client retrying after a lost reply (the store was killed) gets the first result back instead
+of applying the operation twice.
 """
 
 from __future__ import annotations
