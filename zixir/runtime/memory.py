@@ -38,7 +38,8 @@ from zixir.lang.errors import ZixirRuntimeError
 
 from . import protocol as p
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)"
+SCHEMA = ("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
+          "version INTEGER NOT NULL DEFAULT 1, expires REAL)")
 #: columns added after the first release: a store file made by an older zixir gains them
 COLUMNS = (("version", "INTEGER NOT NULL DEFAULT 1"), ("expires", "REAL"))
 #: results of the operations that are not idempotent (incr, cas, put_if_version), by the
@@ -69,7 +70,11 @@ class Store:
         present = {row[1] for row in self.db.execute("PRAGMA table_info(kv)")}
         for name, decl in COLUMNS:
             if name not in present:
-                self.db.execute(f"ALTER TABLE kv ADD COLUMN {name} {decl}")
+                try:
+                    self.db.execute(f"ALTER TABLE kv ADD COLUMN {name} {decl}")
+                except sqlite3.OperationalError as e:  # another store on the file was faster
+                    if "duplicate column" not in str(e):
+                        raise
 
     def _expires(self, ttl: Any) -> float | None:
         if ttl is None:
