@@ -29,17 +29,17 @@ def add_workflow_command(sub: argparse._SubParsersAction) -> None:
 
     action("list", "every stored run: name, key, status, steps done, started, updated")
     show = action("show", "one run and its steps")
-    show.add_argument("name")
-    show.add_argument("key", nargs="?", default="default")
+    show.add_argument("name", help="the workflow's name")
+    show.add_argument("key", nargs="?", default="default", help="the run key (default: default)")
     for name, verb in (("approve", "approve"), ("reject", "reject")):
         decide = action(name, f"{verb} a pending approval step")
-        decide.add_argument("name")
-        decide.add_argument("step")
+        decide.add_argument("name", help="the workflow's name")
+        decide.add_argument("step", help="the approval step's name")
         decide.add_argument("--note", default="", help="the reviewer's note")
         decide.add_argument("--key", default="default", help="the run key (default: default)")
     reset = action("reset", "forget a run (every run of NAME without KEY)")
-    reset.add_argument("name")
-    reset.add_argument("key", nargs="?", default=None)
+    reset.add_argument("name", help="the workflow's name")
+    reset.add_argument("key", nargs="?", default=None, help="one run key (default: every run)")
     workflow.set_defaults(handler=_usage(workflow))
 
 
