@@ -1,6 +1,7 @@
-"""The `zixir` command: run, check, fmt, repl, lsp, debug.
+"""The `zixir` command: run, check, fmt, repl, lsp, debug, workflow.
 
-Exit status: 0 success, 1 runtime error (or `check` found errors), 2 syntax or usage error.
+Exit status: 0 success, 1 runtime error (or `check` found errors), 2 syntax or usage error,
+3 a workflow is waiting for an approval.
 Errors print as `FILE:LINE:COL: error: MESSAGE`, the source line and a caret.
 """
 
@@ -13,10 +14,10 @@ import sys
 from typing import Any
 
 from .lang.diagnostics import Diagnostic, format_diagnostic, format_error
-from .lang.errors import ZixirError, ZixirSyntaxError
+from .lang.errors import WorkflowWaiting, ZixirError, ZixirSyntaxError
 from .lang.values import to_literal, to_python
 
-EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 
 
 def _source_of(path: str | None) -> str | None:
@@ -71,6 +72,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         value, at_line_start = run_file_for_cli(
             path, workers=args.workers, timeout=args.timeout, allow=args.allow,
             allow_all=args.allow_all, stats=args.stats, memory=args.memory)
+    except WorkflowWaiting as waiting:
+        sys.stdout.flush()
+        print(f"zixir: {waiting.message}", file=sys.stderr)
+        return EXIT_WAITING
     except ZixirError as error:
         sys.stdout.flush()
         return report_error(error, path)
@@ -192,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     debug = sub.add_parser("debug", help="debug adapter (Debug Adapter Protocol) on stdio")
     debug.set_defaults(handler=cmd_debug)
+
+    from .workflow.cli import add_workflow_command
+
+    add_workflow_command(sub)
     return parser
 
 

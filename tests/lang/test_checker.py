@@ -232,7 +232,8 @@ def test_engine_op_arity_names_the_op():
 
 
 def test_memory_op_arity():
-    assert only_error('memory.put("k")') == ("memory.put expects 2 arguments, got 1", 1, 1)
+    assert only_error('memory.put("k")') == ("memory.put expects 2 to 3 arguments, got 1",
+                                                1, 1)
     assert only_error('memory.get("k", 1, 2)') == ("memory.get expects 1 to 2 arguments, got 3",
                                                    1, 1)
     assert errors('memory.get("k")\nmemory.keys()\nmemory.delete("k")') == []

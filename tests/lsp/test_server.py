@@ -145,7 +145,7 @@ async def test_completion_offers_memory_members(client: LanguageClient, tmp_path
     text = "memory.g"
     await open_document(client, path, text)
     items = await complete(client, path, types.Position(line=0, character=len(text)))
-    assert set(items) == {"put", "get", "delete", "keys"}
+    assert set(items) == {"put", "get", "delete", "keys", "incr", "cas", "update"}
     assert "memory.get(" in items["get"].detail
 
 

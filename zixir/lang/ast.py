@@ -165,6 +165,12 @@ class MemoryCall(Node):
 
 
 @dataclass(slots=True, eq=False)
+class WorkflowCall(Node):
+    op: str  # run | step | map | dag | approval
+    args: list[Expr]
+
+
+@dataclass(slots=True, eq=False)
 class KeywordArg(Node):
     name: str
     value: Expr
@@ -274,9 +280,9 @@ class Continue(Node):
 
 Expr = (
     IntLit | FloatLit | StrLit | BoolLit | NilLit | Name | ListLit | MapLit | Unary | Binary |
-    Logical | Call | Index | Field | EngineRef | EngineCall | MemoryCall | PythonCall |
-    Lambda | If | Match | For | While | Comprehension | Return | Break | Continue | Block |
-    Try
+    Logical | Call | Index | Field | EngineRef | EngineCall | MemoryCall | WorkflowCall |
+    PythonCall | Lambda | If | Match | For | While | Comprehension | Return | Break |
+    Continue | Block | Try
 )
 
 

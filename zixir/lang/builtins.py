@@ -608,3 +608,40 @@ PMAP_DOC = ("Parallel map: f applied to every element concurrently; Python calls
 def builtin_pmap(xs: Any, f: Any) -> ZList:
     """Sequential stand-in; a session replaces it with its concurrent version."""
     return builtin_map(xs, f)
+
+
+# ---- the workflow namespace (`workflow.X(...)`, LANGUAGE.md section 9) -----------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of a namespace such as `workflow`: implemented by each session (it needs the
+    memory store), documented here for the parser, the checker and the language server."""
+
+    name: str
+    signature: str
+    doc: str
+    min_args: int
+    max_args: int
+
+
+WORKFLOW_MEMBERS: dict[str, Member] = {
+    m.name: m
+    for m in (
+        Member("run", "workflow.run(name: String, key?: String, f) -> Any",
+               "Call f(run) as the durable run (name, key = \"default\"): an unfinished run "
+               "resumes, a finished one returns its stored result without running.", 2, 3),
+        Member("step", "workflow.step(run, name: String, g, options?) -> Any",
+               "Run the zero-parameter g once per run; its result is stored before it returns. "
+               "Options: retries, timeout (seconds).", 3, 4),
+        Member("map", "workflow.map(run, name: String, xs, g, options?) -> List",
+               "pmap with a checkpoint per element (index and hash of the element). Options: "
+               "retries, timeout, concurrency.", 4, 5),
+        Member("dag", "workflow.dag(run, steps: [Map]) -> Map",
+               "Run steps {name, after: [names], run: deps => ...} once their dependencies are "
+               "done, independent ones in parallel; a map of every step's result.", 2, 2),
+        Member("approval", "workflow.approval(run, name: String, message?: String) -> String",
+               "Wait for a person: ends the run as waiting until `zixir workflow approve`; "
+               "then the reviewer's note.", 2, 3),
+    )
+}

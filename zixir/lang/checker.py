@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from .. import engine
 from . import ast as A
-from .builtins import BUILTINS
+from .builtins import BUILTINS, WORKFLOW_MEMBERS
 from .diagnostics import Diagnostic
 from .errors import ZixirError, ZixirSyntaxError
 from .parser import parse
@@ -38,7 +38,8 @@ RAISE_INTERNAL_ERRORS = False
 Position = tuple[int, int]
 Span = tuple[int, int, int, int]
 
-MEMORY_ARITY = {"put": (2, 2), "get": (1, 2), "delete": (1, 1), "keys": (0, 1)}
+MEMORY_ARITY = {"put": (2, 3), "get": (1, 2), "delete": (1, 1), "keys": (0, 1), "incr": (1, 2),
+                "cas": (3, 3), "update": (2, 3)}
 
 
 # ---- types -------------------------------------------------------------------------------------
@@ -740,6 +741,10 @@ class _Resolver:
         self.expressions(node.args, scope)
         self.calls.append(node)
 
+    def expr_WorkflowCall(self, node: A.WorkflowCall, scope: _Scope) -> None:
+        self.expressions(node.args, scope)
+        self.calls.append(node)
+
     def expr_PythonCall(self, node: A.PythonCall, scope: _Scope) -> None:
         self.expressions(node.args, scope)
         self.expressions([k.value for k in node.kwargs], scope)
@@ -1130,7 +1135,12 @@ class _Types:
         return _engine_type(node.op).result if node.op in engine.OPS else ANY
 
     def type_MemoryCall(self, node: A.MemoryCall) -> Type:
+        if node.op == "cas":
+            return BOOL
         return ListOf(STRING) if node.op == "keys" else ANY
+
+    def type_WorkflowCall(self, node: A.WorkflowCall) -> Type:
+        return ANY
 
     def type_Lambda(self, node: A.Lambda) -> Type:
         return self.function_type(node, node.params, node.result_type, node.body)
@@ -1226,6 +1236,10 @@ class _Checker:
                 if not low <= len(node.args) <= high:
                     self.resolver.error(f"memory.{node.op} expects {expected} arguments, got "
                                         f"{len(node.args)}", node.span)
+            elif isinstance(node, A.WorkflowCall):
+                member = WORKFLOW_MEMBERS[node.op]
+                self.arity(node, f"workflow.{node.op}", member.min_args, member.max_args,
+                           singular=True)
         for let in self.resolver.lets:
             if let.type is not None:
                 self.expect(let.value, self.types.of(let.value), self.types.annotated(let.type),

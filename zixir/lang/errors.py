@@ -175,6 +175,16 @@ class ProtocolError(ZixirRuntimeError):
     """A malformed, oversized or unexpected frame on a worker pipe."""
 
 
+class WorkflowError(ZixirRuntimeError):
+    """A durable workflow was used wrongly or one of its steps cannot go on (a step name used
+    twice, a cycle in a dag, a rejected approval, a step that timed out)."""
+
+
+class WorkflowWaiting(WorkflowError):
+    """A workflow run reached an approval nobody has given yet: the run ends as `waiting`
+    (`zixir run` exits with status 3 and prints how to approve)."""
+
+
 __all__ = [
     "Frame",
     "ZixirError",
@@ -190,4 +200,6 @@ __all__ = [
     "Overloaded",
     "RouterCrashed",
     "ProtocolError",
+    "WorkflowError",
+    "WorkflowWaiting",
 ]

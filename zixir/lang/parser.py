@@ -16,13 +16,14 @@ import sys
 from collections.abc import Callable
 
 from . import ast as A
+from .builtins import WORKFLOW_MEMBERS
 from .errors import ZixirSyntaxError
 from .lexer import Token, tokenize
 
 COMPARISON_OPS = ("==", "!=", "<", ">", "<=", ">=")
 ASSIGN_OPS = ("=", "+=", "-=", "*=", "/=", "%=")
 CLOSERS = (")", "]", "}", ",")
-MEMORY_OPS = ("put", "get", "delete", "keys")
+MEMORY_OPS = ("put", "get", "delete", "keys", "incr", "cas", "update")
 MAX_NESTING = 400
 
 
@@ -443,7 +444,7 @@ class Parser:
         return left
 
     def _apply_pipe(self, value: A.Expr, target: A.Expr, op: Token) -> A.Expr:
-        if isinstance(target, (A.Call, A.EngineCall, A.MemoryCall, A.PythonCall)):
+        if isinstance(target, (A.Call, A.EngineCall, A.MemoryCall, A.WorkflowCall, A.PythonCall)):
             target.args.insert(0, value)
             result = target
         else:
@@ -602,7 +603,7 @@ class Parser:
             param = A.Param(tok.text)
             self.span_from(param, tok, tok)
             return self._lambda_body(tok, [param], None, arrow=True)
-        if tok.text in ("engine", "memory") and nxt.is_op(".") and self.peek(1).kind in (
+        if tok.text in ("engine", "memory", "workflow") and nxt.is_op(".") and self.peek(1).kind in (
                 "ident", "keyword") and not self._pattern_mode:
             self.advance()
             op_tok = self.advance()
@@ -612,6 +613,8 @@ class Parser:
                     args = self.arguments()
                     return self.node(A.EngineCall, tok, op_tok.text, args)
                 return self.node(A.EngineRef, tok, op_tok.text)
+            if tok.text == "workflow":
+                return self._workflow_call(tok, op_tok, has_call)
             if op_tok.text not in MEMORY_OPS:
                 raise self.error(
                     f"Unknown memory operation '{op_tok.text}' (expected one of "
@@ -621,6 +624,15 @@ class Parser:
             args = self.arguments()
             return self.node(A.MemoryCall, tok, op_tok.text, args)
         return self.node(A.Name, tok, tok.text)
+
+    def _workflow_call(self, tok, op_tok, has_call: bool) -> A.Expr:
+        if op_tok.text not in WORKFLOW_MEMBERS:
+            raise self.error(
+                f"Unknown workflow operation '{op_tok.text}' (expected one of "
+                f"{', '.join(WORKFLOW_MEMBERS)})", op_tok)
+        if not has_call:
+            raise self.error(f"Expected '(' after 'workflow.{op_tok.text}'", self.peek())
+        return self.node(A.WorkflowCall, tok, op_tok.text, self.arguments())
 
     def paren_or_lambda(self) -> A.Expr:
         opener = self.peek()

@@ -20,13 +20,21 @@ class Services(Protocol):
 
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any: ...
 
-    def memory_put(self, key: str, value: Any) -> None: ...
+    def memory_put(self, key: str, value: Any, ttl: float | None = None) -> None: ...
 
     def memory_get(self, key: str, default: Any = None, *, has_default: bool = False) -> Any: ...
 
     def memory_delete(self, key: str) -> bool: ...
 
     def memory_keys(self, prefix: str = "") -> list[str]: ...
+
+    def memory_scan(self, prefix: str = "") -> list[tuple[str, Any]]: ...
+
+    def memory_incr(self, key: str, n: int | float = 1) -> int | float: ...
+
+    def memory_cas(self, key: str, expected: Any, new: Any) -> bool: ...
+
+    def memory_update(self, key: str, f: Any, default: Any = None) -> Any: ...
 
 
 class Unavailable:
@@ -43,7 +51,7 @@ class Unavailable:
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
         raise self._refuse(f"python call {module}.{function}")
 
-    def memory_put(self, key: str, value: Any) -> None:
+    def memory_put(self, key: str, value: Any, ttl: float | None = None) -> None:
         raise self._refuse("memory.put")
 
     def memory_get(self, key: str, default: Any = None, *, has_default: bool = False) -> Any:
@@ -54,3 +62,15 @@ class Unavailable:
 
     def memory_keys(self, prefix: str = "") -> list[str]:
         raise self._refuse("memory.keys")
+
+    def memory_scan(self, prefix: str = "") -> list[tuple[str, Any]]:
+        raise self._refuse("memory.scan")
+
+    def memory_incr(self, key: str, n: int | float = 1) -> int | float:
+        raise self._refuse("memory.incr")
+
+    def memory_cas(self, key: str, expected: Any, new: Any) -> bool:
+        raise self._refuse("memory.cas")
+
+    def memory_update(self, key: str, f: Any, default: Any = None) -> Any:
+        raise self._refuse("memory.update")

@@ -45,6 +45,7 @@ from .values import (
     to_python,
     type_name,
 )
+from .workflows import WorkflowSurface
 
 # every compiled program, by its generated file name (how frames are recognised as Zixir's)
 _PROGRAMS: dict[str, CompiledProgram] = {}
@@ -59,6 +60,7 @@ class Session:
         self.filename = filename
         self.state = CompilerState(exports_of=self._exports_of)
         self.builtins = self._make_builtins()
+        self.workflows = WorkflowSurface(self.services, guarded_call)
         self.namespace = self._new_namespace()
         self._modules: dict[str, dict[str, Any]] = {}  # absolute path -> exported values
         self._loading: list[str] = []
@@ -165,10 +167,14 @@ class Session:
             "_zx_memory_get": self._memory_get,
             "_zx_memory_delete": self._memory_delete,
             "_zx_memory_keys": self._memory_keys,
+            "_zx_memory_incr": self._memory_incr,
+            "_zx_memory_cas": self._memory_cas,
+            "_zx_memory_update": self._memory_update,
             "_zx_import": self._import,
             "_zx_Rescuable": rescue.RESCUABLE,
             "_zx_caught": rescue.caught,
             "_zx_error_map": rescue.error_map,
+            **self.workflows.functions(),
         }
 
     # ---- services ----------------------------------------------------------------------------
@@ -179,9 +185,39 @@ class Session:
         return from_python(result)
 
     def _memory_put(self, *args: Any) -> None:
-        key, value = _memory_args("put", args, 2, 2)
-        self.services.memory_put(key, to_python(value))
+        key, value, *ttl = _memory_args("put", args, 2, 3)
+        if ttl and ttl[0] is not None:
+            if not is_number(ttl[0]) or ttl[0] <= 0:
+                raise ZixirRuntimeError(f"memory.put: ttl must be a positive number of seconds, "
+                                        f"got {type_name(ttl[0])}")
+            self.services.memory_put(key, to_python(value), ttl=ttl[0])
+        else:
+            self.services.memory_put(key, to_python(value))
         return None
+
+    def _memory_incr(self, *args: Any) -> Any:
+        key, *n = _memory_args("incr", args, 1, 2)
+        step = n[0] if n else 1
+        if not is_number(step):
+            raise ZixirRuntimeError(f"memory.incr: the increment must be a number, got "
+                                    f"{type_name(step)}")
+        return self.services.memory_incr(key, step)
+
+    def _memory_cas(self, *args: Any) -> Any:
+        key, expected, new = _memory_args("cas", args, 3, 3)
+        return TRUE if self.services.memory_cas(key, to_python(expected), to_python(new)) \
+            else FALSE
+
+    def _memory_update(self, *args: Any) -> Any:
+        """Read-modify-write: `f` runs here, again whenever another writer got in between."""
+        key, f, *default = _memory_args("update", args, 2, 3)
+        B.check_function("memory.update", f, 1)
+
+        def apply(current: Any) -> Any:
+            return to_python(f(from_python(current)))
+
+        start = to_python(default[0]) if default else None
+        return from_python(self.services.memory_update(key, apply, start))
 
     def _memory_get(self, *args: Any) -> Any:
         key, *default = _memory_args("get", args, 1, 2)

@@ -56,7 +56,8 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """`OP` in `engine.OP(...)` or `memory.OP(...)`: kind is engine or memory."""
+    """`OP` in `engine.OP(...)`, `memory.OP(...)` or `workflow.OP(...)`: kind is the
+    namespace."""
 
     span: Span
     kind: str
@@ -294,6 +295,8 @@ def _members(program: A.Program, source: str) -> list[Member]:
             kind, name = "engine", node.op
         elif isinstance(node, A.MemoryCall):
             kind, name = "memory", node.op
+        elif isinstance(node, A.WorkflowCall):
+            kind, name = "workflow", node.op
         else:
             continue
         span = _first_member(lines, Span.of(node), name)

@@ -58,9 +58,9 @@ def _members(owner: str, current: Analysis, fallback: Analysis | None, line: int
     if owner == "engine":
         return [Completion(op.name, "engine", op.signature, op.doc)
                 for op in registry.engine_ops().values()]
-    if owner == "memory":
+    if owner in ("memory", "workflow"):
         return [Completion(m.name, "memory", m.signature, m.doc)
-                for m in registry.MEMORY_MEMBERS.values()]
+                for m in registry.namespace_members(owner).values()]
     module = _module_members(current, owner)
     if module is not None:
         return module
@@ -105,7 +105,8 @@ def _names(current: Analysis, fallback: Analysis | None, line: int,
     for name, op in registry.engine_ops().items():
         items.setdefault(name, Completion(name, "engine", op.signature, op.doc))
     for namespace, doc in (("engine", "Native numeric and string kernels: engine.OP(args)."),
-                           ("memory", "The durable key/value store: memory.put/get/delete/keys.")):
+                           ("memory", "The durable key/value store: memory.put/get/delete/keys."),
+                           ("workflow", "Durable workflows: workflow.run/step/map/dag/approval.")):
         items.setdefault(namespace, Completion(namespace, "namespace", namespace, doc))
     for keyword in registry.keywords():
         items.setdefault(keyword, Completion(keyword, "keyword"))
@@ -186,8 +187,8 @@ def _library_hover(kind: str, name: str, span: Span) -> HoverInfo | None:
         if op is not None:
             return HoverInfo(f"engine.{op.signature}", op.doc, span)
         return HoverInfo(f"engine.{name}", "Unknown engine op.", span)
-    elif kind == "memory":
-        member = registry.MEMORY_MEMBERS.get(name)
+    elif kind in ("memory", "workflow"):
+        member = registry.namespace_members(kind).get(name)
         if member is not None:
             return HoverInfo(member.signature, member.doc, span)
     return None
@@ -257,7 +258,7 @@ def rename(analysis: Analysis, line: int, column: int, new_name: str) -> list[Sp
     """Every span to replace with `new_name`; RenameError when that cannot be done."""
     if not IDENTIFIER.match(new_name) or new_name in registry.keywords():
         raise RenameError(f"'{new_name}' is not a valid Zixir name")
-    if new_name in ("engine", "memory"):
+    if new_name in ("engine", "memory", "workflow"):
         raise RenameError(f"'{new_name}' always means the {new_name} namespace when called")
     target = rename_target(analysis, line, column)
     if target is None:
@@ -326,7 +327,7 @@ class SignatureInfo:
     active: int  # index of the argument the cursor is in
 
 
-_CALLEE = re.compile(r"(?:(engine|memory)\s*\.\s*)?([^\W\d]\w*)\s*$")
+_CALLEE = re.compile(r"(?:(engine|memory|workflow)\s*\.\s*)?([^\W\d]\w*)\s*$")
 
 
 def signature_help(current: Analysis, line: int, column: int,
@@ -376,8 +377,8 @@ def _signature_of(namespace: str | None, name: str, current: Analysis,
     if namespace == "engine":
         op = registry.engine_ops().get(name)
         return (f"engine.{op.signature}", op.doc) if op else (None, "")
-    if namespace == "memory":
-        member = registry.MEMORY_MEMBERS.get(name)
+    if namespace in ("memory", "workflow"):
+        member = registry.namespace_members(namespace).get(name)
         return (member.signature, member.doc) if member else (None, "")
     source = current if current.checked is not None else fallback
     if source is not None and source.checked is not None:

@@ -3,7 +3,7 @@
 Built-ins come from `zixir.lang.builtins.BUILTINS`, engine ops from `zixir.engine.OPS`,
 keywords from the lexer: completion and hover read them here so that a new
 built-in or op shows up in the editor without touching the server. The memory namespace has no
-registry of its own; its four members are described below, after LANGUAGE.md section 6.
+registry of its own; its members are described below, after LANGUAGE.md section 6.
 """
 
 from __future__ import annotations
@@ -25,16 +25,42 @@ class MemoryMember:
 MEMORY_MEMBERS: dict[str, MemoryMember] = {
     m.name: m
     for m in (
-        MemoryMember("put", "memory.put(key: String, value) -> Nil",
-                     "Store value under key in the durable store shared by every program."),
+        MemoryMember("put", "memory.put(key: String, value, ttl?: Float) -> Nil",
+                     "Store value under key in the durable store shared by every program; "
+                     "with ttl (seconds) the key reads as absent once it has expired."),
         MemoryMember("get", "memory.get(key: String, default?) -> Any",
                      "The value stored under key; default (or an error) when there is none."),
         MemoryMember("delete", "memory.delete(key: String) -> Bool",
                      "Remove key from the durable store; true when it was there."),
         MemoryMember("keys", "memory.keys(prefix: String = \"\") -> [String]",
                      "The keys of the durable store that start with prefix."),
+        MemoryMember("incr", "memory.incr(key: String, n = 1) -> Int",
+                     "Add n to the number under key (absent: 0) atomically; the new value."),
+        MemoryMember("cas", "memory.cas(key: String, expected, new) -> Bool",
+                     "Set key to new if its value is expected (nil: absent); whether it did."),
+        MemoryMember("update", "memory.update(key: String, f, default?) -> Any",
+                     "Set key to f(current value, or default) atomically (f runs again on a "
+                     "conflict); the new value."),
     )
 }
+
+
+@functools.cache
+def workflow_members() -> dict:
+    """name -> Member of the `workflow` namespace (signature, doc, arity)."""
+    try:
+        from zixir.lang.builtins import WORKFLOW_MEMBERS
+    except Exception:
+        log.exception("cannot load the workflow members")
+        return {}
+    return dict(WORKFLOW_MEMBERS)
+
+
+def namespace_members(namespace: str) -> dict:
+    """The members of `memory` or `workflow` (empty for anything else)."""
+    if namespace == "memory":
+        return MEMORY_MEMBERS
+    return workflow_members() if namespace == "workflow" else {}
 
 
 @functools.cache

@@ -11,7 +11,14 @@ store, so clients that connect while the store restarts simply wait in the backl
 reconnect and retry (every operation is idempotent) until a deadline.
 
 Values are Zixir values converted to plain Python; clients store them as msgpack bytes, so the
-store never decodes a value. Keys are strings.
+store never decodes a value (except the number under `incr`). Keys are strings.
+
+Atomic updates: every row carries a version and an optional expiry. `incr` and `cas` run in one
+transaction in the store; `update(k, f)` reads (value, version), runs `f` in the client and
+writes only if the version is unchanged, else reads again. The operations that are not
+idempotent carry an operation id, and the store commits each one's result with its write, so
+a client retrying after a lost reply (the store was killed) gets the first result back instead
+of applying the operation twice.
 """
 
 from __future__ import annotations
@@ -31,33 +38,138 @@ from zixir.lang.errors import ZixirRuntimeError
 
 from . import protocol as p
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)"
+SCHEMA = ("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
+          "version INTEGER NOT NULL DEFAULT 1, expires REAL)")
+#: columns added after the first release: a store file made by an older zixir gains them
+COLUMNS = (("version", "INTEGER NOT NULL DEFAULT 1"), ("expires", "REAL"))
+#: results of the operations that are not idempotent (incr, cas, put_if_version), by the
+#: client's operation id, so that a retry after a lost reply returns the first result
+APPLIED = "CREATE TABLE IF NOT EXISTS applied (id TEXT PRIMARY KEY, result BLOB, at REAL)"
+APPLIED_KEEP = 3600.0  # seconds: far beyond any client's retry deadline
 
 
 class Store:
-    """The SQLite side, sans sockets (tested directly)."""
+    """The SQLite side, sans sockets (tested directly).
 
-    def __init__(self, path: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    Every row has a version (1 when written, +1 at every write) so that a client can do a
+    read-modify-write that retries on conflict (`get_versioned` + `put_if_version`), and an
+    optional expiry time: an expired key reads as absent everywhere and is removed when met.
+    `clock` is injectable so that expiry is tested without waiting."""
+
+    def __init__(self, path: str, clock: Any = None) -> None:
+        import time
+
+        self.clock = clock or time.time
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                  timeout=30.0)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(SCHEMA)
+        self.db.execute(APPLIED)
+        self._since_prune = 0
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(kv)")}
+        for name, decl in COLUMNS:
+            if name not in present:
+                try:
+                    self.db.execute(f"ALTER TABLE kv ADD COLUMN {name} {decl}")
+                except sqlite3.OperationalError as e:  # another store on the file was faster
+                    if "duplicate column" not in str(e):
+                        raise
 
-    def put(self, key: str, blob: bytes) -> None:
-        self.db.execute("INSERT INTO kv (key, value) VALUES (?, ?) "
-                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, blob))
+    def _expires(self, ttl: Any) -> float | None:
+        if ttl is None:
+            return None
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
+            raise ValueError(f"memory.put: ttl must be a positive number of seconds, not {ttl!r}")
+        return self.clock() + float(ttl)
+
+    def _row(self, key: str) -> tuple[bytes, int] | None:
+        row = self.db.execute("SELECT value, version, expires FROM kv WHERE key = ?",
+                              (key,)).fetchone()
+        if row is None:
+            return None
+        if row[2] is not None and row[2] <= self.clock():
+            self.db.execute("DELETE FROM kv WHERE key = ? AND version = ?", (key, row[1]))
+            return None
+        return bytes(row[0]), row[1]
+
+    def put(self, key: str, blob: bytes, ttl: float | None = None) -> None:
+        self.db.execute("INSERT INTO kv (key, value, version, expires) VALUES (?, ?, 1, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                        "version = kv.version + 1, expires = excluded.expires",
+                        (key, blob, self._expires(ttl)))
 
     def get(self, key: str) -> bytes | None:
-        row = self.db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return None if row is None else bytes(row[0])
+        row = self._row(key)
+        return None if row is None else row[0]
+
+    def get_versioned(self, key: str) -> tuple[bytes | None, int]:
+        """The value and its version; (None, 0) when the key is absent."""
+        row = self._row(key)
+        return (None, 0) if row is None else row
+
+    def put_if_version(self, key: str, blob: bytes, version: int,
+                       ttl: float | None = None) -> bool:
+        """Write only if the key is still at `version` (0: still absent); whether it wrote."""
+        expires = self._expires(ttl)
+        with self._transaction():
+            current = self._row(key)
+            if (0 if current is None else current[1]) != version:
+                return False
+            self.db.execute("INSERT INTO kv (key, value, version, expires) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                            "version = excluded.version, expires = excluded.expires",
+                            (key, blob, version + 1, expires))
+            return True
+
+    def cas(self, key: str, expected: bytes | None, blob: bytes) -> bool:
+        """Replace the value if it is `expected` (the same encoded value; None: absent)."""
+        with self._transaction():
+            current = self._row(key)
+            if (None if current is None else current[0]) != expected:
+                return False
+            self.put(key, blob)
+            return True
+
+    def incr(self, key: str, n: int | float) -> int | float:
+        """Add `n` to the number under `key` (absent: 0) in one transaction; the new value.
+        The expiry of the key, if any, is kept."""
+        if isinstance(n, bool) or not isinstance(n, (int, float)):
+            raise ValueError(f"memory.incr: the increment must be a number, not {n!r}")
+        with self._transaction():
+            current = self._row(key)
+            value: Any = 0
+            if current is not None:
+                value = msgpack.unpackb(current[0])
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"memory.incr: the value of {key!r} is not a number")
+            value = value + n
+            if isinstance(value, int) and not -(1 << 63) <= value < (1 << 64):
+                raise ValueError(f"memory.incr: the value of {key!r} would overflow")
+            self.db.execute("INSERT INTO kv (key, value, version) VALUES (?, ?, 1) "
+                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                            "version = kv.version + 1",
+                            (key, msgpack.packb(value)))
+            return value
 
     def delete(self, key: str) -> bool:
-        return self.db.execute("DELETE FROM kv WHERE key = ?", (key,)).rowcount > 0
+        existed = self._row(key) is not None
+        self.db.execute("DELETE FROM kv WHERE key = ?", (key,))
+        return existed
 
     def keys(self, prefix: str) -> list[str]:
+        return [k for k, _ in self.scan(prefix)]
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        """Every live (key, value) whose key starts with `prefix`, in key order."""
         rows = self.db.execute(
-            "SELECT key FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key", (len(prefix), prefix))
-        return [r[0] for r in rows]
+            "SELECT key, value FROM kv WHERE substr(key, 1, ?) = ? "
+            "AND (expires IS NULL OR expires > ?) ORDER BY key",
+            (len(prefix), prefix, self.clock()))
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def _transaction(self) -> Any:
+        return _Transaction(self.db)
 
     def close(self) -> None:
         try:
@@ -66,28 +178,89 @@ class Store:
             self.db.close()
 
     def handle(self, request: p.Request) -> Any:
-        params = request.params
-        if request.method == "put":
-            key, blob = params
-            _check_key(key)
-            if not isinstance(blob, bytes):
-                raise ValueError("memory.put: value must be encoded")
-            self.put(key, blob)
-            return True
-        if request.method == "get":
-            _check_key(params[0])
-            return self.get(params[0])
-        if request.method == "delete":
-            _check_key(params[0])
-            return self.delete(params[0])
-        if request.method == "keys":
+        method, params = request.method, list(request.params)
+        if method == "ping":
+            return os.getpid()
+        if method == "keys" or method == "scan":
             prefix = params[0] if params else ""
             if not isinstance(prefix, str):
-                raise ValueError("memory.keys: the prefix must be a string")
-            return self.keys(prefix)
-        if request.method == "ping":
-            return os.getpid()
-        raise ValueError(f"unknown memory method {request.method!r}")
+                raise ValueError(f"memory.{method}: the prefix must be a string")
+            return self.keys(prefix) if method == "keys" else [list(r) for r in self.scan(prefix)]
+        if method not in _ARITY:
+            raise ValueError(f"unknown memory method {method!r}")
+        low, high = _ARITY[method]
+        if not low <= len(params) <= high:
+            raise ValueError(f"memory.{method}: expected {low} to {high} parameters")
+        _check_key(params[0])
+        for i in _BLOBS[method]:
+            if i < len(params) and not (isinstance(params[i], bytes) or
+                                        (params[i] is None and (method, i) == ("cas", 1))):
+                raise ValueError(f"memory.{method}: value must be encoded")
+        if method == "put":
+            self.put(*params)
+            return True
+        if method == "get":
+            return self.get(params[0])
+        if method == "get_versioned":
+            return list(self.get_versioned(params[0]))
+        if method in _ONCE:
+            op_id = request.params[_ONCE[method]] if len(params) > _ONCE[method] else None
+            return self.once(op_id, lambda: self._apply(method, params[:_ONCE[method]]))
+        return self.delete(params[0])
+
+    def _apply(self, method: str, params: list) -> Any:
+        if method == "put_if_version":
+            return self.put_if_version(*params)
+        if method == "cas":
+            return self.cas(*params)
+        return self.incr(params[0], params[1] if len(params) > 1 else 1)
+
+    def once(self, op_id: Any, apply: Any) -> Any:
+        """Run `apply` at most once per operation id: its result is committed with its write,
+        and a repeat of the id (a client retrying after a lost reply) gets it back."""
+        if op_id is None:
+            return apply()
+        if not isinstance(op_id, str):
+            raise ValueError("memory: the operation id must be a string")
+        with self._transaction():
+            row = self.db.execute("SELECT result FROM applied WHERE id = ?", (op_id,)).fetchone()
+            if row is not None:
+                return msgpack.unpackb(row[0])
+            result = apply()
+            self.db.execute("INSERT INTO applied (id, result, at) VALUES (?, ?, ?)",
+                            (op_id, msgpack.packb(result), self.clock()))
+        self._since_prune += 1
+        if self._since_prune >= 1000:
+            self._since_prune = 0
+            self.db.execute("DELETE FROM applied WHERE at < ?", (self.clock() - APPLIED_KEEP,))
+        return result
+
+
+#: method -> (least, most) parameters; which parameters are encoded values
+_ARITY = {"put": (2, 3), "get": (1, 1), "get_versioned": (1, 1), "put_if_version": (3, 5),
+          "cas": (3, 4), "incr": (1, 3), "delete": (1, 1)}
+#: the operations that are not idempotent -> the index of their optional operation id
+_ONCE = {"put_if_version": 4, "cas": 3, "incr": 2}
+_BLOBS = {"put": (1,), "get": (), "get_versioned": (), "put_if_version": (1,), "cas": (1, 2),
+          "incr": (), "delete": ()}
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT: the write lock is taken before the read, so two stores on
+    the same file (or a `zixir workflow` command beside a running program) cannot interleave."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.outer = False
+
+    def __enter__(self) -> None:
+        self.outer = not self.db.in_transaction  # nested: part of the enclosing one
+        if self.outer:
+            self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if self.outer:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 def _check_key(key: Any) -> None:
@@ -244,14 +417,13 @@ class MemoryClient:
             except (OSError, p.FrameError) as e:
                 raise MemoryUnavailable(f"the memory store is unavailable: {e}") from None
 
-    # the memory API (rt.memory.put/get/delete/keys)
-    def put(self, key: str, value: Any) -> None:
+    # the memory API (rt.memory.put/get/delete/keys/incr/cas/update/scan)
+    def put(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store `value`; with `ttl` (seconds) the key reads as absent once it has expired."""
         _check_client_key(key)
-        try:
-            blob = pack_value(value)
-        except p.UnencodableValue as e:
-            raise ZixirRuntimeError(f"memory.put: {e}") from None
-        self.request("put", [key, blob])
+        _check_ttl(ttl)
+        blob = _pack("put", value)
+        self.request("put", [key, blob] if ttl is None else [key, blob, ttl])
 
     def get(self, key: str, default: Any = None) -> Any:
         _check_client_key(key)
@@ -266,6 +438,55 @@ class MemoryClient:
         if not isinstance(prefix, str):
             raise ZixirRuntimeError("memory.keys: the prefix must be a string")
         return list(self.request("keys", [prefix]))
+
+    def scan(self, prefix: str = "") -> list[tuple[str, Any]]:
+        """Every (key, value) whose key starts with `prefix`, in key order, in one request."""
+        if not isinstance(prefix, str):
+            raise ZixirRuntimeError("memory.scan: the prefix must be a string")
+        return [(k, unpack_value(b)) for k, b in self.request("scan", [prefix])]
+
+    def incr(self, key: str, n: int | float = 1) -> int | float:
+        """Add `n` to the number under `key` (absent: 0) atomically in the store; the new value."""
+        _check_client_key(key)
+        if isinstance(n, bool) or not isinstance(n, (int, float)):
+            raise ZixirRuntimeError(f"memory.incr: the increment must be a number, not "
+                                    f"{type(n).__name__}")
+        return self.request("incr", [key, n, _operation_id()])
+
+    def cas(self, key: str, expected: Any, new: Any) -> bool:
+        """Set `key` to `new` if its value is `expected` (`None`: absent); whether it did."""
+        _check_client_key(key)
+        old = None if expected is None else _pack("cas", expected)
+        return bool(self.request("cas", [key, old, _pack("cas", new), _operation_id()]))
+
+    def update(self, key: str, f: Any, default: Any = None) -> Any:
+        """Set `key` to `f(current)` (`default` when absent) and return it; `f` runs here and
+        runs again if another writer changed the key in the meantime."""
+        _check_client_key(key)
+        while True:
+            blob, version = self.request("get_versioned", [key])
+            new = f(default if blob is None else unpack_value(blob))
+            if self.request("put_if_version",
+                            [key, _pack("update", new), version, None, _operation_id()]):
+                return new
+
+
+def _operation_id() -> str:
+    return os.urandom(12).hex()
+
+
+def _pack(op: str, value: Any) -> bytes:
+    try:
+        return pack_value(value)
+    except p.UnencodableValue as e:
+        raise ZixirRuntimeError(f"memory.{op}: {e}") from None
+
+
+def _check_ttl(ttl: Any) -> None:
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float))
+                            or ttl <= 0):
+        raise ZixirRuntimeError(f"memory.put: ttl must be a positive number of seconds, "
+                                f"not {ttl!r}")
 
 
 def _check_client_key(key: Any) -> None:

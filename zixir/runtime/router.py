@@ -53,8 +53,8 @@ class RouterServices:
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
         return self.pool.call(module, function, args, kwargs)
 
-    def memory_put(self, key: str, value: Any) -> None:
-        self.memory.put(key, value)
+    def memory_put(self, key: str, value: Any, ttl: float | None = None) -> None:
+        self.memory.put(key, value, ttl)
 
     def memory_get(self, key: str, default: Any = None, *, has_default: bool = False) -> Any:
         return self.memory.get(key, default)
@@ -64,6 +64,18 @@ class RouterServices:
 
     def memory_keys(self, prefix: str = "") -> list[str]:
         return self.memory.keys(prefix)
+
+    def memory_scan(self, prefix: str = "") -> list[tuple[str, Any]]:
+        return self.memory.scan(prefix)
+
+    def memory_incr(self, key: str, n: int | float = 1) -> int | float:
+        return self.memory.incr(key, n)
+
+    def memory_cas(self, key: str, expected: Any, new: Any) -> bool:
+        return self.memory.cas(key, expected, new)
+
+    def memory_update(self, key: str, f: Any, default: Any = None) -> Any:
+        return self.memory.update(key, f, default)
 
 
 def interrupt_evaluations() -> int:

@@ -316,6 +316,14 @@ class Runtime:
         }
         return out
 
+    @property
+    def workflows(self) -> Any:
+        """The stored workflow runs of this runtime's memory store (`zixir.workflow.admin`):
+        `list()`, `show(name, key)`, `approve/reject(name, step, note)`, `reset(name)`."""
+        from zixir.workflow.admin import Workflows
+
+        return Workflows(self.memory)
+
     def pids(self) -> dict[str, Any]:
         """Process ids of the children (for monitoring and fault-injection tests)."""
         children = dict(self._supervisor.which_children())
@@ -400,8 +408,8 @@ class HostServices:
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
         return self.runtime.call_python(module, function, args, kwargs)
 
-    def memory_put(self, key: str, value: Any) -> None:
-        self.runtime.memory.put(key, value)
+    def memory_put(self, key: str, value: Any, ttl: float | None = None) -> None:
+        self.runtime.memory.put(key, value, ttl)
 
     def memory_get(self, key: str, default: Any = None, *, has_default: bool = False) -> Any:
         return self.runtime.memory.get(key, default)
@@ -411,6 +419,18 @@ class HostServices:
 
     def memory_keys(self, prefix: str = "") -> list[str]:
         return self.runtime.memory.keys(prefix)
+
+    def memory_scan(self, prefix: str = "") -> list[tuple[str, Any]]:
+        return self.runtime.memory.scan(prefix)
+
+    def memory_incr(self, key: str, n: int | float = 1) -> int | float:
+        return self.runtime.memory.incr(key, n)
+
+    def memory_cas(self, key: str, expected: Any, new: Any) -> bool:
+        return self.runtime.memory.cas(key, expected, new)
+
+    def memory_update(self, key: str, f: Any, default: Any = None) -> Any:
+        return self.runtime.memory.update(key, f, default)
 
 
 # ---- the process-wide default runtime (zixir.eval / zixir.run_file) ---------------------------

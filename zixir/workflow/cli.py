@@ -1,0 +1,91 @@
+"""`zixir workflow list | show | approve | reject | reset`: the stored runs of a memory store.
+
+The store file is opened directly (`--memory PATH`, else `$ZIXIR_MEMORY`, else the default of
+`zixir run`): no runtime is started, and a program running on the same file meanwhile is
+fine (SQLite serialises the writers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+def add_workflow_command(sub: argparse._SubParsersAction) -> None:
+    workflow = sub.add_parser("workflow", help="list, show, approve, reject or reset "
+                                               "durable workflow runs")
+    actions = workflow.add_subparsers(dest="action", metavar="ACTION")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help_text)
+        parser.add_argument("--memory", metavar="PATH", default=None,
+                            help="the memory store's file (default: $ZIXIR_MEMORY or "
+                                 "~/.local/share/zixir/memory.sqlite3)")
+        parser.set_defaults(handler=cmd_workflow, workflow_action=name)
+        return parser
+
+    action("list", "every stored run: name, key, status, steps done, started, updated")
+    show = action("show", "one run and its steps")
+    show.add_argument("name", help="the workflow's name")
+    show.add_argument("key", nargs="?", default="default", help="the run key (default: default)")
+    for name, verb in (("approve", "approve"), ("reject", "reject")):
+        decide = action(name, f"{verb} a pending approval step")
+        decide.add_argument("name", help="the workflow's name")
+        decide.add_argument("step", help="the approval step's name")
+        decide.add_argument("--note", default="", help="the reviewer's note")
+        decide.add_argument("--key", default="default", help="the run key (default: default)")
+    reset = action("reset", "forget a run (every run of NAME without KEY)")
+    reset.add_argument("name", help="the workflow's name")
+    reset.add_argument("key", nargs="?", default=None, help="one run key (default: every run)")
+    workflow.set_defaults(handler=_usage(workflow))
+
+
+def _usage(parser: argparse.ArgumentParser):
+    def handler(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    return handler
+
+
+def cmd_workflow(args: argparse.Namespace) -> int:
+    from zixir.lang.errors import ZixirError
+    from zixir.runtime_bridge import default_memory_path
+
+    from .admin import Workflows, format_run, format_runs
+    from .storage import StoreKeyValue
+
+    path = args.memory or default_memory_path()
+    if not os.path.isfile(path):
+        if args.workflow_action == "list":
+            print("no workflow runs (no memory store at " + path + ")")
+            return EXIT_OK
+        print(f"zixir: error: no memory store at {path}", file=sys.stderr)
+        return EXIT_RUNTIME
+    kv = StoreKeyValue(path)
+    try:
+        workflows = Workflows(kv)
+        act = args.workflow_action
+        if act == "list":
+            print(format_runs(workflows.list()))
+        elif act == "show":
+            print(format_run(workflows.show(args.name, args.key)))
+        elif act in ("approve", "reject"):
+            decide = workflows.approve if act == "approve" else workflows.reject
+            decide(args.name, args.step, args.note, args.key)
+            done = "approved" if act == "approve" else "rejected"
+            print(f"step {args.step} of workflow {args.name} {done}; run the program again "
+                  f"to continue")
+        else:
+            count = workflows.reset(args.name, args.key)
+            what = args.name if args.key is None else f"{args.name} (key {args.key})"
+            print(f"reset {what}: {count} run{'s' if count != 1 else ''} forgotten")
+    except ZixirError as error:
+        print(f"zixir: error: {error.message}", file=sys.stderr)
+        return EXIT_RUNTIME
+    finally:
+        kv.close()
+    return EXIT_OK
