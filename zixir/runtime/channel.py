@@ -392,7 +392,7 @@ def serve_channel_requests(server: RpcServer, control_fd: int, spin: float = 0.0
     count = 0
     while not server.finished.is_set():
         try:
-            msg, fds, _, _ = socket.recv_fds(control, 16, 2, socket.MSG_CMSG_CLOEXEC)
+            msg, fds = recv_fds_cloexec(control, 16, 2)
         except OSError:
             break
         if not msg:
@@ -404,3 +404,18 @@ def serve_channel_requests(server: RpcServer, control_fd: int, spin: float = 0.0
         count += 1
         threading.Thread(target=server.serve_channel, args=(fds[0], fds[1], spin),
                          name=f"zixir-channel-{count}", daemon=True).start()
+
+
+def recv_fds_cloexec(sock: Any, bufsize: int, maxfds: int) -> tuple[bytes, list[int]]:
+    """`socket.recv_fds`, with the received fds close-on-exec from the start (CPython 3.11's
+    recv_fds drops its flags argument, and a process spawned meanwhile would inherit them)."""
+    import array
+    import socket
+
+    fds = array.array("i")
+    msg, ancdata, _flags, _addr = sock.recvmsg(bufsize, socket.CMSG_LEN(maxfds * fds.itemsize),
+                                               socket.MSG_CMSG_CLOEXEC)
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+    return msg, list(fds)

@@ -163,7 +163,11 @@ class MemoryUnavailable(ZixirRuntimeError):
 
 
 def pack_value(value: Any) -> bytes:
-    return msgpack.packb(value, default=_VALUE_CODEC._default, use_bin_type=True)
+    try:
+        return msgpack.packb(value, default=_VALUE_CODEC._default, use_bin_type=True)
+    except (ValueError, OverflowError, RecursionError) as e:  # nested past msgpack's limit
+        raise p.UnencodableValue("nested value (too deep)" if "recursion" in str(e)
+                                 else f"value ({e})") from None
 
 
 def unpack_value(blob: bytes) -> Any:
@@ -185,6 +189,18 @@ class MemoryClient:
         self._codec = p.Codec()
         self._decoder = p.FrameDecoder(self._codec)
         self._ids = 0
+        self._gave_up: ZixirRuntimeError | None = None
+
+    def give_up(self, error: ZixirRuntimeError) -> None:
+        """The store is gone for good (its supervisor gave up, or the runtime closed): every
+        request, waiting ones included, fails with `error` at once instead of retrying."""
+        self._gave_up = error
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a request blocked on the reply
+            except OSError:
+                pass
 
     def close(self) -> None:
         with self._lock:
@@ -224,10 +240,20 @@ class MemoryClient:
             self._sock = None
             raise
 
+    def _attempt(self, method: str, params: list) -> Any:
+        if self._gave_up is not None:
+            raise self._gave_up
+        try:
+            return self._once(method, params)
+        except (OSError, p.FrameError):
+            if self._gave_up is not None:
+                raise self._gave_up from None
+            raise
+
     def request(self, method: str, params: list) -> Any:
         with self._lock:
             try:
-                return self._once(method, params)
+                return self._attempt(method, params)
             except (OSError, p.FrameError):
                 pass  # the store is restarting: retry with backoff until the deadline
         import tenacity
@@ -240,7 +266,7 @@ class MemoryClient:
         )
         with self._lock:
             try:
-                return retrying(self._once, method, params)
+                return retrying(self._attempt, method, params)
             except (OSError, p.FrameError) as e:
                 raise MemoryUnavailable(f"the memory store is unavailable: {e}") from None
 

@@ -6,7 +6,8 @@
     route cache (module, function) -> attempts;  first call: policy.check --> PolicyDenied
     breakers.admit (a dict lookup while the circuit is clean) ------------> CircuitOpen
     tenacity retries (idempotent calls only)
-      | take an idle worker (lock-free pop); beyond max_queue waiters ----> Overloaded
+      | take an idle worker; beyond max_queue waiters, or no worker free ---> Overloaded
+      |   within the wait time (waiting never counts as running time)
       | encode the request with the worker's codec (large arrays: its shared-memory arena)
       v
     the calling thread owns the worker until the reply: it registers the call with the
@@ -27,8 +28,8 @@
       a worker's start asks the template to fork (falls back to spawning `python -m
       python_workers`), waits for its "ready" frame and puts it in the idle list.
 
-One owner per piece of state: the idle list and the queue count belong to `_cond` (pop and
-append are atomic, so the success path takes no lock; waiters are notified under it); a busy
+One owner per piece of state: the idle list, the live map and the queue count belong to
+`_cond`; a busy
 worker belongs to the thread that took it; a watched call belongs to whichever of the caller
 and the watchdog removes its entry first; child processes belong to the supervisor.
 """
@@ -85,7 +86,7 @@ class _Worker:
     """One live worker as the pool sees it."""
 
     __slots__ = ("slot", "handle", "rfd", "wfd", "codec", "arena", "decoder", "calls", "dead",
-                 "paths_version", "fd_lock", "poll")
+                 "paths_version", "fd_lock", "poll", "busy_with")
 
     def __init__(self, slot: int, handle: ProcessHandle, rfd: int, wfd: int, codec: p.Codec,
                  arena: ShmArena, decoder: p.FrameDecoder, paths_version: int) -> None:
@@ -93,6 +94,9 @@ class _Worker:
         self.codec, self.arena, self.decoder = codec, arena, decoder
         self.calls = 0
         self.dead = False
+        # "module.function" of the call this worker runs (None: idle). Set by the thread that
+        # took the worker; kept after a crash, so the supervisor charges it to that call.
+        self.busy_with: str | None = None
         self.paths_version = paths_version  # the pool's paths this worker already has
         self.fd_lock = threading.Lock()  # closing the fds vs. the watchdog's wake-up write
         poller = select.poll()
@@ -132,7 +136,8 @@ class _Watchdog:
     and a kill. The thread sleeps until the nearest deadline; a new call only wakes it when
     its deadline is nearer than that (not the case for calls with the default timeout)."""
 
-    def __init__(self, idle_wake: float, on_expired: Any) -> None:
+    def __init__(self, idle_wake: float, on_expired: Any, log: Any = None) -> None:
+        self.log = log or NullLog()
         self.calls: dict[int, tuple] = {}
         self.wake_at = 0.0  # the thread looks again by then (0: not started)
         self._idle_wake = idle_wake
@@ -153,6 +158,9 @@ class _Watchdog:
         with self._cond:
             self._closed = True
             self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(10.0)
 
     def _run(self) -> None:
         while True:
@@ -174,7 +182,10 @@ class _Watchdog:
                     self._cond.wait(nearest - now)
                     continue
             for entry in expired:
-                self._on_expired(*entry)
+                try:
+                    self._on_expired(*entry)
+                except Exception as e:  # keep enforcing every other deadline
+                    self.log.error("watchdog.failed", error=repr(e))
 
 
 class WorkerPool:
@@ -194,7 +205,7 @@ class WorkerPool:
         self._routes: dict[tuple[str, str], int] = {}  # (module, function) -> attempts
         self._recycling = bool(config.recycle_calls or config.recycle_rss)
         self._spin = config.spin
-        self._watchdog = _Watchdog(config.call_timeout, self._expired)
+        self._watchdog = _Watchdog(config.call_timeout, self._expired, self.log)
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._live: dict[int, _Worker] = {}  # slot -> worker
@@ -232,13 +243,14 @@ class WorkerPool:
                 raise ZixirRuntimeError("the worker pool is closed")
             cfg = self.config
             become_subreaper()  # workers forked by the template become our children
-            sup = Supervisor("workers", Strategy.ONE_FOR_ONE, cfg.restart_intensity,
+            sup = Supervisor("workers", Strategy.ONE_FOR_ONE, cfg.worker_restart_intensity,
                              cfg.restart_period, on_escalate=self._escalated, log=self.log)
             specs = [ChildSpec("template", self._start_template, Restart.PERMANENT,
                                cfg.shutdown_grace, self._template_exited)]
             specs += [
                 ChildSpec(f"worker-{i}", (lambda i=i: self._start_worker(i)), Restart.PERMANENT,
-                          cfg.shutdown_grace, (lambda h, s, i=i: self._worker_exited(i, h, s)))
+                          cfg.shutdown_grace, (lambda h, s, i=i: self._worker_exited(i, h, s)),
+                          blame=(lambda h, i=i: self._blame(i, h)))
                 for i in range(cfg.workers)
             ]
             sup.start(specs)
@@ -366,6 +378,14 @@ class WorkerPool:
                 if isinstance(m, p.Notification) and m.method == "ready" and m.params:
                     return int(m.params[0])
 
+    def _blame(self, slot: int, handle: ProcessHandle) -> str | None:
+        """The call a dead worker was running, if any: its crash is that call's fault."""
+        with self._cond:
+            worker = self._live.get(slot)
+            if worker is None or worker.handle is not handle:
+                return None
+            return worker.busy_with
+
     def _worker_exited(self, slot: int, handle: ProcessHandle, status: Any) -> None:
         with self._cond:
             worker = self._live.get(slot)
@@ -376,7 +396,10 @@ class WorkerPool:
             if worker in self._idle:
                 self._idle.remove(worker)
                 worker.close_fds()  # nobody else uses an idle worker's pipes
-            # a busy worker's pipes are closed by the thread that owns it
+            elif worker.busy_with is not None:
+                # the thread that owns it closes its pipes; its read may never see EOF if a
+                # process the library forked keeps the write end open, so wake it up
+                worker.wake_reader()
         if handle.decision != "shutdown":
             self.stats.count("worker_exits")
         sweep(self.config.tag, dead_only=True)  # the shared memory the dead worker left
@@ -461,12 +484,13 @@ class WorkerPool:
             raise
         if timeout is None:
             timeout = self.config.call_timeout
-        deadline = time.monotonic() + timeout
-        try:
-            worker = self._acquire(deadline, module, function)
+        try:  # waiting for a worker is bounded by the call timeout but is not running time
+            worker = self._acquire(time.monotonic() + timeout, module, function)
         except BaseException:
             self.breakers.release(ticket)
             raise
+        deadline = time.monotonic() + timeout
+        worker.busy_with = f"{module}.{function}"
         request_id = next(_ids)
         try:
             if worker.paths_version == self._paths_version:
@@ -508,15 +532,10 @@ class WorkerPool:
         self._release(worker)
         return reply.result
 
-    def _acquire(self, deadline: float, module: str, function: str) -> _Worker:
+    def _acquire(self, wait_until: float, module: str, function: str) -> _Worker:
+        """Take an idle worker, waiting until `wait_until` at most (then Overloaded)."""
         if self._supervisor is None:
             self.start()
-        if self._failed:
-            raise RestartLimitExceeded(f"the Python workers are down: {self._failed}")
-        try:
-            return self._idle.pop()  # atomic: no lock on the way to an idle worker
-        except IndexError:
-            pass
         what = f"{module}.{function}"
         with self._cond:
             if self._failed:
@@ -535,11 +554,11 @@ class WorkerPool:
                     if self._failed:
                         raise RestartLimitExceeded(
                             f"the Python workers are down: {self._failed}")
-                    remaining = deadline - time.monotonic()
+                    remaining = wait_until - time.monotonic()
                     if remaining <= 0:
-                        self.stats.count("timeouts.queue")
-                        raise CallTimeout(f"{what}: no worker became free within the call "
-                                          "timeout")
+                        self.stats.count("refused.wait_timeout")
+                        raise Overloaded(f"{what}: no worker became free within "
+                                         f"{self.config.call_timeout:g} s of waiting")
                     self._cond.wait(remaining)
                 return self._idle.pop()
             finally:
@@ -547,6 +566,7 @@ class WorkerPool:
 
     def _release(self, worker: _Worker) -> None:
         worker.calls += 1
+        worker.busy_with = None
         if self._recycling:
             cfg = self.config
             if cfg.recycle_calls and worker.calls >= cfg.recycle_calls:
@@ -555,17 +575,12 @@ class WorkerPool:
             if cfg.recycle_rss and rss_bytes(worker.handle.pid) >= cfg.recycle_rss:
                 self._recycle(worker, "RSS limit")
                 return
-        # Lock-free hand-back: `_worker_exited` marks a worker dead before it looks for it
-        # in the idle list, and we look at the mark after appending, so one of the two
-        # always sees the other and a dead worker's pipes are closed exactly once.
-        self._idle.append(worker)
-        if worker.dead:
-            with self._cond:
-                if worker in self._idle:
-                    self._idle.remove(worker)
-                    worker.close_fds()
-        if self._waiting:
-            with self._cond:
+        with self._cond:  # `_worker_exited` marks a worker dead under the same lock
+            if worker.dead:
+                worker.close_fds()
+                return
+            self._idle.append(worker)
+            if self._waiting:
                 self._cond.notify()
 
     def _kill(self, worker: _Worker) -> None:
@@ -610,7 +625,7 @@ class WorkerPool:
                 data = os.read(worker.rfd, READ_SIZE)
                 if request_id not in watched:
                     raise _Timeout()
-                if not data:
+                if not data or worker.dead:
                     raise _Died()
                 for message in worker.decoder.feed(data):
                     if type(message) is p.Response:
@@ -661,8 +676,15 @@ class WorkerPool:
             select.select([], [worker.wfd], [], max(0.0, deadline - time.monotonic()) + 0.1)
 
     def _crashed(self, worker: _Worker, what: str) -> ZixirRuntimeError:
+        """The worker's channel ended mid-call. A worker that closed its channel but still
+        runs (half dead) would hold its slot forever: it is killed, the crash charged to
+        this call like any other."""
         handle = worker.handle
-        status = handle.reap(5.0)
+        status = handle.reap(0.5)  # the pipe closes a moment before the exit is visible
+        if status is None:
+            self.log.warning("worker.half_dead", pid=handle.pid, call=what)
+            handle.kill()
+            status = handle.reap(5.0)
         handle.handled.wait(5.0)  # the supervisor has decided: restart, or escalate
         worker.close_fds()
         self.stats.count("crashes")
@@ -671,7 +693,7 @@ class WorkerPool:
         if handle.decision == "escalate" or self._failed or (sup is not None and sup.escalated):
             return RestartLimitExceeded(
                 f"the worker running {what} {describe}, and the worker supervisor exceeded "
-                f"its restart intensity ({self.config.restart_intensity} restarts in "
+                f"its restart intensity ({self.config.worker_restart_intensity} restarts in "
                 f"{self.config.restart_period:g} s)")
         return WorkerCrashed(
             f"the worker running {what} (pid {handle.pid}) {describe}",
@@ -692,6 +714,7 @@ class WorkerPool:
         return {
             "count": live, "idle": idle, "queued": queued,
             "restarts": sup.restarts if sup else 0,
+            "charged": sup.charged if sup else 0,
             "replacements": sup.replacements if sup else 0,
             "escalated": self._failed if sup else None,
             "pids": self.worker_pids(),

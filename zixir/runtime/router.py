@@ -186,6 +186,8 @@ def main() -> None:
     """`python -m zixir.runtime.router`: fd 3 carries requests, fd 4 replies, fd 5 (a unix
     socket) the pipes of the host threads' dedicated channels."""
     bind_to_parent(int(os.environ["ZIXIR_PARENT_PID"]))
+    for fd in (3, 4, 5):  # posix_spawn's dup2 left them inheritable: keep them from workers
+        os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = RuntimeConfig.from_json(os.environ["ZIXIR_RUNTIME_CONFIG"])
     for path in reversed(list(config.sys_path)):

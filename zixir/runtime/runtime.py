@@ -31,7 +31,13 @@ import time
 import weakref
 from typing import Any
 
-from zixir.lang.errors import RestartLimitExceeded, RouterCrashed, ZixirRuntimeError
+from zixir.lang.errors import (
+    CallTimeout,
+    ProtocolError,
+    RestartLimitExceeded,
+    RouterCrashed,
+    ZixirRuntimeError,
+)
 
 from . import protocol as p
 from .channel import ChannelClosed, DedicatedChannel, RpcClient
@@ -44,6 +50,8 @@ from .stats import Stats
 from .supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorFailed
 
 ROUTER_START_TIMEOUT = 60.0
+#: seconds the router has to answer a control request (interrupt, stats), then CallTimeout
+CONTROL_TIMEOUT = 10.0
 #: host threads beyond this many share the router's common channel
 MAX_DEDICATED_CHANNELS = 64
 
@@ -192,6 +200,7 @@ class Runtime:
         with self._cond:
             self._failed = reason
             self._cond.notify_all()
+        self.memory.give_up(RestartLimitExceeded(f"the zixir runtime gave up: {reason}"))
 
     # ---- requests to the router ----------------------------------------------------------
 
@@ -259,6 +268,15 @@ class Runtime:
                 f"the router process {status.describe() if status else 'died'} during "
                 f"{method}; the memory store is intact and a new router has been started"
             ) from None
+        except TimeoutError:  # the channel that waited was discarded: no late reply lands
+            self._stats.count("router_timeouts")
+            raise CallTimeout(f"the router did not answer {method} within {timeout:g} s") \
+                from None
+        except p.UnencodableValue as e:
+            raise ZixirRuntimeError(f"cannot send the arguments of {method} to the zixir "
+                                    f"router: {e}") from None
+        except p.FrameTooLarge as e:
+            raise ProtocolError(f"the arguments of {method} are too large: {e}") from None
         finally:
             self._stats.observe(method, time.perf_counter() - started)
         if reply.error is not None:
@@ -284,11 +302,11 @@ class Runtime:
 
     def interrupt(self) -> int:
         """Stop the Zixir code running in the router (it fails with "interrupted")."""
-        return self._request("interrupt", [], timeout=10.0)
+        return self._request("interrupt", [], timeout=CONTROL_TIMEOUT)
 
     def output_at_line_start(self) -> bool:
         """Did the program's printed output end with a newline (or is there none)?"""
-        return self._request("at_line_start", [], timeout=10.0)
+        return self._request("at_line_start", [], timeout=CONTROL_TIMEOUT)
 
     def call_python(self, module: str, function: str, args: list | tuple = (),
                     kwargs: dict | None = None, *, timeout: float | None = None,
@@ -301,7 +319,7 @@ class Runtime:
         """Counts and latencies of the host, the router and the workers; breaker states."""
         out: dict[str, Any] = {"host": self._stats.snapshot()}
         try:
-            out["router"] = self._request("stats", [], timeout=10.0)
+            out["router"] = self._request("stats", [], timeout=CONTROL_TIMEOUT)
         except Exception as e:
             out["router"] = {"unavailable": str(e)}
         out["supervisor"] = {
@@ -315,7 +333,7 @@ class Runtime:
         """Process ids of the children (for monitoring and fault-injection tests)."""
         children = dict(self._supervisor.which_children())
         try:
-            workers = self._request("stats", [], timeout=10.0)["workers"]
+            workers = self._request("stats", [], timeout=CONTROL_TIMEOUT)["workers"]
         except Exception:
             workers = {}
         return {"router": children.get("router"), "memory": children.get("memory"),
@@ -332,6 +350,7 @@ class Runtime:
             atexit.unregister(self.close)
         except Exception:
             pass
+        self.memory.give_up(ZixirRuntimeError("this zixir runtime is closed"))
         self._supervisor.stop()
         for channel in list(self._channels):  # the router is gone: no request waits long
             if channel.lock.acquire(timeout=5.0):
