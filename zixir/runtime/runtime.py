@@ -2,7 +2,7 @@
 
     host program
       Runtime(workers=N, call_timeout=S, ...)
-        |  eval / run_file / call_python / stats --RpcClient, pipes--> router process
+        |  eval / run_file / call_python / stats --Channel, pipes--> router process
         |  memory.put/get/delete/keys ------------MemoryClient, unix--> memory store process
         |
         root supervisor (one_for_one, 3 restarts / 5 s) -- thread in the host
@@ -40,7 +40,7 @@ from zixir.lang.errors import (
 )
 
 from . import protocol as p
-from .channel import ChannelClosed, DedicatedChannel, RpcClient
+from .channel import Channel, ChannelClosed, DedicatedChannel
 from .config import RuntimeConfig
 from .events import make_logger
 from .memory import MemoryClient
@@ -83,7 +83,7 @@ class Runtime:
         self._codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
                               opaque=True)
         self._cond = threading.Condition()
-        self._router: RpcClient | None = None
+        self._router: Channel | None = None
         self._router_handle: ProcessHandle | None = None
         self._control: socket.socket | None = None  # sends the router its channels' pipes
         self._control_lock = threading.Lock()
@@ -162,7 +162,7 @@ class Runtime:
             os.close(req_r)
             os.close(resp_w)
             theirs.close()
-        client = RpcClient(resp_r, req_w, self._codec)
+        client = Channel(resp_r, req_w, self._codec)  # the shared channel
         try:
             starting, self._store_starting = self._store_starting, False
             if starting:  # both processes import at once; the store is ready first
@@ -204,7 +204,7 @@ class Runtime:
 
     # ---- requests to the router ----------------------------------------------------------
 
-    def _current_router(self, timeout: float = ROUTER_START_TIMEOUT) -> tuple[RpcClient,
+    def _current_router(self, timeout: float = ROUTER_START_TIMEOUT) -> tuple[Channel,
                                                                               ProcessHandle]:
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -382,24 +382,13 @@ def _read_byte(fd: int, timeout: float) -> bool:
     return bool(r) and os.read(fd, 1) == b"R"
 
 
-def _await_ready(client: RpcClient, handle: ProcessHandle, timeout: float) -> None:
-    import select
-
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise RuntimeError("the router did not start in time")
-        r, _, _ = select.select([client.rfd, handle.pidfd], [], [], remaining)
-        if client.rfd in r:
-            data = os.read(client.rfd, 65536)
-            if not data:
-                raise RuntimeError("the router exited during start")
-            for m in client.decoder.feed(data):
-                if isinstance(m, p.Notification) and m.method == "ready":
-                    return
-        elif r:
-            raise RuntimeError(f"the router exited during start ({handle.reap(1.0)})")
+def _await_ready(client: Channel, handle: ProcessHandle, timeout: float) -> None:
+    try:
+        client.wait_notification("ready", timeout)
+    except ChannelClosed:
+        raise RuntimeError(f"the router exited during start ({handle.reap(1.0)})") from None
+    except TimeoutError:
+        raise RuntimeError("the router did not start in time") from None
 
 
 class HostServices:
