@@ -254,3 +254,35 @@ def test_a_bad_frame_fails_every_waiter_with_the_same_reason():
             assert kinds == {"bad_frame"}
     finally:
         peer.close()
+
+
+# ---- the watchdog ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_watchdog_whose_callback_raises_keeps_enforcing_deadlines():
+    import time
+
+    from zixir.runtime.watchdog import Watchdog
+
+    fired: list = []
+    done = threading.Event()
+
+    def on_expired(what):
+        fired.append(what)
+        if what == "first":
+            raise RuntimeError("the kill failed")
+        done.set()
+
+    dog = Watchdog(on_expired, idle_wake=60.0)
+    try:
+        dog.watch(1, time.monotonic(), "first")
+        dog.watch(2, time.monotonic() + 0.05, "second")
+        dog.watch(3, time.monotonic() + 3600, "never")
+        assert done.wait(30)
+        assert fired == ["first", "second"] and dog.failures == 1
+        assert not dog.unwatch(1) and not dog.unwatch(2)  # claimed by the watchdog
+        assert dog.unwatch(3)  # still ours
+    finally:
+        dog.close()
+    assert dog._thread is not None and not dog._thread.is_alive()  # joined

@@ -371,15 +371,25 @@ class RpcServer:
 
     def start(self) -> None:
         for i in range(self.threads):
-            t = threading.Thread(target=self._serve, name=f"zixir-rpc-{i}", daemon=True)
-            self._threads.append(t)
-            t.start()
+            self.spawn(self._serve, (), f"zixir-rpc-{i}")
 
-    def join(self, timeout: float) -> None:
-        """Wait for the server threads that are not stuck in a request (bounded)."""
+    def spawn(self, target: Callable[..., Any], args: tuple, name: str) -> None:
+        """Start a thread this server owns (`join` waits for it)."""
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._inflight_lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def join(self, timeout: float) -> list[str]:
+        """Wait up to `timeout` s for every thread of the server; the names of those still
+        running (blocked on a peer that has not closed its end)."""
         deadline = time.monotonic() + timeout
-        for t in self._threads:
+        with self._inflight_lock:
+            threads = list(self._threads)
+        for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        return [t.name for t in threads if t.is_alive()]
 
     def stop(self, reason: str) -> None:
         self.reason = self.reason or reason
@@ -596,8 +606,7 @@ def serve_channel_requests(server: RpcServer, control_fd: int, spin: float = 0.0
                 os.close(fd)
             continue
         count += 1
-        threading.Thread(target=server.serve_channel, args=(fds[0], fds[1], spin),
-                         name=f"zixir-channel-{count}", daemon=True).start()
+        server.spawn(server.serve_channel, (fds[0], fds[1], spin), f"zixir-channel-{count}")
 
 
 def recv_fds_cloexec(sock: Any, bufsize: int, maxfds: int) -> tuple[bytes, list[int]]:

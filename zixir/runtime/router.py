@@ -206,12 +206,14 @@ def main() -> None:
         router.pool.start()
     server.notify("ready", [os.getpid()])
     server.start()
-    threading.Thread(target=serve_channel_requests, args=(server, 5, config.spin),
-                     name="zixir-channels", daemon=True).start()
+    server.spawn(serve_channel_requests, (server, 5, config.spin), "zixir-channels")
     while not server.finished.wait(1.0):
         pass
-    router.pool.close()
+    router.pool.close()  # joins the worker supervisor and the watchdog
     router.memory.close()
+    stuck = server.join(0.1)  # threads reading the host's pipes end with the process
+    if stuck:
+        router.log.info("router.threads_left", count=len(stuck))
     _flush_stdio()
     os._exit(EXIT_ESCALATED if server.reason == "escalated" else 0)
 
