@@ -194,11 +194,13 @@ class Channel:
         self.spin = spin
         self.on_notification = on_notification
         self._wake = wake or (lambda: wake_pipe_reader(self.rfd))
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # waiting for the reader
         self._write_lock = threading.Lock()
         self._replies: dict[int, p.Response] = {}
         self._notes: list[p.Notification] = []
         self._reading = False
+        self._waiters = 0  # threads waiting for the reader to file their reply
         self._fds_closed = False
         poller = select.poll()
         poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -217,7 +219,7 @@ class Channel:
         return self.wait(request_id, timeout)
 
     def send(self, method: str, params: list) -> int:
-        with self._cond:
+        with self._lock:
             request_id, frame = self.conn.send_request(method, params)
         try:
             with self._write_lock:
@@ -230,7 +232,7 @@ class Channel:
 
     def wait(self, request_id: int, timeout: float | None = None) -> p.Response:
         deadline = None if timeout is None else time.monotonic() + timeout
-        reply = self._await(lambda: self._replies.pop(request_id, None), deadline)
+        reply = self._await(request_id, deadline)
         if reply is None:
             with self._cond:
                 self.conn.abandon(request_id)
@@ -241,15 +243,7 @@ class Channel:
 
     def wait_notification(self, method: str, timeout: float) -> list:
         """The params of the next notification `method` (the peer's "ready")."""
-
-        def take() -> list | None:
-            for i, note in enumerate(self._notes):
-                if note.method == method:
-                    del self._notes[i]
-                    return note.params
-            return None
-
-        params = self._await(take, time.monotonic() + timeout)
+        params = self._await(method, time.monotonic() + timeout)
         if params is None:
             raise TimeoutError(f"no {method} notification in time")
         return params
@@ -263,46 +257,64 @@ class Channel:
         self._fail(reason, kind, raise_=False)
 
     # -- the reader role
-    def _await(self, take: Callable[[], Any], deadline: float | None) -> Any:
-        """Wait until `take()` (called under the lock) returns something; None at the
-        deadline. Raises the channel's error when it closes first."""
+    def _take(self, key: int | str) -> Any:
+        """Under the lock: the reply with id `key`, or the params of a notification `key`."""
+        if type(key) is int:
+            return self._replies.pop(key, None)
+        for i, note in enumerate(self._notes):
+            if note.method == key:
+                del self._notes[i]
+                return note.params
+        return None
+
+    def _await(self, key: int | str, deadline: float | None) -> Any:
+        """Wait until `key` arrives; None at the deadline. Raises the channel's error when it
+        closes first. A waiting thread that finds no reader becomes the reader and files
+        whatever it reads for everyone."""
         spun = False
-        while True:
-            with self._cond:
-                while True:
-                    got = take()
-                    if got is not None:
-                        return got
-                    if self.conn.error is not None:
-                        raise self.conn.error
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        return None
-                    if not self._reading:
-                        self._reading = True
-                        break
-                    self._cond.wait(remaining)
-            events: list = []
-            try:
-                if self.spin and not spun and deadline is None:
-                    spun = True  # a quick reply comes before a sleeping CPU wakes up
-                    poll_briefly(self._poll, self.spin)
-                if remaining is None or self._poll(max(0.0, remaining) * 1000):
+        cond = self._cond
+        replies = self._replies
+        with self._lock:
+            while True:
+                got = replies.pop(key, None) if type(key) is int else self._take(key)
+                if got is not None:
+                    return got
+                if self.conn.error is not None:
+                    raise self.conn.error
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                if self._reading:
+                    self._waiters += 1
                     try:
-                        data = os.read(self.rfd, READ_SIZE)
-                    except OSError as e:
-                        with self._cond:
-                            events = [self.conn.close(f"read failed: {e}", "read_failed")]
-                    else:
-                        with self._cond:
-                            events = self.conn.receive_data(data)
-            finally:
-                with self._cond:
+                        cond.wait(remaining)
+                    finally:
+                        self._waiters -= 1
+                    continue
+                self._reading = True
+                cond.release()
+                data: bytes | None = None
+                failure = ""
+                try:
+                    if self.spin and not spun and deadline is None:
+                        spun = True  # a quick reply comes before a sleeping CPU wakes up
+                        poll_briefly(self._poll, self.spin)
+                    if remaining is None or self._poll(max(0.0, remaining) * 1000):
+                        try:
+                            data = os.read(self.rfd, READ_SIZE)
+                        except OSError as e:
+                            failure = f"read failed: {e}"
+                finally:
+                    cond.acquire()
                     self._reading = False
-                    self._file(events)
+                    if data is not None:
+                        self._file(self.conn.receive_data(data))
+                    elif failure:
+                        self.conn.close(failure, "read_failed")
                     if self.conn.error is not None:
                         self._close_fds()
-                    self._cond.notify_all()
+                    if self._waiters:
+                        cond.notify_all()
 
     def _file(self, events: list) -> None:
         for event in events:

@@ -80,7 +80,8 @@ class WorkerPool:
         self._paths_version = 0
         self._recycling = Recycling(config)
         self._watchdog = Watchdog(self._expired, config.call_timeout, self.log)
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # a worker became idle, or the pool failed
         self._idle: list[Worker] = []
         self._live: dict[int, Worker] = {}  # slot -> worker
         self._waiting = 0
@@ -213,14 +214,7 @@ class WorkerPool:
             timeout = self.config.call_timeout
         what = f"{module}.{function}"
         # waiting for a worker is bounded by the call timeout but is not running time
-        worker = self._acquire(time.monotonic() + timeout, what)
-        worker.busy_with = what
-        with self._cond:
-            if worker.paths_version == self._paths_version:
-                options = {}
-            else:
-                options = {"paths": list(self.paths)}
-                worker.paths_version = self._paths_version
+        worker, options = self._acquire(time.monotonic() + timeout, what)
         reply = self._roundtrip(worker, [module, function, args, kwargs or {}, options],
                                 timeout, what)
         if reply.error is not None:
@@ -233,36 +227,46 @@ class WorkerPool:
         self._release(worker)
         return reply.result
 
-    def _acquire(self, wait_until: float, what: str) -> Worker:
-        """Take an idle worker, waiting until `wait_until` at most (then Overloaded)."""
+    def _acquire(self, wait_until: float, what: str) -> tuple[Worker, dict]:
+        """Take an idle worker for call `what`, waiting until `wait_until` at most (then
+        Overloaded); with the call options it needs (the pool's paths, once changed)."""
         if not self._started_pool:
             self.start()
-        with self._cond:
-            if self._failed:
-                raise RestartLimitExceeded(f"the Python workers are down: {self._failed}")
-            if self._idle:
-                return self._idle.pop()
-            if self._waiting >= self.config.max_queue:
-                self.stats.count("refused.overloaded")
-                self.log.info("call.refused", call=what, reason="overloaded",
-                              queued=self._waiting)
-                raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
-                                 f"worker (max_queue {self.config.max_queue})")
-            self._waiting += 1
-            try:
-                while not self._idle:
-                    if self._failed:
-                        raise RestartLimitExceeded(
-                            f"the Python workers are down: {self._failed}")
-                    remaining = wait_until - time.monotonic()
-                    if remaining <= 0:
-                        self.stats.count("refused.wait_timeout")
-                        raise Overloaded(f"{what}: no worker became free within the call's "
-                                         "timeout of waiting")
-                    self._cond.wait(remaining)
-                return self._idle.pop()
-            finally:
-                self._waiting -= 1
+        with self._lock:
+            worker = self._take_idle(wait_until, what)
+            worker.busy_with = what
+            if worker.paths_version == self._paths_version:
+                return worker, {}
+            worker.paths_version = self._paths_version
+            return worker, {"paths": list(self.paths)}
+
+    def _take_idle(self, wait_until: float, what: str) -> Worker:
+        """Under the lock."""
+        if self._failed:
+            raise RestartLimitExceeded(f"the Python workers are down: {self._failed}")
+        if self._idle:
+            return self._idle.pop()
+        if self._waiting >= self.config.max_queue:
+            self.stats.count("refused.overloaded")
+            self.log.info("call.refused", call=what, reason="overloaded",
+                          queued=self._waiting)
+            raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
+                             f"worker (max_queue {self.config.max_queue})")
+        self._waiting += 1
+        try:
+            while not self._idle:
+                if self._failed:
+                    raise RestartLimitExceeded(
+                        f"the Python workers are down: {self._failed}")
+                remaining = wait_until - time.monotonic()
+                if remaining <= 0:
+                    self.stats.count("refused.wait_timeout")
+                    raise Overloaded(f"{what}: no worker became free within the call's "
+                                     "timeout of waiting")
+                self._cond.wait(remaining)
+            return self._idle.pop()
+        finally:
+            self._waiting -= 1
 
     def _release(self, worker: Worker) -> None:
         worker.calls += 1
@@ -272,7 +276,7 @@ class WorkerPool:
             if reason is not None:
                 self._recycle(worker, reason)
                 return
-        with self._cond:  # `_exited` marks a worker dead under the same lock
+        with self._lock:  # `_exited` marks a worker dead under the same lock
             if worker.dead:
                 worker.close()
                 return

@@ -35,15 +35,17 @@ class Watchdog:
         self._calls: dict[int, tuple[float, Any]] = {}  # id -> (deadline, what)
         self._wake_at = 0.0  # the thread looks again by then (0: it is not sleeping)
         self._thread: threading.Thread | None = None
+        self._running = False  # the thread runs (set by `watch`, cleared as it ends)
         self._closed = False
         self.failures = 0
 
     def watch(self, call_id: int, deadline: float, what: Any) -> None:
         with self._lock:
             self._calls[call_id] = (deadline, what)
-            if self._thread is None or not self._thread.is_alive():
+            if not self._running:
                 if self._closed:
                     return
+                self._running = True
                 self._thread = threading.Thread(target=self._run, name="zixir-watchdog",
                                                 daemon=True)
                 self._thread.start()
@@ -68,6 +70,13 @@ class Watchdog:
             thread.join(10.0)
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            with self._lock:
+                self._running = False
+
+    def _loop(self) -> None:
         while True:
             expired = []
             with self._lock:
