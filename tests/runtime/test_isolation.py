@@ -157,6 +157,7 @@ def test_a_router_that_does_not_answer_gives_a_typed_error(rt, monkeypatch):
     monkeypatch.setattr(runtime_module, "CONTROL_TIMEOUT", 0.5)
     os.kill(router, signal.SIGSTOP)
     try:
+        wait_for(lambda: _all_threads_stopped(router), what="every router thread to stop")
         with pytest.raises(CallTimeout):
             rt.interrupt()
         with pytest.raises(CallTimeout):
@@ -164,6 +165,18 @@ def test_a_router_that_does_not_answer_gives_a_typed_error(rt, monkeypatch):
     finally:
         os.kill(router, signal.SIGCONT)
     assert rt.call_python("faultlib", "echo", [2]) == 2
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    states = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        states.append(stat[stat.rindex(")") + 2])
+    return bool(states) and all(state in "tT" for state in states)
 
 
 def test_a_store_gone_for_good_fails_memory_calls_at_once(no_leaks):
