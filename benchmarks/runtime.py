@@ -76,6 +76,19 @@ which does not yield) shares a core with the router: the router then waits for t
 30 us to end, twice a call. With the worker's loop using `spin.poll_briefly` (measured on a
 copy), the host path measured 21-25 us p50 in 9 runs of 9 on idle CPUs and 48 us with a core
 taken, and the router path 12 us with a core taken (42 us without).
+
+Measured 2026-12-05 (--quick --host-only) after the channel rewrite, on a machine shared with
+other builds (load average 7-9: every absolute number is several times the calm figure):
+
+    Runtime.call_python, spin=30us   p50 267.7 us (best 250.4)   CPU/call: host 83, router 148,
+                                                                 worker 66 us (298 total)
+    Runtime.call_python, spin=0      p50 275.9 us (best 243.8)   CPU/call: 90 / 172 / 71 (334)
+    ProcessPoolExecutor              p50 454.1 us (best 438.1)   CPU/call: host 418, worker 109
+    host path vs ProcessPoolExecutor 1.6-1.7x (target 8x: MISSED)
+    idle footprint, 2 workers        zixir RSS 104 MiB / PSS 46 MiB; ProcessPoolExecutor(2)
+                                     RSS 42 / PSS 15 (PSS 3.1x; goal 2x: MISSED)
+In an A/B run under the same load the previous channel code measured 224-231 us host p50
+against 247-265 us now (2.0x vs 1.7-2.0x ProcessPoolExecutor).
 """
 
 from __future__ import annotations
