@@ -1,11 +1,11 @@
 """One worker: reads call requests, runs the library function, writes the reply.
 
-    request fd --bytes--> FrameDecoder --Request("call")--> policy + resolve + call
-    response fd <--bytes-- Codec.encode <--Response(id, error, result)--+
+    request fd --bytes--> Connection.receive_data --Request("call")--> policy + resolve + call
+    response fd <--bytes-- Connection.send_response <--Response(id, error, result)--+
 
-A worker serves one call at a time (the router never sends a second before the reply). It
-exits when its request pipe reaches EOF (the router is gone) or the router's frame is bad
-(exit code 65). Results that cannot be encoded, or are larger than the frame limit, become
+The channel is the same sans-IO `Connection` every link uses (`zixir/runtime/channel.py`).
+A sync worker serves one call at a time. It exits when its request pipe reaches EOF (the
+router is gone) or the router's frame is bad (exit code 65). Results that cannot be encoded, or are larger than the frame limit, become
 error replies naming the type or size; the worker stays healthy.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 
 from zixir.lang.errors import PolicyDenied
 from zixir.runtime import protocol as p
+from zixir.runtime.channel import Closed, Connection
 from zixir.runtime.confine import CpuLimit, confine_worker, cpu_budget
 from zixir.runtime.policy import CallPolicy
 from zixir.runtime.shm import ShmArena
@@ -50,7 +51,7 @@ class Worker:
         self.arena = ShmArena(config.get("tag", "0"),
                               int(config.get("shm_threshold", p.SHM_THRESHOLD)))
         self.codec = p.Codec(int(config.get("max_frame", p.MAX_FRAME)), self.arena)
-        self.decoder = p.FrameDecoder(self.codec)
+        self.conn = Connection(self.codec)
         self.policy = CallPolicy.from_wire(config.get("policy", {}))
         self.spin = float(config.get("spin", 0.0))
         self.config = config
@@ -70,20 +71,20 @@ class Worker:
     def reply(self, request_id: int, error: dict | None, result: Any, what: str) -> None:
         self.arena.begin()
         try:
-            frame = self.codec.encode_response(request_id, error, result)
+            frame = self.conn.send_response(request_id, error, result)
         except p.UnencodableValue as e:
-            frame = self.codec.encode_response(request_id, {
+            frame = self.conn.send_response(request_id, {
                 "kind": "python", "type": "TypeError", "traceback": "",
                 "message": f"the result of {what} cannot be returned to zixir: {e}",
             }, None)
         except p.FrameTooLarge as e:
-            frame = self.codec.encode_response(request_id, p.fault(
+            frame = self.conn.send_response(request_id, p.fault(
                 "ProtocolError", f"the result of {what} is too large to send: {e}"), None)
         self.write(frame)
 
     def serve(self) -> None:
-        self.send(p.Notification("ready", [os.getpid()]))
-        read, in_fd, feed, handle = os.read, self.in_fd, self.decoder.feed, self.handle
+        self.write(self.conn.send_notification("ready", [os.getpid()]))
+        read, in_fd, receive, handle = os.read, self.in_fd, self.conn.receive_data, self.handle
         poll = select.poll()
         poll.register(in_fd, select.POLLIN | select.POLLHUP)
         spin = self.spin  # poll briefly before blocking: the next request often comes soon
@@ -94,21 +95,21 @@ class Worker:
                 data = read(in_fd, READ_SIZE)
             except InterruptedError:  # pragma: no cover
                 continue
-            if not data:
-                os._exit(0)
-            try:
-                messages = feed(data)
-            except p.FrameError as e:
-                os.write(2, f"zixir worker {os.getpid()}: bad frame from router: {e}\n".encode())
-                os._exit(EXIT_BAD_FRAME)
-            message = None
-            while messages:
-                message = messages.pop(0)
-                if type(message) is p.Request:
-                    handle(message)
-                elif isinstance(message, p.Notification) and message.method == "exit":
+            except OSError:
+                data = b""
+            events = receive(data)
+            while events:
+                event = events.pop(0)
+                if type(event) is p.Request:
+                    handle(event)
+                elif type(event) is Closed:
+                    if event.error.kind == "eof":  # the router is gone
+                        os._exit(0)
+                    os.write(2, f"zixir worker {os.getpid()}: {event.error.reason}\n".encode())
+                    os._exit(EXIT_BAD_FRAME)
+                elif isinstance(event, p.Notification) and event.method == "exit":
                     os._exit(0)
-            message = None  # the request's arguments die now, not at the next call
+            event = None  # the request's arguments die now, not at the next call
 
     def handle(self, request: p.Request) -> None:
         params = request.params

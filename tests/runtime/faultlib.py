@@ -123,3 +123,31 @@ def spin_with_child():
         time.sleep(30)
         os._exit(0)
     spin()
+
+
+def open_fds():
+    """This worker's open file descriptors, each with what it points to, and its channel."""
+    from python_workers import worker
+
+    found = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            found[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # the descriptor listdir itself used, closed by now
+            pass
+    return {"fds": found, "channel": [worker.CURRENT.in_fd, worker.CURRENT.out_fd]}
+
+
+def close_channel_and_live():
+    """Close the response pipe and keep running: a worker that is half dead."""
+    from python_workers import worker
+
+    os.close(worker.CURRENT.out_fd)
+    time.sleep(3600)
+
+
+def deep(depth):
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value

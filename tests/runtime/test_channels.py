@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import make_runtime, wait_for
 
-from zixir.lang.errors import RouterCrashed
+from zixir.lang.errors import CallTimeout, RouterCrashed
 from zixir.runtime.channel import DedicatedChannel
 
 FAKE = "fakesession:FakeSession"
@@ -127,7 +127,7 @@ def test_a_request_without_its_reply_discards_the_channel(rt, tmp_path):
     assert rt.call_python("faultlib", "echo", [1]) == 1
     first = this_threads_channel(rt)
     program = f"python('faultlib', 'gate', {str(gate)!r}, {str(marker)!r})"
-    with pytest.raises(TimeoutError):
+    with pytest.raises(CallTimeout):
         rt._request("eval", [program, None, True], timeout=0.2)
     assert first.rfd < 0  # closed: its late reply can reach no later request
     wait_for(marker.exists, what="the abandoned eval to reach its worker")

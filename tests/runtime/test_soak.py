@@ -1,24 +1,28 @@
-"""Soak: 10,000 calls across the pool, 1% of them crashing their worker."""
+"""Soak, with the default failure policy: 10,000 calls from 8 threads on 4 workers, 1% of them
+killing their worker. Exactly those calls fail, as WorkerCrashed; the runtime never escalates."""
 
 from __future__ import annotations
 
 import random
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import make_runtime
+import pytest
+from conftest import HERE
 
 from zixir.lang.errors import WorkerCrashed, ZixirError
+from zixir.runtime import Runtime
 
 CALLS = 10_000
-BUDGET = 150  # restart intensity for the run: every crash must fit in it
 
 
-def test_soak_every_call_ends_once_in_a_result_or_a_typed_error(no_leaks):
+@pytest.mark.timeout(600)
+def test_soak_with_defaults_fails_exactly_the_calls_that_crash(no_leaks):
     rng = random.Random(20240611)
     crashing = set(rng.sample(range(CALLS), CALLS // 100))
     outcomes: dict[int, object] = {}
-    with make_runtime(workers=2, restart_intensity=BUDGET, restart_period=600,
-                      breaker_fail_max=10_000, log_level="off") as rt:
+    # only what a test needs: the library's directory and quiet logs; every policy default
+    with Runtime(workers=4, paths=(str(HERE),), log_level="off") as rt:
+        router_before = rt.pids()["router"]
 
         def one(i: int):
             try:
@@ -26,19 +30,23 @@ def test_soak_every_call_ends_once_in_a_result_or_a_typed_error(no_leaks):
             except ZixirError as e:
                 return i, e
 
-        with ThreadPoolExecutor(4) as pool:
+        with ThreadPoolExecutor(8) as pool:
             for i, outcome in pool.map(one, range(CALLS)):
                 assert i not in outcomes, f"call {i} completed twice"
                 outcomes[i] = outcome
-        stats = rt.stats()["router"]
+        stats = rt.stats()
+        router_after = rt.pids()["router"]
     assert len(outcomes) == CALLS  # none lost
-    for i, outcome in outcomes.items():
-        if i in crashing:
-            assert isinstance(outcome, WorkerCrashed), (i, outcome)
-        else:
-            assert outcome == i, (i, outcome)  # a result, and the right one
-    workers = stats["workers"]
-    assert workers["restarts"] == len(crashing) <= BUDGET
+    failed = {i for i, outcome in outcomes.items() if not outcome == i}
+    assert failed == crashing
+    for i in crashing:
+        assert isinstance(outcomes[i], WorkerCrashed), (i, outcomes[i])
+    router = stats["router"]
+    workers = router["workers"]
+    assert workers["restarts"] == workers["charged"] == len(crashing)
     assert workers["escalated"] is None
-    assert stats["counts"]["calls.ok"] == CALLS - len(crashing)
-    assert stats["counts"]["errors.WorkerCrashed"] == len(crashing)
+    assert router["breakers"]["faultlib"]["state"] == "closed"
+    assert router["counts"]["calls.ok"] == CALLS - len(crashing)
+    assert router["counts"]["errors.WorkerCrashed"] == len(crashing)
+    assert router_after == router_before  # the router never restarted
+    assert stats["supervisor"]["restarts"] == 0 and stats["supervisor"]["escalated"] is None

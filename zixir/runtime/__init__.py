@@ -5,12 +5,14 @@
                                                      └─ worker supervisor ─┬─ template (fork server)
                                                                            ├─ python worker 1
                                                                            └─ python worker N
-Modules: `runtime` (host side, `Runtime`), `router`, `pool` (dispatch and failure policy),
-`supervisor` (OTP supervisor), `process` (spawn, pidfd, reaping), `protocol` (sans-IO
-msgpack-RPC codec), `channel` (request/response over pipes), `memory` (store and client),
-`breaker`, `policy` (the call allow list), `confine` (rlimits, Landlock, process groups of
-workers), `janitor` (cleanup after the host dies), `config`, `events` (structlog JSON),
-`stats`, `shm` (large arrays).
+Modules: `runtime` (host side, `Runtime`), `router`, `pool` (dispatch and hand-off of calls),
+`workers` (spawning and supervising workers), `failure` (policy check, breakers, retries),
+`watchdog` (call deadlines), `recycling`, `supervisor` (OTP supervisor), `process` (spawn,
+pidfd, reaping), `protocol` (sans-IO msgpack-RPC codec), `channel` (the sans-IO Connection
+and the one Channel transport every link uses), `memory` (store and client), `breaker`,
+`policy` (the call allow list), `confine` (rlimits, Landlock, process groups of workers),
+`janitor` (cleanup after the host dies), `config`, `events` (structlog JSON), `stats`, `shm`
+(large arrays).
 
 Integration (for `zixir/__init__.py` and `zixir/cli.py`)
 ---------------------------------------------------------

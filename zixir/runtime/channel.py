@@ -1,20 +1,34 @@
-"""Request/response over a pipe pair, for many threads at once (host <-> router).
+"""One channel abstraction for every link: host <-> router, router <-> worker, client <-> store.
 
-    client threads (RpcClient)                           server (RpcServer, in the router)
-    --------------------------                           ---------------------------------
-    request(): encode, write under the write lock  --->  N threads take turns reading: the
-    then wait for the reply by id; whichever waiting     reader decodes one request, hands
-    thread finds no reader becomes the reader, reads     the read role on, runs the request
-    and files every reply it decodes under its id  <---  itself and writes the reply under
-    (no thread in between: a lone caller reads its       the write lock
-    own reply)
+    caller threads                 Channel (transport)                   Connection (sans-IO)
+    --------------                 -------------------                   --------------------
+    request(method, params) -----> send: under the lock, Connection ---> send_request:
+      | (many threads, many          numbers and encodes the request       id, frame; the id
+      |  requests in flight)         and files it as pending; the          is pending
+      |                              frame is written under the write
+      |                              lock
+      |                            wait: whichever waiting thread finds
+      |                              no reader becomes the reader (polls
+      |                              `spin` s, then blocks in read) and
+      |                              feeds the bytes to the Connection --> receive_data(bytes):
+      |                                                                     replies by id,
+      v                                                                     requests, notes
+    Response (its own id) <------- replies are filed by id, every           EOF, bad frame,
+    ChannelClosed <--------------- waiter is woken; a Closed event          oversized frame,
+                                   fails exactly the requests pending       reply to an unknown
+                                   on this channel, each with the same      id -> Closed(error,
+                                   typed reason                             pending ids)
 
-Replies are matched by id, never by order. EOF on the client side closes the channel: every
-waiter gets ChannelClosed (the router died). The server returns when its input reaches EOF.
+The Connection is a state machine (open -> closed) that consumes bytes and produces events,
+tested with plain byte strings (h11's habit): it owns the frame decoder, the request ids and
+the set of requests awaiting a reply. It never touches a file descriptor. `Channel` is the thin
+threaded transport over a pair of fds (two pipes, or one socket twice); `serve_requests` and
+`DedicatedChannel` are the server side and the one-request-at-a-time variant built on the same
+Connection. Replies are matched by id, never by order; a caller that gives up abandons its id
+and the late reply is dropped, so a channel carries any number of requests at once.
 
-The host's hot path does not use this shared channel: each host thread gets a dedicated
-channel (below) on its first request; the shared one carries the rest (a nested request,
-threads beyond the limit of dedicated channels).
+Shared state: a Channel's Connection and its reply table belong to its lock; the fds are
+written under the write lock and read by the one thread that holds the read role.
 """
 
 from __future__ import annotations
@@ -24,7 +38,6 @@ import os
 import select
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,13 +45,118 @@ from . import protocol as p
 from .process import close_quietly
 from .spin import poll_briefly
 
-_ids = itertools.count(1)
 #: bytes per read (a larger read costs a large allocation every time)
 READ_SIZE = 1 << 16
 
+_ids = itertools.count(1)  # process-wide, so ids never repeat across channels
+
 
 class ChannelClosed(Exception):
-    pass
+    """The channel ended: `kind` is "eof", "bad_frame", "oversized", "write_failed",
+    "read_failed" or "closed"; every request pending on it gets this error."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+class Closed:
+    """Event: the connection is closed; `pending` are the ids that will never get a reply."""
+
+    __slots__ = ("error", "pending")
+
+    def __init__(self, error: ChannelClosed, pending: tuple[int, ...]) -> None:
+        self.error, self.pending = error, pending
+
+    def __repr__(self) -> str:
+        return f"Closed({self.error.kind}: {self.error.reason}, pending={self.pending})"
+
+
+OPEN, CLOSED = "open", "closed"
+
+
+class Connection:
+    """One end of a msgpack-RPC link, sans IO. Not thread-safe: its owner serializes it."""
+
+    def __init__(self, codec: p.Codec | None = None) -> None:
+        self.codec = codec or p.Codec()
+        self._decoder = p.FrameDecoder(self.codec)
+        self._pending: set[int] = set()
+        self._abandoned: set[int] = set()
+        self.error: ChannelClosed | None = None
+
+    @property
+    def state(self) -> str:
+        return OPEN if self.error is None else CLOSED
+
+    @property
+    def pending(self) -> frozenset[int]:
+        return frozenset(self._pending)
+
+    # -- sending
+    def send_request(self, method: str, params: list) -> tuple[int, bytes]:
+        """(id, frame). Raises the channel's error once closed; UnencodableValue or
+        FrameTooLarge leave the connection open (nothing was sent)."""
+        if self.error is not None:
+            raise self.error
+        request_id = next(_ids)
+        frame = self.codec.encode_request(request_id, method, params)
+        self._pending.add(request_id)
+        return request_id, frame
+
+    def send_response(self, request_id: int, error: dict | None, result: Any) -> bytes:
+        return self.codec.encode_response(request_id, error, result)
+
+    def send_notification(self, method: str, params: list) -> bytes:
+        return self.codec.encode(p.Notification(method, params))
+
+    def abandon(self, request_id: int) -> None:
+        """The caller stopped waiting: its reply, if it ever comes, is dropped."""
+        if request_id in self._pending:
+            self._pending.discard(request_id)
+            self._abandoned.add(request_id)
+
+    # -- receiving
+    def receive_data(self, data: bytes) -> list:
+        """Events for `data` (b"": end of file): Responses to pending requests, Requests,
+        Notifications, and at most one final Closed."""
+        if self.error is not None:
+            return []
+        if not data:
+            return [self._close(ChannelClosed("eof", "the peer closed the channel"))]
+        try:
+            messages = self._decoder.feed(data)
+        except p.FrameError as e:
+            kind = "oversized" if "exceeds the frame limit" in str(e) else "bad_frame"
+            return [self._close(ChannelClosed(kind, f"bad frame: {e}"))]
+        events: list = []
+        for m in messages:
+            if type(m) is p.Response:
+                if m.id in self._pending:
+                    self._pending.discard(m.id)
+                    events.append(m)
+                elif m.id in self._abandoned:
+                    self._abandoned.discard(m.id)
+                else:
+                    events.append(self._close(ChannelClosed(
+                        "bad_frame", f"bad frame: a reply to request {m.id}, which is not "
+                        "awaiting one")))
+                    break
+            else:
+                events.append(m)
+        return events
+
+    def close(self, reason: str, kind: str = "closed") -> Closed:
+        return self._close(ChannelClosed(kind, reason))
+
+    def _close(self, error: ChannelClosed) -> Closed:
+        if self.error is None:
+            self.error = error
+        pending = tuple(self._pending)
+        self._pending.clear()
+        self._abandoned.clear()
+        return Closed(self.error, pending)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -47,136 +165,243 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-class RpcClient:
-    def __init__(self, rfd: int, wfd: int, codec: p.Codec,
-                 decoder: p.FrameDecoder | None = None) -> None:
+def wake_pipe_reader(rfd: int) -> None:
+    """Make a read blocked on pipe `rfd` return, even while another process (a grandchild
+    that inherited the write end) keeps the pipe open: write a byte through a new write end."""
+    try:
+        fd = os.open(f"/proc/self/fd/{rfd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.write(fd, b"\0")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Channel:
+    """Requests from any number of threads over one fd pair, many in flight, matched by id.
+
+    `wake` makes a blocked read return (for a socket: shut it down); pipes get a byte through
+    /proc. `on_notification` receives the peer's notifications (in the reading thread)."""
+
+    def __init__(self, rfd: int, wfd: int, codec: p.Codec | None = None, *, spin: float = 0.0,
+                 on_notification: Callable[[p.Notification], None] | None = None,
+                 wake: Callable[[], None] | None = None) -> None:
         self.rfd, self.wfd = rfd, wfd
-        self.codec = codec
-        self.decoder = decoder or p.FrameDecoder(codec)
+        self.conn = Connection(codec)
+        self.spin = spin
+        self.on_notification = on_notification
+        self._wake = wake or (lambda: wake_pipe_reader(self.rfd))
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # waiting for the reader
         self._write_lock = threading.Lock()
-        self._cond = threading.Condition()
-        self._replies: dict[int, p.Response | None] = {}
+        self._replies: dict[int, p.Response] = {}
+        self._notes: list[p.Notification] = []
         self._reading = False
-        self.closed: str | None = None
+        self._waiters = 0  # threads waiting for the reader to file their reply
+        self._fds_closed = False
+        poller = select.poll()
+        poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self._poll = poller.poll
 
-    def close(self, reason: str = "closed") -> None:
-        """Fail every waiter; the fds are closed once no thread is reading them."""
-        with self._cond:
-            if self.closed is None:
-                self.closed = reason
-            if not self._reading:
-                self._close_fds()
-            self._cond.notify_all()
+    @property
+    def closed(self) -> ChannelClosed | None:
+        return self.conn.error
 
-    def _close_fds(self) -> None:
-        with self._write_lock:
-            close_quietly(self.rfd, self.wfd)
-            self.rfd = self.wfd = -1
-
+    # -- the client API
     def request(self, method: str, params: list, timeout: float | None = None) -> p.Response:
-        request_id = next(_ids)
-        frame = self.codec.encode_request(request_id, method, params)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            if self.closed is not None:
-                raise ChannelClosed(self.closed)
-            self._replies[request_id] = None
+        """Send a request and wait for its reply. Raises ChannelClosed (the channel ended:
+        every request pending on it fails alike), TimeoutError (this request only; the
+        channel stays usable), UnencodableValue or FrameTooLarge (nothing was sent)."""
+        request_id = self.send(method, params)
+        return self.wait(request_id, timeout)
+
+    def send(self, method: str, params: list) -> int:
+        with self._lock:
+            request_id, frame = self.conn.send_request(method, params)
         try:
             with self._write_lock:
-                if self.wfd < 0:
-                    raise OSError("channel closed")
+                if self._fds_closed:
+                    raise OSError("the channel's descriptors are closed")
                 write_all(self.wfd, frame)
         except OSError as e:
-            self._fail(f"write failed: {e}")
-        try:
-            return self._await(request_id, deadline)
-        finally:
-            with self._cond:
-                self._replies.pop(request_id, None)
+            self._fail(f"write failed: {e}", "write_failed")
+        return request_id
 
-    def _fail(self, reason: str) -> None:
-        with self._cond:
-            if self.closed is None:
-                self.closed = reason
-            self._cond.notify_all()
-        raise ChannelClosed(reason)
-
-    def _await(self, request_id: int, deadline: float | None) -> p.Response:
-        while True:
+    def wait(self, request_id: int, timeout: float | None = None) -> p.Response:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reply = self._await(request_id, deadline)
+        if reply is None:
             with self._cond:
-                while True:
-                    reply = self._replies.get(request_id)
-                    if reply is not None:
-                        return reply
-                    if self.closed is not None:
-                        raise ChannelClosed(self.closed)
-                    if not self._reading:
-                        self._reading = True
-                        break
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        raise TimeoutError("no reply in time")
-                    self._cond.wait(remaining)
-            # this thread is the reader until it has filed what it read
-            messages: list = []
-            failure: str | None = None
-            try:
+                self.conn.abandon(request_id)
+                reply = self._replies.pop(request_id, None)  # it came meanwhile after all
+            if reply is None:
+                raise TimeoutError("no reply in time")
+        return reply
+
+    def wait_notification(self, method: str, timeout: float) -> list:
+        """The params of the next notification `method` (the peer's "ready")."""
+        params = self._await(method, time.monotonic() + timeout)
+        if params is None:
+            raise TimeoutError(f"no {method} notification in time")
+        return params
+
+    def close(self, reason: str = "closed") -> None:
+        """Fail every pending request; the fds are closed once no thread is reading them."""
+        self._fail(reason, "closed", raise_=False)
+
+    def interrupt(self, reason: str, kind: str = "closed") -> None:
+        """Like close, and wake a reader blocked on the fd (the peer may be alive)."""
+        self._fail(reason, kind, raise_=False)
+
+    # -- the reader role
+    def _take(self, key: int | str) -> Any:
+        """Under the lock: the reply with id `key`, or the params of a notification `key`."""
+        if type(key) is int:
+            return self._replies.pop(key, None)
+        for i, note in enumerate(self._notes):
+            if note.method == key:
+                del self._notes[i]
+                return note.params
+        return None
+
+    def _await(self, key: int | str, deadline: float | None) -> Any:
+        """Wait until `key` arrives; None at the deadline. Raises the channel's error when it
+        closes first. A waiting thread that finds no reader becomes the reader and files
+        whatever it reads for everyone."""
+        spun = False
+        cond = self._cond
+        replies = self._replies
+        with self._lock:
+            while True:
+                got = replies.pop(key, None) if type(key) is int else self._take(key)
+                if got is not None:
+                    return got
+                if self.conn.error is not None:
+                    raise self.conn.error
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise TimeoutError("no reply in time")
-                # without a deadline, block in read: EOF still ends it when the peer dies
-                r = (self.rfd,) if remaining is None else \
-                    select.select([self.rfd], [], [], remaining)[0]
-                if r:
-                    data = os.read(self.rfd, READ_SIZE)
-                    if not data:
-                        failure = "the peer closed the channel"
-                    else:
-                        messages = self.decoder.feed(data)
-            except p.FrameError as e:
-                failure = f"bad frame: {e}"
-            except (OSError, ValueError) as e:
-                failure = f"read failed: {e}"
-            finally:
-                with self._cond:
+                    return None
+                if self._reading:
+                    self._waiters += 1
+                    try:
+                        cond.wait(remaining)
+                    finally:
+                        self._waiters -= 1
+                    continue
+                self._reading = True
+                cond.release()
+                data: bytes | None = None
+                failure = ""
+                try:
+                    if self.spin and not spun and deadline is None:
+                        spun = True  # a quick reply comes before a sleeping CPU wakes up
+                        poll_briefly(self._poll, self.spin)
+                    if remaining is None or self._poll(max(0.0, remaining) * 1000):
+                        try:
+                            data = os.read(self.rfd, READ_SIZE)
+                        except OSError as e:
+                            failure = f"read failed: {e}"
+                finally:
+                    cond.acquire()
                     self._reading = False
-                    for m in messages:
-                        if isinstance(m, p.Response) and m.id in self._replies:
-                            self._replies[m.id] = m
-                    if failure is not None and self.closed is None:
-                        self.closed = failure
-                    if self.closed is not None:
+                    if data is not None:
+                        self._file(self.conn.receive_data(data))
+                    elif failure:
+                        self.conn.close(failure, "read_failed")
+                    if self.conn.error is not None:
                         self._close_fds()
-                    self._cond.notify_all()
+                    if self._waiters:
+                        cond.notify_all()
+
+    def _file(self, events: list) -> None:
+        for event in events:
+            if type(event) is p.Response:
+                self._replies[event.id] = event
+            elif type(event) is p.Notification:
+                if self.on_notification is not None:
+                    self.on_notification(event)
+                else:
+                    self._notes.append(event)
+
+    def _fail(self, reason: str, kind: str, raise_: bool = True) -> None:
+        with self._cond:
+            self.conn.close(reason, kind)
+            if self._reading:  # under the lock: the reader cannot close the fds meanwhile
+                self._wake()
+            else:
+                self._close_fds()
+            self._cond.notify_all()
+            error = self.conn.error
+        if raise_:
+            assert error is not None
+            raise error
+
+    def _close_fds(self) -> None:
+        """Under the lock, with no reader: nobody uses the fds any more."""
+        if self._fds_closed:
+            return
+        with self._write_lock:
+            self._fds_closed = True
+            if self.rfd == self.wfd:
+                close_quietly(self.rfd)
+            else:
+                close_quietly(self.rfd, self.wfd)
+
+
+# ---- the server side --------------------------------------------------------------------
 
 
 class RpcServer:
-    """Leader/follower request server; `handler(request) -> (error, result)`."""
+    """Leader/follower request server over one fd pair; `handler(request) -> (error,
+    result)`. Threads take turns reading; the reader hands the read role on and runs the
+    request it decoded, then writes the reply under the write lock."""
 
     def __init__(self, rfd: int, wfd: int, codec: p.Codec,
                  handler: Callable[[p.Request], tuple[dict | None, Any]],
                  threads: int = 8) -> None:
         self.rfd, self.wfd = rfd, wfd
+        self.conn = Connection(codec)
         self.codec = codec
-        self.decoder = p.FrameDecoder(codec)
         self.handler = handler
         self.threads = threads
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._queue: deque[p.Message] = deque()
+        self._queue: list[p.Request] = []
         self.finished = threading.Event()
         self.reason = ""
         self._inflight = 0
         self._inflight_lock = threading.Lock()
         self._stop_when_idle: str | None = None
+        self._threads: list[threading.Thread] = []
 
     def notify(self, method: str, params: list) -> None:
         with self._write_lock:
-            write_all(self.wfd, self.codec.encode(p.Notification(method, params)))
+            write_all(self.wfd, self.conn.send_notification(method, params))
 
     def start(self) -> None:
         for i in range(self.threads):
-            threading.Thread(target=self._serve, name=f"zixir-rpc-{i}", daemon=True).start()
+            self.spawn(self._serve, (), f"zixir-rpc-{i}")
+
+    def spawn(self, target: Callable[..., Any], args: tuple, name: str) -> None:
+        """Start a thread this server owns (`join` waits for it)."""
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._inflight_lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def join(self, timeout: float) -> list[str]:
+        """Wait up to `timeout` s for every thread of the server; the names of those still
+        running (blocked on a peer that has not closed its end)."""
+        deadline = time.monotonic() + timeout
+        with self._inflight_lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return [t.name for t in threads if t.is_alive()]
 
     def stop(self, reason: str) -> None:
         self.reason = self.reason or reason
@@ -199,29 +424,25 @@ class RpcServer:
                     data = os.read(self.rfd, READ_SIZE)
                 except OSError:
                     data = b""
-                if not data:
-                    self.stop("eof")
-                    return None
-                try:
-                    self._queue.extend(self.decoder.feed(data))
-                except p.FrameError as e:
-                    self.stop(f"bad frame: {e}")
-                    return None
-            message = self._queue.popleft()
-            if not isinstance(message, p.Request):
-                return None
+                for event in self.conn.receive_data(data):
+                    if type(event) is p.Request:
+                        self._queue.append(event)
+                    elif type(event) is Closed:
+                        self.stop(event.error.kind if event.error.kind == "eof"
+                                  else event.error.reason)
+                        return None
+            request = self._queue.pop(0)
             with self._inflight_lock:
                 self._inflight += 1
-            return message
+            return request
 
     def _serve(self) -> None:
         while not self.finished.is_set():
             request = self._next()
-            if request is None:
-                continue
-            self._reply(request, self._wfd_lock_write)
+            if request is not None:
+                self._reply(request, self._shared_write)
 
-    def _wfd_lock_write(self, frame: bytes) -> None:
+    def _shared_write(self, frame: bytes) -> None:
         with self._write_lock:
             write_all(self.wfd, frame)
 
@@ -229,7 +450,7 @@ class RpcServer:
         """Serve one dedicated channel (one host thread's pipes) until its EOF: read a request
         (polling `spin` seconds first: the owner's next request often follows at once), run
         it, write the reply. Nothing else reads or writes these pipes."""
-        decoder = p.FrameDecoder(self.codec)
+        conn = Connection(self.codec)
         poller = select.poll()
         poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
         poll = poller.poll
@@ -241,20 +462,21 @@ class RpcServer:
             while not self.finished.is_set():
                 if spin:
                     poll_briefly(poll, spin)
-                data = os.read(rfd, READ_SIZE)
-                if not data:
-                    return
-                for message in decoder.feed(data):
-                    if not isinstance(message, p.Request):
+                try:
+                    data = os.read(rfd, READ_SIZE)
+                except OSError:
+                    data = b""
+                for event in conn.receive_data(data):
+                    if type(event) is Closed:
+                        return
+                    if type(event) is not p.Request:
                         continue
                     with self._inflight_lock:
                         if self.finished.is_set():
                             return  # the router is stopping: the host sees EOF
                         self._inflight += 1
-                    if not self._reply(message, write):
+                    if not self._reply(event, write):
                         return
-        except (OSError, p.FrameError):
-            pass
         finally:
             close_quietly(rfd, wfd)
 
@@ -264,16 +486,16 @@ class RpcServer:
         try:
             error, result = self.handler(request)
             try:
-                frame = self.codec.encode_response(request.id, error, result)
+                frame = self.conn.send_response(request.id, error, result)
             except (p.UnencodableValue, p.FrameTooLarge) as e:
-                frame = self.codec.encode(p.Response(
+                frame = self.conn.send_response(
                     request.id, p.fault("ZixirRuntimeError", f"cannot return the value: {e}"),
-                    None))
+                    None)
             try:
                 write(frame)
             except OSError:
                 ok = False
-                if write == self._wfd_lock_write:
+                if write == self._shared_write:
                     self.stop("write failed")
         finally:
             with self._inflight_lock:
@@ -296,20 +518,18 @@ class RpcServer:
 #   the pipe
 #
 # A channel carries one request at a time, for the thread that owns it (its lock marks it
-# busy: a nested request, from a signal handler say, takes the shared RpcClient). A request
-# that does not end with its reply (timeout, KeyboardInterrupt, a broken pipe) discards the
-# channel, so a reply is never read by the wrong request and a new request never queues
-# behind an old one. The router's death closes its ends: the blocked read returns EOF.
+# busy: a nested request, from a signal handler say, takes the shared Channel). The router
+# serves it in order, so a request that does not end with its reply (timeout,
+# KeyboardInterrupt, a broken pipe) discards the channel: a new request never queues behind
+# an old one. The router's death closes its ends: the blocked read returns EOF.
 
 
 class DedicatedChannel:
-    __slots__ = ("rfd", "wfd", "codec", "decoder", "lock", "owner", "spin", "poll",
-                 "__weakref__")
+    __slots__ = ("rfd", "wfd", "conn", "lock", "owner", "spin", "poll", "__weakref__")
 
     def __init__(self, rfd: int, wfd: int, codec: p.Codec, owner: Any, spin: float) -> None:
         self.rfd, self.wfd = rfd, wfd
-        self.codec = codec
-        self.decoder = p.FrameDecoder(codec)
+        self.conn = Connection(codec)
         self.lock = threading.Lock()  # held for a request, and to close from another thread
         self.owner = owner  # what the channel belongs to (the router's process handle)
         self.spin = spin
@@ -346,16 +566,16 @@ class DedicatedChannel:
         self.close()
 
     def request(self, method: str, params: list, timeout: float | None = None) -> p.Response:
-        """One request and its reply; the caller holds `lock`. Any failure closes the channel
-        (ChannelClosed: the router died; anything else is re-raised)."""
-        request_id = next(_ids)
-        frame = self.codec.encode_request(request_id, method, params)
+        """One request and its reply; the caller holds `lock`. Any failure after the request
+        was sent closes the channel (ChannelClosed: the router died; anything else is
+        re-raised). Encoding errors leave it open."""
+        request_id, frame = self.conn.send_request(method, params)
         done = False
         try:
             try:
                 write_all(self.wfd, frame)
             except OSError as e:
-                raise ChannelClosed(f"write failed: {e}") from None
+                raise ChannelClosed("write_failed", f"write failed: {e}") from None
             if timeout is None and self.spin:  # a quick reply comes before a CPU wakes up
                 poll_briefly(self.poll, self.spin)
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -367,17 +587,13 @@ class DedicatedChannel:
                 try:
                     data = os.read(self.rfd, READ_SIZE)
                 except OSError as e:
-                    raise ChannelClosed(f"read failed: {e}") from None
-                if not data:
-                    raise ChannelClosed("the peer closed the channel")
-                try:
-                    messages = self.decoder.feed(data)
-                except p.FrameError as e:
-                    raise ChannelClosed(f"bad frame: {e}") from None
-                for m in messages:
-                    if type(m) is p.Response and m.id == request_id:
+                    raise ChannelClosed("read_failed", f"read failed: {e}") from None
+                for event in self.conn.receive_data(data):
+                    if type(event) is p.Response and event.id == request_id:
                         done = True
-                        return m
+                        return event
+                    if type(event) is Closed:
+                        raise event.error
         finally:
             if not done:
                 self.close()
@@ -392,7 +608,7 @@ def serve_channel_requests(server: RpcServer, control_fd: int, spin: float = 0.0
     count = 0
     while not server.finished.is_set():
         try:
-            msg, fds, _, _ = socket.recv_fds(control, 16, 2, socket.MSG_CMSG_CLOEXEC)
+            msg, fds = recv_fds_cloexec(control, 16, 2)
         except OSError:
             break
         if not msg:
@@ -402,5 +618,19 @@ def serve_channel_requests(server: RpcServer, control_fd: int, spin: float = 0.0
                 os.close(fd)
             continue
         count += 1
-        threading.Thread(target=server.serve_channel, args=(fds[0], fds[1], spin),
-                         name=f"zixir-channel-{count}", daemon=True).start()
+        server.spawn(server.serve_channel, (fds[0], fds[1], spin), f"zixir-channel-{count}")
+
+
+def recv_fds_cloexec(sock: Any, bufsize: int, maxfds: int) -> tuple[bytes, list[int]]:
+    """`socket.recv_fds`, with the received fds close-on-exec from the start (CPython 3.11's
+    recv_fds drops its flags argument, and a process spawned meanwhile would inherit them)."""
+    import array
+    import socket
+
+    fds = array.array("i")
+    msg, ancdata, _flags, _addr = sock.recvmsg(bufsize, socket.CMSG_LEN(maxfds * fds.itemsize),
+                                               socket.MSG_CMSG_CLOEXEC)
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+    return msg, list(fds)

@@ -26,7 +26,10 @@ class RuntimeConfig:
     workers: int = field(default_factory=_default_workers)
     call_timeout: float = 30.0
     # supervision
-    restart_intensity: int = 3  # worker supervisor
+    # worker supervisor; None: 3 per child (the template and each worker), so the budget
+    # scales with the pool. A crash caused by a call is charged to that call's module
+    # breaker instead, so one bad module never spends it.
+    restart_intensity: int | None = None
     restart_period: float = 5.0
     root_intensity: int = 3
     root_period: float = 5.0
@@ -92,6 +95,12 @@ class RuntimeConfig:
         if not 0 <= self.memory_fraction <= 1:
             raise ValueError("memory_fraction must be between 0 and 1")
         self.policy()  # validates the rules
+
+    @property
+    def worker_restart_intensity(self) -> int:
+        if self.restart_intensity is not None:
+            return self.restart_intensity
+        return 3 * (self.workers + 1)
 
     def policy(self) -> CallPolicy:
         return CallPolicy(self.allow, self.deny, self.allow_all)

@@ -2,7 +2,8 @@
 
     host (MemoryClient) ----\\                        store process (this module)
     router (MemoryClient) ---+-- unix socket -->  one thread, selectors over the listening
-                              msgpack-RPC          socket and every client; each request runs
+      one Channel each        msgpack-RPC          socket and every client (a Connection
+                                                   each); each request runs
                                                    to completion; a put is committed before
                                                    its reply, so an acknowledged write
                                                    survives a SIGKILL of the store
@@ -37,6 +38,7 @@ import msgpack
 from zixir.lang.errors import ZixirRuntimeError
 
 from . import protocol as p
+from .channel import Channel, ChannelClosed, Closed, Connection
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
           "version INTEGER NOT NULL DEFAULT 1, expires REAL)")
@@ -281,30 +283,27 @@ def serve(listener: socket.socket, store: Store, stop: threading.Event | None = 
                 except BlockingIOError:
                     continue
                 conn.setblocking(True)
-                sel.register(conn, selectors.EVENT_READ, p.FrameDecoder(codec))
+                sel.register(conn, selectors.EVENT_READ, Connection(codec))
                 continue
-            conn, decoder = key.fileobj, key.data
+            conn, connection = key.fileobj, key.data
             try:
                 data = conn.recv(1 << 16)
             except OSError:
                 data = b""
-            try:
-                messages = decoder.feed(data) if data else None
-            except p.FrameError:
-                messages = None
-            if messages is None:
-                sel.unregister(conn)
-                conn.close()
-                continue
-            for request in messages:
-                if not isinstance(request, p.Request):
+            for event in connection.receive_data(data):
+                if type(event) is Closed:  # EOF or a bad frame: the client reconnects
+                    sel.unregister(conn)
+                    conn.close()
+                    break
+                if type(event) is not p.Request:
                     continue
                 try:
-                    response = p.Response(request.id, None, store.handle(request))
+                    frame = connection.send_response(event.id, None, store.handle(event))
                 except Exception as e:
-                    response = p.Response(request.id, p.fault("ZixirRuntimeError", str(e)), None)
+                    frame = connection.send_response(
+                        event.id, p.fault("ZixirRuntimeError", str(e)), None)
                 try:
-                    conn.sendall(codec.encode(response))
+                    conn.sendall(frame)
                 except OSError:
                     break
 
@@ -336,7 +335,11 @@ class MemoryUnavailable(ZixirRuntimeError):
 
 
 def pack_value(value: Any) -> bytes:
-    return msgpack.packb(value, default=_VALUE_CODEC._default, use_bin_type=True)
+    try:
+        return msgpack.packb(value, default=_VALUE_CODEC._default, use_bin_type=True)
+    except (ValueError, OverflowError, RecursionError) as e:  # nested past msgpack's limit
+        raise p.UnencodableValue("nested value (too deep)" if "recursion" in str(e)
+                                 else f"value ({e})") from None
 
 
 def unpack_value(blob: bytes) -> Any:
@@ -348,74 +351,80 @@ _VALUE_CODEC = p.Codec()
 
 
 class MemoryClient:
-    """Thread-safe client of the memory store; reconnects and retries until `deadline` s."""
+    """Thread-safe client of the memory store: one multiplexed `Channel` over the socket
+    (requests of several threads in flight at once); reconnects and retries until
+    `deadline` s, or fails at once after `give_up`."""
 
     def __init__(self, socket_path: str, deadline: float = 15.0) -> None:
         self.socket_path = socket_path
         self.deadline = deadline
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()  # owns `_channel` (connecting, replacing, closing)
+        self._channel: Channel | None = None
         self._codec = p.Codec()
-        self._decoder = p.FrameDecoder(self._codec)
-        self._ids = 0
+        self._gave_up: ZixirRuntimeError | None = None
+
+    def give_up(self, error: ZixirRuntimeError) -> None:
+        """The store is gone for good (its supervisor gave up, or the runtime closed): every
+        request, waiting ones included, fails with `error` at once instead of retrying."""
+        self._gave_up = error
+        with self._lock:
+            if self._channel is not None:
+                self._channel.interrupt("the memory store is gone")
 
     def close(self) -> None:
         with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
+            if self._channel is not None:
+                self._channel.interrupt("closed")
+                self._channel = None
 
-    def _connect(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.deadline)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self._decoder = p.FrameDecoder(p.Codec())
-        return sock
+    def _connected(self) -> Channel:
+        with self._lock:
+            channel = self._channel
+            if channel is not None and channel.closed is None:
+                return channel
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.deadline)
+            try:
+                sock.connect(self.socket_path)
+            except OSError:
+                sock.close()
+                raise
+            sock.settimeout(None)  # the channel blocks in read; it is woken by a shutdown
+            fd = sock.detach()
+            channel = self._channel = Channel(fd, fd, self._codec,
+                                              wake=lambda: _shutdown(fd))
+            return channel
 
-    def _once(self, method: str, params: list) -> Any:
-        if self._sock is None:
-            self._sock = self._connect()
-        self._ids += 1
-        request_id = self._ids
+    def _attempt(self, method: str, params: list) -> Any:
+        if self._gave_up is not None:
+            raise self._gave_up
         try:
-            self._sock.sendall(self._codec.encode_request(request_id, method, params))
-            while True:
-                data = self._sock.recv(1 << 16)
-                if not data:
-                    raise ConnectionResetError("the memory store closed the connection")
-                for m in self._decoder.feed(data):
-                    if isinstance(m, p.Response) and m.id == request_id:
-                        if m.error is not None:
-                            raise p.error_from_wire(m.error)
-                        return m.result
-        except (OSError, p.FrameError):
-            self._sock.close()
-            self._sock = None
-            raise
+            reply = self._connected().request(method, params, timeout=self.deadline)
+        except ChannelClosed as e:
+            if self._gave_up is not None:
+                raise self._gave_up from None
+            raise ConnectionResetError(f"the memory store connection ended: {e}") from None
+        if reply.error is not None:
+            raise p.error_from_wire(reply.error)
+        return reply.result
 
     def request(self, method: str, params: list) -> Any:
-        with self._lock:
-            try:
-                return self._once(method, params)
-            except (OSError, p.FrameError):
-                pass  # the store is restarting: retry with backoff until the deadline
+        try:
+            return self._attempt(method, params)
+        except OSError:
+            pass  # the store is restarting: retry with backoff until the deadline
         import tenacity
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_delay(self.deadline),
             wait=tenacity.wait_exponential(multiplier=0.005, max=0.2),
-            retry=tenacity.retry_if_exception_type((OSError, p.FrameError)),
+            retry=tenacity.retry_if_exception_type(OSError),
             reraise=True,
         )
-        with self._lock:
-            try:
-                return retrying(self._once, method, params)
-            except (OSError, p.FrameError) as e:
-                raise MemoryUnavailable(f"the memory store is unavailable: {e}") from None
+        try:
+            return retrying(self._attempt, method, params)
+        except OSError as e:
+            raise MemoryUnavailable(f"the memory store is unavailable: {e}") from None
 
     # the memory API (rt.memory.put/get/delete/keys/incr/cas/update/scan)
     def put(self, key: str, value: Any, ttl: float | None = None) -> None:
@@ -487,6 +496,20 @@ def _check_ttl(ttl: Any) -> None:
                             or ttl <= 0):
         raise ZixirRuntimeError(f"memory.put: ttl must be a positive number of seconds, "
                                 f"not {ttl!r}")
+
+
+def _shutdown(fd: int) -> None:
+    """Wake a read blocked on socket `fd` (the fd stays open; its Channel closes it)."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.detach()
 
 
 def _check_client_key(key: Any) -> None:

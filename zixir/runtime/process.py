@@ -4,8 +4,8 @@
     -------------                               -----
     spawn(argv, fds={3: r, 4: w}, env) ------>  bind_to_parent(expected_ppid):
       posix_spawn; only the listed fds            PR_SET_PDEATHSIG(SIGKILL), then checks
-      are inherited (everything else is           the parent is still the one that spawned
-      close-on-exec)                              it, so a parent's death is never missed
+      are inherited (ours are close-on-exec,      the parent is still the one that spawned
+      and inherited ones are closed)              it, so a parent's death is never missed
     ProcessHandle(pid)
       pidfd: readable when the child exits (poll it, no polling loops)
       reap(timeout) -> ExitStatus: waitid on the pidfd, exactly once, by whichever thread
@@ -162,12 +162,27 @@ def spawn(argv: list[str], fds: dict[int, int], env: dict[str, str], name: str =
     # and never degenerates into dup2(fd, fd), which would keep close-on-exec set.
     copies = {theirs: fcntl.fcntl(ours, fcntl.F_DUPFD_CLOEXEC, 64) for theirs, ours in fds.items()}
     try:
-        actions = [(os.POSIX_SPAWN_DUP2, copy, theirs) for theirs, copy in copies.items()]
+        # fds this process inherited without close-on-exec (from whatever started it) are
+        # closed in the child too: it sees 0, 1, 2 and `fds`, nothing else
+        actions: list[tuple] = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()
+                                if fd > 2 and fd not in copies]
+        actions += [(os.POSIX_SPAWN_DUP2, copy, theirs) for theirs, copy in copies.items()]
         pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
     finally:
         for copy in copies.values():
             os.close(copy)
     return ProcessHandle(pid, name)
+
+
+def _inheritable_fds() -> list[int]:
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.get_inheritable(int(name)):
+                found.append(int(name))
+        except (OSError, ValueError):  # listdir's own descriptor, closed by now
+            pass
+    return found
 
 
 def close_quietly(*fds: int) -> None:

@@ -204,6 +204,20 @@ class Codec:
                 default=self._default, use_bin_type=True, datetime=False, autoreset=True)
             return packer
 
+    def _pack(self, shape: list) -> bytes:
+        try:
+            return self._packer().pack(shape)
+        except UnencodableValue:
+            raise
+        except (ValueError, OverflowError, RecursionError) as e:
+            # msgpack refuses values nested deeper than its recursion limit (which is below
+            # what its decoder accepts, so nothing it encodes is undecodable); a fresh packer
+            # replaces one that failed halfway
+            del self._local.packer
+            if "recursion" in str(e) or isinstance(e, RecursionError):
+                raise UnencodableValue("nested value (too deep)") from None
+            raise UnencodableValue(f"value ({e})") from None
+
     def encode_body(self, message: Message) -> bytes:
         if isinstance(message, Request):
             shape = [REQUEST, message.id, message.method, message.params]
@@ -211,7 +225,7 @@ class Codec:
             shape = [RESPONSE, message.id, message.error, message.result]
         else:
             shape = [NOTIFICATION, message.method, message.params]
-        return self._packer().pack(shape)
+        return self._pack(shape)
 
     def encode(self, message: Message) -> bytes:
         """Frame bytes for `message`; raises UnencodableValue or FrameTooLarge."""
@@ -219,10 +233,10 @@ class Codec:
 
     def encode_request(self, request_id: int, method: str, params: list) -> bytes:
         """`encode(Request(...))` without building the Request (the call path's encoder)."""
-        return self._frame(self._packer().pack([REQUEST, request_id, method, params]))
+        return self._frame(self._pack([REQUEST, request_id, method, params]))
 
     def encode_response(self, request_id: int, error: dict | None, result: Any) -> bytes:
-        return self._frame(self._packer().pack([RESPONSE, request_id, error, result]))
+        return self._frame(self._pack([RESPONSE, request_id, error, result]))
 
     def _frame(self, body: bytes) -> bytes:
         if len(body) > self.max_frame:

@@ -198,6 +198,8 @@ def main() -> None:
     """`python -m zixir.runtime.router`: fd 3 carries requests, fd 4 replies, fd 5 (a unix
     socket) the pipes of the host threads' dedicated channels."""
     bind_to_parent(int(os.environ["ZIXIR_PARENT_PID"]))
+    for fd in (3, 4, 5):  # posix_spawn's dup2 left them inheritable: keep them from workers
+        os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = RuntimeConfig.from_json(os.environ["ZIXIR_RUNTIME_CONFIG"])
     for path in reversed(list(config.sys_path)):
@@ -216,12 +218,14 @@ def main() -> None:
         router.pool.start()
     server.notify("ready", [os.getpid()])
     server.start()
-    threading.Thread(target=serve_channel_requests, args=(server, 5, config.spin),
-                     name="zixir-channels", daemon=True).start()
+    server.spawn(serve_channel_requests, (server, 5, config.spin), "zixir-channels")
     while not server.finished.wait(1.0):
         pass
-    router.pool.close()
+    router.pool.close()  # joins the worker supervisor and the watchdog
     router.memory.close()
+    stuck = server.join(0.1)  # threads reading the host's pipes end with the process
+    if stuck:
+        router.log.info("router.threads_left", count=len(stuck))
     _flush_stdio()
     os._exit(EXIT_ESCALATED if server.reason == "escalated" else 0)
 

@@ -2,7 +2,7 @@
 
     host program
       Runtime(workers=N, call_timeout=S, ...)
-        |  eval / run_file / call_python / stats --RpcClient, pipes--> router process
+        |  eval / run_file / call_python / stats --Channel, pipes--> router process
         |  memory.put/get/delete/keys ------------MemoryClient, unix--> memory store process
         |
         root supervisor (one_for_one, 3 restarts / 5 s) -- thread in the host
@@ -31,10 +31,16 @@ import time
 import weakref
 from typing import Any
 
-from zixir.lang.errors import RestartLimitExceeded, RouterCrashed, ZixirRuntimeError
+from zixir.lang.errors import (
+    CallTimeout,
+    ProtocolError,
+    RestartLimitExceeded,
+    RouterCrashed,
+    ZixirRuntimeError,
+)
 
 from . import protocol as p
-from .channel import ChannelClosed, DedicatedChannel, RpcClient
+from .channel import Channel, ChannelClosed, DedicatedChannel
 from .config import RuntimeConfig
 from .confine import RUNTIME_DIR_ENV, kill_recorded
 from .events import make_logger
@@ -46,6 +52,8 @@ from .stats import Stats
 from .supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorFailed
 
 ROUTER_START_TIMEOUT = 60.0
+#: seconds the router has to answer a control request (interrupt, stats), then CallTimeout
+CONTROL_TIMEOUT = 10.0
 #: host threads beyond this many share the router's common channel
 MAX_DEDICATED_CHANNELS = 64
 
@@ -78,7 +86,7 @@ class Runtime:
         self._codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
                               opaque=True)
         self._cond = threading.Condition()
-        self._router: RpcClient | None = None
+        self._router: Channel | None = None
         self._router_handle: ProcessHandle | None = None
         self._control: socket.socket | None = None  # sends the router its channels' pipes
         self._control_lock = threading.Lock()
@@ -158,7 +166,7 @@ class Runtime:
             os.close(req_r)
             os.close(resp_w)
             theirs.close()
-        client = RpcClient(resp_r, req_w, self._codec)
+        client = Channel(resp_r, req_w, self._codec)  # the shared channel
         try:
             starting, self._store_starting = self._store_starting, False
             if starting:  # both processes import at once; the store is ready first
@@ -197,10 +205,11 @@ class Runtime:
         with self._cond:
             self._failed = reason
             self._cond.notify_all()
+        self.memory.give_up(RestartLimitExceeded(f"the zixir runtime gave up: {reason}"))
 
     # ---- requests to the router ----------------------------------------------------------
 
-    def _current_router(self, timeout: float = ROUTER_START_TIMEOUT) -> tuple[RpcClient,
+    def _current_router(self, timeout: float = ROUTER_START_TIMEOUT) -> tuple[Channel,
                                                                               ProcessHandle]:
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -264,6 +273,15 @@ class Runtime:
                 f"the router process {status.describe() if status else 'died'} during "
                 f"{method}; the memory store is intact and a new router has been started"
             ) from None
+        except TimeoutError:  # the channel that waited was discarded: no late reply lands
+            self._stats.count("router_timeouts")
+            raise CallTimeout(f"the router did not answer {method} within {timeout:g} s") \
+                from None
+        except p.UnencodableValue as e:
+            raise ZixirRuntimeError(f"cannot send the arguments of {method} to the zixir "
+                                    f"router: {e}") from None
+        except p.FrameTooLarge as e:
+            raise ProtocolError(f"the arguments of {method} are too large: {e}") from None
         finally:
             self._stats.observe(method, time.perf_counter() - started)
         if reply.error is not None:
@@ -289,11 +307,11 @@ class Runtime:
 
     def interrupt(self) -> int:
         """Stop the Zixir code running in the router (it fails with "interrupted")."""
-        return self._request("interrupt", [], timeout=10.0)
+        return self._request("interrupt", [], timeout=CONTROL_TIMEOUT)
 
     def output_at_line_start(self) -> bool:
         """Did the program's printed output end with a newline (or is there none)?"""
-        return self._request("at_line_start", [], timeout=10.0)
+        return self._request("at_line_start", [], timeout=CONTROL_TIMEOUT)
 
     def call_python(self, module: str, function: str, args: list | tuple = (),
                     kwargs: dict | None = None, *, timeout: float | None = None,
@@ -306,7 +324,7 @@ class Runtime:
         """Counts and latencies of the host, the router and the workers; breaker states."""
         out: dict[str, Any] = {"host": self._stats.snapshot()}
         try:
-            out["router"] = self._request("stats", [], timeout=10.0)
+            out["router"] = self._request("stats", [], timeout=CONTROL_TIMEOUT)
         except Exception as e:
             out["router"] = {"unavailable": str(e)}
         out["supervisor"] = {
@@ -328,7 +346,7 @@ class Runtime:
         """Process ids of the children (for monitoring and fault-injection tests)."""
         children = dict(self._supervisor.which_children())
         try:
-            workers = self._request("stats", [], timeout=10.0)["workers"]
+            workers = self._request("stats", [], timeout=CONTROL_TIMEOUT)["workers"]
         except Exception:
             workers = {}
         return {"router": children.get("router"), "memory": children.get("memory"),
@@ -345,6 +363,7 @@ class Runtime:
             atexit.unregister(self.close)
         except Exception:
             pass
+        self.memory.give_up(ZixirRuntimeError("this zixir runtime is closed"))
         self._supervisor.stop()
         for channel in list(self._channels):  # the router is gone: no request waits long
             if channel.lock.acquire(timeout=5.0):
@@ -377,24 +396,13 @@ def _read_byte(fd: int, timeout: float) -> bool:
     return bool(r) and os.read(fd, 1) == b"R"
 
 
-def _await_ready(client: RpcClient, handle: ProcessHandle, timeout: float) -> None:
-    import select
-
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise RuntimeError("the router did not start in time")
-        r, _, _ = select.select([client.rfd, handle.pidfd], [], [], remaining)
-        if client.rfd in r:
-            data = os.read(client.rfd, 65536)
-            if not data:
-                raise RuntimeError("the router exited during start")
-            for m in client.decoder.feed(data):
-                if isinstance(m, p.Notification) and m.method == "ready":
-                    return
-        elif r:
-            raise RuntimeError(f"the router exited during start ({handle.reap(1.0)})")
+def _await_ready(client: Channel, handle: ProcessHandle, timeout: float) -> None:
+    try:
+        client.wait_notification("ready", timeout)
+    except ChannelClosed:
+        raise RuntimeError(f"the router exited during start ({handle.reap(1.0)})") from None
+    except TimeoutError:
+        raise RuntimeError("the router did not start in time") from None
 
 
 class HostServices:

@@ -7,6 +7,9 @@
     stop() --------cmd--->    terminate in reverse order: SIGTERM, grace, SIGKILL   |
                               epoll on every child's pidfd  <------ exit ------------+
                                 |  reap -> spec.on_exit(handle, status)
+                                |  spec.blame(handle) names a call that caused the exit:
+                                |    restarted without counting (that call's circuit
+                                |    breaker counts the crash instead)
                                 |  restart type says whether to restart:
                                 |    permanent always, transient if abnormal, temporary never
                                 |  strategy says what to restart:
@@ -18,7 +21,10 @@
 Semantics follow OTP supervisors. An exit is normal when the exit code is 0, or when the child
 died of the SIGTERM its supervisor sent while shutting it down. A child that the owner kills on
 purpose (a call timeout, recycling) is announced with `expect_exit` or `replace` and restarted
-without counting toward the intensity. Children are started and stopped only from the
+without counting toward the intensity. So is a child whose crash its owner can pin on one
+request (`ChildSpec.blame`): a worker killed by the library it was running is that library's
+fault, charged to its module's circuit breaker, so one bad module never exhausts the budget
+that protects everything else. Children are started and stopped only from the
 supervisor's own thread, which lives as long as they do (PR_SET_PDEATHSIG follows threads).
 """
 
@@ -59,6 +65,9 @@ class ChildSpec:
     restart: Restart = Restart.PERMANENT
     shutdown: float = 2.0  # grace between SIGTERM and SIGKILL
     on_exit: Callable[[ProcessHandle, ExitStatus], None] | None = None
+    # what the child was doing when it died, if the owner can blame one request for the
+    # crash (None: the crash counts toward the intensity)
+    blame: Callable[[ProcessHandle], str | None] | None = None
 
 
 class SupervisorFailed(Exception):
@@ -89,7 +98,8 @@ class Supervisor:
         self.on_escalate = on_escalate
         self.log = log or NullLog()
         self.clock = clock
-        self.restarts = 0  # counted restarts (crashes)
+        self.restarts = 0  # restarts after crashes (charged to a call or counted)
+        self.charged = 0  # of which charged to the call that caused them
         self.replacements = 0  # deliberate replacements
         self.escalated: str | None = None
         self._children: list[_Child] = []
@@ -292,6 +302,16 @@ class Supervisor:
             self.log.warning("process.crash", supervisor=self.name, child=child.spec.name,
                              pid=handle.pid, status=status.describe())
         restart = child.spec.restart
+        restarts = restart is Restart.PERMANENT or (restart is Restart.TRANSIENT
+                                                     and not status.normal)
+        culprit = self._blame(child, handle) if restarts else None
+        if culprit is not None:
+            self._notify_exit(child, handle, status, "restart")
+            self.restarts += 1
+            self.charged += 1
+            self.log.warning("process.restart", supervisor=self.name, child=child.spec.name,
+                             reason=status.describe(), charged_to=culprit)
+            return self._restart([child], counted=False)
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and status.normal):
             self._notify_exit(child, handle, status, "none")
             if restart is Restart.TEMPORARY:
@@ -321,6 +341,15 @@ class Supervisor:
         group = [c for c in group if c in self._children]
         self.restarts += 1
         return self._restart(group, counted=True, reason=status.describe())
+
+    def _blame(self, child: _Child, handle: ProcessHandle) -> str | None:
+        if child.spec.blame is None:
+            return None
+        try:
+            return child.spec.blame(handle)
+        except Exception as e:  # an owner's hook must not kill the supervisor
+            self.log.error("supervisor.hook_failed", supervisor=self.name, error=repr(e))
+            return None
 
     def _count_restart(self) -> bool:
         """Record one restart; False when it exceeds the intensity (time to escalate)."""

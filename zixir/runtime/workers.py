@@ -1,0 +1,187 @@
+"""Worker processes: spawning and supervision (router side).
+
+    WorkerSupervision.start()
+      worker supervisor (one_for_one; intensity `RuntimeConfig.worker_restart_intensity`)
+        template (fork server) --- socket: "fork" + the two pipe ends of a new worker --+
+        worker-0 .. worker-N-1                                                          |
+          start: two pipes; ask the template to fork (or spawn `python -m               |
+                 python_workers`) <-------------------------------------------------------+
+                 Channel over our ends; wait for its "ready" notification (its pid)
+                 -> on_started(worker)                 (the pool files it as idle)
+          exit:  blame(slot, handle) -> "module.function" the worker was running, or None:
+                 a crash caused by a call is restarted without counting toward the
+                 intensity (that call's breaker counts it)
+                 on_exited(slot, handle)                (the pool forgets it)
+
+The supervisor thread starts and stops every process; the pool owns which worker is idle or
+busy. A `Worker` is the record both share: its channel belongs to the thread that took it
+(or to the pool while it is idle); `busy_with` is written by that thread and read by `blame`
+under the pool's lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from . import protocol as p
+from .channel import Channel, ChannelClosed
+from .config import RuntimeConfig
+from .confine import kill_group
+from .events import NullLog
+from .process import ProcessHandle, become_subreaper, pipe, python_argv, spawn
+from .shm import ShmArena
+from .supervisor import ChildSpec, Restart, Strategy, Supervisor
+
+READY_TIMEOUT = 60.0
+
+
+class Worker:
+    """One live worker as the pool sees it."""
+
+    __slots__ = ("slot", "handle", "channel", "arena", "calls", "dead", "paths_version",
+                 "busy_with")
+
+    def __init__(self, slot: int, handle: ProcessHandle, channel: Channel, arena: ShmArena,
+                 paths_version: int) -> None:
+        self.slot, self.handle, self.channel, self.arena = slot, handle, channel, arena
+        self.calls = 0
+        self.dead = False
+        self.paths_version = paths_version  # the pool's paths this worker already has
+        # "module.function" of the call it runs (None: idle); kept after a crash, so the
+        # supervisor charges the crash to that call
+        self.busy_with: str | None = None
+
+    def close(self) -> None:
+        self.channel.close("the worker is gone")
+        self.arena.close()
+
+
+class WorkerSupervision:
+    def __init__(self, config: RuntimeConfig, env: dict[str, str], *,
+                 paths: Callable[[], tuple[list[str], int]],
+                 on_started: Callable[[Worker], None],
+                 on_exited: Callable[[int, ProcessHandle], None],
+                 blame: Callable[[int, ProcessHandle], str | None],
+                 on_escalate: Callable[[str], None], log: Any = None) -> None:
+        self.config = config
+        self.env = env
+        self.log = log or NullLog()
+        self._paths = paths
+        self._on_started, self._on_exited, self._blame = on_started, on_exited, blame
+        self._on_escalate = on_escalate
+        self._template: socket.socket | None = None  # owned by the supervisor thread
+        self.supervisor: Supervisor | None = None
+
+    def start(self) -> None:
+        cfg = self.config
+        become_subreaper()  # workers forked by the template become our children
+        sup = Supervisor("workers", Strategy.ONE_FOR_ONE, cfg.worker_restart_intensity,
+                         cfg.restart_period, on_escalate=self._on_escalate, log=self.log)
+        specs = [ChildSpec("template", self._start_template, Restart.PERMANENT,
+                           cfg.shutdown_grace, self._template_exited)]
+        specs += [
+            ChildSpec(f"worker-{i}", (lambda i=i: self._start_worker(i)), Restart.PERMANENT,
+                      cfg.shutdown_grace, (lambda h, s, i=i: self._on_exited(i, h)),
+                      blame=(lambda h, i=i: self._blame(i, h)))
+            for i in range(cfg.workers)
+        ]
+        sup.start(specs)
+        self.supervisor = sup
+
+    def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        if self._template is not None:
+            self._template.close()
+            self._template = None
+
+    def kill(self, worker: Worker) -> None:
+        """Kill a worker on purpose (timeout, recycling): replaced without counting."""
+        if self.supervisor is not None:
+            self.supervisor.expect_exit(worker.handle)
+        worker.handle.kill()
+        kill_group(worker.handle.pid)
+
+    # ---- children (run in the supervisor thread) -----------------------------------------
+
+    def _start_template(self) -> ProcessHandle:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            handle = spawn(python_argv("python_workers.forkserver"), {3: theirs.fileno()},
+                           self.env, "template")
+        finally:
+            theirs.close()
+        ours.settimeout(READY_TIMEOUT)
+        try:
+            if ours.recv(1) != b"R":
+                raise RuntimeError("the worker template did not start")
+        except BaseException:
+            ours.close()
+            handle.kill()
+            handle.reap(5.0)
+            raise
+        self._template = ours
+        return handle
+
+    def _template_exited(self, handle: ProcessHandle, status: Any) -> None:
+        if self._template is not None:
+            self._template.close()
+            self._template = None
+
+    def _fork_from_template(self, req_r: int, resp_w: int, paths: list[str]) -> bool:
+        sock = self._template
+        if sock is None:
+            return False
+        try:
+            socket.send_fds(sock, [json.dumps({"paths": paths}).encode()], [req_r, resp_w])
+            return sock.recv(1) == b"F"
+        except OSError:
+            return False
+
+    def _start_worker(self, slot: int) -> ProcessHandle:
+        paths, paths_version = self._paths()
+        req_r, req_w = pipe()
+        resp_r, resp_w = pipe()
+        handle: ProcessHandle | None = None
+        try:
+            if not self._fork_from_template(req_r, resp_w, paths):
+                env = dict(self.env)
+                cfg = json.loads(env["ZIXIR_WORKER_CONFIG"])
+                cfg["paths"] = paths
+                env["ZIXIR_WORKER_CONFIG"] = json.dumps(cfg)
+                handle = spawn(python_argv("python_workers"), {3: req_r, 4: resp_w}, env,
+                               f"worker-{slot}")
+        except BaseException:
+            for fd in (req_w, resp_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        cfg = self.config
+        arena = ShmArena(cfg.tag, cfg.shm_threshold)
+        channel = Channel(resp_r, req_w, p.Codec(cfg.max_frame, arena), spin=cfg.spin)
+        try:
+            try:
+                ready = int(channel.wait_notification("ready", READY_TIMEOUT)[0])
+            except ChannelClosed:
+                raise RuntimeError("the worker exited before it was ready") from None
+            except (TimeoutError, IndexError, TypeError, ValueError):
+                raise RuntimeError("the worker did not report ready in time") from None
+            if handle is None:
+                handle = ProcessHandle(ready, f"worker-{slot}")
+            elif handle.pid != ready:
+                raise RuntimeError(f"worker announced pid {ready}, expected {handle.pid}")
+        except BaseException:
+            channel.close("the worker failed to start")
+            arena.close()
+            if handle is not None:
+                handle.kill()
+                handle.reap(5.0)
+            raise
+        self._on_started(Worker(slot, handle, channel, arena, paths_version))
+        return handle
