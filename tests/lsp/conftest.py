@@ -40,7 +40,7 @@ async def diagnostics_after(client: LanguageClient, uri: str, version: int | Non
         params = await asyncio.wait_for(
             client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), remaining)
         if params.uri == uri and (version is None or params.version == version):
-            return params.diagnostics
+            return list(params.diagnostics)
 
 
 async def open_document(client: LanguageClient, path: Path, text: str,
@@ -58,7 +58,7 @@ async def change_document(client: LanguageClient, path: Path, text: str,
     return await diagnostics_after(client, uri, version, lambda: client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangeEvent_Type2(text=text)])))
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)])))
 
 
 def position_of(text: str, needle: str, occurrence: int = 1, offset: int = 0) -> types.Position:

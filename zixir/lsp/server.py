@@ -24,14 +24,15 @@ from typing import Any
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.server import LanguageServer
-from pygls.uris import to_fs_path
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
 
 from ..lang.errors import ZixirSyntaxError
 from ..lang.formatter import format_source
 from . import features
 from .analysis import Analysis, Span, analyze
 from .positions import PositionMap
+from .transport import ClientWatch, ProtocolWriter, end_process
 
 log = logging.getLogger("zixir.lsp")
 
@@ -67,13 +68,21 @@ class ZixirLanguageServer(LanguageServer):
         self.analyses: dict[str, Analysis] = {}
         self.last_parsed: dict[str, Analysis] = {}
         self._pending: dict[str, asyncio.TimerHandle] = {}
+        self.shut_down = False
+        self.client_watch = ClientWatch()
+
+    def publish(self, uri: str, diagnostics: list[lsp.Diagnostic],
+                version: int | None = None) -> None:
+        self.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
 
     # ---- documents -------------------------------------------------------------------------
 
     def refresh_soon(self, uri: str) -> None:
         """Analyse `uri` once no other change has come for CHANGE_DELAY seconds."""
         self._cancel_pending(uri)
-        self._pending[uri] = self.loop.call_later(CHANGE_DELAY, self._refresh_pending, uri)
+        self._pending[uri] = asyncio.get_running_loop().call_later(
+            CHANGE_DELAY, self._refresh_pending, uri)
 
     def _refresh_pending(self, uri: str) -> None:
         self._pending.pop(uri, None)
@@ -96,8 +105,8 @@ class ZixirLanguageServer(LanguageServer):
         if analysis.checked is not None:
             self.last_parsed[uri] = analysis
         positions = self.positions(analysis)
-        self.publish_diagnostics(uri, [_diagnostic(d, positions) for d in analysis.diagnostics],
-                                 version=document.version)
+        self.publish(uri, [_diagnostic(d, positions) for d in analysis.diagnostics],
+                     version=document.version)
         return analysis
 
     def analysis(self, uri: str) -> Analysis:
@@ -111,7 +120,7 @@ class ZixirLanguageServer(LanguageServer):
         self._cancel_pending(uri)
         self.analyses.pop(uri, None)
         self.last_parsed.pop(uri, None)
-        self.publish_diagnostics(uri, [])
+        self.publish(uri, [])
 
     def positions(self, analysis: Analysis) -> PositionMap:
         return PositionMap(analysis.source, self.workspace.position_encoding)
@@ -152,6 +161,26 @@ def guarded(default: Any = None):
 
 
 server = ZixirLanguageServer()
+
+
+# ---- lifecycle ---------------------------------------------------------------------------------
+
+@server.feature(lsp.INITIALIZE)
+@guarded()
+def initialize(ls: ZixirLanguageServer, params: lsp.InitializeParams) -> None:
+    ls.client_watch.watch(params.process_id)
+
+
+@server.feature(lsp.SHUTDOWN)
+@guarded()
+def shutdown(ls: ZixirLanguageServer, *args) -> None:
+    ls.shut_down = True
+
+
+@server.feature(lsp.EXIT)
+def exit_(ls: ZixirLanguageServer, *args) -> None:
+    """End now: 0 after a shutdown request, 1 without one (the protocol's rule)."""
+    end_process(0 if ls.shut_down else 1)
 
 
 # ---- document synchronisation ------------------------------------------------------------------
@@ -247,8 +276,6 @@ def definition(ls: ZixirLanguageServer, params: lsp.DefinitionParams) -> lsp.Loc
 
 
 def _file_uri(path: str) -> str:
-    from pygls.uris import from_fs_path
-
     return from_fs_path(path) or path
 
 
@@ -303,7 +330,7 @@ def prepare_rename(ls: ZixirLanguageServer,
     if target is None:
         return None
     symbol, span = target
-    return lsp.PrepareRenameResult_Type1(range=positions.range(span), placeholder=symbol.name)
+    return lsp.PrepareRenamePlaceholder(range=positions.range(span), placeholder=symbol.name)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_RENAME, lsp.RenameOptions(prepare_provider=True))
@@ -364,15 +391,20 @@ def formatting(ls: ZixirLanguageServer,
 
 # ---- entry point -------------------------------------------------------------------------------
 
-def main() -> None:
-    """Serve the protocol on stdin/stdout until the client says exit."""
+def main(client_process_id: int | None = None) -> int:
+    """Serve the protocol on stdin/stdout until the client says exit or goes away."""
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("ZIXIR_LSP_LOG", "WARNING"),
                         format="zixir-lsp %(levelname)s %(name)s: %(message)s")
     sys.stdout.flush()
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # fd 1 now leads to stderr
     sys.stdout = sys.stderr
-    server.start_io(sys.stdin.buffer, protocol_out)
+    server.client_watch.watch(client_process_id)
+    server.start_io(sys.stdin.buffer, ProtocolWriter(protocol_out))
+    # stdin reached its end (the client is gone) or the loop stopped: leave now, without
+    # waiting for a reader thread that may still be blocked
+    end_process(0 if server.shut_down else 1)
+    return 1
 
 
 if __name__ == "__main__":
