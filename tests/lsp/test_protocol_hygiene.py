@@ -18,7 +18,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from .conftest import DEADLINE, open_document, position_of, request
+from .conftest import DEADLINE, accept_registrations, open_document, position_of, request
 
 pytestmark = pytest.mark.asyncio
 
@@ -50,6 +50,7 @@ FAULTY = textwrap.dedent("""
 
 
 async def _start(client: LanguageClient, tmp_path: Path) -> None:
+    accept_registrations(client)
     await asyncio.wait_for(client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"), root_uri=tmp_path.as_uri())),
         DEADLINE)
