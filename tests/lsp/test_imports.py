@@ -49,3 +49,19 @@ async def test_a_watched_file_change_rechecks_its_importers(client: LanguageClie
             types.DidChangeWatchedFilesParams(changes=[types.FileEvent(
                 uri=lib.as_uri(), type=types.FileChangeType.Changed)])))
     assert "Undefined function: extra" in diag.message
+
+
+async def test_typing_in_an_open_imported_file_rechecks_its_importers(client: LanguageClient,
+                                                                      tmp_path: Path) -> None:
+    """Unsaved text counts: the importer is checked against what the editor shows."""
+    lib, main = tmp_path / "lib.zx", tmp_path / "main.zx"
+    lib.write_text(LIB, encoding="utf-8")
+    await open_document(client, lib, LIB)
+    (diag,) = await open_document(client, main, MAIN)
+    assert "extra" in diag.message
+    assert await diagnostics_after(client, main.as_uri(), 1, lambda: client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=lib.as_uri(), version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(
+                text=LIB_WITH_EXTRA)]))) == []
+    assert lib.read_text(encoding="utf-8") == LIB  # nothing was saved

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from zixir.lang import ast as A
@@ -80,6 +81,8 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     checked: checker.Analysis | None = None
     members: list[Member] = field(default_factory=list)
+    #: how imported files were read (the server's open documents first, then the disk)
+    read_module: Callable[[str], str] | None = None
     _by_node: dict[int, checker.Definition] = field(default_factory=dict)
 
     # ---- names -----------------------------------------------------------------------------
@@ -235,9 +238,11 @@ class Analysis:
         return f"{prefix}fn {node.name}({', '.join(params)}) -> {result}"
 
 
-def analyze(source: str, path: str | None = None) -> Analysis:
-    """Parse, check and resolve `source` (the text of the file at `path`, if it has one)."""
-    analysis = Analysis(source, path)
+def analyze(source: str, path: str | None = None,
+            read_module: Callable[[str], str] | None = None) -> Analysis:
+    """Parse, check and resolve `source` (the text of the file at `path`, if it has one).
+    `read_module(path)` reads the files it imports (default: from the disk)."""
+    analysis = Analysis(source, path, read_module=read_module)
     try:
         analysis.program = parse(source, path)
     except ZixirError as error:
@@ -248,7 +253,7 @@ def analyze(source: str, path: str | None = None) -> Analysis:
         log.exception("parser failed on %s", path or "<document>")
         return analysis
     try:
-        analysis.checked = checker.analyze(analysis.program)
+        analysis.checked = checker.analyze(analysis.program, read_module)
         analysis.diagnostics = list(analysis.checked.diagnostics)
     except Exception:
         log.exception("checker failed on %s", path or "<document>")

@@ -72,7 +72,7 @@ def _check_meaning_kept(analysis: Analysis, definition, spans: list[Span], new_n
     for span in sorted(spans, reverse=True):
         text = lines[span.line - 1]
         lines[span.line - 1] = text[:span.column - 1] + new_name + text[span.end_column - 1:]
-    after = analyze("\n".join(lines), analysis.path)
+    after = analyze("\n".join(lines), analysis.path, analysis.read_module)
     if after.checked is None:
         raise RenameError(f"renaming '{old_name}' to '{new_name}' would break the program")
 

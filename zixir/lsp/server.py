@@ -1,16 +1,23 @@
 """`zixir lsp`: the Zixir language server, on stdio, built on pygls.
 
     client ──didOpen/didChange/didSave──> analyse (parse + check + resolve) ──> publishDiagnostics
-    client ──completion/hover/definition/references/rename/documentSymbol──> features.py
-    client ──formatting──> lang/formatter.py (one whole-document edit, none on a syntax error)
+                                          └─> open files importing it: analysed again
+    client ──completion/hover/definition/references/documentSymbol/signatureHelp──> features.py
+    client ──rename──> rename.py      ──formatting/rangeFormatting──> formatting.py
+    client ──semanticTokens──> semantic.py   ──inlayHint──> hints.py   ──codeAction──> actions.py
+    client ──foldingRange/documentLink──> structure.py   ──workspace/symbol──> workspace_index.py
 
 Documents are synchronised whole (full sync) and analysed on open and save, and after a change
 once the typing pauses (CHANGE_DELAY; a request that arrives first analyses the text it sees).
+Imports are read through the server (`read_module`): an open file's unsaved text counts. The files
+a document imports are remembered, so a change, save or on-disk change (watched files) of one
+re-publishes the diagnostics of the open files importing it.
 The analysis is kept per URI together with the last one that parsed, which completion falls
 back on while the text is broken. Every handler catches its own failures: a bug shows up in the log
 (stderr), never as a dead server. Standard output carries the protocol only: `main` moves the
 process's file descriptor 1 to stderr and keeps a private duplicate for the protocol, so a stray
-`print`, in Python or in native code, cannot corrupt it.
+`print`, in Python or in native code, cannot corrupt it. transport.py ends the process when the
+client goes away.
 """
 
 from __future__ import annotations
@@ -91,6 +98,9 @@ class ZixirLanguageServer(LanguageServer):
         self._pending.pop(uri, None)
         try:
             self.refresh(uri)
+            path = _uri_path(uri)
+            if path:  # the files importing this one read its new (unsaved) text
+                self.refresh_importers(path)
         except Exception:
             log.exception("analysis of %s failed", uri)
 
@@ -102,7 +112,7 @@ class ZixirLanguageServer(LanguageServer):
     def refresh(self, uri: str) -> Analysis:
         self._cancel_pending(uri)
         document = self.workspace.get_text_document(uri)
-        analysis = analyze(document.source, _uri_path(uri))
+        analysis = analyze(document.source, _uri_path(uri), self.read_module)
         self.analyses[uri] = analysis
         if analysis.program is not None:
             self.imports[uri] = imported_paths(analysis)
@@ -112,6 +122,16 @@ class ZixirLanguageServer(LanguageServer):
         self.publish(uri, [_diagnostic(d, positions) for d in analysis.diagnostics],
                      version=document.version)
         return analysis
+
+    def read_module(self, path: str) -> str:
+        """The text of an imported file: the editor's, when it is open (maybe unsaved)."""
+        wanted = os.path.normcase(os.path.abspath(path))
+        for uri, document in list(self.workspace.text_documents.items()):
+            own = _uri_path(uri)
+            if own and os.path.normcase(os.path.abspath(own)) == wanted:
+                return document.source
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
 
     def refresh_importers(self, path: str) -> None:
         """Analyse again every open document that imports the file at `path` (it changed)."""
