@@ -181,3 +181,29 @@ async def test_signature_help_parameter_offsets_are_utf16(client: LanguageClient
         start, end = parameter.label
         labels.append(utf16[2 * start:2 * end].decode("utf-16-le"))
     assert labels == ["𝑥𝑥: Float", "𝑦: Float"]
+
+
+async def test_renaming_a_pub_name_renames_it_in_the_files_importing_it(
+        client: LanguageClient, tmp_path: Path) -> None:
+    lib = tmp_path / "lib.zx"
+    texts = {
+        "lib.zx": "pub fn helper(x) -> Int: x + 1\nhelper(2)\n",
+        "plain.zx": 'import "lib.zx"\nlet r = helper(1)\nr\n',
+        "aliased.zx": 'import "lib.zx" as m\nm.helper(3)\n',
+        "clash.zx": 'import "lib.zx"\nlet aid = 1\nhelper(aid)\n',
+        "unrelated.zx": "fn helper(y) { y }\nhelper(4)\n",
+    }
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    await open_document(client, lib, texts["lib.zx"])
+    at = position_of(texts["lib.zx"], "helper")
+    edit = await request(client.text_document_rename_async(types.RenameParams(
+        text_document=doc_id(lib), position=at, new_name="assist")))
+    renamed = {Path(uri).name: apply_edits(texts[Path(uri).name], edits)
+               for uri, edits in ((u.removeprefix("file://"), e)
+                                  for u, e in edit.changes.items())}
+    assert renamed == {name: text.replace("helper", "assist") for name, text in texts.items()
+                       if name != "unrelated.zx"}
+    # a name that an importer already uses would capture its use there
+    message = await _refused(client, lib, at, "aid")
+    assert "clash.zx" in message and "capture" in message

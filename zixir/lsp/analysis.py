@@ -171,7 +171,7 @@ class Analysis:
             if alias is None or alias.kind != "import" or not isinstance(alias.node, A.Import) \
                     or alias.node.alias is None:
                 continue
-            span = _first_member(lines, Span.of(node), node.name)
+            span = member_span(lines, Span.of(node), node.name)
             if span is None or not span.contains(line, column):
                 continue
             target = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(self.path)),
@@ -301,13 +301,13 @@ def _members(program: A.Program, source: str) -> list[Member]:
             kind, name = "memory", node.op
         else:
             continue
-        span = _first_member(lines, Span.of(node), name)
+        span = member_span(lines, Span.of(node), name)
         if span is not None:
             found.append(Member(span, kind, name))
     return found
 
 
-def _first_member(lines: list[str], within: Span, name: str) -> Span | None:
+def member_span(lines: list[str], within: Span, name: str) -> Span | None:
     """The span of `.name` after the namespace at the start of `within` (may cross lines)."""
     pattern = re.compile(r"\.\s*(" + re.escape(name) + r")(?!\w)")
     for line in range(within.line, min(within.end_line, len(lines)) + 1):

@@ -14,12 +14,15 @@ what runs.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from zixir.lang import ast as A
 
 from . import registry
-from .analysis import LIBRARY_KINDS, Analysis, Span, analyze
+from .analysis import LIBRARY_KINDS, Analysis, Span, analyze, member_span
 from .features import IDENTIFIER, rename_target
 
 
@@ -34,8 +37,20 @@ def check_name(new_name: str) -> None:
         raise RenameError(f"'{new_name}' always means the {new_name} namespace when called")
 
 
-def rename(analysis: Analysis, line: int, column: int, new_name: str) -> list[Span]:
-    """Every span to replace with `new_name`; RenameError when that cannot be done safely."""
+@dataclass
+class FileEdit:
+    """The spans of one file to replace with the new name (path None: the renamed file)."""
+
+    path: str | None
+    source: str
+    spans: list[Span]
+
+
+def rename(analysis: Analysis, line: int, column: int, new_name: str,
+           others: Callable[[], Iterable[tuple[str, str]]] | None = None) -> list[FileEdit]:
+    """The edits of a rename: this file's, then (for a `pub` top-level name) those of the files
+    among `others()` ((path, text) pairs) that import it. RenameError when any of them cannot be
+    done safely."""
     check_name(new_name)
     target = rename_target(analysis, line, column)
     if target is None:
@@ -43,10 +58,83 @@ def rename(analysis: Analysis, line: int, column: int, new_name: str) -> list[Sp
                           "renamed")
     definition = target[0]
     spans = analysis.occurrences(definition)
+    edits = [FileEdit(None, analysis.source, spans)]
     if definition.name == new_name:
-        return spans
+        return edits
     _check_meaning_kept(analysis, definition, spans, new_name)
-    return spans
+    if (others is not None and definition.toplevel and analysis.path
+            and getattr(definition.node, "public", False)):
+        edits += _importers(analysis, definition, spans, new_name, others())
+    return edits
+
+
+def _importers(analysis: Analysis, definition, spans: list[Span], new_name: str,
+               others: Iterable[tuple[str, str]]) -> list[FileEdit]:
+    """The uses of `pub NAME` in the files that import this one: `NAME` after a plain import,
+    `m.NAME` after `import "..." as m`."""
+    me = _same(analysis.path)
+    renamed = _replaced(analysis.source, spans, new_name)
+    read = analysis.read_module or _read
+
+    def overlay(path: str) -> str:  # the importers see this file as it will be
+        return renamed if _same(path) == me else read(path)
+
+    out = []
+    for path, source in others:
+        if _same(path) == me or os.path.basename(me) not in source:
+            continue
+        other = analyze(source, path, analysis.read_module)
+        if other.checked is None or other.program is None:
+            continue
+        base = os.path.dirname(os.path.abspath(path))
+        found: list[Span] = []
+        for d in other.checked.definitions:
+            node = d.node
+            if d.kind != "import" or not isinstance(node, A.Import) or \
+                    _same(os.path.join(base, node.path)) != me:
+                continue
+            if node.alias is None and d.name == definition.name:
+                uses = [Span.of(n) for n in other.checked.references(d)]
+                if uses:
+                    try:
+                        _check_meaning_kept(other, d, uses, new_name, overlay)
+                    except RenameError as error:
+                        raise RenameError(f"in {os.path.basename(path)}: {error}") from None
+                found += uses
+            elif node.alias is not None:
+                found += _member_uses(other, d, definition.name)
+        if found:
+            out.append(FileEdit(path, source, sorted(set(found))))
+    return out
+
+
+def _member_uses(other: Analysis, alias, name: str) -> list[Span]:
+    lines = other.source.split("\n")
+    out = []
+    for node in A.walk(other.program):
+        if (isinstance(node, A.Field) and node.name == name and isinstance(node.target, A.Name)
+                and other.checked.resolution.get(node.target) is alias):
+            span = member_span(lines, Span.of(node), name)
+            if span is not None:
+                out.append(span)
+    return out
+
+
+def _same(path: str) -> str:
+    return os.path.normcase(os.path.normpath(os.path.abspath(path)))
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _replaced(source: str, spans: list[Span], new_name: str) -> str:
+    lines = source.split("\n")
+    for span in sorted(spans, reverse=True):
+        text = lines[span.line - 1]
+        lines[span.line - 1] = text[:span.column - 1] + new_name + text[span.end_column - 1:]
+    return "\n".join(lines)
 
 
 def _identity(definition, renamed, moved, new_name: str | None = None):
@@ -58,7 +146,8 @@ def _identity(definition, renamed, moved, new_name: str | None = None):
     return (definition.kind, line, moved(line, column), name)
 
 
-def _check_meaning_kept(analysis: Analysis, definition, spans: list[Span], new_name: str) -> None:
+def _check_meaning_kept(analysis: Analysis, definition, spans: list[Span], new_name: str,
+                        read_module: Callable[[str], str] | None = None) -> None:
     old_name = definition.name
     delta = len(new_name) - len(old_name)
     starts: dict[int, list[int]] = defaultdict(list)
@@ -68,11 +157,8 @@ def _check_meaning_kept(analysis: Analysis, definition, spans: list[Span], new_n
     def moved(line: int, column: int) -> int:
         return column + delta * sum(1 for c in starts[line] if c < column)
 
-    lines = analysis.source.split("\n")
-    for span in sorted(spans, reverse=True):
-        text = lines[span.line - 1]
-        lines[span.line - 1] = text[:span.column - 1] + new_name + text[span.end_column - 1:]
-    after = analyze("\n".join(lines), analysis.path, analysis.read_module)
+    after = analyze(_replaced(analysis.source, spans, new_name), analysis.path,
+                    read_module or analysis.read_module)
     if after.checked is None:
         raise RenameError(f"renaming '{old_name}' to '{new_name}' would break the program")
 

@@ -27,6 +27,7 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -167,6 +168,24 @@ class ZixirLanguageServer(LanguageServer):
         if not roots and self.workspace.root_path:
             roots.append(self.workspace.root_path)
         return roots
+
+    def workspace_texts(self) -> Iterator[tuple[str, str]]:
+        """(path, text) of every .zx file of the workspace and every open document; an open
+        document's text is the editor's."""
+        open_texts: dict[str, str] = {}
+        for uri, document in list(self.workspace.text_documents.items()):
+            path = _uri_path(uri)
+            if path:
+                open_texts[os.path.normpath(path)] = document.source
+        yield from open_texts.items()
+        for path in workspace_index.zx_files(self.workspace_roots()):
+            if path in open_texts:
+                continue
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    yield path, handle.read()
+            except (OSError, UnicodeDecodeError):
+                continue
 
     def positions(self, analysis: Analysis) -> PositionMap:
         return PositionMap(analysis.source, self.workspace.position_encoding)
@@ -430,12 +449,17 @@ def rename(ls: ZixirLanguageServer, params: lsp.RenameParams) -> lsp.WorkspaceEd
     analysis = ls.analysis(uri)
     positions = ls.positions(analysis)
     try:
-        spans = rename_safely(analysis, *positions.from_lsp(params.position), params.new_name)
+        edits = rename_safely(analysis, *positions.from_lsp(params.position), params.new_name,
+                              ls.workspace_texts)
     except RenameError as error:
         raise JsonRpcInvalidParams(str(error)) from None
-    edits = [lsp.TextEdit(range=positions.range(span), new_text=params.new_name)
-             for span in spans]
-    return lsp.WorkspaceEdit(changes={uri: edits})
+    changes = {}
+    for edit in edits:
+        target = uri if edit.path is None else _file_uri(edit.path)
+        where = PositionMap(edit.source, ls.workspace.position_encoding)
+        changes[target] = [lsp.TextEdit(range=where.range(span), new_text=params.new_name)
+                           for span in edit.spans]
+    return lsp.WorkspaceEdit(changes=changes)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_SIGNATURE_HELP,
