@@ -28,10 +28,10 @@ NOISY = textwrap.dedent("""
 
     real_analyze = server.analyze
 
-    def noisy_analyze(source, path=None):
+    def noisy_analyze(*args, **kwargs):
         print("noise from print")
         os.write(1, b"noise written to fd 1\\n")
-        return real_analyze(source, path)
+        return real_analyze(*args, **kwargs)
 
     server.analyze = noisy_analyze
     server.main()
