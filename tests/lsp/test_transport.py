@@ -202,3 +202,12 @@ def test_the_server_ends_when_the_client_process_dies() -> None:
             editor.wait()
         server.stdin.close()
         server.stdout.close()
+
+
+@pytest.mark.asyncio
+async def test_a_client_pid_that_never_existed_here_is_not_a_dead_client(tmp_path: Path) -> None:
+    """A client in another pid namespace (a container) sends a pid this machine does not
+    have: the server must serve, not exit at once."""
+    pid = next(p for p in range(4_000_000, 4_100_000) if not os.path.exists(f"/proc/{p}"))
+    argv = [sys.executable, "-m", "zixir", "lsp", "--stdio", f"--clientProcessId={pid}"]
+    assert await _session(argv, tmp_path) == 0

@@ -81,8 +81,8 @@ class ClientWatch:
         self._thread: threading.Thread | None = None
 
     def watch(self, pid: int | None) -> None:
-        if not pid or pid == os.getpid():
-            return
+        if not pid or pid == os.getpid() or not process_alive(pid):
+            return  # not there from the start: another pid namespace (a container), not a death
         with self._lock:
             self._pids.add(pid)
             if self._thread is None:
