@@ -142,11 +142,20 @@ def cmd_repl(args: argparse.Namespace) -> int:
     return run_repl(workers=args.workers, memory=args.memory)
 
 
+#: transports a language client may ask for; the server speaks only stdio
+_OTHER_TRANSPORTS = ("socket", "port", "pipe", "node_ipc")
+
+
 def cmd_lsp(args: argparse.Namespace) -> int:
+    for name in _OTHER_TRANSPORTS:
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            print(f"zixir lsp: error: only stdio is supported ({flag} was given); "
+                  "start the server with --stdio", file=sys.stderr)
+            return EXIT_USAGE
     from .lsp.server import main as lsp_main
 
-    lsp_main()
-    return EXIT_OK
+    return lsp_main(client_process_id=args.client_process_id)
 
 
 def cmd_debug(args: argparse.Namespace) -> int:
@@ -193,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     repl.set_defaults(handler=cmd_repl)
 
     lsp = sub.add_parser("lsp", help="language server on stdio")
+    lsp.add_argument("--stdio", action="store_true",
+                     help="talk over stdin/stdout (the default, and the only transport)")
+    lsp.add_argument("--clientProcessId", dest="client_process_id", type=int, metavar="PID",
+                     default=None, help="exit when the process PID (the editor) ends")
+    for name in _OTHER_TRANSPORTS:  # accepted here only to be refused with a clear message
+        lsp.add_argument("--" + name.replace("_", "-"), nargs="?", const="", default=None,
+                         help=argparse.SUPPRESS)
     lsp.set_defaults(handler=cmd_lsp)
 
     debug = sub.add_parser("debug", help="debug adapter (Debug Adapter Protocol) on stdio")

@@ -25,7 +25,7 @@ async def test_capabilities_and_clean_exit(tmp_path: Path) -> None:
         sync = caps.text_document_sync
         assert getattr(sync, "change", sync) == types.TextDocumentSyncKind.Full
         assert caps.position_encoding == types.PositionEncodingKind.Utf16
-        assert caps.completion_provider.trigger_characters == ["."]
+        assert list(caps.completion_provider.trigger_characters) == ["."]
         assert caps.hover_provider and caps.definition_provider and caps.references_provider
         assert caps.document_symbol_provider and caps.document_highlight_provider
         assert caps.rename_provider.prepare_provider is True

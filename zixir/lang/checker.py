@@ -22,7 +22,7 @@ not checked at all.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .. import engine
@@ -237,6 +237,8 @@ class Analysis:
         self._function_spans: list[Span] = []
         self._function_definitions: dict[A.Node, Definition] = {}  # FnDef -> its name
         self._types = _Types(self)
+        #: path -> text of an imported file (the language server reads open documents instead)
+        self.read_module: Callable[[str], str] = read_file
 
     # ---- questions the language server asks ------------------------------------------------
 
@@ -484,8 +486,7 @@ class _Resolver:
         base = os.path.dirname(os.path.abspath(filename))
         path = os.path.normpath(os.path.join(base, node.path))
         try:
-            with open(path, encoding="utf-8") as handle:
-                source = handle.read()
+            source = self.a.read_module(path)
         except FileNotFoundError:
             self.error(f"import: cannot find {path}", node.span)
             return None
@@ -1298,9 +1299,17 @@ class _Checker:
 # ---- entry points ------------------------------------------------------------------------------
 
 
-def analyze(program: A.Program) -> Analysis:
-    """Resolve every name of `program` and run every check. Raises only on checker bugs."""
+def read_file(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def analyze(program: A.Program, read_module: Callable[[str], str] | None = None) -> Analysis:
+    """Resolve every name of `program` and run every check. Raises only on checker bugs.
+    `read_module(path)` reads an imported file (default: from the disk)."""
     analysis = Analysis(program)
+    if read_module is not None:
+        analysis.read_module = read_module
     resolver = _Resolver(analysis)
     resolver.run()
     analysis._types.functions = resolver.functions

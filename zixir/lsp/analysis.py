@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from zixir.lang import ast as A
@@ -81,6 +82,8 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     checked: checker.Analysis | None = None
     members: list[Member] = field(default_factory=list)
+    #: how imported files were read (the server's open documents first, then the disk)
+    read_module: Callable[[str], str] | None = None
     _by_node: dict[int, checker.Definition] = field(default_factory=dict)
 
     # ---- names -----------------------------------------------------------------------------
@@ -169,7 +172,7 @@ class Analysis:
             if alias is None or alias.kind != "import" or not isinstance(alias.node, A.Import) \
                     or alias.node.alias is None:
                 continue
-            span = _first_member(lines, Span.of(node), node.name)
+            span = member_span(lines, Span.of(node), node.name)
             if span is None or not span.contains(line, column):
                 continue
             target = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(self.path)),
@@ -236,9 +239,11 @@ class Analysis:
         return f"{prefix}fn {node.name}({', '.join(params)}) -> {result}"
 
 
-def analyze(source: str, path: str | None = None) -> Analysis:
-    """Parse, check and resolve `source` (the text of the file at `path`, if it has one)."""
-    analysis = Analysis(source, path)
+def analyze(source: str, path: str | None = None,
+            read_module: Callable[[str], str] | None = None) -> Analysis:
+    """Parse, check and resolve `source` (the text of the file at `path`, if it has one).
+    `read_module(path)` reads the files it imports (default: from the disk)."""
+    analysis = Analysis(source, path, read_module=read_module)
     try:
         analysis.program = parse(source, path)
     except ZixirError as error:
@@ -249,7 +254,7 @@ def analyze(source: str, path: str | None = None) -> Analysis:
         log.exception("parser failed on %s", path or "<document>")
         return analysis
     try:
-        analysis.checked = checker.analyze(analysis.program)
+        analysis.checked = checker.analyze(analysis.program, read_module)
         analysis.diagnostics = list(analysis.checked.diagnostics)
     except Exception:
         log.exception("checker failed on %s", path or "<document>")
@@ -299,13 +304,13 @@ def _members(program: A.Program, source: str) -> list[Member]:
             kind, name = "workflow", node.op
         else:
             continue
-        span = _first_member(lines, Span.of(node), name)
+        span = member_span(lines, Span.of(node), name)
         if span is not None:
             found.append(Member(span, kind, name))
     return found
 
 
-def _first_member(lines: list[str], within: Span, name: str) -> Span | None:
+def member_span(lines: list[str], within: Span, name: str) -> Span | None:
     """The span of `.name` after the namespace at the start of `within` (may cross lines)."""
     pattern = re.compile(r"\.\s*(" + re.escape(name) + r")(?!\w)")
     for line in range(within.line, min(within.end_line, len(lines)) + 1):

@@ -239,10 +239,6 @@ def references(analysis: Analysis, line: int, column: int,
     return spans
 
 
-class RenameError(ValueError):
-    pass
-
-
 def rename_target(analysis: Analysis, line: int, column: int):
     """(definition, span of the name at the position) when it can be renamed, else None."""
     found = analysis.definition_at(line, column)
@@ -252,19 +248,6 @@ def rename_target(analysis: Analysis, line: int, column: int):
     if d.kind in LIBRARY_KINDS or analysis.name_span(d) is None:
         return None
     return d, span
-
-
-def rename(analysis: Analysis, line: int, column: int, new_name: str) -> list[Span]:
-    """Every span to replace with `new_name`; RenameError when that cannot be done."""
-    if not IDENTIFIER.match(new_name) or new_name in registry.keywords():
-        raise RenameError(f"'{new_name}' is not a valid Zixir name")
-    if new_name in ("engine", "memory", "workflow"):
-        raise RenameError(f"'{new_name}' always means the {new_name} namespace when called")
-    target = rename_target(analysis, line, column)
-    if target is None:
-        raise RenameError("nothing to rename here: only names defined in this file can be "
-                          "renamed")
-    return analysis.occurrences(target[0])
 
 
 # ---- document symbols -----------------------------------------------------------------------

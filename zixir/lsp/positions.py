@@ -25,6 +25,10 @@ class PositionMap:
         self.lines = source.split("\n")
         self.encoding = encoding or lsp.PositionEncodingKind.Utf16
 
+    def units(self, text: str) -> int:
+        """The length of `text` in the negotiated encoding's code units."""
+        return _units(text, self.encoding)
+
     def _line(self, index: int) -> str:
         if 0 <= index < len(self.lines):
             return self.lines[index]

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 log = logging.getLogger("zixir.lsp")
 
 
+#: `NAME.op(...)` always means one of these namespaces (LANGUAGE.md, names), even where a
+#: variable of the same name is in scope
+NAMESPACES = ("engine", "memory", "agent", "workflow")
+
+
 @dataclass(frozen=True)
 class MemoryMember:
     name: str

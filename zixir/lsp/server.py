@@ -1,16 +1,23 @@
 """`zixir lsp`: the Zixir language server, on stdio, built on pygls.
 
     client ──didOpen/didChange/didSave──> analyse (parse + check + resolve) ──> publishDiagnostics
-    client ──completion/hover/definition/references/rename/documentSymbol──> features.py
-    client ──formatting──> lang/formatter.py (one whole-document edit, none on a syntax error)
+                                          └─> open files importing it: analysed again
+    client ──completion/hover/definition/references/documentSymbol/signatureHelp──> features.py
+    client ──rename──> rename.py      ──formatting/rangeFormatting──> formatting.py
+    client ──semanticTokens──> semantic.py   ──inlayHint──> hints.py   ──codeAction──> actions.py
+    client ──foldingRange/documentLink──> structure.py   ──workspace/symbol──> workspace_index.py
 
 Documents are synchronised whole (full sync) and analysed on open and save, and after a change
 once the typing pauses (CHANGE_DELAY; a request that arrives first analyses the text it sees).
+Imports are read through the server (`read_module`): an open file's unsaved text counts. The files
+a document imports are remembered, so a change, save or on-disk change (watched files) of one
+re-publishes the diagnostics of the open files importing it.
 The analysis is kept per URI together with the last one that parsed, which completion falls
 back on while the text is broken. Every handler catches its own failures: a bug shows up in the log
 (stderr), never as a dead server. Standard output carries the protocol only: `main` moves the
 process's file descriptor 1 to stderr and keeps a private duplicate for the protocol, so a stray
-`print`, in Python or in native code, cannot corrupt it.
+`print`, in Python or in native code, cannot corrupt it. transport.py ends the process when the
+client goes away.
 """
 
 from __future__ import annotations
@@ -20,18 +27,22 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.server import LanguageServer
-from pygls.uris import to_fs_path
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
 
-from ..lang.errors import ZixirSyntaxError
-from ..lang.formatter import format_source
-from . import features
+from ..lang import ast as A
+from . import actions, features, hints, semantic, structure, workspace_index
 from .analysis import Analysis, Span, analyze
+from .formatting import format_document, format_range
 from .positions import PositionMap
+from .rename import RenameError
+from .rename import rename as rename_safely
+from .transport import ClientWatch, ProtocolWriter, end_process
 
 log = logging.getLogger("zixir.lsp")
 
@@ -67,18 +78,30 @@ class ZixirLanguageServer(LanguageServer):
         self.analyses: dict[str, Analysis] = {}
         self.last_parsed: dict[str, Analysis] = {}
         self._pending: dict[str, asyncio.TimerHandle] = {}
+        self.shut_down = False
+        self.imports: dict[str, set[str]] = {}  # open document -> the files it imports
+        self.client_watch = ClientWatch()
+
+    def publish(self, uri: str, diagnostics: list[lsp.Diagnostic],
+                version: int | None = None) -> None:
+        self.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
 
     # ---- documents -------------------------------------------------------------------------
 
     def refresh_soon(self, uri: str) -> None:
         """Analyse `uri` once no other change has come for CHANGE_DELAY seconds."""
         self._cancel_pending(uri)
-        self._pending[uri] = self.loop.call_later(CHANGE_DELAY, self._refresh_pending, uri)
+        self._pending[uri] = asyncio.get_running_loop().call_later(
+            CHANGE_DELAY, self._refresh_pending, uri)
 
     def _refresh_pending(self, uri: str) -> None:
         self._pending.pop(uri, None)
         try:
             self.refresh(uri)
+            path = _uri_path(uri)
+            if path:  # the files importing this one read its new (unsaved) text
+                self.refresh_importers(path)
         except Exception:
             log.exception("analysis of %s failed", uri)
 
@@ -90,15 +113,36 @@ class ZixirLanguageServer(LanguageServer):
     def refresh(self, uri: str) -> Analysis:
         self._cancel_pending(uri)
         document = self.workspace.get_text_document(uri)
-        path = to_fs_path(uri) if uri.startswith("file:") else None
-        analysis = analyze(document.source, path)
+        analysis = analyze(document.source, _uri_path(uri), self.read_module)
         self.analyses[uri] = analysis
+        if analysis.program is not None:
+            self.imports[uri] = imported_paths(analysis)
         if analysis.checked is not None:
             self.last_parsed[uri] = analysis
         positions = self.positions(analysis)
-        self.publish_diagnostics(uri, [_diagnostic(d, positions) for d in analysis.diagnostics],
-                                 version=document.version)
+        self.publish(uri, [_diagnostic(d, positions) for d in analysis.diagnostics],
+                     version=document.version)
         return analysis
+
+    def read_module(self, path: str) -> str:
+        """The text of an imported file: the editor's, when it is open (maybe unsaved)."""
+        wanted = os.path.normcase(os.path.abspath(path))
+        for uri, document in list(self.workspace.text_documents.items()):
+            own = _uri_path(uri)
+            if own and os.path.normcase(os.path.abspath(own)) == wanted:
+                return document.source
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+
+    def refresh_importers(self, path: str) -> None:
+        """Analyse again every open document that imports the file at `path` (it changed)."""
+        changed = os.path.normcase(os.path.abspath(path))
+        for uri, paths in list(self.imports.items()):
+            if changed in paths and uri in self.analyses:
+                try:
+                    self.refresh(uri)
+                except Exception:
+                    log.exception("analysis of %s failed", uri)
 
     def analysis(self, uri: str) -> Analysis:
         analysis = self.analyses.get(uri)
@@ -111,10 +155,53 @@ class ZixirLanguageServer(LanguageServer):
         self._cancel_pending(uri)
         self.analyses.pop(uri, None)
         self.last_parsed.pop(uri, None)
-        self.publish_diagnostics(uri, [])
+        self.imports.pop(uri, None)
+        self.publish(uri, [])
+
+    def workspace_roots(self) -> list[str]:
+        """The folders of the workspace, as paths."""
+        roots = []
+        for folder in self.workspace.folders.values():
+            path = _uri_path(folder.uri)
+            if path:
+                roots.append(path)
+        if not roots and self.workspace.root_path:
+            roots.append(self.workspace.root_path)
+        return roots
+
+    def workspace_texts(self) -> Iterator[tuple[str, str]]:
+        """(path, text) of every .zx file of the workspace and every open document; an open
+        document's text is the editor's."""
+        open_texts: dict[str, str] = {}
+        for uri, document in list(self.workspace.text_documents.items()):
+            path = _uri_path(uri)
+            if path:
+                open_texts[os.path.normpath(path)] = document.source
+        yield from open_texts.items()
+        for path in workspace_index.zx_files(self.workspace_roots()):
+            if path in open_texts:
+                continue
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    yield path, handle.read()
+            except (OSError, UnicodeDecodeError):
+                continue
 
     def positions(self, analysis: Analysis) -> PositionMap:
         return PositionMap(analysis.source, self.workspace.position_encoding)
+
+
+def imported_paths(analysis: Analysis) -> set[str]:
+    """The absolute paths of the files `import`ed by a document (none without a path)."""
+    if not analysis.path or analysis.program is None:
+        return set()
+    base = os.path.dirname(os.path.abspath(analysis.path))
+    return {os.path.normcase(os.path.normpath(os.path.join(base, stmt.path)))
+            for stmt in A.walk(analysis.program) if isinstance(stmt, A.Import)}
+
+
+def _uri_path(uri: str) -> str | None:
+    return to_fs_path(uri) if uri.startswith("file:") else None
 
 
 def _diagnostic(diag: Any, positions: PositionMap) -> lsp.Diagnostic:
@@ -154,6 +241,43 @@ def guarded(default: Any = None):
 server = ZixirLanguageServer()
 
 
+# ---- lifecycle ---------------------------------------------------------------------------------
+
+@server.feature(lsp.INITIALIZE)
+@guarded()
+def initialize(ls: ZixirLanguageServer, params: lsp.InitializeParams) -> None:
+    ls.client_watch.watch(params.process_id)
+
+
+@server.feature(lsp.INITIALIZED)
+async def initialized(ls: ZixirLanguageServer, params: lsp.InitializedParams) -> None:
+    """Ask the client to tell us when a .zx file changes on disk (imports read the disk)."""
+    workspace = ls.client_capabilities.workspace
+    watched = workspace.did_change_watched_files if workspace else None
+    if not (watched and watched.dynamic_registration):
+        return
+    try:
+        await ls.client_register_capability_async(lsp.RegistrationParams(registrations=[
+            lsp.Registration(
+                id="zixir-watch-zx", method=lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                register_options=lsp.DidChangeWatchedFilesRegistrationOptions(
+                    watchers=[lsp.FileSystemWatcher(glob_pattern="**/*.zx")]))]))
+    except Exception:  # the client refused: saves of open files still refresh importers
+        log.warning("the client did not register the file watcher", exc_info=True)
+
+
+@server.feature(lsp.SHUTDOWN)
+@guarded()
+def shutdown(ls: ZixirLanguageServer, *args) -> None:
+    ls.shut_down = True
+
+
+@server.feature(lsp.EXIT)
+def exit_(ls: ZixirLanguageServer, *args) -> None:
+    """End now: 0 after a shutdown request, 1 without one (the protocol's rule)."""
+    end_process(0 if ls.shut_down else 1)
+
+
 # ---- document synchronisation ------------------------------------------------------------------
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
@@ -171,7 +295,21 @@ def did_change(ls: ZixirLanguageServer, params: lsp.DidChangeTextDocumentParams)
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
 @guarded()
 def did_save(ls: ZixirLanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
-    ls.refresh(params.text_document.uri)
+    uri = params.text_document.uri
+    ls.refresh(uri)
+    path = _uri_path(uri)
+    if path:
+        ls.refresh_importers(path)
+
+
+@server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+@guarded()
+def did_change_watched_files(ls: ZixirLanguageServer,
+                             params: lsp.DidChangeWatchedFilesParams) -> None:
+    for change in params.changes:
+        path = _uri_path(change.uri)
+        if path:
+            ls.refresh_importers(path)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
@@ -247,8 +385,6 @@ def definition(ls: ZixirLanguageServer, params: lsp.DefinitionParams) -> lsp.Loc
 
 
 def _file_uri(path: str) -> str:
-    from pygls.uris import from_fs_path
-
     return from_fs_path(path) or path
 
 
@@ -303,7 +439,7 @@ def prepare_rename(ls: ZixirLanguageServer,
     if target is None:
         return None
     symbol, span = target
-    return lsp.PrepareRenameResult_Type1(range=positions.range(span), placeholder=symbol.name)
+    return lsp.PrepareRenamePlaceholder(range=positions.range(span), placeholder=symbol.name)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_RENAME, lsp.RenameOptions(prepare_provider=True))
@@ -313,13 +449,17 @@ def rename(ls: ZixirLanguageServer, params: lsp.RenameParams) -> lsp.WorkspaceEd
     analysis = ls.analysis(uri)
     positions = ls.positions(analysis)
     try:
-        spans = features.rename(analysis, *positions.from_lsp(params.position),
-                                params.new_name)
-    except features.RenameError as error:
+        edits = rename_safely(analysis, *positions.from_lsp(params.position), params.new_name,
+                              ls.workspace_texts)
+    except RenameError as error:
         raise JsonRpcInvalidParams(str(error)) from None
-    edits = [lsp.TextEdit(range=positions.range(span), new_text=params.new_name)
-             for span in spans]
-    return lsp.WorkspaceEdit(changes={uri: edits})
+    changes = {}
+    for edit in edits:
+        target = uri if edit.path is None else _file_uri(edit.path)
+        where = PositionMap(edit.source, ls.workspace.position_encoding)
+        changes[target] = [lsp.TextEdit(range=where.range(span), new_text=params.new_name)
+                           for span in edit.spans]
+    return lsp.WorkspaceEdit(changes=changes)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_SIGNATURE_HELP,
@@ -338,7 +478,8 @@ def signature_help(ls: ZixirLanguageServer,
     signature = lsp.SignatureInformation(
         label=info.label,
         documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=info.doc),
-        parameters=[lsp.ParameterInformation(label=(start, end))
+        parameters=[lsp.ParameterInformation(label=(positions.units(info.label[:start]),
+                                                    positions.units(info.label[:end])))
                     for start, end in info.parameters])
     return lsp.SignatureHelp(signatures=[signature], active_signature=0,
                              active_parameter=info.active)
@@ -348,13 +489,12 @@ def signature_help(ls: ZixirLanguageServer,
 @guarded(default=list)
 def formatting(ls: ZixirLanguageServer,
                params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
-    source = ls.workspace.get_text_document(params.text_document.uri).source
-    try:
-        formatted = format_source(source)
-    except ZixirSyntaxError:
-        return []  # the diagnostics already show the error; a broken file is left alone
-    if formatted == source:
-        return []
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    source = document.source
+    formatted = format_document(source, params.options.tab_size, params.options.insert_spaces,
+                                document.path)
+    if formatted is None or formatted == source:
+        return []  # a broken file is left alone: the diagnostics already show the error
     lines = source.split("\n")
     end = PositionMap(source, ls.workspace.position_encoding).to_lsp(len(lines),
                                                                      len(lines[-1]) + 1)
@@ -362,17 +502,171 @@ def formatting(ls: ZixirLanguageServer,
                          new_text=formatted)]
 
 
+@server.feature(lsp.TEXT_DOCUMENT_RANGE_FORMATTING)
+@guarded(default=list)
+def range_formatting(ls: ZixirLanguageServer,
+                     params: lsp.DocumentRangeFormattingParams) -> list[lsp.TextEdit]:
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    positions = PositionMap(document.source, ls.workspace.position_encoding)
+    first, _ = positions.from_lsp(params.range.start)
+    last, _ = positions.from_lsp(params.range.end)
+    if params.range.end.character == 0 and last > first:
+        last -= 1  # a selection of whole lines ends at the start of the next one
+    found = format_range(document.source, first, last, params.options.tab_size,
+                         params.options.insert_spaces, document.path)
+    if found is None:
+        return []
+    span = Span(found.line, found.column, found.end_line, found.end_column)
+    return [lsp.TextEdit(range=positions.range(span), new_text=found.text)]
+
+
+def _lines_of(range_: lsp.Range) -> tuple[int, int]:
+    """The 1-based lines a protocol range covers (its end is exclusive)."""
+    last = range_.end.line + (0 if range_.end.character == 0 else 1)
+    return range_.start.line + 1, max(last, range_.start.line + 1)
+
+
+# ---- semantic tokens, inlay hints ---------------------------------------------------------------
+
+SEMANTIC_LEGEND = lsp.SemanticTokensLegend(token_types=semantic.TOKEN_TYPES,
+                                           token_modifiers=semantic.TOKEN_MODIFIERS)
+
+
+def _semantic_data(ls: ZixirLanguageServer, uri: str,
+                   within: tuple[int, int] | None = None) -> lsp.SemanticTokens:
+    analysis = ls.analysis(uri)
+    positions = ls.positions(analysis)
+    found = semantic.tokens(analysis)
+    if within is not None:
+        found = [t for t in found if within[0] <= t.line <= within[1]]
+    return lsp.SemanticTokens(data=semantic.encode(
+        found, lambda line, column: positions.to_lsp(line, column).character))
+
+
+@server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, SEMANTIC_LEGEND)
+@guarded(lambda: lsp.SemanticTokens(data=[]))
+def semantic_tokens_full(ls: ZixirLanguageServer,
+                         params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
+    return _semantic_data(ls, params.text_document.uri)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, SEMANTIC_LEGEND)
+@guarded(lambda: lsp.SemanticTokens(data=[]))
+def semantic_tokens_range(ls: ZixirLanguageServer,
+                          params: lsp.SemanticTokensRangeParams) -> lsp.SemanticTokens:
+    return _semantic_data(ls, params.text_document.uri, _lines_of(params.range))
+
+
+@server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
+@guarded(list)
+def inlay_hints(ls: ZixirLanguageServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+    analysis = ls.analysis(params.text_document.uri)
+    positions = ls.positions(analysis)
+    return [lsp.InlayHint(position=positions.to_lsp(hint.line, hint.column), label=hint.label,
+                          kind=lsp.InlayHintKind.Type, padding_left=False)
+            for hint in hints.type_hints(analysis, *_lines_of(params.range))]
+
+
+# ---- code actions --------------------------------------------------------------------------------
+
+@server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
+                lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
+@guarded(list)
+def code_actions(ls: ZixirLanguageServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    uri = params.text_document.uri
+    analysis = ls.analysis(uri)
+    positions = ls.positions(analysis)
+    out: list[lsp.CodeAction] = []
+    for diagnostic in params.context.diagnostics:
+        name = actions.undefined_name(diagnostic.message)
+        if name is None:
+            continue
+        line, column = positions.from_lsp(diagnostic.range.start)
+        end_line, end_column = positions.from_lsp(diagnostic.range.end)
+        fixes = actions.did_you_mean(analysis, name, line, column, end_line, end_column)
+        fixes += actions.add_import(analysis, name, ls.workspace_roots())
+        for fix in fixes:
+            span = Span(fix.line, fix.column, fix.end_line, fix.end_column)
+            out.append(lsp.CodeAction(
+                title=fix.title, kind=lsp.CodeActionKind.QuickFix, diagnostics=[diagnostic],
+                is_preferred=fix.preferred or None,
+                edit=lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(
+                    range=positions.range(span), new_text=fix.new_text)]})))
+    return out
+
+
+# ---- structure: folding, links, workspace symbols ------------------------------------------------
+
+_FOLD_KINDS = {"comment": lsp.FoldingRangeKind.Comment, "imports": lsp.FoldingRangeKind.Imports,
+               "region": lsp.FoldingRangeKind.Region}
+
+
+@server.feature(lsp.TEXT_DOCUMENT_FOLDING_RANGE)
+@guarded(list)
+def folding_ranges(ls: ZixirLanguageServer,
+                   params: lsp.FoldingRangeParams) -> list[lsp.FoldingRange]:
+    uri = params.text_document.uri
+    analysis = ls.analysis(uri)
+    if analysis.program is None:  # keep the folds of the last version that parsed
+        analysis = ls.last_parsed.get(uri, analysis)
+    return [lsp.FoldingRange(start_line=f.line - 1, end_line=f.end_line - 1,
+                             kind=_FOLD_KINDS[f.kind]) for f in structure.folds(analysis)]
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_LINK)
+@guarded(list)
+def document_links(ls: ZixirLanguageServer,
+                   params: lsp.DocumentLinkParams) -> list[lsp.DocumentLink]:
+    analysis = ls.analysis(params.text_document.uri)
+    positions = ls.positions(analysis)
+    return [lsp.DocumentLink(range=positions.range(link.span), target=_file_uri(link.target),
+                             tooltip=link.target) for link in structure.links(analysis)]
+
+
+@server.feature(lsp.WORKSPACE_SYMBOL)
+@guarded(list)
+def workspace_symbols(ls: ZixirLanguageServer,
+                      params: lsp.WorkspaceSymbolParams) -> list[lsp.SymbolInformation]:
+    out = []
+    sources: dict[str, str] = {}
+    for uri, document in list(ls.workspace.text_documents.items()):
+        path = _uri_path(uri)
+        if path:
+            sources[os.path.normpath(path)] = document.source
+    for item in workspace_index.workspace_names(ls.workspace_roots(), sources.get):
+        if params.query and not workspace_index.matches(params.query, item.name):
+            continue
+        source = sources.get(item.path)
+        if source is None:
+            try:
+                with open(item.path, encoding="utf-8") as handle:
+                    source = handle.read()
+            except (OSError, UnicodeDecodeError):
+                continue
+        positions = PositionMap(source, ls.workspace.position_encoding)
+        out.append(lsp.SymbolInformation(
+            name=item.name, kind=_SYMBOL_KINDS.get(item.kind, lsp.SymbolKind.Variable),
+            location=lsp.Location(uri=_file_uri(item.path), range=positions.range(item.span)),
+            container_name=os.path.basename(item.path)))
+    return out
+
+
 # ---- entry point -------------------------------------------------------------------------------
 
-def main() -> None:
-    """Serve the protocol on stdin/stdout until the client says exit."""
+def main(client_process_id: int | None = None) -> int:
+    """Serve the protocol on stdin/stdout until the client says exit or goes away."""
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("ZIXIR_LSP_LOG", "WARNING"),
                         format="zixir-lsp %(levelname)s %(name)s: %(message)s")
     sys.stdout.flush()
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # fd 1 now leads to stderr
     sys.stdout = sys.stderr
-    server.start_io(sys.stdin.buffer, protocol_out)
+    server.client_watch.watch(client_process_id)
+    server.start_io(sys.stdin.buffer, ProtocolWriter(protocol_out))
+    # stdin reached its end (the client is gone) or the loop stopped: leave now, without
+    # waiting for a reader thread that may still be blocked
+    end_process(0 if server.shut_down else 1)
+    return 1
 
 
 if __name__ == "__main__":
