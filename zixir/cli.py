@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     repl.set_defaults(handler=cmd_repl)
 
     lsp = sub.add_parser("lsp", help="language server on stdio")
+    # vscode-languageclient appends these to the server's command line; stdio is the only
+    # transport, and the client's process id is not watched.
+    lsp.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default)")
+    lsp.add_argument("--clientProcessId", metavar="PID", default=None, help=argparse.SUPPRESS)
     lsp.set_defaults(handler=cmd_lsp)
     return parser
 
