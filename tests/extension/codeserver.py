@@ -314,12 +314,14 @@ class Workbench:
                  for c in chooser.all() if c.is_visible()]
         if name not in shown:
             return ""
-        return self.page.locator(".part.panel .monaco-editor .view-lines").first.inner_text()
+        text = self.page.locator(".part.panel .monaco-editor .view-lines").first.inner_text()
+        return text.replace("\xa0", " ")  # the editor renders spaces as no-break spaces
 
     def editor_text(self) -> str:
         """The visible text of the active editor (short files: all of it)."""
-        return self.page.locator(
+        text = self.page.locator(
             ".editor-group-container.active .monaco-editor .view-lines").first.inner_text()
+        return text.replace("\xa0", " ")
 
     def popup_text(self, selector: str) -> str:
         widget = self.page.locator(selector).first
@@ -350,6 +352,20 @@ class Workbench:
                 }
                 return [...lines].sort((a, b) => a - b);
             }""", kind)
+
+    def scroll_to_top(self) -> None:
+        """Scroll the active editor to its first line (the cursor stays where it is)."""
+        editor = self.page.locator(
+            ".editor-group-container.active .monaco-editor .overflow-guard").first
+        box = editor.bounding_box()
+        self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+        def at_top() -> bool:  # a wheel event scrolls a few lines at most
+            self.page.mouse.wheel(0, -2000)
+            return self.page.evaluate(
+                """() => parseFloat(document.querySelector(
+                    '.editor-group-container.active .monaco-editor .lines-content').style.top) >= 0""")
+        wait_until(at_top, UI_DEADLINE, "the editor scrolled to its first line", interval=0.3)
 
     def save(self) -> None:
         """Save the active editor once it has changes (File: Save, Ctrl+S)."""

@@ -114,7 +114,8 @@ def _fmt(source: str) -> str:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("workspace")
+    root = tmp_path_factory.mktemp("workspace") / "zixir-demo"
+    root.mkdir()
     for name, text in FILES.items():
         (root / name).write_text(textwrap.dedent(text), encoding="utf-8")
     return root
@@ -183,6 +184,7 @@ def test_readme_screenshot(bench: Workbench, tmp_path: Path) -> None:
     wait_until(lambda: bench.squiggle_lines("error") == [24], UI_DEADLINE * 2,
                "the squiggle under word_count on line 24 of showcase.zx")
     bench.go_to(22, 15)  # on `describe` in `let stats = describe(words)`
+    bench.scroll_to_top()
     bench.command("Show or Focus Hover")
     text = bench.popup_text(".monaco-hover:not(.hidden) .hover-contents")
     assert "fn describe(words: [String]) -> {Any}" in text, text
@@ -282,7 +284,7 @@ def test_run_file_shows_output_in_the_zixir_channel(bench: Workbench) -> None:
                       UI_DEADLINE * 3, "the program to finish in the Zixir output channel")
     assert f"$ {ZIXIR} run " in text, text
     assert "hello, zixir" in text and "total: 6.5" in text and "exit code 0" in text, text
-    bench.command("View: Close Panel")
+    bench.command("View: Hide Panel")
 
 
 def test_snippet_expands(bench: Workbench, workspace: Path) -> None:
