@@ -246,7 +246,9 @@ class Workbench:
                 ".label-name", has_text=re.compile(rf"^{re.escape(label)}$")))
             row.first.wait_for(state="visible", timeout=10_000)
             row.first.click()
-            widget.wait_for(state="hidden", timeout=10_000)
+            # the palette closes, or (Tasks: Run Task...) shows the command's own picker
+            wait_until(lambda: not widget.is_visible() or box.input_value() != ">" + label,
+                       10, f"the command palette to take {label!r}")
             return True
         wait_until(attempt, UI_DEADLINE * 2, f"the command palette to run {label!r}", interval=1.0)
 

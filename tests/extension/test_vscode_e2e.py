@@ -77,6 +77,10 @@ FILES = {
         let n = 3
 
         """,
+    "tasked.zx": """\
+        let a = 1
+        let b = nope + a
+        """,
     "showcase.zx": """\
         # Word statistics: pure Zixir and a native kernel.
         import "lib.zx" as lib
@@ -118,6 +122,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root.mkdir()
     for name, text in FILES.items():
         (root / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    # a task whose errors reach the Problems panel through the extension's $zixir matcher
+    (root / ".vscode").mkdir()
+    (root / ".vscode" / "tasks.json").write_text(json.dumps({"version": "2.0.0", "tasks": [{
+        "label": "zixir check tasked.zx", "type": "process", "command": str(ZIXIR),
+        "args": ["check", "tasked.zx"], "options": {"cwd": "${workspaceFolder}"},
+        "problemMatcher": "$zixir"}]}, indent=2))
     return root
 
 
@@ -285,6 +295,15 @@ def test_run_file_shows_output_in_the_zixir_channel(bench: Workbench) -> None:
     assert f"$ {ZIXIR} run " in text, text
     assert "hello, zixir" in text and "total: 6.5" in text and "exit code 0" in text, text
     bench.command("View: Hide Panel")
+
+
+def test_problem_matcher_turns_a_task_s_errors_into_problems(bench: Workbench) -> None:
+    # tasked.zx is never opened, so only the task's output can put it in the Problems panel
+    bench.command("Tasks: Run Task")
+    widget = bench.page.locator(".quick-input-widget")
+    widget.wait_for(state="visible")
+    widget.locator(".monaco-list-row", has_text="zixir check tasked.zx").first.click()
+    _problem(bench, "tasked.zx", "Undefined variable: nope", 2, 9)
 
 
 def test_snippet_expands(bench: Workbench, workspace: Path) -> None:
