@@ -1,7 +1,7 @@
 // The Zixir extension's client side: starts the language server (`zixir lsp` over stdio),
-// contributes the commands "Zixir: Run File" and "Zixir: Restart Language Server", and the
-// "zixir" debugger ("Run and Debug" runs `zixir debug`, a Debug Adapter Protocol server on
-// stdio).
+// contributes the commands "Zixir: Run File" and "Zixir: Restart Language Server", shows the
+// server's state in the status bar (status.ts; a click restarts the server), and the "zixir"
+// debugger ("Run and Debug" runs `zixir debug`, a Debug Adapter Protocol server on stdio).
 //
 // Which executable runs is decided by `zixirCommand` (command.ts) from two settings:
 //   zixir.server.path  set -> <path> lsp            (a `zixir` executable)
@@ -14,15 +14,31 @@ import {
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
+  State,
   TransportKind,
 } from "vscode-languageclient/node";
 import { runCommand, zixirCommand, ZixirSettings } from "./command";
+import { ServerState, statusText } from "./status";
 
 const LANGUAGE_ID = "zixir";
 
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel | undefined;
 let running: cp.ChildProcess | undefined;
+let statusItem: vscode.StatusBarItem | undefined;
+
+function showState(state: ServerState, detail?: string): void {
+  if (!statusItem) {
+    return;
+  }
+  const { text, tooltip, isError } = statusText(state, detail);
+  statusItem.text = text;
+  statusItem.tooltip = tooltip;
+  statusItem.backgroundColor = isError
+    ? new vscode.ThemeColor("statusBarItem.errorBackground")
+    : undefined;
+  statusItem.show();
+}
 
 function settings(config: vscode.WorkspaceConfiguration): ZixirSettings {
   return {
@@ -57,10 +73,26 @@ function getOutput(): vscode.OutputChannel {
 async function startClient(): Promise<LanguageClient> {
   const started = createClient();
   client = started;
+  started.onDidChangeState((event) => {
+    if (client !== started) {
+      return; // a client being replaced by a restart
+    }
+    if (event.newState === State.Starting) {
+      showState("starting");
+    } else if (event.newState === State.Running) {
+      showState("running");
+    } else {
+      showState("stopped");
+    }
+  });
+  showState("starting");
   try {
     await started.start();
   } catch (err) {
     const { command, args } = zixirCommand(settings(vscode.workspace.getConfiguration("zixir")), ["lsp"]);
+    if (client === started) {
+      showState("error", String(err));
+    }
     void vscode.window.showErrorMessage(
       `Zixir: could not start the language server (${[command, ...args].join(" ")}): ${String(err)}. ` +
         "Set zixir.server.path or zixir.pythonPath.",
@@ -169,6 +201,10 @@ class ZixirDebugConfigurationProvider implements vscode.DebugConfigurationProvid
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  statusItem = vscode.window.createStatusBarItem("zixir.server", vscode.StatusBarAlignment.Right, 100);
+  statusItem.name = "Zixir Language Server";
+  statusItem.command = "zixir.restartServer";
+  context.subscriptions.push(statusItem);
   context.subscriptions.push(
     vscode.debug.registerDebugAdapterDescriptorFactory("zixir", new ZixirDebugAdapterFactory()),
     vscode.debug.registerDebugConfigurationProvider("zixir", new ZixirDebugConfigurationProvider()),
