@@ -430,16 +430,70 @@ class Compiler:
             value_node = A.Binary(node.op[0], node.name_node, node.value)
             value_node.line, value_node.column, value_node.end_line, value_node.end_column = \
                 node.span
-        vstmts, e = self.value(value_node)
-        stmts.extend(vstmts)
         if owner is None or (owner.toplevel and owner is not self.fn):
             self.fn.globals.add(pyname)
         elif owner is not self.fn:
             self.fn.nonlocals.add(pyname)
-        stmts.append(self.at(_assign(pyname, e), node))
+        update = self._update_in_place(node, value_node, pyname)
+        if update is not None:
+            stmts.extend(update)
+        else:
+            vstmts, e = self.value(value_node)
+            stmts.extend(vstmts)
+            stmts.append(self.at(_assign(pyname, e), node))
         if mode == EFFECT:
             return stmts
         return stmts + self.finish(_name(pyname), mode, target)
+
+    def _update_in_place(self, node: A.Assign, value: A.Node, pyname: str) -> list[py.stmt] | None:
+        """`x = append(x, e)`, `x = put(x, k, v)` and `x = x + e` (`x += e`) as updates that
+        CPython or `owned` can do in place when nothing else holds the value (see `owned`);
+        None for every other assignment."""
+        if isinstance(value, A.Call) and isinstance(value.callee, A.Name) and value.args \
+                and isinstance(value.args[0], A.Name) and value.args[0].name == node.name \
+                and (value.callee.name, len(value.args)) in (("append", 2), ("put", 3)):
+            callee = self.value_Name(value.callee, role="callee")
+            stmts, exprs = self.seq([callee] + [self.value(a) for a in value.args])
+            again: py.expr = _name(pyname)
+            if isinstance(exprs[1], py.Name) and exprs[1].id != pyname:
+                # the collection was spilled into a temporary: drop the temporary's reference
+                # once its value is on the stack, so the count still says "one holder"
+                again = py.BoolOp(py.Or(), [py.NamedExpr(_store(exprs[1].id), _const(None)),
+                                            again])
+            helper = "_zx_append_owned" if value.callee.name == "append" else "_zx_put_owned"
+            call = self.at(_call(helper, *exprs, again), value)
+            return stmts + [self.at(_assign(pyname, call), node)]
+        if isinstance(value, A.Binary) and value.op == "+" and isinstance(value.left, A.Name) \
+                and value.left.name == node.name and static_type(value, self.types) != "num":
+            return self._concat_in_place(node, value, pyname)
+        return None
+
+    def _concat_in_place(self, node: A.Assign, value: A.Binary, pyname: str) -> list[py.stmt]:
+        """`s = s + e`: when both are strings, the old string is taken out of `s` while it is
+        extended, so CPython's in-place string append (which needs the only reference to be the
+        local being assigned) applies to globals and captured variables too. Nothing between
+        the two stores can run other code or switch threads: only a string `+` runs there."""
+        _, left = self.value(value.left)
+        old = self.temp()
+        stmts = [_assign(old, left)]
+        rstmts, piece = self.value(value.right)
+        stmts.extend(rstmts)
+        if not _is_constant(piece):
+            t = self.temp()
+            stmts.append(_assign(t, piece))
+            piece = _name(t)
+        both_str = py.BoolOp(py.And(), [
+            py.Compare(_call("_zx_type", _name(old)), [py.Is()], [_name("_zx_str")]),
+            py.Compare(_call("_zx_type", piece), [py.Is()], [_name("_zx_str")]),
+            py.Compare(_name(old), [py.Is()], [_name(pyname)])])
+        extend = [_assign(pyname, _const(None)),
+                  self.at(_assign(old, self.at(py.BinOp(_name(old), py.Add(), piece), value)),
+                          node),
+                  self.at(_assign(pyname, _name(old)), node)]
+        gstmts, general = self._add(_name(old), piece, static_type(value.left, self.types),
+                                    static_type(value.right, self.types), value)
+        otherwise = gstmts + [self.at(_assign(pyname, general), node)]
+        return stmts + [py.If(both_str, extend, otherwise), _assign(old, _const(None))]
 
     def emit_FnDef(self, node: A.FnDef, mode: str, target: str | None):
         pyname = self.hoisted.get(id(node))
@@ -602,19 +656,8 @@ class Compiler:
         lt, rt = static_type(node.left, self.types), static_type(node.right, self.types)
         binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
         if op == "+":
-            if (lt == rt == "num") or (lt == rt == "str"):
-                return stmts, binop
-            if "str" in (lt, rt):
-                return stmts, self.at(_call("_zx_add", left, right), node)
-            if self.inline_only and _is_atom(left) and _is_atom(right):
-                return stmts, self._guarded(binop, left, right, "_zx_add", node, both=True)
-            left, right = self.atom(stmts, left), self.atom(stmts, right)
-            t = self.temp()
-            fast = self.at(_assign(t, self.at(py.BinOp(left, py.Add(), right), node)), node)
-            slow = self.at(_assign(t, self.at(_call("_zx_add", left, right), node)), node)
-            handler = py.ExceptHandler(_name("_zx_TypeError"), None, [slow])
-            stmts.append(self.at(py.Try([fast], [handler], [], []), node))
-            return stmts, _name(t)
+            astmts, e = self._add(left, right, lt, rt, node)
+            return stmts + astmts, e
         if op in ("*", "%") and not (lt == rt == "num") and not (op == "%" and lt == "num"):
             checker = "_zx_check_mul" if op == "*" else "_zx_check_mod"
             if not (_is_atom(left) and _is_atom(right)):
@@ -622,6 +665,25 @@ class Compiler:
                 binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
             return stmts, self._guarded(binop, left, right, checker, node, both=op == "*")
         return stmts, binop
+
+    def _add(self, left: py.expr, right: py.expr, lt: str | None, rt: str | None,
+             node: A.Node) -> tuple[list[py.stmt], py.expr]:
+        """Zixir `+` of two evaluated operands: Python's `+`, or concatenation with a string."""
+        binop = self.at(py.BinOp(left, py.Add(), right), node)
+        if (lt == rt == "num") or (lt == rt == "str"):
+            return [], binop
+        if "str" in (lt, rt):
+            return [], self.at(_call("_zx_add", left, right), node)
+        if self.inline_only and _is_atom(left) and _is_atom(right):
+            return [], self._guarded(binop, left, right, "_zx_add", node, both=True)
+        stmts: list[py.stmt] = []
+        left, right = self.atom(stmts, left), self.atom(stmts, right)
+        t = self.temp()
+        fast = self.at(_assign(t, self.at(py.BinOp(left, py.Add(), right), node)), node)
+        slow = self.at(_assign(t, self.at(_call("_zx_add", left, right), node)), node)
+        handler = py.ExceptHandler(_name("_zx_TypeError"), None, [slow])
+        stmts.append(self.at(py.Try([fast], [handler], [], []), node))
+        return stmts, _name(t)
 
     def _guarded(self, binop: py.expr, left: py.expr, right: py.expr, fallback: str,
                  node: A.Node, both: bool) -> py.expr:

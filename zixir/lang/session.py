@@ -21,7 +21,7 @@ from typing import Any
 
 from . import ast as A
 from . import builtins as B
-from . import support
+from . import owned, support
 from .compiler import (
     COMPARISONS,
     CompiledProgram,
@@ -147,6 +147,8 @@ class Session:
             "_zx_str": str,
             "_zx_dict": dict,
             "_zx_add": support.add,
+            "_zx_append_owned": owned.append_owned,
+            "_zx_put_owned": owned.put_owned,
             "_zx_check_mul": support.check_mul,
             "_zx_check_mod": support.check_mod,
             "_zx_iter": support.iterate,
