@@ -67,6 +67,8 @@ def arity(fn: Any) -> tuple[int, int | None]:
     if code is None:
         return 0, None
     n = code.co_argcount
+    if hasattr(fn, "__func__"):  # a bound method: `self` is already given
+        n -= 1
     defaults = len(getattr(fn, "__defaults__", None) or ())
     if code.co_flags & 0x04:  # *args
         return n - defaults, None
@@ -361,8 +363,11 @@ def builtin_slice(xs: Any, start: Any, stop: Any = None) -> Any:
     _int("slice", start)
     if stop is not None:
         _int("slice", stop)
-    if type(xs) is str:
+    t = type(xs)
+    if t is str:
         return xs[start:stop]
+    if t is ZList or t is list:
+        return ZList(xs[start:stop])
     return ZList(list(_sequence("slice", xs))[start:stop])
 
 
@@ -524,6 +529,11 @@ def builtin_log(x: Any, base: Any = None) -> float:
 
 @builtin("str(x) -> String", "x as text: strings as they are, other values in literal syntax.", 1)
 def builtin_str(x: Any) -> str:
+    t = type(x)
+    if t is str:
+        return x
+    if t is int or t is float:  # the common case, without the general walk
+        return repr(x)
     return to_text(x)
 
 
