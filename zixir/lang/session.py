@@ -127,8 +127,21 @@ class Session:
     def _new_namespace(self) -> dict[str, Any]:
         from .. import engine
 
+        run, zrange, zlist = engine.run, support.ZRange, ZList
+
         def engine_call(op: str, *args: Any) -> Any:
-            return _engine_result(engine.run(op, *[_engine_arg(a) for a in args]))
+            for a in args:  # as in `_engine_function`: the common case inline
+                if type(a) is zrange:
+                    return _engine_result(run(op, *[_engine_arg(a) for a in args]))
+            n = len(args)
+            value = (run(op, args[0]) if n == 1 else run(op, args[0], args[1]) if n == 2
+                     else run(op, *args))
+            t = type(value)
+            if t is list:
+                return zlist(value)
+            if t is bool:
+                return TRUE if value else FALSE
+            return value
 
         def engine_fn(op: str) -> Any:
             engine.lookup(op)  # unknown op: the engine's error
@@ -274,8 +287,25 @@ class Session:
 def _engine_function(op: str) -> Callable[..., Any]:
     from .. import engine
 
+    run = engine.run
+    zrange, zlist, true, false = support.ZRange, ZList, TRUE, FALSE
+
     def run_op(*args: Any) -> Any:
-        return _engine_result(engine.run(op, *[_engine_arg(a) for a in args]))
+        # the common case inline (no range argument; a list, number or bool back): engine
+        # calls from Zixir cost little more than the front end's own
+        for a in args:
+            if type(a) is zrange:
+                return _engine_result(run(op, *[_engine_arg(a) for a in args]))
+        # positional calls: the native front end takes the vectorcall path, `*args` would not
+        n = len(args)
+        value = (run(op, args[0]) if n == 1 else run(op, args[0], args[1]) if n == 2
+                 else run(op, *args))
+        t = type(value)
+        if t is list:
+            return zlist(value)
+        if t is bool:
+            return true if value else false
+        return value
 
     run_op.zixir_name = op  # type: ignore[attr-defined]
     run_op.__name__ = op
