@@ -147,7 +147,7 @@ def builtin_println(*values: Any) -> None:
          1)
 def builtin_len(x: Any) -> int:
     t = type(x)
-    if t is str or t is ZList or t is dict or t is ZRange or t is list:
+    if t is ZList or t is str or t is dict or t is ZRange or t is list:
         return len(x)
     raise fail("len", f"expected a list, string, map or range, got {type_name(x)}")
 
@@ -281,6 +281,10 @@ def builtin_append(xs: Any, x: Any) -> ZList:
 
 @builtin("concat(a, b) -> List | String", "Two lists (or two strings) joined into a new one.", 2)
 def builtin_concat(a: Any, b: Any) -> Any:
+    if type(a) is ZList and type(b) is ZList:  # the common case first
+        out = ZList(a)
+        out.extend(b)
+        return out
     if type(a) is str and type(b) is str:
         return a + b
     if type(a) in (ZList, ZRange, list) and type(b) in (ZList, ZRange, list):
@@ -360,8 +364,9 @@ def builtin_reverse(xs: Any) -> Any:
          "Elements (or characters) from start up to stop (exclusive); negatives count from the "
          "end.", 2, 3)
 def builtin_slice(xs: Any, start: Any, stop: Any = None) -> Any:
-    _int("slice", start)
-    if stop is not None:
+    if type(start) is not int:
+        _int("slice", start)
+    if stop is not None and type(stop) is not int:
         _int("slice", stop)
     t = type(xs)
     if t is str:

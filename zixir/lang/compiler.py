@@ -10,6 +10,13 @@ How the semantics survive the translation:
 - Operators are Python's own, applied to value types that fail where Zixir must (see
   `values`). `+` runs Python's `+` and falls back to `support.add` on TypeError (string
   concatenation); `*` and `%` check for strings first unless the operands are known numbers.
+  Numbers are known from literals, from operators that can only produce numbers, and from
+  local bindings that are only ever assigned numbers (`NumericLocals`, a first pass over the
+  program): on those, arithmetic is plain Python with no test at all.
+- Updates that rebuild a collection from itself (`xs = append(xs, x)`, `m = put(m, k, v)`,
+  `s = s + x`) are emitted so the value is extended in place when nothing else holds it
+  (`owned` for lists and maps, CPython's own in-place string append for strings): loops that
+  build values stay linear while every value remains immutable to whoever can see it.
 - Block scoping: every binding gets its own Python name (`s12_x`); top-level bindings are
   globals named `u_x` so functions find them at call time, and unbound names fall through to
   the builtins namespace (built-in functions and engine ops), which is how shadowing works.
@@ -159,6 +166,16 @@ def _all(tests: list[py.expr]) -> py.expr:
 
 
 MAX_NESTING = 100
+
+
+def _same_name(a: A.Node, b: A.Node) -> bool:
+    return isinstance(a, A.Name) and isinstance(b, A.Name) and a.name == b.name
+
+
+def _is_float(node: A.Node) -> bool:
+    while isinstance(node, A.Unary) and node.op == "-":
+        node = node.operand
+    return isinstance(node, A.FloatLit)
 
 
 def _depth(e: py.expr) -> int:
@@ -801,6 +818,11 @@ class Compiler:
         if op == "+":
             astmts, e = self._add(left, right, lt, rt, node)
             return stmts + astmts, e
+        if op == "*" and (_same_name(node.left, node.right) or _is_float(node.left)
+                          or _is_float(node.right)):
+            # Python's `*` only repeats a string by an integer: `s * s` and `s * 1.5` raise
+            # on their own, and the error is translated like any failed operator
+            return stmts, binop
         if op in ("*", "%") and not (lt == rt == "num") and not (op == "%" and lt == "num"):
             checker = "_zx_check_mul" if op == "*" else "_zx_check_mod"
             if not (_is_atom(left) and _is_atom(right)):
