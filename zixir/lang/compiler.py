@@ -372,6 +372,8 @@ class Compiler:
 
     def at(self, pynode, node: A.Node, role: str = "", pyname: str | None = None):
         """Give `pynode` the span of `node` and remember it for error translation."""
+        if self.analysis is not None:  # the first pass's code is never compiled
+            return pynode
         key = span_key(node)
         line, col, end_line, end_col = key
         pynode.lineno, pynode.col_offset = line, col
