@@ -636,10 +636,10 @@ class Compiler:
             tests.append(py.Compare(_call("_zx_type", piece), [py.Is()], [_name("_zx_str")]))
         tests.append(py.Compare(_name(old), [py.Is()], [_name(pyname)]))
         both_str = py.BoolOp(py.And(), tests)
+        grow = self.at(_assign(old, self.at(py.BinOp(_name(old), py.Add(), piece), value)), node)
+        # `finally`: should the append fail (out of memory), the variable keeps its old string
         extend = [_assign(pyname, _const(None)),
-                  self.at(_assign(old, self.at(py.BinOp(_name(old), py.Add(), piece), value)),
-                          node),
-                  self.at(_assign(pyname, _name(old)), node)]
+                  py.Try([grow], [], [], [self.at(_assign(pyname, _name(old)), node)])]
         gstmts, general = self._add(_name(old), piece, self.stype(value.left),
                                     self.stype(value.right), value)
         otherwise = gstmts + [self.at(_assign(pyname, general), node)]
