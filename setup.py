@@ -4,6 +4,8 @@
   (native/build_engine.py).
 * `zixir.engine._listread`: the pybind11 list reader (native/list_reader.cpp), optional: without
   pybind11 the engine validates lists in Python.
+* `zixir.lang._owned`: in-place `append`/`put` on unshared values (native/owned_update.c);
+  optional: without a C compiler those builtins always copy.
 * native sources (the ABI header and the Zig sources) are copied into the package as
   `zixir/engine/native_src/`, so an installed zixir can build its Zig backend on first use.
 """
@@ -50,8 +52,13 @@ def list_reader_extensions() -> list[Extension]:
     ]
 
 
+def owned_update_extension() -> Extension:
+    return Extension("zixir.lang._owned", ["native/owned_update.c"], optional=True,
+                     extra_compile_args=["-O2"])
+
+
 setup(
-    ext_modules=list_reader_extensions(),
+    ext_modules=list_reader_extensions() + [owned_update_extension()],
     cffi_modules=["native/build_engine.py:ffibuilder"],
     cmdclass={"build_py": BuildPyWithNativeSources},
 )

@@ -307,6 +307,16 @@ def small(budget: float, sizes: list[int]) -> None:
             print(row, flush=True)
 
 
+def threading_settings() -> str:
+    """The BLAS/OpenMP thread settings numpy ran with: they change numpy's side of every ratio
+    (mat_mul above all), so the table states them."""
+    import os
+
+    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    shown = ", ".join(f"{n}={os.environ.get(n, '(unset)')}" for n in names)
+    return f"numpy {np.__version__}; {shown}; {os.cpu_count()} CPUs"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crossover", action="store_true", help="measure list crossovers")
@@ -316,6 +326,7 @@ def main() -> None:
     parser.add_argument("--ops", nargs="*", default=OPS_MEASURED, choices=OPS_MEASURED)
     parser.add_argument("--budget", type=float, default=0.12, help="seconds per cell")
     args = parser.parse_args()
+    print(threading_settings())
     if args.crossover:
         crossover(args.budget / 2)
     elif args.small:

@@ -1,39 +1,45 @@
 """Zixir interpreter vs plain CPython, side by side in one run.
 
-Each workload is written once in Zixir and once in Python; both run in this process and the
-best of several repetitions is compared. Target (issue): within 2x of CPython on fib(25) and on
-the 1e6-iteration while loop.
+Every workload is a pair: a Zixir program defining `run(n)` and the same program written as
+idiomatic Python. Rounds alternate Zixir and Python so a machine busy with other work slows
+both alike; the table gives the median and best of the rounds, wall time and CPU time, and
+the Zixir/Python ratio of each. Targets: every ratio within 2x; run-once code ("cold": a fresh
+session compiling the program, as `zixir run` does) within 1.5x of warm code.
 
-    python benchmarks/interpreter.py [--repeat N]
+    python benchmarks/interpreter.py [--rounds N] [--only NAME]
+
+To add a workload, append a `Workload` to WORKLOADS.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
 
+from zixir.lang import owned
 from zixir.lang.session import Session
+from zixir.lang.values import from_python, to_python
 
-FIB_ZX = """
-fn fib(n: Int) -> Int: if n <= 1: n else: fib(n - 1) + fib(n - 2)
-"""
+
+@dataclass
+class Workload:
+    name: str
+    zixir: str  # defines `run(n)`
+    python: Callable[[Any], Any]
+    n: Any
+    #: compile and run in a fresh session every round (Python: compile and exec `python_src`)
+    cold: bool = False
+    python_src: str = ""
 
 
 def fib_py(n):
     return n if n <= 1 else fib_py(n - 1) + fib_py(n - 2)
-
-
-LOOP_ZX = """
-fn count(limit: Int) -> Int {
-  let i = 0
-  let total = 0
-  while i < limit {
-    total = total + i
-    i = i + 1
-  }
-  total
-}
-"""
 
 
 def count_py(limit):
@@ -45,31 +51,198 @@ def count_py(limit):
     return total
 
 
-TOP_LOOP_ZX = """
-let i = 0
-let total = 0
-while i < 1000000 {
-  total = total + i
-  i = i + 1
-}
-total
-"""
-
-TOP_LOOP_PY = """
-i = 0
-total = 0
-while i < 1000000:
-    total = total + i
-    i = i + 1
-"""
-
-COMP_ZX = """
-fn squares(xs) -> [Int]: [x * x for x in xs if x % 3 != 0]
-"""
-
-
 def squares_py(xs):
     return [x * x for x in xs if x % 3 != 0]
+
+
+def append_py(n):
+    xs = []
+    for i in range(n):
+        xs.append(i)
+    return len(xs)
+
+
+def put_py(n):
+    keys = [str(i) for i in range(5000)]
+    m = {}
+    for i in range(n):
+        m[keys[i % 5000]] = i
+    return len(m)
+
+
+def strings_py(n):
+    s = ""
+    for i in range(n):
+        s += "w" + str(i % 100) + " "
+    return len(s.split(" "))
+
+
+def words_py(n):
+    words = ("the quick brown fox jumps over the lazy dog " * (n // 9 + 1)).split()[:n]
+    counts = {}
+    for w in words:
+        counts[w] = counts.get(w, 0) + 1
+    return counts["the"]
+
+
+NBODY_PY = """
+import math
+def run(steps):
+    x1 = 0.0; y1 = 0.0; vx1 = 0.0; vy1 = 0.0
+    x2 = 1.0; y2 = 0.0; vx2 = 0.0; vy2 = 1.0
+    dt = 0.001
+    i = 0
+    while i < steps:
+        dx = x2 - x1
+        dy = y2 - y1
+        d = math.sqrt(dx * dx + dy * dy)
+        f = 1.0 / (d * d * d)
+        vx1 = vx1 + f * dx * dt
+        vy1 = vy1 + f * dy * dt
+        vx2 = vx2 - f * dx * dt
+        vy2 = vy2 - f * dy * dt
+        x1 = x1 + vx1 * dt
+        y1 = y1 + vy1 * dt
+        x2 = x2 + vx2 * dt
+        y2 = y2 + vy2 * dt
+        i = i + 1
+    return x1 + y1 + x2 + y2
+"""
+_nbody_ns: dict[str, Any] = {}
+exec(NBODY_PY, _nbody_ns)
+
+
+def quicksort_py(xs):
+    if len(xs) <= 1:
+        return xs
+    p = xs[0]
+    rest = xs[1:]
+    return quicksort_py([x for x in rest if x < p]) + [p] + quicksort_py([x for x in rest if x >= p])
+
+
+def qs_py(n):
+    return quicksort_py([(i * 7919) % 10007 for i in range(n)])[n // 2]
+
+
+def match_py(n):
+    total = 0
+    for i in range(n):
+        match i % 3:
+            case 0:
+                total += 1
+            case 1:
+                total += 2
+            case _:
+                total += 3
+    return total
+
+
+def closures_py(n):
+    k = 3
+    doubled = map(lambda x: x * 2, range(n))
+    kept = filter(lambda x: x % k == 0, doubled)
+    return reduce(lambda a, b: a + b, kept, 0)
+
+
+NBODY_ZX = """
+fn run(steps) {
+  let x1 = 0.0
+  let y1 = 0.0
+  let vx1 = 0.0
+  let vy1 = 0.0
+  let x2 = 1.0
+  let y2 = 0.0
+  let vx2 = 0.0
+  let vy2 = 1.0
+  let dt = 0.001
+  let i = 0
+  while i < steps {
+    let dx = x2 - x1
+    let dy = y2 - y1
+    let d = sqrt(dx * dx + dy * dy)
+    let f = 1.0 / (d * d * d)
+    vx1 = vx1 + f * dx * dt
+    vy1 = vy1 + f * dy * dt
+    vx2 = vx2 - f * dx * dt
+    vy2 = vy2 - f * dy * dt
+    x1 = x1 + vx1 * dt
+    y1 = y1 + vy1 * dt
+    x2 = x2 + vx2 * dt
+    y2 = y2 + vy2 * dt
+    i = i + 1
+  }
+  x1 + y1 + x2 + y2
+}
+"""
+
+WORKLOADS: list[Workload] = [
+    Workload("fib(25)", "fn run(n: Int) -> Int: if n <= 1: n else: run(n - 1) + run(n - 2)",
+             fib_py, 25),
+    Workload("while loop 1e6", """
+fn run(limit: Int) -> Int {
+  let i = 0
+  let total = 0
+  while i < limit {
+    total = total + i
+    i = i + 1
+  }
+  total
+}""", count_py, 1_000_000),
+    Workload("comprehension over 1e5", "fn run(xs) -> [Int]: [x * x for x in xs if x % 3 != 0]",
+             squares_py, list(range(100_000))),
+    Workload("xs = append(xs, x) 1e5", """
+fn run(n) {
+  let xs = []
+  for i in 0..n { xs = append(xs, i) }
+  len(xs)
+}""", append_py, 100_000),
+    Workload("m = put(m, k, v) 1e5, 5k keys", """
+fn run(n) {
+  let keys = [str(i) for i in 0..5000]
+  let m = {}
+  for i in 0..n { m = put(m, keys[i % 5000], i) }
+  len(m)
+}""", put_py, 100_000),
+    Workload("string += and split 1e5", """
+fn run(n) {
+  let s = ""
+  for i in 0..n { s += "w" + str(i % 100) + " " }
+  len(split(s, " "))
+}""", strings_py, 100_000),
+    Workload("word count put/get 1e5", """
+fn run(n) {
+  let words = slice(split(join([\"the quick brown fox jumps over the lazy dog \"
+                                 for _ in 0..(floor(n / 9) + 1)])), 0, n)
+  let counts = {}
+  for w in words { counts = put(counts, w, get(counts, w, 0) + 1) }
+  counts["the"]
+}""", words_py, 100_000),
+    Workload("2-body floats 1e5 (warm)", NBODY_ZX, _nbody_ns["run"], 100_000),
+    Workload("2-body floats 1e5 (cold)", NBODY_ZX, _nbody_ns["run"], 100_000, cold=True,
+             python_src=NBODY_PY),
+    Workload("quicksort 5k", """
+fn qs(xs) {
+  if len(xs) <= 1 { xs } else {
+    let p = xs[0]
+    let rest = slice(xs, 1)
+    concat(concat(qs([x for x in rest if x < p]), [p]), qs([x for x in rest if x >= p]))
+  }
+}
+fn run(n) { qs([(i * 7919) % 10007 for i in 0..n])[floor(n / 2)] }""", qs_py, 5_000),
+    Workload("match in a loop 5e4", """
+fn run(n) {
+  let total = 0
+  for i in 0..n {
+    total = total + match i % 3 { 0 => 1, 1 => 2, _ => 3 }
+  }
+  total
+}""", match_py, 50_000),
+    Workload("closures map/filter/reduce 1e5", """
+fn run(n) {
+  let k = 3
+  0..n |> map(fn(x) { x * 2 }) |> filter(fn(x) { x % k == 0 }) |> reduce(fn(a, b) { a + b }, 0)
+}""", closures_py, 100_000),
+]
 
 
 # ---- try/rescue on the success path: the same loop with and without `try` -------------------
@@ -126,45 +299,79 @@ def try_overhead(rounds: int, limit: int = 300_000) -> None:
           f"{ratio[1][0]:10.3f}x {ratio[1][1]:8.3f}x   (target <= 1.2x)")
 
 
-def best_of(repeat: int, fn, *args) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn(*args)
-        best = min(best, time.perf_counter() - start)
-    return best
+def _clock(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def measure(w: Workload, rounds: int) -> dict[str, Any]:
+    if w.cold:
+        program = w.zixir + f"\nrun({w.n!r})"
+        python_code = w.python_src
+
+        def zixir() -> Any:
+            return Session().eval(program)
+
+        def python() -> Any:
+            namespace: dict[str, Any] = {}
+            exec(compile(python_code, "<python>", "exec"), namespace)
+            return namespace["run"](w.n)
+    else:
+        session = Session()
+        session.eval(w.zixir)
+        fn = session.namespace["u_run"]
+        arg = from_python(w.n)
+
+        def zixir() -> Any:
+            return session.call(fn, [arg])
+
+        def python() -> Any:
+            return w.python(w.n)
+    zx_times, py_times = [], []
+    for _ in range(rounds):
+        zx_wall, zx_cpu, zx_result = _clock(zixir)
+        py_wall, py_cpu, py_result = _clock(python)
+        zx_times.append((zx_wall, zx_cpu))
+        py_times.append((py_wall, py_cpu))
+    if _plain(to_python(zx_result)) != _plain(py_result):
+        raise SystemExit(f"{w.name}: Zixir gave {zx_result!r}, Python {py_result!r}")
+    return {"zx": zx_times, "py": py_times}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 9)
+    return value
+
+
+def _ms(times: list[tuple[float, float]], pick: Callable, index: int) -> float:
+    return pick([t[index] for t in times]) * 1e3
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--only", default="", help="run the workloads whose name contains this")
     args = parser.parse_args()
-    session = Session()
-    session.eval(FIB_ZX + LOOP_ZX + COMP_ZX)
-    fib_zx = session.namespace["u_fib"]
-    count_zx = session.namespace["u_count"]
-    squares_zx = session.namespace["u_squares"]
-    data_zx = session.eval_value("range(100000) |> map(fn(x): x)")
-    data_py = list(range(100_000))
-    assert session.call(fib_zx, [20]) == fib_py(20)
-    assert session.call(count_zx, [1000]) == count_py(1000)
-    assert list(session.call(squares_zx, [data_zx])) == squares_py(data_py)
-
-    rows = [
-        ("fib(25)", lambda: session.call(fib_zx, [25]), lambda: fib_py(25)),
-        ("while loop 1e6 (in a function)", lambda: session.call(count_zx, [1_000_000]),
-         lambda: count_py(1_000_000)),
-        ("while loop 1e6 (top level)", lambda: session.eval(TOP_LOOP_ZX),
-         lambda: exec(TOP_LOOP_PY, {})),
-        ("comprehension over 1e5", lambda: session.call(squares_zx, [data_zx]),
-         lambda: squares_py(data_py)),
-    ]
-    print(f"{'workload':34} {'zixir':>10} {'python':>10} {'ratio':>8}")
-    for name, zx, pyfn in rows:
-        t_zx = best_of(args.repeat, zx)
-        t_py = best_of(args.repeat, pyfn)
-        print(f"{name:34} {t_zx * 1e3:8.1f}ms {t_py * 1e3:8.1f}ms {t_zx / t_py:7.2f}x")
-    try_overhead(max(args.repeat, 9))
+    print(f"CPython {sys.version.split()[0]}; in-place append/put: "
+          f"{'on' if owned.ENABLED else 'OFF'}; {args.rounds} interleaved rounds")
+    head = (f"{'workload':34} {'zixir med/best':>16} {'python med/best':>16} "
+            f"{'ratio med':>9} {'best':>6} {'cpu med':>7}")
+    print(head)
+    print("-" * len(head))
+    for w in WORKLOADS:
+        if args.only and args.only not in w.name:
+            continue
+        m = measure(w, args.rounds)
+        zx_med, zx_best = _ms(m["zx"], statistics.median, 0), _ms(m["zx"], min, 0)
+        py_med, py_best = _ms(m["py"], statistics.median, 0), _ms(m["py"], min, 0)
+        cpu_ratio = _ms(m["zx"], statistics.median, 1) / max(_ms(m["py"], statistics.median, 1),
+                                                             1e-9)
+        print(f"{w.name:34} {zx_med:7.1f}/{zx_best:6.1f}ms {py_med:7.1f}/{py_best:6.1f}ms "
+              f"{zx_med / py_med:8.2f}x {zx_best / py_best:5.2f}x {cpu_ratio:6.2f}x", flush=True)
+    if not args.only or "try" in args.only:
+        try_overhead(args.rounds * 3)
 
 
 if __name__ == "__main__":

@@ -48,18 +48,19 @@ def run_file(path: str) -> Any:
     return _run_file(path)
 
 
-def run_engine(op: str, *args: Any) -> Any:
-    """Run one engine op in-process, without a runtime: `run_engine("list_sum", [1.0])`."""
-    from .engine import run_engine as _run_engine
-
-    return _run_engine(op, *args)
-
-
 def __getattr__(name: str) -> Any:
     if name == "Runtime":
         from .runtime import Runtime
 
         return Runtime
+    if name == "run_engine":
+        # `run_engine(op, *args)`: one engine op in-process, without a runtime. It is the
+        # engine's own entry point (the native front end where built), not a wrapper around
+        # it, so calls from Python cost what the engine costs; bound on first use.
+        from .engine import run_engine
+
+        globals()["run_engine"] = run_engine
+        return run_engine
     raise AttributeError(f"module 'zixir' has no attribute {name!r}")
 
 

@@ -9,8 +9,10 @@ summations are checked against the exactly rounded sum within the classic error 
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from fractions import Fraction
+from functools import reduce
 
 import numpy as np
 import pytest
@@ -273,8 +275,10 @@ def test_mat_mul_and_transpose(backend, rows, inner, cols, data, form) -> None:
     bound = inner * EPS * (np.abs(A) @ np.abs(B)).ravel() + 1e-300
     assert len(result) == rows * cols
     assert np.all(np.abs(np.array(result) - expected) <= bound)
-    # every output accumulates in k order, exactly like the pure-Python reference
-    exact_order = [sum((float(A[i, k]) * float(B[k, j]) for k in range(inner)), 0.0)
+    # every output accumulates in k order, exactly like the pure-Python reference (a plain
+    # left fold: `sum` of floats is compensated from Python 3.12 on)
+    exact_order = [reduce(operator.add, (float(A[i, k]) * float(B[k, j]) for k in range(inner)),
+                          0.0)
                    for i in range(rows) for j in range(cols)]
     assert_same_list(result, exact_order)
     transposed = run_with(backend, "mat_transpose", as_input(a, form), rows, inner)

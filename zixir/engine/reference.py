@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import operator
 from bisect import bisect_left, bisect_right
+from functools import reduce
 
 from .values import NumVec
 
@@ -154,7 +155,10 @@ def mat_mul(a: NumVec, b: NumVec, a_rows: int, a_cols: int, b_cols: int) -> list
     out: list[float] = []
     for r in range(a_rows):
         row = left[r * a_cols:(r + 1) * a_cols]
-        out.extend(float(sum(map(operator.mul, row, col), 0.0)) for col in columns)
+        # left-to-right and uncompensated, like the kernels: `sum` of floats is compensated
+        # from Python 3.12 on, which would make the reference differ between versions
+        out.extend(float(reduce(operator.add, map(operator.mul, row, col), 0.0))
+                   for col in columns)
     return out
 
 

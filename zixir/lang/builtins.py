@@ -67,6 +67,8 @@ def arity(fn: Any) -> tuple[int, int | None]:
     if code is None:
         return 0, None
     n = code.co_argcount
+    if hasattr(fn, "__func__"):  # a bound method: `self` is already given
+        n -= 1
     defaults = len(getattr(fn, "__defaults__", None) or ())
     if code.co_flags & 0x04:  # *args
         return n - defaults, None
@@ -145,7 +147,7 @@ def builtin_println(*values: Any) -> None:
          1)
 def builtin_len(x: Any) -> int:
     t = type(x)
-    if t is str or t is ZList or t is dict or t is ZRange or t is list:
+    if t is ZList or t is str or t is dict or t is ZRange or t is list:
         return len(x)
     raise fail("len", f"expected a list, string, map or range, got {type_name(x)}")
 
@@ -279,6 +281,10 @@ def builtin_append(xs: Any, x: Any) -> ZList:
 
 @builtin("concat(a, b) -> List | String", "Two lists (or two strings) joined into a new one.", 2)
 def builtin_concat(a: Any, b: Any) -> Any:
+    if type(a) is ZList and type(b) is ZList:  # the common case first
+        out = ZList(a)
+        out.extend(b)
+        return out
     if type(a) is str and type(b) is str:
         return a + b
     if type(a) in (ZList, ZRange, list) and type(b) in (ZList, ZRange, list):
@@ -358,11 +364,15 @@ def builtin_reverse(xs: Any) -> Any:
          "Elements (or characters) from start up to stop (exclusive); negatives count from the "
          "end.", 2, 3)
 def builtin_slice(xs: Any, start: Any, stop: Any = None) -> Any:
-    _int("slice", start)
-    if stop is not None:
+    if type(start) is not int:
+        _int("slice", start)
+    if stop is not None and type(stop) is not int:
         _int("slice", stop)
-    if type(xs) is str:
+    t = type(xs)
+    if t is str:
         return xs[start:stop]
+    if t is ZList or t is list:
+        return ZList(xs[start:stop])
     return ZList(list(_sequence("slice", xs))[start:stop])
 
 
@@ -524,6 +534,11 @@ def builtin_log(x: Any, base: Any = None) -> float:
 
 @builtin("str(x) -> String", "x as text: strings as they are, other values in literal syntax.", 1)
 def builtin_str(x: Any) -> str:
+    t = type(x)
+    if t is str:
+        return x
+    if t is int or t is float:  # the common case, without the general walk
+        return repr(x)
     return to_text(x)
 
 

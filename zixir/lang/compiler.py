@@ -10,6 +10,13 @@ How the semantics survive the translation:
 - Operators are Python's own, applied to value types that fail where Zixir must (see
   `values`). `+` runs Python's `+` and falls back to `support.add` on TypeError (string
   concatenation); `*` and `%` check for strings first unless the operands are known numbers.
+  Numbers are known from literals, from operators that can only produce numbers, and from
+  local bindings that are only ever assigned numbers (`NumericLocals`, a first pass over the
+  program): on those, arithmetic is plain Python with no test at all.
+- Updates that rebuild a collection from itself (`xs = append(xs, x)`, `m = put(m, k, v)`,
+  `s = s + x`) are emitted so the value is extended in place when nothing else holds it
+  (`owned` for lists and maps, CPython's own in-place string append for strings): loops that
+  build values stay linear while every value remains immutable to whoever can see it.
 - Block scoping: every binding gets its own Python name (`s12_x`); top-level bindings are
   globals named `u_x` so functions find them at call time, and unbound names fall through to
   the builtins namespace (built-in functions and engine ops), which is how shadowing works.
@@ -96,6 +103,9 @@ class SpanInfo:
     node: A.Node
     role: str = ""  # 'callee' for the name being called
     pyname: str | None = None  # Python name of a Name node
+    #: Python names holding the evaluated operands of a call (the callee) or an index
+    #: (target, index); None for a constant operand
+    operands: tuple[str | None, ...] = ()
 
 
 @dataclass
@@ -155,6 +165,24 @@ def _all(tests: list[py.expr]) -> py.expr:
     return tests[0] if len(tests) == 1 else py.BoolOp(py.And(), tests)
 
 
+MAX_NESTING = 100
+
+
+def _same_name(a: A.Node, b: A.Node) -> bool:
+    return isinstance(a, A.Name) and isinstance(b, A.Name) and a.name == b.name
+
+
+def _is_float(node: A.Node) -> bool:
+    while isinstance(node, A.Unary) and node.op == "-":
+        node = node.operand
+    return isinstance(node, A.FloatLit)
+
+
+def _depth(e: py.expr) -> int:
+    """How deeply operator expressions nest in `e` (as recorded by `value_Binary`)."""
+    return getattr(e, "_zx_depth", 1)
+
+
 def _is_atom(e: py.expr) -> bool:
     return isinstance(e, (py.Constant, py.Name))
 
@@ -163,47 +191,123 @@ def _is_constant(e: py.expr) -> bool:
     return isinstance(e, py.Constant) or (isinstance(e, py.Name) and e.id in ("_zx_T", "_zx_F"))
 
 
-def static_type(node: A.Node, memo: dict[int, str | None] | None = None) -> str | None:
+def static_type(node: A.Node, memo: dict[int, str | None] | None = None,
+                names: Callable[[A.Name], str | None] | None = None) -> str | None:
     """'num', 'str' or 'bool' when the compiler can prove it, else None.
 
-    `memo` (by node id) keeps long operator chains linear: each node is typed once."""
+    A value is 'num' when no evaluation of it can give anything else: literals, `- * / %` and
+    unary `-` (which raise unless they produce a number), `+` of two numbers, and the names
+    `names` says hold only numbers. `memo` (by node id) keeps long operator chains linear: each
+    node is typed once."""
     if memo is None:
         memo = {}
     key = id(node)
     if key in memo:
         return memo[key]
-    result = _static_type(node, memo)
+    result = _static_type(node, memo, names)
     memo[key] = result
     return result
 
 
-def _static_type(node: A.Node, memo: dict[int, str | None]) -> str | None:
+def _static_type(node: A.Node, memo: dict[int, str | None],
+                 names: Callable[[A.Name], str | None] | None) -> str | None:
     if isinstance(node, (A.IntLit, A.FloatLit)):
         return "num"
     if isinstance(node, A.StrLit):
         return "str"
     if isinstance(node, A.BoolLit):
         return "bool"
+    if isinstance(node, A.Name):
+        return names(node) if names is not None else None
     if isinstance(node, A.Binary):
         if node.op in COMPARISONS:
             return "bool"
-        left, right = static_type(node.left, memo), static_type(node.right, memo)
-        if node.op == "+":
-            if "str" in (left, right):
-                return "str"
-            if left == right == "num":
-                return "num"
-        elif node.op in ("-", "*", "/", "%") and left == right == "num":
+        if node.op in ("-", "*", "/", "%"):
+            return "num"
+        if node.op != "+":
+            return None
+        left, right = static_type(node.left, memo, names), static_type(node.right, memo, names)
+        if "str" in (left, right):
+            return "str"
+        if left == right == "num":
             return "num"
         return None
     if isinstance(node, A.Unary):
-        if node.op == "not":
-            return "bool"
-        return "num" if static_type(node.operand, memo) == "num" else None
+        return "bool" if node.op == "not" else "num"
     if isinstance(node, A.Logical):
-        if static_type(node.left, memo) == static_type(node.right, memo) == "bool":
+        if static_type(node.left, memo, names) == static_type(node.right, memo, names) == "bool":
             return "bool"
+    if isinstance(node, A.Block):
+        last = node.body[-1] if node.body else None
+        return static_type(last.expr, memo, names) if isinstance(last, A.ExprStmt) else None
+    if isinstance(node, A.If) and node.otherwise is not None:
+        then = static_type(node.then, memo, names)
+        return then if then == static_type(node.otherwise, memo, names) else None
+    if isinstance(node, A.Match) and node.arms:
+        kinds = {static_type(arm.body, memo, names) for arm in node.arms}
+        return kinds.pop() if len(kinds) == 1 else None
     return None
+
+
+class NumericLocals:
+    """Which local bindings only ever hold numbers, found by a first compilation pass.
+
+    Bindings are named by their declaring node (a `let`, or a `for` over an `a..b` range), so
+    the answer carries over to the second pass, whose generated names differ. Only bindings
+    local to a function or block qualify: top-level names are globals that other programs of
+    the session may assign. A binding is numeric when every value assigned to it anywhere in
+    the program is, assuming the same of the others (a greatest fixed point)."""
+
+    RANGE = object()  # the loop variable of a `for` over `a..b`: always an integer
+
+    def __init__(self) -> None:
+        self.assigned: dict[int, list[Any]] = {}  # declaring node id -> values assigned
+        self.reads: dict[int, int] = {}  # Name node id -> declaring node id
+        self.numeric: set[int] = set()
+
+    def solve(self) -> set[int]:
+        numeric = set(self.assigned)
+
+        def names(node: A.Name) -> str | None:
+            return "num" if self.reads.get(id(node)) in numeric else None
+
+        changed = True
+        while changed:
+            changed = False
+            memo: dict[int, str | None] = {}
+            for decl in list(numeric):
+                if any(v is not self.RANGE and static_type(v, memo, names) != "num"
+                       for v in self.assigned[decl]):
+                    numeric.discard(decl)
+                    changed = True
+        self.numeric = numeric
+        return numeric
+
+
+def _has_local_bindings(program: A.Program) -> bool:
+    """Whether the program binds anything the numeric analysis could use (a `let` below the
+    top level, or a `for` over a range); when not, the first pass is skipped."""
+    stack: list[Any] = [s for s in program.body if not isinstance(s, A.Let)]
+    stack += [s.value for s in program.body if isinstance(s, A.Let)]
+    while stack:
+        node = stack.pop()
+        t = type(node)
+        if t in _LEAVES or not isinstance(node, A.Node):
+            continue
+        if t is A.Let:
+            return True
+        if t is A.For and isinstance(node.iterable, A.Binary) and node.iterable.op == "..":
+            return True
+        for name in t.__slots__:
+            child = getattr(node, name, None)
+            if isinstance(child, list):
+                stack.extend(child)
+            elif isinstance(child, A.Node):
+                stack.append(child)
+    return False
+
+
+_LEAVES = (A.IntLit, A.FloatLit, A.StrLit, A.BoolLit, A.NilLit, A.Name, A.TypeName)
 
 
 class Compiler:
@@ -217,6 +321,12 @@ class Compiler:
         #: inside comprehensions statements cost a slow loop: prefer inline checks there
         self.inline_only = False
         self.types: dict[int, str | None] = {}  # static_type memo
+        #: first pass: where numeric-local facts are collected (None in the second pass)
+        self.analysis: NumericLocals | None = None
+        self.numeric: set[int] = set()  # declaring node ids of bindings holding only numbers
+        self._synthetic: list[A.Node] = []
+        self._numeric_subject = False  # the match being compiled has a numeric subject
+        self.decl_of: dict[str, int] = {}  # Python name of a local binding -> declaring node id
         self.hoisted: dict[int, str] = {}  # id(FnDef) -> the Python name reserved for it
         #: per block being compiled: function definitions moved to its start (None in loops,
         #: where a function may capture a `let` of the iteration that does not exist yet)
@@ -225,17 +335,14 @@ class Compiler:
     # ---- entry ---------------------------------------------------------------------------
 
     def compile_program(self, program: A.Program) -> CompiledProgram:
-        self.state.programs += 1
-        fname = f"{TOPLEVEL_NAME}{self.state.programs}"
-        gen_filename = f"<zixir {self.filename or 'input'} #{self.state.programs}>"
-        self._hoist(program.body, self.block)
-        body = self.block_body(program.body, TAIL, None)
-        decls: list[py.stmt] = []
-        if self.fn.globals:
-            decls.append(py.Global(sorted(self.fn.globals)))
-        fdef = self._function_def(fname, [], decls + body, program)
-        module = py.Module([fdef], [])
-        py.fix_missing_locations(module)
+        if _has_local_bindings(program):
+            counter, programs = self.state.counter, self.state.programs
+            first = Compiler(self.state, self.filename)
+            first.analysis = NumericLocals()
+            first.generate(program)
+            self.numeric = first.analysis.solve()
+            self.state.counter, self.state.programs = counter, programs
+        module, fname, gen_filename = self.generate(program)
         try:
             with warnings.catch_warnings():  # CPython's hints are about Python, not Zixir
                 warnings.simplefilter("ignore")
@@ -246,10 +353,27 @@ class Compiler:
         return CompiledProgram(code, fname, self.filename, gen_filename, self.spans,
                                self.toplevel_names)
 
+    def generate(self, program: A.Program) -> tuple[py.Module, str, str]:
+        self.state.programs += 1
+        fname = f"{TOPLEVEL_NAME}{self.state.programs}"
+        gen_filename = f"<zixir {self.filename or 'input'} #{self.state.programs}>"
+        self._hoist(program.body, self.block)
+        body = self.block_body(program.body, TAIL, None)
+        decls: list[py.stmt] = []
+        if self.fn.globals:
+            decls.append(py.Global(sorted(self.fn.globals)))
+        fdef = self._function_def(fname, [], decls + body, program)
+        module = py.Module([fdef], [])
+        if self.analysis is None:  # the first pass's code is never compiled
+            py.fix_missing_locations(module)
+        return module, fname, gen_filename
+
     # ---- positions and errors --------------------------------------------------------------
 
     def at(self, pynode, node: A.Node, role: str = "", pyname: str | None = None):
         """Give `pynode` the span of `node` and remember it for error translation."""
+        if self.analysis is not None:  # the first pass's code is never compiled
+            return pynode
         key = span_key(node)
         line, col, end_line, end_col = key
         pynode.lineno, pynode.col_offset = line, col
@@ -267,7 +391,10 @@ class Compiler:
     def temp(self) -> str:
         return f"_t{self.state.next()}"
 
-    def declare(self, name: str, block: BlockScope | None = None) -> str:
+    def declare(self, name: str, block: BlockScope | None = None,
+                decl: A.Node | None = None) -> str:
+        """A fresh Python name for a binding; `decl` (a `let`, or a `for` over a range) makes
+        it a candidate numeric local."""
         block = block or self.block
         fn = block.fn
         if block.program:
@@ -276,10 +403,28 @@ class Compiler:
                 self.toplevel_names.append(name)
         else:
             pyname = mangle(name, f"s{self.state.next()}")
+            if decl is not None:
+                self.decl_of[pyname] = id(decl)
+                if self.analysis is not None:
+                    self.analysis.assigned.setdefault(id(decl), [])
         block.names[name] = pyname
         if fn.toplevel and not block.comprehension:
             fn.globals.add(pyname)
         return pyname
+
+    def stype(self, node: A.Node) -> str | None:
+        """`static_type` knowing this program's numeric locals."""
+        return static_type(node, self.types, self._name_type)
+
+    def _name_type(self, node: A.Name) -> str | None:
+        pyname, _ = self.resolve(node.name)
+        return "num" if self.decl_of.get(pyname, -1) in self.numeric else None
+
+    def _assigned(self, pyname: str, value: Any) -> None:
+        """First pass: `value` (a node, or `NumericLocals.RANGE`) is assigned to `pyname`."""
+        decl = self.decl_of.get(pyname)
+        if self.analysis is not None and decl is not None:
+            self.analysis.assigned[decl].append(value)
 
     def resolve(self, name: str) -> tuple[str, FnScope | None]:
         block: BlockScope | None = self.block
@@ -413,7 +558,8 @@ class Compiler:
 
     def emit_Let(self, node: A.Let, mode: str, target: str | None):
         stmts, e = self.value(node.value)
-        pyname = self.declare(node.name)
+        pyname = self.declare(node.name, decl=node)
+        self._assigned(pyname, node.value)
         stmts.append(self.at(_assign(pyname, e), node))
         if mode == EFFECT:
             return stmts
@@ -430,16 +576,74 @@ class Compiler:
             value_node = A.Binary(node.op[0], node.name_node, node.value)
             value_node.line, value_node.column, value_node.end_line, value_node.end_column = \
                 node.span
-        vstmts, e = self.value(value_node)
-        stmts.extend(vstmts)
+            self._synthetic.append(value_node)  # `types` is keyed by id: keep the id taken
         if owner is None or (owner.toplevel and owner is not self.fn):
             self.fn.globals.add(pyname)
         elif owner is not self.fn:
             self.fn.nonlocals.add(pyname)
-        stmts.append(self.at(_assign(pyname, e), node))
+        self._assigned(pyname, value_node)
+        update = self._update_in_place(node, value_node, pyname)
+        if update is not None:
+            stmts.extend(update)
+        else:
+            vstmts, e = self.value(value_node)
+            stmts.extend(vstmts)
+            stmts.append(self.at(_assign(pyname, e), node))
         if mode == EFFECT:
             return stmts
         return stmts + self.finish(_name(pyname), mode, target)
+
+    def _update_in_place(self, node: A.Assign, value: A.Node, pyname: str) -> list[py.stmt] | None:
+        """`x = append(x, e)`, `x = put(x, k, v)` and `x = x + e` (`x += e`) as updates that
+        CPython or `owned` can do in place when nothing else holds the value (see `owned`);
+        None for every other assignment."""
+        if isinstance(value, A.Call) and isinstance(value.callee, A.Name) and value.args \
+                and isinstance(value.args[0], A.Name) and value.args[0].name == node.name \
+                and (value.callee.name, len(value.args)) in (("append", 2), ("put", 3)):
+            callee = self.value_Name(value.callee, role="callee")
+            stmts, exprs = self.seq([callee] + [self.value(a) for a in value.args])
+            again: py.expr = _name(pyname)
+            if isinstance(exprs[1], py.Name) and exprs[1].id != pyname:
+                # the collection was spilled into a temporary: drop the temporary's reference
+                # once its value is on the stack, so the count still says "one holder"
+                again = py.BoolOp(py.Or(), [py.NamedExpr(_store(exprs[1].id), _const(None)),
+                                            again])
+            helper = "_zx_append_owned" if value.callee.name == "append" else "_zx_put_owned"
+            call = self.at(_call(helper, *exprs, again), value)
+            return stmts + [self.at(_assign(pyname, call), node)]
+        if isinstance(value, A.Binary) and value.op == "+" and isinstance(value.left, A.Name) \
+                and value.left.name == node.name and "num" not in (self.stype(value.left),
+                                                                   self.stype(value.right)):
+            return self._concat_in_place(node, value, pyname)
+        return None
+
+    def _concat_in_place(self, node: A.Assign, value: A.Binary, pyname: str) -> list[py.stmt]:
+        """`s = s + e`: when both are strings, the old string is taken out of `s` while it is
+        extended, so CPython's in-place string append (which needs the only reference to be the
+        local being assigned) applies to globals and captured variables too. Nothing between
+        the two stores can run other code or switch threads: only a string `+` runs there."""
+        _, left = self.value(value.left)
+        old = self.temp()
+        stmts = [_assign(old, left)]
+        rstmts, piece = self.value(value.right)
+        stmts.extend(rstmts)
+        if not _is_constant(piece):
+            t = self.temp()
+            stmts.append(_assign(t, piece))
+            piece = _name(t)
+        tests = [py.Compare(_call("_zx_type", _name(old)), [py.Is()], [_name("_zx_str")])]
+        if self.stype(value.right) != "str":
+            tests.append(py.Compare(_call("_zx_type", piece), [py.Is()], [_name("_zx_str")]))
+        tests.append(py.Compare(_name(old), [py.Is()], [_name(pyname)]))
+        both_str = py.BoolOp(py.And(), tests)
+        grow = self.at(_assign(old, self.at(py.BinOp(_name(old), py.Add(), piece), value)), node)
+        # `finally`: should the append fail (out of memory), the variable keeps its old string
+        extend = [_assign(pyname, _const(None)),
+                  py.Try([grow], [], [], [self.at(_assign(pyname, _name(old)), node)])]
+        gstmts, general = self._add(_name(old), piece, self.stype(value.left),
+                                    self.stype(value.right), value)
+        otherwise = gstmts + [self.at(_assign(pyname, general), node)]
+        return stmts + [py.If(both_str, extend, otherwise), _assign(old, _const(None))]
 
     def emit_FnDef(self, node: A.FnDef, mode: str, target: str | None):
         pyname = self.hoisted.get(id(node))
@@ -571,6 +775,8 @@ class Compiler:
 
     def value_Name(self, node: A.Name, role: str = ""):
         pyname, _ = self.resolve(node.name)
+        if self.analysis is not None and pyname in self.decl_of:
+            self.analysis.reads[id(node)] = self.decl_of[pyname]
         return [], self.at(_name(pyname), node, role, pyname)
 
     def value_ListLit(self, node: A.ListLit):
@@ -592,50 +798,85 @@ class Compiler:
         return stmts, self.at(py.UnaryOp(py.USub(), e), node)
 
     def value_Binary(self, node: A.Binary):
+        stmts, e = self._binary(node)
+        e._zx_depth = 1 + max(_depth(x) for x in (e.left, e.right)) if isinstance(
+            e, py.BinOp) else 1 + _depth(e.body) if isinstance(e, py.IfExp) else 1
+        return stmts, e
+
+    def _binary(self, node: A.Binary):
         op = node.op
         stmts, (left, right) = self.seq([self.value(node.left), self.value(node.right)])
+        if _depth(left) > MAX_NESTING and not self.inline_only:
+            # CPython 3.12+ compiles with a fixed C recursion limit: a long operator chain
+            # is cut into statements so no expression nests deeper than MAX_NESTING
+            left = self.atom(stmts, left)
         if op in COMPARISONS:
             test = self.at(py.Compare(left, [_COMPARE[op]()], [right]), node)
             return stmts, py.IfExp(test, _name("_zx_T"), _name("_zx_F"))
         if op == "..":
             return stmts, self.at(_call("_zx_range", left, right), node)
-        lt, rt = static_type(node.left, self.types), static_type(node.right, self.types)
+        lt, rt = self.stype(node.left), self.stype(node.right)
         binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
         if op == "+":
-            if (lt == rt == "num") or (lt == rt == "str"):
-                return stmts, binop
-            if "str" in (lt, rt):
-                return stmts, self.at(_call("_zx_add", left, right), node)
-            if self.inline_only and _is_atom(left) and _is_atom(right):
-                return stmts, self._guarded(binop, left, right, "_zx_add", node, both=True)
-            left, right = self.atom(stmts, left), self.atom(stmts, right)
-            t = self.temp()
-            fast = self.at(_assign(t, self.at(py.BinOp(left, py.Add(), right), node)), node)
-            slow = self.at(_assign(t, self.at(_call("_zx_add", left, right), node)), node)
-            handler = py.ExceptHandler(_name("_zx_TypeError"), None, [slow])
-            stmts.append(self.at(py.Try([fast], [handler], [], []), node))
-            return stmts, _name(t)
+            astmts, e = self._add(left, right, lt, rt, node)
+            return stmts + astmts, e
+        if op == "*" and (_same_name(node.left, node.right) or _is_float(node.left)
+                          or _is_float(node.right)):
+            # Python's `*` only repeats a string by an integer: `s * s` and `s * 1.5` raise
+            # on their own, and the error is translated like any failed operator
+            return stmts, binop
         if op in ("*", "%") and not (lt == rt == "num") and not (op == "%" and lt == "num"):
             checker = "_zx_check_mul" if op == "*" else "_zx_check_mod"
             if not (_is_atom(left) and _is_atom(right)):
                 left, right = self.atom(stmts, left), self.atom(stmts, right)
                 binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
-            return stmts, self._guarded(binop, left, right, checker, node, both=op == "*")
+            return stmts, self._guarded(binop, left, right, checker, node, lt != "num",
+                                        op == "*" and rt != "num")
         return stmts, binop
 
+    def _add(self, left: py.expr, right: py.expr, lt: str | None, rt: str | None,
+             node: A.Node) -> tuple[list[py.stmt], py.expr]:
+        """Zixir `+` of two evaluated operands: Python's `+`, or concatenation with a string."""
+        binop = self.at(py.BinOp(left, py.Add(), right), node)
+        if (lt == rt == "num") or (lt == rt == "str"):
+            return [], binop
+        if "str" in (lt, rt) and (not self.inline_only or _is_atom(left) and _is_atom(right)):
+            # string + string is Python's; anything else is converted by the helper
+            stmts: list[py.stmt] = []
+            left, right = self.atom(stmts, left), self.atom(stmts, right)
+            binop = self.at(py.BinOp(left, py.Add(), right), node)
+            other = right if lt == "str" else left
+            test = py.Compare(_call("_zx_type", other), [py.Is()], [_name("_zx_str")])
+            return stmts, py.IfExp(test, binop, self.at(_call("_zx_add", left, right), node))
+        if "str" in (lt, rt):
+            return [], self.at(_call("_zx_add", left, right), node)
+        if self.inline_only and _is_atom(left) and _is_atom(right):
+            return [], self._guarded(binop, left, right, "_zx_add", node, lt != "num",
+                                     rt != "num")
+        stmts: list[py.stmt] = []
+        left, right = self.atom(stmts, left), self.atom(stmts, right)
+        t = self.temp()
+        fast = self.at(_assign(t, self.at(py.BinOp(left, py.Add(), right), node)), node)
+        slow = self.at(_assign(t, self.at(_call("_zx_add", left, right), node)), node)
+        handler = py.ExceptHandler(_name("_zx_TypeError"), None, [slow])
+        stmts.append(self.at(py.Try([fast], [handler], [], []), node))
+        return stmts, _name(t)
+
     def _guarded(self, binop: py.expr, left: py.expr, right: py.expr, fallback: str,
-                 node: A.Node, both: bool) -> py.expr:
-        """`binop` unless an operand is a string, in which case `fallback(left, right)`."""
+                 node: A.Node, test_left: bool, test_right: bool) -> py.expr:
+        """`binop` unless a tested operand is a string, in which case `fallback(left, right)`;
+        operands known to be numbers are not tested."""
         def not_str(e: py.expr) -> py.expr:
             return py.Compare(_call("_zx_type", e), [py.IsNot()], [_name("_zx_str")])
 
         same = isinstance(left, py.Name) and isinstance(right, py.Name) and left.id == right.id
-        tests = [not_str(left)] + ([not_str(right)] if both and not same else [])
+        tests = ([not_str(left)] if test_left else []) + (
+            [not_str(right)] if test_right and not (same and test_left) else [])
         test = tests[0] if len(tests) == 1 else py.BoolOp(py.And(), tests)
         return py.IfExp(test, binop, self.at(_call(fallback, left, right), node))
 
     def value_Logical(self, node: A.Logical):
-        if static_type(node, self.types) == "bool":
+        if self.stype(node) == "bool":
             stmts, test = self.cond(node)
             return stmts, py.IfExp(test, _name("_zx_T"), _name("_zx_F"))
         lstmts, left = self.value(node.left)
@@ -690,17 +931,44 @@ class Compiler:
 
     # ---- postfix -------------------------------------------------------------------------------
 
+    def _named_operands(self, exprs: list[py.expr]) -> tuple[list[py.expr], tuple[str | None, ...]]:
+        """Operands as expressions that also leave their value in a Python name (a variable
+        or a temporary bound on the way), so that an error can be explained from the values
+        instead of from CPython's message text; constants need no name."""
+        out: list[py.expr] = []
+        names: list[str | None] = []
+        for e in exprs:
+            if isinstance(e, py.Name):
+                names.append(e.id)
+            elif _is_constant(e):
+                names.append(None)
+            else:
+                t = self.temp()
+                e = py.NamedExpr(_store(t), e)
+                names.append(t)
+            out.append(e)
+        return out, tuple(names)
+
+    def _with_operands(self, pynode, node: A.Node, operands: tuple[str | None, ...]):
+        pynode = self.at(pynode, node)
+        info = self.spans.get(span_key(node))
+        if info is not None and info.node is node:
+            info.operands = operands
+        return pynode
+
     def value_Call(self, node: A.Call):
         if isinstance(node.callee, A.Name):
             callee = self.value_Name(node.callee, role="callee")
         else:
             callee = self.value(node.callee)
         stmts, exprs = self.seq([callee] + [self.value(a) for a in node.args])
-        return stmts, self.at(py.Call(exprs[0], exprs[1:], []), node)
+        (fn,), operands = self._named_operands(exprs[:1])
+        return stmts, self._with_operands(py.Call(fn, exprs[1:], []), node, operands)
 
     def value_Index(self, node: A.Index):
-        stmts, (target, index) = self.seq([self.value(node.target), self.value(node.index)])
-        return stmts, self.at(py.Subscript(target, index, py.Load()), node)
+        stmts, exprs = self.seq([self.value(node.target), self.value(node.index)])
+        (target, index), operands = self._named_operands(exprs)
+        return stmts, self._with_operands(py.Subscript(target, index, py.Load()), node, operands)
 
     def value_Field(self, node: A.Field):
         stmts, target = self.value(node.target)
@@ -755,7 +1023,7 @@ class Compiler:
         return stmts + [self.at(stmt, node)], _name(t)
 
     def _while_test(self, node: A.Node) -> tuple[list[py.stmt], py.expr]:
-        if static_type(node, self.types) == "bool":
+        if self.stype(node) == "bool":
             return self.cond(node)
         stmts, e = self.value(node)
         return stmts, self.at(_call("_zx_while_cond", e), node)
@@ -791,7 +1059,9 @@ class Compiler:
         self._enter_block(in_loop=True)
         self.fn.loop_depth += 1
         try:
-            var = self.declare(node.var)
+            ranged = isinstance(node.iterable, A.Binary) and node.iterable.op == ".."
+            var = self.declare(node.var, decl=node if ranged else None)
+            self._assigned(var, NumericLocals.RANGE)
             body = self.emit(node.body, INTO if result else EFFECT, result) or [py.Pass()]
         finally:
             self.fn.loop_depth -= 1
@@ -804,6 +1074,8 @@ class Compiler:
 
     def value_Comprehension(self, node: A.Comprehension):
         stmts, iterable = self.value(node.iterable)
+        if not _is_atom(iterable):  # Python allows no `:=` in a comprehension's iterable
+            iterable = self.atom(stmts, iterable)
         it = self.at(_call("_zx_iter", iterable), node.iterable)
         previous = self.block
         saved_depth = self.fn.loop_depth
@@ -878,6 +1150,7 @@ class Compiler:
 
     def emit_Match(self, node: A.Match, mode: str, target: str | None):
         stmts, subject = self.value(node.subject)
+        self._numeric_subject = self.stype(node.subject) == "num"
         subj = self.temp()
         stmts.append(_assign(subj, subject))
         failure: list[py.stmt] = [self.at(py.Raise(_call("_zx_no_match", _name(subj)), None),
@@ -927,9 +1200,10 @@ class Compiler:
                 return [], py.BoolOp(py.And(), [
                     py.Compare(_call("_zx_type", subject), [py.Is()], [_name("_zx_str")]),
                     py.Compare(subject, [py.Eq()], [_const(lit.value)])])
-            return [], py.BoolOp(py.And(), [
-                _call("_zx_is_number", subject),
-                py.Compare(subject, [py.Eq()], [_const(lit.value)])])
+            equal = py.Compare(subject, [py.Eq()], [_const(lit.value)])
+            if self._numeric_subject and isinstance(subject, py.Name):
+                return [], equal
+            return [], py.BoolOp(py.And(), [_call("_zx_is_number", subject), equal])
         if isinstance(pattern, A.ComparisonPattern):
             return self.cond(pattern.test)
         if isinstance(pattern, A.ListPattern):

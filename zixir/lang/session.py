@@ -14,14 +14,13 @@ which Zixir expression failed, and the traceback's frames give the Zixir call ch
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from . import ast as A
 from . import builtins as B
-from . import support
+from . import owned, support
 from .compiler import (
     COMPARISONS,
     CompiledProgram,
@@ -131,8 +130,21 @@ class Session:
         from .. import engine
         from . import rescue
 
+        run, zrange, zlist = engine.run, support.ZRange, ZList
+
         def engine_call(op: str, *args: Any) -> Any:
-            return _engine_result(engine.run(op, *[_engine_arg(a) for a in args]))
+            for a in args:  # as in `_engine_function`: the common case inline
+                if type(a) is zrange:
+                    return _engine_result(run(op, *[_engine_arg(a) for a in args]))
+            n = len(args)
+            value = (run(op, args[0]) if n == 1 else run(op, args[0], args[1]) if n == 2
+                     else run(op, *args))
+            t = type(value)
+            if t is list:
+                return zlist(value)
+            if t is bool:
+                return TRUE if value else FALSE
+            return value
 
         def engine_fn(op: str) -> Any:
             engine.lookup(op)  # unknown op: the engine's error
@@ -150,6 +162,8 @@ class Session:
             "_zx_str": str,
             "_zx_dict": dict,
             "_zx_add": support.add,
+            "_zx_append_owned": owned.append_owned,
+            "_zx_put_owned": owned.put_owned,
             "_zx_check_mul": support.check_mul,
             "_zx_check_mod": support.check_mod,
             "_zx_iter": support.iterate,
@@ -313,8 +327,25 @@ class Session:
 def _engine_function(op: str) -> Callable[..., Any]:
     from .. import engine
 
+    run = engine.run
+    zrange, zlist, true, false = support.ZRange, ZList, TRUE, FALSE
+
     def run_op(*args: Any) -> Any:
-        return _engine_result(engine.run(op, *[_engine_arg(a) for a in args]))
+        # the common case inline (no range argument; a list, number or bool back): engine
+        # calls from Zixir cost little more than the front end's own
+        for a in args:
+            if type(a) is zrange:
+                return _engine_result(run(op, *[_engine_arg(a) for a in args]))
+        # positional calls: the native front end takes the vectorcall path, `*args` would not
+        n = len(args)
+        value = (run(op, args[0]) if n == 1 else run(op, args[0], args[1]) if n == 2
+                 else run(op, *args))
+        t = type(value)
+        if t is list:
+            return zlist(value)
+        if t is bool:
+            return true if value else false
+        return value
 
     run_op.zixir_name = op  # type: ignore[attr-defined]
     run_op.__name__ = op
@@ -498,11 +529,6 @@ def trim_chain(chain: list[Frame]) -> list[Frame]:
     return collapsed[:CHAIN_HEAD] + [marker] + collapsed[-CHAIN_TAIL:]
 
 
-_TAKES = re.compile(r"takes (\d+) positional arguments? but (\d+) (?:was|were) given")
-_TAKES_RANGE = re.compile(r"takes from (\d+) to (\d+) positional arguments")
-_MISSING = re.compile(r"missing (\d+) required positional arguments?")
-
-
 def _arity_message(name: str, low: int, high: int | None, got: int) -> str:
     if high == low:
         expected = str(low)
@@ -532,17 +558,34 @@ def _peek(frame: Any, program: CompiledProgram | None, node: A.Node) -> tuple[bo
         info = program.spans.get(span_key(node))
         pyname = info.pyname if info else None
         if pyname:
-            for scope in (frame.f_locals, frame.f_globals, frame.f_globals.get("__builtins__")):
-                if isinstance(scope, dict) and pyname in scope:
-                    return True, scope[pyname]
+            return _peek_name(frame, pyname)
     return False, None
+
+
+def _peek_name(frame: Any, pyname: str) -> tuple[bool, Any]:
+    """The value of a Python name as `frame` sees it (locals, then globals, then builtins).
+    From 3.13 `f_locals` is a mapping proxy rather than a dict: only `in` and `[]` are used."""
+    for scope in (frame.f_locals, frame.f_globals, frame.f_globals.get("__builtins__")):
+        if scope is not None and hasattr(scope, "__getitem__"):
+            try:
+                return True, scope[pyname]
+            except (KeyError, NameError):  # a local not bound yet reads as missing
+                continue
+    return False, None
+
+
+def _operand(frame: Any, info: SpanInfo | None, i: int, node: A.Node,
+             program: CompiledProgram | None) -> tuple[bool, Any]:
+    """The value of operand `i` of the failed call or index, if it can be known."""
+    known, value = _peek(frame, program, node)
+    if known or frame is None or info is None or len(info.operands) <= i:
+        return known, value
+    pyname = info.operands[i]
+    return _peek_name(frame, pyname) if pyname else (False, None)
 
 
 _LITERAL_TYPES = {A.ListLit: "list", A.Comprehension: "list", A.MapLit: "map",
                   A.Lambda: "function"}
-_PYTHON_TYPE_NAMES = {"str": "string", "NoneType": "nil", "dict": "map", "ZList": "list",
-                      "list": "list", "Bool": "bool", "ZRange": "range", "function": "function"}
-
 
 def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node) -> str | None:
     literal = _LITERAL_TYPES.get(type(node))
@@ -581,7 +624,7 @@ def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
     if isinstance(exc, OverflowError):
         return ZixirRuntimeError(f"Number too large: {exc}")
     if isinstance(node, A.Call) and isinstance(exc, TypeError) and raised_here:
-        return _call_error(exc, node, frame, program)
+        return _call_error(exc, node, info, frame, program)
     if isinstance(node, A.Binary):
         return ZixirRuntimeError(f"Invalid binary operation{_operand_types(frame, program, node)}")
     if isinstance(node, A.Unary):
@@ -589,50 +632,36 @@ def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
         detail = f": {node.op}{type_name(value)}" if known else ""
         return ZixirRuntimeError(f"Invalid unary operation{detail}")
     if isinstance(node, A.Index):
-        return _index_error(exc, node, frame, program)
+        return _index_error(exc, node, info, frame, program)
     if isinstance(exc, TypeError):
         return ZixirRuntimeError(f"Invalid operation: {exc}")
     return ZixirRuntimeError(f"Internal error: {type(exc).__name__}: {exc}")
 
 
-def _call_error(exc: TypeError, node: A.Call, frame: Any, program: CompiledProgram | None) -> ZixirError:
-    message = str(exc)
+def _call_error(exc: TypeError, node: A.Call, info: SpanInfo | None, frame: Any,
+                program: CompiledProgram | None) -> ZixirError:
+    """A TypeError raised by the call instruction itself: the callee is not a function, or it
+    does not take this many arguments. Told apart by the callee's value, never by CPython's
+    message text, which changes between versions."""
     callee = node.callee
-    name = None
-    if isinstance(callee, A.Name):
-        name = callee.name
-    elif isinstance(callee, A.Field):
-        name = callee.name
-    if "not callable" in message:
-        known, value = _peek(frame, program, callee)
-        what = f": {type_name(value)}" if known else ""
+    name = callee.name if isinstance(callee, (A.Name, A.Field)) else None
+    known, fn = _operand(frame, info, 0, callee, program)
+    if known and not callable(fn):
         target = f" ({name})" if name else ""
-        return ZixirRuntimeError(f"Not a function{what}{target}")
+        return ZixirRuntimeError(f"Not a function: {type_name(fn)}{target}")
     got = len(node.args)
-    known, fn = _peek(frame, program, callee) if isinstance(callee, A.Name) else (False, None)
-    if not known and isinstance(callee, A.Name) and frame is not None:
-        builtins_ns = frame.f_globals.get("__builtins__", {})
-        fn = builtins_ns.get(mangle(callee.name)) if isinstance(builtins_ns, dict) else None
-        known = fn is not None
-    if known and callable(fn):
+    if known:
         low, high = B.arity(fn)
-        return ZixirRuntimeError(_arity_message(name or _callable_name(fn), low, high, got))
-    head = message.split("(", 1)[0]
-    name = name or demangle(head.rsplit(".", 1)[-1])
-    if m := _TAKES.search(message):
-        return ZixirRuntimeError(_arity_message(name, int(m.group(1)), int(m.group(1)), got))
-    if m := _TAKES_RANGE.search(message):
-        return ZixirRuntimeError(_arity_message(name, int(m.group(1)), int(m.group(2)), got))
-    if m := _MISSING.search(message):
-        return ZixirRuntimeError(_arity_message(name, got + int(m.group(1)),
-                                                got + int(m.group(1)), got))
-    return ZixirRuntimeError(f"Invalid call of {name}: {message}")
+        if got < low or (high is not None and got > high):
+            return ZixirRuntimeError(_arity_message(name or _callable_name(fn), low, high, got))
+    return ZixirRuntimeError(f"Invalid call of {name or 'a function'}: {exc}")
 
 
-def _index_error(exc: BaseException, node: A.Index, frame: Any,
+def _index_error(exc: BaseException, node: A.Index, info: SpanInfo | None, frame: Any,
                  program: CompiledProgram | None) -> ZixirError:
-    known_t, target = _peek(frame, program, node.target)
-    known_i, index = _peek(frame, program, node.index)
+    """What went wrong in `target[index]`, from the exception's type and the operands' values."""
+    known_t, target = _operand(frame, info, 0, node.target, program)
+    known_i, index = _operand(frame, info, 1, node.index, program)
     if isinstance(exc, KeyError):
         key = exc.args[0] if exc.args else index
         shown = f'"{key}"' if isinstance(key, str) else repr(key)
@@ -644,19 +673,13 @@ def _index_error(exc: BaseException, node: A.Index, frame: Any,
         elif known_i:
             detail = f": {index}"
         return ZixirRuntimeError(f"Index out of range{detail}")
-    message = str(exc)
-    target_type = _operand_type(frame, program, node.target)
-    if "indices must be integers" in message:
-        got = message.rsplit("not ", 1)[-1].strip("'")
-        got = _PYTHON_TYPE_NAMES.get(got, got)
-        kind = "String" if message.startswith("string") else "List"
-        return ZixirRuntimeError(f"{kind} index must be an integer, got {got}")
-    if "unhashable" in message or (target_type == "map"):
-        index_type = _operand_type(frame, program, node.index) or "a non-string"
-        return ZixirRuntimeError(f"Map key must be a string, got {index_type}")
-    if "not subscriptable" in message:
-        got = message.split("'")[1] if "'" in message else "value"
-        return ZixirRuntimeError(f"Cannot index {_PYTHON_TYPE_NAMES.get(got, got)}")
+    target_type = type_name(target) if known_t else _operand_type(frame, program, node.target)
+    index_type = type_name(index) if known_i else None
+    if target_type in ("list", "range", "string"):
+        kind = "String" if target_type == "string" else "List"
+        return ZixirRuntimeError(f"{kind} index must be an integer, got {index_type or '?'}")
+    if target_type == "map":
+        return ZixirRuntimeError(f"Map key must be a string, got {index_type or 'a non-string'}")
     if target_type:
         return ZixirRuntimeError(f"Cannot index {target_type}")
-    return ZixirRuntimeError(f"Invalid index operation: {message}")
+    return ZixirRuntimeError(f"Invalid index operation: {exc}")

@@ -1,0 +1,108 @@
+"""The compiler's fast paths keep Zixir's semantics.
+
+Locals that only ever hold numbers get Python's operators with no type test (compiler.py,
+`NumericLocals`); everything else keeps the string checks. These tests pin that the fast code is
+really emitted for numeric code, and that nothing changes where a value may not be a number:
+string `+` still concatenates, booleans are still not numbers, errors keep their wording and
+position. Errors are explained from operand values, never from CPython's message text.
+"""
+
+from __future__ import annotations
+
+from lang_helpers import fails, run, same
+
+from zixir.lang.compiler import CompilerState, compile_program
+from zixir.lang.parser import parse
+
+
+def _names_used(source: str, function: str) -> set[str]:
+    """Global names the compiled code of Zixir function `function` refers to."""
+    code = compile_program(parse(source), CompilerState()).code
+    todo, names = [code], set()
+    while todo:
+        c = todo.pop()
+        if c.co_name.endswith("_" + function):
+            names |= set(c.co_names)
+        todo.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+    return names
+
+
+FLOAT_LOOP = """
+fn step(n) {
+  let x = 0.0
+  let v = 1.0
+  let i = 0
+  while i < n {
+    let a = 0.0 - x * 0.5
+    v = v + a * 0.01
+    x = x + v * 0.01
+    i = i + 1
+  }
+  x * 2 + v % 3
+}
+"""
+
+
+def test_numeric_locals_have_no_type_tests():
+    names = _names_used(FLOAT_LOOP, "step")
+    assert "_zx_type" not in names and "_zx_add" not in names, names
+    assert same(run(FLOAT_LOOP + "step(10)"), run(FLOAT_LOOP.replace("0.5", "(0.5)") +
+                                                  "step(10)"))
+
+
+def test_unknown_operands_keep_their_checks():
+    names = _names_used("fn f(a, b) { a * b + a }", "f")
+    assert "_zx_type" in names or "_zx_TypeError" in names
+    assert run('fn f(a, b) { a * b + a }\nf(2, 3)') == 8
+    assert fails('fn f(a, b) { a * b }\nf("x", 3)').message.startswith(
+        "Invalid binary operation")
+
+
+def test_string_plus_still_concatenates_with_numeric_locals():
+    assert run('fn f() { let n = 2\n let m = n * 1.5\n "a" + n + m }\nf()') == "a23.0"
+    assert run('fn f() { let n = 2\n n + "b" }\nf()') == "2b"
+    assert run('fn f() { let s = "x"\n for i in 0..3 { s = s + i }\n s }\nf()') == "x012"
+
+
+def test_a_local_is_numeric_only_if_every_assignment_is():
+    assert run('fn f() { let x = 1\n x = "s"\n x + 1 }\nf()') == "s1"
+    assert run('fn f() { let x = 1\n let g = fn() { x = "a" }\n g()\n x + 1 }\nf()') == "a1"
+    assert run('fn f(p) { let x = 1\n x = p\n x + 1 }\nf("q")') == "q1"
+    err = fails('fn f() { let x = 1\n x = "s"\n x * 2 }\nf()')
+    assert err.message.startswith("Invalid binary operation") and err.line == 3
+
+
+def test_booleans_are_not_numbers_on_the_fast_path():
+    err = fails("fn f() {\n  let n = 1\n  n + true\n}\nf()")
+    assert err.message == "Invalid binary operation: int + bool"
+    assert (err.line, err.column) == (3, 3)
+    err = fails("fn f() {\n  let n = 1.0\n  n * false\n}\nf()")
+    assert err.message == "Invalid binary operation: float * bool" and err.line == 3
+    assert run("fn f() { let n = 1\n match n { 1 => \"one\", _ => \"other\" } }\nf()") == "one"
+    assert run('match true { 1 => "one", _ => "other" }') == "other"
+
+
+def test_match_values_and_branches_keep_their_types():
+    src = "fn f(k) {\n let t = 0\n for i in 0..k { t = t + match i % 2 { 0 => 1, _ => 2.5 } }\n t }"
+    assert run(src + "\nf(4)") == 7.0
+    src = 'fn f() {\n let t = 0\n t = t + if t > 0 { 1 } else { "z" }\n t }\nf()'
+    assert run(src) == "0z"
+
+
+def test_errors_are_explained_from_values():
+    err = fails('let m = {"f": 1}\nm.f(2)')
+    assert err.message == "Not a function: int (f)" and err.line == 2
+    err = fails("let fs = [fn(a) { a }]\nfs[0](1, 2)")
+    assert err.message == "Function <lambda> expects 1 arguments, got 2"
+    err = fails("[1, 2][1 + 0.5]")
+    assert err.message == "List index must be an integer, got float"
+    err = fails('"abc"[len("x") * 1.0]')
+    assert err.message == "String index must be an integer, got float"
+    err = fails('let m = {"a": 1}\nm[[1]]')
+    assert err.message == "Map key must be a string, got list"
+    err = fails("let n = 5\nn[0]")
+    assert err.message == "Cannot index int"
+
+
+def test_comprehension_over_a_computed_iterable():
+    assert run("let a = nil\nlet b = [1, 2]\n[x * 2 for x in (a or b)]") == [2, 4]
