@@ -107,7 +107,7 @@ def test_error_goes_on_unchanged_when_no_clause_applies():
 
 def test_nested_try():
     value("try { try { 1 / 0 } rescue e { [][0] } } rescue outer { outer.message }",
-          "Index out of range: 0")
+          "Index out of range: 0 (length 0)")
     value("try { try { 1 / 0 } rescue e if false { 1 } } rescue outer { outer.message }",
           "Division by zero")
     value("try:\n  try:\n    1 / 0\n  rescue e:\n    raise(\"inner\")\nrescue e2:\n  e2.message",
@@ -212,7 +212,7 @@ def test_reraise_keeps_type_message_and_position():
     err = fails("fn inner() {\n  [1, 2][9]\n}\ntry { inner() } rescue e { raise(e) }",
                 ZixirRuntimeError)
     assert type(err) is ZixirRuntimeError
-    assert (err.message, err.line, err.column) == ("Index out of range: 9", 2, 3)
+    assert (err.message, err.line, err.column) == ("Index out of range: 9 (length 2)", 2, 3)
     assert [f.function for f in err.call_chain] == ["<top level>", "inner"]
 
 
