@@ -313,3 +313,12 @@ def test_element_keys_survive_any_name():
 
 def _raise(exc):
     raise exc
+
+
+def test_a_step_error_is_typed_as_try_rescue_names_it():
+    from zixir.lang.errors import RaisedError, ZixirRuntimeError
+
+    assert R.error_record(ZixirRuntimeError("Division by zero"))["type"] == "RuntimeError"
+    raised = R.error_record(RaisedError("ServiceDown", "the model server is down"))
+    assert (raised["type"], raised["message"]) == ("ServiceDown", "the model server is down")
+    assert R.error_record(WorkflowError("x"))["type"] == "WorkflowError"

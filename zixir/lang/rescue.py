@@ -62,7 +62,8 @@ def error_type(err: ZixirError) -> str:
     return type(err).__name__
 
 
-def _message(err: ZixirError) -> str:
+def error_message(err: ZixirError) -> str:
+    """The message as `e.message` reads it (a raised error's own text, without its type)."""
     return err.detail if isinstance(err, RaisedError) else err.message
 
 
@@ -75,7 +76,7 @@ def error_map(err: ZixirError) -> dict[str, Any]:
     `python_type` for a Python exception."""
     result: dict[str, Any] = {
         "type": error_type(err),
-        "message": _message(err),
+        "message": error_message(err),
         "line": err.line,
         "column": err.column,
         "call_chain": ZList([_frame_text(f) for f in err.call_chain]),

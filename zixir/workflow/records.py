@@ -16,14 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from zixir.lang.errors import WorkflowError, ZixirError
+from zixir.lang.rescue import error_message, error_type
 
 FINAL_STEP = ("done", "approved")
 
 
 def error_record(exc: BaseException) -> dict:
     """What a failed step or run keeps of its error: type, message, position, call chain."""
-    if isinstance(exc, ZixirError):
-        return {"type": type(exc).__name__, "message": exc.message, "line": exc.line,
+    if isinstance(exc, ZixirError):  # typed as `try/rescue` names it ("RuntimeError", ...)
+        return {"type": error_type(exc), "message": error_message(exc), "line": exc.line,
                 "column": exc.column,
                 "call_chain": [[f.function, f.line, f.column] for f in exc.call_chain]}
     return {"type": type(exc).__name__, "message": str(exc), "line": None, "column": None,
