@@ -259,7 +259,10 @@ class Workbench:
             self.keyboard.press("Control+P")
             widget = self._quick_input()
             widget.locator("input.input").fill(name)
-            row = widget.locator(".monaco-list-row", has=self.page.locator(
+            # Enter opens the focused row. Until the picker has applied the filter, the list is
+            # the unfiltered editor history, which may hold NAME too but focuses the active
+            # editor: so wait for NAME's row to be the focused one, not merely shown.
+            row = widget.locator(".monaco-list-row.focused", has=self.page.locator(
                 ".label-name", has_text=re.compile(rf"^{re.escape(name)}$")))
             row.first.wait_for(state="visible", timeout=10_000)
             self.keyboard.press("Enter")
