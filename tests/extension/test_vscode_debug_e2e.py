@@ -58,11 +58,13 @@ def bench(vscode_vsix: Path, tmp_path: Path, request: pytest.FixtureRequest) -> 
     workspace.mkdir()
     for name, text in FILES.items():
         (workspace / name).write_text(textwrap.dedent(text), encoding="utf-8")
-    # code-server hands the extension host a configuration without the user settings once a
-    # debug session starts, so the executable is a workspace setting as well
-    (workspace / ".vscode").mkdir()
-    (workspace / ".vscode" / "settings.json").write_text(
-        json.dumps({"zixir.server.path": str(ZIXIR)}), encoding="utf-8")
+    # code-server is a remote window: a machine-overridable setting in the (local) user
+    # settings is dropped once the workbench reloads the configuration, which starting a debug
+    # session does; the remote machine's settings are where it belongs
+    machine = tmp_path / "home" / "user-data" / "Machine"
+    machine.mkdir(parents=True)
+    (machine / "settings.json").write_text(json.dumps({"zixir.server.path": str(ZIXIR)}),
+                                           encoding="utf-8")
     settings = {"zixir.server.path": str(ZIXIR), "debug.toolBarLocation": "floating"}
     with open_vscode(tmp_path / "home", workspace, settings, vscode_vsix) as opened:
         yield opened
