@@ -25,8 +25,6 @@ ZIXIR = str(Path(sys.executable).with_name("zixir"))
 EXIT_DEADLINE = 15.0  # generous for a loaded machine; an idle one exits in well under 1 s
 CPU_BUDGET = 1.0  # seconds of CPU the server may spend between losing its client and exiting
 
-needs_script = pytest.mark.skipif(not os.path.exists(ZIXIR),
-                                  reason="the zixir console script is not installed")
 
 
 async def _session(argv: list[str], tmp_path: Path) -> int:
@@ -46,7 +44,6 @@ async def _session(argv: list[str], tmp_path: Path) -> int:
         await client.stop()
 
 
-@needs_script
 @pytest.mark.asyncio
 @pytest.mark.parametrize("extra", [
     ["--stdio"],
@@ -59,7 +56,6 @@ async def test_the_argv_of_an_editor_starts_a_working_server(extra: list[str],
     assert await _session([ZIXIR, "lsp", *extra], tmp_path) == 0
 
 
-@needs_script
 @pytest.mark.parametrize("flag", ["--socket=5007", "--port=5007", "--pipe=/tmp/zixir.sock",
                                   "--node-ipc"])
 def test_other_transports_are_refused_with_one_clear_line(flag: str) -> None:

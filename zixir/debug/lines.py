@@ -26,6 +26,7 @@ from ..lang import ast as A
 from ..lang.compiler import CompilerState, compile_program
 from ..lang.errors import ZixirError
 from ..lang.parser import parse
+from ..lang.session import code_positions
 
 Pos = tuple[int, int]  # (line, column), 1-based
 
@@ -82,7 +83,7 @@ def instruction_pos(code: Any, lasti: int) -> Pos | None:
 
 def instruction_span(code: Any, lasti: int) -> tuple[Pos, Pos] | None:
     """The Zixir span (start, end; 1-based columns, end exclusive) of an instruction."""
-    positions = _positions(code)
+    positions = code_positions(code)
     index = lasti // 2
     if 0 <= index < len(positions):
         return _span(positions[index])
@@ -94,19 +95,6 @@ def _span(position: tuple) -> tuple[Pos, Pos] | None:
     if line is None or col is None:
         return None
     return ((line, col + 1), (end_line or line, (end_col if end_col is not None else col) + 1))
-
-
-_positions_cache: dict[Any, list] = {}
-
-
-def _positions(code: Any) -> list:
-    positions = _positions_cache.get(code)
-    if positions is None:
-        positions = list(code.co_positions())
-        if len(_positions_cache) > 4096:
-            _positions_cache.clear()
-        _positions_cache[code] = positions
-    return positions
 
 
 def is_step_code(code: Any) -> bool:

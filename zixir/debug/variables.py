@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..lang.values import Bool, ZRange, format_float, function_name, quote, type_name
+from ..lang.values import ZRange, quote, to_literal, type_name
 
 PREVIEW_CHARS = 240
 
@@ -78,29 +78,12 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
                 if not walk(item, depth + 1):
                     return False
             return emit("}")
-        return emit(scalar(v))
+        return emit(to_literal(v))  # a scalar: no nesting to cut
 
     if not walk(value, 0):
         text = "".join(parts)
         return text[:limit] + "..."
     return "".join(parts)
-
-
-def scalar(value: Any) -> str:
-    t = type(value)
-    if t is str:
-        return quote(value)
-    if t is int:
-        return str(value)
-    if t is float:
-        return format_float(value)
-    if t is Bool or t is bool:
-        return "true" if value else "false"
-    if value is None:
-        return "nil"
-    if callable(value):
-        return f"<fn {function_name(value)}>"
-    return repr(value)
 
 
 def children(value: Any, start: int = 0, count: int | None = None) -> list[tuple[str, str, Any]]:

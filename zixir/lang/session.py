@@ -426,13 +426,19 @@ def guarded_call(fn: Callable[..., Any], args: list[Any]) -> Any:
 _positions_cache: dict[Any, list] = {}
 
 
-def _position(code: Any, lasti: int) -> tuple[int, int, int, int] | None:
+def code_positions(code: Any) -> list:
+    """`code.co_positions()` as a list, cached per code object (errors and the debugger)."""
     positions = _positions_cache.get(code)
     if positions is None:
         positions = list(code.co_positions())
-        if len(_positions_cache) > 512:
+        if len(_positions_cache) > 4096:
             _positions_cache.clear()
         _positions_cache[code] = positions
+    return positions
+
+
+def _position(code: Any, lasti: int) -> tuple[int, int, int, int] | None:
+    positions = code_positions(code)
     index = lasti // 2
     if 0 <= index < len(positions):
         line, end_line, col, end_col = positions[index]
