@@ -374,8 +374,8 @@ class RpcServer:
         self.reason = ""
         self._inflight = 0
         self._inflight_lock = threading.Lock()
+        self._drained = threading.Condition(self._inflight_lock)  # _inflight reached 0
         self._stop_when_idle: str | None = None
-        self._threads: list[threading.Thread] = []
 
     def notify(self, method: str, params: list) -> None:
         with self._write_lock:
@@ -386,22 +386,16 @@ class RpcServer:
             self.spawn(self._serve, (), f"zixir-rpc-{i}")
 
     def spawn(self, target: Callable[..., Any], args: tuple, name: str) -> None:
-        """Start a thread this server owns (`join` waits for it)."""
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        with self._inflight_lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
-        thread.start()
+        """Start a serving thread; it ends with the process (`join` waits for its replies)."""
+        threading.Thread(target=target, args=args, name=name, daemon=True).start()
 
-    def join(self, timeout: float) -> list[str]:
-        """Wait up to `timeout` s for every thread of the server; the names of those still
-        running (blocked on a peer that has not closed its end)."""
-        deadline = time.monotonic() + timeout
-        with self._inflight_lock:
-            threads = list(self._threads)
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        return [t.name for t in threads if t.is_alive()]
+    def join(self, timeout: float) -> int:
+        """Wait up to `timeout` s for the requests being handled to send their replies; the
+        number still running. Threads idle on a read of the host's pipes are not waited for:
+        they hold nothing and end with the process."""
+        with self._drained:
+            self._drained.wait_for(lambda: self._inflight == 0, timeout)
+            return self._inflight
 
     def stop(self, reason: str) -> None:
         self.reason = self.reason or reason
@@ -501,6 +495,8 @@ class RpcServer:
             with self._inflight_lock:
                 self._inflight -= 1
                 idle_stop = self._stop_when_idle if self._inflight == 0 else None
+                if self._inflight == 0:
+                    self._drained.notify_all()
             if idle_stop:
                 self.stop(idle_stop)
         return ok

@@ -223,9 +223,9 @@ def main() -> None:
         pass
     router.pool.close()  # joins the worker supervisor and the watchdog
     router.memory.close()
-    stuck = server.join(0.1)  # threads reading the host's pipes end with the process
-    if stuck:
-        router.log.info("router.threads_left", count=len(stuck))
+    unfinished = server.join(1.0)  # replies being written get out before the exit
+    if unfinished:
+        router.log.info("router.requests_left", count=unfinished)
     _flush_stdio()
     os._exit(EXIT_ESCALATED if server.reason == "escalated" else 0)
 
