@@ -14,6 +14,8 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 
+from .modules import ModulePolicies
+from .modules import normalize as normalize_modules
 from .policy import CallPolicy
 
 
@@ -64,6 +66,8 @@ class RuntimeConfig:
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     allow_all: bool = False
+    # per-module call settings (modules.py): {"llm": {"rate": ..., ...}, "llm.complete": {...}}
+    modules: dict = field(default_factory=dict)
     # workers
     preload: tuple[str, ...] = ("numpy",)
     # seconds a caller waiting for a reply, and a worker waiting for the next request, poll
@@ -95,6 +99,7 @@ class RuntimeConfig:
         if not 0 <= self.memory_fraction <= 1:
             raise ValueError("memory_fraction must be between 0 and 1")
         self.policy()  # validates the rules
+        object.__setattr__(self, "modules", normalize_modules(self.modules))
 
     @property
     def worker_restart_intensity(self) -> int:
@@ -104,6 +109,9 @@ class RuntimeConfig:
 
     def policy(self) -> CallPolicy:
         return CallPolicy(self.allow, self.deny, self.allow_all)
+
+    def module_policies(self) -> ModulePolicies:
+        return ModulePolicies(self.modules)
 
     def replace(self, **changes) -> RuntimeConfig:
         return dataclasses.replace(self, **changes)
