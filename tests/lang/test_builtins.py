@@ -191,7 +191,14 @@ USES: dict[str, list[tuple[str, object]]] = {
     "pmap": [
         ("pmap([1, 2, 3], x => x * x)", [1, 4, 9]), ("pmap([], x => x)", []),
         ("pmap(0..3, str)", ["0", "1", "2"]), ("[1, 2] |> pmap(x => x + 1)", [2, 3]),
+        ("pmap(0..5, x => x * 2, 2)", [0, 2, 4, 6, 8]), ("pmap([1, 2], x => -x, 100)", [-1, -2]),
     ],
+    "spawn": [("type_of(spawn(() => 1))", "task"), ("str(spawn(() => 1))", "<task <lambda> running>"),
+              ("fn f() { 7 }\nlet t = spawn(f)\nawait(t)\nstr(t)", "<task f done>")],
+    "await": [("await(spawn(() => 1 + 1))", 2), ("await(spawn(() => 5), 10)", 5),
+              ("let t = spawn(() => await(spawn(() => 3)) * 2)\nawait(t)", 6)],
+    "await_all": [("await_all(map(0..4, i => spawn(() => i * 10)))", [0, 10, 20, 30]),
+                  ("await_all([])", [])],
     "raise": [
         ('try { raise("no") } rescue e { [e.type, e.message] }', ["Error", "no"]),
         ('try { raise("Quota", "full") } rescue e { [e.type, e.message] }', ["Quota", "full"]),
@@ -262,6 +269,8 @@ ERRORS: dict[str, list[tuple[str, str]]] = {
     "float": [('float("abc")', "float"), ("float([1])", "float"), ("float(nil)", "float"),
               ("float(10 * 10" + "0" * 400 + ")", "float")],
     "pmap": [("pmap(5, x => x)", "pmap"), ("pmap([1], 5)", "pmap"),
+             ("pmap([1], x => x, 0)", "pmap: n must be a positive integer, got 0"),
+             ('pmap([1], x => x, "2")', "pmap: n must be a positive integer, got string"),
              ("pmap([1, 0], x => 1 / x)", "Division by zero")],
     "raise": [('raise("stop")', "Error: stop"), ('raise("Quota", "full")', "Quota: full"),
               ("raise(5)", "raise: expected a message string or an error map, got int"),
@@ -270,6 +279,14 @@ ERRORS: dict[str, list[tuple[str, str]]] = {
               ('raise({"type": "T"})', "raise: an error map needs string 'type' and 'message'")],
     "attempt": [("attempt(5)", "attempt: expected a function"),
                 ("attempt(x => x)", "attempt: the function")],
+    "spawn": [("spawn(5)", "spawn: expected a function"), ("spawn(x => x)", "spawn: the function")],
+    "await": [("await(5)", "await: expected a task, got int"),
+              ("await(spawn(() => 1), -1)", "await: seconds"),
+              ('await(spawn(() => 1), "2")', "await: seconds"),
+              ("await(spawn(() => 1 / 0))", "Division by zero")],
+    "await_all": [("await_all(5)", "await_all: expected a list of tasks, got int"),
+                  ("await_all([1])", "await_all: expected a task, got int"),
+                  ("await_all([spawn(() => 1), spawn(() => [][3])])", "Index out of range")],
 }
 
 

@@ -613,16 +613,50 @@ def builtin_attempt(f: Any) -> dict:
     return attempt(f)
 
 
-# `pmap` needs the runtime's parallelism and thread pool: each session binds its own.
-PMAP_SIGNATURE = "pmap(xs, f) -> List"
-PMAP_DOC = ("Parallel map: f applied to every element concurrently; Python calls inside run on "
-            "different workers.")
+# ---- tasks (LANGUAGE.md section 9; the details live in `tasks`) -----------------------------
+
+@builtin("spawn(f) -> Task",
+         "Run the zero-parameter f concurrently; a task for await. A task waiting for a Python "
+         "call lets the others run. A program ends when all its tasks have.", 1)
+def builtin_spawn(f: Any) -> Any:
+    from .tasks import spawn
+
+    return spawn(f)
 
 
-@builtin(PMAP_SIGNATURE, PMAP_DOC, 2)
-def builtin_pmap(xs: Any, f: Any) -> ZList:
-    """Sequential stand-in; a session replaces it with its concurrent version."""
-    return builtin_map(xs, f)
+@builtin("await(task, seconds?) -> Any",
+         "Wait for a task: its value, or its error raised again (with the task's position and "
+         "call chain). With seconds: TaskTimeout \"Task timed out after N seconds\" if it has "
+         "not finished by then (it goes on running).", 1, 2)
+def builtin_await(task: Any, seconds: Any = None) -> Any:
+    from .tasks import await_task
+
+    return await_task(task, seconds)
+
+
+@builtin("await_all(tasks) -> List",
+         "Wait for every task of the list: their values in order; if some failed, the error "
+         "of the first failing one (by position), raised once all have finished.", 1)
+def builtin_await_all(tasks: Any) -> ZList:
+    from .tasks import await_all
+
+    return await_all(tasks)
+
+
+# `pmap` needs the runtime's parallelism: each session binds its own.
+PMAP_SIGNATURE = "pmap(xs, f, n?) -> List"
+PMAP_DOC = ("Parallel map: f applied to every element concurrently, at most n at a time "
+            "(default: the number of workers); results in order, the first error by position "
+            "raised after all finished. Python calls inside run on different workers; with "
+            "async Python functions n may be in the thousands.")
+
+
+@builtin(PMAP_SIGNATURE, PMAP_DOC, 2, 3)
+def builtin_pmap(xs: Any, f: Any, n: Any = None) -> ZList:
+    """Without a session: one element at a time."""
+    from .tasks import pmap
+
+    return pmap(xs, f, n, 1)
 
 
 # ---- the workflow namespace (`workflow.X(...)`, LANGUAGE.md section 9) -----------------------

@@ -175,6 +175,10 @@ class ProtocolError(ZixirRuntimeError):
     """A malformed, oversized or unexpected frame on a worker pipe."""
 
 
+class TaskTimeout(ZixirRuntimeError):
+    """`await(task, seconds)`: the task had not finished in time (it goes on running)."""
+
+
 class WorkflowError(ZixirRuntimeError):
     """A durable workflow was used wrongly or one of its steps cannot go on (a step name used
     twice, a cycle in a dag, a rejected approval, a step that timed out)."""
@@ -200,6 +204,7 @@ __all__ = [
     "Overloaded",
     "RouterCrashed",
     "ProtocolError",
+    "TaskTimeout",
     "WorkflowError",
     "WorkflowWaiting",
 ]

@@ -87,6 +87,11 @@ class Waiter:
     def done(self) -> bool:
         return self._done
 
+    @property
+    def error(self) -> BaseException | None:
+        """The error delivered, if one was (None while waiting or after a value)."""
+        return self._error
+
     def set(self, value: Any = None) -> bool:
         """Deliver the value; False if the waiter already had one (the first wins)."""
         return self._deliver(value, None)

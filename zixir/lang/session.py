@@ -20,7 +20,7 @@ from typing import Any
 
 from . import ast as A
 from . import builtins as B
-from . import owned, support
+from . import fibers, owned, support, tasks
 from .compiler import (
     COMPARISONS,
     CompiledProgram,
@@ -31,10 +31,11 @@ from .compiler import (
     mangle,
     span_key,
 )
-from .deep import EXECUTOR, RECURSION_LIMIT, run_deep
+from .deep import RECURSION_LIMIT, run_deep
 from .errors import Frame, ZixirError, ZixirRuntimeError, ZixirSyntaxError
 from .parser import parse
 from .services import Services, Unavailable
+from .tasks import run_with_tasks
 from .values import (
     FALSE,
     TRUE,
@@ -67,19 +68,21 @@ class Session:
 
     # ---- public API --------------------------------------------------------------------------
 
+    # every evaluation ends once the tasks it spawned have (tasks.run_with_tasks)
+
     def eval(self, source: str, filename: str | None = None) -> Any:
         """Evaluate `source`; the value as plain Python (None/bool/int/float/str/list/dict)."""
-        return run_deep(self._evaluate, source, filename or self.filename, True)
+        return run_deep(run_with_tasks, self._evaluate, source, filename or self.filename, True)
 
     def eval_value(self, source: str, filename: str | None = None) -> Any:
         """Evaluate `source`; the value as a Zixir value (for printing in Zixir syntax)."""
-        return run_deep(self._evaluate, source, filename or self.filename, False)
+        return run_deep(run_with_tasks, self._evaluate, source, filename or self.filename, False)
 
     def run_file(self, path: str, call_main: bool = True) -> Any:
-        return run_deep(self._run_file, path, call_main, True)
+        return run_deep(run_with_tasks, self._run_file, path, call_main, True)
 
     def run_file_value(self, path: str, call_main: bool = True) -> Any:
-        return run_deep(self._run_file, path, call_main, False)
+        return run_deep(run_with_tasks, self._run_file, path, call_main, False)
 
     def _evaluate(self, source: str, filename: str | None, convert: bool) -> Any:
         # parsing and compiling recurse as deep as the program nests: they run on the deep
@@ -98,7 +101,7 @@ class Session:
 
     def call(self, fn: Any, args: list[Any]) -> Any:
         """Call a Zixir function value from Python (arguments already Zixir values)."""
-        return run_deep(guarded_call, fn, args)
+        return run_deep(run_with_tasks, guarded_call, fn, args)
 
     def compile(self, source: str, filename: str | None) -> CompiledProgram:
         program = parse(source, filename)
@@ -194,9 +197,14 @@ class Session:
     # ---- services ----------------------------------------------------------------------------
 
     def _python_call(self, module: str, function: str, args: list, kwargs: dict) -> Any:
-        result = self.services.call_python(module, function, [to_python(a) for a in args],
-                                           {k: to_python(v) for k, v in kwargs.items()})
-        return from_python(result)
+        args = [to_python(a) for a in args]
+        kwargs = {k: to_python(v) for k, v in kwargs.items()}
+        if getattr(self.services, "waits_in_fibers", False):  # parks just the calling task
+            return from_python(self.services.call_python(module, function, args, kwargs))
+        # a runtime whose waits block the thread: the call blocks a helper thread instead,
+        # so the other tasks of this thread go on (no helper outside tasks and pmap)
+        return from_python(fibers.blocking(self.services.call_python, module, function, args,
+                                           kwargs))
 
     def _memory_put(self, *args: Any) -> None:
         key, value, *ttl = _memory_args("put", args, 2, 3)
@@ -248,37 +256,10 @@ class Session:
         prefix = _memory_args("keys", args, 0, 1)
         return ZList(self.services.memory_keys(prefix[0] if prefix else ""))
 
-    def _pmap(self, xs: Any, f: Any) -> ZList:
-        """`width` threads (the runtime's parallelism) take elements in order until none are
-        left; every element is attempted, and the first error by position is raised."""
-        B._sequence("pmap", xs)
-        B.check_function("pmap", f, 1)
-        items = list(xs)
-        width = max(1, min(int(getattr(self.services, "parallelism", 1) or 1), len(items)))
-        if width <= 1:
-            return ZList([f(x) for x in items])
-        results: list[Any] = [None] * len(items)
-        errors: list[BaseException | None] = [None] * len(items)
-        next_index = iter(range(len(items)))
-        lock = threading.Lock()
-
-        def drain() -> None:
-            while True:
-                with lock:
-                    i = next(next_index, None)
-                if i is None:
-                    return
-                try:
-                    results[i] = guarded_call(f, [items[i]])
-                except BaseException as exc:  # noqa: BLE001 - re-raised below, in order
-                    errors[i] = exc
-
-        for future in [EXECUTOR.submit(drain) for _ in range(width)]:
-            future.result()  # waits for all: no call outlives the pmap
-        for error in errors:
-            if error is not None:
-                raise error
-        return ZList(results)
+    def _pmap(self, xs: Any, f: Any, n: Any = None) -> ZList:
+        """`tasks.pmap`, as wide as the runtime's parallelism unless `n` says otherwise."""
+        width = int(getattr(self.services, "parallelism", 1) or 1)
+        return tasks.pmap(xs, f, n, width)
 
     # ---- imports -------------------------------------------------------------------------------
 

@@ -130,7 +130,7 @@ def type_name(value: Any) -> str:
         return "range"
     if callable(value):
         return "function"
-    return t.__name__
+    return getattr(t, "zixir_type", t.__name__)  # e.g. a task
 
 
 def is_number(value: Any) -> bool:
