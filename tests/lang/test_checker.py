@@ -579,3 +579,38 @@ def test_names_in_scope_at_top_level_follow_order_and_shadowing():
 def test_definitions_are_listed_in_source_order():
     analysis = analyze(parse("fn f(a) { let b = a; b }\nlet c = 1\nfor d in [c] { d }"))
     assert [d.name for d in analysis.definitions] == ["f", "a", "b", "c", "d"]
+
+
+# ---- tasks (spawn, await, await_all, pmap) ------------------------------------------------------
+
+@pytest.mark.parametrize("source, message", [
+    ("spawn(x => x)", "spawn: the function takes 1 argument, but spawn passes 0"),
+    ("spawn(5)", "spawn: expected a function, got int"),
+    ("spawn(() => 1, 2)", "Function spawn expects 1 arguments, got 2"),
+    ("await(5)", "await: expected a task, got int"),
+    ('await(spawn(() => 1), "3")', "await: seconds must be a number of seconds, got string"),
+    ("await()", "Function await expects 1 to 2 arguments, got 0"),
+    ("await_all([1, 2])", "await_all: expected a task, got int"),
+    ("await_all(7)", "await_all: expected a list of tasks, got int"),
+    ("pmap([1], (a, b) => a)", "pmap: the function takes 2 arguments, but pmap passes 1"),
+    ("pmap([1], x => x, 1.5)", "pmap: n must be a positive integer, got float"),
+    ("pmap([1], x => x, 2, 3)", "Function pmap expects 2 to 3 arguments, got 4"),
+    ("let y: Int = spawn(() => 1)", "Type mismatch: expected Int, got Task (let y)"),
+])
+def test_task_builtins_are_checked(source, message):
+    assert only_error(source)[0] == message
+
+
+def test_valid_task_programs_have_no_errors():
+    assert errors("""
+fn work() { 1 }
+let t = spawn(work)
+let a = await(t, 2.5)
+let b = await_all([t, spawn(() => 2)])
+let c = pmap([1, 2], x => x + 1, 100)
+let d = await_all(map([1, 2], i => spawn(() => i)))
+fn spawn_all(xs) { map(xs, x => spawn(() => x)) }
+await_all(spawn_all([1]))
+""") == []
+    # a user function of the same name is not the built-in
+    assert errors("fn spawn(a, b) { a + b }\nspawn(1, 2)") == []

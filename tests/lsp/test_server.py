@@ -446,3 +446,24 @@ async def test_signature_help_for_engine_ops_builtins_and_user_functions(
     assert result.active_parameter == 1
     # outside any call: nothing
     assert await help_at(position_of(typing, "let total")) is None
+
+
+async def test_task_builtins_in_completion_hover_and_signature_help(
+        client: LanguageClient, tmp_path: Path) -> None:
+    path = tmp_path / "tasks.zx"
+    text = "let t = spawn(() => 1)\nlet v = await(t, 2)\nlet r = pmap([1, 2], x => x, 8)\n"
+    await open_document(client, path, text)
+    items = await complete(client, path, position_of(text, "let r"))
+    for name in ("spawn", "await", "await_all", "pmap"):
+        assert items[name].detail == BUILTINS[name].signature
+    hover = await hover_text(client, path, position_of(text, "spawn", offset=1))
+    assert BUILTINS["spawn"].signature in hover and "concurrently" in hover
+    result = await request(client.text_document_signature_help_async(types.SignatureHelpParams(
+        text_document=doc_id(path), position=position_of(text, "8)", offset=0))))
+    (signature,) = result.signatures
+    assert signature.label == "pmap(xs, f, n?) -> List"
+    assert result.active_parameter == 2
+    result = await request(client.text_document_signature_help_async(types.SignatureHelpParams(
+        text_document=doc_id(path), position=position_of(text, "2)", offset=0))))
+    assert result.signatures[0].label == BUILTINS["await"].signature
+    assert result.active_parameter == 1

@@ -77,9 +77,10 @@ Type = Basic | ListOf | MapOf | FnType
 ANY, NEVER = Basic("Any"), Basic("Never")
 INT, FLOAT, BOOL, STRING, NIL = (Basic(n) for n in ("Int", "Float", "Bool", "String", "Nil"))
 BASIC_TYPES = {t.name: t for t in (ANY, INT, FLOAT, BOOL, STRING, NIL)}
+TASK = Basic("Task")  # what `spawn` returns (no annotation names it)
 #: what `type_of` calls a value of each type, for messages worded as the runtime words them
 RUNTIME_NAMES = {"Int": "int", "Float": "float", "Bool": "bool", "String": "string",
-                 "Nil": "nil"}
+                 "Nil": "nil", "Task": "task"}
 
 
 def show(t: Type) -> str:
@@ -143,7 +144,7 @@ def _registry_type(text: str) -> Type:
         return BASIC_TYPES[text]
     if text.startswith("[") and text.endswith("]"):
         return ListOf(_registry_type(text[1:-1]))
-    return {"List": ListOf(ANY), "Map": MapOf(ANY), "Never": NEVER}.get(text, ANY)
+    return {"List": ListOf(ANY), "Map": MapOf(ANY), "Never": NEVER, "Task": TASK}.get(text, ANY)
 
 
 def _builtin_type(name: str) -> FnType:
@@ -1206,6 +1207,24 @@ def _count(low: int, high: int | None, singular: bool = False) -> str:
     return f"{low} to {high} arguments"
 
 
+#: what the task built-ins need of their arguments: "calls" (argument index, how many arguments
+#: the built-in passes that function), "task" / "tasks" (the argument index of a task / a list
+#: of tasks), "numbers" (argument index, accepted types, the runtime's message)
+_TASK_BUILTINS: dict[str, dict] = {
+    "spawn": {"calls": ((0, 0),)},
+    "await": {"task": 0,
+              "numbers": ((1, (INT, FLOAT, NIL), "await: seconds must be a number of seconds"),)},
+    "await_all": {"tasks": True},
+    "pmap": {"calls": ((1, 1),),
+             "numbers": ((2, (INT, NIL), "pmap: n must be a positive integer"),)},
+}
+
+
+def _known_value(t: Type) -> bool:
+    """A type that tells what the value is (not Any, Never or a guess)."""
+    return t not in (ANY, NEVER) and not isinstance(t, FnType)
+
+
 def _value_name(t: Type) -> str:
     if isinstance(t, Basic):
         return RUNTIME_NAMES.get(t.name, t.name)
@@ -1286,6 +1305,46 @@ class _Checker:
         if self.arity(node, f"Function {name}", t.min_args, t.max_args) and t.typed_params:
             for position, (arg, param) in enumerate(zip(node.args, t.params, strict=False), start=1):
                 self.expect(arg, self.types.of(arg), param, f"argument {position} of {name}")
+        d = self.a.resolution.get(callee) if isinstance(callee, A.Name) else None
+        if d is not None and d.kind == "builtin" and d.name in _TASK_BUILTINS:
+            self.task_arguments(node, d.name)
+
+    def task_arguments(self, node: A.Call, name: str) -> None:
+        """The arguments of spawn, await, await_all and pmap, as far as their types are known:
+        the errors these calls would raise when they run, worded the same."""
+        args = node.args
+        for index, nargs in _TASK_BUILTINS[name].get("calls", ()):
+            if index >= len(args):
+                continue
+            t = self.types.of(args[index])
+            if isinstance(t, FnType):
+                if nargs < t.min_args or (t.max_args is not None and nargs > t.max_args):
+                    self.resolver.error(f"{name}: the function takes "
+                                        f"{_count(t.min_args, t.max_args, True)}, but {name} "
+                                        f"passes {nargs}", args[index].span)
+            elif _known_value(t):
+                self.resolver.error(f"{name}: expected a function, got {_value_name(t)}",
+                                    args[index].span)
+        spec = _TASK_BUILTINS[name]
+        if "task" in spec and spec["task"] < len(args):
+            t = self.types.of(args[spec["task"]])
+            if _known_value(t) and t != TASK:
+                self.resolver.error(f"{name}: expected a task, got {_value_name(t)}",
+                                    args[spec["task"]].span)
+        if "tasks" in spec and args:
+            t = self.types.of(args[0])
+            if isinstance(t, ListOf):
+                if _known_value(t.element) and t.element != TASK:
+                    self.resolver.error(f"{name}: expected a task, got "
+                                        f"{_value_name(t.element)}", args[0].span)
+            elif _known_value(t):
+                self.resolver.error(f"{name}: expected a list of tasks, got {_value_name(t)}",
+                                    args[0].span)
+        for index, wanted, message in spec.get("numbers", ()):
+            if index < len(args):
+                t = self.types.of(args[index])
+                if _known_value(t) and not any(t == w for w in wanted):
+                    self.resolver.error(f"{message}, got {_value_name(t)}", args[index].span)
 
     def results(self, function: A.Node) -> None:
         if not isinstance(function, (A.FnDef, A.Lambda)) or function.result_type is None:
