@@ -18,6 +18,8 @@ from .lang.errors import WorkflowWaiting, ZixirError, ZixirSyntaxError
 from .lang.values import to_literal, to_python
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
+CONFIG_HELP = ("settings file (default: zixir.toml in the script's directory or its parents); "
+               "command-line options win over it")
 
 
 def _source_of(path: str | None) -> str | None:
@@ -41,7 +43,9 @@ def report_error(error: ZixirError, filename: str | None, source: str | None = N
         print(f"{shown_file or '<input>'}: error: {error.message}", file=sys.stderr)
     else:
         print(format_error(error, source, shown_file), file=sys.stderr)
-    return EXIT_USAGE if isinstance(error, ZixirSyntaxError) else EXIT_RUNTIME
+    from .project_file import ProjectFileError
+
+    return EXIT_USAGE if isinstance(error, ZixirSyntaxError | ProjectFileError) else EXIT_RUNTIME
 
 
 def _json_default(value: Any) -> Any:
@@ -71,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         value, at_line_start = run_file_for_cli(
             path, workers=args.workers, timeout=args.timeout, allow=args.allow,
-            allow_all=args.allow_all, stats=args.stats, memory=args.memory)
+            allow_all=args.allow_all, stats=args.stats, memory=args.memory, config=args.config)
     except WorkflowWaiting as waiting:
         sys.stdout.flush()
         print(f"zixir: {waiting.message}", file=sys.stderr)
@@ -87,10 +91,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from . import project_file
     from .lang.checker import check
 
     status = EXIT_OK
+    checked: set[str] = set()
     for path in args.files:
+        # the zixir.toml `zixir run` would use for this file, checked once
+        where = args.config or project_file.find(os.path.dirname(os.path.abspath(path)))
+        if where and os.path.abspath(where) not in checked:
+            checked.add(os.path.abspath(where))
+            try:
+                project_file.for_script(path, args.config)
+            except project_file.ProjectFileError as error:
+                status = max(status, report_error(error, where))
         source = _source_of(path)
         if source is None:
             print(f"zixir: error: cannot read {path}", file=sys.stderr)
@@ -137,9 +151,13 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def cmd_repl(args: argparse.Namespace) -> int:
+    from .project_file import ProjectFileError
     from .repl import run_repl
 
-    return run_repl(workers=args.workers, memory=args.memory)
+    try:
+        return run_repl(workers=args.workers, memory=args.memory, config=args.config)
+    except ProjectFileError as error:
+        return report_error(error, error.filename)
 
 
 #: transports a language client may ask for; the server speaks only stdio
@@ -183,11 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--memory", metavar="PATH", default=None,
                      help="the memory store's file (default: $ZIXIR_MEMORY or "
                           "~/.local/share/zixir/memory.sqlite3)")
+    run.add_argument("--config", metavar="FILE", default=None, help=CONFIG_HELP)
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser("check", help="report syntax and static errors without running")
     check.add_argument("files", nargs="+")
     check.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    check.add_argument("--config", metavar="FILE", default=None,
+                       help="the zixir.toml to validate (default: the nearest to each file)")
     check.set_defaults(handler=cmd_check)
 
     fmt = sub.add_parser("fmt", help="rewrite files in the canonical layout")
@@ -199,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     repl = sub.add_parser("repl", help="interactive session")
     repl.add_argument("--workers", type=int, default=None)
     repl.add_argument("--memory", metavar="PATH", default=None, help="the memory store's file")
+    repl.add_argument("--config", metavar="FILE", default=None,
+                      help="settings file (default: zixir.toml in the current directory or "
+                           "its parents)")
     repl.set_defaults(handler=cmd_repl)
 
     lsp = sub.add_parser("lsp", help="language server on stdio")

@@ -19,37 +19,41 @@ def default_memory_path() -> str:
     return os.path.join(data, "zixir", "memory.sqlite3")
 
 
-def _runtime(workers: int | None = None, timeout: float | None = None,
-             allow: list[str] | None = None, allow_all: bool = False,
-             memory: str | None = None, deny: tuple[str, ...] = ()) -> Any:
+def runtime_options(script: str | None, config: str | None = None, *,
+                    workers: int | None = None, timeout: float | None = None,
+                    allow: list[str] | None = None, allow_all: bool = False,
+                    memory: str | None = None) -> dict[str, Any]:
+    """The runtime's options for a command: the command line's over zixir.toml's (the one
+    named by `config`, else the nearest to the script) over the defaults."""
+    from . import project_file
+
+    file = project_file.for_script(script, config)
+    options = project_file.combine(file, {
+        "workers": workers, "call_timeout": timeout, "allow": tuple(allow) if allow else None,
+        "allow_all": True if allow_all else None, "memory_path": memory})
+    options.setdefault("memory_path", default_memory_path())
+    return options
+
+
+def _runtime(options: dict[str, Any]) -> Any:
     from .runtime import Runtime
 
-    path = memory or default_memory_path()
+    path = options["memory_path"]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    options: dict[str, Any] = {"memory_path": path}
-    if allow:
-        options["allow"] = tuple(allow)
-    if allow_all:
-        options["allow_all"] = True
-    if deny:
-        options["deny"] = tuple(deny)
-    return Runtime(workers=workers, call_timeout=timeout, **options)
+    return Runtime(**options)
 
 
 def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | None = None,
                      allow: list[str] | None = None, allow_all: bool = False,
-                     stats: bool = False, memory: str | None = None) -> tuple[Any, bool]:
+                     stats: bool = False, memory: str | None = None,
+                     config: str | None = None) -> tuple[Any, bool]:
     """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
     output ended a line."""
-    from . import project_file
     from .runtime import format_stats
 
-    deny: tuple[str, ...] = ()
-    found = project_file.find(os.path.dirname(os.path.abspath(path)))
-    if found is not None:  # [policy] of zixir.toml, beside the command line's --allow
-        file_allow, deny = project_file.policy_rules(found)
-        allow = list(file_allow) + list(allow or [])
-    with _runtime(workers, timeout, allow, allow_all, memory, deny) as rt:
+    options = runtime_options(path, config, workers=workers, timeout=timeout, allow=allow,
+                              allow_all=allow_all, memory=memory)
+    with _runtime(options) as rt:
         try:
             value = rt.run_file(path)
             return value, rt.output_at_line_start()
@@ -61,8 +65,9 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
 class RuntimeSession:
     """The REPL's session: bindings live in the router of a private runtime."""
 
-    def __init__(self, workers: int | None = None, memory: str | None = None) -> None:
-        self.runtime = _runtime(workers, memory=memory)
+    def __init__(self, workers: int | None = None, memory: str | None = None,
+                 config: str | None = None) -> None:
+        self.runtime = _runtime(runtime_options(None, config, workers=workers, memory=memory))
 
     def eval_value(self, source: str, filename: str | None = None) -> Any:
         return self.runtime.eval(source, filename)
@@ -77,5 +82,6 @@ class RuntimeSession:
         self.runtime.close()
 
 
-def repl_session(workers: int | None = None, memory: str | None = None) -> RuntimeSession:
-    return RuntimeSession(workers, memory)
+def repl_session(workers: int | None = None, memory: str | None = None,
+                 config: str | None = None) -> RuntimeSession:
+    return RuntimeSession(workers, memory, config)

@@ -62,15 +62,21 @@ class Runtime:
     """A supervised zixir runtime: router, memory store and Python workers.
 
     `Runtime(workers=4, call_timeout=10)`; every field of `RuntimeConfig` is accepted as a
-    keyword (`allow=["os"]`, `restart_intensity=5`, `memory_path="state.db"`, ...), or pass
-    `config=RuntimeConfig(...)`.
+    keyword (`allow=["os"]`, `restart_intensity=5`, `memory_path="state.db"`,
+    `modules={"llm": {"rate": "50/s"}}`, ...), or pass `config=RuntimeConfig(...)` or
+    `config="path/to/zixir.toml"` (keywords win over the file; `allow`, `deny` and `modules`
+    tables add up).
     """
 
     def __init__(self, workers: int | None = None, call_timeout: float | None = None, *,
-                 config: RuntimeConfig | None = None, **options: Any) -> None:
+                 config: RuntimeConfig | str | os.PathLike | None = None,
+                 **options: Any) -> None:
         base = {"workers": workers, "call_timeout": call_timeout, **options}
-        if config is None:
-            config = RuntimeConfig.from_options(**base)
+        if config is None or isinstance(config, str | os.PathLike):
+            from zixir import project_file
+
+            found = project_file.load(os.fspath(config)) if config is not None else None
+            config = RuntimeConfig.from_options(**project_file.combine(found, base))
         elif any(v is not None for v in base.values()):
             config = config.replace(**{k: v for k, v in base.items() if v is not None})
         self.config = config

@@ -22,8 +22,11 @@ def add_workflow_command(sub: argparse._SubParsersAction) -> None:
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
         parser = actions.add_parser(name, help=help_text)
         parser.add_argument("--memory", metavar="PATH", default=None,
-                            help="the memory store's file (default: $ZIXIR_MEMORY or "
-                                 "~/.local/share/zixir/memory.sqlite3)")
+                            help="the memory store's file (default: memory_path of zixir.toml, "
+                                 "$ZIXIR_MEMORY or ~/.local/share/zixir/memory.sqlite3)")
+        parser.add_argument("--config", metavar="FILE", default=None,
+                            help="settings file (default: zixir.toml in the current directory "
+                                 "or its parents)")
         parser.set_defaults(handler=cmd_workflow, workflow_action=name)
         return parser
 
@@ -53,12 +56,20 @@ def _usage(parser: argparse.ArgumentParser):
 
 def cmd_workflow(args: argparse.Namespace) -> int:
     from zixir.lang.errors import ZixirError
+    from zixir.project_file import ProjectFileError, for_script
     from zixir.runtime_bridge import default_memory_path
 
     from .admin import Workflows, format_run, format_runs
     from .storage import StoreKeyValue
 
-    path = args.memory or default_memory_path()
+    try:
+        found = for_script(None, args.config)  # the memory_path of zixir.toml, if it sets one
+    except ProjectFileError as error:
+        from zixir.cli import report_error
+
+        return report_error(error, error.filename)
+    path = args.memory or (found.options.get("memory_path") if found else None) \
+        or default_memory_path()
     if not os.path.isfile(path):
         if args.workflow_action == "list":
             print("no workflow runs (no memory store at " + path + ")")
