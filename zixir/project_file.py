@@ -241,7 +241,11 @@ def load(path: str) -> ProjectFile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
-        line, column = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+        if m:
+            line, column = int(m.group(1)), int(m.group(2))
+        else:  # "at end of document": the last line
+            lines = text.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
         message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(e))
         raise ProjectFileError(f"{FILENAME} is not valid TOML: {message}", line, column,
                                filename=path) from None

@@ -256,7 +256,7 @@ def test_zixir_toml_policy_allows_and_denies(tmp_path):
     (tmp_path / "zixir.toml").write_text('[policy]\nallow = ["email.utils.formataddr"]\n'
                                          'alow = ["os"]\n')
     out = _zixir("run", str(program), cwd=tmp_path)
-    assert out.returncode == 1
+    assert out.returncode == 2  # a usage error, like a syntax error
     assert f"{tmp_path / 'zixir.toml'}:3:1: error: unknown key 'alow' in [policy]" in out.stderr
 
 
