@@ -278,3 +278,29 @@ println(json([len(unique(pids)), slow]))
     out = zixir("run", str(nested), cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [3, "CallTimeout"]
+
+
+def test_repl_and_workflow_commands_use_the_file_of_the_current_directory(tmp_path):
+    write(tmp_path / "zixir.toml", '[runtime]\nmemory_path = "store.sqlite3"\n')
+    out = subprocess.run([sys.executable, "-m", "zixir", "repl"], cwd=tmp_path, text=True,
+                         input='memory.put("k", 41)\nmemory.get("k") + 1\n',
+                         capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "42" in out.stdout
+    assert (tmp_path / "store.sqlite3").exists()
+    # `zixir workflow` opens the same store: no "no memory store" error
+    listed = zixir("workflow", "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "no memory store" not in listed.stdout
+    write(tmp_path / "zixir.toml", '[runtime]\nmemory_path = 5\n')
+    for command in (["repl"], ["workflow", "list"]):
+        out = subprocess.run([sys.executable, "-m", "zixir", *command], cwd=tmp_path, text=True,
+                             input="", capture_output=True, timeout=120)
+        assert out.returncode == 2, (command, out.stderr)
+        assert out.stderr.startswith(f"{tmp_path / 'zixir.toml'}:2:1: error: [runtime] "
+                                     "memory_path: must be a path"), out.stderr
+    out = subprocess.run([sys.executable, "-m", "zixir", "repl", "--config",
+                          str(write(tmp_path / "ok.toml", "[runtime]\nworkers = 1\n"))],
+                         cwd=tmp_path, text=True, input="1 + 1\n", capture_output=True,
+                         timeout=120)
+    assert out.returncode == 0 and "2" in out.stdout, out.stderr
