@@ -4,7 +4,7 @@ The interpreter never talks to processes itself. It converts Zixir values to pla
 (`None`, `bool`, `int`, `float`, `str`, `list`, `dict`), hands them to a `Services` object and
 converts the results back. `zixir.runtime` provides the real implementation (workers and the
 memory store); `Unavailable` is used where no runtime is attached and gives a clear error.
-Implementations must be thread-safe: `pmap` calls them from several threads at once.
+Implementations must be thread-safe: tasks and `pmap` call them from several threads at once.
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ from .errors import ZixirRuntimeError
 
 
 class Services(Protocol):
-    #: how many Python calls can usefully run at once (pmap sizes its thread pool with it)
+    #: how many Python calls can usefully run at once (pmap's default width)
     parallelism: int
+    #: optional, default False: True when `call_python` waits through `zixir.lang.fibers`
+    #: (a Waiter) so that a task calling it parks only itself; otherwise the interpreter runs
+    #: the call on a helper thread while the task waits (`fibers.blocking`)
+    waits_in_fibers: bool
 
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any: ...
 
@@ -41,6 +45,7 @@ class Unavailable:
     """Services of an interpreter without a runtime: every request is a clear error."""
 
     parallelism = 1
+    waits_in_fibers = True  # nothing blocks: every request fails at once
 
     def __init__(self, reason: str = "this evaluation has no zixir runtime attached") -> None:
         self.reason = reason
