@@ -658,3 +658,23 @@ def test_disconnect_while_stopped_ends_the_program_and_the_adapter(dap, tmp_path
     client.stopped("breakpoint")
     assert client.close() == 0
     assert client.output("stdout") == ""
+
+
+def test_tasks_under_the_debugger_stop_at_breakpoints_and_are_waited_for(dap, tmp_path):
+    program = write(tmp_path, "main.zx", """
+        fn work(n) {
+          let doubled = n * 2
+          doubled
+        }
+        let t = spawn(() => work(21))
+        spawn(() => println("never awaited"))
+        await(t)
+    """)
+    client = dap()
+    client.start(program, {program: [3]})
+    client.stopped("breakpoint")
+    assert client.top() == ("work", 3)
+    assert client.scope(client.frames()[0]["id"])["n"]["value"] == "21"
+    client.request("continue", {"threadId": 1})
+    assert client.finish() == 0
+    assert client.output("stdout") == "never awaited\n42\n"

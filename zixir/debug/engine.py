@@ -42,6 +42,7 @@ from ..lang.deep import EXECUTOR, interrupt
 from ..lang.errors import ZixirError, ZixirRuntimeError
 from ..lang.parser import parse
 from ..lang.session import _PROGRAMS, _PROGRAMS_LOCK, Session, localize, read_source
+from ..lang.tasks import run_with_tasks
 from ..lang.values import is_truthy
 from .frames import (
     FrameView,
@@ -293,15 +294,8 @@ class Debugger:
         if trace:
             sys.settrace(self._call_hook)
         try:
-            compiled = session.compile(read_source(path), path)
-            namespace = session.namespace
-            exec(compiled.code, namespace)
-            toplevel = namespace.pop(compiled.function_name)
-            value = self._guarded(toplevel)
-            main = namespace.get(mangle("main"))
-            if main is not None and callable(main) and B.arity(main) == (0, 0):
-                value = self._guarded(main)
-            return Outcome(value=value)
+            # like `zixir run`: the program ends once the tasks it spawned have
+            return Outcome(value=run_with_tasks(self._run_program, session, path))
         except ZixirError as exc:  # syntax errors too: they are reported the same way
             return Outcome(error=exc)
         except (Terminated, KeyboardInterrupt):
@@ -309,6 +303,17 @@ class Debugger:
         finally:
             sys.settrace(None)
             self._thread = None
+
+    def _run_program(self, session: Session, path: str) -> Any:
+        compiled = session.compile(read_source(path), path)
+        namespace = session.namespace
+        exec(compiled.code, namespace)
+        toplevel = namespace.pop(compiled.function_name)
+        value = self._guarded(toplevel)
+        main = namespace.get(mangle("main"))
+        if main is not None and callable(main) and B.arity(main) == (0, 0):
+            value = self._guarded(main)
+        return value
 
     def _guarded(self, fn: Callable[[], Any]) -> Any:
         try:

@@ -226,7 +226,10 @@ class Scheduler:
 
     def __init__(self) -> None:
         self.thread = threading.get_ident()
-        self.root = greenlet.getcurrent()
+        root = greenlet.getcurrent()
+        while root.parent is not None:  # the thread's main greenlet
+            root = root.parent
+        self.root = root
         self.hub = greenlet.greenlet(self._loop, parent=self.root)
         self.ready: deque[_Park] = deque()
         self.timers: list[list] = []  # heap of [deadline, seq, callback, cancelled]
