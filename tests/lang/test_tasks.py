@@ -194,3 +194,54 @@ def test_pmap_n_in_the_thousands():
 def test_pmap_inside_tasks_and_tasks_inside_pmap():
     assert run("await(spawn(() => pmap(0..5, x => x * x, 2)))") == [0, 1, 4, 9, 16]
     assert run("pmap(0..4, x => await(spawn(() => x + 1)), 2)") == [1, 2, 3, 4]
+
+
+class ReaderThreadServices:
+    """A runtime whose calls wait through fibers (`waits_in_fibers`), as a channel with many
+    requests in flight does: each call parks on a Waiter; one reader thread answers them all
+    after `delay` seconds."""
+
+    waits_in_fibers = True
+    parallelism = 2
+
+    def __init__(self, delay: float) -> None:
+        import queue
+
+        from zixir.lang.fibers import Waiter
+
+        self.Waiter = Waiter
+        self.delay = delay
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.most_threads = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self) -> None:
+        while True:
+            due, waiter, value = self.requests.get()
+            time.sleep(max(0.0, due - time.monotonic()))
+            waiter.set(value)
+
+    def call_python(self, module, function, args, kwargs):
+        waiter = self.Waiter()
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.most_threads = max(self.most_threads, threading.active_count())
+        self.requests.put((time.monotonic() + self.delay, waiter, args[0]))
+        try:
+            return waiter.wait(30)
+        finally:
+            self.in_flight -= 1
+
+
+def test_ten_thousand_calls_in_flight_on_one_thread_when_the_runtime_waits_in_fibers():
+    services = ReaderThreadServices(delay=0.5)
+    threads_before = threading.active_count()
+    start = time.monotonic()
+    value = run('sum(pmap(0..10000, i => python "m" "echo" (i), 10000))', services)
+    elapsed = time.monotonic() - start
+    assert value == sum(range(10000))
+    assert services.most_in_flight == 10000  # every call waited at the same time
+    assert services.most_threads <= threads_before + 2  # no thread per call
+    assert elapsed < 15  # one after the other: 5,000 s
