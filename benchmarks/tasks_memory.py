@@ -10,12 +10,14 @@ answers, so this second row shows what many-in-flight workers remove.
 
     python benchmarks/tasks_memory.py [--tasks N] [--rounds R]
 
-Linux only (reads /proc). Rounds are interleaved; the median and best of each row are printed.
+Linux only (reads /proc). Each measurement has a router of its own (memory a previous one
+freed would hide the cost); rounds are interleaved; the median and best of each row are printed.
 
-Measured (2 cores shared with other builds, Python 3.11, greenlet 3.5, 2 workers), 1 round:
-10,000 tasks waiting on one task: +79 MB router RSS (about 8 KB per task), +1 OS thread (the
-helper thread blocked in the gate's call); 10,000 tasks each making a 1 ms sync call: +77 MB
-and +511 threads (the helper-thread cap), 11.5 s for 10,000 calls on 2 workers.
+Measured (2 cores shared with other builds, load average ~13, Python 3.11, greenlet 3.5,
+2 workers), 3 rounds, median: 10,000 tasks waiting on one task: +79 MB router RSS (8.1 KB per
+task), +1 OS thread (the helper blocked in the gate's call), 4.9 s for a 3 s gate; 10,000 tasks
+each making a 1 ms sync call: +110 MB (11.3 KB per task, thread stacks included) and +512
+threads (the helper-thread cap), 12.3 s for the 10,000 calls on 2 workers.
 """
 
 from __future__ import annotations
@@ -91,19 +93,19 @@ def main() -> None:
 
     from zixir import Runtime
 
+    rows: dict[str, list[tuple[int, int, float]]] = {"await": [], "calls": []}
+    programs = {"await": AWAIT_GATE.format(n=args.tasks, hold=args.hold),
+                "calls": CALLS.format(n=args.tasks, hold=0.001)}
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "benchlib.py"), "w") as f:
             f.write(HELPER)
-        with Runtime(workers=args.workers, paths=[tmp]) as rt:
-            router = rt.pids()["router"]
-            rt.eval('python "benchlib" "nap" (0.0)')  # warm: workers up, modules imported
-            rt.eval("len(await_all(map(0..100, i => spawn(() => i))))")
-            rows: dict[str, list[tuple[int, int, float]]] = {"await": [], "calls": []}
-            for _ in range(args.rounds):
-                rows["await"].append(measure(
-                    rt, router, AWAIT_GATE.format(n=args.tasks, hold=args.hold), args.hold))
-                rows["calls"].append(measure(
-                    rt, router, CALLS.format(n=args.tasks, hold=0.001), 0.001))
+        for _ in range(args.rounds):
+            for key, source in programs.items():  # a fresh router for every measurement
+                with Runtime(workers=args.workers, paths=[tmp]) as rt:
+                    router = rt.pids()["router"]
+                    rt.eval('python "benchlib" "nap" (0.0)')  # warm: workers up
+                    rt.eval("len(await_all(map(0..100, i => spawn(() => i))))")
+                    rows[key].append(measure(rt, router, source, args.hold))
     print(f"{args.tasks:,} tasks, router process, {args.rounds} rounds (median / best)")
     labels = {"await": "all waiting on one task (half with a timeout)",
               "calls": "each making a Python call (sync workers)"}
