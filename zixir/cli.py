@@ -71,7 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         value, at_line_start = run_file_for_cli(
             path, workers=args.workers, timeout=args.timeout, allow=args.allow,
-            allow_all=args.allow_all, stats=args.stats, memory=args.memory)
+            allow_all=args.allow_all, stats=args.stats, memory=args.memory,
+            quiet=args.quiet, log_json=args.log_json, metrics_port=args.metrics_port)
     except WorkflowWaiting as waiting:
         sys.stdout.flush()
         print(f"zixir: {waiting.message}", file=sys.stderr)
@@ -164,6 +165,16 @@ def cmd_debug(args: argparse.Namespace) -> int:
     return debug_main()
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zixir", description="Run and check Zixir programs.")
     parser.add_argument("--version", action="version", version="zixir 0.1.0")
@@ -179,7 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "allow list (repeatable)")
     run.add_argument("--allow-all", action="store_true",
                      help="allow every Python call (trusted scripts only)")
-    run.add_argument("--stats", action="store_true", help="print runtime statistics to stderr")
+    run.add_argument("--stats", action="store_true",
+                     help="print runtime statistics to stderr at the end")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bars (they are drawn only when stderr is a terminal)")
+    run.add_argument("--log-json", action="store_true",
+                     help="runtime events as JSON lines on stderr even on a terminal")
+    run.add_argument("--metrics-port", type=_port, default=None, metavar="N",
+                     help="serve Prometheus metrics at http://127.0.0.1:N/metrics while the "
+                          "program runs (0: any free port; the URL is printed)")
     run.add_argument("--memory", metavar="PATH", default=None,
                      help="the memory store's file (default: $ZIXIR_MEMORY or "
                           "~/.local/share/zixir/memory.sqlite3)")

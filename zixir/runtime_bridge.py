@@ -21,12 +21,13 @@ def default_memory_path() -> str:
 
 def _runtime(workers: int | None = None, timeout: float | None = None,
              allow: list[str] | None = None, allow_all: bool = False,
-             memory: str | None = None, deny: tuple[str, ...] = ()) -> Any:
+             memory: str | None = None, deny: tuple[str, ...] = (),
+             **observe: Any) -> Any:
     from .runtime import Runtime
 
     path = memory or default_memory_path()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    options: dict[str, Any] = {"memory_path": path}
+    options: dict[str, Any] = {"memory_path": path, **observe}
     if allow:
         options["allow"] = tuple(allow)
     if allow_all:
@@ -38,9 +39,12 @@ def _runtime(workers: int | None = None, timeout: float | None = None,
 
 def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | None = None,
                      allow: list[str] | None = None, allow_all: bool = False,
-                     stats: bool = False, memory: str | None = None) -> tuple[Any, bool]:
+                     stats: bool = False, memory: str | None = None, quiet: bool = False,
+                     log_json: bool = False, metrics_port: int | None = None
+                     ) -> tuple[Any, bool]:
     """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
-    output ended a line."""
+    output ended a line. `quiet`: no progress bars; `log_json`: events as JSON lines even on
+    a terminal; `metrics_port`: serve Prometheus metrics while it runs."""
     from . import project_file
     from .runtime import format_stats
 
@@ -49,7 +53,14 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
     if found is not None:  # [policy] of zixir.toml, beside the command line's --allow
         file_allow, deny = project_file.policy_rules(found)
         allow = list(file_allow) + list(allow or [])
-    with _runtime(workers, timeout, allow, allow_all, memory, deny) as rt:
+    observe: dict[str, Any] = {"metrics_port": metrics_port}
+    if quiet:
+        observe["progress"] = False
+    if log_json:
+        observe["log_format"] = "json"
+    with _runtime(workers, timeout, allow, allow_all, memory, deny, **observe) as rt:
+        if rt.metrics_url and not quiet:
+            print(f"zixir: metrics at {rt.metrics_url}", file=sys.stderr, flush=True)
         try:
             value = rt.run_file(path)
             return value, rt.output_at_line_start()

@@ -28,9 +28,10 @@ from typing import Any
 from zixir.lang.deep import interrupt
 from zixir.lang.errors import ZixirError, ZixirRuntimeError
 from zixir.lang.output import LineTrackingStream
+from zixir.observe import metrics, progress, tracing
 
 from . import protocol as p
-from .channel import RpcServer, serve_channel_requests
+from .channel import RpcServer, current_notifier, serve_channel_requests
 from .config import RuntimeConfig
 from .events import make_logger
 from .memory import MemoryClient
@@ -99,7 +100,8 @@ def load_factory(spec: str) -> Any:
 class Router:
     def __init__(self, config: RuntimeConfig, memory_socket: str) -> None:
         self.config = config
-        self.log = make_logger("router", config.log_level, config.log_file)
+        self.log = make_logger("router", config.log_level, config.log_file,
+                               config.log_format)
         self.stats = Stats()
         self.pool = WorkerPool(config, self.log, self.stats, on_escalate=self._escalated)
         self.memory = MemoryClient(memory_socket)
@@ -111,6 +113,8 @@ class Router:
         self.server: RpcServer | None = None
         self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
                              opaque=True)
+        metrics.RECORDER.add_source("workers", self.pool.snapshot)
+        metrics.RECORDER.add_source("breakers", self.pool.breakers.states)
 
     def session(self) -> Any:
         with self._session_lock:
@@ -152,21 +156,23 @@ class Router:
             module, function, args, kwargs, options = params
             return self.pool.call(module, function, args, kwargs,
                                   timeout=options.get("timeout"), retries=options.get("retries"))
-        if method == "eval":
+        if method == "eval":  # [source, filename, fresh?, trace carrier?]
             source, filename, *options = params
-            if options and options[0]:  # fresh: a session of its own, no shared bindings
-                return self.new_session().eval(source, filename=filename)
-            session = self.session()
-            with self._session_lock:
-                return session.eval(source, filename=filename)
-        if method == "run_file":
+            with observed_run("zixir.eval", filename, options):
+                if options and options[0]:  # fresh: a session of its own, no shared bindings
+                    return self.new_session().eval(source, filename=filename)
+                session = self.session()
+                with self._session_lock:
+                    return session.eval(source, filename=filename)
+        if method == "run_file":  # [path, call_main, fresh?, trace carrier?]
             path, call_main, *options = params
             self.pool.add_path(os.path.dirname(os.path.abspath(path)))
-            if options and options[0]:
-                return self.new_session().run_file(path, call_main=call_main)
-            session = self.session()
-            with self._session_lock:
-                return session.run_file(path, call_main=call_main)
+            with observed_run("zixir.run", path, options):
+                if options and options[0]:
+                    return self.new_session().run_file(path, call_main=call_main)
+                session = self.session()
+                with self._session_lock:
+                    return session.run_file(path, call_main=call_main)
         if method == "reset":
             with self._session_lock:
                 self._session = None
@@ -179,11 +185,39 @@ class Router:
             snap = self.stats.snapshot()
             snap["workers"] = self.pool.snapshot()
             snap["breakers"] = self.pool.breakers.states()
+            snap["metrics"] = metrics.snapshot()
             snap["pid"] = os.getpid()
             return snap
+        if method == "metrics":
+            return metrics.RECORDER.exposition()
         if method == "ping":
             return os.getpid()
         raise ZixirRuntimeError(f"unknown router method {method!r}")
+
+
+class observed_run:
+    """A run or an eval as the observers see it: its trace span (a child of the host's span
+    when the request carried one) and the progress sink of the request's channel."""
+
+    __slots__ = ("span", "sink")
+
+    def __init__(self, name: str, filename: str | None, options: list) -> None:
+        carrier = options[1] if len(options) > 1 and isinstance(options[1], dict) else None
+        self.span = tracing.span(name, {"zixir.file": filename}, parent=carrier, run=True) \
+            if tracing.ENABLED else None
+        self.sink = current_notifier()
+
+    def __enter__(self) -> None:
+        if self.span is not None:
+            self.span.__enter__()
+        if self.sink is not None:
+            progress.open_sink(self.sink)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.sink is not None:
+            progress.close_sink(self.sink)
+        if self.span is not None:
+            self.span.__exit__(*exc)
 
 
 def _flush_stdio() -> None:
@@ -202,6 +236,8 @@ def main() -> None:
         os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = RuntimeConfig.from_json(os.environ["ZIXIR_RUNTIME_CONFIG"])
+    tracing.set_role("router")
+    progress.ENABLED = bool(config.progress)
     for path in reversed(list(config.sys_path)):
         if path not in sys.path:
             sys.path.insert(0, path)
@@ -227,6 +263,7 @@ def main() -> None:
     if unfinished:
         router.log.info("router.requests_left", count=unfinished)
     _flush_stdio()
+    tracing.shutdown()
     os._exit(EXIT_ESCALATED if server.reason == "escalated" else 0)
 
 

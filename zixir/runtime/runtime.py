@@ -25,6 +25,7 @@ import atexit
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -38,6 +39,8 @@ from zixir.lang.errors import (
     RouterCrashed,
     ZixirRuntimeError,
 )
+from zixir.observe import tracing
+from zixir.observe.progress import ProgressView
 
 from . import protocol as p
 from .channel import Channel, ChannelClosed, DedicatedChannel
@@ -73,8 +76,13 @@ class Runtime:
             config = RuntimeConfig.from_options(**base)
         elif any(v is not None for v in base.values()):
             config = config.replace(**{k: v for k, v in base.items() if v is not None})
+        if config.progress is None:  # bars when the host's stderr is a terminal
+            config = config.replace(progress=_is_terminal(sys.stderr))
         self.config = config
-        self.log = make_logger("host", config.log_level, config.log_file)
+        self._progress_view = ProgressView() if config.progress else None
+        self._metrics_server: Any = None
+        self.log = make_logger("host", config.log_level, config.log_file,
+                               config.log_format)
         self._stats = Stats()
         self._dir = tempfile.mkdtemp(prefix=f"zixir-{config.tag}-")
         self._janitor = Janitor(self._dir, config.tag)  # cleans up even after a kill -9
@@ -111,6 +119,17 @@ class Runtime:
             self._cleanup()
             raise ZixirRuntimeError(f"the zixir runtime could not start: {e}") from None
         atexit.register(self.close)
+        if config.metrics_port is not None:
+            from zixir.observe.host_metrics import MetricsServer
+
+            try:
+                self._metrics_server = MetricsServer(self, config.metrics_host,
+                                                     config.metrics_port)
+            except OSError as e:
+                self.close()
+                raise ZixirRuntimeError(
+                    f"cannot serve metrics on {config.metrics_host}:{config.metrics_port}: "
+                    f"{e.strerror or e}") from None
 
     # ---- children ----------------------------------------------------------------------
 
@@ -196,6 +215,8 @@ class Runtime:
                 self._router_handle = None
         sweep(self.config.tag, dead_only=True)  # shared memory of the router and its workers
         kill_recorded(self._dir)  # what its workers' libraries forked
+        if status is not None and status.exitcode == 3:  # its worker supervisor escalated
+            self._stats.count("worker_escalations")
         if handle.decision != "shutdown":
             self._stats.count("router_restarts")
             self.log.warning("router.exit", pid=handle.pid, status=status.describe(),
@@ -249,6 +270,7 @@ class Runtime:
                 channel = DedicatedChannel.open(control, self._codec, handle, self.config.spin)
             except OSError:
                 return None  # the router is going away: the shared channel reports it
+        channel.on_note = self._progress_view  # progress reports of the programs it runs
         channel.lock.acquire()
         self._local.channel = channel
         self._channels.add(channel)
@@ -294,12 +316,22 @@ class Runtime:
     def eval(self, source: str, filename: str | None = None, *, fresh: bool = False) -> Any:
         """Evaluate Zixir source in this runtime's session (variables persist), or with
         `fresh=True` in a session of its own."""
-        return self._request("eval", [source, filename, fresh])
+        return self._run("eval", [source, filename, fresh])
 
     def run_file(self, path: str | os.PathLike, call_main: bool = True, *,
                  fresh: bool = False) -> Any:
         """Run a Zixir file (its directory becomes importable by Python workers)."""
-        return self._request("run_file", [os.path.abspath(os.fspath(path)), call_main, fresh])
+        return self._run("run_file", [os.path.abspath(os.fspath(path)), call_main, fresh])
+
+    def _run(self, method: str, params: list) -> Any:
+        carrier = tracing.host_carrier()  # the embedding program's span, if it traces
+        if carrier is not None:
+            params.append(carrier)
+        try:
+            return self._request(method, params)
+        finally:
+            if self._progress_view is not None:
+                self._progress_view.stop()
 
     def reset(self) -> None:
         """Forget every binding of this runtime's session (the memory store is kept)."""
@@ -334,6 +366,22 @@ class Runtime:
         }
         return out
 
+    def metrics(self) -> str:
+        """Prometheus text of this runtime: calls, failures, retries, rate-limit waits and
+        latency histograms per module/function/outcome, workers, restarts, escalations,
+        breaker states, agents, workflow steps (`zixir.observe.metrics`)."""
+        from zixir.observe.host_metrics import host_text
+
+        return host_text(self)
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where `metrics_port` serves the metrics (None when not served)."""
+        return self._metrics_server.url if self._metrics_server is not None else None
+
+    def _router_metrics(self) -> str:
+        return self._request("metrics", [], timeout=CONTROL_TIMEOUT)
+
     @property
     def workflows(self) -> Any:
         """The stored workflow runs of this runtime's memory store (`zixir.workflow.admin`):
@@ -363,6 +411,9 @@ class Runtime:
             atexit.unregister(self.close)
         except Exception:
             pass
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
         self.memory.give_up(ZixirRuntimeError("this zixir runtime is closed"))
         self._supervisor.stop()
         for channel in list(self._channels):  # the router is gone: no request waits long
@@ -387,6 +438,13 @@ class Runtime:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _read_byte(fd: int, timeout: float) -> bool:
