@@ -100,6 +100,8 @@ def _setup() -> Any:
     if _role != "host":
         trace.set_tracer_provider(provider)
     _provider = provider
+    if _role == "worker":
+        _flush_on_sigterm()
     from zixir import __version__
 
     return provider.get_tracer("zixir", __version__)
@@ -122,6 +124,21 @@ def _exporters() -> list[Any]:
             name = "otlp_proto_grpc" if protocol == "grpc" else "otlp_proto_http"
         out.append(_entry_point(name)())
     return out
+
+
+def _flush_on_sigterm() -> None:
+    """A worker is stopped with SIGTERM: export its buffered spans first (in the main thread,
+    where the worker serves; elsewhere the default action stays)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        shutdown()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _entry_point(name: str) -> Any:
