@@ -140,7 +140,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_repl(args: argparse.Namespace) -> int:
     from .repl import run_repl
 
-    return run_repl(workers=args.workers, memory=args.memory)
+    return run_repl(workers=args.workers, memory=args.memory, timeout=args.timeout,
+                    log_json=args.log_json)
 
 
 #: transports a language client may ask for; the server speaks only stdio
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     repl = sub.add_parser("repl", help="interactive session")
     repl.add_argument("--workers", type=int, default=None)
     repl.add_argument("--memory", metavar="PATH", default=None, help="the memory store's file")
+    repl.add_argument("--timeout", type=float, default=None, help="Python call timeout (s)")
+    repl.add_argument("--log-json", action="store_true",
+                      help="runtime events as JSON lines on stderr even on a terminal")
     repl.set_defaults(handler=cmd_repl)
 
     lsp = sub.add_parser("lsp", help="language server on stdio")

@@ -72,8 +72,10 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
 class RuntimeSession:
     """The REPL's session: bindings live in the router of a private runtime."""
 
-    def __init__(self, workers: int | None = None, memory: str | None = None) -> None:
-        self.runtime = _runtime(workers, memory=memory)
+    def __init__(self, workers: int | None = None, memory: str | None = None,
+                 timeout: float | None = None, log_json: bool = False) -> None:
+        observe = {"log_format": "json"} if log_json else {}
+        self.runtime = _runtime(workers, timeout, memory=memory, **observe)
 
     def eval_value(self, source: str, filename: str | None = None) -> Any:
         return self.runtime.eval(source, filename)
@@ -88,5 +90,6 @@ class RuntimeSession:
         self.runtime.close()
 
 
-def repl_session(workers: int | None = None, memory: str | None = None) -> RuntimeSession:
-    return RuntimeSession(workers, memory)
+def repl_session(workers: int | None = None, memory: str | None = None,
+                 timeout: float | None = None, log_json: bool = False) -> RuntimeSession:
+    return RuntimeSession(workers, memory, timeout, log_json)
