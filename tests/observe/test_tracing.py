@@ -126,3 +126,35 @@ def test_an_unknown_exporter_is_reported_and_the_program_still_runs(program):
     done = zixir_run(program, {"OTEL_TRACES_EXPORTER": "nosuchexporter"})
     assert done.returncode == 0, done.stderr
     assert "traces are off: no trace exporter named 'nosuchexporter'" in done.stderr
+
+
+def test_an_embedding_programs_span_is_the_parent_of_the_run(monkeypatch):
+    """The host's active span (the embedding program's own SDK, here with the in-memory
+    exporter) travels with `rt.eval`; the router's spans join that trace."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from zixir import Runtime
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    app = provider.get_tracer("app")
+    with Collector() as collector:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+        with Runtime(workers=1, progress=False) as rt:
+            with app.start_as_current_span("handle request"):
+                assert rt.eval('python "math" "sqrt" (16.0)') == 4.0
+            assert rt.eval("1 + 1") == 2  # outside any span: a trace of its own
+        spans = collector.wait_for({"zixir.eval": 2, "python math.sqrt": 1})
+    (mine,) = memory.get_finished_spans()
+    evals = [s for s in spans if s["name"] == "zixir.eval"]
+    child = next(s for s in evals if s["parent_id"])
+    assert child["parent_id"] == format(mine.context.span_id, "016x")
+    assert child["trace_id"] == format(mine.context.trace_id, "032x")
+    alone = next(s for s in evals if not s["parent_id"])
+    assert alone["trace_id"] != child["trace_id"]
+    call = next(s for s in spans if s["name"] == "python math.sqrt")
+    assert call["parent_id"] == child["span_id"]
