@@ -38,7 +38,8 @@ PROGRAM = textwrap.dedent('''
       let a = python "tracedlib" "work" (21)
       let b = workflow.run("traced", "k1", run => workflow.step(run, "double", () => python "tracedlib" "work" (a)))
       let c = attempt(() => python "tracedlib" "fail" (1)).ok
-      [a, b, c]
+      let d = workflow.run("traced", "k2", run => workflow.map(run, "many", [1, 2, 3], x => python "tracedlib" "work" (x)))
+      [a, b, c, d]
     }
 ''')
 
@@ -64,10 +65,10 @@ def test_spans_of_a_run_nest_across_router_and_worker(program):
                                    "OTEL_BSP_SCHEDULE_DELAY": "50",
                                    "OTEL_SERVICE_NAME": "zixir-test"}, "--json")
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "[42, 84, false]"
-        spans = collector.wait_for({"zixir.run": 1, "python tracedlib.work": 2,
-                                    "tracedlib.inner": 2, "workflow.step double": 1,
-                                    "python tracedlib.fail": 1})
+        assert done.stdout.strip() == "[42, 84, false, [2, 4, 6]]"
+        spans = collector.wait_for({"zixir.run": 1, "python tracedlib.work": 5,
+                                    "tracedlib.inner": 5, "workflow.step double": 1,
+                                    "workflow.step many": 1, "python tracedlib.fail": 1})
     by_id = {s["span_id"]: s for s in spans}
     run = next(s for s in spans if s["name"] == "zixir.run")
     assert run["parent_id"] == ""
@@ -77,7 +78,7 @@ def test_spans_of_a_run_nest_across_router_and_worker(program):
     assert {s["trace_id"] for s in spans} == {run["trace_id"]}  # one trace for the run
 
     calls = [s for s in spans if s["name"] == "python tracedlib.work"]
-    assert len(calls) == 2
+    assert len(calls) == 5
     first = next(c for c in calls if by_id[c["parent_id"]]["name"] == "zixir.run")
     assert first["attributes"]["zixir.module"] == "tracedlib"
     assert first["attributes"]["zixir.function"] == "work"
@@ -86,7 +87,7 @@ def test_spans_of_a_run_nest_across_router_and_worker(program):
     assert "attempt" in first["events"]
 
     inner = [s for s in spans if s["name"] == "tracedlib.inner"]
-    assert len(inner) == 2
+    assert len(inner) == 5
     for span in inner:  # made by library code in the worker, nested under the call
         parent = by_id[span["parent_id"]]
         assert parent["name"] == "python tracedlib.work"
@@ -98,8 +99,12 @@ def test_spans_of_a_run_nest_across_router_and_worker(program):
     assert by_id[step["parent_id"]]["name"] == "zixir.run"
     assert step["attributes"]["zixir.workflow"] == "traced"
     assert step["attributes"]["zixir.outcome"] == "done"
-    in_step = next(c for c in calls if c is not first)
-    assert in_step["parent_id"] == step["span_id"]
+    assert sum(c["parent_id"] == step["span_id"] for c in calls) == 1
+
+    # the elements of a map run on other threads: their calls still nest under the step
+    many = next(s for s in spans if s["name"] == "workflow.step many")
+    assert many["attributes"]["zixir.workflow.kind"] == "map"
+    assert sum(c["parent_id"] == many["span_id"] for c in calls) == 3
 
     failed = next(s for s in spans if s["name"] == "python tracedlib.fail")
     assert failed["attributes"]["zixir.outcome"] == "error"
