@@ -94,11 +94,7 @@ class Recorder:
                       error: BaseException | None = None) -> None:
         outcome = outcome_of(error)
         with self._lock:
-            key = (module, function, outcome)
-            series = self.calls.get(key)
-            if series is None:
-                series = self.calls[key] = _new(self.calls, key, _Series)
-            series.add(seconds)
+            _series(self.calls, (module, function, outcome)).add(seconds)
             pair = (module, function)
             recent = self.recent.get(pair)
             if recent is None:
@@ -107,42 +103,33 @@ class Recorder:
                 recent = self.recent.setdefault(pair, deque(maxlen=WINDOW))
             recent.append(seconds)
             if error is not None:  # a Python exception by its own type, else the fault's
-                fkey = (module, function, getattr(error, "exc_type", None)
-                        or type(error).__name__)
+                fkey = _bounded(self.failures, (module, function, getattr(
+                    error, "exc_type", None) or type(error).__name__))
                 self.failures[fkey] = self.failures.get(fkey, 0) + 1
 
     def retry(self, module: str, function: str) -> None:
         with self._lock:
-            self.retries[(module, function)] = self.retries.get((module, function), 0) + 1
+            key = _bounded(self.retries, (module, function))
+            self.retries[key] = self.retries.get(key, 0) + 1
 
     def rate_wait(self, module: str, seconds: float) -> None:
         with self._lock:
-            series = self.rate_waits.get(module)
-            if series is None:
-                series = self.rate_waits[module] = _new(self.rate_waits, module, _Series)
-            series.add(seconds)
+            _series(self.rate_waits, module).add(seconds)
 
     def step_finished(self, workflow: str, kind: str, outcome: str, seconds: float) -> None:
         with self._lock:
-            key = (workflow, kind, outcome)
-            series = self.steps.get(key)
-            if series is None:
-                series = self.steps[key] = _new(self.steps, key, _Series)
-            series.add(seconds)
+            _series(self.steps, (workflow, kind, outcome)).add(seconds)
 
     def agent_call_finished(self, agent: str, method: str, seconds: float,
                             error: BaseException | str | None = None) -> None:
         outcome = error if isinstance(error, str) else outcome_of(error)
         with self._lock:
-            key = (agent, method, outcome)
-            series = self.agent_calls.get(key)
-            if series is None:
-                series = self.agent_calls[key] = _new(self.agent_calls, key, _Series)
-            series.add(seconds)
+            _series(self.agent_calls, (agent, method, outcome)).add(seconds)
 
     def agent_restarted(self, agent: str) -> None:
         with self._lock:
-            self.agent_restarts[agent] = self.agent_restarts.get(agent, 0) + 1
+            key = _bounded(self.agent_restarts, agent)
+            self.agent_restarts[key] = self.agent_restarts.get(key, 0) + 1
 
     def set_agents(self, counts: Mapping[str, int]) -> None:
         """The agents gauge: how many agents are in each status now (running, restarting,
@@ -295,14 +282,21 @@ class Recorder:
         return exposition(self.families())
 
 
-def _new(table: dict, key: Any, make: Callable[[], Any]) -> Any:
-    """Under the lock: a new entry, or the shared overflow entry once `table` is full."""
-    if len(table) < MAX_SERIES:
-        return make()
-    other = ("other",) * len(key) if isinstance(key, tuple) else "other"
-    found = table.get(other)
+def _bounded(table: dict, key: Any) -> Any:
+    """Under the lock: `key`, or the shared overflow key ("other") once `table` is full."""
+    if key in table or len(table) < MAX_SERIES:
+        return key
+    return ("other",) * len(key) if isinstance(key, tuple) else "other"
+
+
+def _series(table: dict, key: Any) -> _Series:
+    """Under the lock: the histogram of `key` (or of the overflow key), made on first use."""
+    found = table.get(key)
     if found is None:
-        found = table[other] = make()
+        key = _bounded(table, key)
+        found = table.get(key)
+        if found is None:
+            found = table[key] = _Series()
     return found
 
 

@@ -126,8 +126,9 @@ def track(label: str, total: int, done: int = 0) -> Tracker | _NoBar:
 class ProgressView:
     """Draws the router's progress reports as rich progress bars on `stream` (stderr)."""
 
-    def __init__(self, stream: Any = None) -> None:
+    def __init__(self, stream: Any = None, console: Any = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
+        self.console = console  # a rich Console to draw on instead of one over `stream`
         self._lock = threading.Lock()
         self._progress: Any = None
         self._tasks: dict[int, Any] = {}  # report id -> rich task id
@@ -146,7 +147,7 @@ class ProgressView:
             if progress is None:
                 if finished:
                     return  # ended before its first report was drawn
-                progress = self._progress = _make_progress(self.stream)
+                progress = self._progress = _make_progress(self.stream, self.console)
                 progress.start()
             task = self._tasks.get(bar_id)
             if task is None:
@@ -172,7 +173,7 @@ class ProgressView:
             self._progress = None
 
 
-def _make_progress(stream: Any) -> Any:
+def _make_progress(stream: Any, console: Any = None) -> Any:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -208,6 +209,6 @@ def _make_progress(stream: Any) -> Any:
         TextColumn("ETA"),
         TimeRemainingColumn(),
         TimeElapsedColumn(),
-        console=Console(file=stream),
+        console=console if console is not None else Console(file=stream),
         refresh_per_second=8,
     )
