@@ -21,7 +21,8 @@ def default_memory_path() -> str:
 
 def _runtime(workers: int | None = None, timeout: float | None = None,
              allow: list[str] | None = None, allow_all: bool = False,
-             memory: str | None = None, deny: tuple[str, ...] = ()) -> Any:
+             memory: str | None = None, deny: tuple[str, ...] = (),
+             dashboard: int | None = None) -> Any:
     from .runtime import Runtime
 
     path = memory or default_memory_path()
@@ -33,14 +34,15 @@ def _runtime(workers: int | None = None, timeout: float | None = None,
         options["allow_all"] = True
     if deny:
         options["deny"] = tuple(deny)
-    return Runtime(workers=workers, call_timeout=timeout, **options)
+    return Runtime(workers=workers, call_timeout=timeout, dashboard=dashboard, **options)
 
 
 def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | None = None,
                      allow: list[str] | None = None, allow_all: bool = False,
-                     stats: bool = False, memory: str | None = None) -> tuple[Any, bool]:
+                     stats: bool = False, memory: str | None = None,
+                     dashboard: int | None = None) -> tuple[Any, bool]:
     """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
-    output ended a line."""
+    output ended a line. `dashboard`: serve the live dashboard on that port (0: a free one)."""
     from . import project_file
     from .runtime import format_stats
 
@@ -49,7 +51,7 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
     if found is not None:  # [policy] of zixir.toml, beside the command line's --allow
         file_allow, deny = project_file.policy_rules(found)
         allow = list(file_allow) + list(allow or [])
-    with _runtime(workers, timeout, allow, allow_all, memory, deny) as rt:
+    with _runtime(workers, timeout, allow, allow_all, memory, deny, dashboard) as rt:
         try:
             value = rt.run_file(path)
             return value, rt.output_at_line_start()

@@ -22,7 +22,9 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from zixir.lang.deep import interrupt
@@ -35,7 +37,7 @@ from .config import RuntimeConfig
 from .events import make_logger
 from .memory import MemoryClient
 from .pool import WorkerPool
-from .process import bind_to_parent
+from .process import bind_to_parent, rss_bytes
 from .shm import ShmArrays
 from .stats import Stats
 
@@ -45,13 +47,16 @@ EXIT_ESCALATED = 3
 class RouterServices:
     """The `zixir.lang.services.Services` implementation: what the interpreter calls."""
 
-    def __init__(self, pool: WorkerPool, memory: MemoryClient) -> None:
+    def __init__(self, pool: WorkerPool, memory: MemoryClient,
+                 modules: Stats | None = None) -> None:
         self.pool = pool
         self.memory = memory
         self.parallelism = pool.parallelism
+        self.modules = modules or Stats()
 
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
-        return self.pool.call(module, function, args, kwargs)
+        return counted_call(self.modules, module,
+                            lambda: self.pool.call(module, function, args, kwargs))
 
     def memory_put(self, key: str, value: Any, ttl: float | None = None) -> None:
         self.memory.put(key, value, ttl)
@@ -76,6 +81,20 @@ class RouterServices:
 
     def memory_update(self, key: str, f: Any, default: Any = None) -> Any:
         return self.memory.update(key, f, default)
+
+
+def counted_call(modules: Stats, module: str, call: Callable[[], Any]) -> Any:
+    """Run `call`, counting it for its module: `calls:M`, `errors:M` (a ZixirError) and
+    `seconds:M` (wall time, so a watcher can derive rate and mean latency per interval)."""
+    started = time.perf_counter()
+    try:
+        return call()
+    except ZixirError:
+        modules.count(f"errors:{module}")
+        raise
+    finally:
+        modules.count(f"calls:{module}")
+        modules.count(f"seconds:{module}", time.perf_counter() - started)
 
 
 def interrupt_evaluations() -> int:
@@ -103,7 +122,7 @@ class Router:
         self.stats = Stats()
         self.pool = WorkerPool(config, self.log, self.stats, on_escalate=self._escalated)
         self.memory = MemoryClient(memory_socket)
-        self.services = RouterServices(self.pool, self.memory)
+        self.services = RouterServices(self.pool, self.memory, Stats())
         self._session: Any = None
         self._session_error: str | None = None
         self._session_lock = threading.RLock()
@@ -150,8 +169,9 @@ class Router:
     def _dispatch(self, method: str, params: list) -> Any:
         if method == "call_python":
             module, function, args, kwargs, options = params
-            return self.pool.call(module, function, args, kwargs,
-                                  timeout=options.get("timeout"), retries=options.get("retries"))
+            return counted_call(self.services.modules, module, lambda: self.pool.call(
+                module, function, args, kwargs, timeout=options.get("timeout"),
+                retries=options.get("retries")))
         if method == "eval":
             source, filename, *options = params
             if options and options[0]:  # fresh: a session of its own, no shared bindings
@@ -180,10 +200,29 @@ class Router:
             snap["workers"] = self.pool.snapshot()
             snap["breakers"] = self.pool.breakers.states()
             snap["pid"] = os.getpid()
+            snap["modules"] = self.services.modules.snapshot()["counts"]
             return snap
+        if method == "tree":
+            return self.tree()
         if method == "ping":
             return os.getpid()
         raise ZixirRuntimeError(f"unknown router method {method!r}")
+
+
+    def tree(self) -> dict:
+        """The router's part of the supervision tree: itself and the worker supervisor with
+        each child's pid, restarts and resident memory."""
+        sup = self.pool._workers.supervisor
+        children = []
+        for child in sup.children_info() if sup is not None else []:
+            pid = child["pid"]
+            children.append({**child, "state": "running" if pid else "restarting",
+                             "rss": rss_bytes(pid) if pid else None})
+        return {"pid": os.getpid(), "rss": rss_bytes(os.getpid()),
+                "workers": {"started": sup is not None,
+                            "restarts": sup.restarts if sup else 0,
+                            "escalated": sup.escalated if sup else None,
+                            "children": children}}
 
 
 def _flush_stdio() -> None:
