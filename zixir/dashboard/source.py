@@ -128,7 +128,8 @@ def workflow_state(workflows: Workflows) -> dict:
         steps = [{f: plain(s.get(f)) for f in STEP_FIELDS if s.get(f) is not None}
                  | ({"error": error_text(s["error"])} if s.get("error") else {})
                  for s in detail.get("steps", [])]
-        shown.append({**{k: plain(v) for k, v in run.items()}, "steps": steps,
+        shown.append({**{k: plain(v) for k, v in run.items() if k != "steps"},
+                      "steps_total": run.get("steps"), "steps": steps,
                       "error": error_text(detail.get("error")) if detail.get("error") else None})
         for step in steps:
             if step.get("kind") == "approval" and step.get("status") == "waiting":

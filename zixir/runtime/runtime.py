@@ -371,7 +371,7 @@ class Runtime:
         workers = below.get("workers") or {}
         worker_nodes = [node(c["name"], c["state"], c["pid"], c["restarts"])
                         for c in workers.get("children", [])]
-        worker_sup = {"name": "worker supervisor", "kind": "supervisor",
+        worker_sup = {"name": "worker supervisor", "kind": "supervisor", "thread_of": "router",
                       "state": ("failed" if workers.get("escalated") else "running"
                                 if workers.get("started") else "not started"),
                       "pid": None, "rss": None, "restarts": workers.get("restarts", 0),
@@ -379,7 +379,7 @@ class Runtime:
         router = child("router", [worker_sup])
         if "unavailable" in below:
             router["error"] = below["unavailable"]
-        root_sup = {"name": "root supervisor", "kind": "supervisor",
+        root_sup = {"name": "root supervisor", "kind": "supervisor", "thread_of": "host",
                     "state": "failed" if self._failed else "running", "pid": None,
                     "rss": None, "restarts": self._supervisor.restarts,
                     "escalated": self._supervisor.escalated,

@@ -43,10 +43,11 @@
     const fields = el("span", { class: "node" },
       el("span", { class: "name" }, node.name),
       badge(node.state),
-      el("span", { class: "field pid" }, "pid " + (node.pid ?? "-")),
+      node.thread_of ? el("span", { class: "field" }, "a thread of the " + node.thread_of)
+                     : el("span", { class: "field pid" }, "pid " + (node.pid ?? "-")),
       el("span", { class: "field restarts", "data-restarts": node.restarts ?? 0 },
          "restarts " + (node.restarts ?? 0)),
-      el("span", { class: "field rss" }, "RSS " + bytes(node.rss)),
+      node.thread_of ? null : el("span", { class: "field rss" }, "RSS " + bytes(node.rss)),
       node.error ? el("span", { class: "error" }, node.error) : null);
     const item = el("li", { "data-node": node.name, "data-pid": node.pid ?? "",
                             "data-state": node.state }, fields);
@@ -182,7 +183,7 @@
     box.replaceChildren(...runs.map((run) => el("div", { class: "run", "data-workflow": run.name, "data-key": run.key },
       el("div", { class: "title" }, el("span", { class: "name" }, run.name),
         el("span", {}, "key " + run.key), badge(run.status || "-"),
-        el("span", {}, run.steps_done + "/" + run.steps + " steps done"),
+        el("span", {}, run.steps_done + "/" + run.steps_total + " steps done"),
         el("span", { class: "field" }, "updated " + when(run.updated)),
         run.error ? el("span", { class: "error" }, run.error) : null),
       el("table", { class: "grid" },
