@@ -123,7 +123,8 @@
           width, height: 200,
           series: [{}, ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 2,
                                                  spanGaps: field === "latency" }))],
-          axes: [{}, { size: 56 }],
+          axes: [{ space: 90, values: (u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false })) },
+                 { size: 56 }],
           scales: { x: { time: true } },
         }, data, target);
         charts[id] = { plot, key };
