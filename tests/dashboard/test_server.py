@@ -232,3 +232,69 @@ def test_missing_packages_say_how_to_install_them(monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     with pytest.raises(DashboardError, match=r"pip install 'zixir\[dashboard\]'"):
         DashboardServer(source=None)
+
+
+def test_agents_are_listed_with_their_memory_when_the_runtime_has_them():
+    from zixir.dashboard.source import agents_of
+
+    class Agents:
+        def __init__(self, rows):
+            self.rows = rows
+
+        def list(self):
+            if isinstance(self.rows, Exception):
+                raise self.rows
+            return self.rows
+
+    class WithAgents:
+        def __init__(self, rows):
+            self.agents = Agents(rows)
+
+    assert agents_of(object()) is None  # a runtime without the agents API
+    rows = agents_of(WithAgents([{"name": "cache", "class": "lib.Cache", "pid": os.getpid(),
+                                  "status": "running", "restarts": 1, "calls": 7,
+                                  "last_error": None}]))
+    assert rows[0]["name"] == "cache" and rows[0]["restarts"] == 1 and rows[0]["rss"] > 1_000_000
+    failed = agents_of(WithAgents(RuntimeError("router gone")))
+    assert failed == [{"name": "?", "status": "unavailable", "last_error": "router gone"}]
+
+
+def test_the_static_files_are_package_data():
+    """Every file the page loads is covered by pyproject's package-data (so it is in the
+    wheel), and the vendored chart library keeps its license."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["zixir.dashboard"]
+    package = root / "zixir" / "dashboard"
+    files = [f.relative_to(package).as_posix() for f in (package / "static").rglob("*")
+             if f.is_file()]
+    assert "static/vendor/uplot/LICENSE" in files and "static/index.html" in files
+    for name in files:
+        assert any(fnmatch.fnmatch(name, p) and name.count("/") == p.count("/")
+                   for p in patterns), name
+
+
+def test_the_commands_print_the_url_and_report_problems(tmp_path):
+    import subprocess
+
+    def zixir_cli(*args):
+        return subprocess.run([sys.executable, "-P", "-m", "zixir", *args], capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)
+
+    (tmp_path / "one.zx").write_text('python "math" "sqrt" (16)')
+    ran = zixir_cli("run", "--dashboard", "--workers", "1", "one.zx")
+    assert ran.returncode == 0 and ran.stdout.strip() == "4.0", ran.stderr
+    assert "zixir: dashboard of this program at http://127.0.0.1:" in ran.stderr
+    assert "?token=" in ran.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        refused = zixir_cli("run", f"--dashboard={port}", "--workers", "1", "one.zx")
+    assert refused.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in refused.stderr
+    missing = zixir_cli("dashboard", "--memory", str(tmp_path / "none.sqlite3"))
+    assert missing.returncode == 1 and "no memory store at" in missing.stderr

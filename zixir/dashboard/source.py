@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Any
 
+from zixir.runtime.process import rss_bytes
 from zixir.workflow.admin import Workflows
 
 #: the most recent runs shown with their steps
@@ -97,7 +98,8 @@ def module_counters(counts: dict[str, float]) -> dict[str, dict]:
 
 
 def agents_of(runtime: Any) -> list[dict] | None:
-    """The runtime's agents (`rt.agents.list()`), or None when this runtime has no agents."""
+    """The runtime's agents (`rt.agents.list()`: name, class, pid, status, restarts, calls,
+    last_error), each with its RSS; None when this runtime has no agents API."""
     agents = getattr(runtime, "agents", None)
     listing = getattr(agents, "list", None)
     if not callable(listing):
@@ -113,7 +115,10 @@ def agents_of(runtime: Any) -> list[dict] | None:
         elif not isinstance(row, dict):
             row = {k: getattr(row, k) for k in dir(row) if not k.startswith("_")
                    and not callable(getattr(row, k))}
-        out.append({k: plain(v) for k, v in row.items()})
+        row = {k: plain(v) for k, v in row.items()}
+        if isinstance(row.get("pid"), int) and "rss" not in row:
+            row["rss"] = rss_bytes(row["pid"])
+        out.append(row)
     return out
 
 
