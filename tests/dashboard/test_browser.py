@@ -264,3 +264,48 @@ def test_an_approval_on_the_page_lets_the_rerun_finish(browser, page, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == '"artifact built shipped: looks good"'
+
+
+class AgentsSource:
+    """A state with agents, as `RuntimeSource` builds it for a runtime that has them."""
+
+    mode = "live"
+
+    def state(self) -> dict:
+        import time
+
+        def node(name, pid, children=()):
+            return {"name": name, "state": "running", "pid": pid, "restarts": 0, "rss": 1 << 24,
+                    "children": list(children)}
+
+        tree = node("host", 10, [node("root supervisor", None, [node("router", 11)])])
+        return {"mode": "live", "time": time.time(), "tree": tree, "modules": {},
+                "breakers": [], "workflows": [], "approvals": [],
+                "agents": [{"name": "cache", "class": "lib.Cache", "pid": 12,
+                            "status": "running", "restarts": 2, "calls": 5, "rss": 1 << 24,
+                            "last_error": None},
+                           {"name": "ranker", "class": "lib.Ranker", "pid": None,
+                            "status": "failed", "restarts": 4, "calls": 0,
+                            "last_error": "RestartLimitExceeded"}]}
+
+    def close(self) -> None:
+        pass
+
+
+def test_agents_appear_in_the_tree_and_their_table(page):
+    from zixir.dashboard import DashboardServer
+
+    server = DashboardServer(AgentsSource())
+    try:
+        page.goto(server.url)
+        cache = page.locator('[data-node="agent cache"]')
+        cache.wait_for()
+        assert cache.get_attribute("data-pid") == "12"
+        assert cache.locator(".restarts").first.get_attribute("data-restarts") == "2"
+        ranker = page.locator('[data-node="agent ranker"]')
+        assert ranker.get_attribute("data-state") == "failed"
+        row = page.locator('#agents tr[data-agent="ranker"]').inner_text()
+        assert "lib.Ranker" in row and "failed" in row and "RestartLimitExceeded" in row
+        assert page.errors == []
+    finally:
+        server.close()
