@@ -21,11 +21,11 @@ import json
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
@@ -78,16 +78,22 @@ class TokenGate:
 
 
 class Broadcast:
-    """The latest state, refreshed every `interval` seconds while a page listens."""
+    """The source's state for each page, every `interval` seconds. The source is read on one
+    thread of its own: the router sees one more client thread, not one per request, and a
+    store file's connection is used by one thread at a time."""
 
     def __init__(self, source: Any, interval: float) -> None:
         self.source = source
         self.interval = interval
         self.stopping = threading.Event()  # set by the server's owner, from its own thread
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="zixir-dashboard-source")
+
+    async def run(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.reader, function, *args)
 
     async def state(self) -> dict:
         try:
-            return await run_in_threadpool(self.source.state)
+            return await self.run(self.source.state)
         except Exception as e:  # the runtime may be closing or failed: say so on the page
             return {"mode": getattr(self.source, "mode", "live"), "error": str(e)}
 
@@ -132,8 +138,8 @@ def build_app(source: Any, token: str, interval: float = 1.0) -> Any:
         if verdict not in ("approve", "reject"):
             return JSONResponse({"error": "decision must be approve or reject"}, 400)
         try:
-            done = await run_in_threadpool(source.decide, name, key, step,
-                                           verdict == "approve", note)
+            done = await broadcast.run(source.decide, name, key, step, verdict == "approve",
+                                       note)
         except ZixirError as e:
             return JSONResponse({"error": e.message}, 409)
         return JSONResponse(done)

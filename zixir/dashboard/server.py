@@ -83,6 +83,7 @@ class DashboardServer:
         self._server.should_exit = True
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(10.0)
+        self.app.broadcast.reader.shutdown(wait=True, cancel_futures=True)
         self._socket.close()
         self.source.close()
 
