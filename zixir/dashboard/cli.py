@@ -12,8 +12,7 @@ EXIT_OK, EXIT_RUNTIME = 0, 1
 
 
 def add_dashboard_command(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("dashboard", help="serve the web dashboard of a memory store's "
-                                              "workflow runs (no program runs)")
+    parser = sub.add_parser("dashboard", help="the web dashboard of stored workflow runs")
     parser.add_argument("--memory", metavar="PATH", default=None,
                         help="the memory store's file (default: $ZIXIR_MEMORY or "
                              "~/.local/share/zixir/memory.sqlite3)")
