@@ -119,6 +119,20 @@ def test_the_tree_counts_a_killed_workers_restart(rt):
     assert nodes(state(rt)["tree"])["worker supervisor"]["restarts"] >= 1
 
 
+def test_the_tree_counts_a_router_restart(rt):
+    before = nodes(state(rt)["tree"])["router"]
+    os.kill(before["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:
+        router = nodes(state(rt)["tree"])["router"]
+        if router["restarts"] == before["restarts"] + 1 and router["pid"]:
+            break
+        assert time.monotonic() < deadline, router
+        time.sleep(0.05)
+    assert router["pid"] != before["pid"] and router["state"] == "running"
+    assert rt.call_python("math", "sqrt", [4]) == 2.0  # the new router serves calls
+
+
 def test_every_request_needs_the_token(rt):
     base, token = split(rt.dashboard.url)
     for path in ("", "api/state", "api/events", "static/dashboard.js",
