@@ -10,7 +10,8 @@
                 "approvals"}   (plain JSON-able values)
 
 Module counters are cumulative (`calls`, `errors`, `seconds` per module since the router
-started); the page turns successive states into rates and mean latencies. Approvals are
+started: `router.ModuleCounters`); the page turns successive states into rates and mean
+latencies. Approvals are
 decided through `zixir.workflow.admin.Workflows`, the same code as `zixir workflow approve`.
 """
 
@@ -86,15 +87,10 @@ class StoreSource:
             self._kv.close()
 
 
-def module_counters(counts: dict[str, float]) -> dict[str, dict]:
-    """{"calls:M": n, "errors:M": n, "seconds:M": s} -> {M: {"calls", "errors", "seconds"}}."""
-    modules: dict[str, dict] = {}
-    for name, value in counts.items():
-        kind, _, module = name.partition(":")
-        if kind in ("calls", "errors", "seconds") and module:
-            entry = modules.setdefault(module, {"calls": 0, "errors": 0, "seconds": 0.0})
-            entry[kind] = value
-    return dict(sorted(modules.items()))
+def module_counters(modules: dict[str, dict]) -> dict[str, dict]:
+    """The router's per-module counters ({M: {"calls", "errors", "seconds"}}), by name."""
+    return {m: {"calls": c.get("calls", 0), "errors": c.get("errors", 0),
+                "seconds": c.get("seconds", 0.0)} for m, c in sorted(modules.items())}
 
 
 def agents_of(runtime: Any) -> list[dict] | None:

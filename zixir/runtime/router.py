@@ -48,11 +48,11 @@ class RouterServices:
     """The `zixir.lang.services.Services` implementation: what the interpreter calls."""
 
     def __init__(self, pool: WorkerPool, memory: MemoryClient,
-                 modules: Stats | None = None) -> None:
+                 modules: ModuleCounters | None = None) -> None:
         self.pool = pool
         self.memory = memory
         self.parallelism = pool.parallelism
-        self.modules = modules or Stats()
+        self.modules = modules or ModuleCounters()
 
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
         return counted_call(self.modules, module,
@@ -83,18 +83,39 @@ class RouterServices:
         return self.memory.update(key, f, default)
 
 
-def counted_call(modules: Stats, module: str, call: Callable[[], Any]) -> Any:
-    """Run `call`, counting it for its module: `calls:M`, `errors:M` (a ZixirError) and
-    `seconds:M` (wall time, so a watcher can derive rate and mean latency per interval)."""
+class ModuleCounters:
+    """Calls, failed calls and wall seconds per Python module since the router started (what
+    the dashboard charts as rate, errors and mean latency); one lock, one update per call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._modules: dict[str, list] = {}  # module -> [calls, errors, seconds]
+
+    def add(self, module: str, seconds: float, failed: bool) -> None:
+        with self._lock:
+            entry = self._modules.get(module)
+            if entry is None:
+                entry = self._modules[module] = [0, 0, 0.0]
+            entry[0] += 1
+            entry[1] += failed
+            entry[2] += seconds
+
+    def snapshot(self) -> dict[str, dict]:
+        with self._lock:
+            return {m: {"calls": e[0], "errors": e[1], "seconds": e[2]}
+                    for m, e in self._modules.items()}
+
+
+def counted_call(counters: ModuleCounters, module: str, call: Callable[[], Any]) -> Any:
+    """Run `call` (a Python call of `module`) and count it, failed unless it returned."""
     started = time.perf_counter()
+    failed = True
     try:
-        return call()
-    except ZixirError:
-        modules.count(f"errors:{module}")
-        raise
+        result = call()
+        failed = False
+        return result
     finally:
-        modules.count(f"calls:{module}")
-        modules.count(f"seconds:{module}", time.perf_counter() - started)
+        counters.add(module, time.perf_counter() - started, failed)
 
 
 def interrupt_evaluations() -> int:
@@ -122,7 +143,7 @@ class Router:
         self.stats = Stats()
         self.pool = WorkerPool(config, self.log, self.stats, on_escalate=self._escalated)
         self.memory = MemoryClient(memory_socket)
-        self.services = RouterServices(self.pool, self.memory, Stats())
+        self.services = RouterServices(self.pool, self.memory, ModuleCounters())
         self._session: Any = None
         self._session_error: str | None = None
         self._session_lock = threading.RLock()
@@ -200,7 +221,7 @@ class Router:
             snap["workers"] = self.pool.snapshot()
             snap["breakers"] = self.pool.breakers.states()
             snap["pid"] = os.getpid()
-            snap["modules"] = self.services.modules.snapshot()["counts"]
+            snap["modules"] = self.services.modules.snapshot()
             return snap
         if method == "tree":
             return self.tree()
