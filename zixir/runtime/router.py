@@ -229,7 +229,6 @@ class Router:
             return os.getpid()
         raise ZixirRuntimeError(f"unknown router method {method!r}")
 
-
     def tree(self) -> dict:
         """The router's part of the supervision tree: itself and the worker supervisor with
         each child's pid, restarts and resident memory."""
