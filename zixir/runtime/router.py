@@ -2,7 +2,7 @@
 
     host (Runtime) --fd 3--> RpcServer (8 threads) --> eval / run_file --> Session (one lock)
                    <--fd 4--                          call_python -------\\     |
-                                                      stats               \\    | RouterServices
+                                                      stats, tree         \\    | RouterServices
                                                                            v    v
                                           WorkerPool (worker supervisor) <-- call_python
                                           MemoryClient --unix socket--> memory store
