@@ -57,8 +57,9 @@ class DashboardServer:
                                  f"{e.strerror or e}") from None
         self.host, self.port = host, self._socket.getsockname()[1]
         self.app = build_app(source, self.token, interval)
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=2)
+        # log_config=None: the embedding program's logging configuration is left alone
+        config = uvicorn.Config(self.app, log_config=None, log_level="warning",
+                                access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run,
                                         kwargs={"sockets": [self._socket]},
