@@ -228,9 +228,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dashboard_without_port(argv: list[str]) -> list[str]:
+    """`--dashboard script.zx` means a free port: argparse would take the script for the
+    optional PORT, so a bare `--dashboard` not followed by a number becomes `--dashboard=0`."""
+    out = []
+    for index, arg in enumerate(argv):
+        following = argv[index + 1] if index + 1 < len(argv) else ""
+        if arg == "--dashboard" and not following.isdigit():
+            arg = "--dashboard=0"
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_dashboard_without_port(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -151,8 +151,8 @@ def live(tmp_path_factory):
     (work / "dashlib.py").write_text(LIBRARY)
     (work / "live.zx").write_text(LIVE)
     stop = work / "stop"
-    served = Served(zixir("run", "--dashboard", "--workers", "2", "--memory",
-                          str(work / "m.sqlite3"), "live.zx"), work, {"DASH_STOP": str(stop)})
+    served = Served(zixir("run", "--workers", "2", "--memory", str(work / "m.sqlite3"),
+                          "--dashboard", "live.zx"), work, {"DASH_STOP": str(stop)})
     try:
         yield served
     finally:

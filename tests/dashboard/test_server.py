@@ -300,7 +300,7 @@ def test_the_commands_print_the_url_and_report_problems(tmp_path):
                               text=True, timeout=120, cwd=tmp_path)
 
     (tmp_path / "one.zx").write_text('python "math" "sqrt" (16)')
-    ran = zixir_cli("run", "--dashboard", "--workers", "1", "one.zx")
+    ran = zixir_cli("run", "--workers", "1", "--dashboard", "one.zx")  # the script, not a port
     assert ran.returncode == 0 and ran.stdout.strip() == "4.0", ran.stderr
     assert "zixir: dashboard of this program at http://127.0.0.1:" in ran.stderr
     assert "?token=" in ran.stderr
@@ -309,6 +309,8 @@ def test_the_commands_print_the_url_and_report_problems(tmp_path):
         taken.listen(1)
         port = taken.getsockname()[1]
         refused = zixir_cli("run", f"--dashboard={port}", "--workers", "1", "one.zx")
+        spaced = zixir_cli("run", "--dashboard", str(port), "--workers", "1", "one.zx")
     assert refused.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in refused.stderr
+    assert spaced.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in spaced.stderr
     missing = zixir_cli("dashboard", "--memory", str(tmp_path / "none.sqlite3"))
     assert missing.returncode == 1 and "no memory store at" in missing.stderr
