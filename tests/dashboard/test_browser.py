@@ -252,8 +252,8 @@ def test_an_approval_on_the_page_lets_the_rerun_finish(browser, page, tmp_path):
         assert "check the build" in approval.inner_text()
         approval.locator("input").fill("looks good")
         approval.get_by_role("button", name="Approve").click()
-        page.wait_for_function("() => document.querySelector('#approvals .status')"
-                               "?.textContent.startsWith('approved')")
+        page.wait_for_function("() => document.getElementById('decided').textContent"
+                               " === 'ship review: approved; run the program again to continue'")
         # the stored history follows: the approval is no longer pending
         page.locator('#approvals .approval[data-workflow="ship"]').wait_for(state="detached")
         assert "approved" in page.locator('#workflows .run[data-workflow="ship"]').inner_text()

@@ -214,7 +214,11 @@
             body: JSON.stringify({ workflow: a.workflow, key: a.key, step: a.step, decision, note: note.value }),
           });
           const body = await reply.json();
-          status.textContent = reply.ok ? body.status + "; run the program again to continue" : body.error;
+          // outside the list, which the next state redraws without this approval
+          const decided = document.getElementById("decided");
+          decided.textContent = reply.ok
+            ? `${a.workflow} ${a.step}: ${body.status}; run the program again to continue` : "";
+          status.textContent = reply.ok ? body.status : body.error;
           status.className = reply.ok ? "status" : "status error";
         } catch (e) {
           status.textContent = String(e);
