@@ -314,3 +314,20 @@ def test_the_commands_print_the_url_and_report_problems(tmp_path):
     assert spaced.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in spaced.stderr
     missing = zixir_cli("dashboard", "--memory", str(tmp_path / "none.sqlite3"))
     assert missing.returncode == 1 and "no memory store at" in missing.stderr
+
+
+def test_an_open_breaker_shows_as_open():
+    from zixir.lang.errors import CircuitOpen
+
+    with zixir.Runtime(workers=1, dashboard=True, breaker_fail_max=2,
+                       breaker_counts_python_errors=True, breaker_reset_timeout=60) as runtime:
+        for _ in range(2):
+            with pytest.raises(PythonError):
+                runtime.call_python("math", "sqrt", [-1])
+        with pytest.raises(CircuitOpen):
+            runtime.call_python("math", "sqrt", [4])
+        shown = state(runtime)
+    breaker = shown["breakers"][0]
+    assert breaker["key"] == "math" and breaker["state"] == "open"
+    assert 0 < breaker["retry_after"] <= 60
+    assert shown["modules"]["math"] == {**shown["modules"]["math"], "calls": 3, "errors": 3}
