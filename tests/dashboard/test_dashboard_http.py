@@ -1,6 +1,6 @@
 """The dashboard server over HTTP, without a browser: what `/api/state` reports for a running
 `zixir.Runtime`, the token and origin checks, decisions on approvals, stored history, the
-typed errors. The page itself is driven in a real browser by test_browser.py."""
+typed errors. The page itself is driven in a real browser by test_dashboard_browser.py."""
 
 from __future__ import annotations
 
