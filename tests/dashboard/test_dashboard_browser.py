@@ -134,8 +134,9 @@ def browser():
     chromium = chromium_binary()
     if chromium is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+    sync_playwright = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package (pip install -e '.[test]')"
+    ).sync_playwright
     with sync_playwright() as driver:
         instance = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
