@@ -1,4 +1,4 @@
-"""The `zixir` command: run, check, fmt, repl, lsp, debug, workflow.
+"""The `zixir` command: run, check, fmt, repl, lsp, debug, workflow, dashboard.
 
 Exit status: 0 success, 1 runtime error (or `check` found errors), 2 syntax or usage error,
 3 a workflow is waiting for an approval.
@@ -72,7 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         value, at_line_start = run_file_for_cli(
             path, workers=args.workers, timeout=args.timeout, allow=args.allow,
             allow_all=args.allow_all, stats=args.stats, memory=args.memory,
-            quiet=args.quiet, log_json=args.log_json, metrics_port=args.metrics_port)
+            dashboard=args.dashboard, quiet=args.quiet, log_json=args.log_json,
+            metrics_port=args.metrics_port)
     except WorkflowWaiting as waiting:
         sys.stdout.flush()
         print(f"zixir: {waiting.message}", file=sys.stderr)
@@ -203,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--memory", metavar="PATH", default=None,
                      help="the memory store's file (default: $ZIXIR_MEMORY or "
                           "~/.local/share/zixir/memory.sqlite3)")
+    run.add_argument("--dashboard", nargs="?", const=0, type=int, default=None,
+                     metavar="PORT", help="serve the live web dashboard on 127.0.0.1 while the "
+                                          "program runs (default port: a free one); its URL, "
+                                          "with its access token, is printed to stderr")
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser("check", help="report syntax and static errors without running")
@@ -240,12 +245,27 @@ def build_parser() -> argparse.ArgumentParser:
     from .workflow.cli import add_workflow_command
 
     add_workflow_command(sub)
+    from .dashboard.cli import add_dashboard_command
+
+    add_dashboard_command(sub)
     return parser
+
+
+def _dashboard_without_port(argv: list[str]) -> list[str]:
+    """`--dashboard script.zx` means a free port: argparse would take the script for the
+    optional PORT, so a bare `--dashboard` not followed by a number becomes `--dashboard=0`."""
+    out = []
+    for index, arg in enumerate(argv):
+        following = argv[index + 1] if index + 1 < len(argv) else ""
+        if arg == "--dashboard" and not following.isdigit():
+            arg = "--dashboard=0"
+        out.append(arg)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_dashboard_without_port(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -22,7 +22,7 @@ def default_memory_path() -> str:
 def _runtime(workers: int | None = None, timeout: float | None = None,
              allow: list[str] | None = None, allow_all: bool = False,
              memory: str | None = None, deny: tuple[str, ...] = (),
-             **observe: Any) -> Any:
+             dashboard: int | None = None, **observe: Any) -> Any:
     from .runtime import Runtime
 
     path = memory or default_memory_path()
@@ -34,17 +34,19 @@ def _runtime(workers: int | None = None, timeout: float | None = None,
         options["allow_all"] = True
     if deny:
         options["deny"] = tuple(deny)
-    return Runtime(workers=workers, call_timeout=timeout, **options)
+    return Runtime(workers=workers, call_timeout=timeout, dashboard=dashboard, **options)
 
 
 def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | None = None,
                      allow: list[str] | None = None, allow_all: bool = False,
-                     stats: bool = False, memory: str | None = None, quiet: bool = False,
+                     stats: bool = False, memory: str | None = None,
+                     dashboard: int | None = None, quiet: bool = False,
                      log_json: bool = False, metrics_port: int | None = None
                      ) -> tuple[Any, bool]:
     """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
-    output ended a line. `quiet`: no progress bars; `log_json`: events as JSON lines even on
-    a terminal; `metrics_port`: serve Prometheus metrics while it runs."""
+    output ended a line. `dashboard`: serve the live dashboard on that port (0: a free one);
+    `quiet`: no progress bars; `log_json`: events as JSON lines even on a terminal;
+    `metrics_port`: serve Prometheus metrics while it runs."""
     from . import project_file
     from .runtime import format_stats
 
@@ -58,7 +60,7 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
         observe["progress"] = False
     if log_json:
         observe["log_format"] = "json"
-    with _runtime(workers, timeout, allow, allow_all, memory, deny, **observe) as rt:
+    with _runtime(workers, timeout, allow, allow_all, memory, deny, dashboard, **observe) as rt:
         if rt.metrics_url and not quiet:
             print(f"zixir: metrics at {rt.metrics_url}", file=sys.stderr, flush=True)
         try:

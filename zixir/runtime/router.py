@@ -2,7 +2,7 @@
 
     host (Runtime) --fd 3--> RpcServer (8 threads) --> eval / run_file --> Session (one lock)
                    <--fd 4--                          call_python -------\\     |
-                                                      stats               \\    | RouterServices
+                                                      stats, tree         \\    | RouterServices
                                                                            v    v
                                           WorkerPool (worker supervisor) <-- call_python
                                           MemoryClient --unix socket--> memory store
@@ -22,7 +22,9 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from zixir.lang.deep import interrupt
@@ -36,7 +38,7 @@ from .config import RuntimeConfig
 from .events import make_logger
 from .memory import MemoryClient
 from .pool import WorkerPool
-from .process import bind_to_parent
+from .process import bind_to_parent, rss_bytes
 from .shm import ShmArrays
 from .stats import Stats
 
@@ -46,13 +48,16 @@ EXIT_ESCALATED = 3
 class RouterServices:
     """The `zixir.lang.services.Services` implementation: what the interpreter calls."""
 
-    def __init__(self, pool: WorkerPool, memory: MemoryClient) -> None:
+    def __init__(self, pool: WorkerPool, memory: MemoryClient,
+                 modules: ModuleCounters | None = None) -> None:
         self.pool = pool
         self.memory = memory
         self.parallelism = pool.parallelism
+        self.modules = modules or ModuleCounters()
 
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
-        return self.pool.call(module, function, args, kwargs)
+        return counted_call(self.modules, module,
+                            lambda: self.pool.call(module, function, args, kwargs))
 
     def memory_put(self, key: str, value: Any, ttl: float | None = None) -> None:
         self.memory.put(key, value, ttl)
@@ -77,6 +82,41 @@ class RouterServices:
 
     def memory_update(self, key: str, f: Any, default: Any = None) -> Any:
         return self.memory.update(key, f, default)
+
+
+class ModuleCounters:
+    """Calls, failed calls and wall seconds per Python module since the router started (what
+    the dashboard charts as rate, errors and mean latency); one lock, one update per call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._modules: dict[str, list] = {}  # module -> [calls, errors, seconds]
+
+    def add(self, module: str, seconds: float, failed: bool) -> None:
+        with self._lock:
+            entry = self._modules.get(module)
+            if entry is None:
+                entry = self._modules[module] = [0, 0, 0.0]
+            entry[0] += 1
+            entry[1] += failed
+            entry[2] += seconds
+
+    def snapshot(self) -> dict[str, dict]:
+        with self._lock:
+            return {m: {"calls": e[0], "errors": e[1], "seconds": e[2]}
+                    for m, e in self._modules.items()}
+
+
+def counted_call(counters: ModuleCounters, module: str, call: Callable[[], Any]) -> Any:
+    """Run `call` (a Python call of `module`) and count it, failed unless it returned."""
+    started = time.perf_counter()
+    failed = True
+    try:
+        result = call()
+        failed = False
+        return result
+    finally:
+        counters.add(module, time.perf_counter() - started, failed)
 
 
 def interrupt_evaluations() -> int:
@@ -105,7 +145,7 @@ class Router:
         self.stats = Stats()
         self.pool = WorkerPool(config, self.log, self.stats, on_escalate=self._escalated)
         self.memory = MemoryClient(memory_socket)
-        self.services = RouterServices(self.pool, self.memory)
+        self.services = RouterServices(self.pool, self.memory, ModuleCounters())
         self._session: Any = None
         self._session_error: str | None = None
         self._session_lock = threading.RLock()
@@ -154,8 +194,9 @@ class Router:
     def _dispatch(self, method: str, params: list) -> Any:
         if method == "call_python":
             module, function, args, kwargs, options = params
-            return self.pool.call(module, function, args, kwargs,
-                                  timeout=options.get("timeout"), retries=options.get("retries"))
+            return counted_call(self.services.modules, module, lambda: self.pool.call(
+                module, function, args, kwargs, timeout=options.get("timeout"),
+                retries=options.get("retries")))
         if method == "eval":  # [source, filename, fresh?, trace carrier?]
             source, filename, *options = params
             with observed_run("zixir.eval", filename, options):
@@ -187,12 +228,30 @@ class Router:
             snap["breakers"] = self.pool.breakers.states()
             snap["metrics"] = metrics.snapshot()
             snap["pid"] = os.getpid()
+            snap["modules"] = self.services.modules.snapshot()
             return snap
         if method == "metrics":
             return metrics.RECORDER.exposition()
+        if method == "tree":
+            return self.tree()
         if method == "ping":
             return os.getpid()
         raise ZixirRuntimeError(f"unknown router method {method!r}")
+
+    def tree(self) -> dict:
+        """The router's part of the supervision tree: itself and the worker supervisor with
+        each child's pid, restarts and resident memory."""
+        sup = self.pool._workers.supervisor
+        children = []
+        for child in sup.children_info() if sup is not None else []:
+            pid = child["pid"]
+            children.append({**child, "state": "running" if pid else "restarting",
+                             "rss": rss_bytes(pid) if pid else None})
+        return {"pid": os.getpid(), "rss": rss_bytes(os.getpid()),
+                "workers": {"started": sup is not None,
+                            "restarts": sup.restarts if sup else 0,
+                            "escalated": sup.escalated if sup else None,
+                            "children": children}}
 
 
 class observed_run:

@@ -49,7 +49,7 @@ from .confine import RUNTIME_DIR_ENV, kill_recorded
 from .events import make_logger
 from .janitor import Janitor
 from .memory import MemoryClient
-from .process import ProcessHandle, pipe, python_argv, spawn
+from .process import ProcessHandle, pipe, python_argv, rss_bytes, spawn
 from .shm import ShmArrays, sweep
 from .stats import Stats
 from .supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorFailed
@@ -66,11 +66,13 @@ class Runtime:
 
     `Runtime(workers=4, call_timeout=10)`; every field of `RuntimeConfig` is accepted as a
     keyword (`allow=["os"]`, `restart_intensity=5`, `memory_path="state.db"`, ...), or pass
-    `config=RuntimeConfig(...)`.
+    `config=RuntimeConfig(...)`. `dashboard=True` (a free port) or `dashboard=PORT` serves
+    the live web dashboard on 127.0.0.1 (`zixir.dashboard`; its URL: `rt.dashboard.url`).
     """
 
     def __init__(self, workers: int | None = None, call_timeout: float | None = None, *,
-                 config: RuntimeConfig | None = None, **options: Any) -> None:
+                 config: RuntimeConfig | None = None, dashboard: bool | int | None = None,
+                 **options: Any) -> None:
         base = {"workers": workers, "call_timeout": call_timeout, **options}
         if config is None:
             config = RuntimeConfig.from_options(**base)
@@ -102,6 +104,7 @@ class Runtime:
         self._channels: weakref.WeakSet[DedicatedChannel] = weakref.WeakSet()
         self._failed: str | None = None
         self._closed = False
+        self.dashboard: Any = None  # the dashboard server (zixir.dashboard), when asked for
         self.memory = MemoryClient(self._socket_path)
         # (store handle, ready pipe) between the store's first spawn and the router's start
         self._store_starting: tuple[ProcessHandle, int] | None | bool = None
@@ -119,6 +122,14 @@ class Runtime:
             self._cleanup()
             raise ZixirRuntimeError(f"the zixir runtime could not start: {e}") from None
         atexit.register(self.close)
+        if dashboard is not None and dashboard is not False:
+            from zixir.dashboard import serve_runtime
+
+            try:
+                self.dashboard = serve_runtime(self, port=0 if dashboard is True else dashboard)
+            except BaseException:
+                self.close()
+                raise
         if config.metrics_port is not None:
             from zixir.observe.host_metrics import MetricsServer
 
@@ -382,6 +393,48 @@ class Runtime:
     def _router_metrics(self) -> str:
         return self._request("metrics", [], timeout=CONTROL_TIMEOUT)
 
+    def supervision_tree(self) -> dict:
+        """The process tree as supervised: the host, the root supervisor and its children
+        (memory store, router), the worker supervisor and its children; each node with its
+        name, state, pid, restarts and resident memory (bytes)."""
+        root = {c["name"]: c for c in self._supervisor.children_info()}
+        try:
+            below = self._request("tree", [], timeout=CONTROL_TIMEOUT)
+        except Exception as e:
+            below = {"unavailable": str(e)}
+
+        def node(name: str, state: str, pid: int | None, restarts: int = 0,
+                 children: list | None = None, **extra: Any) -> dict:
+            return {"name": name, "state": state, "pid": pid, "restarts": restarts,
+                    "rss": rss_bytes(pid) if pid else None, "children": children or [],
+                    **extra}
+
+        def child(name: str, children: list | None = None) -> dict:
+            info = root.get(name) or {"pid": None, "restarts": 0}
+            state = "running" if info["pid"] else "restarting"
+            if self._failed:
+                state = "failed"
+            return node(name, state, info["pid"], info["restarts"], children)
+
+        workers = below.get("workers") or {}
+        worker_nodes = [node(c["name"], c["state"], c["pid"], c["restarts"])
+                        for c in workers.get("children", [])]
+        worker_sup = {"name": "worker supervisor", "kind": "supervisor", "thread_of": "router",
+                      "state": ("failed" if workers.get("escalated") else "running"
+                                if workers.get("started") else "not started"),
+                      "pid": None, "rss": None, "restarts": workers.get("restarts", 0),
+                      "children": worker_nodes}
+        router = child("router", [worker_sup])
+        if "unavailable" in below:
+            router["error"] = below["unavailable"]
+        root_sup = {"name": "root supervisor", "kind": "supervisor", "thread_of": "host",
+                    "state": "failed" if self._failed else "running", "pid": None,
+                    "rss": None, "restarts": self._supervisor.restarts,
+                    "escalated": self._supervisor.escalated,
+                    "children": [child("memory"), router]}
+        return node("host", "closed" if self._closed else "running", os.getpid(),
+                    children=[root_sup])
+
     @property
     def workflows(self) -> Any:
         """The stored workflow runs of this runtime's memory store (`zixir.workflow.admin`):
@@ -411,6 +464,8 @@ class Runtime:
             atexit.unregister(self.close)
         except Exception:
             pass
+        if self.dashboard is not None:
+            self.dashboard.close()
         if self._metrics_server is not None:
             self._metrics_server.close()
             self._metrics_server = None
