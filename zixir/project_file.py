@@ -115,6 +115,26 @@ def _paths(v: Any, base: str) -> tuple[str, ...]:
     return tuple(_path(p, base) for p in v)
 
 
+def _choice(*choices: str) -> Callable[[Any, str], str]:
+    def check(v: Any, base: str) -> str:
+        if v not in choices:
+            raise _Bad(f"must be one of {', '.join(choices)}")
+        return v
+    return check
+
+
+def _choice_text(v: Any, base: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise _Bad("must be a host name or address")
+    return v
+
+
+def _port(v: Any, base: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 65535:
+        raise _Bad("must be a TCP port (0: any free port)")
+    return v
+
+
 def _log_level(v: Any, base: str) -> str:
     if v not in LOG_LEVELS:
         raise _Bad(f"must be one of {', '.join(LOG_LEVELS)}")
@@ -171,6 +191,13 @@ RUNTIME_KEYS: dict[str, Key] = {
                               "~/.local/share/zixir/memory.sqlite3 for zixir run)"),
     "log_level": Key(_log_level, "debug, info, warning, error, critical or off (warning)"),
     "log_file": Key(_path, "write the runtime's logs to this file (default: stderr)"),
+    "log_format": Key(_choice("auto", "console", "json"),
+                      "auto (lines on a terminal, JSON otherwise), console or json"),
+    "progress": Key(_optional(_bool), "progress bars of long fan-outs (\"auto\": when stderr "
+                                      "is a terminal)"),
+    "metrics_port": Key(_port, "serve Prometheus metrics on this port (0: any free one; "
+                               "default: not served)"),
+    "metrics_host": Key(_choice_text, "address the metrics server listens on (127.0.0.1)"),
 }
 POLICY_KEYS: dict[str, Key] = {
     "allow": Key(_names, "modules / functions allowed beyond the default allowance"),

@@ -22,38 +22,48 @@ def default_memory_path() -> str:
 def runtime_options(script: str | None, config: str | None = None, *,
                     workers: int | None = None, timeout: float | None = None,
                     allow: list[str] | None = None, allow_all: bool = False,
-                    memory: str | None = None) -> dict[str, Any]:
-    """The runtime's options for a command: the command line's over zixir.toml's (the one
-    named by `config`, else the nearest to the script) over the defaults."""
+                    memory: str | None = None, **more: Any) -> dict[str, Any]:
+    """The runtime's options for a command: the command line's (`more`: any other
+    RuntimeConfig option) over zixir.toml's (the one named by `config`, else the nearest to
+    the script) over the defaults."""
     from . import project_file
 
     file = project_file.for_script(script, config)
     options = project_file.combine(file, {
         "workers": workers, "call_timeout": timeout, "allow": tuple(allow) if allow else None,
-        "allow_all": True if allow_all else None, "memory_path": memory})
+        "allow_all": True if allow_all else None, "memory_path": memory, **more})
     options.setdefault("memory_path", default_memory_path())
     return options
 
 
-def _runtime(options: dict[str, Any]) -> Any:
+def _runtime(options: dict[str, Any], dashboard: int | None = None) -> Any:
     from .runtime import Runtime
 
     path = options["memory_path"]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return Runtime(**options)
+    return Runtime(dashboard=dashboard, **options)
 
 
 def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | None = None,
                      allow: list[str] | None = None, allow_all: bool = False,
                      stats: bool = False, memory: str | None = None,
+                     dashboard: int | None = None, quiet: bool = False,
+                     log_json: bool = False, metrics_port: int | None = None,
                      config: str | None = None) -> tuple[Any, bool]:
     """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
-    output ended a line."""
+    output ended a line. `dashboard`: serve the live dashboard on that port (0: a free one);
+    `quiet`: no progress bars; `log_json`: events as JSON lines even on a terminal;
+    `metrics_port`: serve Prometheus metrics while it runs; `config`: the zixir.toml to use
+    instead of the nearest one."""
     from .runtime import format_stats
 
     options = runtime_options(path, config, workers=workers, timeout=timeout, allow=allow,
-                              allow_all=allow_all, memory=memory)
-    with _runtime(options) as rt:
+                              allow_all=allow_all, memory=memory, metrics_port=metrics_port,
+                              progress=False if quiet else None,
+                              log_format="json" if log_json else None)
+    with _runtime(options, dashboard) as rt:
+        if rt.metrics_url and not quiet:
+            print(f"zixir: metrics at {rt.metrics_url}", file=sys.stderr, flush=True)
         try:
             value = rt.run_file(path)
             return value, rt.output_at_line_start()
@@ -66,8 +76,11 @@ class RuntimeSession:
     """The REPL's session: bindings live in the router of a private runtime."""
 
     def __init__(self, workers: int | None = None, memory: str | None = None,
+                 timeout: float | None = None, log_json: bool = False,
                  config: str | None = None) -> None:
-        self.runtime = _runtime(runtime_options(None, config, workers=workers, memory=memory))
+        self.runtime = _runtime(runtime_options(None, config, workers=workers, memory=memory,
+                                                timeout=timeout,
+                                                log_format="json" if log_json else None))
 
     def eval_value(self, source: str, filename: str | None = None) -> Any:
         return self.runtime.eval(source, filename)
@@ -83,5 +96,6 @@ class RuntimeSession:
 
 
 def repl_session(workers: int | None = None, memory: str | None = None,
+                 timeout: float | None = None, log_json: bool = False,
                  config: str | None = None) -> RuntimeSession:
-    return RuntimeSession(workers, memory, config)
+    return RuntimeSession(workers, memory, timeout, log_json, config)

@@ -189,6 +189,10 @@ class WorkflowWaiting(WorkflowError):
     (`zixir run` exits with status 3 and prints how to approve)."""
 
 
+class DashboardError(ZixirRuntimeError):
+    """The web dashboard cannot start: its packages are not installed, or its port is taken."""
+
+
 __all__ = [
     "Frame",
     "ZixirError",
@@ -202,6 +206,7 @@ __all__ = [
     "RestartLimitExceeded",
     "PolicyDenied",
     "Overloaded",
+    "DashboardError",
     "RouterCrashed",
     "ProtocolError",
     "TaskTimeout",

@@ -164,10 +164,18 @@ def pmap(xs: Any, f: Any, n: Any, default_width: int) -> ZList:
     if n is not None and (type(n) is not int or n < 1):
         raise ZixirRuntimeError(f"pmap: n must be a positive integer, got "
                                 f"{n if type(n) is int else type_name(n)}")
+    from zixir.observe import progress
+
     items = list(xs)
     width = max(1, min(n if n is not None else default_width, len(items)))
+    bar = progress.track("pmap", len(items))  # drawn by the host for long fan-outs
     if width <= 1:
-        return ZList([f(x) for x in items])
+        with bar:
+            out = []
+            for x in items:
+                out.append(f(x))
+                bar.advance()
+        return ZList(out)
     results: list[Any] = [None] * len(items)
     errors: list[BaseException | None] = [None] * len(items)
     next_index = iter(range(len(items)))
@@ -180,17 +188,19 @@ def pmap(xs: Any, f: Any, n: Any, default_width: int) -> ZList:
                 raise
             except BaseException as exc:  # noqa: BLE001 - re-raised below, in order
                 errors[i] = exc
+            bar.advance(errors[i] is None)
 
-    drainers = [fibers.spawn(drain, "pmap") for _ in range(width)]
-    try:
-        for d in drainers:
-            d.waiter.wait()
-    except BaseException:
-        for d in drainers:  # interrupted or cancelled: nothing outlives the pmap
-            d.cancel()
-        for d in drainers:
-            _settle(d)
-        raise
+    with bar:
+        drainers = [fibers.spawn(drain, "pmap") for _ in range(width)]
+        try:
+            for d in drainers:
+                d.waiter.wait()
+        except BaseException:
+            for d in drainers:  # interrupted or cancelled: nothing outlives the pmap
+                d.cancel()
+            for d in drainers:
+                _settle(d)
+            raise
     for error in errors:
         if error is not None:
             raise error

@@ -11,8 +11,9 @@ Modules: `runtime` (host side, `Runtime`), `router`, `pool` (dispatch and hand-o
 pidfd, reaping), `protocol` (sans-IO msgpack-RPC codec), `channel` (the sans-IO Connection
 and the one Channel transport every link uses), `memory` (store and client), `breaker`,
 `policy` (the call allow list), `confine` (rlimits, Landlock, process groups of workers),
-`janitor` (cleanup after the host dies), `config`, `events` (structlog JSON), `stats`, `shm`
-(large arrays).
+`janitor` (cleanup after the host dies), `config`, `events` (structlog: JSON lines, or lines for
+people on a terminal), `stats`, `shm` (large arrays). Progress, metrics, traces and the
+`--stats` table are in `zixir.observe`.
 
 Integration (for `zixir/__init__.py` and `zixir/cli.py`)
 ---------------------------------------------------------
@@ -41,7 +42,9 @@ Other options (every field of `RuntimeConfig`): restart_intensity/restart_period
 root_intensity/root_period, breaker_fail_max, breaker_reset_timeout, idempotent=("mod",
 "mod.fn"), retry_attempts, max_queue, recycle_calls, recycle_rss, rlimit_as/cpu/nofile, deny,
 preload=("numpy",), prewarm, paths, memory_path (default: a temporary file removed at close),
-log_level ("warning"), log_file (JSON lines; default stderr).
+log_level ("warning"), log_file (JSON lines; default stderr), log_format ("auto", "console",
+"json"), progress (None: bars when stderr is a terminal), metrics_port / metrics_host
+(Prometheus over HTTP; `Runtime.metrics()` gives the text either way).
 """
 
 from __future__ import annotations
