@@ -106,3 +106,20 @@ def test_errors_are_explained_from_values():
 
 def test_comprehension_over_a_computed_iterable():
     assert run("let a = nil\nlet b = [1, 2]\n[x * 2 for x in (a or b)]") == [2, 4]
+
+
+def test_plus_with_a_number_tests_only_the_other_operand_in_order():
+    # `x + 1` / `1 + x` need no try/except (so nothing before them is spilled): one type test
+    names = _names_used("fn f(x) { put({}, \"k\", g(x) + 1) }", "f")
+    assert "_zx_TypeError" not in names and "_zx_type" in names
+    assert run('fn g(x) { x }\nfn f(x) { [g(x) + 1, 1 + g(x), 2.5 + x] }\nf(1)') == [2, 2, 3.5]
+    assert run('fn g(x) { x }\nfn f(x) { [g(x) + 1, 1 + g(x), 2.5 + x] }\nf("s")') == \
+        ["s1", "1s", "2.5s"]
+    err = fails("fn g() { [2] }\nfn f() {\n  g() + 1\n}\nf()")
+    assert err.message == "Invalid binary operation: list + int" and err.line == 3
+    err = fails("fn g() { {} }\nfn f() {\n  1 + g()\n}\nf()")
+    assert err.message == "Invalid binary operation: int + map" and err.line == 3
+    # operands are evaluated left to right even when the right one is tested first
+    src = ('let log = []\nfn a() { log = append(log, "a")\n 1 }\n'
+           'fn b() { log = append(log, "b")\n 2 }\nlet r = a() * 1 + b()\n[r, log]')
+    assert run(src) == [3, ["a", "b"]]

@@ -39,6 +39,7 @@ from .values import (
     FALSE,
     TRUE,
     ZList,
+    adopt,
     from_python,
     is_number,
     to_python,
@@ -156,6 +157,7 @@ class Session:
             "_zx_T": TRUE,
             "_zx_F": FALSE,
             "_zx_List": ZList,
+            "_zx_adopt": adopt,
             "_zx_TypeError": TypeError,
             "_zx_type": type,
             "_zx_len": len,
@@ -593,20 +595,22 @@ def _operand(frame: Any, info: SpanInfo | None, i: int, node: A.Node,
 _LITERAL_TYPES = {A.ListLit: "list", A.Comprehension: "list", A.MapLit: "map",
                   A.Lambda: "function"}
 
-def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node) -> str | None:
+def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node,
+                  info: SpanInfo | None = None, i: int = 0) -> str | None:
     literal = _LITERAL_TYPES.get(type(node))
     if literal:
         return literal
     if (isinstance(node, A.Binary) and node.op in COMPARISONS) or (
             isinstance(node, A.Unary) and node.op == "not"):
         return "bool"
-    known, value = _peek(frame, program, node)
+    known, value = _operand(frame, info, i, node, program)
     return type_name(value) if known else None
 
 
-def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary) -> str:
-    left = _operand_type(frame, program, node.left)
-    right = _operand_type(frame, program, node.right)
+def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary,
+                   info: SpanInfo | None = None) -> str:
+    left = _operand_type(frame, program, node.left, info, 0)
+    right = _operand_type(frame, program, node.right, info, 1)
     if left and right:
         return f": {left} {node.op} {right}"
     return f" '{node.op}'"
@@ -632,7 +636,8 @@ def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
     if isinstance(node, A.Call) and isinstance(exc, TypeError) and raised_here:
         return _call_error(exc, node, info, frame, program)
     if isinstance(node, A.Binary):
-        return ZixirRuntimeError(f"Invalid binary operation{_operand_types(frame, program, node)}")
+        return ZixirRuntimeError(
+            f"Invalid binary operation{_operand_types(frame, program, node, info)}")
     if isinstance(node, A.Unary):
         known, value = _peek(frame, program, node.operand)
         detail = f": {node.op}{type_name(value)}" if known else ""
