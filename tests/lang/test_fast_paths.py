@@ -123,3 +123,27 @@ def test_plus_with_a_number_tests_only_the_other_operand_in_order():
     src = ('let log = []\nfn a() { log = append(log, "a")\n 1 }\n'
            'fn b() { log = append(log, "b")\n 2 }\nlet r = a() * 1 + b()\n[r, log]')
     assert run(src) == [3, ["a", "b"]]
+
+
+def test_engine_calls_go_straight_to_the_front_end_and_give_zixir_values():
+    from zixir import engine
+    from zixir.lang.session import Session
+    from zixir.lang.values import TRUE, ZList
+
+    names = _names_used("fn f(xs) { [engine.list_sum(xs), engine.vec_add(xs, xs)] }", "f")
+    assert "_zx_engine_run" in names and "_zx_engine" not in names
+    value = Session().eval_value(
+        'let xs = [1.0, 2, 3]\n[engine.list_sum(xs), engine.vec_add(xs, 0..3), engine.sort_asc(0..2),'
+        ' engine.string_ends_with("abc", "c"), engine.find_index(xs, 2)]')
+    assert value == [6.0, [1.0, 3.0, 5.0], [0.0, 1.0], TRUE, 1]
+    assert type(value[1]) is ZList and type(value[2]) is ZList and value[3] is TRUE
+    # the active backend is honoured on every call
+    previous = engine.active_backend().name
+    try:
+        engine.use_backend("python")
+        assert run("engine.vec_scale([1.0, 2.0], 2)") == [2.0, 4.0]
+    finally:
+        engine.use_backend(previous)
+    err = fails("let xs = [1.0]\n\nengine.vec_add(xs, [true, 1.0])")
+    assert err.message.startswith("engine.vec_add: expected a list of numbers") and err.line == 3
+    assert fails("engine.no_such_op(1)").message == "unknown engine op: no_such_op"

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.registry import OPS as ENGINE_OPS
 from . import ast as A
 from .errors import ZixirSyntaxError
 
@@ -1002,8 +1003,19 @@ class Compiler:
         return stmts, self.at(_call("_zx_field", target, _const(node.name)), node)
 
     def value_EngineCall(self, node: A.EngineCall):
+        """`engine.OP(args)`: a call of the engine's native front end itself when OP is known
+        (its result made a Zixir value by the registry's result kind: a list adopted, a bool
+        mapped), else the general helper, which reports the unknown op."""
         stmts, args = self.seq([self.value(a) for a in node.args])
-        return stmts, self.at(_call("_zx_engine", _const(node.op), *args), node)
+        op = ENGINE_OPS.get(node.op)
+        if op is None:
+            return stmts, self.at(_call("_zx_engine", _const(node.op), *args), node)
+        call = self.at(_call("_zx_engine_run", _const(node.op), *args), node)
+        if op.result == "list":
+            call = self.at(_call("_zx_adopt", call), node)
+        elif op.result == "bool":
+            call = self.at(_call("_zx_engine_bool", call), node)
+        return stmts, call
 
     def value_EngineRef(self, node: A.EngineRef):
         return [], self.at(_call("_zx_engine_fn", _const(node.op)), node)

@@ -147,6 +147,9 @@ class Session:
                 return TRUE if value else FALSE
             return value
 
+        def engine_bool(value: Any) -> Any:
+            return TRUE if value is True else FALSE if value is False else value
+
         def engine_fn(op: str) -> Any:
             engine.lookup(op)  # unknown op: the engine's error
             return self.builtins[mangle(op)]
@@ -177,6 +180,8 @@ class Session:
             "_zx_no_match": support.no_match,
             "_zx_range": support.make_range,
             "_zx_engine": engine_call,
+            "_zx_engine_run": _ZIXIR_ENGINE_RUN,
+            "_zx_engine_bool": engine_bool,
             "_zx_engine_fn": engine_fn,
             "_zx_python": self._python_call,
             "_zx_memory_put": self._memory_put,
@@ -352,6 +357,33 @@ def _engine_function(op: str) -> Callable[..., Any]:
     run_op.zixir_name = op  # type: ignore[attr-defined]
     run_op.__name__ = op
     return run_op
+
+
+def _engine_fallback(op: str, *args: Any) -> Any:
+    """Engine calls the native front end declines: ranges become lists, then the engine's own
+    path (which validates and words every error)."""
+    from .. import engine
+
+    for a in args:
+        if type(a) is support.ZRange:
+            return engine.run(op, *[_engine_arg(a) for a in args])
+    return engine.run(op, *args)
+
+
+def _zixir_front_end() -> Callable[..., Any]:
+    """`run(op, *args)` for compiled `engine.OP(...)` calls: the engine's native front end
+    (kernels reached without a Python frame, for the active backend), with a fallback that
+    also takes Zixir ranges; results are converted by the compiled code."""
+    from ..engine import backends
+
+    try:
+        from ..engine._listread import active_front_end
+    except ImportError:
+        return _engine_fallback
+    return active_front_end(_engine_fallback, vars(backends), "_active")
+
+
+_ZIXIR_ENGINE_RUN = _zixir_front_end()
 
 
 def _engine_result(value: Any) -> Any:
