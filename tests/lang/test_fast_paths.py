@@ -147,3 +147,43 @@ def test_engine_calls_go_straight_to_the_front_end_and_give_zixir_values():
     err = fails("let xs = [1.0]\n\nengine.vec_add(xs, [true, 1.0])")
     assert err.message.startswith("engine.vec_add: expected a list of numbers") and err.line == 3
     assert fails("engine.no_such_op(1)").message == "unknown engine op: no_such_op"
+
+
+def test_c_builtins_answer_like_the_python_ones():
+    # len/get/slice/concat and the loop helper run in C for common arguments and hand every
+    # other call to the Python built-in: same values, same errors, same arities
+    from zixir.lang import builtins as B
+    from zixir.lang import fastpath
+    from zixir.lang.session import Session
+
+    assert set(fastpath.BUILTINS) == {"len", "get", "slice", "concat"}  # the C module is built
+    session = Session()
+    assert session.builtins["u_len"] is fastpath.BUILTINS["len"]
+    assert B.arity(fastpath.BUILTINS["get"]) == (2, 3)
+    cases = ['len([1, 2])', 'len("héllo")', 'len({"a": 1})', 'len(0..5)',
+             'get({"a": 1}, "a")', 'get({"a": 1}, "b")', 'get({"a": 1}, "b", 7)',
+             'get([1, 2], 1)', 'get([1], -5, 0)', 'get({"a": 1}, 5, 0)',
+             'slice([1, 2, 3], 1)', 'slice([1, 2, 3], -2)', 'slice([1, 2, 3], 0, -1)',
+             'slice("abc", 1)', 'slice(0..5, 2)', 'concat([1], [2])', 'concat("a", "b")',
+             'concat([1], 0..2)', '[x * 2 for x in slice([1, 2, 3], 1)]',
+             'let t = 0\nfor k in {"p": 1, "q": 2} { t = t + len(k) }\nt']
+    reference = Session()
+    for name in ("len", "get", "slice", "concat"):
+        reference.builtins[f"u_{name}"] = B.BUILTINS[name].fn
+    for case in cases:
+        assert same(session.eval(case), reference.eval(case)), case
+    assert type(session.eval_value("slice([1, 2, 3], 1)")).__name__ == "ZList"
+    assert type(session.eval_value("concat([1], [2])")).__name__ == "ZList"
+    assert fails("len(5)").message == "len: expected a list, string, map or range, got int"
+    assert fails("len(1, 2)").message == "Function len expects 1 arguments, got 2"
+    assert fails("get(1, 2)").message == "get: expected a map, list or string, got int"
+    assert fails("slice([1], 1.5)").message == "slice: expected an integer, got float"
+    assert fails('concat([1], "a")').message == \
+        "concat: expected two lists or two strings, got list and string"
+    err = fails("let n = 5\n\nfor x in n { x }")
+    assert err.message == "For loop requires a list, range or map, got int" and err.line == 3
+    assert fails("fn f(g) { g(1, 2, 3, 4) }\nf(get)").message == \
+        "Function g expects 2 to 3 arguments, got 4"
+    # a new list from slice/concat is never the one it came from
+    assert run("let a = [1, 2]\nlet b = slice(a, 0)\nlet c = concat(a, [])\n"
+               "b = append(b, 3)\nc = append(c, 4)\n[a, b, c]") == [[1, 2], [1, 2, 3], [1, 2, 4]]

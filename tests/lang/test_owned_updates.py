@@ -82,7 +82,7 @@ def _map_stmt(draw) -> str:
         f"{m} = put({m}, \"{k}\", {i})",
         f"{m} = put({m}, \"{k}\", get({m}, \"{k}\", 0) + 1)",
         f"{m} = {q}",
-        f"{m} = put({m}, \"{k}\", {q})",
+        f"{m} = put({m}, \"box\", {q})",  # a map value under its own key: k1-k3 hold ints
         f"seen = append(seen, {m})",
         f"{m} = store({m}, \"{k}\")",
         f"{m} = store({q}, \"{k}\")",

@@ -62,10 +62,23 @@ def fail(name: str, message: str) -> ZixirRuntimeError:
 
 # ---- calling Zixir functions from builtins ------------------------------------------------
 
+#: C versions of built-ins (zixir/lang/fastpath.py) -> their registry entry: they have no
+#: `__code__` to read an arity from
+_NATIVE: dict[Any, Builtin] = {}
+
+
+def register_native(fn: Any, entry: Builtin) -> None:
+    """Record that `fn` is a C version of the built-in `entry` (for `arity`)."""
+    _NATIVE[fn] = entry
+
+
 def arity(fn: Any) -> tuple[int, int | None]:
     """(minimum, maximum or None) positional arguments `fn` accepts, as far as is known."""
     code = getattr(fn, "__code__", None)
     if code is None:
+        entry = _NATIVE.get(fn) if getattr(fn, "__hash__", None) is not None else None
+        if entry is not None:
+            return entry.min_args, entry.max_args
         return 0, None
     n = code.co_argcount
     if hasattr(fn, "__func__"):  # a bound method: `self` is already given

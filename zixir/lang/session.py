@@ -20,7 +20,7 @@ from typing import Any
 
 from . import ast as A
 from . import builtins as B
-from . import owned, support
+from . import fastpath, owned, support
 from .compiler import (
     COMPARISONS,
     CompiledProgram,
@@ -123,7 +123,7 @@ class Session:
         for op in engine.OPS:
             names[mangle(op)] = _engine_function(op)
         for name, entry in B.BUILTINS.items():
-            names[mangle(name)] = entry.fn
+            names[mangle(name)] = fastpath.BUILTINS.get(name, entry.fn)
         names[mangle("pmap")] = self._pmap
         return names
 
@@ -171,7 +171,7 @@ class Session:
             "_zx_put_owned": owned.put_owned,
             "_zx_check_mul": support.check_mul,
             "_zx_check_mod": support.check_mod,
-            "_zx_iter": support.iterate,
+            "_zx_iter": fastpath.iterate,
             "_zx_while_cond": support.while_condition,
             "_zx_field": support.field,
             "_zx_is_list": support.is_list,
