@@ -187,3 +187,11 @@ def test_c_builtins_answer_like_the_python_ones():
     # a new list from slice/concat is never the one it came from
     assert run("let a = [1, 2]\nlet b = slice(a, 0)\nlet c = concat(a, [])\n"
                "b = append(b, 3)\nc = append(c, 4)\n[a, b, c]") == [[1, 2], [1, 2, 3], [1, 2, 4]]
+
+
+def test_overflow_is_worded_from_the_operands_not_cpython_text():
+    big = "1" + "0" * 400
+    err = fails(f"let big = {big}\n\nbig * 1.5")
+    assert err.message == "Number too large for a float: int * float" and err.line == 3
+    assert fails(f"fn f(x) {{ x + 0.5 }}\nf({big})").message == \
+        "Number too large for a float: int + float"

@@ -664,7 +664,9 @@ def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
     if isinstance(exc, MemoryError):
         return ZixirRuntimeError("Out of memory")
     if isinstance(exc, OverflowError):
-        return ZixirRuntimeError(f"Number too large: {exc}")
+        # worded from the node and operand types, never from CPython's text (which varies)
+        where = _operand_types(frame, program, node, info) if isinstance(node, A.Binary) else ""
+        return ZixirRuntimeError(f"Number too large for a float{where}")
     if isinstance(node, A.Call) and isinstance(exc, TypeError) and raised_here:
         return _call_error(exc, node, info, frame, program)
     if isinstance(node, A.Binary):
