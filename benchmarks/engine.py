@@ -39,7 +39,8 @@ import zixir
 from zixir.engine import OPS, Backend, active_backend, load_backend, run_with, use_backend
 
 SIZES = [8, 1_000, 100_000, 10_000_000]
-OPS_MEASURED = ["list_sum", "dot_product", "list_mean", "vec_add", "sort_asc", "mat_mul"]
+OPS_MEASURED = ["list_sum", "dot_product", "list_mean", "list_max", "vec_add", "sort_asc",
+                "mat_mul"]
 PYTHON_BACKEND_MAX = 100_000  # the pure-Python backend is skipped above this (too slow to wait)
 MAT_MUL_MAX = 100_000  # elements per matrix; 1e7 would be a 3162^2 product (O(n^1.5) work)
 
@@ -111,6 +112,7 @@ def make_inputs(op: str, n: int, rng: np.random.Generator) -> tuple[list, list, 
         "list_sum": lambda: a.sum(),
         "dot_product": lambda: a @ b,
         "list_mean": lambda: a.mean(),
+        "list_max": lambda: a.max(),
         "vec_add": lambda: a + b,
         "sort_asc": lambda: np.sort(a),
     }[op]
@@ -118,6 +120,7 @@ def make_inputs(op: str, n: int, rng: np.random.Generator) -> tuple[list, list, 
         "list_sum": lambda: sum(la),
         "dot_product": lambda: sum(map(operator.mul, la, lb)),
         "list_mean": lambda: sum(la) / len(la),
+        "list_max": lambda: max(la),
         "vec_add": lambda: list(map(operator.add, la, lb)),
         "sort_asc": lambda: sorted(la),
     }[op]
@@ -208,8 +211,8 @@ fn empty(xs, ys, n) {{ for i in 0..n {{ xs }} }}
 """
 
 
-def _zixir_per_call(call: str, xs: list, ys: list, n: int = 20_000) -> float:
-    """Seconds per `call` in a compiled Zixir loop, minus the empty loop (best of 5 each)."""
+def _zixir_per_call(call: str, xs: list, ys: list, n: int = 500) -> float:
+    """Seconds per `call` in a compiled Zixir loop, minus the empty loop (best of 15 each)."""
     from zixir.lang.session import Session
     from zixir.lang.values import from_python
 
@@ -217,12 +220,18 @@ def _zixir_per_call(call: str, xs: list, ys: list, n: int = 20_000) -> float:
     session.eval(ZIXIR_LOOP.format(call=call))
     args = [from_python(xs), from_python(ys), n]
     best = {}
-    for name in ("each", "empty") * 5:
+    for name in ("each", "empty") * 15:
         fn = session.namespace[f"u_{name}"]
         start = time.perf_counter()
         session.call(fn, args)
         best[name] = min(best.get(name, math.inf), time.perf_counter() - start)
     return max(best["each"] - best["empty"], 0.0) / n
+
+
+def _short_batches(fn: Callable[[], Any], budget: float, number: int = 500) -> float:
+    """Seconds per call: the best of many short batches (a batch that was not preempted)."""
+    repeat = max(3, int(budget / max(timeit.timeit(fn, number=number), 1e-6)))
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
 
 
 def call_overhead(budget: float) -> None:
@@ -239,16 +248,16 @@ def call_overhead(budget: float) -> None:
         args = [xs, ys][:count]
         call = f"engine.{op}({', '.join(['xs', 'ys'][:count])})"
         t_front = t_public = t_zixir = math.inf
-        for _ in range(3):  # rounds interleaved, best of each: a busy machine slows all alike
-            t_front = min(t_front, best_time(engine_call(backend, op, args), budget / 3))
-            t_public = min(t_public, best_time(public_call(op, args), budget / 3))
+        for _ in range(5):  # rounds interleaved, best of each: a busy machine slows all alike
+            t_front = min(t_front, _short_batches(engine_call(backend, op, args), budget / 5))
+            t_public = min(t_public, _short_batches(public_call(op, args), budget / 5))
             t_zixir = min(t_zixir, _zixir_per_call(call, xs, ys))
         print(f"{op:<10} {fmt_time(t_front):>10} {fmt_time(t_public):>10} "
               f"{t_public / t_front:>5.2f}x {fmt_time(t_zixir):>10} {t_zixir / t_front:>5.2f}x",
               flush=True)
     t_sum = _zixir_per_call("sum(xs)", xs, ys)
     print(f"(for scale: Zixir's own sum(xs) {fmt_time(t_sum)}, Python's sum(xs) "
-          f"{fmt_time(best_time(lambda: sum(xs), budget))})")
+          f"{fmt_time(_short_batches(lambda: sum(xs), budget))})")
     print()
 
 
@@ -262,6 +271,7 @@ def _numpy_on_lists(op: str, lists: list) -> Callable[[], Any]:
         "list_sum": lambda: float(np.sum(lists[0])),
         "dot_product": lambda: float(np.dot(*arrays())),
         "list_mean": lambda: float(np.mean(lists[0])),
+        "list_max": lambda: float(np.max(lists[0])),
         "vec_add": lambda: np.add(*arrays()).tolist(),
         "sort_asc": lambda: np.sort(lists[0]).tolist(),
     }[op]
