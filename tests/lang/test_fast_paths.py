@@ -195,3 +195,24 @@ def test_overflow_is_worded_from_the_operands_not_cpython_text():
     assert err.message == "Number too large for a float: int * float" and err.line == 3
     assert fails(f"fn f(x) {{ x + 0.5 }}\nf({big})").message == \
         "Number too large for a float: int + float"
+
+
+def test_string_append_leaves_the_plain_store_cpython_extends_in_place():
+    # CPython appends to a string in place only when `+` is followed by a plain STORE_FAST to
+    # the same local; 3.13 fuses a store followed by a load into one instruction, which made
+    # `s += x` loops quadratic there. Checked on the bytecode so that it holds on every version.
+    import dis
+
+    code = compile_program(parse('fn f(n) {\n let s = ""\n for i in 0..n { s += "ab" }\n s }'),
+                           CompilerState()).code
+    todo, found = [code], []
+    while todo:
+        c = todo.pop()
+        todo.extend(k for k in c.co_consts if hasattr(k, "co_code"))
+        if c.co_name.endswith("_f"):
+            ins = list(dis.get_instructions(c))
+            found += [(a.argval, b.opname, b.argval) for a, b in zip(ins, ins[1:], strict=False)
+                      if a.opname == "BINARY_OP" and a.argrepr in ("+", "+=")]
+    assert any(op == "STORE_FAST" for _, op, _ in found), found
+    assert not any(op.startswith("STORE_FAST_") for _, op, _ in found), found
+    assert run('fn f(n) {\n let s = ""\n for i in 0..n { s += "ab" }\n s }\nf(3)') == "ababab"

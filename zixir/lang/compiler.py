@@ -642,9 +642,13 @@ class Compiler:
         tests.append(py.Compare(_name(old), [py.Is()], [_name(pyname)]))
         both_str = py.BoolOp(py.And(), tests)
         grow = self.at(_assign(old, self.at(py.BinOp(_name(old), py.Add(), piece), value)), node)
+        # CPython appends in place only when the store right after `+` is a plain STORE_FAST
+        # of the same local; from 3.13 a store followed by a load (the `finally` below, on the
+        # same line) is fused into one instruction, so a constant store comes in between
+        spacer = _assign(piece.id if isinstance(piece, py.Name) else self.temp(), _const(None))
         # `finally`: should the append fail (out of memory), the variable keeps its old string
         extend = [_assign(pyname, _const(None)),
-                  py.Try([grow], [], [], [self.at(_assign(pyname, _name(old)), node)])]
+                  py.Try([grow, spacer], [], [], [self.at(_assign(pyname, _name(old)), node)])]
         gstmts, general = self._add(_name(old), piece, self.stype(value.left),
                                     self.stype(value.right), value)
         otherwise = gstmts + [self.at(_assign(pyname, general), node)]
