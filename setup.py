@@ -6,6 +6,8 @@
   pybind11 the engine validates lists in Python.
 * `zixir.lang._owned`: in-place `append`/`put` on unshared values (native/owned_update.c);
   optional: without a C compiler those builtins always copy.
+* `zixir.lang._fastpath`: `len`, `get`, `slice`, `concat` and the loop helper in C
+  (native/fast_builtins.c); optional: without it they stay Python functions.
 * native sources (the ABI header and the Zig sources) are copied into the package as
   `zixir/engine/native_src/`, so an installed zixir can build its Zig backend on first use.
 """
@@ -57,8 +59,14 @@ def owned_update_extension() -> Extension:
                      extra_compile_args=["-O2"])
 
 
+def fast_builtins_extension() -> Extension:
+    return Extension("zixir.lang._fastpath", ["native/fast_builtins.c"], optional=True,
+                     extra_compile_args=["-O2"])
+
+
 setup(
-    ext_modules=list_reader_extensions() + [owned_update_extension()],
+    ext_modules=list_reader_extensions() + [owned_update_extension(),
+                                            fast_builtins_extension()],
     cffi_modules=["native/build_engine.py:ffibuilder"],
     cmdclass={"build_py": BuildPyWithNativeSources},
 )

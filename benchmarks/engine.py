@@ -1,14 +1,24 @@
 """Engine backends side by side with numpy and plain Python, in one run, as ratios.
 
-    python benchmarks/engine.py               # the table: ops x sizes x input kinds
+    python benchmarks/engine.py               # call overhead, then ops x sizes x input kinds
+    python benchmarks/engine.py --calls       # only the call overhead of each way in
     python benchmarks/engine.py --crossover   # list length where the kernels start to win
     python benchmarks/engine.py --ops list_sum dot_product list_mean --sizes 8 1000
     python benchmarks/engine.py --small       # every op on lists at n = 8 and 1e3 vs plain Python
 
-Each cell is the best of a few timed batches. "x numpy" is numpy's time divided by the
-backend's (above 1.0: faster than numpy); "x builtin" the same against the obvious pure-Python
-code on a list (`sum(xs)`, `sorted(xs)`, ...). Absolute times on a shared machine are noise;
+Every engine time is of the public API, `zixir.run_engine(op, ...)`, with the backend selected
+by `zixir.engine.use_backend` (what `ZIXIR_ENGINE` selects). Each cell is the best of a few
+timed batches. "x numpy" is numpy's time divided by the backend's (above 1.0: faster than
+numpy); for ops returning a list, "x numpy" keeps numpy's result an array and "x np+list"
+converts it with `.tolist()`, since the engine hands back a Python list. "x builtin" is the
+same against the obvious pure-Python code on a list (`sum(xs)`, `sorted(xs)`, ...). The first
+line states numpy's BLAS/OpenMP thread settings. Absolute times on a shared machine are noise;
 compare within a row.
+
+The call-overhead table times one short call (8 floats) every way in: the native front end
+called directly (`run_with(backend, ...)`), the public `zixir.run_engine`, and `engine.OP(xs)`
+in compiled Zixir code (a loop's time per iteration minus the empty loop's); target: at most
+1.5x the front end's.
 """
 
 from __future__ import annotations
@@ -25,10 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from zixir.engine import OPS, Backend, load_backend, run_with
+import zixir
+from zixir.engine import OPS, Backend, active_backend, load_backend, run_with, use_backend
 
 SIZES = [8, 1_000, 100_000, 10_000_000]
-OPS_MEASURED = ["list_sum", "dot_product", "list_mean", "vec_add", "sort_asc", "mat_mul"]
+OPS_MEASURED = ["list_sum", "dot_product", "list_mean", "list_max", "vec_add", "sort_asc",
+                "mat_mul"]
 PYTHON_BACKEND_MAX = 100_000  # the pure-Python backend is skipped above this (too slow to wait)
 MAT_MUL_MAX = 100_000  # elements per matrix; 1e7 would be a 3162^2 product (O(n^1.5) work)
 
@@ -56,6 +68,28 @@ def engine_call(backend: Backend, op: str, args: list) -> Callable[[], Any]:
     return lambda: run_with(backend, op, *args)
 
 
+def public_call(op: str, args: list) -> Callable[[], Any]:
+    """`zixir.run_engine(op, *args)` (the active backend), arguments passed one by one."""
+    run = zixir.run_engine
+    if len(args) == 1:
+        (a0,) = args
+        return lambda: run(op, a0)
+    if len(args) == 2:
+        a0, a1 = args
+        return lambda: run(op, a0, a1)
+    return lambda: run(op, *args)
+
+
+def time_public(backend: Backend, op: str, args: list, budget: float) -> float:
+    """Seconds per `zixir.run_engine(op, *args)` call with `backend` active."""
+    before = active_backend().name
+    use_backend(backend.name)
+    try:
+        return best_time(public_call(op, args), budget)
+    finally:
+        use_backend(before)
+
+
 def make_inputs(op: str, n: int, rng: np.random.Generator) -> tuple[list, list, Callable, Callable]:
     """(buffer args, list args, numpy equivalent, builtin-Python equivalent) for an op at size n."""
     if op == "mat_mul":
@@ -78,6 +112,7 @@ def make_inputs(op: str, n: int, rng: np.random.Generator) -> tuple[list, list, 
         "list_sum": lambda: a.sum(),
         "dot_product": lambda: a @ b,
         "list_mean": lambda: a.mean(),
+        "list_max": lambda: a.max(),
         "vec_add": lambda: a + b,
         "sort_asc": lambda: np.sort(a),
     }[op]
@@ -85,6 +120,7 @@ def make_inputs(op: str, n: int, rng: np.random.Generator) -> tuple[list, list, 
         "list_sum": lambda: sum(la),
         "dot_product": lambda: sum(map(operator.mul, la, lb)),
         "list_mean": lambda: sum(la) / len(la),
+        "list_max": lambda: max(la),
         "vec_add": lambda: list(map(operator.add, la, lb)),
         "sort_asc": lambda: sorted(la),
     }[op]
@@ -119,11 +155,11 @@ def available_backends() -> dict[str, Backend]:
 def table(sizes: list[int], budget: float, ops: list[str]) -> None:
     backends = available_backends()
     rng = np.random.default_rng(7)
-    print("input: numpy float64 buffers (results are lists, so list-result ops also show "
-          "numpy + .tolist())")
+    print("input: numpy float64 buffers (list-result ops: x numpy keeps numpy's array, "
+          "x np+list adds .tolist())")
     header = f"{'op':<12} {'n':>9} {'numpy':>9} {'np+list':>9}"
     for name in backends:
-        header += f" {name:>9} {'x numpy':>8}"
+        header += f" {name:>9} {'x numpy':>8} {'x np+list':>9}"
     print(header)
     for op in ops:
         for n in sizes:
@@ -137,10 +173,11 @@ def table(sizes: list[int], budget: float, ops: list[str]) -> None:
             row = f"{op:<12} {n:>9} {fmt_time(t_np):>9} {fmt_time(t_np_list):>9}"
             for name, backend in backends.items():
                 if name == "python" and n > PYTHON_BACKEND_MAX:
-                    row += f" {'-':>9} {'-':>8}"
+                    row += f" {'-':>9} {'-':>8} {'-':>9}"
                     continue
-                t = best_time(engine_call(backend, op, buffers), budget)
-                row += f" {fmt_time(t):>9} {fmt_ratio(t_np_list or t_np, t):>8}"
+                t = time_public(backend, op, buffers, budget)
+                row += (f" {fmt_time(t):>9} {fmt_ratio(t_np, t):>8}"
+                        f" {fmt_ratio(t_np_list, t):>9}")
             print(row, flush=True)
     print()
     print("input: Python lists of floats (builtin = the plain Python expression on the list)")
@@ -162,9 +199,66 @@ def table(sizes: list[int], budget: float, ops: list[str]) -> None:
                 if name == "python" and big:
                     row += f" {'-':>9} {'-':>9}"
                     continue
-                t = best_time(engine_call(backend, op, lists), budget)
+                t = time_public(backend, op, lists, budget)
                 row += f" {fmt_time(t):>9} {fmt_ratio(t_builtin, t):>9}"
             print(row, flush=True)
+
+
+CALL_OPS = {"list_sum": 1, "vec_add": 2, "list_max": 1}
+ZIXIR_LOOP = """
+fn each(xs, ys, n) {{ for i in 0..n {{ {call} }} }}
+fn empty(xs, ys, n) {{ for i in 0..n {{ xs }} }}
+"""
+
+
+def _zixir_per_call(call: str, xs: list, ys: list, n: int = 500) -> float:
+    """Seconds per `call` in a compiled Zixir loop, minus the empty loop (best of 15 each)."""
+    from zixir.lang.session import Session
+    from zixir.lang.values import from_python
+
+    session = Session()
+    session.eval(ZIXIR_LOOP.format(call=call))
+    args = [from_python(xs), from_python(ys), n]
+    best = {}
+    for name in ("each", "empty") * 15:
+        fn = session.namespace[f"u_{name}"]
+        start = time.perf_counter()
+        session.call(fn, args)
+        best[name] = min(best.get(name, math.inf), time.perf_counter() - start)
+    return max(best["each"] - best["empty"], 0.0) / n
+
+
+def _short_batches(fn: Callable[[], Any], budget: float, number: int = 500) -> float:
+    """Seconds per call: the best of many short batches (a batch that was not preempted)."""
+    repeat = max(3, int(budget / max(timeit.timeit(fn, number=number), 1e-6)))
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def call_overhead(budget: float) -> None:
+    """One short call (8 floats) every way in, against the native front end called directly."""
+    rng = random.Random(5)
+    xs = [rng.uniform(-1, 1) for _ in range(8)]
+    ys = [rng.uniform(-1, 1) for _ in range(8)]
+    backend = active_backend()
+    print(f"call overhead, lists of 8 floats, backend {backend.name} "
+          "(ratio: time / the front end's; target <= 1.5x)")
+    print(f"{'op':<10} {'front end':>10} {'run_engine':>10} {'ratio':>6} "
+          f"{'from Zixir':>10} {'ratio':>6}")
+    for op, count in CALL_OPS.items():
+        args = [xs, ys][:count]
+        call = f"engine.{op}({', '.join(['xs', 'ys'][:count])})"
+        t_front = t_public = t_zixir = math.inf
+        for _ in range(5):  # rounds interleaved, best of each: a busy machine slows all alike
+            t_front = min(t_front, _short_batches(engine_call(backend, op, args), budget / 5))
+            t_public = min(t_public, _short_batches(public_call(op, args), budget / 5))
+            t_zixir = min(t_zixir, _zixir_per_call(call, xs, ys))
+        print(f"{op:<10} {fmt_time(t_front):>10} {fmt_time(t_public):>10} "
+              f"{t_public / t_front:>5.2f}x {fmt_time(t_zixir):>10} {t_zixir / t_front:>5.2f}x",
+              flush=True)
+    t_sum = _zixir_per_call("sum(xs)", xs, ys)
+    print(f"(for scale: Zixir's own sum(xs) {fmt_time(t_sum)}, Python's sum(xs) "
+          f"{fmt_time(_short_batches(lambda: sum(xs), budget))})")
+    print()
 
 
 def _numpy_on_lists(op: str, lists: list) -> Callable[[], Any]:
@@ -177,6 +271,7 @@ def _numpy_on_lists(op: str, lists: list) -> Callable[[], Any]:
         "list_sum": lambda: float(np.sum(lists[0])),
         "dot_product": lambda: float(np.dot(*arrays())),
         "list_mean": lambda: float(np.mean(lists[0])),
+        "list_max": lambda: float(np.max(lists[0])),
         "vec_add": lambda: np.add(*arrays()).tolist(),
         "sort_asc": lambda: np.sort(lists[0]).tolist(),
     }[op]
@@ -314,12 +409,21 @@ def threading_settings() -> str:
 
     names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
     shown = ", ".join(f"{n}={os.environ.get(n, '(unset)')}" for n in names)
-    return f"numpy {np.__version__}; {shown}; {os.cpu_count()} CPUs"
+    try:  # what the libraries actually run with (the `bench` extra installs threadpoolctl)
+        from threadpoolctl import threadpool_info
+
+        pools = "; ".join(f"{p['internal_api']} {p.get('version') or ''} "
+                          f"{p['num_threads']} threads ({p.get('threading_layer', '?')})"
+                          for p in threadpool_info()) or "no BLAS/OpenMP pools loaded"
+    except ImportError:
+        pools = "thread pools unknown (pip install threadpoolctl)"
+    return f"numpy {np.__version__}; {shown}; in use: {pools}; {os.cpu_count()} CPUs"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crossover", action="store_true", help="measure list crossovers")
+    parser.add_argument("--calls", action="store_true", help="only the call-overhead table")
     parser.add_argument("--small", action="store_true",
                         help="every op at n = 8 and 1e3 (or --sizes) vs the obvious Python code")
     parser.add_argument("--sizes", type=int, nargs="*", default=SIZES)
@@ -327,11 +431,14 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=0.12, help="seconds per cell")
     args = parser.parse_args()
     print(threading_settings())
-    if args.crossover:
+    if args.calls:
+        call_overhead(args.budget)
+    elif args.crossover:
         crossover(args.budget / 2)
     elif args.small:
         small(args.budget, args.sizes if args.sizes != SIZES else SMALL_SIZES)
     else:
+        call_overhead(args.budget)
         table(args.sizes, args.budget, args.ops)
 
 

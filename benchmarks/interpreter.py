@@ -360,16 +360,22 @@ def main() -> None:
             f"{'ratio med':>9} {'best':>6} {'cpu med':>7}")
     print(head)
     print("-" * len(head))
+    zixir_medians: dict[str, float] = {}
     for w in WORKLOADS:
         if args.only and args.only not in w.name:
             continue
         m = measure(w, args.rounds)
+        zixir_medians[w.name] = _ms(m["zx"], statistics.median, 1)
         zx_med, zx_best = _ms(m["zx"], statistics.median, 0), _ms(m["zx"], min, 0)
         py_med, py_best = _ms(m["py"], statistics.median, 0), _ms(m["py"], min, 0)
         cpu_ratio = _ms(m["zx"], statistics.median, 1) / max(_ms(m["py"], statistics.median, 1),
                                                              1e-9)
         print(f"{w.name:34} {zx_med:7.1f}/{zx_best:6.1f}ms {py_med:7.1f}/{py_best:6.1f}ms "
               f"{zx_med / py_med:8.2f}x {zx_best / py_best:5.2f}x {cpu_ratio:6.2f}x", flush=True)
+    cold, warm = (zixir_medians.get(f"2-body floats 1e5 ({k})") for k in ("cold", "warm"))
+    if cold and warm:
+        print(f"\nrun once vs warm (Zixir, CPU median): 2-body cold / warm = {cold / warm:.2f}x "
+              "(target <= 1.5x)")
     if not args.only or "try" in args.only:
         try_overhead(args.rounds * 3)
 

@@ -15,6 +15,13 @@ same way); these functions mutate the collection in place only when
 The test and the mutation happen in one C call under the GIL, so no other thread can take a
 reference in between. `expected` is measured once at import (zixir/lang/owned.py) with the same
 call shape; until then it is -1 and every call copies.
+
+`adopt(list)` serves the same purpose for values being created: a list display, comprehension,
+slice or concatenation produces a plain Python list, and the Zixir list made from it used to be a
+second copy. When the argument's reference count shows that only the caller's argument slot
+holds it (`fresh`, measured in zixir/lang/values.py), nobody can ever see it as a plain list, so
+its type is switched to the Zixir list type in place (the layouts are checked to be identical at
+configuration); otherwise it is copied.
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,6 +30,8 @@ static PyObject *list_type = NULL;
 static PyObject *append_fn = NULL;
 static PyObject *put_fn = NULL;
 static Py_ssize_t expected = -1;
+static PyTypeObject *adopt_type = NULL;
+static Py_ssize_t fresh = -1;
 
 static PyObject *configure(PyObject *self, PyObject *args) {
     PyObject *lt, *af, *pf;
@@ -33,6 +42,60 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     Py_XSETREF(put_fn, Py_NewRef(pf));
     expected = n;
     Py_RETURN_NONE;
+}
+
+/* configure_adopt(zlist_type, fresh): the count a list held only by the argument slot has;
+   refused (adopt always copies) unless the Zixir list type is a list subclass laid out exactly
+   like `list`, with no instance dict or weak references to initialise. */
+static PyObject *configure_adopt(PyObject *self, PyObject *args) {
+    PyObject *t;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "On", &t, &n)) return NULL;
+    if (!PyType_Check(t)) {
+        PyErr_SetString(PyExc_TypeError, "configure_adopt expects a type");
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)t;
+    int compatible = tp->tp_base == &PyList_Type && (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) &&
+                     tp->tp_basicsize == PyList_Type.tp_basicsize &&
+                     tp->tp_itemsize == PyList_Type.tp_itemsize && tp->tp_dictoffset == 0 &&
+                     tp->tp_weaklistoffset == 0;
+#ifdef Py_TPFLAGS_MANAGED_DICT
+    compatible = compatible && !(tp->tp_flags & Py_TPFLAGS_MANAGED_DICT);
+#endif
+#ifdef Py_TPFLAGS_MANAGED_WEAKREF
+    compatible = compatible && !(tp->tp_flags & Py_TPFLAGS_MANAGED_WEAKREF);
+#endif
+#ifdef Py_GIL_DISABLED
+    compatible = 0; /* reference counts are not a proof of ownership without the GIL */
+#endif
+    Py_XSETREF(adopt_type, (PyTypeObject *)Py_NewRef(t));
+    fresh = compatible ? n : -1;
+    return PyBool_FromLong(compatible);
+}
+
+/* refs1(value): the reference count of a single argument. */
+static PyObject *refs1(PyObject *self, PyObject *value) {
+    return PyLong_FromSsize_t(Py_REFCNT(value));
+}
+
+/* adopt(xs) -> a Zixir list with xs's elements: xs itself when nothing else can hold it. */
+static PyObject *adopt(PyObject *self, PyObject *xs) {
+    if (adopt_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "adopt is not configured");
+        return NULL;
+    }
+    if (fresh > 0 && PyList_CheckExact(xs) && Py_REFCNT(xs) == fresh) {
+        Py_INCREF(adopt_type); /* instances of a heap type hold a reference to it */
+        Py_SET_TYPE(xs, adopt_type);
+        return Py_NewRef(xs);
+    }
+    if (!PyList_Check(xs)) return PyObject_CallOneArg((PyObject *)adopt_type, xs);
+    PyObject *copy = PyList_GetSlice(xs, 0, PyList_GET_SIZE(xs));
+    if (copy == NULL) return NULL;
+    Py_INCREF(adopt_type);
+    Py_SET_TYPE(copy, adopt_type);
+    return copy;
 }
 
 /* refs(fn, value, x, again): the reference count `value` has inside this call shape. */
@@ -76,6 +139,9 @@ static PyObject *put_owned(PyObject *self, PyObject *const *args, Py_ssize_t nar
 
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, "configure(list_type, append, put, expected)"},
+    {"configure_adopt", configure_adopt, METH_VARARGS, "configure_adopt(zlist_type, fresh)"},
+    {"refs1", refs1, METH_O, "refs1(value)"},
+    {"adopt", adopt, METH_O, "adopt(xs) -> Zixir list"},
     {"refs", (PyCFunction)(void (*)(void))refs, METH_FASTCALL, "refs(fn, value, x, again)"},
     {"append_owned", (PyCFunction)(void (*)(void))append_owned, METH_FASTCALL,
      "append_owned(fn, xs, x, again)"},

@@ -10,6 +10,11 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h> /* SSE2 always; the AVX2 functions carry target("avx2") */
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Eight lanes as four 2-double vectors (one SSE2 register each, so the baseline x86_64 build
  * keeps them all in registers). Lane j accumulates elements i + j for i = 0, 8, 16, ... */
@@ -83,6 +88,49 @@ static size_t dot_groups_sse2(const double *a, const double *b, size_t n, double
     return i;
 }
 
+/* Extremum lanes over the groups of eight (n >= 8): lanes start at x[0]; returns the count
+ * of elements done and sets *nan when one of them is NaN. maxpd / minpd return their second
+ * operand unless the first is strictly greater (smaller), the scalar rule; the compiler does not
+ * find that by itself, hence the intrinsics, and the NaN test is kept in double registers
+ * (integer mask accumulators get turned into scalar code). */
+typedef long long v2i __attribute__((vector_size(16)));
+
+static inline v2d pick2(v2d v, v2d lane, int want_max) {
+#ifdef __SSE2__
+    return want_max ? (v2d)_mm_max_pd((__m128d)v, (__m128d)lane)
+                    : (v2d)_mm_min_pd((__m128d)v, (__m128d)lane);
+#else
+    v2i take = want_max ? (v > lane) : (v < lane);
+    return (v2d)((take & (v2i)v) | (~take & (v2i)lane));
+#endif
+}
+
+static inline v2d nan_lanes2(v2d seen, v2d v) {
+#ifdef __SSE2__
+    return (v2d)_mm_or_pd((__m128d)seen, _mm_cmpunord_pd((__m128d)v, (__m128d)v));
+#else
+    return (v2d)((v2i)seen | (v != v));
+#endif
+}
+
+static size_t extremum_groups_sse2(const double *x, size_t n, int want_max, double *lanes,
+                                   int *nan) {
+    v2d l0 = {x[0], x[0]}, l1 = l0, l2 = l0, l3 = l0;
+    v2d unordered = {0.0, 0.0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v2d a = load2(x + i), b = load2(x + i + 2), c = load2(x + i + 4), d = load2(x + i + 6);
+        unordered = nan_lanes2(nan_lanes2(nan_lanes2(nan_lanes2(unordered, a), b), c), d);
+        l0 = pick2(a, l0, want_max);
+        l1 = pick2(b, l1, want_max);
+        l2 = pick2(c, l2, want_max);
+        l3 = pick2(d, l3, want_max);
+    }
+    store_lanes(lanes, l0, l1, l2, l3);
+    *nan = (((v2i)unordered)[0] | ((v2i)unordered)[1]) != 0;
+    return i;
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define ZX_HAVE_AVX2_VARIANTS 1
 typedef double v4d __attribute__((vector_size(32)));
@@ -118,9 +166,27 @@ __attribute__((target("avx2"))) static size_t dot_groups_avx2(const double *a, c
     memcpy(lanes + 4, &hi, sizeof hi);
     return i;
 }
+__attribute__((target("avx2"))) static size_t extremum_groups_avx2(
+    const double *x, size_t n, int want_max, double *lanes, int *nan) {
+    __m256d lo = _mm256_set1_pd(x[0]), hi = lo, unordered = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d a = _mm256_loadu_pd(x + i), b = _mm256_loadu_pd(x + i + 4);
+        unordered = _mm256_or_pd(unordered, _mm256_or_pd(_mm256_cmp_pd(a, a, _CMP_UNORD_Q),
+                                                         _mm256_cmp_pd(b, b, _CMP_UNORD_Q)));
+        lo = want_max ? _mm256_max_pd(a, lo) : _mm256_min_pd(a, lo);
+        hi = want_max ? _mm256_max_pd(b, hi) : _mm256_min_pd(b, hi);
+    }
+    _mm256_storeu_pd(lanes, lo);
+    _mm256_storeu_pd(lanes + 4, hi);
+    *nan = _mm256_movemask_pd(unordered) != 0;
+    return i;
+}
 #endif
 
 static size_t (*sum_groups)(const double *, size_t, double *) = sum_groups_sse2;
+static size_t (*extremum_groups)(const double *, size_t, int, double *, int *) =
+    extremum_groups_sse2;
 static size_t (*dot_groups)(const double *, const double *, size_t, double *) = dot_groups_sse2;
 static int simd_level = 0;
 
@@ -138,6 +204,7 @@ static void select_level(int level) {
     if (level >= 1) {
         sum_groups = sum_groups_avx2;
         dot_groups = dot_groups_avx2;
+        extremum_groups = extremum_groups_avx2;
         simd_level = 1;
         return;
     }
@@ -145,6 +212,7 @@ static void select_level(int level) {
     (void)level;
     sum_groups = sum_groups_sse2;
     dot_groups = dot_groups_sse2;
+    extremum_groups = extremum_groups_sse2;
     simd_level = 0;
 }
 
@@ -301,30 +369,21 @@ static int has_positive_zero(const double *x, size_t n) {
     return 0;
 }
 
-/* One extremum pass: eight lanes of "keep the smaller" (or larger) plus a NaN flag. */
+/* One extremum pass: eight lanes of "keep the larger" (or smaller) plus a NaN flag.
+ * `extremum_groups` (SSE2 or AVX2, chosen with the sums' level) runs the groups of eight: each
+ * lane keeps v where v > lane (v < lane for the minimum), else the lane: exactly the scalar
+ * `v > lane ? v : lane`, which a NaN never wins, so NaNs are caught by an unordered test instead.
+ * The lanes are then combined in order, so every level gives the same answer. */
 static double extremum(const double *x, size_t n, int want_max) {
     double lane[8];
     int nan = 0;
-    for (int j = 0; j < 8; j++) lane[j] = x[0];
-    size_t i = 0;
-    if (want_max) {
-        for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 8; j++) {
-                double v = x[i + j];
-                nan |= v != v;
-                lane[j] = v > lane[j] ? v : lane[j];
-            }
-    } else {
-        for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 8; j++) {
-                double v = x[i + j];
-                nan |= v != v;
-                lane[j] = v < lane[j] ? v : lane[j];
-            }
+    size_t i = n >= 8 ? extremum_groups(x, n, want_max, lane, &nan) : 0;
+    double best = x[0];
+    if (i) {
+        best = lane[0];
+        for (int j = 1; j < 8; j++) best = want_max ? (lane[j] > best ? lane[j] : best)
+                                                   : (lane[j] < best ? lane[j] : best);
     }
-    double best = lane[0];
-    for (int j = 1; j < 8; j++) best = want_max ? (lane[j] > best ? lane[j] : best)
-                                               : (lane[j] < best ? lane[j] : best);
     for (; i < n; i++) {
         double v = x[i];
         nan |= v != v;

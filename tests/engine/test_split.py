@@ -276,3 +276,29 @@ def test_both_zig_levels_give_the_c_bits(monkeypatch, level) -> None:
             bits(s), bits(d), bits(m)], n
         c_variance = LIB.zx_variance(FFI.from_buffer("double[]", a), n)
         assert bits(lib.zx_variance(pa, n)) == bits(c_variance), n
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 17, 1000, 1003])
+def test_min_and_max_agree_at_every_simd_level(n: int) -> None:
+    # the extremum loops have an SSE2 and an AVX2 version: same answers, NaN and signed zeros
+    # included (NaN anywhere wins; max of zeros is +0.0 if there is one, min -0.0)
+    rng = np.random.default_rng(n)
+    cases = [rng.standard_normal(n)]
+    if n:
+        with_nan = rng.standard_normal(n)
+        with_nan[rng.integers(0, n)] = math.nan
+        zeros = np.where(rng.integers(0, 2, n) == 1, 0.0, -0.0)
+        cases += [with_nan, zeros, -np.abs(rng.standard_normal(n)), np.full(n, -0.0)]
+    for xs in cases:
+        p = FFI.from_buffer("double[]", xs)
+        answers = []
+        for level in (0, 1):
+            with simd_level(level):
+                answers.append((bits(LIB.zx_max(p, n)), bits(LIB.zx_min(p, n))))
+        expected_max = 0.0 if n == 0 else (math.nan if np.isnan(xs).any() else float(xs.max()))
+        if n and not np.isnan(xs).any() and expected_max == 0.0:
+            expected_max = 0.0 if any(x == 0.0 and not math.copysign(1, x) < 0 for x in xs) \
+                else -0.0
+        assert answers[0] == answers[1], (n, xs)
+        assert answers[0][0] == bits(expected_max) or (
+            math.isnan(expected_max) and math.isnan(struct.unpack("<d", answers[0][0])[0]))

@@ -106,3 +106,113 @@ def test_errors_are_explained_from_values():
 
 def test_comprehension_over_a_computed_iterable():
     assert run("let a = nil\nlet b = [1, 2]\n[x * 2 for x in (a or b)]") == [2, 4]
+
+
+def test_plus_with_a_number_tests_only_the_other_operand_in_order():
+    # `x + 1` / `1 + x` need no try/except (so nothing before them is spilled): one type test
+    names = _names_used("fn f(x) { put({}, \"k\", g(x) + 1) }", "f")
+    assert "_zx_TypeError" not in names and "_zx_type" in names
+    assert run('fn g(x) { x }\nfn f(x) { [g(x) + 1, 1 + g(x), 2.5 + x] }\nf(1)') == [2, 2, 3.5]
+    assert run('fn g(x) { x }\nfn f(x) { [g(x) + 1, 1 + g(x), 2.5 + x] }\nf("s")') == \
+        ["s1", "1s", "2.5s"]
+    err = fails("fn g() { [2] }\nfn f() {\n  g() + 1\n}\nf()")
+    assert err.message == "Invalid binary operation: list + int" and err.line == 3
+    err = fails("fn g() { {} }\nfn f() {\n  1 + g()\n}\nf()")
+    assert err.message == "Invalid binary operation: int + map" and err.line == 3
+    # operands are evaluated left to right even when the right one is tested first
+    src = ('let log = []\nfn a() { log = append(log, "a")\n 1 }\n'
+           'fn b() { log = append(log, "b")\n 2 }\nlet r = a() * 1 + b()\n[r, log]')
+    assert run(src) == [3, ["a", "b"]]
+
+
+def test_engine_calls_go_straight_to_the_front_end_and_give_zixir_values():
+    from zixir import engine
+    from zixir.lang.session import Session
+    from zixir.lang.values import TRUE, ZList
+
+    names = _names_used("fn f(xs) { [engine.list_sum(xs), engine.vec_add(xs, xs)] }", "f")
+    assert "_zx_engine_run" in names and "_zx_engine" not in names
+    value = Session().eval_value(
+        'let xs = [1.0, 2, 3]\n[engine.list_sum(xs), engine.vec_add(xs, 0..3), engine.sort_asc(0..2),'
+        ' engine.string_ends_with("abc", "c"), engine.find_index(xs, 2)]')
+    assert value == [6.0, [1.0, 3.0, 5.0], [0.0, 1.0], TRUE, 1]
+    assert type(value[1]) is ZList and type(value[2]) is ZList and value[3] is TRUE
+    # the active backend is honoured on every call
+    previous = engine.active_backend().name
+    try:
+        engine.use_backend("python")
+        assert run("engine.vec_scale([1.0, 2.0], 2)") == [2.0, 4.0]
+    finally:
+        engine.use_backend(previous)
+    err = fails("let xs = [1.0]\n\nengine.vec_add(xs, [true, 1.0])")
+    assert err.message.startswith("engine.vec_add: expected a list of numbers") and err.line == 3
+    assert fails("engine.no_such_op(1)").message == "unknown engine op: no_such_op"
+
+
+def test_c_builtins_answer_like_the_python_ones():
+    # len/get/slice/concat and the loop helper run in C for common arguments and hand every
+    # other call to the Python built-in: same values, same errors, same arities
+    from zixir.lang import builtins as B
+    from zixir.lang import fastpath
+    from zixir.lang.session import Session
+
+    assert set(fastpath.BUILTINS) == {"len", "get", "slice", "concat"}  # the C module is built
+    session = Session()
+    assert session.builtins["u_len"] is fastpath.BUILTINS["len"]
+    assert B.arity(fastpath.BUILTINS["get"]) == (2, 3)
+    cases = ['len([1, 2])', 'len("héllo")', 'len({"a": 1})', 'len(0..5)',
+             'get({"a": 1}, "a")', 'get({"a": 1}, "b")', 'get({"a": 1}, "b", 7)',
+             'get([1, 2], 1)', 'get([1], -5, 0)', 'get({"a": 1}, 5, 0)',
+             'slice([1, 2, 3], 1)', 'slice([1, 2, 3], -2)', 'slice([1, 2, 3], 0, -1)',
+             'slice("abc", 1)', 'slice(0..5, 2)', 'concat([1], [2])', 'concat("a", "b")',
+             'concat([1], 0..2)', '[x * 2 for x in slice([1, 2, 3], 1)]',
+             'let t = 0\nfor k in {"p": 1, "q": 2} { t = t + len(k) }\nt']
+    reference = Session()
+    for name in ("len", "get", "slice", "concat"):
+        reference.builtins[f"u_{name}"] = B.BUILTINS[name].fn
+    for case in cases:
+        assert same(session.eval(case), reference.eval(case)), case
+    assert type(session.eval_value("slice([1, 2, 3], 1)")).__name__ == "ZList"
+    assert type(session.eval_value("concat([1], [2])")).__name__ == "ZList"
+    assert fails("len(5)").message == "len: expected a list, string, map or range, got int"
+    assert fails("len(1, 2)").message == "Function len expects 1 arguments, got 2"
+    assert fails("get(1, 2)").message == "get: expected a map, list or string, got int"
+    assert fails("slice([1], 1.5)").message == "slice: expected an integer, got float"
+    assert fails('concat([1], "a")').message == \
+        "concat: expected two lists or two strings, got list and string"
+    err = fails("let n = 5\n\nfor x in n { x }")
+    assert err.message == "For loop requires a list, range or map, got int" and err.line == 3
+    assert fails("fn f(g) { g(1, 2, 3, 4) }\nf(get)").message == \
+        "Function g expects 2 to 3 arguments, got 4"
+    # a new list from slice/concat is never the one it came from
+    assert run("let a = [1, 2]\nlet b = slice(a, 0)\nlet c = concat(a, [])\n"
+               "b = append(b, 3)\nc = append(c, 4)\n[a, b, c]") == [[1, 2], [1, 2, 3], [1, 2, 4]]
+
+
+def test_overflow_is_worded_from_the_operands_not_cpython_text():
+    big = "1" + "0" * 400
+    err = fails(f"let big = {big}\n\nbig * 1.5")
+    assert err.message == "Number too large for a float: int * float" and err.line == 3
+    assert fails(f"fn f(x) {{ x + 0.5 }}\nf({big})").message == \
+        "Number too large for a float: int + float"
+
+
+def test_string_append_leaves_the_plain_store_cpython_extends_in_place():
+    # CPython appends to a string in place only when `+` is followed by a plain STORE_FAST to
+    # the same local; 3.13 fuses a store followed by a load into one instruction, which made
+    # `s += x` loops quadratic there. Checked on the bytecode so that it holds on every version.
+    import dis
+
+    code = compile_program(parse('fn f(n) {\n let s = ""\n for i in 0..n { s += "ab" }\n s }'),
+                           CompilerState()).code
+    todo, found = [code], []
+    while todo:
+        c = todo.pop()
+        todo.extend(k for k in c.co_consts if hasattr(k, "co_code"))
+        if c.co_name.endswith("_f"):
+            ins = list(dis.get_instructions(c))
+            found += [(a.argval, b.opname, b.argval) for a, b in zip(ins, ins[1:], strict=False)
+                      if a.opname == "BINARY_OP" and a.argrepr in ("+", "+=")]
+    assert any(op == "STORE_FAST" for _, op, _ in found), found
+    assert not any(op.startswith("STORE_FAST_") for _, op, _ in found), found
+    assert run('fn f(n) {\n let s = ""\n for i in 0..n { s += "ab" }\n s }\nf(3)') == "ababab"

@@ -16,7 +16,7 @@ from lang_helpers import run, same
 from zixir.lang import owned
 from zixir.lang.builtins import builtin_append, builtin_put
 from zixir.lang.session import Session
-from zixir.lang.values import ZList
+from zixir.lang.values import ZList, adopt
 
 LISTS = ["a", "b", "c"]
 MAPS = ["m", "n"]
@@ -82,7 +82,7 @@ def _map_stmt(draw) -> str:
         f"{m} = put({m}, \"{k}\", {i})",
         f"{m} = put({m}, \"{k}\", get({m}, \"{k}\", 0) + 1)",
         f"{m} = {q}",
-        f"{m} = put({m}, \"{k}\", {q})",
+        f"{m} = put({m}, \"box\", {q})",  # a map value under its own key: k1-k3 hold ints
         f"seen = append(seen, {m})",
         f"{m} = store({m}, \"{k}\")",
         f"{m} = store({q}, \"{k}\")",
@@ -200,3 +200,42 @@ def test_string_building_and_mixed_plus():
     assert run('fn f() { let s = "a"\n let t = s\n s += "b"\n [s, t] }\nf()') == ["ab", "a"]
     err = __import__("lang_helpers").fails('let s = [1]\ns += [2]')
     assert "Invalid binary operation" in err.message and err.line == 2
+
+
+def test_a_new_list_is_adopted_only_when_nothing_else_holds_it():
+    # `adopt` turns a just-built Python list into the Zixir list without a copy, but a list
+    # someone still holds is copied: the holder keeps a plain list nobody else changes
+    held = [1, 2]
+    made = adopt(held)
+    assert type(made) is ZList and made is not held and type(held) is list
+    made.append(3)
+    assert held == [1, 2]
+    fresh = adopt([i * i for i in range(4)])
+    assert type(fresh) is ZList and fresh == [0, 1, 4, 9]
+    assert type(adopt(range(3))) is ZList and adopt(range(3)) == [0, 1, 2]
+    zl = ZList([5])
+    again = adopt(zl)
+    assert again is not zl and again == zl and type(again) is ZList
+
+
+def test_adopting_is_on_and_new_lists_are_zixir_lists():
+    from zixir.lang import values
+
+    assert values.adopt is not values._list_copy  # the C path is built and measured sound
+    result = Session().eval_value(
+        "let a = [3, 1, 2]\nlet b = slice(a, 1)\nlet c = concat(a, b)\n"
+        "[a, b, c, sort(c), reverse(a), split(\"x y\"), keys({\"k\": 1}), [x for x in a]]")
+    assert all(type(v) is ZList for v in result) and type(result) is ZList
+    assert result == [[3, 1, 2], [1, 2], [3, 1, 2, 1, 2], [1, 1, 2, 2, 3], [2, 1, 3],
+                      ["x", "y"], ["k"], [3, 1, 2]]
+
+
+def test_built_lists_do_not_share_with_their_sources():
+    assert run("let a = [1, 2]\nlet b = slice(a, 0)\nb = append(b, 3)\n[a, b]") == \
+        [[1, 2], [1, 2, 3]]
+    assert run("let a = [1]\nlet c = concat(a, [])\nc = append(c, 2)\na = append(a, 5)\n"
+               "[a, c]") == [[1, 5], [1, 2]]
+    assert run("let a = [[1]]\nlet b = [x for x in a]\nb = append(b, [2])\n[a, b]") == \
+        [[[1]], [[1], [2]]]
+    assert run("let m = {\"k\": [1]}\nlet vs = values(m)\nvs = append(vs, 2)\n[m, vs]") == \
+        [{"k": [1]}, [[1], 2]]

@@ -21,6 +21,7 @@ from .values import (
     Bool,
     ZList,
     ZRange,
+    adopt,
     from_bool,
     is_number,
     is_truthy,
@@ -61,10 +62,23 @@ def fail(name: str, message: str) -> ZixirRuntimeError:
 
 # ---- calling Zixir functions from builtins ------------------------------------------------
 
+#: C versions of built-ins (zixir/lang/fastpath.py) -> their registry entry: they have no
+#: `__code__` to read an arity from
+_NATIVE: dict[Any, Builtin] = {}
+
+
+def register_native(fn: Any, entry: Builtin) -> None:
+    """Record that `fn` is a C version of the built-in `entry` (for `arity`)."""
+    _NATIVE[fn] = entry
+
+
 def arity(fn: Any) -> tuple[int, int | None]:
     """(minimum, maximum or None) positional arguments `fn` accepts, as far as is known."""
     code = getattr(fn, "__code__", None)
     if code is None:
+        entry = _NATIVE.get(fn) if getattr(fn, "__hash__", None) is not None else None
+        if entry is not None:
+            return entry.min_args, entry.max_args
         return 0, None
     n = code.co_argcount
     if hasattr(fn, "__func__"):  # a bound method: `self` is already given
@@ -100,6 +114,14 @@ def _sequence(who: str, xs: Any) -> Any:
     if t is ZList or t is ZRange or t is list:
         return xs
     raise fail(who, f"expected a list, got {type_name(xs)}")
+
+
+_list_add = list.__add__  # the elements of two lists (subclasses too) as a new plain list
+
+
+def _plain_copy(xs: Any) -> list:
+    """The elements of a list or range as a new plain Python list (C speed for lists)."""
+    return list.copy(xs) if isinstance(xs, list) else list(xs)
 
 
 def _string(who: str, s: Any, what: str = "a string") -> str:
@@ -168,14 +190,14 @@ def builtin_range(start: Any, stop: Any = None, step: Any = 1) -> ZRange:
 def builtin_map(xs: Any, f: Any) -> ZList:
     _sequence("map", xs)
     check_function("map", f, 1)
-    return ZList([f(x) for x in xs])
+    return adopt([f(x) for x in xs])
 
 
 @builtin("filter(xs, f) -> List", "The elements of xs for which f returns a truthy value.", 2)
 def builtin_filter(xs: Any, f: Any) -> ZList:
     _sequence("filter", xs)
     check_function("filter", f, 1)
-    return ZList([x for x in xs if is_truthy(f(x))])
+    return adopt([x for x in xs if is_truthy(f(x))])
 
 
 @builtin("reduce(xs, f, init) -> Any",
@@ -227,14 +249,14 @@ def builtin_max(first: Any, *rest: Any) -> Any:
 def builtin_keys(m: Any) -> ZList:
     if type(m) is not dict:
         raise fail("keys", f"expected a map, got {type_name(m)}")
-    return ZList(m)
+    return adopt(list(m))
 
 
 @builtin("values(m) -> List", "The values of a map, in insertion order.", 1)
 def builtin_values(m: Any) -> ZList:
     if type(m) is not dict:
         raise fail("values", f"expected a map, got {type_name(m)}")
-    return ZList(m.values())
+    return adopt(list(m.values()))
 
 
 @builtin("get(coll, key, default?) -> Any",
@@ -274,7 +296,7 @@ def builtin_remove(m: Any, key: Any) -> dict:
 
 @builtin("append(xs, x) -> List", "A new list: xs followed by x.", 2)
 def builtin_append(xs: Any, x: Any) -> ZList:
-    out = ZList(_sequence("append", xs))
+    out = adopt(_plain_copy(_sequence("append", xs)))
     out.append(x)
     return out
 
@@ -282,15 +304,11 @@ def builtin_append(xs: Any, x: Any) -> ZList:
 @builtin("concat(a, b) -> List | String", "Two lists (or two strings) joined into a new one.", 2)
 def builtin_concat(a: Any, b: Any) -> Any:
     if type(a) is ZList and type(b) is ZList:  # the common case first
-        out = ZList(a)
-        out.extend(b)
-        return out
+        return adopt(_list_add(a, b))
     if type(a) is str and type(b) is str:
         return a + b
     if type(a) in (ZList, ZRange, list) and type(b) in (ZList, ZRange, list):
-        out = ZList(a)
-        out.extend(b)
-        return out
+        return adopt(_list_add(_plain_copy(a), _plain_copy(b)))
     raise fail("concat", f"expected two lists or two strings, got {type_name(a)} and "
                          f"{type_name(b)}")
 
@@ -308,11 +326,11 @@ def builtin_join(xs: Any, sep: Any = "") -> str:
 def builtin_split(s: Any, sep: Any = None) -> ZList:
     _string("split", s)
     if sep is None:
-        return ZList(s.split())
+        return adopt(s.split())
     _string("split", sep, "a string separator")
     if sep == "":
-        return ZList(s)
-    return ZList(s.split(sep))
+        return adopt(list(s))
+    return adopt(s.split(sep))
 
 
 @builtin("contains(coll, x) -> Bool",
@@ -347,7 +365,7 @@ def builtin_sort(xs: Any, key: Any = None) -> ZList:
     if key is not None:
         check_function("sort", key, 1)
     try:
-        return ZList(sorted(xs, key=key))
+        return adopt(sorted(xs, key=key))
     except TypeError:
         kinds = sorted({type_name(key(v) if key else v) for v in xs})
         raise fail("sort", f"cannot compare {' and '.join(kinds)}") from None
@@ -357,7 +375,7 @@ def builtin_sort(xs: Any, key: Any = None) -> ZList:
 def builtin_reverse(xs: Any) -> Any:
     if type(xs) is str:
         return xs[::-1]
-    return ZList(reversed(list(_sequence("reverse", xs))))
+    return adopt(_plain_copy(_sequence("reverse", xs))[::-1])
 
 
 @builtin("slice(xs, start, stop?) -> List | String",
@@ -372,8 +390,8 @@ def builtin_slice(xs: Any, start: Any, stop: Any = None) -> Any:
     if t is str:
         return xs[start:stop]
     if t is ZList or t is list:
-        return ZList(xs[start:stop])
-    return ZList(list(_sequence("slice", xs))[start:stop])
+        return adopt(xs[start:stop])
+    return adopt(list(_sequence("slice", xs))[start:stop])
 
 
 @builtin("zip(a, b) -> [[Any]]", "Pairs [a[i], b[i]], as long as the shorter list.", 2)

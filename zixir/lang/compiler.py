@@ -9,14 +9,18 @@ How the semantics survive the translation:
   temporaries so evaluation order stays left to right.
 - Operators are Python's own, applied to value types that fail where Zixir must (see
   `values`). `+` runs Python's `+` and falls back to `support.add` on TypeError (string
-  concatenation); `*` and `%` check for strings first unless the operands are known numbers.
+  concatenation); with one operand known to be a number, only the other is tested for a string,
+  in an expression (no try, nothing spilled); `*` and `%` check for strings first unless the
+  operands are known numbers.
   Numbers are known from literals, from operators that can only produce numbers, and from
   local bindings that are only ever assigned numbers (`NumericLocals`, a first pass over the
   program): on those, arithmetic is plain Python with no test at all.
 - Updates that rebuild a collection from itself (`xs = append(xs, x)`, `m = put(m, k, v)`,
   `s = s + x`) are emitted so the value is extended in place when nothing else holds it
   (`owned` for lists and maps, CPython's own in-place string append for strings): loops that
-  build values stay linear while every value remains immutable to whoever can see it.
+  build values stay linear while every value remains immutable to whoever can see it. List
+  displays and comprehensions become Zixir lists through `adopt` (values), which re-types the
+  fresh Python list instead of copying it.
 - Block scoping: every binding gets its own Python name (`s12_x`); top-level bindings are
   globals named `u_x` so functions find them at call time, and unbound names fall through to
   the builtins namespace (built-in functions and engine ops), which is how shadowing works.
@@ -34,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.registry import OPS as ENGINE_OPS
 from . import ast as A
 from .errors import ZixirSyntaxError
 
@@ -637,9 +642,13 @@ class Compiler:
         tests.append(py.Compare(_name(old), [py.Is()], [_name(pyname)]))
         both_str = py.BoolOp(py.And(), tests)
         grow = self.at(_assign(old, self.at(py.BinOp(_name(old), py.Add(), piece), value)), node)
+        # CPython appends in place only when the store right after `+` is a plain STORE_FAST
+        # of the same local; from 3.13 a store followed by a load (the `finally` below, on the
+        # same line) is fused into one instruction, so a constant store comes in between
+        spacer = _assign(piece.id if isinstance(piece, py.Name) else self.temp(), _const(None))
         # `finally`: should the append fail (out of memory), the variable keeps its old string
         extend = [_assign(pyname, _const(None)),
-                  py.Try([grow], [], [], [self.at(_assign(pyname, _name(old)), node)])]
+                  py.Try([grow, spacer], [], [], [self.at(_assign(pyname, _name(old)), node)])]
         gstmts, general = self._add(_name(old), piece, self.stype(value.left),
                                     self.stype(value.right), value)
         otherwise = gstmts + [self.at(_assign(pyname, general), node)]
@@ -781,7 +790,7 @@ class Compiler:
 
     def value_ListLit(self, node: A.ListLit):
         stmts, items = self.seq([self.value(item) for item in node.items])
-        return stmts, self.at(_call("_zx_List", py.List(items, py.Load())), node)
+        return stmts, self.at(_call("_zx_adopt", py.List(items, py.Load())), node)
 
     def value_MapLit(self, node: A.MapLit):
         stmts, values = self.seq([self.value(entry.value) for entry in node.entries])
@@ -850,6 +859,8 @@ class Compiler:
             return stmts, py.IfExp(test, binop, self.at(_call("_zx_add", left, right), node))
         if "str" in (lt, rt):
             return [], self.at(_call("_zx_add", left, right), node)
+        if (lt == "num" and isinstance(left, py.Constant)) or rt == "num":
+            return [], self._add_to_number(left, right, lt == "num", node)
         if self.inline_only and _is_atom(left) and _is_atom(right):
             return [], self._guarded(binop, left, right, "_zx_add", node, lt != "num",
                                      rt != "num")
@@ -861,6 +872,27 @@ class Compiler:
         handler = py.ExceptHandler(_name("_zx_TypeError"), None, [slow])
         stmts.append(self.at(py.Try([fast], [handler], [], []), node))
         return stmts, _name(t)
+
+    def _add_to_number(self, left: py.expr, right: py.expr, left_is_number: bool,
+                       node: A.Node) -> py.expr:
+        """`+` with one operand known to be a number: one type test on the other, as an
+        expression (no statements, so nothing before it needs spilling), evaluated left to
+        right. The caller ensures that when the left operand is the number it is a constant.
+
+            (_t := OTHER) + NUMBER if type(_t) is not str else add(_t, NUMBER)
+            NUMBER + (_t := OTHER) ...   (the test names _t first: `test` runs before the body)
+        """
+        other = right if left_is_number else left
+        if _is_atom(other):
+            first = other
+        else:
+            t = self.temp()
+            first, other = py.NamedExpr(_store(t), other), _name(t)
+        test = py.Compare(_call("_zx_type", first), [py.IsNot()], [_name("_zx_str")])
+        pair = (left, other) if left_is_number else (other, right)
+        binop = self._with_operands(py.BinOp(pair[0], py.Add(), pair[1]), node, tuple(
+            e.id if isinstance(e, py.Name) else None for e in pair))
+        return py.IfExp(test, binop, self.at(_call("_zx_add", *pair), node))
 
     def _guarded(self, binop: py.expr, left: py.expr, right: py.expr, fallback: str,
                  node: A.Node, test_left: bool, test_right: bool) -> py.expr:
@@ -975,8 +1007,19 @@ class Compiler:
         return stmts, self.at(_call("_zx_field", target, _const(node.name)), node)
 
     def value_EngineCall(self, node: A.EngineCall):
+        """`engine.OP(args)`: a call of the engine's native front end itself when OP is known
+        (its result made a Zixir value by the registry's result kind: a list adopted, a bool
+        mapped), else the general helper, which reports the unknown op."""
         stmts, args = self.seq([self.value(a) for a in node.args])
-        return stmts, self.at(_call("_zx_engine", _const(node.op), *args), node)
+        op = ENGINE_OPS.get(node.op)
+        if op is None:
+            return stmts, self.at(_call("_zx_engine", _const(node.op), *args), node)
+        call = self.at(_call("_zx_engine_run", _const(node.op), *args), node)
+        if op.result == "list":
+            call = self.at(_call("_zx_adopt", call), node)
+        elif op.result == "bool":
+            call = self.at(_call("_zx_engine_bool", call), node)
+        return stmts, call
 
     def value_EngineRef(self, node: A.EngineRef):
         return [], self.at(_call("_zx_engine_fn", _const(node.op)), node)
@@ -1095,7 +1138,7 @@ class Compiler:
             if not estmts and not cstmts:
                 gen = py.comprehension(_store(var), it, [test] if test is not None else [], 0)
                 comp = self.at(py.ListComp(element, [gen]), node)
-                return stmts, self.at(_call("_zx_List", comp), node)
+                return stmts, self.at(_call("_zx_adopt", comp), node)
         finally:
             self.fn.loop_depth = saved_depth
             self._leave_block(previous)

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import ast as A
 from . import builtins as B
-from . import fibers, owned, support, tasks
+from . import fastpath, fibers, owned, support, tasks
 from .compiler import (
     COMPARISONS,
     CompiledProgram,
@@ -40,6 +40,7 @@ from .values import (
     FALSE,
     TRUE,
     ZList,
+    adopt,
     from_python,
     is_number,
     to_python,
@@ -125,7 +126,7 @@ class Session:
         for op in engine.OPS:
             names[mangle(op)] = _engine_function(op)
         for name, entry in B.BUILTINS.items():
-            names[mangle(name)] = entry.fn
+            names[mangle(name)] = fastpath.BUILTINS.get(name, entry.fn)
         names[mangle("pmap")] = self._pmap
         return names
 
@@ -149,6 +150,9 @@ class Session:
                 return TRUE if value else FALSE
             return value
 
+        def engine_bool(value: Any) -> Any:
+            return TRUE if value is True else FALSE if value is False else value
+
         def engine_fn(op: str) -> Any:
             engine.lookup(op)  # unknown op: the engine's error
             return self.builtins[mangle(op)]
@@ -159,6 +163,7 @@ class Session:
             "_zx_T": TRUE,
             "_zx_F": FALSE,
             "_zx_List": ZList,
+            "_zx_adopt": adopt,
             "_zx_TypeError": TypeError,
             "_zx_type": type,
             "_zx_len": len,
@@ -169,7 +174,7 @@ class Session:
             "_zx_put_owned": owned.put_owned,
             "_zx_check_mul": support.check_mul,
             "_zx_check_mod": support.check_mod,
-            "_zx_iter": support.iterate,
+            "_zx_iter": fastpath.iterate,
             "_zx_while_cond": support.while_condition,
             "_zx_field": support.field,
             "_zx_is_list": support.is_list,
@@ -178,6 +183,8 @@ class Session:
             "_zx_no_match": support.no_match,
             "_zx_range": support.make_range,
             "_zx_engine": engine_call,
+            "_zx_engine_run": _ZIXIR_ENGINE_RUN,
+            "_zx_engine_bool": engine_bool,
             "_zx_engine_fn": engine_fn,
             "_zx_python": self._python_call,
             "_zx_memory_put": self._memory_put,
@@ -331,6 +338,33 @@ def _engine_function(op: str) -> Callable[..., Any]:
     run_op.zixir_name = op  # type: ignore[attr-defined]
     run_op.__name__ = op
     return run_op
+
+
+def _engine_fallback(op: str, *args: Any) -> Any:
+    """Engine calls the native front end declines: ranges become lists, then the engine's own
+    path (which validates and words every error)."""
+    from .. import engine
+
+    for a in args:
+        if type(a) is support.ZRange:
+            return engine.run(op, *[_engine_arg(a) for a in args])
+    return engine.run(op, *args)
+
+
+def _zixir_front_end() -> Callable[..., Any]:
+    """`run(op, *args)` for compiled `engine.OP(...)` calls: the engine's native front end
+    (kernels reached without a Python frame, for the active backend), with a fallback that
+    also takes Zixir ranges; results are converted by the compiled code."""
+    from ..engine import backends
+
+    try:
+        from ..engine._listread import active_front_end
+    except ImportError:
+        return _engine_fallback
+    return active_front_end(_engine_fallback, vars(backends), "_active")
+
+
+_ZIXIR_ENGINE_RUN = _zixir_front_end()
 
 
 def _engine_result(value: Any) -> Any:
@@ -574,20 +608,22 @@ def _operand(frame: Any, info: SpanInfo | None, i: int, node: A.Node,
 _LITERAL_TYPES = {A.ListLit: "list", A.Comprehension: "list", A.MapLit: "map",
                   A.Lambda: "function"}
 
-def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node) -> str | None:
+def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node,
+                  info: SpanInfo | None = None, i: int = 0) -> str | None:
     literal = _LITERAL_TYPES.get(type(node))
     if literal:
         return literal
     if (isinstance(node, A.Binary) and node.op in COMPARISONS) or (
             isinstance(node, A.Unary) and node.op == "not"):
         return "bool"
-    known, value = _peek(frame, program, node)
+    known, value = _operand(frame, info, i, node, program)
     return type_name(value) if known else None
 
 
-def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary) -> str:
-    left = _operand_type(frame, program, node.left)
-    right = _operand_type(frame, program, node.right)
+def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary,
+                   info: SpanInfo | None = None) -> str:
+    left = _operand_type(frame, program, node.left, info, 0)
+    right = _operand_type(frame, program, node.right, info, 1)
     if left and right:
         return f": {left} {node.op} {right}"
     return f" '{node.op}'"
@@ -609,11 +645,14 @@ def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
     if isinstance(exc, MemoryError):
         return ZixirRuntimeError("Out of memory")
     if isinstance(exc, OverflowError):
-        return ZixirRuntimeError(f"Number too large: {exc}")
+        # worded from the node and operand types, never from CPython's text (which varies)
+        where = _operand_types(frame, program, node, info) if isinstance(node, A.Binary) else ""
+        return ZixirRuntimeError(f"Number too large for a float{where}")
     if isinstance(node, A.Call) and isinstance(exc, TypeError) and raised_here:
         return _call_error(exc, node, info, frame, program)
     if isinstance(node, A.Binary):
-        return ZixirRuntimeError(f"Invalid binary operation{_operand_types(frame, program, node)}")
+        return ZixirRuntimeError(
+            f"Invalid binary operation{_operand_types(frame, program, node, info)}")
     if isinstance(node, A.Unary):
         known, value = _peek(frame, program, node.operand)
         detail = f": {node.op}{type_name(value)}" if known else ""

@@ -63,6 +63,54 @@ class ZList(list):
         return (ZList, (list(self),))
 
 
+def _list_copy(xs: Any) -> ZList:
+    """A new Zixir list with the elements of `xs` (the fallback of `adopt`)."""
+    return ZList(list.copy(xs) if isinstance(xs, list) else list(xs))
+
+
+def _measure_fresh(refs1: Callable[[Any], int]) -> int:
+    """The reference count a list held by nothing but the argument slot has in `adopt(...)`;
+    -1 (adopt always copies) unless a list held by a variable, a global or a cell counts more."""
+    namespace: dict[str, Any] = {"refs1": refs1}
+    exec(
+        "def fresh():\n"
+        "    return refs1([])\n"
+        "def comprehension(n):\n"
+        "    return refs1([i for i in range(n)])\n"
+        "def local():\n"
+        "    xs = []\n"
+        "    return refs1(xs)\n"
+        "def cell():\n"
+        "    xs = []\n"
+        "    def inner():\n"
+        "        return refs1(xs)\n"
+        "    return inner()\n"
+        "gxs = []\n"
+        "def from_global():\n"
+        "    return refs1(gxs)\n",
+        namespace)
+    counts, held = set(), set()
+    for _ in range(10):  # before and after the code is specialised
+        counts |= {namespace["fresh"](), namespace["comprehension"](3)}
+        held |= {namespace[name]() for name in ("local", "cell", "from_global")}
+    if len(counts) != 1 or min(held) <= next(iter(counts)):
+        return -1
+    return counts.pop()
+
+
+try:
+    from . import _owned as _native
+except ImportError:  # pragma: no cover - built by setup.py wherever a C compiler exists
+    _native = None
+
+#: `adopt(xs)`: the Zixir list for a just-built Python list `xs` (a display, comprehension,
+#: slice or concatenation result passed straight in). When nothing else can hold `xs` it becomes
+#: the Zixir list itself instead of being copied (native/owned_update.c); otherwise a copy.
+adopt: Callable[[Any], ZList] = _list_copy
+if _native is not None and _native.configure_adopt(ZList, _measure_fresh(_native.refs1)):
+    adopt = _native.adopt
+
+
 class ZRange:
     """`a..b`: the integers from a up to b (exclusive), produced lazily."""
 
