@@ -203,7 +203,9 @@ class WorkerPool:
             return
         module, function = note.params
         with self._lock:
-            self._async.add((module, function))
+            if (module, function) not in self._async:
+                self._async.add((module, function))
+                self._wake_all()  # its calls waiting for a free worker can go now
             what = f"{module}.{function}"
             if worker.exclusive == what:
                 for call in worker.inflight.values():
@@ -350,6 +352,8 @@ class WorkerPool:
             while True:
                 if self._failed:
                     raise RestartLimitExceeded(f"the Python workers are down: {self._failed}")
+                if kind == SYNC and (module, function) in self._async:
+                    kind = ASYNC  # a worker said so while this call waited
                 worker = self._pick(kind, module, threads)
                 if worker is not None:
                     call = Call(worker, what, module, function, kind, timeout)
