@@ -122,7 +122,10 @@ class FailurePolicy:
             self.breakers.release(ticket)
             raise e.error from None
         except BaseException as e:
-            self.breakers.record(ticket, e)
+            if getattr(e, "uncounted", False):  # a crash another call's breaker counted
+                self.breakers.release(ticket)
+            else:
+                self.breakers.record(ticket, e)
             raise
         self.breakers.record(ticket, None)
         return result

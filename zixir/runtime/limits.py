@@ -31,13 +31,13 @@ from .modules import ModulePolicies, Rate
 
 
 class TokenBucket:
-    """`rate.count` calls per `rate.per` seconds; bursts up to one second's worth of tokens
-    (at most `count`), so "3000/min" never sends 3000 calls in the first second."""
+    """`rate.count` calls per `rate.per` seconds, spaced evenly (a bucket of one token): no
+    burst, so any window of a server's own limit sees at most the rate ("3000/min" never
+    sends 3000 calls in the first second)."""
 
     def __init__(self, rate: Rate) -> None:
         self.interval = rate.per / rate.count
-        burst = max(1.0, min(rate.count, rate.per_second))
-        self.tolerance = (burst - 1.0) * self.interval
+        self.tolerance = 0.0
         self._tat = 0.0  # theoretical arrival time of the next call
         self._lock = threading.Lock()
         self.waited = 0  # calls that had to wait for a token

@@ -582,9 +582,11 @@ class WorkerPool:
         handle.handled.wait(5.0)  # the supervisor has decided: restart, or escalate
         with self._lock:
             last = not worker.inflight
+            charged, worker.crash_charged = worker.crash_charged, True
         if last:
             worker.close()
-        self.stats.count("crashes")
+        if not charged:
+            self.stats.count("crashes")
         describe = status.describe() if status else "exited"
         sup = self._workers.supervisor
         if handle.decision == "escalate" or self._failed or (sup is not None and sup.escalated):
@@ -592,11 +594,14 @@ class WorkerPool:
                 f"the worker running {what} {describe}, and the worker supervisor exceeded "
                 f"its restart intensity ({self.config.worker_restart_intensity} restarts in "
                 f"{self.config.restart_period:g} s)")
-        return WorkerCrashed(
+        error = WorkerCrashed(
             f"the worker running {what} (pid {handle.pid}) {describe}",
             exitcode=status.exitcode if status else None,
             signal=status.signal if status else None,
         )
+        if charged:  # one death is one failure for the breaker, however many calls it ended
+            error.uncounted = True
+        return error
 
     # ---- introspection ------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ class Worker:
     """One live worker as the pool sees it."""
 
     __slots__ = ("slot", "handle", "link", "arena", "calls", "dead", "paths_version",
-                 "exclusive", "shared", "threaded", "inflight", "draining")
+                 "exclusive", "shared", "threaded", "inflight", "draining", "crash_charged")
 
     def __init__(self, slot: int, handle: ProcessHandle, link: WorkerLink, arena: ShmArena,
                  paths_version: int) -> None:
@@ -62,6 +62,7 @@ class Worker:
         self.threaded: dict[str, int] = {}  # module -> threaded calls in flight
         self.inflight: dict[int, Any] = {}  # call key -> the pool's Call (its .what)
         self.draining = False  # to be recycled once its calls are done: takes no new ones
+        self.crash_charged = False  # its death was counted by one call's breaker already
 
     @property
     def busy_with(self) -> str | None:
