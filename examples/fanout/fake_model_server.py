@@ -6,6 +6,7 @@
       one request in `error_rate` at random -------------> 500
       otherwise, after `latency` seconds (a range) ------> 200 and the model's score
     GET /stats -> what it served: requests, 429s, 500s, 503s, successes per id
+    `outage_after` N, `outage_for` T: down for T seconds from the N-th request on
 
 The "model" is deterministic (`expected_score`), so a client can check every answer. Run it
 in a thread of the caller (`FakeModelServer(...).start()` -> its URL) or as a program
@@ -39,6 +40,8 @@ class FakeModelServer:
         self.rate = rate
         self.error_rate = error_rate
         self.outage = False
+        self.outage_after: int | None = None  # go down at this request count ...
+        self.outage_for = 0.0  # ... for this many seconds
         self.host, self.port = host, port
         self._random = random.Random(seed)
         self._recent: collections.deque[float] = collections.deque()  # accepted, last 1 s
@@ -56,6 +59,10 @@ class FakeModelServer:
     async def score(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.counts["requests"] += 1
+        if self.outage_after is not None and self.counts["requests"] >= self.outage_after:
+            self.outage_after = None
+            self.outage = True
+            asyncio.get_running_loop().call_later(self.outage_for, self._recover)
         if self.outage:
             self.counts[503] += 1
             return web.json_response({"error": "down for maintenance"}, status=503)
@@ -81,6 +88,9 @@ class FakeModelServer:
         self.counts[200] += 1
         self.successes[str(body["id"])] += 1
         return web.json_response({"id": body["id"], "score": expected_score(body["text"])})
+
+    def _recover(self) -> None:
+        self.outage = False
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.snapshot())
@@ -152,18 +162,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=None, help="requests per second")
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--latency", type=float, nargs=2, default=(0.02, 0.5))
-    parser.add_argument("--outage-after", type=float, default=None,
-                        help="go down this many seconds after start")
-    parser.add_argument("--outage-for", type=float, default=2.0)
+    parser.add_argument("--outage-after", type=int, default=None,
+                        help="go down at this request (counting from 1)")
+    parser.add_argument("--outage-for", type=float, default=2.0, help="seconds")
     args = parser.parse_args()
     server = FakeModelServer(tuple(args.latency), args.rate, args.error_rate, port=args.port)
+    server.outage_after, server.outage_for = args.outage_after, args.outage_for
     url = server.start()
     print(url, flush=True)
-    if args.outage_after is not None:
-        time.sleep(args.outage_after)
-        server.outage = True
-        time.sleep(args.outage_for)
-        server.outage = False
     try:
         while True:
             time.sleep(3600)

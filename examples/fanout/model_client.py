@@ -81,3 +81,4 @@ def score_blocking(url: str, example_id: str | int, text: str, timeout: float = 
     except urllib.error.HTTPError as e:
         _raise_for(e.code, e.headers.get("Retry-After"), e.read().decode(errors="replace"))
         raise  # pragma: no cover
+
