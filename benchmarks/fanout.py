@@ -1,0 +1,261 @@
+"""Fan-out benchmark: N HTTP calls of a fixed latency, side by side in one run.
+
+    python benchmarks/fanout.py [--calls 1000 10000] [--latency 0.05] [--concurrency 1000]
+                                [--rounds 3] [--quick]
+
+The server is the evaluation example's fake model server (examples/fanout), in a process of
+its own on 127.0.0.1, answering every request after `--latency` seconds (no rate limit, no
+errors). Every contender calls it through the same client code (examples/fanout/
+model_client.py) with at most `--concurrency` requests in flight:
+
+  asyncio        `model_client.score` (aiohttp) under an asyncio.Semaphore, in this process
+  zixir          a Zixir program, `pmap(xs, x => python "model_client" "score" (...), C)`
+                 through `Runtime.eval`, with `[modules.model_client] concurrency = C`
+                 (when the interpreter's pmap takes no width: Runtime.call_python from
+                 min(C, 60) host threads, and the line says so)
+  zixir router   `WorkerPool.call` in this process (the router's call path: what a Zixir
+                 program's `python` call runs), from C threads
+  threads        `model_client.score_blocking` (urllib) on ThreadPoolExecutor(C)
+  processes      `score_blocking` on ProcessPoolExecutor(2 x cores): one call per process
+                 at a time; only at the smallest N (it takes N x latency / processes)
+
+Rounds are interleaved (every contender once per round); each line shows the median and best
+wall time, and the CPU time of the contender's processes (this process, the runtime's router
+and workers, the executor's processes; never the server's) per call. The router memory line
+is the router's RSS with N calls in flight through the zixir contender.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "examples", "fanout")
+sys.path.insert(0, EXAMPLE)
+sys.path.insert(0, ROOT)
+
+import model_client  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICK
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_server(latency: float) -> tuple[subprocess.Popen, str]:
+    server = subprocess.Popen(
+        [sys.executable, os.path.join(EXAMPLE, "fake_model_server.py"), "--latency",
+         str(latency), str(latency)], stdout=subprocess.PIPE, text=True)
+    return server, server.stdout.readline().strip()
+
+
+# ---- contenders: each returns (wall seconds, cpu seconds) ----------------------------------
+
+
+def run_asyncio(url: str, n: int, concurrency: int) -> tuple[float, float]:
+    async def main() -> None:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> float:
+            async with gate:
+                return await model_client.score(url, i, "benchmark")
+
+        results = await asyncio.gather(*(one(i) for i in range(n)))
+        assert len(results) == n
+        for session in model_client._sessions.values():
+            await session.close()
+        model_client._sessions.clear()
+
+    cpu = time.process_time()
+    started = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+class Zixir:
+    def __init__(self, url: str, concurrency: int) -> None:
+        import zixir
+
+        self.url, self.concurrency = url, concurrency
+        self.rt = zixir.Runtime(workers=2, paths=[EXAMPLE], log_level="off", call_timeout=120,
+                                max_queue=1_000_000,
+                                modules={"model_client": {"concurrency": concurrency}})
+        self.rt.call_python("model_client", "score", [url, 0, "warm"])
+        try:
+            self.rt.eval("pmap([1], x => x, 1)")
+            self.pmap_width = True
+        except Exception:
+            self.pmap_width = False
+        pids = self.rt.pids()
+        self.pids = [pids["router"], *pids["workers"]]
+        self.peak_rss = 0.0
+
+    @property
+    def label(self) -> str:
+        return "zixir (pmap n)" if self.pmap_width else \
+            f"zixir ({min(self.concurrency, 60)} host threads)"
+
+    def run(self, n: int) -> tuple[float, float]:
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.02):
+                self.peak_rss = max(self.peak_rss, rss_mb(self.pids[0]))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        cpu = time.process_time() + cpu_seconds(self.pids)
+        started = time.perf_counter()
+        if self.pmap_width:
+            result = self.rt.eval(
+                f'len(pmap(range({n}), i => python "model_client" "score" '
+                f'("{self.url}", i, "benchmark"), {self.concurrency}))')
+            assert result == n
+        else:
+            with ThreadPoolExecutor(min(self.concurrency, 60)) as pool:
+                assert len(list(pool.map(lambda i: self.rt.call_python(
+                    "model_client", "score", [self.url, i, "benchmark"]), range(n)))) == n
+        wall = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        return wall, time.process_time() + cpu_seconds(self.pids) - cpu
+
+    def close(self) -> None:
+        self.rt.close()
+
+
+class ZixirRouter:
+    def __init__(self, url: str, concurrency: int) -> None:
+        from zixir.runtime.config import RuntimeConfig
+        from zixir.runtime.pool import WorkerPool
+
+        self.url, self.concurrency = url, concurrency
+        self.pool = WorkerPool(RuntimeConfig(
+            workers=2, paths=(EXAMPLE,), log_level="off", call_timeout=120,
+            max_queue=1_000_000, modules={"model_client": {"concurrency": concurrency}}))
+        self.pool.start()
+        self.pool.call("model_client", "score", [url, 0, "warm"])
+        self.executor = ThreadPoolExecutor(concurrency)
+
+    def run(self, n: int) -> tuple[float, float]:
+        pids = self.pool.worker_pids()
+        cpu = time.process_time() + cpu_seconds(pids)
+        started = time.perf_counter()
+        assert len(list(self.executor.map(lambda i: self.pool.call(
+            "model_client", "score", [self.url, i, "benchmark"]), range(n)))) == n
+        return time.perf_counter() - started, time.process_time() + cpu_seconds(pids) - cpu
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.pool.close()
+
+
+def run_threads(url: str, n: int, concurrency: int, pool: ThreadPoolExecutor
+                ) -> tuple[float, float]:
+    cpu = time.process_time()
+    started = time.perf_counter()
+    assert len(list(pool.map(lambda i: model_client.score_blocking(url, i, "benchmark"),
+                             range(n)))) == n
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def _blocking(args: tuple[str, int]) -> float:
+    return model_client.score_blocking(args[0], args[1], "benchmark")
+
+
+def run_processes(url: str, n: int, pool: ProcessPoolExecutor) -> tuple[float, float]:
+    pids = list(pool._processes)
+    cpu = time.process_time() + cpu_seconds(pids)
+    started = time.perf_counter()
+    assert len(list(pool.map(_blocking, [(url, i) for i in range(n)], chunksize=1))) == n
+    return time.perf_counter() - started, time.process_time() + cpu_seconds(pids) - cpu
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--concurrency", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="--calls 300 --rounds 2")
+    args = parser.parse_args()
+    if args.quick:
+        args.calls, args.rounds = [300], 2
+    c = args.concurrency
+    server, url = start_server(args.latency)
+    processes = 2 * (os.cpu_count() or 1)
+    zixir = Zixir(url, c)
+    router = ZixirRouter(url, c)
+    threads = ThreadPoolExecutor(c)
+    procs = ProcessPoolExecutor(processes)
+    list(procs.map(_blocking, [(url, i) for i in range(processes)]))  # started
+    print(f"{args.latency * 1000:g} ms per call, at most {c} in flight, {args.rounds} rounds "
+          f"interleaved, load average {os.getloadavg()[0]:.2f}")
+    try:
+        for n in args.calls:
+            contenders = {
+                "asyncio (aiohttp)": lambda n=n: run_asyncio(url, n, c),
+                zixir.label: lambda n=n: zixir.run(n),
+                "zixir router path": lambda n=n: router.run(n),
+                f"threads ({c}, urllib)": lambda n=n: run_threads(url, n, c, threads),
+            }
+            if n == min(args.calls):
+                contenders[f"processes ({processes}, urllib)"] = \
+                    lambda n=n: run_processes(url, n, procs)
+            times: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
+            zixir.peak_rss = 0.0
+            for _ in range(args.rounds):
+                for name, run in contenders.items():
+                    times[name].append(run())
+            ideal = n / min(n, c) * args.latency
+            base = statistics.median(w for w, _ in times["asyncio (aiohttp)"])
+            print(f"\nN = {n} (ideal {ideal:.2f} s)")
+            print(f"  {'contender':28} {'median s':>9} {'best s':>8} {'vs asyncio':>10} "
+                  f"{'overhead us/call':>16} {'CPU us/call':>12}")
+            for name, samples in times.items():
+                walls = [w for w, _ in samples]
+                med = statistics.median(walls)
+                cpu = statistics.median(cp for _, cp in samples)
+                print(f"  {name:28} {med:9.3f} {min(walls):8.3f} {med / base:9.2f}x "
+                      f"{(med - ideal) / n * 1e6:16.1f} {cpu / n * 1e6:12.1f}")
+            print(f"  router RSS with up to {min(n, c) if zixir.pmap_width else min(c, 60)} "
+                  f"calls in flight: {zixir.peak_rss:.1f} MB")
+    finally:
+        procs.shutdown()
+        threads.shutdown()
+        router.close()
+        zixir.close()
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
