@@ -160,3 +160,49 @@ def test_overloaded_when_the_queue_is_full(runtime):
                        threads=5)
     refused = [o for o in outcomes if isinstance(o, Overloaded)]
     assert len(refused) == 2 and all("max_queue 2" in o.message for o in refused), outcomes
+
+
+def test_router_pool_killed_worker_with_100_calls_in_flight(model_server):
+    """The router's call path itself (WorkerPool, what a Zixir program's `python` calls run
+    through) with 100 calls in flight on one worker when it is SIGKILLed: each fails once and
+    is retried on the other worker; none is lost. (The server finishes the requests the dead
+    worker had sent, so those examples are scored again by the retry: at least once.)"""
+    from conftest import EXAMPLE
+
+    from zixir.runtime.config import RuntimeConfig
+    from zixir.runtime.pool import WorkerPool
+
+    server = model_server(latency=(1.0, 1.0))
+    pool = WorkerPool(RuntimeConfig(workers=2, paths=(str(EXAMPLE),), log_level="off",
+                                    call_timeout=30, modules={"model_client": {
+                                        "retries": {"attempts": 3, "initial": 0.01,
+                                                    "on": ["model_client.ServerError"]}}}))
+    try:
+        pool.start()
+        url = server.url
+        pool.call("model_client", "score", [url, "warm", "up"])
+        victim = pool.worker_pids()[0]
+        items = examples(200)
+
+        def kill_when_loaded() -> None:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                with pool._lock:
+                    loads = {w.handle.pid: len(w.inflight) for w in pool._live.values()}
+                if loads.get(victim, 0) >= 100:
+                    os.kill(victim, signal.SIGKILL)
+                    return
+                time.sleep(0.005)
+
+        killer = threading.Thread(target=kill_when_loaded, daemon=True)
+        killer.start()
+        results = fan_out(lambda item: pool.call("model_client", "score", [url, *item]),
+                          items, threads=200)
+        killer.join(5)
+        assert results == [expected_score(text) for _, text in items]
+        assert victim not in pool.worker_pids()
+        counts = pool.stats.snapshot()["counts"]
+        assert counts["crashes"] == 1 and counts["retries"] >= 100
+        assert set(server.successes) >= {item_id for item_id, _ in items}
+    finally:
+        pool.close()

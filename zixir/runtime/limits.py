@@ -64,8 +64,9 @@ class TokenBucket:
 class Slots:
     """At most `limit` holders; waiters are served in arrival order."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_waiting: int = 1 << 62) -> None:
         self.limit = limit
+        self.max_waiting = max_waiting
         self.held = 0
         self._waiters: deque[fibers.Waiter] = deque()
         self._lock = threading.Lock()
@@ -79,6 +80,9 @@ class Slots:
             if self.held < self.limit and not self._waiters:
                 self.held += 1
                 return
+            if len(self._waiters) >= self.max_waiting:
+                raise Overloaded(f"{what}: {len(self._waiters)} calls are already waiting for "
+                                 f"a concurrency slot (max_queue {self.max_waiting})")
             waiter = fibers.Waiter()
             self._waiters.append(waiter)
         try:
@@ -112,8 +116,9 @@ class Limits:
     sets it: `[modules.llm]` concurrency is shared by every llm function, a
     `[modules."llm.complete"]` one by that function's calls only."""
 
-    def __init__(self, policies: ModulePolicies) -> None:
+    def __init__(self, policies: ModulePolicies, max_queue: int = 1 << 62) -> None:
         self.policies = policies
+        self.max_queue = max_queue
         self._buckets: dict[str, TokenBucket] = {}
         self._slots: dict[str, Slots] = {}
         self._lock = threading.Lock()
@@ -144,7 +149,7 @@ class Limits:
         found = self._slots.get(owner)
         if found is None:
             with self._lock:
-                found = self._slots.setdefault(owner, Slots(limit))
+                found = self._slots.setdefault(owner, Slots(limit, self.max_queue))
         return found
 
     def snapshot(self) -> dict:

@@ -121,7 +121,7 @@ class WorkerPool:
         self._recycling = Recycling(config)
         self._watchdog = Watchdog(self._expired, config.call_timeout, self.log)
         self.modules = config.module_policies()
-        self.limits = Limits(self.modules)
+        self.limits = Limits(self.modules, config.max_queue)
         self._async: set[tuple[str, str]] = set()  # functions a worker said are async
         self._shared_codec = p.Codec(config.max_frame,
                                      ShmArrays(config.tag, config.shm_threshold))
