@@ -3,27 +3,26 @@ in a thread of the test process) and runtimes whose workers import the example's
 
 from __future__ import annotations
 
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).parent
 EXAMPLE = HERE.parents[1] / "examples" / "fanout"
-for path in (str(EXAMPLE), str(HERE)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
 
-from fake_model_server import FakeModelServer  # noqa: E402
+
+def _server_class():
+    from fanout_support import FakeModelServer
+
+    return FakeModelServer
 
 
 @pytest.fixture
 def model_server():
-    servers: list[FakeModelServer] = []
+    servers: list = []
 
-    def start(**options) -> FakeModelServer:
-        server = FakeModelServer(**options)
+    def start(**options):
+        server = _server_class()(**options)
         server.start()
         servers.append(server)
         return server
@@ -51,16 +50,3 @@ def runtime():
     yield make
     for rt in made:
         rt.close()
-
-
-def fan_out(fn, items, threads: int = 48) -> list:
-    """`fn(item)` for every item from `threads` host threads; each outcome is the value or
-    the exception raised."""
-    def outcome(item):
-        try:
-            return fn(item)
-        except Exception as e:  # noqa: BLE001 - returned for the test to look at
-            return e
-
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(outcome, items))

@@ -8,7 +8,7 @@ import signal
 import time
 
 import pytest
-from conftest import fan_out
+from fanout_support import fan_out
 
 from zixir.lang.errors import CallTimeout, PythonError, WorkerCrashed
 

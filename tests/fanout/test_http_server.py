@@ -11,8 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import fan_out
-from fake_model_server import expected_score
+from fanout_support import expected_score, fan_out
 
 from zixir.lang.errors import CircuitOpen, Overloaded, PythonError
 
@@ -123,15 +122,20 @@ def test_killed_worker_loses_no_retryable_call(runtime, model_server):
     pids = rt.pids()["workers"]
     items = examples(60)
 
-    def kill_the_busiest() -> None:
-        while server.in_flight < 50:
-            time.sleep(0.01)
-        os.kill(pids[0], signal.SIGKILL)
+    killed = threading.Event()
 
-    killer = threading.Thread(target=kill_the_busiest, daemon=True)
+    def kill_when_loaded() -> None:
+        deadline = time.monotonic() + 30
+        while server.in_flight < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(pids[0], signal.SIGKILL)  # the router spreads async calls: it has its share
+        killed.set()
+
+    killer = threading.Thread(target=kill_when_loaded, daemon=True)
     killer.start()
     results = score_all(rt, url, items, threads=60)
     killer.join(5)
+    assert killed.is_set()
     assert results == [expected_score(text) for _, text in items]
     counts = rt.stats()["router"]["counts"]
     assert counts["crashes"] == 1 and counts["retries"] >= 1
@@ -167,7 +171,7 @@ def test_router_pool_killed_worker_with_100_calls_in_flight(model_server):
     through) with 100 calls in flight on one worker when it is SIGKILLed: each fails once and
     is retried on the other worker; none is lost. (The server finishes the requests the dead
     worker had sent, so those examples are scored again by the retry: at least once.)"""
-    from conftest import EXAMPLE
+    from fanout_support import EXAMPLE
 
     from zixir.runtime.config import RuntimeConfig
     from zixir.runtime.pool import WorkerPool

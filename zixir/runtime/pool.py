@@ -571,7 +571,6 @@ class WorkerPool:
         (half dead) would hold its slot forever: it is killed, the crash charged to this call
         like any other. Every call in flight on it gets here once."""
         worker, what = call.worker, call.what
-        self._forget(call)
         handle = worker.handle
         status = handle.reap(0.5)  # the pipe closes a moment before the exit is visible
         if status is None:
@@ -580,6 +579,7 @@ class WorkerPool:
             kill_group(handle.pid)
             status = handle.reap(5.0)
         handle.handled.wait(5.0)  # the supervisor has decided: restart, or escalate
+        self._forget(call)  # only now: the supervisor blamed the crash on a call in flight
         with self._lock:
             last = not worker.inflight
             charged, worker.crash_charged = worker.crash_charged, True
