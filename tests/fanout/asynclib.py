@@ -35,3 +35,9 @@ def block(seconds: float) -> int:
 
 def pid() -> int:
     return os.getpid()
+
+
+async def hog(seconds: float) -> int:
+    """An async function that blocks its event loop (a bug): it cannot be cancelled."""
+    time.sleep(seconds)
+    return os.getpid()

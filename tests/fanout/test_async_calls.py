@@ -99,3 +99,32 @@ def test_killed_worker_fails_each_call_in_flight_once(runtime):
     assert crashed, "no call was in flight on the killed worker"
     assert all(str(pid) in c.message for c in crashed)
     assert time.monotonic() - started < 15
+
+
+def test_worker_that_does_not_answer_a_cancellation_is_replaced(monkeypatch):
+    """An async call whose event loop is blocked cannot be cancelled: past the grace period
+    its worker counts as hung and is replaced; the caller had its CallTimeout at once."""
+    from fanout_support import HERE
+
+    from zixir.runtime import pool as pool_module
+    from zixir.runtime.config import RuntimeConfig
+    from zixir.runtime.pool import WorkerPool
+
+    monkeypatch.setattr(pool_module, "CANCEL_GRACE", 1.0)
+    pool = WorkerPool(RuntimeConfig(workers=1, paths=(str(HERE),), log_level="off",
+                                    modules={"asynclib.hog": {"timeout": 0.5}}))
+    try:
+        pool.start()
+        pid = pool.call("asynclib", "hog", [0.0])
+        started = time.monotonic()
+        with pytest.raises(CallTimeout, match="cancelled"):
+            pool.call("asynclib", "hog", [30.0])
+        assert time.monotonic() - started < 5
+        deadline = time.monotonic() + 15
+        while pid in pool.worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pid not in pool.worker_pids()
+        assert pool.stats.snapshot()["counts"]["hung"] == 1
+        assert pool.call("asynclib", "pid") != pid
+    finally:
+        pool.close()
