@@ -3,20 +3,34 @@
     request fd --bytes--> Connection.receive_data --Request("call")--> policy + resolve + call
     response fd <--bytes-- Connection.send_response <--Response(id, error, result)--+
 
+    the reading (main) thread
+      sync function, no threads option: runs it here, one call at a time, then replies
+      options.threads = n: submits it to the module's pool of n threads, reads on
+      the result is awaitable (an `async def`, or a function returning one): notifies
+        "async" [module, function] (the router then sends this function's calls many at a
+        time), runs it as a task on the worker's event loop (a thread of its own), reads on
+      notification "cancel" [id]: cancels that call's task (its reply: CancelledError)
+
 The channel is the same sans-IO `Connection` every link uses (`zixir/runtime/channel.py`).
-A sync worker serves one call at a time. It exits when its request pipe reaches EOF (the
-router is gone) or the router's frame is bad (exit code 65). Results that cannot be encoded, or are larger than the frame limit, become
-error replies naming the type or size; the worker stays healthy.
+Replies of calls that run concurrently (tasks, threads) are written under a lock and carry
+their large arrays in fresh shared-memory files; only the one-at-a-time path uses the reusable
+arena. The worker exits when its request pipe reaches EOF (the router is gone) or the
+router's frame is bad (exit code 65). Results that cannot be encoded, or are larger than the
+frame limit, become error replies naming the type or size; the worker stays healthy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import inspect
 import json
 import os
 import select
 import signal
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -26,7 +40,7 @@ from zixir.runtime import protocol as p
 from zixir.runtime.channel import Closed, Connection
 from zixir.runtime.confine import CpuLimit, confine_worker, cpu_budget
 from zixir.runtime.policy import CallPolicy
-from zixir.runtime.shm import ShmArena
+from zixir.runtime.shm import ShmArena, ShmArrays
 from zixir.runtime.spin import poll_briefly
 
 EXIT_BAD_FRAME = 65
@@ -52,7 +66,16 @@ class Worker:
         self.arena = ShmArena(config.get("tag", "0"),
                               int(config.get("shm_threshold", p.SHM_THRESHOLD)))
         self.codec = p.Codec(int(config.get("max_frame", p.MAX_FRAME)), self.arena)
+        # replies of concurrent calls: arrays in fresh files (several may be in flight)
+        self.shared_codec = p.Codec(int(config.get("max_frame", p.MAX_FRAME)),
+                                    ShmArrays(config.get("tag", "0"),
+                                              int(config.get("shm_threshold", p.SHM_THRESHOLD))))
         self.conn = Connection(self.codec)
+        self._write_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # started by the first async call
+        self._tasks: dict[int, asyncio.Task] = {}  # request id -> task (the loop's thread)
+        self._pools: dict[str, ThreadPoolExecutor] = {}  # module -> its `threads` pool
+        self._async_known: set[tuple[str, str]] = set()  # functions the router was told of
         self.policy = CallPolicy.from_wire(config.get("policy", {}))
         self.spin = float(config.get("spin", 0.0))
         self.config = config
@@ -65,21 +88,27 @@ class Worker:
         self.write(self.codec.encode(message))
 
     def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.out_fd, view):]
+        with self._write_lock:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.out_fd, view):]
 
-    def reply(self, request_id: int, error: dict | None, result: Any, what: str) -> None:
-        self.arena.begin()
+    def reply(self, request_id: int, error: dict | None, result: Any, what: str,
+              shared: bool = False) -> None:
+        """Write the reply; `shared`: the call ran concurrently with others (its arrays go
+        in fresh files, not in the arena the one-at-a-time path reuses)."""
+        codec = self.shared_codec if shared else self.codec
+        if not shared:
+            self.arena.begin()
         try:
-            frame = self.conn.send_response(request_id, error, result)
+            frame = codec.encode_response(request_id, error, result)
         except p.UnencodableValue as e:
-            frame = self.conn.send_response(request_id, {
+            frame = codec.encode_response(request_id, {
                 "kind": "python", "type": "TypeError", "traceback": "",
                 "message": f"the result of {what} cannot be returned to zixir: {e}",
             }, None)
         except p.FrameTooLarge as e:
-            frame = self.conn.send_response(request_id, p.fault(
+            frame = codec.encode_response(request_id, p.fault(
                 "ProtocolError", f"the result of {what} is too large to send: {e}"), None)
         self.write(frame)
 
@@ -109,8 +138,11 @@ class Worker:
                         os._exit(0)
                     os.write(2, f"zixir worker {os.getpid()}: {event.error.reason}\n".encode())
                     os._exit(EXIT_BAD_FRAME)
-                elif isinstance(event, p.Notification) and event.method == "exit":
-                    os._exit(0)
+                elif isinstance(event, p.Notification):
+                    if event.method == "exit":
+                        os._exit(0)
+                    if event.method == "cancel" and event.params:
+                        self.cancel(event.params[0])
             event = None  # the request's arguments die now, not at the next call
 
     def handle(self, request: p.Request) -> None:
@@ -123,6 +155,7 @@ class Worker:
                        None, request.method)
             return
         module, function, args, kwargs, options = params
+        threads = 0
         try:
             if options:
                 if options.get("paths"):
@@ -132,16 +165,24 @@ class Worker:
                     self.cpu_limit.arm(cpu_budget(self.config, float(options["timeout"])))
                 elif self.cpu:
                     self.cpu_limit.arm(self.cpu)
+                threads = int(options.get("threads") or 0)
             elif self.cpu:
                 self.cpu_limit.arm(self.cpu)
             target = self._resolved.get((module, function))
             if target is None:
                 target = self._resolved[(module, function)] = self.resolve(module, function)
+            if threads > 0:
+                self._pool(module, threads).submit(
+                    self._run_threaded, request.id, module, function, target, args, kwargs)
+                return
             if tracing.ENABLED and options and options.get("trace"):
                 with tracing.attached(options["trace"]):  # library spans: children of the call
                     result = target(*args, **kwargs)
             else:
                 result = target(*args, **kwargs) if kwargs else target(*args)
+            if inspect.isawaitable(result):
+                self._start_async(request.id, module, function, result)
+                return
             error: dict | None = None
         except BaseException as e:  # the library's exception, whatever it is, goes to the caller
             error = p.error_to_wire(e)
@@ -149,6 +190,68 @@ class Worker:
         finally:
             _flush_stdio()
         self.reply(request.id, error, result, f"{module}.{function}")
+
+    # ---- concurrent calls: a module's threads, the event loop ------------------------------
+
+    def _pool(self, module: str, threads: int) -> ThreadPoolExecutor:
+        pool = self._pools.get(module)
+        if pool is None or pool._max_workers < threads:
+            pool = self._pools[module] = ThreadPoolExecutor(
+                threads, thread_name_prefix=f"zixir-{module}")
+        return pool
+
+    def _run_threaded(self, request_id: int, module: str, function: str, target: Any,
+                      args: list, kwargs: dict) -> None:
+        try:
+            result = target(*args, **kwargs) if kwargs else target(*args)
+            if inspect.isawaitable(result):
+                self._start_async(request_id, module, function, result)
+                return
+            error: dict | None = None
+        except BaseException as e:
+            error, result = p.error_to_wire(e), None
+        finally:
+            _flush_stdio()
+        self.reply(request_id, error, result, f"{module}.{function}", shared=True)
+
+    def _start_async(self, request_id: int, module: str, function: str, awaitable: Any) -> None:
+        """Run `awaitable` as a task on the event loop; its reply is written when it ends."""
+        if (module, function) not in self._async_known:
+            self._async_known.add((module, function))
+            self.write(self.conn.send_notification("async", [module, function]))
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="zixir-loop", daemon=True).start()
+        loop.call_soon_threadsafe(self._create_task, request_id, f"{module}.{function}",
+                                  awaitable)
+
+    def _create_task(self, request_id: int, what: str, awaitable: Any) -> None:
+        """In the loop's thread."""
+        task = asyncio.ensure_future(awaitable)
+        self._tasks[request_id] = task
+        task.add_done_callback(lambda t: self._task_done(request_id, what, t))
+
+    def _task_done(self, request_id: int, what: str, task: asyncio.Task) -> None:
+        self._tasks.pop(request_id, None)
+        if task.cancelled():
+            error: dict | None = p.error_to_wire(asyncio.CancelledError(f"{what} was cancelled"))
+            result = None
+        else:
+            exc = task.exception()
+            error, result = (p.error_to_wire(exc), None) if exc else (None, task.result())
+        _flush_stdio()
+        self.reply(request_id, error, result, what, shared=True)
+
+    def cancel(self, request_id: Any) -> None:
+        """Cancel the task of call `request_id`, if it still runs (the router timed it out)."""
+        loop = self._loop
+        if loop is not None and isinstance(request_id, int):
+            def cancel() -> None:
+                task = self._tasks.get(request_id)
+                if task is not None:
+                    task.cancel()
+            loop.call_soon_threadsafe(cancel)
 
     def call(self, module: str, function: str, args: list, kwargs: dict) -> Any:
         target = self._resolved.get((module, function))

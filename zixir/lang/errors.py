@@ -125,7 +125,12 @@ class RaisedError(ZixirRuntimeError):
 
 
 class PythonError(ZixirRuntimeError):
-    """The Python library raised; carries the exception type name and its traceback text."""
+    """The Python library raised; carries the exception type name and its traceback text.
+    `exc_types`: the qualified names of its type and bases ("llm.RateLimited", "Exception");
+    `retry_after`: the exception's numeric `retry_after` attribute (seconds), if it had one."""
+
+    exc_types: tuple[str, ...] = ()
+    retry_after: float | None = None
 
     def __init__(self, message: str, *args, exc_type: str = "Exception", traceback: str = "", **kw):
         super().__init__(message, *args, **kw)

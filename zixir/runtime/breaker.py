@@ -38,6 +38,35 @@ from .events import NullLog
 _FAULTS = (WorkerCrashed, CallTimeout, ProtocolError)
 
 
+def error_names(error: BaseException) -> tuple[str, ...]:
+    """The names `retries.on` and `breaker.on` match an error by: a Python exception's
+    qualified type names and its bases' (sent by the worker); a zixir fault's class names,
+    with CallTimeout also a "TimeoutError"."""
+    if isinstance(error, PythonError):
+        return error.exc_types or (error.exc_type,)
+    names = tuple(k.__name__ for k in type(error).__mro__
+                  if k not in (object, BaseException, Exception))
+    if isinstance(error, CallTimeout):
+        names += ("TimeoutError",)
+    return names
+
+
+def matches(names: tuple[str, ...], wanted: tuple[str, ...]) -> bool:
+    """Does a type named in `names` match a name in `wanted`? "llm.RateLimited" matches the
+    class RateLimited of module llm or of a submodule (llm.errors); "RateLimited" matches that
+    class in any module."""
+    for name in names:
+        module, _, cls = name.rpartition(".")
+        for w in wanted:
+            if w == name or w == cls:
+                return True
+            w_module, _, w_cls = w.rpartition(".")
+            if w_cls == cls and w_module and (module == w_module
+                                              or module.startswith(w_module + ".")):
+                return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Ticket:
     key: str
@@ -64,8 +93,10 @@ def _replay(error: BaseException | None) -> None:
 
 
 class _Breaker:
-    def __init__(self, key: str, fail_max: int, reset_timeout: float, log: Any) -> None:
+    def __init__(self, key: str, fail_max: int, reset_timeout: float, log: Any,
+                 on: tuple[str, ...] = ()) -> None:
         self.key = key
+        self.on = on  # Python exception types that count (names, as in zixir.toml)
         self.lock = threading.Lock()
         self.probe_in_flight = False
         self.clean = True  # closed and no failure counted (read without the lock)
@@ -95,22 +126,31 @@ class Breakers:
         self._breakers: dict[str, _Breaker] = {}
         self._lock = threading.Lock()
 
-    def _get(self, key: str) -> _Breaker:
+    def _get(self, key: str, settings: Any = None) -> _Breaker:
+        """The breaker of `key`, made on first use with the module's `breaker` settings
+        (failures, reset_after, on) over the runtime's defaults."""
         b = self._breakers.get(key)
         if b is None:
             with self._lock:
                 b = self._breakers.get(key)
                 if b is None:
-                    b = self._breakers[key] = _Breaker(key, self.fail_max, self.reset_timeout,
-                                                       self.log)
+                    fail_max = getattr(settings, "failures", None) or self.fail_max
+                    reset = getattr(settings, "reset_after", None) or self.reset_timeout
+                    b = self._breakers[key] = _Breaker(key, fail_max, reset, self.log,
+                                                       tuple(getattr(settings, "on", ()) or ()))
         return b
+
+    def is_open(self, module: str, function: str) -> bool:
+        """The circuit of module.function is open (a retry would be refused)."""
+        b = self._breakers.get(self.key(module, function))
+        return b is not None and not b.clean and b.cb.current_state == pybreaker.STATE_OPEN
 
     def key(self, module: str, function: str) -> str:
         return f"{module}.{function}" if self.per_function else module
 
-    def admit(self, module: str, function: str) -> Ticket:
+    def admit(self, module: str, function: str, settings: Any = None) -> Ticket:
         key = f"{module}.{function}" if self.per_function else module
-        b = self._breakers.get(key) or self._get(key)
+        b = self._breakers.get(key) or self._get(key, settings)
         if b.clean:  # closed with no failure counted: nothing to decide
             return b.ticket
         with b.lock:
@@ -133,11 +173,12 @@ class Breakers:
                 return Ticket(key, True)
             return Ticket(key, False)
 
-    def counts_as_failure(self, error: BaseException) -> bool:
+    def counts_as_failure(self, error: BaseException, on: tuple[str, ...] = ()) -> bool:
         if isinstance(error, _FAULTS):
             return True
         if isinstance(error, PythonError):
-            return self.counts_python_errors or error.exc_type == "MemoryError"
+            return (self.counts_python_errors or error.exc_type == "MemoryError"
+                    or bool(on and matches(error_names(error), on)))
         return False
 
     def record(self, ticket: Ticket, error: BaseException | None) -> None:
@@ -147,7 +188,8 @@ class Breakers:
             if b is not None and b.clean:
                 return
         b = self._breakers.get(ticket.key) or self._get(ticket.key)
-        if b.clean and not ticket.probe and (error is None or not self.counts_as_failure(error)):
+        if b.clean and not ticket.probe and (error is None
+                                             or not self.counts_as_failure(error, b.on)):
             return
         with b.lock:
             state = b.cb.current_state
@@ -157,7 +199,8 @@ class Breakers:
                     return
             elif state != pybreaker.STATE_CLOSED:
                 return  # admitted before the circuit opened: stale
-            failure = error if error is not None and self.counts_as_failure(error) else None
+            failure = error if error is not None and self.counts_as_failure(error, b.on) \
+                else None
             try:
                 b.cb.call(_replay, failure)
             except (_Replay, pybreaker.CircuitBreakerError):
@@ -170,6 +213,10 @@ class Breakers:
             b = self._get(ticket.key)
             with b.lock:
                 b.probe_in_flight = False
+
+    def state(self, module: str, function: str) -> str:
+        b = self._breakers.get(self.key(module, function))
+        return b.cb.current_state if b is not None else pybreaker.STATE_CLOSED
 
     def states(self) -> dict[str, dict]:
         out = {}

@@ -1,33 +1,44 @@
 """The worker pool, router side: dispatch and hand-off of calls to worker processes.
 
-    interpreter threads (pmap: several at once)
-      | call(module, function, args, kwargs)
+    interpreter threads and fibers (pmap, tasks: many at once)
+      | call(module, function, args, kwargs)      settings: the module's zixir.toml table
       v
-    FailurePolicy.run (failure.py): policy check, breaker admission, retries
-      | attempt:
+    FailurePolicy.run (failure.py): policy check, breaker admission, classify, retries
+      | attempt (its waits share one budget: wait_timeout, then Overloaded; never running time)
       v
-    take an idle worker (the idle list, under `_cond`); beyond max_queue waiters, or no
-      worker free within the call's timeout of waiting -------------------> Overloaded
-      (waiting is never running time: the call's deadline starts once it has a worker)
+    rate token (limits.TokenBucket, shared by every caller) -> concurrency slot (limits.Slots,
+      shared across workers)
       |
       v
-    the calling thread owns the worker until the reply: Watchdog.watch(deadline), then the
-    worker's Channel (channel.py) sends the request and waits for the reply with its id
+    take a worker for the call's kind (under `_lock`; else wait on a Waiter, at most
+      max_queue waiting -------------------------------------------------------> Overloaded)
+        sync:    a worker with nothing in flight; it runs this call alone
+        async:   any worker without a sync call (the fewest in flight): many per worker
+        threads: as async, at most `threads` calls of the module per worker
+      (a function is async once a worker said so: its first call goes as sync, the worker's
+       "async" notification turns that call, and every later one, into async calls)
+      |
+      v
+    Watchdog.watch(deadline); WorkerLink.send (link.py): the reply arrives in a Waiter,
+      delivered by the worker's reader thread (no thread per waiting call)
       reply ------------------------------------------------------> result / PythonError
-      channel EOF (the worker died, or closed its channel: then it is killed)
-        -> reap -> the supervisor decided -----------------------> WorkerCrashed
-                   (not counted: the call's breaker counts it; escalated: RestartLimitExceeded)
-      watchdog: deadline passed -> claims the call, kills the worker, interrupts its channel
-        (a grandchild holding the pipe cannot keep the read blocked) -> CallTimeout
+      link EOF (the worker died, or closed its pipe: then it is killed)
+        -> reap -> the supervisor decided -----------> WorkerCrashed, for each call in
+                   flight on it, once (not counted: the call's breaker counts it;
+                   escalated: RestartLimitExceeded)
+      watchdog, deadline passed:
+        sync or threaded call: kill the worker, interrupt its link -------> CallTimeout
+        async call: "cancel" [id] to the worker (only that task is cancelled), the caller's
+          Waiter fails -----------------------------------------------------> CallTimeout;
+          no answer to the cancel within CANCEL_GRACE: the worker is hung, killed
       bad or oversized frame -> kill, replace ------------------------> ProtocolError
-    hand the worker back: Recycling (recycling.py) may replace it; else the idle list
+    hand the worker back: Recycling (recycling.py) may replace it once idle
 
     WorkerSupervision (workers.py): the template and the workers, under one supervisor
 
-One owner per piece of state: the idle list, the live map and the queue count belong to
-`_cond`; a busy worker (its channel, `busy_with`) belongs to the thread that took it; a
-watched call belongs to whichever of the caller and the watchdog unwatches it first; child
-processes belong to the supervisor thread.
+One owner per piece of state: the live map, each worker's load and the waiting lists belong
+to `_lock`; a watched call belongs to whichever of the caller and the watchdog unwatches it
+first; child processes belong to the supervisor thread.
 """
 
 from __future__ import annotations
@@ -37,8 +48,10 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from typing import Any, NoReturn
 
+from zixir.lang import fibers
 from zixir.lang.errors import (
     CallTimeout,
     Overloaded,
@@ -57,14 +70,39 @@ from .config import RuntimeConfig
 from .confine import confine_settings, kill_group
 from .events import NullLog
 from .failure import FailurePolicy, NotSent
+from .limits import Limits
+from .modules import ModuleSettings
 from .process import ProcessHandle
 from .recycling import Recycling
-from .shm import sweep
+from .shm import ShmArrays, sweep
 from .stats import Stats
 from .watchdog import Watchdog
 from .workers import Worker, WorkerSupervision
 
 _ids = itertools.count(1)
+#: seconds an async call's worker has to answer its cancellation before it counts as hung
+CANCEL_GRACE = 5.0
+SYNC, ASYNC, THREADS = "sync", "async", "threads"
+
+
+class Call:
+    """One attempt on a worker, as the pool and the watchdog see it."""
+
+    __slots__ = ("key", "worker", "what", "module", "function", "kind", "request_id",
+                 "waiter", "timeout")
+
+    def __init__(self, worker: Worker, what: str, module: str, function: str, kind: str,
+                 timeout: float) -> None:
+        self.key = next(_ids)  # the watchdog's key
+        self.worker, self.what, self.module, self.function = worker, what, module, function
+        self.kind = kind
+        self.timeout = timeout
+        self.request_id = 0
+        self.waiter: fibers.Waiter | None = None
+
+
+class _Cancelled(Exception):
+    """An async call's deadline passed: it was cancelled in its worker."""
 
 
 class WorkerPool:
@@ -83,18 +121,23 @@ class WorkerPool:
         self._paths_version = 0
         self._recycling = Recycling(config)
         self._watchdog = Watchdog(self._expired, config.call_timeout, self.log)
+        self.modules = config.module_policies()
+        self.limits = Limits(self.modules, config.max_queue)
+        self._async: set[tuple[str, str]] = set()  # functions a worker said are async
+        self._shared_codec = p.Codec(config.max_frame,
+                                     ShmArrays(config.tag, config.shm_threshold))
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)  # a worker became idle, or the pool failed
-        self._idle: list[Worker] = []
         self._live: dict[int, Worker] = {}  # slot -> worker
+        self._sync_waiters: deque[fibers.Waiter] = deque()  # for a worker with nothing on
+        self._shared_waiters: deque[fibers.Waiter] = deque()  # for any worker without sync
         self._waiting = 0
         self._failed: str | None = None
         self._closed = False
         self._start_lock = threading.Lock()
         self._workers = WorkerSupervision(
             config, self._make_env(), paths=self._current_paths, on_started=self._started,
-            on_exited=self._exited, blame=self._blame, on_escalate=self._escalated,
-            log=self.log)
+            on_exited=self._exited, on_note=self._noted, blame=self._blame,
+            on_escalate=self._escalated, log=self.log)
         self._started_pool = False
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -127,17 +170,17 @@ class WorkerPool:
         self._closed = True
         self._watchdog.close()
         self._workers.stop()
-        with self._cond:
+        with self._lock:
             self._failed = self._failed or "the worker pool is closed"
             live = list(self._live.values())
-            self._cond.notify_all()
+            self._wake_all()
         for w in live:
             w.close()
 
     def _escalated(self, reason: str) -> None:
-        with self._cond:
+        with self._lock:
             self._failed = reason
-            self._cond.notify_all()
+            self._wake_all()
         self.stats.count("escalations")
         if self.on_escalate is not None:
             self.on_escalate(reason)
@@ -145,19 +188,38 @@ class WorkerPool:
     # ---- worker records (called from the supervisor thread) -------------------------------
 
     def _current_paths(self) -> tuple[list[str], int]:
-        with self._cond:
+        with self._lock:
             return list(self.paths), self._paths_version
 
     def _started(self, worker: Worker) -> None:
-        with self._cond:
+        with self._lock:
             self._live[worker.slot] = worker
-            self._idle.append(worker)
-            self._cond.notify()
+            self._wake(worker)
         self.stats.count("worker_starts")
+
+    def _noted(self, worker: Worker, note: p.Notification) -> None:
+        """A worker's notification (in its reader thread): "async" [module, function] says
+        the function returns awaitables; its call in flight becomes an async call."""
+        if note.method != "async" or len(note.params) != 2:
+            return
+        module, function = note.params
+        with self._lock:
+            if (module, function) not in self._async:
+                self._async.add((module, function))
+                self._wake_all()  # its calls waiting for a free worker can go now
+            what = f"{module}.{function}"
+            if worker.exclusive == what:
+                for call in worker.inflight.values():
+                    if call.kind == SYNC:
+                        call.kind = ASYNC
+                        worker.exclusive = None
+                        worker.shared += 1
+                        self._wake(worker)
+                        break
 
     def _blame(self, slot: int, handle: ProcessHandle) -> str | None:
         """The call a dead worker was running, if any: its crash is that call's fault."""
-        with self._cond:
+        with self._lock:
             worker = self._live.get(slot)
             if worker is None or worker.handle is not handle:
                 return None
@@ -165,19 +227,19 @@ class WorkerPool:
 
     def _exited(self, slot: int, handle: ProcessHandle) -> None:
         kill_group(handle.pid)  # what the worker's libraries forked dies with it
-        with self._cond:
+        with self._lock:
             worker = self._live.get(slot)
             if worker is None or worker.handle is not handle:
                 return
             del self._live[slot]
             worker.dead = True
-            if worker in self._idle:
-                self._idle.remove(worker)
-                worker.close()  # nobody else uses an idle worker's channel
-            elif worker.busy_with is not None:
-                # the owning thread closes it; its read may never see EOF if a process the
-                # library forked keeps the pipe open, so interrupt it
-                worker.channel.interrupt("the worker exited", "eof")
+            busy = bool(worker.inflight)
+        if not busy:
+            worker.close()  # nobody else uses an idle worker's link
+        else:
+            # each caller sees its call fail; the reader may never see EOF if a process the
+            # library forked keeps the pipe open, so interrupt it
+            worker.link.interrupt("the worker exited", "eof")
         if handle.decision != "shutdown":
             self.stats.count("worker_exits")
         sweep(self.config.tag, dead_only=True)  # the shared memory the dead worker left
@@ -186,13 +248,16 @@ class WorkerPool:
 
     def add_path(self, path: str) -> None:
         """Make a directory importable for every worker (the script's directory)."""
-        with self._cond:
+        with self._lock:
             if path and path not in self.paths:
                 self.paths.append(path)
                 self._paths_version += 1  # each worker gets the new list with its next call
 
     def is_idempotent(self, module: str, function: str) -> bool:
         return self.failures.is_idempotent(module, function)
+
+    def settings_for(self, module: str, function: str) -> ModuleSettings:
+        return self.modules.settings_for(module, function)
 
     def call(self, module: str, function: str, args: list | tuple = (),
              kwargs: dict | None = None, *, timeout: float | None = None,
@@ -206,10 +271,12 @@ class WorkerPool:
     def _call(self, module: str, function: str, args: Any, kwargs: dict | None,
               timeout: float | None, retries: int | None) -> Any:
         started = time.perf_counter()
+        settings = self.modules.settings_for(module, function)
         try:
             result = self.failures.run(
                 module, function,
-                lambda: self._call_once(module, function, args, kwargs, timeout), retries)
+                lambda: self._call_once(module, function, args, kwargs, timeout, settings),
+                retries, settings)
         except ZixirError as e:
             elapsed = time.perf_counter() - started
             self.stats.count("calls.error")
@@ -223,135 +290,287 @@ class WorkerPool:
         return result
 
     def _call_once(self, module: str, function: str, args: Any, kwargs: dict | None,
-                   timeout: float | None) -> Any:
+                   timeout: float | None, settings: ModuleSettings) -> Any:
         if timeout is None:
-            timeout = self.config.call_timeout
+            timeout = settings.timeout or self.config.call_timeout
         what = f"{module}.{function}"
-        # waiting for a worker is bounded by the call timeout but is not running time
-        worker, options = self._acquire(time.monotonic() + timeout, what)
-        if tracing.ENABLED:  # the worker's spans nest under this call's
-            options = tracing.attempt(options, worker.handle.pid)
-        if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
-            options = {**options, "timeout": timeout}
-        reply = self._roundtrip(worker, [module, function, args, kwargs or {}, options],
-                                timeout, what)
-        if reply.error is not None:
-            error = p.error_from_wire(reply.error, context=what)
-            if isinstance(error, PythonError) and error.exc_type == "MemoryError":
-                self._recycle(worker, "MemoryError")
-            else:
-                self._release(worker)
-            raise error
-        self._release(worker)
-        return reply.result
+        # waiting (a token, a slot, a worker) is bounded by wait_timeout, never running time
+        wait_until = time.monotonic() + (settings.wait_timeout or timeout)
+        if settings.rate is not None:
+            self.limits.bucket(module, function, settings.rate).take(wait_until, what)
+        slots = None
+        if settings.concurrency is not None:
+            slots = self.limits.slots(module, function, settings.concurrency)
+            slots.acquire(wait_until, what)
+        try:
+            kind = (ASYNC if (module, function) in self._async
+                    else THREADS if settings.threads else SYNC)
+            call, options = self._acquire(kind, module, function, what, wait_until,
+                                          settings.threads, timeout)
+            if tracing.ENABLED:  # the worker's spans nest under this call's
+                options = tracing.attempt(options, call.worker.handle.pid)
+            if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
+                options = {**options, "timeout": timeout}
+            if kind == THREADS:
+                options = {**options, "threads": settings.threads}
+            reply = self._roundtrip(call, [module, function, args, kwargs or {}, options])
+            if reply.error is not None:
+                error = p.error_from_wire(reply.error, context=what)
+                if isinstance(error, PythonError) and error.exc_type == "MemoryError":
+                    self._release(call, retire="MemoryError")
+                else:
+                    self._release(call)
+                raise error
+            self._release(call)
+            return reply.result
+        finally:
+            if slots is not None:
+                slots.release()
 
-    def _acquire(self, wait_until: float, what: str) -> tuple[Worker, dict]:
-        """Take an idle worker for call `what`, waiting until `wait_until` at most (then
-        Overloaded); with the call options it needs (the pool's paths, once changed)."""
+    # ---- taking and handing back workers --------------------------------------------------
+
+    def _pick(self, kind: str, module: str, threads: int) -> Worker | None:
+        """Under the lock: the worker for a call of `kind`, or None."""
+        best: Worker | None = None
+        for w in self._live.values():
+            if w.dead or w.draining or w.exclusive is not None or w.link.closed is not None:
+                continue
+            if kind == SYNC:
+                if not w.shared:
+                    return w
+                continue
+            if kind == THREADS and w.threaded.get(module, 0) >= threads:
+                continue
+            if best is None or w.shared < best.shared:
+                best = w
+        return best
+
+    def _occupy(self, worker: Worker, call: Call) -> None:
+        """Under the lock."""
+        if call.kind == SYNC:
+            worker.exclusive = call.what
+        else:
+            worker.shared += 1
+            if call.kind == THREADS:
+                worker.threaded[call.module] = worker.threaded.get(call.module, 0) + 1
+
+    def _acquire(self, kind: str, module: str, function: str, what: str, wait_until: float,
+                 threads: int, timeout: float) -> tuple[Call, dict]:
+        """A worker for call `what`, waiting until `wait_until` at most (then Overloaded);
+        with the call options it needs (the pool's paths, once changed)."""
         if not self._started_pool:
             self.start()
-        with self._lock:
-            worker = self._take_idle(wait_until, what)
-            worker.busy_with = what
-            if worker.paths_version == self._paths_version:
-                return worker, {}
-            worker.paths_version = self._paths_version
-            return worker, {"paths": list(self.paths)}
-
-    def _take_idle(self, wait_until: float, what: str) -> Worker:
-        """Under the lock."""
-        if self._failed:
-            raise RestartLimitExceeded(f"the Python workers are down: {self._failed}")
-        if self._idle:
-            return self._idle.pop()
-        if self._waiting >= self.config.max_queue:
-            self.stats.count("refused.overloaded")
-            self.log.info("call.refused", call=what, reason="overloaded",
-                          queued=self._waiting)
-            raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
-                             f"worker (max_queue {self.config.max_queue})")
-        self._waiting += 1
+        lock = self._lock
+        lock.acquire()
         try:
-            while not self._idle:
+            while True:
                 if self._failed:
-                    raise RestartLimitExceeded(
-                        f"the Python workers are down: {self._failed}")
+                    raise RestartLimitExceeded(f"the Python workers are down: {self._failed}")
+                if kind == SYNC and (module, function) in self._async:
+                    kind = ASYNC  # a worker said so while this call waited
+                worker = self._pick(kind, module, threads)
+                if worker is not None:
+                    call = Call(worker, what, module, function, kind, timeout)
+                    self._occupy(worker, call)
+                    if worker.paths_version == self._paths_version:
+                        return call, {}
+                    worker.paths_version = self._paths_version
+                    return call, {"paths": list(self.paths)}
+                if self._waiting >= self.config.max_queue:
+                    self.stats.count("refused.overloaded")
+                    self.log.info("call.refused", call=what, reason="overloaded",
+                                  queued=self._waiting)
+                    raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
+                                     f"worker (max_queue {self.config.max_queue})")
                 remaining = wait_until - time.monotonic()
                 if remaining <= 0:
                     self.stats.count("refused.wait_timeout")
                     raise Overloaded(f"{what}: no worker became free within the call's "
-                                     "timeout of waiting")
-                self._cond.wait(remaining)
-            return self._idle.pop()
+                                     "wait_timeout")
+                waiter = fibers.Waiter()
+                queue = self._sync_waiters if kind == SYNC else self._shared_waiters
+                queue.append(waiter)
+                self._waiting += 1
+                lock.release()
+                try:
+                    waiter.wait(remaining)
+                except fibers.WaitTimeout:
+                    pass
+                finally:
+                    lock.acquire()
+                    self._waiting -= 1
+                    if not waiter.done:
+                        queue.remove(waiter)
+                        waiter.set(None)
         finally:
-            self._waiting -= 1
+            lock.release()
 
-    def _release(self, worker: Worker) -> None:
-        worker.calls += 1
-        worker.busy_with = None
-        if self._recycling.enabled:
-            reason = self._recycling.reason(worker)
-            if reason is not None:
-                self._recycle(worker, reason)
-                return
-        with self._lock:  # `_exited` marks a worker dead under the same lock
+    def _wake(self, worker: Worker) -> None:
+        """Under the lock: `worker` can take more calls; wake the waiters it may serve."""
+        if worker.dead or worker.draining or worker.exclusive is not None:
+            return
+        while self._shared_waiters:  # they all fit (or look again)
+            self._shared_waiters.popleft().set(None)
+        if not worker.shared:
+            while self._sync_waiters:
+                if self._sync_waiters.popleft().set(None):
+                    break
+
+    def _wake_all(self) -> None:
+        for queue in (self._sync_waiters, self._shared_waiters):
+            while queue:
+                queue.popleft().set(None)
+
+    def _release(self, call: Call, retire: str | None = None) -> None:
+        """Hand a call's worker back (it finished, or failed with the worker alive)."""
+        worker = call.worker
+        with self._lock:
+            if worker.inflight.pop(call.key, None) is None:
+                return  # released already
+            self._unoccupy(worker, call)
+            worker.calls += 1
             if worker.dead:
-                worker.close()
-                return
-            self._idle.append(worker)
-            if self._waiting:
-                self._cond.notify()
+                close = not worker.inflight
+                retire = None
+            else:
+                close = False
+                if retire is not None:
+                    worker.draining = True
+                if not worker.draining:
+                    self._wake(worker)
+            idle = worker.idle and not worker.inflight
+        if close:
+            worker.close()
+            return
+        if idle and retire is None and self._recycling.enabled and not worker.dead:
+            retire = self._recycling.reason(worker)
+            if retire is not None:
+                with self._lock:
+                    worker.draining = True
+        if retire is not None or (idle and worker.draining):
+            if idle:
+                self._recycle(worker, retire or "draining")
+
+    def _unoccupy(self, worker: Worker, call: Call) -> None:
+        """Under the lock."""
+        if call.kind == SYNC:
+            if worker.exclusive == call.what:
+                worker.exclusive = None
+        else:
+            worker.shared -= 1
+            if call.kind == THREADS:
+                left = worker.threaded.get(call.module, 1) - 1
+                if left > 0:
+                    worker.threaded[call.module] = left
+                else:
+                    worker.threaded.pop(call.module, None)
+
+    def _forget(self, call: Call) -> None:
+        """A call whose worker is gone: its accounting ends without a hand-back."""
+        worker = call.worker
+        with self._lock:
+            if worker.inflight.pop(call.key, None) is not None:
+                self._unoccupy(worker, call)
+
+    def _kill(self, worker: Worker) -> None:
+        """Kill a worker on purpose; it takes no call from now on (it is replaced)."""
+        with self._lock:
+            worker.draining = True
+        self._workers.kill(worker)
 
     def _recycle(self, worker: Worker, reason: str) -> None:
         self.stats.count("recycled")
         self.log.info("worker.recycle", slot=worker.slot, pid=worker.handle.pid, reason=reason)
-        self._workers.kill(worker)
+        self._kill(worker)
         worker.close()
 
-    def _expired(self, watched: tuple[Worker, str, float]) -> None:
-        """The watchdog claimed a call past its deadline: kill its worker (replaced without
-        counting); the caller's wait ends and it raises CallTimeout."""
-        worker, what, timeout = watched
-        self.stats.count("timeouts")
-        self.log.warning("call.timeout", call=what, timeout=timeout, pid=worker.handle.pid)
-        self._workers.kill(worker)
-        worker.channel.interrupt(f"{what} timed out", "closed")
+    # ---- deadlines --------------------------------------------------------------------------
 
-    def _roundtrip(self, worker: Worker, params: list, timeout: float,
-                   what: str) -> p.Response:
-        call_id = next(_ids)
-        channel = worker.channel
-        worker.arena.begin()
-        self._watchdog.watch(call_id, time.monotonic() + timeout, (worker, what, timeout))
+    def _expired(self, watched: Any) -> None:
+        """The watchdog claimed a call past its deadline. A sync or threaded call: its worker
+        is killed (replaced without counting); the caller's wait ends, it raises
+        CallTimeout. An async call: only its task is cancelled, unless the worker does not
+        answer the cancellation within CANCEL_GRACE (then it is killed as hung)."""
+        if type(watched) is tuple:  # ("grace", call): the cancellation was never answered
+            call = watched[1]
+            worker = call.worker
+            if worker.link.is_pending(call.request_id) and not worker.dead:
+                self.log.warning("worker.hung", pid=worker.handle.pid, call=call.what)
+                self.stats.count("hung")
+                self._kill(worker)
+                worker.link.interrupt(f"the worker did not cancel {call.what}", "closed")
+            else:
+                worker.link.abandon(call.request_id)
+            return
+        call = watched
+        worker = call.worker
+        self.stats.count("timeouts")
+        self.log.warning("call.timeout", call=call.what, timeout=call.timeout,
+                         pid=worker.handle.pid, kind=call.kind)
+        if call.kind == ASYNC:
+            worker.link.notify("cancel", [call.request_id])
+            self._watchdog.watch(-call.key, time.monotonic() + CANCEL_GRACE, ("grace", call))
+            if call.waiter is not None:
+                call.waiter.fail(_Cancelled())
+            return
+        self._kill(worker)
+        worker.link.interrupt(f"{call.what} timed out", "closed")
+
+    def _roundtrip(self, call: Call, params: list) -> p.Response:
+        worker = call.worker
+        link = worker.link
+        what = call.what
+        codec = None
+        if call.kind == SYNC:
+            worker.arena.begin()
+        else:
+            codec = self._shared_codec
+        self._watchdog.watch(call.key, time.monotonic() + call.timeout, call)
+        with self._lock:  # filed before it is sent, for blame and crashes
+            worker.inflight[call.key] = call
         try:
-            reply = channel.request("call", params)  # the watchdog enforces the timeout
+            call.request_id, call.waiter = link.send("call", params, codec)
+            waiter = call.waiter
         except (p.UnencodableValue, p.FrameTooLarge) as e:
-            self._watchdog.unwatch(call_id)
+            self._watchdog.unwatch(call.key)
             worker.paths_version = -1  # the paths never reached it
-            self._release(worker)
+            self._release(call)
             if isinstance(e, p.FrameTooLarge):
                 raise NotSent(ProtocolError(f"the arguments of {what} are too large: {e}")) \
                     from None
             raise NotSent(ZixirRuntimeError(
                 f"cannot pass the arguments of {what} to Python: {e}")) from None
+        except ChannelClosed:
+            self._watchdog.unwatch(call.key)
+            raise self._crashed(call) from None
+        try:
+            reply = waiter.wait()  # the watchdog enforces the timeout
+        except _Cancelled:
+            self._release(call)
+            raise CallTimeout(f"{what} did not return within {call.timeout:g} s; it was "
+                              "cancelled (its worker stays up)") from None
         except ChannelClosed as e:
-            if not self._watchdog.unwatch(call_id):
-                self._timed_out(worker, what, timeout)
+            if not self._watchdog.unwatch(call.key):
+                self._forget(call)
+                self._timed_out(worker, what, call.timeout)
             if e.kind in ("bad_frame", "oversized"):
                 self.stats.count("protocol_errors")
-                self._workers.kill(worker)
+                self._forget(call)
+                self._kill(worker)
                 worker.handle.reap(5.0)
                 worker.close()
                 raise ProtocolError(f"the worker running {what} sent a bad frame "
                                     f"({e.reason}); it was replaced") from None
-            raise self._crashed(worker, what) from None
+            raise self._crashed(call) from None
         except BaseException:  # KeyboardInterrupt: the worker's state is unknown, replace it
-            self._watchdog.unwatch(call_id)
-            self._workers.kill(worker)
+            self._watchdog.unwatch(call.key)
+            self._forget(call)
+            self._kill(worker)
             worker.close()
             raise
-        if not self._watchdog.unwatch(call_id):  # the deadline won the race with the reply
-            self._timed_out(worker, what, timeout)
+        if not self._watchdog.unwatch(call.key) and call.kind != ASYNC:
+            self._forget(call)  # the deadline won the race with the reply: the worker is dead
+            self._timed_out(worker, what, call.timeout)
         return reply
 
     @staticmethod
@@ -361,10 +580,11 @@ class WorkerPool:
         raise CallTimeout(f"{what} did not return within {timeout:g} s; its worker was "
                           "killed and replaced")
 
-    def _crashed(self, worker: Worker, what: str) -> ZixirRuntimeError:
-        """The worker's channel ended mid-call. A worker that closed its channel but still
-        runs (half dead) would hold its slot forever: it is killed, the crash charged to
-        this call like any other."""
+    def _crashed(self, call: Call) -> ZixirRuntimeError:
+        """The worker's link ended mid-call. A worker that closed its pipe but still runs
+        (half dead) would hold its slot forever: it is killed, the crash charged to this call
+        like any other. Every call in flight on it gets here once."""
+        worker, what = call.worker, call.what
         handle = worker.handle
         status = handle.reap(0.5)  # the pipe closes a moment before the exit is visible
         if status is None:
@@ -373,8 +593,14 @@ class WorkerPool:
             kill_group(handle.pid)
             status = handle.reap(5.0)
         handle.handled.wait(5.0)  # the supervisor has decided: restart, or escalate
-        worker.close()
-        self.stats.count("crashes")
+        self._forget(call)  # only now: the supervisor blamed the crash on a call in flight
+        with self._lock:
+            last = not worker.inflight
+            charged, worker.crash_charged = worker.crash_charged, True
+        if last:
+            worker.close()
+        if not charged:
+            self.stats.count("crashes")
         describe = status.describe() if status else "exited"
         sup = self._workers.supervisor
         if handle.decision == "escalate" or self._failed or (sup is not None and sup.escalated):
@@ -382,24 +608,30 @@ class WorkerPool:
                 f"the worker running {what} {describe}, and the worker supervisor exceeded "
                 f"its restart intensity ({self.config.worker_restart_intensity} restarts in "
                 f"{self.config.restart_period:g} s)")
-        return WorkerCrashed(
+        error = WorkerCrashed(
             f"the worker running {what} (pid {handle.pid}) {describe}",
             exitcode=status.exitcode if status else None,
             signal=status.signal if status else None,
         )
+        if charged:  # one death is one failure for the breaker, however many calls it ended
+            error.uncounted = True
+        return error
 
     # ---- introspection ------------------------------------------------------------------
 
     def worker_pids(self) -> list[int]:
-        with self._cond:
+        with self._lock:
             return [w.handle.pid for w in self._live.values()]
 
     def snapshot(self) -> dict:
         sup = self._workers.supervisor
-        with self._cond:
-            live, idle, queued = len(self._live), len(self._idle), self._waiting
+        with self._lock:
+            live, queued = len(self._live), self._waiting
+            idle = sum(1 for w in self._live.values() if w.idle)
+            inflight = sum(len(w.inflight) for w in self._live.values())
         return {
-            "count": live, "idle": idle, "queued": queued,
+            "count": live, "idle": idle, "queued": queued, "inflight": inflight,
+            "limits": self.limits.snapshot(),
             "restarts": sup.restarts if sup else 0,
             "charged": sup.charged if sup else 0,
             "replacements": sup.replacements if sup else 0,

@@ -401,12 +401,31 @@ def error_to_wire(exc: BaseException) -> dict:
             if field in exc.__dict__:
                 d[field] = exc.__dict__[field]
         return d
-    return {
+    d = {
         "kind": "python",
         "type": type(exc).__name__,
         "message": str(exc),
         "traceback": "".join(tb.format_exception(exc)),
+        "types": exception_names(type(exc)),
     }
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int | float) and not isinstance(retry_after, bool) \
+            and retry_after >= 0:
+        d["retry_after"] = float(retry_after)
+    return d
+
+
+def exception_names(kind: type) -> list[str]:
+    """The qualified names of an exception type and its bases, most specific first
+    ("llm.RateLimited", "Exception"): retry and breaker rules name types this way."""
+    names = []
+    for k in kind.__mro__:
+        if k is object or k is BaseException:
+            continue
+        module = getattr(k, "__module__", "") or ""
+        qual = getattr(k, "__qualname__", k.__name__)
+        names.append(qual if module == "builtins" else f"{module}.{qual}")
+    return names
 
 
 def fault(type_name: str, message: str, **fields: Any) -> dict:
@@ -424,9 +443,16 @@ def error_from_wire(d: Any, *, context: str = "") -> _errors.ZixirError:
         text = f"{type_name}: {message}" if message else type_name
         if context:
             text = f"{context} raised {text}"
-        return _errors.PythonError(
+        err = _errors.PythonError(
             text, exc_type=type_name, traceback=str(d.get("traceback", ""))
         )
+        types = d.get("types")
+        if isinstance(types, list) and all(isinstance(t, str) for t in types):
+            err.exc_types = tuple(types)
+        retry_after = d.get("retry_after")
+        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+            err.retry_after = float(retry_after)
+        return err
     cls = _FAULTS.get(type_name, _errors.ZixirRuntimeError)
     err = cls.__new__(cls)
     _errors.ZixirError.__init__(

@@ -6,7 +6,8 @@
         worker-0 .. worker-N-1                                                          |
           start: two pipes; ask the template to fork (or spawn `python -m               |
                  python_workers`) <-------------------------------------------------------+
-                 Channel over our ends; wait for its "ready" notification (its pid)
+                 WorkerLink over our ends (link.py: a reader thread delivers its replies);
+                 wait for its "ready" notification (its pid)
                  -> on_started(worker)                 (the pool files it as idle)
           exit:  blame(slot, handle) -> "module.function" the worker was running, or None:
                  a crash caused by a call is restarted without counting toward the
@@ -14,9 +15,9 @@
                  on_exited(slot, handle)                (the pool forgets it)
 
 The supervisor thread starts and stops every process; the pool owns which worker is idle or
-busy. A `Worker` is the record both share: its channel belongs to the thread that took it
-(or to the pool while it is idle); `busy_with` is written by that thread and read by `blame`
-under the pool's lock.
+busy. A `Worker` is the record both share: its link is shared by every call in flight on it;
+its load (`exclusive`, `shared`, `threaded`, `inflight`) is written and read under the pool's
+lock, where `blame` reads it too.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from zixir.lang.fibers import WaitTimeout
+
 from . import protocol as p
-from .channel import Channel, ChannelClosed
+from .channel import ChannelClosed
 from .config import RuntimeConfig
 from .confine import kill_group
 from .events import NullLog
+from .link import WorkerLink
 from .process import ProcessHandle, become_subreaper, pipe, python_argv, spawn
 from .shm import ShmArena
 from .supervisor import ChildSpec, Restart, Strategy, Supervisor
@@ -42,21 +46,38 @@ READY_TIMEOUT = 60.0
 class Worker:
     """One live worker as the pool sees it."""
 
-    __slots__ = ("slot", "handle", "channel", "arena", "calls", "dead", "paths_version",
-                 "busy_with")
+    __slots__ = ("slot", "handle", "link", "arena", "calls", "dead", "paths_version",
+                 "exclusive", "shared", "threaded", "inflight", "draining", "crash_charged")
 
-    def __init__(self, slot: int, handle: ProcessHandle, channel: Channel, arena: ShmArena,
+    def __init__(self, slot: int, handle: ProcessHandle, link: WorkerLink, arena: ShmArena,
                  paths_version: int) -> None:
-        self.slot, self.handle, self.channel, self.arena = slot, handle, channel, arena
+        self.slot, self.handle, self.link, self.arena = slot, handle, link, arena
         self.calls = 0
         self.dead = False
         self.paths_version = paths_version  # the pool's paths this worker already has
-        # "module.function" of the call it runs (None: idle); kept after a crash, so the
-        # supervisor charges the crash to that call
-        self.busy_with: str | None = None
+        # "module.function" of the one-at-a-time call it runs (None: none); kept after a
+        # crash, so the supervisor charges the crash to that call
+        self.exclusive: str | None = None
+        self.shared = 0  # async and threaded calls in flight
+        self.threaded: dict[str, int] = {}  # module -> threaded calls in flight
+        self.inflight: dict[int, Any] = {}  # call key -> the pool's Call (its .what)
+        self.draining = False  # to be recycled once its calls are done: takes no new ones
+        self.crash_charged = False  # its death was counted by one call's breaker already
+
+    @property
+    def busy_with(self) -> str | None:
+        """The call a crash of this worker is blamed on (its one call, or one in flight)."""
+        if self.exclusive is not None:
+            return self.exclusive
+        call = next(iter(self.inflight.values()), None)
+        return call.what if call is not None else None
+
+    @property
+    def idle(self) -> bool:
+        return self.exclusive is None and not self.shared
 
     def close(self) -> None:
-        self.channel.close("the worker is gone")
+        self.link.close("the worker is gone")
         self.arena.close()
 
 
@@ -65,6 +86,7 @@ class WorkerSupervision:
                  paths: Callable[[], tuple[list[str], int]],
                  on_started: Callable[[Worker], None],
                  on_exited: Callable[[int, ProcessHandle], None],
+                 on_note: Callable[[Worker, p.Notification], None] | None = None,
                  blame: Callable[[int, ProcessHandle], str | None],
                  on_escalate: Callable[[str], None], log: Any = None) -> None:
         self.config = config
@@ -73,6 +95,7 @@ class WorkerSupervision:
         self._paths = paths
         self._on_started, self._on_exited, self._blame = on_started, on_exited, blame
         self._on_escalate = on_escalate
+        self._on_note = on_note
         self._template: socket.socket | None = None  # owned by the supervisor thread
         self.supervisor: Supervisor | None = None
 
@@ -164,13 +187,21 @@ class WorkerSupervision:
             os.close(resp_w)
         cfg = self.config
         arena = ShmArena(cfg.tag, cfg.shm_threshold)
-        channel = Channel(resp_r, req_w, p.Codec(cfg.max_frame, arena), spin=cfg.spin)
+        record: list[Worker] = []
+        on_note = self._on_note
+
+        def noted(note: p.Notification) -> None:
+            if record and on_note is not None:
+                on_note(record[0], note)
+
+        channel = WorkerLink(resp_r, req_w, p.Codec(cfg.max_frame, arena), on_notification=noted,
+                             name=f"zixir-worker-{slot}")
         try:
             try:
                 ready = int(channel.wait_notification("ready", READY_TIMEOUT)[0])
             except ChannelClosed:
                 raise RuntimeError("the worker exited before it was ready") from None
-            except (TimeoutError, IndexError, TypeError, ValueError):
+            except (TimeoutError, WaitTimeout, IndexError, TypeError, ValueError):
                 raise RuntimeError("the worker did not report ready in time") from None
             if handle is None:
                 handle = ProcessHandle(ready, f"worker-{slot}")
@@ -183,5 +214,7 @@ class WorkerSupervision:
                 handle.kill()
                 handle.reap(5.0)
             raise
-        self._on_started(Worker(slot, handle, channel, arena, paths_version))
+        worker = Worker(slot, handle, channel, arena, paths_version)
+        record.append(worker)
+        self._on_started(worker)
         return handle

@@ -1,0 +1,43 @@
+"""Functions the fan-out tests call in the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+
+async def nap(seconds: float, marker: str = "") -> int:
+    """Sleep on the event loop; a cancellation is written to `marker`. Returns the pid."""
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        if marker:
+            with open(marker, "w") as f:
+                f.write("cancelled")
+        raise
+    return os.getpid()
+
+
+def later(seconds: float) -> object:
+    """Not an `async def`, but returns an awaitable: run on the loop as well."""
+    return asyncio.sleep(seconds, result="later")
+
+
+async def fails(message: str) -> None:
+    raise LookupError(message)
+
+
+def block(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+async def hog(seconds: float) -> int:
+    """An async function that blocks its event loop (a bug): it cannot be cancelled."""
+    time.sleep(seconds)
+    return os.getpid()

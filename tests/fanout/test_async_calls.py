@@ -1,0 +1,130 @@
+"""Async Python functions and `threads`: many calls in flight per worker, timeouts that
+cancel one task, crashes that fail each call in flight once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from fanout_support import fan_out
+
+from zixir.lang.errors import CallTimeout, PythonError, WorkerCrashed
+
+
+def test_async_function_result_is_the_awaited_value(runtime):
+    rt = runtime(workers=1)
+    pid = rt.call_python("asynclib", "pid")
+    assert rt.call_python("asynclib", "nap", [0.01]) == pid
+    assert rt.call_python("asynclib", "later", [0.01]) == "later"  # returns an awaitable
+    with pytest.raises(PythonError) as info:
+        rt.call_python("asynclib", "fails", ["no such key"])
+    assert info.value.exc_type == "LookupError" and "no such key" in info.value.message
+    # from a Zixir program, through pmap
+    assert rt.eval('pmap([1, 2, 3], s => python "asynclib" "nap" (0.01))') == [pid] * 3
+
+
+def test_one_worker_holds_many_async_calls(runtime):
+    rt = runtime(workers=1)
+    rt.call_python("asynclib", "nap", [0.0])  # the worker has said the function is async
+    started = time.monotonic()
+    pids = fan_out(lambda i: rt.call_python("asynclib", "nap", [0.5]), range(40), threads=40)
+    elapsed = time.monotonic() - started
+    assert len(set(pids)) == 1 and isinstance(pids[0], int)
+    assert elapsed < 0.5 * 40 / 4, f"40 calls of 0.5 s on one worker took {elapsed:.2f} s"
+
+
+def test_threads_run_sync_calls_concurrently(runtime):
+    rt = runtime(workers=1, modules={"asynclib.block": {"threads": 8}})
+    fan_out(lambda i: rt.call_python("asynclib", "block", [0.0]), range(8), threads=8)
+    started = time.monotonic()
+    pids = fan_out(lambda i: rt.call_python("asynclib", "block", [0.5]), range(8), threads=8)
+    elapsed = time.monotonic() - started
+    assert len(set(pids)) == 1 and isinstance(pids[0], int)
+    assert elapsed < 0.5 * 8 / 2, f"8 threaded calls of 0.5 s took {elapsed:.2f} s"
+    # without threads, the same calls take turns on the one worker
+    rt2 = runtime(workers=1)
+    rt2.call_python("asynclib", "pid")
+    started = time.monotonic()
+    fan_out(lambda i: rt2.call_python("asynclib", "block", [0.25]), range(4), threads=4)
+    assert time.monotonic() - started >= 0.25 * 4 * 0.9
+
+
+def test_async_timeout_cancels_only_that_call(runtime, tmp_path):
+    rt = runtime(workers=1, modules={"asynclib.nap": {"timeout": 0.5}})
+    pid = rt.call_python("asynclib", "pid")
+    marker = tmp_path / "cancelled"
+    outcomes = fan_out(
+        lambda i: rt.call_python("asynclib", "nap", [30.0 if i == 0 else 0.2,
+                                                     str(marker) if i == 0 else ""]),
+        range(10), threads=10)
+    assert isinstance(outcomes[0], CallTimeout), outcomes[0]
+    assert "cancelled" in outcomes[0].message
+    assert outcomes[1:] == [pid] * 9  # the others finished on the same worker
+    deadline = time.monotonic() + 5
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert marker.read_text() == "cancelled"  # the task was cancelled in the worker
+    assert rt.call_python("asynclib", "pid") == pid  # the worker stayed up
+
+
+def test_sync_timeout_still_replaces_the_worker(runtime):
+    rt = runtime(workers=1, modules={"asynclib.block": {"timeout": 0.5}})
+    pid = rt.call_python("asynclib", "pid")
+    with pytest.raises(CallTimeout):
+        rt.call_python("asynclib", "block", [30.0])
+    assert rt.call_python("asynclib", "pid") != pid
+
+
+def test_killed_worker_fails_each_call_in_flight_once(runtime):
+    rt = runtime(workers=2)
+    pid = rt.call_python("asynclib", "pid")
+    rt.call_python("asynclib", "nap", [0.0])
+    started = time.monotonic()
+
+    def call(i):
+        return rt.call_python("asynclib", "nap", [3.0])
+
+    import threading
+    killer = threading.Timer(1.0, lambda: os.kill(pid, signal.SIGKILL))
+    killer.start()
+    try:
+        outcomes = fan_out(call, range(40), threads=40)
+    finally:
+        killer.cancel()
+    crashed = [o for o in outcomes if isinstance(o, WorkerCrashed)]
+    done = [o for o in outcomes if isinstance(o, int)]
+    assert len(crashed) + len(done) == 40, outcomes
+    assert crashed, "no call was in flight on the killed worker"
+    assert all(str(pid) in c.message for c in crashed)
+    assert time.monotonic() - started < 15
+
+
+def test_worker_that_does_not_answer_a_cancellation_is_replaced(monkeypatch):
+    """An async call whose event loop is blocked cannot be cancelled: past the grace period
+    its worker counts as hung and is replaced; the caller had its CallTimeout at once."""
+    from fanout_support import HERE
+
+    from zixir.runtime import pool as pool_module
+    from zixir.runtime.config import RuntimeConfig
+    from zixir.runtime.pool import WorkerPool
+
+    monkeypatch.setattr(pool_module, "CANCEL_GRACE", 1.0)
+    pool = WorkerPool(RuntimeConfig(workers=1, paths=(str(HERE),), log_level="off",
+                                    modules={"asynclib.hog": {"timeout": 0.5}}))
+    try:
+        pool.start()
+        pid = pool.call("asynclib", "hog", [0.0])
+        started = time.monotonic()
+        with pytest.raises(CallTimeout, match="cancelled"):
+            pool.call("asynclib", "hog", [30.0])
+        assert time.monotonic() - started < 5
+        deadline = time.monotonic() + 15
+        while pid in pool.worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pid not in pool.worker_pids()
+        assert pool.stats.snapshot()["counts"]["hung"] == 1
+        assert pool.call("asynclib", "pid") != pid
+    finally:
+        pool.close()

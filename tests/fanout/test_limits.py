@@ -1,0 +1,104 @@
+"""The router's limiters and error classification, on their own (no processes)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from zixir.lang.errors import CallTimeout, Overloaded, PythonError, WorkerCrashed
+from zixir.runtime.breaker import error_names, matches
+from zixir.runtime.failure import FailurePolicy
+from zixir.runtime.limits import Slots, TokenBucket
+from zixir.runtime.modules import ModulePolicies, Rate
+
+
+def test_token_bucket_spaces_calls_and_refuses_beyond_the_deadline():
+    bucket = TokenBucket(Rate(20, 1.0))  # one call every 50 ms
+    started = time.monotonic()
+    for _ in range(5):
+        bucket.take(started + 10, "m.f")
+    assert time.monotonic() - started >= 4 * 0.05 * 0.9
+    with pytest.raises(Overloaded, match="rate-limit token"):
+        bucket.take(time.monotonic(), "m.f")  # the next token is 50 ms away: refused at once
+
+
+def test_slots_hand_over_in_order_and_time_out():
+    slots = Slots(1, max_waiting=2)
+    slots.acquire(time.monotonic() + 1, "m.f")
+    order = []
+
+    def wait(name):
+        slots.acquire(time.monotonic() + 5, "m.f")
+        order.append(name)
+        slots.release()
+
+    first = threading.Thread(target=wait, args=("first",))
+    first.start()
+    time.sleep(0.05)
+    second = threading.Thread(target=wait, args=("second",))
+    second.start()
+    time.sleep(0.05)
+    with pytest.raises(Overloaded, match="max_queue 2"):
+        slots.acquire(time.monotonic() + 1, "m.f")
+    slots.release()
+    first.join(5)
+    second.join(5)
+    assert order == ["first", "second"] and slots.held == 0
+    slots.acquire(time.monotonic() + 1, "m.f")
+    with pytest.raises(Overloaded, match="concurrency slot"):
+        slots.acquire(time.monotonic() + 0.05, "m.f")
+    assert slots.waiting == 0
+
+
+def python_error(*types, retry_after=None):
+    error = PythonError("x", exc_type=types[0].rsplit(".", 1)[-1])
+    error.exc_types = types
+    error.retry_after = retry_after
+    return error
+
+
+def test_errors_match_by_qualified_name_and_bases():
+    limited = python_error("llm.errors.RateLimited", "llm.errors.LLMError", "Exception")
+    assert matches(error_names(limited), ("llm.RateLimited",))
+    assert matches(error_names(limited), ("RateLimited",))
+    assert matches(error_names(limited), ("llm.errors.LLMError",))
+    assert not matches(error_names(limited), ("other.RateLimited", "TimeoutError"))
+    assert matches(error_names(CallTimeout("slow")), ("TimeoutError",))
+    assert matches(error_names(python_error("TimeoutError", "OSError")), ("OSError",))
+
+
+def test_retry_classification_and_retry_after():
+    policies = ModulePolicies({"llm": {"retries": {"attempts": 3, "on": ["llm.RateLimited"],
+                                                   "max_wait": 1.0}}})
+    settings = policies.settings_for("llm", "complete")
+    assert FailurePolicy.retryable(python_error("llm.RateLimited"), settings)
+    assert not FailurePolicy.retryable(python_error("ValueError"), settings)
+    assert FailurePolicy.retryable(WorkerCrashed("died"), settings)
+    assert not FailurePolicy.retryable(Overloaded("busy"), settings)
+
+
+def test_retry_waits_at_least_retry_after_and_gives_up_beyond_max_wait():
+    from zixir.runtime.config import RuntimeConfig
+
+    config = RuntimeConfig(workers=1, allow_all=True, modules={"llm": {"retries": {
+        "attempts": 3, "on": ["llm.RateLimited"], "initial": 0.001, "max_wait": 1.0}}})
+    failures = FailurePolicy(config)
+    settings = config.module_policies().settings_for("llm", "complete")
+    calls = []
+
+    def attempt(retry_after):
+        def run():
+            calls.append(time.monotonic())
+            if len(calls) == 1:
+                raise python_error("llm.RateLimited", retry_after=retry_after)
+            return "ok"
+        return run
+
+    assert failures.run("llm", "complete", attempt(0.3), settings=settings) == "ok"
+    assert calls[1] - calls[0] >= 0.3
+    calls.clear()
+    with pytest.raises(PythonError):  # the server asks for 5 s, max_wait is 1 s: no retry
+        failures.run("llm", "complete", attempt(5.0), settings=settings)
+    assert len(calls) == 1
