@@ -48,6 +48,10 @@ EXIT_ESCALATED = 3
 class RouterServices:
     """The `zixir.lang.services.Services` implementation: what the interpreter calls."""
 
+    # every wait of the pool (reply, rate token, slot, free worker, backoff) is a fibers
+    # Waiter or sleep, so a Python call parks only the task that made it
+    waits_in_fibers = True
+
     def __init__(self, pool: WorkerPool, memory: MemoryClient,
                  modules: ModuleCounters | None = None) -> None:
         self.pool = pool
