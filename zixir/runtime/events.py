@@ -57,6 +57,16 @@ def make_logger(process: str, level: str = "warning", path: str | None = None) -
     return _LazyLog(process, levelno, path, os.getpid())
 
 
+#: the level of each logging method (structlog's names); an event below the logger's level
+#: is dropped without building the logger
+_METHOD_LEVELS = {"debug": 10, "info": 20, "msg": 20, "warning": 30, "warn": 30, "error": 40,
+                  "exception": 40, "critical": 50, "fatal": 50}
+
+
+def _drop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
 class _LazyLog:
     def __init__(self, process: str, levelno: int, path: str | None, pid: int) -> None:
         self._args = (process, levelno, path, pid)
@@ -64,6 +74,8 @@ class _LazyLog:
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
+        if _METHOD_LEVELS.get(name, logging.CRITICAL) < self._args[1]:
+            return _drop  # filtered out: no need to build the logger for it
         logger = self._logger
         if logger is None:
             with self._lock:
