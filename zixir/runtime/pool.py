@@ -95,6 +95,9 @@ class WorkerPool:
             on_exited=self._exited, blame=self._blame, on_escalate=self._escalated,
             log=self.log)
         self._started_pool = False
+        # the direct path (direct.py): called under the lock while a caller waits for a
+        # worker, so workers lent to host threads come back
+        self.on_starved: Any = None
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -267,10 +270,32 @@ class WorkerPool:
                     self.stats.count("refused.wait_timeout")
                     raise Overloaded(f"{what}: no worker became free within the call's "
                                      "timeout of waiting")
+                if self.on_starved is not None:
+                    self.on_starved()
                 self._cond.wait(remaining)
             return self._idle.pop()
         finally:
             self._waiting -= 1
+
+    def lend(self, what: str) -> tuple[Worker, dict] | None:
+        """An idle worker for the direct path (direct.py), taken as a call takes it, without
+        waiting: None when none is idle or calls wait for one. Give it back with
+        `take_back`."""
+        if not self._started_pool:
+            self.start()
+        with self._lock:
+            if self._failed or self._waiting or not self._idle:
+                return None
+            worker = self._idle.pop()
+            worker.busy_with = what
+            if worker.paths_version == self._paths_version:
+                return worker, {}
+            worker.paths_version = self._paths_version
+            return worker, {"paths": list(self.paths)}
+
+    def take_back(self, worker: Worker) -> None:
+        """A lent worker is given back (the direct path)."""
+        self._release(worker)
 
     def _release(self, worker: Worker) -> None:
         worker.calls += 1

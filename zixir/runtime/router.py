@@ -32,6 +32,7 @@ from zixir.lang.output import LineTrackingStream
 from . import protocol as p
 from .channel import RpcServer, serve_channel_requests
 from .config import RuntimeConfig
+from .direct import PAGE_FILE, Lender
 from .events import make_logger
 from .memory import MemoryClient
 from .pool import WorkerPool
@@ -97,7 +98,8 @@ def load_factory(spec: str) -> Any:
 
 
 class Router:
-    def __init__(self, config: RuntimeConfig, memory_socket: str) -> None:
+    def __init__(self, config: RuntimeConfig, memory_socket: str,
+                 control_fd: int | None = None) -> None:
         self.config = config
         self.log = make_logger("router", config.log_level, config.log_file)
         self.stats = Stats()
@@ -111,6 +113,10 @@ class Router:
         self.server: RpcServer | None = None
         self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
                              opaque=True)
+        # workers lent to host threads (direct.py); the host made the page when it wants them
+        runtime_dir = os.environ.get("ZIXIR_RUNTIME_DIR")
+        self.lender = Lender(self.pool, os.path.join(runtime_dir, PAGE_FILE)
+                             if runtime_dir and config.direct else None, control_fd)
 
     def session(self) -> Any:
         with self._session_lock:
@@ -159,9 +165,20 @@ class Router:
             session = self.session()
             with self._session_lock:
                 return session.eval(source, filename=filename)
+        if method == "direct_route":
+            return self.lender.route(*params)
+        if method == "direct_lease":
+            return self.lender.lease()
+        if method == "direct_return":
+            return self.lender.give_back(*params)
+        if method == "direct_failed":
+            return self.lender.failed(*params)
         if method == "run_file":
             path, call_main, *options = params
+            before = list(self.pool.paths)
             self.pool.add_path(os.path.dirname(os.path.abspath(path)))
+            if self.pool.paths != before:  # lent workers get the new paths with a new lease
+                self.lender.changed("paths")
             if options and options[0]:
                 return self.new_session().run_file(path, call_main=call_main)
             session = self.session()
@@ -177,7 +194,10 @@ class Router:
             return bool(getattr(sys.stdout, "at_line_start", True))
         if method == "stats":
             snap = self.stats.snapshot()
-            snap["workers"] = self.pool.snapshot()
+            snap["workers"] = workers = self.pool.snapshot()
+            lent, busy = self.lender.lent()  # to host threads; idle while not in a call
+            workers["lent"] = lent
+            workers["idle"] += lent - busy
             snap["breakers"] = self.pool.breakers.states()
             snap["pid"] = os.getpid()
             return snap
@@ -210,7 +230,7 @@ def main() -> None:
     except Exception:
         pass
     sys.stdout = LineTrackingStream(sys.stdout)
-    router = Router(config, os.environ["ZIXIR_MEMORY_SOCKET"])
+    router = Router(config, os.environ["ZIXIR_MEMORY_SOCKET"], control_fd=5)
     server = RpcServer(3, 4, router.codec, router.handle, threads=max(8, config.workers + 4))
     router.server = server
     signal.signal(signal.SIGTERM, lambda signum, frame: server.stop("terminated"))
@@ -222,6 +242,7 @@ def main() -> None:
     while not server.finished.wait(1.0):
         pass
     router.pool.close()  # joins the worker supervisor and the watchdog
+    router.lender.close()
     router.memory.close()
     unfinished = server.join(1.0)  # replies being written get out before the exit
     if unfinished:

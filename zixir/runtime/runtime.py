@@ -43,6 +43,7 @@ from . import protocol as p
 from .channel import Channel, ChannelClosed, DedicatedChannel
 from .config import RuntimeConfig
 from .confine import RUNTIME_DIR_ENV, kill_recorded
+from .direct import NOT_DIRECT, DirectCalls, create_page
 from .events import make_logger
 from .janitor import Janitor
 from .memory import MemoryClient
@@ -95,6 +96,8 @@ class Runtime:
         self._failed: str | None = None
         self._closed = False
         self.memory = MemoryClient(self._socket_path)
+        # host threads' calls straight to lent workers (direct.py)
+        self._direct = (DirectCalls(self, create_page(self._dir, config.workers)) if config.direct else None)
         # (store handle, ready pipe) between the store's first spawn and the router's start
         self._store_starting: tuple[ProcessHandle, int] | None | bool = None
         self._supervisor = Supervisor("root", Strategy.ONE_FOR_ONE, config.root_intensity,
@@ -108,6 +111,8 @@ class Runtime:
                           config.shutdown_grace + 2.0, self._router_exited),
             ])
         except SupervisorFailed as e:
+            if self._direct is not None:
+                self._direct.close()
             self._cleanup()
             raise ZixirRuntimeError(f"the zixir runtime could not start: {e}") from None
         atexit.register(self.close)
@@ -185,6 +190,8 @@ class Runtime:
             self._cond.notify_all()
         if old is not None:
             old.close()
+        if self._direct is not None:
+            self._direct.wake()  # its keeper listens on the new control socket
         return handle
 
     def _router_exited(self, handle: ProcessHandle, status: Any) -> None:
@@ -194,6 +201,8 @@ class Runtime:
                 self._router.close(f"router {status.describe()}")
                 self._router = None
                 self._router_handle = None
+        if self._direct is not None:
+            self._direct.router_gone()
         sweep(self.config.tag, dead_only=True)  # shared memory of the router and its workers
         kill_recorded(self._dir)  # what its workers' libraries forked
         if handle.decision != "shutdown":
@@ -317,6 +326,10 @@ class Runtime:
                     kwargs: dict | None = None, *, timeout: float | None = None,
                     retries: int | None = None) -> Any:
         """Call `module.function(*args, **kwargs)` in a worker, with the failure policy."""
+        if self._direct is not None and timeout is None and retries is None:
+            result = self._direct.call(module, function, args, kwargs)
+            if result is not NOT_DIRECT:
+                return result
         return self._request("call_python", [module, function, list(args), kwargs or {},
                                              {"timeout": timeout, "retries": retries}])
 
@@ -365,6 +378,8 @@ class Runtime:
             pass
         self.memory.give_up(ZixirRuntimeError("this zixir runtime is closed"))
         self._supervisor.stop()
+        if self._direct is not None:
+            self._direct.close()
         for channel in list(self._channels):  # the router is gone: no request waits long
             if channel.lock.acquire(timeout=5.0):
                 channel.close()
