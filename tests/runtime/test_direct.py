@@ -49,11 +49,16 @@ def test_a_host_call_takes_a_lent_worker(runtimes):
     assert rt.call_python("math", "sqrt", [16.0]) == 4.0
     workers = _workers(rt)
     assert workers["lent"] == 1 and workers["idle"] == 1  # lent, and not in a call
-    counts_before = rt.stats()["router"]["counts"].get("calls.ok", 0)
+    before = rt.stats()["router"]
     for i in range(50):
         assert rt.call_python("faultlib", "echo", [i]) == i
-    # the router saw none of the 50 calls: they went straight to the worker
-    assert rt.stats()["router"]["counts"].get("calls.ok", 0) == counts_before
+    with pytest.raises(PythonError):
+        rt.call_python("math", "sqrt", [-1.0])
+    after = rt.stats()["router"]
+    # the router ran none of the 51 calls (they went straight to the worker) but counts them
+    assert after["latency_ms"].get("call") == before["latency_ms"].get("call")
+    assert after["counts"]["calls.ok"] == before["counts"].get("calls.ok", 0) + 50
+    assert after["counts"]["calls.error"] == before["counts"].get("calls.error", 0) + 1
     assert rt.stats()["host"]["latency_ms"]["call_python"]["n"] >= 51
 
 

@@ -70,6 +70,9 @@ class RuntimeConfig:
     modules: dict = field(default_factory=dict)
     # workers
     preload: tuple[str, ...] = ("numpy",)
+    # the worker template imports `preload` once a call used the module (an idle runtime
+    # stays small; replacements forked after that serve at once); False: at its start
+    preload_on_use: bool = True
     # seconds a caller waiting for a reply, and a worker waiting for the next request, poll
     # before they block: an idle virtual CPU takes tens of microseconds to wake up (0: off)
     spin: float = 30e-6

@@ -76,12 +76,18 @@ REFUSED_BACKOFF = 64
 NOT_DIRECT = object()  # DirectCalls.call: take the routed path
 
 
+def _counters_at(workers: int) -> int:
+    return (_GEN.size + workers + 7) // 8 * 8
+
+
 def create_page(runtime_dir: str, workers: int) -> str:
     """The shared page, created by the host before the router starts: the generation (8
-    bytes), then one byte per worker slot, 1 while a host thread's call runs on it."""
+    bytes); one byte per worker slot, 1 while a host thread's call runs on it; then per slot
+    the direct calls that returned a value and those that raised (8 bytes each), which the
+    router adds to its counts (written by the thread holding the slot's lease)."""
     path = os.path.join(runtime_dir, PAGE_FILE)
     with open(path, "wb") as f:
-        f.write(bytes(_GEN.size + workers))
+        f.write(bytes(_counters_at(workers) + 16 * workers))
     return path
 
 
@@ -100,12 +106,13 @@ class Lease:
     """A worker lent to one host thread: its pipes, opened in the host."""
 
     __slots__ = ("id", "rfd", "wfd", "conn", "poll", "options", "gen", "owner", "thread",
-                 "lock", "flag", "__weakref__")
+                 "lock", "flag", "counter", "__weakref__")
 
     def __init__(self, lease_id: int, rfd: int, wfd: int, codec: p.Codec, options: dict,
                  gen: int, owner: Any, slot: int) -> None:
         self.id, self.rfd, self.wfd = lease_id, rfd, wfd
         self.flag = _GEN.size + slot  # the page's byte for the worker's slot: in a call
+        self.counter = 0  # offset of the slot's counters (set by DirectCalls)
         self.conn = Connection(codec)
         poller = select.poll()
         poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -178,15 +185,21 @@ class DirectCalls:
         started = time.perf_counter()
         page = self.page
         page[lease.flag] = 1
+        counter = lease.counter
         try:
-            return self._call(lease, module, function, args, kwargs)
+            result = self._call(lease, module, function, args, kwargs)
+        except BaseException:
+            counter += 8
+            raise
         finally:
+            _GEN.pack_into(page, counter, _GEN.unpack_from(page, counter)[0] + 1)
             page[lease.flag] = 0
             stale = lease.rfd < 0 or lease.gen != _GEN.unpack_from(page)[0]
             lease.lock.release()
             if stale:
                 self._give_back(lease)
             self.runtime._stats.observe("call_python", time.perf_counter() - started)
+        return result
 
     def _route(self, module: str, function: str, gen: int) -> bool:
         route = bool(self.runtime._request("direct_route", [module, function]))
@@ -244,6 +257,7 @@ class DirectCalls:
             return None
         lease = Lease(grant["id"], rfd, wfd, self.codec, grant.get("options") or {}, gen,
                       handle, grant["slot"])
+        lease.counter = _counters_at(self.config.workers) + 16 * grant["slot"]
         with self._lock:
             self._leases.add(lease)
         return lease
@@ -470,6 +484,16 @@ class Lender:
     def enabled(self) -> bool:
         return self.page is not None
 
+    def counts(self) -> tuple[int, int]:
+        """Direct calls that returned a value, and those that raised."""
+        if self.page is None:
+            return 0, 0
+        at, ok, error = _counters_at(self.config.workers), 0, 0
+        for slot in range(self.config.workers):
+            ok += _GEN.unpack_from(self.page, at + 16 * slot)[0]
+            error += _GEN.unpack_from(self.page, at + 16 * slot + 8)[0]
+        return ok, error
+
     def lent(self) -> tuple[int, int]:
         """(workers lent, of which running a call of their host thread)."""
         with self._lock:
@@ -504,6 +528,7 @@ class Lender:
             return False
         pool = self.pool
         attempts = pool.failures._route(module, function)  # the policy check: may raise
+        pool.used(module)  # as pool.call does: the template preloads numpy once used
         if attempts > 1 or pool._recycling.enabled:
             return False
         if not self._settings.settings_for(module, function).is_default:
@@ -582,8 +607,7 @@ class Lender:
             pool._workers.kill(worker)
             worker.close()
             return
-        pool.stats.count("calls.error")
-        pool.stats.count(f"errors.{type(error).__name__}")
+        pool.stats.count(f"errors.{type(error).__name__}")  # calls.error: the page counts it
         pool.breakers.record(Ticket(pool.breakers.key(module, function), False), error)
         if kind in ("memory_error", "python_error"):
             return  # the host raises the library's own error

@@ -107,7 +107,8 @@ class WorkerPool:
             "parent_pid": os.getpid(), "tag": cfg.tag, "max_frame": cfg.max_frame,
             "shm_threshold": cfg.shm_threshold, "policy": self.policy.to_wire(),
             **confine_settings(cfg), "sys_path": list(cfg.sys_path),
-            "paths": list(cfg.paths), "preload": list(cfg.preload), "spin": cfg.spin,
+            "paths": list(cfg.paths), "spin": cfg.spin,
+            "preload": [] if cfg.preload_on_use else list(cfg.preload),
         }
         env = dict(os.environ)
         env["ZIXIR_WORKER_CONFIG"] = json.dumps(worker_config)
@@ -201,6 +202,7 @@ class WorkerPool:
              retries: int | None = None) -> Any:
         """Run `module.function(*args, **kwargs)` in a worker; raises the typed faults."""
         started = time.perf_counter()
+        self._workers.used(module)  # the template preloads it once used
         try:
             result = self.failures.run(
                 module, function,
@@ -276,6 +278,10 @@ class WorkerPool:
             return self._idle.pop()
         finally:
             self._waiting -= 1
+
+    def used(self, module: str) -> None:
+        """A call to `module` is coming (the direct path's): the template preloads it."""
+        self._workers.used(module)
 
     def lend(self, what: str) -> tuple[Worker, dict] | None:
         """An idle worker for the direct path (direct.py), taken as a call takes it, without

@@ -194,6 +194,10 @@ class Router:
             return bool(getattr(sys.stdout, "at_line_start", True))
         if method == "stats":
             snap = self.stats.snapshot()
+            ok, error = self.lender.counts()  # calls host threads made on lent workers
+            for name, n in (("calls.ok", ok), ("calls.error", error)):
+                if n:
+                    snap["counts"][name] = snap["counts"].get(name, 0) + n
             snap["workers"] = workers = self.pool.snapshot()
             lent, busy = self.lender.lent()  # to host threads; idle while not in a call
             workers["lent"] = lent

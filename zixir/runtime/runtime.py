@@ -6,7 +6,8 @@
         |  memory.put/get/delete/keys ------------MemoryClient, unix--> memory store process
         |
         root supervisor (one_for_one, 3 restarts / 5 s) -- thread in the host
-          1. memory store  (zixir.runtime.memory; listening socket owned by the host)
+          1. memory store  (zixir.runtime.memory; listening socket owned by the host; started
+                            when a client first connects, or at once with prewarm)
           2. router        (zixir.runtime.router; new pipes at every start)
         escalation -> the Runtime is failed: every request raises RestartLimitExceeded
 
@@ -105,8 +106,11 @@ class Runtime:
                                       log=self.log)
         try:
             self._supervisor.start([
+                # the store starts when a client first connects (most programs never use
+                # memory.*): the connection waits in the listener's backlog meanwhile
                 ChildSpec("memory", self._start_store, Restart.PERMANENT, config.shutdown_grace,
-                          self._store_exited),
+                          self._store_exited,
+                          activate=None if config.prewarm else self._listener.fileno()),
                 ChildSpec("router", self._start_router, Restart.PERMANENT,
                           config.shutdown_grace + 2.0, self._router_exited),
             ])
