@@ -170,3 +170,16 @@ def test_a_router_restart_ends_the_leases_without_failing_later_calls(runtimes):
     wait_for(lambda: rt.pids()["router"] not in (None, router), timeout=30,
              what="a new router")
     assert rt.call_python("faultlib", "echo", [2]) == 2
+
+
+def test_a_lent_worker_killed_while_idle_fails_no_call(runtimes):
+    rt = runtimes(workers=1, breaker_fail_max=1, breaker_reset_timeout=60)
+    first = rt.call_python("faultlib", "whoami", [])  # lent to this thread, then idle
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: rt.pids()["workers"] and rt.pids()["workers"][0] != first,
+             what="the replacement")
+    # as on the routed path: the next call runs on the replacement, nothing is charged
+    assert rt.call_python("faultlib", "whoami", []) != first
+    stats = rt.stats()["router"]
+    assert stats["breakers"].get("faultlib", {}).get("state", "closed") == "closed"
+    assert stats["workers"]["charged"] == 0 and stats["workers"]["restarts"] == 1

@@ -133,6 +133,11 @@ class Lease:
         self.rfd = self.wfd = -1
 
 
+class _Lost(Exception):
+    """The lent worker died (or spoke) while this thread was not calling it: the call has
+    not been sent, and takes the routed path."""
+
+
 class _Failed(Exception):
     """A direct call ended without a reply: `kind` for the router (eof, bad_frame, timeout)."""
 
@@ -188,11 +193,16 @@ class DirectCalls:
         counter = lease.counter
         try:
             result = self._call(lease, module, function, args, kwargs)
+        except _Lost:
+            counter = -1
+            lease.close()
+            return NOT_DIRECT
         except BaseException:
             counter += 8
             raise
         finally:
-            _GEN.pack_into(page, counter, _GEN.unpack_from(page, counter)[0] + 1)
+            if counter >= 0:
+                _GEN.pack_into(page, counter, _GEN.unpack_from(page, counter)[0] + 1)
             page[lease.flag] = 0
             stale = lease.rfd < 0 or lease.gen != _GEN.unpack_from(page)[0]
             lease.lock.release()
@@ -280,6 +290,8 @@ class DirectCalls:
         except _Failed as failure:
             self._failed(lease, failure.kind, module, function, timeout)  # raises
             raise
+        except _Lost:
+            raise
         except BaseException:  # KeyboardInterrupt: the worker's state is unknown
             self._failed(lease, "interrupted", module, function, timeout, raise_=False)
             raise
@@ -298,6 +310,8 @@ class DirectCalls:
 
     def _roundtrip(self, lease: Lease, request_id: int, frame: bytes,
                    timeout: float) -> p.Response:
+        if lease.poll(0):  # end of file (or a stray frame) from an idle worker
+            raise _Lost()
         try:
             write_all(lease.wfd, frame)
         except OSError:
@@ -307,10 +321,9 @@ class DirectCalls:
         deadline = time.monotonic() + timeout
         poll, rfd, receive = lease.poll, lease.rfd, lease.conn.receive_data
         while True:
-            if not poll(0):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not poll(remaining * 1000):
-                    raise _Failed("timeout")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not poll(remaining * 1000):
+                raise _Failed("timeout")
             try:
                 data = os.read(rfd, READ_SIZE)
             except OSError:
@@ -478,6 +491,7 @@ class Lender:
         self._settings = self.config.module_policies()
         if self.page is not None:
             pool.on_starved = self._starved
+            pool.lent_idle = self._lent_idle
             pool.breakers.on_change = self.changed
 
     @property
@@ -514,6 +528,13 @@ class Lender:
                 self._control.send(b"R", socket.MSG_DONTWAIT)
             except OSError:  # a full buffer already holds a wake-up; a closed one: host gone
                 pass
+
+    def _lent_idle(self, worker: Any) -> bool:
+        """Is `worker` lent and not running a host thread's call? (a crash then is no call's
+        fault, as for an idle worker)"""
+        with self._lock:
+            lent = any(w is worker for w in self._lent.values())
+        return lent and self.page is not None and not self.page[_GEN.size + worker.slot]
 
     def _starved(self) -> None:
         """A caller in the router waits for a worker (under the pool's lock)."""

@@ -98,6 +98,7 @@ class WorkerPool:
         # the direct path (direct.py): called under the lock while a caller waits for a
         # worker, so workers lent to host threads come back
         self.on_starved: Any = None
+        self.lent_idle: Any = None  # (worker) -> lent but not running a call (direct.py)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -164,6 +165,8 @@ class WorkerPool:
             worker = self._live.get(slot)
             if worker is None or worker.handle is not handle:
                 return None
+            if self.lent_idle is not None and self.lent_idle(worker):
+                return None  # lent to a host thread that was not calling it: as if idle
             return worker.busy_with
 
     def _exited(self, slot: int, handle: ProcessHandle) -> None:
