@@ -12,13 +12,14 @@ breaker.state, call.timeout, call.refused (warning).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
 from typing import Any
 
+# logging's level numbers (this module does not import logging: most processes never log)
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50, "off": 100}
+_WARNING, _CRITICAL = 30, 50
 
 
 class _LineWriter:
@@ -51,8 +52,8 @@ def make_logger(process: str, level: str = "warning", path: str | None = None) -
     """A structlog logger for one process of the runtime, built at its first event (importing
     structlog costs tens of milliseconds of every process's start, and most runs log
     nothing)."""
-    levelno = _LEVELS.get(str(level).lower(), logging.WARNING)
-    if levelno > logging.CRITICAL:
+    levelno = _LEVELS.get(str(level).lower(), _WARNING)
+    if levelno > _CRITICAL:
         return NullLog()
     return _LazyLog(process, levelno, path, os.getpid())
 
@@ -74,7 +75,7 @@ class _LazyLog:
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
-        if _METHOD_LEVELS.get(name, logging.CRITICAL) < self._args[1]:
+        if _METHOD_LEVELS.get(name, _CRITICAL) < self._args[1]:
             return _drop  # filtered out: no need to build the logger for it
         logger = self._logger
         if logger is None:
