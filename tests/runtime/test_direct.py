@@ -176,10 +176,12 @@ def test_a_lent_worker_killed_while_idle_fails_no_call(runtimes):
     rt = runtimes(workers=1, breaker_fail_max=1, breaker_reset_timeout=60)
     first = rt.call_python("faultlib", "whoami", [])  # lent to this thread, then idle
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: rt.pids()["workers"] and rt.pids()["workers"][0] != first,
-             what="the replacement")
+    wait_for(lambda: [w for w in rt.pids()["workers"] if w != first], what="the replacement")
     # as on the routed path: the next call runs on the replacement, nothing is charged
     assert rt.call_python("faultlib", "whoami", []) != first
     stats = rt.stats()["router"]
     assert stats["breakers"].get("faultlib", {}).get("state", "closed") == "closed"
     assert stats["workers"]["charged"] == 0 and stats["workers"]["restarts"] == 1
+    assert stats["workers"]["lent"] == 0  # the dead one was given back; that call was routed
+    assert rt.call_python("faultlib", "echo", [1]) == 1
+    assert _workers(rt)["lent"] == 1  # the next one leases the replacement

@@ -61,7 +61,7 @@ def test_the_template_imports_numpy_once_a_call_used_it(no_leaks):
         assert rt.call_python("numpy", "add", [1, 2]) == 3
         worker = rt.pids()["workers"][0]
         os.kill(worker, signal.SIGKILL)  # its replacement is the template's next fork
-        wait_for(lambda: rt.pids()["workers"] and rt.pids()["workers"][0] != worker,
+        wait_for(lambda: [w for w in rt.pids()["workers"] if w != worker],
                  what="a replacement worker")
         assert "_multiarray_umath" in _maps(template)
         replacement = rt.pids()["workers"][0]

@@ -191,20 +191,20 @@ class DirectCalls:
         page = self.page
         page[lease.flag] = 1
         counter = lease.counter
+        lost = False
         try:
             result = self._call(lease, module, function, args, kwargs)
-        except _Lost:
-            counter = -1
-            lease.close()
+        except _Lost:  # given back below: the pool drops the dead worker
+            lost = True
             return NOT_DIRECT
         except BaseException:
             counter += 8
             raise
         finally:
-            if counter >= 0:
+            if not lost:
                 _GEN.pack_into(page, counter, _GEN.unpack_from(page, counter)[0] + 1)
             page[lease.flag] = 0
-            stale = lease.rfd < 0 or lease.gen != _GEN.unpack_from(page)[0]
+            stale = lost or lease.rfd < 0 or lease.gen != _GEN.unpack_from(page)[0]
             lease.lock.release()
             if stale:
                 self._give_back(lease)
