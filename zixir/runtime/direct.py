@@ -163,6 +163,7 @@ class DirectCalls:
         self._local = threading.local()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._closed = False
+        self.disabled = False  # the worker's pipes cannot be opened through /proc
         self._keeper = threading.Thread(target=self._keep, name="zixir-direct-keeper",
                                         daemon=True)
         self._keeper.start()
@@ -173,6 +174,8 @@ class DirectCalls:
     # -- calls
     def call(self, module: str, function: str, args: Any, kwargs: dict | None) -> Any:
         """The call's result, or NOT_DIRECT when it must take the routed path."""
+        if self.disabled:
+            return NOT_DIRECT
         gen = _GEN.unpack_from(self.page)[0]
         if gen != self._gen:
             with self._lock:
@@ -259,11 +262,14 @@ class DirectCalls:
             wfd = os.open(f"/proc/{router}/fd/{grant['wfd']}", os.O_WRONLY | os.O_CLOEXEC)
             if [os.fstat(rfd).st_ino, os.fstat(wfd).st_ino] != list(grant["inodes"]):
                 raise OSError("the worker's pipes changed")
-        except OSError:
+        except OSError as e:
             for fd in (rfd, wfd):
                 if fd >= 0:
                     os.close(fd)
             self._return(grant["id"], handle)
+            if isinstance(e, PermissionError):  # /proc is closed to us: route every call
+                self.disabled = True
+            self._local.refused = REFUSED_BACKOFF
             return None
         lease = Lease(grant["id"], rfd, wfd, self.codec, grant.get("options") or {}, gen,
                       handle, grant["slot"])
