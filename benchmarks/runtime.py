@@ -96,6 +96,35 @@ other builds (load average 7-9: every absolute number is several times the calm 
                                      RSS 42 / PSS 15 (PSS 3.1x; goal 2x: MISSED)
 In an A/B run under the same load the previous channel code measured 224-231 us host p50
 against 247-265 us now (2.0x vs 1.7-2.0x ProcessPoolExecutor).
+
+Measured 2026-12-05 (later, --quick) after the direct path (host threads call lent workers
+over the workers' own pipes), the on-demand memory store, numpy preloaded once used and the
+lean janitor. The machine was far from calm (load average 12.5, other builds and test suites
+on both cores: CPU-bound calls on 2 workers ran 1.03x faster than on 1, so no core was free,
+and every absolute number is several times the calm figure; the raw blocking ping-pong
+measured 10.9 us):
+
+    no-op p50 (median of 3 interleaved rounds)      p50      CPU per call: host / router /
+                                                             worker (us)
+    Runtime.call_python, direct, spin=30us         176.6 us   146 /   0 / 101
+    Runtime.call_python, direct, spin=0            153.5 us   115 /   0 /  90
+    Runtime.call_python, routed, spin=30us         426.1 us   134 / 259 / 110
+    ProcessPoolExecutor                            469.0 us   412 /   - / 114
+    direct vs ProcessPoolExecutor                  2.7x (spin 30 us), 3.1x (spin 0); the
+                                                   routed path 1.1x; target 8x MISSED here.
+    In the same run the host path (170 us) was as fast as the router-internal path (178 us),
+    which the issue measured at 8-9 us (12x ProcessPoolExecutor) on a calm machine.
+    throughput, 2 workers, calls/s, 1/2/4 threads: direct 1,148 / 2,971 / 2,108; routed
+    657 / 1,075 / 986; ProcessPoolExecutor 565 / 1,440 / 619. With more threads than
+    workers the threads without a lease take the routed path (and lent workers come back
+    to the router when its callers wait), so 4 threads do not beat 2.
+    idle footprint, 2 workers, after one call: PSS 26 MiB (router, template, 2 workers;
+    RSS 63) against ProcessPoolExecutor(2)'s 16 MiB (RSS 47): 1.6x, goal 2x met; the
+    memory store, started by the first memory use, adds 9 MiB PSS (2.1x). Before: 58 / 16.
+    start-up, `zixir run examples/hello.zx`, 10 interleaved runs, load 13: before the
+    confinement work 2.82 s wall median / 0.69 s CPU of all processes; main 3.27 / 0.92;
+    now 2.21 / 0.56. Without bytecode caches (PYTHONDONTWRITEBYTECODE=1, every module
+    compiled at every start), load 10: 1.90 / 0.89, 2.22 / 1.19, now 1.40 / 0.88.
 """
 
 from __future__ import annotations
