@@ -185,3 +185,14 @@ def test_a_lent_worker_killed_while_idle_fails_no_call(runtimes):
     assert stats["workers"]["lent"] == 0  # the dead one was given back; that call was routed
     assert rt.call_python("faultlib", "echo", [1]) == 1
     assert _workers(rt)["lent"] == 1  # the next one leases the replacement
+
+
+def test_after_the_runtime_gave_up_a_leased_thread_gets_restart_limit_exceeded(runtimes):
+    from zixir.lang.errors import RestartLimitExceeded
+
+    rt = runtimes(workers=1, root_intensity=0, root_period=600)
+    assert rt.call_python("faultlib", "echo", [1]) == 1  # leased
+    os.kill(rt.pids()["router"], signal.SIGKILL)  # beyond intensity 0: the runtime gives up
+    wait_for(lambda: rt._supervisor.escalated, what="the root supervisor to give up")
+    with pytest.raises(RestartLimitExceeded):
+        rt.call_python("faultlib", "echo", [2])

@@ -349,7 +349,11 @@ class DirectCalls:
         params = [lease.id, kind, module, function, timeout, wire]
         try:
             owner = lease.owner
-            if owner is not self._router_handle() or owner.exited(0):
+            try:  # a closed or failed runtime raises what the routed path raises
+                current = self.runtime._current_router(0.0)[1]
+            except RouterCrashed:
+                current = None
+            if owner is not current or owner.exited(0):
                 # the worker died with its router: what the routed path reports then
                 status = owner.reap(2.0)
                 self.runtime._stats.count("router_crashes_seen")
