@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from zixir.lang.errors import PolicyDenied
+from zixir.observe import tracing
 from zixir.runtime import protocol as p
 from zixir.runtime.channel import Closed, Connection
 from zixir.runtime.confine import CpuLimit, confine_worker, cpu_budget
@@ -104,6 +105,7 @@ class Worker:
                     handle(event)
                 elif type(event) is Closed:
                     if event.error.kind == "eof":  # the router is gone
+                        tracing.shutdown()
                         os._exit(0)
                     os.write(2, f"zixir worker {os.getpid()}: {event.error.reason}\n".encode())
                     os._exit(EXIT_BAD_FRAME)
@@ -135,7 +137,11 @@ class Worker:
             target = self._resolved.get((module, function))
             if target is None:
                 target = self._resolved[(module, function)] = self.resolve(module, function)
-            result = target(*args, **kwargs) if kwargs else target(*args)
+            if tracing.ENABLED and options and options.get("trace"):
+                with tracing.attached(options["trace"]):  # library spans: children of the call
+                    result = target(*args, **kwargs)
+            else:
+                result = target(*args, **kwargs) if kwargs else target(*args)
             error: dict | None = None
         except BaseException as e:  # the library's exception, whatever it is, goes to the caller
             error = p.error_to_wire(e)
@@ -234,6 +240,7 @@ def start_worker(in_fd: int, out_fd: int, config: dict, warn: Any = None) -> Non
     (zixir.runtime.confine): own process group, rlimits, Landlock."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
     global CURRENT
+    tracing.set_role("worker")
     try:
         confine_worker(config, warn)
         worker = CURRENT = Worker(in_fd, out_fd, config)

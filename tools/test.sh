@@ -20,11 +20,11 @@ if [ "$phase" != test ]; then
   trap 'kill -- -"$installer" 2>/dev/null || true; rm -f "$log"' EXIT
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test,zig]'
+  .venv/bin/python -m pip install -q -e '.[test,zig,dashboard]'
   if [ -n "$PY313" ]; then
     [ -x .venv313/bin/python ] || "$PY313" -m venv .venv313
     .venv313/bin/python -m pip install -q --upgrade pip
-    .venv313/bin/python -m pip install -q -e '.[test,zig]'
+    .venv313/bin/python -m pip install -q -e '.[test,zig,dashboard]'
   fi
   (cd .vscode && npm ci --no-audit --no-fund --loglevel=error && npm run --silent ci)
   if ! wait "$installer"; then

@@ -1,4 +1,4 @@
-"""The `zixir` command: run, check, fmt, repl, lsp, debug, workflow.
+"""The `zixir` command: run, check, fmt, repl, lsp, debug, workflow, dashboard.
 
 Exit status: 0 success, 1 runtime error (or `check` found errors), 2 syntax or usage error,
 3 a workflow is waiting for an approval.
@@ -71,7 +71,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         value, at_line_start = run_file_for_cli(
             path, workers=args.workers, timeout=args.timeout, allow=args.allow,
-            allow_all=args.allow_all, stats=args.stats, memory=args.memory)
+            allow_all=args.allow_all, stats=args.stats, memory=args.memory,
+            dashboard=args.dashboard, quiet=args.quiet, log_json=args.log_json,
+            metrics_port=args.metrics_port)
     except WorkflowWaiting as waiting:
         sys.stdout.flush()
         print(f"zixir: {waiting.message}", file=sys.stderr)
@@ -139,7 +141,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_repl(args: argparse.Namespace) -> int:
     from .repl import run_repl
 
-    return run_repl(workers=args.workers, memory=args.memory)
+    return run_repl(workers=args.workers, memory=args.memory, timeout=args.timeout,
+                    log_json=args.log_json)
 
 
 #: transports a language client may ask for; the server speaks only stdio
@@ -164,6 +167,16 @@ def cmd_debug(args: argparse.Namespace) -> int:
     return debug_main()
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zixir", description="Run and check Zixir programs.")
     parser.add_argument("--version", action="version", version="zixir 0.1.0")
@@ -179,10 +192,22 @@ def build_parser() -> argparse.ArgumentParser:
                           "allow list (repeatable)")
     run.add_argument("--allow-all", action="store_true",
                      help="allow every Python call (trusted scripts only)")
-    run.add_argument("--stats", action="store_true", help="print runtime statistics to stderr")
+    run.add_argument("--stats", action="store_true",
+                     help="print runtime statistics to stderr at the end")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bars (they are drawn only when stderr is a terminal)")
+    run.add_argument("--log-json", action="store_true",
+                     help="runtime events as JSON lines on stderr even on a terminal")
+    run.add_argument("--metrics-port", type=_port, default=None, metavar="N",
+                     help="serve Prometheus metrics at http://127.0.0.1:N/metrics while the "
+                          "program runs (0: any free port; the URL is printed)")
     run.add_argument("--memory", metavar="PATH", default=None,
                      help="the memory store's file (default: $ZIXIR_MEMORY or "
                           "~/.local/share/zixir/memory.sqlite3)")
+    run.add_argument("--dashboard", nargs="?", const=0, type=int, default=None,
+                     metavar="PORT", help="serve the live web dashboard on 127.0.0.1 while the "
+                                          "program runs (default port: a free one); its URL, "
+                                          "with its access token, is printed to stderr")
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser("check", help="report syntax and static errors without running")
@@ -199,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     repl = sub.add_parser("repl", help="interactive session")
     repl.add_argument("--workers", type=int, default=None)
     repl.add_argument("--memory", metavar="PATH", default=None, help="the memory store's file")
+    repl.add_argument("--timeout", type=float, default=None, help="Python call timeout (s)")
+    repl.add_argument("--log-json", action="store_true",
+                      help="runtime events as JSON lines on stderr even on a terminal")
     repl.set_defaults(handler=cmd_repl)
 
     lsp = sub.add_parser("lsp", help="language server on stdio")
@@ -217,12 +245,27 @@ def build_parser() -> argparse.ArgumentParser:
     from .workflow.cli import add_workflow_command
 
     add_workflow_command(sub)
+    from .dashboard.cli import add_dashboard_command
+
+    add_dashboard_command(sub)
     return parser
+
+
+def _dashboard_without_port(argv: list[str]) -> list[str]:
+    """`--dashboard script.zx` means a free port: argparse would take the script for the
+    optional PORT, so a bare `--dashboard` not followed by a number becomes `--dashboard=0`."""
+    out = []
+    for index, arg in enumerate(argv):
+        following = argv[index + 1] if index + 1 < len(argv) else ""
+        if arg == "--dashboard" and not following.isdigit():
+            arg = "--dashboard=0"
+        out.append(arg)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_dashboard_without_port(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

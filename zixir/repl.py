@@ -77,10 +77,11 @@ def _line_reader() -> Callable[[str], str]:
 
 
 def run_repl(workers: int | None = None, read_line: Callable[[str], str] | None = None,
-             memory: str | None = None) -> int:
+             memory: str | None = None, timeout: float | None = None,
+             log_json: bool = False) -> int:
     from .runtime_bridge import repl_session
 
-    session = repl_session(workers, memory)
+    session = repl_session(workers, memory, timeout=timeout, log_json=log_json)
     try:
         return _loop(session, read_line, workers)
     finally:

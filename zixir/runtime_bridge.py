@@ -21,26 +21,32 @@ def default_memory_path() -> str:
 
 def _runtime(workers: int | None = None, timeout: float | None = None,
              allow: list[str] | None = None, allow_all: bool = False,
-             memory: str | None = None, deny: tuple[str, ...] = ()) -> Any:
+             memory: str | None = None, deny: tuple[str, ...] = (),
+             dashboard: int | None = None, **observe: Any) -> Any:
     from .runtime import Runtime
 
     path = memory or default_memory_path()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    options: dict[str, Any] = {"memory_path": path}
+    options: dict[str, Any] = {"memory_path": path, **observe}
     if allow:
         options["allow"] = tuple(allow)
     if allow_all:
         options["allow_all"] = True
     if deny:
         options["deny"] = tuple(deny)
-    return Runtime(workers=workers, call_timeout=timeout, **options)
+    return Runtime(workers=workers, call_timeout=timeout, dashboard=dashboard, **options)
 
 
 def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | None = None,
                      allow: list[str] | None = None, allow_all: bool = False,
-                     stats: bool = False, memory: str | None = None) -> tuple[Any, bool]:
+                     stats: bool = False, memory: str | None = None,
+                     dashboard: int | None = None, quiet: bool = False,
+                     log_json: bool = False, metrics_port: int | None = None
+                     ) -> tuple[Any, bool]:
     """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
-    output ended a line."""
+    output ended a line. `dashboard`: serve the live dashboard on that port (0: a free one);
+    `quiet`: no progress bars; `log_json`: events as JSON lines even on a terminal;
+    `metrics_port`: serve Prometheus metrics while it runs."""
     from . import project_file
     from .runtime import format_stats
 
@@ -49,7 +55,14 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
     if found is not None:  # [policy] of zixir.toml, beside the command line's --allow
         file_allow, deny = project_file.policy_rules(found)
         allow = list(file_allow) + list(allow or [])
-    with _runtime(workers, timeout, allow, allow_all, memory, deny) as rt:
+    observe: dict[str, Any] = {"metrics_port": metrics_port}
+    if quiet:
+        observe["progress"] = False
+    if log_json:
+        observe["log_format"] = "json"
+    with _runtime(workers, timeout, allow, allow_all, memory, deny, dashboard, **observe) as rt:
+        if rt.metrics_url and not quiet:
+            print(f"zixir: metrics at {rt.metrics_url}", file=sys.stderr, flush=True)
         try:
             value = rt.run_file(path)
             return value, rt.output_at_line_start()
@@ -61,8 +74,10 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
 class RuntimeSession:
     """The REPL's session: bindings live in the router of a private runtime."""
 
-    def __init__(self, workers: int | None = None, memory: str | None = None) -> None:
-        self.runtime = _runtime(workers, memory=memory)
+    def __init__(self, workers: int | None = None, memory: str | None = None,
+                 timeout: float | None = None, log_json: bool = False) -> None:
+        observe = {"log_format": "json"} if log_json else {}
+        self.runtime = _runtime(workers, timeout, memory=memory, **observe)
 
     def eval_value(self, source: str, filename: str | None = None) -> Any:
         return self.runtime.eval(source, filename)
@@ -77,5 +92,6 @@ class RuntimeSession:
         self.runtime.close()
 
 
-def repl_session(workers: int | None = None, memory: str | None = None) -> RuntimeSession:
-    return RuntimeSession(workers, memory)
+def repl_session(workers: int | None = None, memory: str | None = None,
+                 timeout: float | None = None, log_json: bool = False) -> RuntimeSession:
+    return RuntimeSession(workers, memory, timeout, log_json)

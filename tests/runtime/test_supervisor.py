@@ -112,6 +112,22 @@ def test_rest_for_one_restarts_the_child_and_those_after_it(family):
     sup.stop()
 
 
+def test_children_info_counts_each_childs_restarts(family):
+    sup = Supervisor("t", Strategy.REST_FOR_ONE, intensity=5, period=60)
+    sup.start([family.spec("a"), family.spec("b"), family.spec("c")])
+    before = pids(sup)
+    os.kill(before["b"], signal.SIGKILL)  # b and c are restarted
+    wait_for(lambda: all(pids(sup)[n] not in (None, before[n]) for n in "bc"),
+             what="b and c restarted")
+    pid = pids(sup)["c"]
+    sup.replace("c")  # a deliberate replacement is a restart of that child too
+    wait_for(restarted(sup, "c", pid), what="c replaced")
+    info = sup.children_info()
+    assert [(c["name"], c["restarts"]) for c in info] == [("a", 0), ("b", 1), ("c", 2)]
+    assert [c["pid"] for c in info] == [pids(sup)[n] for n in "abc"]
+    sup.stop()
+
+
 def test_permanent_child_is_restarted_even_after_a_normal_exit(family):
     sup = Supervisor("t", intensity=5, period=60)
     sup.start([family.spec("p", Restart.PERMANENT)])

@@ -8,6 +8,7 @@ pooled: starting one per evaluation would dominate short evaluations.
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import queue
 import sys
@@ -47,7 +48,9 @@ class DeepExecutor:
                 self._start_thread()
             else:
                 self._idle -= 1
-        self._jobs.put((future, fn, args))
+        # the job runs in a copy of the submitter's context (as asyncio.to_thread does): a
+        # trace span open around a pmap is the parent of the spans its elements make
+        self._jobs.put((future, contextvars.copy_context().run, (fn, *args)))
         return future
 
     def _start_thread(self) -> None:

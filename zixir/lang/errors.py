@@ -185,6 +185,10 @@ class WorkflowWaiting(WorkflowError):
     (`zixir run` exits with status 3 and prints how to approve)."""
 
 
+class DashboardError(ZixirRuntimeError):
+    """The web dashboard cannot start: its packages are not installed, or its port is taken."""
+
+
 __all__ = [
     "Frame",
     "ZixirError",
@@ -198,6 +202,7 @@ __all__ = [
     "RestartLimitExceeded",
     "PolicyDenied",
     "Overloaded",
+    "DashboardError",
     "RouterCrashed",
     "ProtocolError",
     "WorkflowError",

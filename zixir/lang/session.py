@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from zixir.observe import progress
+
 from . import ast as A
 from . import builtins as B
 from . import owned, support
@@ -255,8 +257,14 @@ class Session:
         B.check_function("pmap", f, 1)
         items = list(xs)
         width = max(1, min(int(getattr(self.services, "parallelism", 1) or 1), len(items)))
+        bar = progress.track("pmap", len(items))
         if width <= 1:
-            return ZList([f(x) for x in items])
+            with bar:
+                out = []
+                for x in items:
+                    out.append(f(x))
+                    bar.advance()
+            return ZList(out)
         results: list[Any] = [None] * len(items)
         errors: list[BaseException | None] = [None] * len(items)
         next_index = iter(range(len(items)))
@@ -272,9 +280,11 @@ class Session:
                     results[i] = guarded_call(f, [items[i]])
                 except BaseException as exc:  # noqa: BLE001 - re-raised below, in order
                     errors[i] = exc
+                bar.advance(errors[i] is None)
 
-        for future in [EXECUTOR.submit(drain) for _ in range(width)]:
-            future.result()  # waits for all: no call outlives the pmap
+        with bar:
+            for future in [EXECUTOR.submit(drain) for _ in range(width)]:
+                future.result()  # waits for all: no call outlives the pmap
         for error in errors:
             if error is not None:
                 raise error

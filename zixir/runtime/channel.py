@@ -452,6 +452,7 @@ class RpcServer:
         def write(frame: bytes) -> None:
             write_all(wfd, frame)
 
+        notifier = Notifier(conn, write)
         try:
             while not self.finished.is_set():
                 if spin:
@@ -469,9 +470,14 @@ class RpcServer:
                         if self.finished.is_set():
                             return  # the router is stopping: the host sees EOF
                         self._inflight += 1
-                    if not self._reply(event, write):
-                        return
+                    _current.notifier = notifier
+                    try:
+                        if not self._reply(event, write):
+                            return
+                    finally:
+                        _current.notifier = None
         finally:
+            notifier.close()
             close_quietly(rfd, wfd)
 
     def _reply(self, request: p.Request, write: Callable[[bytes], None]) -> bool:
@@ -502,6 +508,41 @@ class RpcServer:
         return ok
 
 
+class Notifier:
+    """Notifications to the peer of a dedicated channel while one of its requests runs (the
+    router's progress reports), from any thread; the request's reply is written after the
+    handler returns, so the two never interleave."""
+
+    __slots__ = ("_conn", "_write", "_lock", "_open")
+
+    def __init__(self, conn: Connection, write: Callable[[bytes], None]) -> None:
+        self._conn, self._write = conn, write
+        self._lock = threading.Lock()
+        self._open = True
+
+    def notify(self, method: str, params: list) -> bool:
+        with self._lock:
+            if not self._open:
+                return False
+            try:
+                self._write(self._conn.send_notification(method, params))
+            except (OSError, p.UnencodableValue, p.FrameTooLarge):
+                return False
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._open = False
+
+
+_current = threading.local()  # .notifier: the Notifier of the request this thread handles
+
+
+def current_notifier() -> Notifier | None:
+    """In a thread handling a request that came over a dedicated channel: its Notifier."""
+    return getattr(_current, "notifier", None)
+
+
 # ---- dedicated channels: one pipe pair per host thread ------------------------------------
 #
 #   host thread (DedicatedChannel)                 router (serve_channel_requests)
@@ -521,7 +562,8 @@ class RpcServer:
 
 
 class DedicatedChannel:
-    __slots__ = ("rfd", "wfd", "conn", "lock", "owner", "spin", "poll", "__weakref__")
+    __slots__ = ("rfd", "wfd", "conn", "lock", "owner", "spin", "poll", "on_note",
+                 "__weakref__")
 
     def __init__(self, rfd: int, wfd: int, codec: p.Codec, owner: Any, spin: float) -> None:
         self.rfd, self.wfd = rfd, wfd
@@ -532,6 +574,8 @@ class DedicatedChannel:
         poller = select.poll()
         poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
         self.poll = poller.poll
+        #: receives the router's notifications that arrive before the reply (progress)
+        self.on_note: Callable[[p.Notification], None] | None = None
 
     @classmethod
     def open(cls, control: Any, codec: p.Codec, owner: Any, spin: float) -> DedicatedChannel:
@@ -590,6 +634,8 @@ class DedicatedChannel:
                         return event
                     if type(event) is Closed:
                         raise event.error
+                    if type(event) is p.Notification and self.on_note is not None:
+                        self.on_note(event)
         finally:
             if not done:
                 self.close()

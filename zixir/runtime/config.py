@@ -87,6 +87,15 @@ class RuntimeConfig:
     # observability
     log_level: str = "warning"
     log_file: str | None = None
+    # "auto": readable lines on a terminal, JSON lines otherwise (and always in log_file);
+    # "console" or "json" to choose
+    log_format: str = "auto"
+    # progress bars of fan-outs over 100+ items, drawn by the host on its stderr; None: when
+    # stderr is a terminal
+    progress: bool | None = None
+    # Prometheus metrics served over HTTP by the host (None: not served; 0: any free port)
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     # the interpreter class the router runs ("module:attribute")
     session_factory: str = "zixir.lang.session:Session"
     # identifies this runtime's shared-memory files and sockets
@@ -104,6 +113,10 @@ class RuntimeConfig:
             raise ValueError("call_timeout must be positive")
         if not 0 <= self.memory_fraction <= 1:
             raise ValueError("memory_fraction must be between 0 and 1")
+        if self.log_format not in ("auto", "console", "json"):
+            raise ValueError("log_format must be auto, console or json")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ValueError("metrics_port must be a TCP port (0: any free port)")
         self.policy()  # validates the rules
         object.__setattr__(self, "modules", normalize_modules(self.modules))
 

@@ -559,6 +559,10 @@ class Lender:
             return False
         pool = self.pool
         attempts = pool.failures._route(module, function)  # the policy check: may raise
+        from zixir.observe import tracing
+
+        if tracing.ENABLED:  # a traced call gets its spans on the routed path
+            return False
         pool.used(module)  # as pool.call does: the template preloads numpy once used
         if attempts > 1 or pool._recycling.enabled:
             return False

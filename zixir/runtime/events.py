@@ -1,8 +1,11 @@
-"""Structured events: one JSON line per event, from every process of a runtime.
+"""Structured events: one line per event, from every process of a runtime.
 
-    host / router / store / worker  --event(name, **fields)-->  structlog  --JSON line-->
+    host / router / store / worker  --event(name, **fields)-->  structlog  --one line-->
                                                                  stderr, or the log file
                                                                  (O_APPEND: lines never mix)
+    the line: JSON (a log file, stderr that is not a terminal, `log_format="json"`,
+    `zixir run --log-json`), or for people on a terminal structlog's console rendering
+    (`10:02:03 [warning] call.timeout  call=time.sleep timeout=1.0 pid=4242`)
 
 Each process builds its own logger with `structlog.wrap_logger`, so the global structlog
 configuration of a program that embeds zixir is never touched. Events and their levels:
@@ -48,14 +51,28 @@ class _LineWriter:
     log = debug = info = warn = warning = error = critical = exception = msg
 
 
-def make_logger(process: str, level: str = "warning", path: str | None = None) -> Any:
+def make_logger(process: str, level: str = "warning", path: str | None = None,
+                log_format: str = "auto") -> Any:
     """A structlog logger for one process of the runtime, built at its first event (importing
     structlog costs tens of milliseconds of every process's start, and most runs log
-    nothing)."""
+    nothing). `log_format`: "json", "console", or "auto" (console on a terminal)."""
     levelno = _LEVELS.get(str(level).lower(), _WARNING)
     if levelno > _CRITICAL:
         return NullLog()
-    return _LazyLog(process, levelno, path, os.getpid())
+    return _LazyLog(process, levelno, path, os.getpid(), log_format)
+
+
+def renders_json(path: str | None, log_format: str = "auto") -> bool:
+    """JSON lines, or lines for people? A file always gets JSON; "auto" picks the console
+    rendering only when stderr is a terminal."""
+    if log_format == "json" or path is not None:
+        return True
+    if log_format == "console":
+        return False
+    try:
+        return not os.isatty(2)
+    except OSError:
+        return True
 
 
 #: the level of each logging method (structlog's names); an event below the logger's level
@@ -69,8 +86,9 @@ def _drop(*args: Any, **kwargs: Any) -> None:
 
 
 class _LazyLog:
-    def __init__(self, process: str, levelno: int, path: str | None, pid: int) -> None:
-        self._args = (process, levelno, path, pid)
+    def __init__(self, process: str, levelno: int, path: str | None, pid: int,
+                 log_format: str = "auto") -> None:
+        self._args = (process, levelno, path, pid, log_format)
         self._logger: Any = None
         self._lock = threading.Lock()
 
@@ -86,20 +104,35 @@ class _LazyLog:
         return getattr(logger, name)
 
 
-def _build(process: str, levelno: int, path: str | None, pid: int) -> Any:
+def _build(process: str, levelno: int, path: str | None, pid: int,
+           log_format: str = "auto") -> Any:
     import structlog
 
-    return structlog.wrap_logger(
-        _LineWriter(path),
-        processors=[
+    if renders_json(path, log_format):
+        processors = [
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.JSONRenderer(default=repr),
-        ],
+        ]
+    else:
+        processors = [
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
+            structlog.dev.ConsoleRenderer(colors=_colors(),
+                                          sort_keys=False),
+        ]
+    return structlog.wrap_logger(
+        _LineWriter(path),
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(levelno),
         context_class=dict,
         cache_logger_on_first_use=False,
     ).bind(process=process, pid=pid)
+
+
+def _colors() -> bool:
+    """Colours on a terminal, unless NO_COLOR is set (no-color.org)."""
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 class NullLog:

@@ -30,6 +30,7 @@ from zixir.lang.errors import (
     RestartLimitExceeded,
     ZixirRuntimeError,
 )
+from zixir.observe import metrics
 
 from .breaker import Breakers
 from .config import RuntimeConfig
@@ -77,7 +78,7 @@ class FailurePolicy:
             self.policy.check(module, function, self.paths)
         except PolicyDenied as e:
             self.stats.count("refused.policy")
-            self.log.info("call.refused", module=module, function=function, reason="policy",
+            self.log.warning("call.refused", module=module, function=function, reason="policy",
                           message=e.message)
             raise
         attempts = self.config.retry_attempts if self.is_idempotent(module, function) else 1
@@ -114,6 +115,7 @@ class FailurePolicy:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.count("retries")
+            metrics.retry(module, function)
             self.log.info("call.retry", module=module, function=function,
                           attempt=state.attempt_number,
                           error=repr(state.outcome.exception()) if state.outcome else None)

@@ -49,6 +49,7 @@ from zixir.lang.errors import (
     ZixirError,
     ZixirRuntimeError,
 )
+from zixir.observe import metrics, tracing
 
 from . import protocol as p
 from .channel import ChannelClosed
@@ -204,6 +205,13 @@ class WorkerPool:
              kwargs: dict | None = None, *, timeout: float | None = None,
              retries: int | None = None) -> Any:
         """Run `module.function(*args, **kwargs)` in a worker; raises the typed faults."""
+        if tracing.ENABLED:
+            with tracing.CallSpan(module, function):
+                return self._call(module, function, args, kwargs, timeout, retries)
+        return self._call(module, function, args, kwargs, timeout, retries)
+
+    def _call(self, module: str, function: str, args: Any, kwargs: dict | None,
+              timeout: float | None, retries: int | None) -> Any:
         started = time.perf_counter()
         self._workers.used(module)  # the template preloads it once used
         try:
@@ -211,11 +219,15 @@ class WorkerPool:
                 module, function,
                 lambda: self._call_once(module, function, args, kwargs, timeout), retries)
         except ZixirError as e:
+            elapsed = time.perf_counter() - started
             self.stats.count("calls.error")
             self.stats.count(f"errors.{type(e).__name__}")
-            self.stats.observe("call", time.perf_counter() - started)
+            self.stats.observe("call", elapsed)
+            metrics.call_finished(module, function, elapsed, e)
             raise
-        self.stats.observe_ok("call", time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.stats.observe_ok("call", elapsed)
+        metrics.call_finished(module, function, elapsed)
         return result
 
     def _call_once(self, module: str, function: str, args: Any, kwargs: dict | None,
@@ -225,6 +237,8 @@ class WorkerPool:
         what = f"{module}.{function}"
         # waiting for a worker is bounded by the call timeout but is not running time
         worker, options = self._acquire(time.monotonic() + timeout, what)
+        if tracing.ENABLED:  # the worker's spans nest under this call's
+            options = tracing.attempt(options, worker.handle.pid)
         if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
             options = {**options, "timeout": timeout}
         reply = self._roundtrip(worker, [module, function, args, kwargs or {}, options],

@@ -2,7 +2,7 @@
 
     host (Runtime) --fd 3--> RpcServer (8 threads) --> eval / run_file --> Session (one lock)
                    <--fd 4--                          call_python -------\\     |
-                                                      stats               \\    | RouterServices
+                                                      stats, tree         \\    | RouterServices
                                                                            v    v
                                           WorkerPool (worker supervisor) <-- call_python
                                           MemoryClient --unix socket--> memory store
@@ -22,21 +22,24 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from zixir.lang.deep import interrupt
 from zixir.lang.errors import ZixirError, ZixirRuntimeError
 from zixir.lang.output import LineTrackingStream
+from zixir.observe import metrics, progress, tracing
 
 from . import protocol as p
-from .channel import RpcServer, serve_channel_requests
+from .channel import RpcServer, current_notifier, serve_channel_requests
 from .config import RuntimeConfig
 from .direct import PAGE_FILE, Lender
 from .events import make_logger
 from .memory import MemoryClient
 from .pool import WorkerPool
-from .process import bind_to_parent
+from .process import bind_to_parent, rss_bytes
 from .shm import ShmArrays
 from .stats import Stats
 
@@ -46,13 +49,16 @@ EXIT_ESCALATED = 3
 class RouterServices:
     """The `zixir.lang.services.Services` implementation: what the interpreter calls."""
 
-    def __init__(self, pool: WorkerPool, memory: MemoryClient) -> None:
+    def __init__(self, pool: WorkerPool, memory: MemoryClient,
+                 modules: ModuleCounters | None = None) -> None:
         self.pool = pool
         self.memory = memory
         self.parallelism = pool.parallelism
+        self.modules = modules or ModuleCounters()
 
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
-        return self.pool.call(module, function, args, kwargs)
+        return counted_call(self.modules, module,
+                            lambda: self.pool.call(module, function, args, kwargs))
 
     def memory_put(self, key: str, value: Any, ttl: float | None = None) -> None:
         self.memory.put(key, value, ttl)
@@ -79,6 +85,41 @@ class RouterServices:
         return self.memory.update(key, f, default)
 
 
+class ModuleCounters:
+    """Calls, failed calls and wall seconds per Python module since the router started (what
+    the dashboard charts as rate, errors and mean latency); one lock, one update per call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._modules: dict[str, list] = {}  # module -> [calls, errors, seconds]
+
+    def add(self, module: str, seconds: float, failed: bool) -> None:
+        with self._lock:
+            entry = self._modules.get(module)
+            if entry is None:
+                entry = self._modules[module] = [0, 0, 0.0]
+            entry[0] += 1
+            entry[1] += failed
+            entry[2] += seconds
+
+    def snapshot(self) -> dict[str, dict]:
+        with self._lock:
+            return {m: {"calls": e[0], "errors": e[1], "seconds": e[2]}
+                    for m, e in self._modules.items()}
+
+
+def counted_call(counters: ModuleCounters, module: str, call: Callable[[], Any]) -> Any:
+    """Run `call` (a Python call of `module`) and count it, failed unless it returned."""
+    started = time.perf_counter()
+    failed = True
+    try:
+        result = call()
+        failed = False
+        return result
+    finally:
+        counters.add(module, time.perf_counter() - started, failed)
+
+
 def interrupt_evaluations() -> int:
     """Raise KeyboardInterrupt in every thread running Zixir code; how many there were."""
     from zixir.lang.deep import running_threads
@@ -101,11 +142,12 @@ class Router:
     def __init__(self, config: RuntimeConfig, memory_socket: str,
                  control_fd: int | None = None) -> None:
         self.config = config
-        self.log = make_logger("router", config.log_level, config.log_file)
+        self.log = make_logger("router", config.log_level, config.log_file,
+                               config.log_format)
         self.stats = Stats()
         self.pool = WorkerPool(config, self.log, self.stats, on_escalate=self._escalated)
         self.memory = MemoryClient(memory_socket)
-        self.services = RouterServices(self.pool, self.memory)
+        self.services = RouterServices(self.pool, self.memory, ModuleCounters())
         self._session: Any = None
         self._session_error: str | None = None
         self._session_lock = threading.RLock()
@@ -117,6 +159,8 @@ class Router:
         runtime_dir = os.environ.get("ZIXIR_RUNTIME_DIR")
         self.lender = Lender(self.pool, os.path.join(runtime_dir, PAGE_FILE)
                              if runtime_dir and config.direct else None, control_fd)
+        metrics.RECORDER.add_source("workers", self.pool.snapshot)
+        metrics.RECORDER.add_source("breakers", self.pool.breakers.states)
 
     def session(self) -> Any:
         with self._session_lock:
@@ -156,15 +200,17 @@ class Router:
     def _dispatch(self, method: str, params: list) -> Any:
         if method == "call_python":
             module, function, args, kwargs, options = params
-            return self.pool.call(module, function, args, kwargs,
-                                  timeout=options.get("timeout"), retries=options.get("retries"))
-        if method == "eval":
+            return counted_call(self.services.modules, module, lambda: self.pool.call(
+                module, function, args, kwargs, timeout=options.get("timeout"),
+                retries=options.get("retries")))
+        if method == "eval":  # [source, filename, fresh?, trace carrier?]
             source, filename, *options = params
-            if options and options[0]:  # fresh: a session of its own, no shared bindings
-                return self.new_session().eval(source, filename=filename)
-            session = self.session()
-            with self._session_lock:
-                return session.eval(source, filename=filename)
+            with observed_run("zixir.eval", filename, options):
+                if options and options[0]:  # fresh: a session of its own, no shared bindings
+                    return self.new_session().eval(source, filename=filename)
+                session = self.session()
+                with self._session_lock:
+                    return session.eval(source, filename=filename)
         if method == "direct_route":
             return self.lender.route(*params)
         if method == "direct_lease":
@@ -173,17 +219,18 @@ class Router:
             return self.lender.give_back(*params)
         if method == "direct_failed":
             return self.lender.failed(*params)
-        if method == "run_file":
+        if method == "run_file":  # [path, call_main, fresh?, trace carrier?]
             path, call_main, *options = params
             before = list(self.pool.paths)
             self.pool.add_path(os.path.dirname(os.path.abspath(path)))
             if self.pool.paths != before:  # lent workers get the new paths with a new lease
                 self.lender.changed("paths")
-            if options and options[0]:
-                return self.new_session().run_file(path, call_main=call_main)
-            session = self.session()
-            with self._session_lock:
-                return session.run_file(path, call_main=call_main)
+            with observed_run("zixir.run", path, options):
+                if options and options[0]:
+                    return self.new_session().run_file(path, call_main=call_main)
+                session = self.session()
+                with self._session_lock:
+                    return session.run_file(path, call_main=call_main)
         if method == "reset":
             with self._session_lock:
                 self._session = None
@@ -203,11 +250,57 @@ class Router:
             workers["lent"] = lent
             workers["idle"] += lent - busy
             snap["breakers"] = self.pool.breakers.states()
+            snap["metrics"] = metrics.snapshot()
             snap["pid"] = os.getpid()
+            snap["modules"] = self.services.modules.snapshot()
             return snap
+        if method == "metrics":
+            return metrics.RECORDER.exposition()
+        if method == "tree":
+            return self.tree()
         if method == "ping":
             return os.getpid()
         raise ZixirRuntimeError(f"unknown router method {method!r}")
+
+    def tree(self) -> dict:
+        """The router's part of the supervision tree: itself and the worker supervisor with
+        each child's pid, restarts and resident memory."""
+        sup = self.pool._workers.supervisor
+        children = []
+        for child in sup.children_info() if sup is not None else []:
+            pid = child["pid"]
+            children.append({**child, "state": "running" if pid else "restarting",
+                             "rss": rss_bytes(pid) if pid else None})
+        return {"pid": os.getpid(), "rss": rss_bytes(os.getpid()),
+                "workers": {"started": sup is not None,
+                            "restarts": sup.restarts if sup else 0,
+                            "escalated": sup.escalated if sup else None,
+                            "children": children}}
+
+
+class observed_run:
+    """A run or an eval as the observers see it: its trace span (a child of the host's span
+    when the request carried one) and the progress sink of the request's channel."""
+
+    __slots__ = ("span", "sink")
+
+    def __init__(self, name: str, filename: str | None, options: list) -> None:
+        carrier = options[1] if len(options) > 1 and isinstance(options[1], dict) else None
+        self.span = tracing.span(name, {"zixir.file": filename}, parent=carrier, run=True) \
+            if tracing.ENABLED else None
+        self.sink = current_notifier()
+
+    def __enter__(self) -> None:
+        if self.span is not None:
+            self.span.__enter__()
+        if self.sink is not None:
+            progress.open_sink(self.sink)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.sink is not None:
+            progress.close_sink(self.sink)
+        if self.span is not None:
+            self.span.__exit__(*exc)
 
 
 def _flush_stdio() -> None:
@@ -226,6 +319,8 @@ def main() -> None:
         os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = RuntimeConfig.from_json(os.environ["ZIXIR_RUNTIME_CONFIG"])
+    tracing.set_role("router")
+    progress.ENABLED = bool(config.progress)
     for path in reversed(list(config.sys_path)):
         if path not in sys.path:
             sys.path.insert(0, path)
@@ -252,6 +347,7 @@ def main() -> None:
     if unfinished:
         router.log.info("router.requests_left", count=unfinished)
     _flush_stdio()
+    tracing.shutdown()
     os._exit(EXIT_ESCALATED if server.reason == "escalated" else 0)
 
 

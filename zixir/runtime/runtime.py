@@ -26,6 +26,7 @@ import atexit
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +40,8 @@ from zixir.lang.errors import (
     RouterCrashed,
     ZixirRuntimeError,
 )
+from zixir.observe import tracing
+from zixir.observe.progress import ProgressView
 
 from . import protocol as p
 from .channel import Channel, ChannelClosed, DedicatedChannel
@@ -48,7 +51,7 @@ from .direct import NOT_DIRECT, DirectCalls, create_page
 from .events import make_logger
 from .janitor import Janitor
 from .memory import MemoryClient
-from .process import ProcessHandle, pipe, python_argv, spawn
+from .process import ProcessHandle, pipe, python_argv, rss_bytes, spawn
 from .shm import ShmArrays, sweep
 from .stats import Stats
 from .supervisor import ChildSpec, Restart, Strategy, Supervisor, SupervisorFailed
@@ -65,18 +68,25 @@ class Runtime:
 
     `Runtime(workers=4, call_timeout=10)`; every field of `RuntimeConfig` is accepted as a
     keyword (`allow=["os"]`, `restart_intensity=5`, `memory_path="state.db"`, ...), or pass
-    `config=RuntimeConfig(...)`.
+    `config=RuntimeConfig(...)`. `dashboard=True` (a free port) or `dashboard=PORT` serves
+    the live web dashboard on 127.0.0.1 (`zixir.dashboard`; its URL: `rt.dashboard.url`).
     """
 
     def __init__(self, workers: int | None = None, call_timeout: float | None = None, *,
-                 config: RuntimeConfig | None = None, **options: Any) -> None:
+                 config: RuntimeConfig | None = None, dashboard: bool | int | None = None,
+                 **options: Any) -> None:
         base = {"workers": workers, "call_timeout": call_timeout, **options}
         if config is None:
             config = RuntimeConfig.from_options(**base)
         elif any(v is not None for v in base.values()):
             config = config.replace(**{k: v for k, v in base.items() if v is not None})
+        if config.progress is None:  # bars when the host's stderr is a terminal
+            config = config.replace(progress=_is_terminal(sys.stderr))
         self.config = config
-        self.log = make_logger("host", config.log_level, config.log_file)
+        self._progress_view = ProgressView() if config.progress else None
+        self._metrics_server: Any = None
+        self.log = make_logger("host", config.log_level, config.log_file,
+                               config.log_format)
         self._stats = Stats()
         self._dir = tempfile.mkdtemp(prefix=f"zixir-{config.tag}-")
         self._janitor = Janitor(self._dir, config.tag)  # cleans up even after a kill -9
@@ -96,9 +106,11 @@ class Runtime:
         self._channels: weakref.WeakSet[DedicatedChannel] = weakref.WeakSet()
         self._failed: str | None = None
         self._closed = False
+        self.dashboard: Any = None  # the dashboard server (zixir.dashboard), when asked for
         self.memory = MemoryClient(self._socket_path)
         # host threads' calls straight to lent workers (direct.py)
-        self._direct = (DirectCalls(self, create_page(self._dir, config.workers)) if config.direct else None)
+        self._direct = (DirectCalls(self, create_page(self._dir, config.workers))
+                        if config.direct else None)
         # (store handle, ready pipe) between the store's first spawn and the router's start
         self._store_starting: tuple[ProcessHandle, int] | None | bool = None
         self._supervisor = Supervisor("root", Strategy.ONE_FOR_ONE, config.root_intensity,
@@ -120,6 +132,25 @@ class Runtime:
             self._cleanup()
             raise ZixirRuntimeError(f"the zixir runtime could not start: {e}") from None
         atexit.register(self.close)
+        if dashboard is not None and dashboard is not False:
+            from zixir.dashboard import serve_runtime
+
+            try:
+                self.dashboard = serve_runtime(self, port=0 if dashboard is True else dashboard)
+            except BaseException:
+                self.close()
+                raise
+        if config.metrics_port is not None:
+            from zixir.observe.host_metrics import MetricsServer
+
+            try:
+                self._metrics_server = MetricsServer(self, config.metrics_host,
+                                                     config.metrics_port)
+            except OSError as e:
+                self.close()
+                raise ZixirRuntimeError(
+                    f"cannot serve metrics on {config.metrics_host}:{config.metrics_port}: "
+                    f"{e.strerror or e}") from None
 
     # ---- children ----------------------------------------------------------------------
 
@@ -209,6 +240,8 @@ class Runtime:
             self._direct.router_gone()
         sweep(self.config.tag, dead_only=True)  # shared memory of the router and its workers
         kill_recorded(self._dir)  # what its workers' libraries forked
+        if status is not None and status.exitcode == 3:  # its worker supervisor escalated
+            self._stats.count("worker_escalations")
         if handle.decision != "shutdown":
             self._stats.count("router_restarts")
             self.log.warning("router.exit", pid=handle.pid, status=status.describe(),
@@ -262,6 +295,7 @@ class Runtime:
                 channel = DedicatedChannel.open(control, self._codec, handle, self.config.spin)
             except OSError:
                 return None  # the router is going away: the shared channel reports it
+        channel.on_note = self._progress_view  # progress reports of the programs it runs
         channel.lock.acquire()
         self._local.channel = channel
         self._channels.add(channel)
@@ -307,12 +341,22 @@ class Runtime:
     def eval(self, source: str, filename: str | None = None, *, fresh: bool = False) -> Any:
         """Evaluate Zixir source in this runtime's session (variables persist), or with
         `fresh=True` in a session of its own."""
-        return self._request("eval", [source, filename, fresh])
+        return self._run("eval", [source, filename, fresh])
 
     def run_file(self, path: str | os.PathLike, call_main: bool = True, *,
                  fresh: bool = False) -> Any:
         """Run a Zixir file (its directory becomes importable by Python workers)."""
-        return self._request("run_file", [os.path.abspath(os.fspath(path)), call_main, fresh])
+        return self._run("run_file", [os.path.abspath(os.fspath(path)), call_main, fresh])
+
+    def _run(self, method: str, params: list) -> Any:
+        carrier = tracing.host_carrier()  # the embedding program's span, if it traces
+        if carrier is not None:
+            params.append(carrier)
+        try:
+            return self._request(method, params)
+        finally:
+            if self._progress_view is not None:
+                self._progress_view.stop()
 
     def reset(self) -> None:
         """Forget every binding of this runtime's session (the memory store is kept)."""
@@ -330,7 +374,8 @@ class Runtime:
                     kwargs: dict | None = None, *, timeout: float | None = None,
                     retries: int | None = None) -> Any:
         """Call `module.function(*args, **kwargs)` in a worker, with the failure policy."""
-        if self._direct is not None and timeout is None and retries is None:
+        if (self._direct is not None and timeout is None and retries is None
+                and not tracing.ENABLED):  # a traced call gets its spans on the routed path
             result = self._direct.call(module, function, args, kwargs)
             if result is not NOT_DIRECT:
                 return result
@@ -350,6 +395,64 @@ class Runtime:
             "children": dict(self._supervisor.which_children()),
         }
         return out
+
+    def metrics(self) -> str:
+        """Prometheus text of this runtime: calls, failures, retries, rate-limit waits and
+        latency histograms per module/function/outcome, workers, restarts, escalations,
+        breaker states, agents, workflow steps (`zixir.observe.metrics`)."""
+        from zixir.observe.host_metrics import host_text
+
+        return host_text(self)
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where `metrics_port` serves the metrics (None when not served)."""
+        return self._metrics_server.url if self._metrics_server is not None else None
+
+    def _router_metrics(self) -> str:
+        return self._request("metrics", [], timeout=CONTROL_TIMEOUT)
+
+    def supervision_tree(self) -> dict:
+        """The process tree as supervised: the host, the root supervisor and its children
+        (memory store, router), the worker supervisor and its children; each node with its
+        name, state, pid, restarts and resident memory (bytes)."""
+        root = {c["name"]: c for c in self._supervisor.children_info()}
+        try:
+            below = self._request("tree", [], timeout=CONTROL_TIMEOUT)
+        except Exception as e:
+            below = {"unavailable": str(e)}
+
+        def node(name: str, state: str, pid: int | None, restarts: int = 0,
+                 children: list | None = None, **extra: Any) -> dict:
+            return {"name": name, "state": state, "pid": pid, "restarts": restarts,
+                    "rss": rss_bytes(pid) if pid else None, "children": children or [],
+                    **extra}
+
+        def child(name: str, children: list | None = None) -> dict:
+            info = root.get(name) or {"pid": None, "restarts": 0}
+            state = "running" if info["pid"] else "restarting"
+            if self._failed:
+                state = "failed"
+            return node(name, state, info["pid"], info["restarts"], children)
+
+        workers = below.get("workers") or {}
+        worker_nodes = [node(c["name"], c["state"], c["pid"], c["restarts"])
+                        for c in workers.get("children", [])]
+        worker_sup = {"name": "worker supervisor", "kind": "supervisor", "thread_of": "router",
+                      "state": ("failed" if workers.get("escalated") else "running"
+                                if workers.get("started") else "not started"),
+                      "pid": None, "rss": None, "restarts": workers.get("restarts", 0),
+                      "children": worker_nodes}
+        router = child("router", [worker_sup])
+        if "unavailable" in below:
+            router["error"] = below["unavailable"]
+        root_sup = {"name": "root supervisor", "kind": "supervisor", "thread_of": "host",
+                    "state": "failed" if self._failed else "running", "pid": None,
+                    "rss": None, "restarts": self._supervisor.restarts,
+                    "escalated": self._supervisor.escalated,
+                    "children": [child("memory"), router]}
+        return node("host", "closed" if self._closed else "running", os.getpid(),
+                    children=[root_sup])
 
     @property
     def workflows(self) -> Any:
@@ -380,6 +483,11 @@ class Runtime:
             atexit.unregister(self.close)
         except Exception:
             pass
+        if self.dashboard is not None:
+            self.dashboard.close()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
         self.memory.give_up(ZixirRuntimeError("this zixir runtime is closed"))
         self._supervisor.stop()
         if self._direct is not None:
@@ -406,6 +514,13 @@ class Runtime:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _read_byte(fd: int, timeout: float) -> bool:

@@ -56,30 +56,7 @@ def summarize(sorted_samples: list[float]) -> dict:
 
 
 def format_stats(stats: dict) -> str:
-    """A short human-readable report (what `zixir run --stats` prints to stderr)."""
-    lines = ["zixir runtime stats"]
-    for section in ("host", "router"):
-        part = stats.get(section) or {}
-        counts = part.get("counts") or {}
-        if counts:
-            lines.append(f"  {section} counts:")
-            for k in sorted(counts):
-                lines.append(f"    {k:<28} {counts[k]}")
-        lat = part.get("latency_ms") or {}
-        for k in sorted(lat):
-            s = lat[k]
-            lines.append(f"  {section} latency {k}: n={s['n']} p50={s['p50']}ms "
-                         f"p99={s['p99']}ms max={s['max']}ms")
-    workers = (stats.get("router") or {}).get("workers") or {}
-    if workers:
-        lines.append(f"  workers: {workers.get('count')} live, restarts {workers.get('restarts')}, "
-                     f"replacements {workers.get('replacements')}, "
-                     f"queued {workers.get('queued')}")
-    breakers = (stats.get("router") or {}).get("breakers") or {}
-    for key, b in sorted(breakers.items()):
-        lines.append(f"  breaker {key}: {b['state']} (failures {b['failures']})")
-    sup = stats.get("supervisor") or {}
-    if sup:
-        lines.append(f"  root supervisor: restarts {sup.get('restarts')}, "
-                     f"escalated {sup.get('escalated')}")
-    return "\n".join(lines)
+    """The human-readable report `zixir run --stats` prints (`zixir.observe.table`)."""
+    from zixir.observe.table import format_stats as table
+
+    return table(stats)

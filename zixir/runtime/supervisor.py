@@ -83,6 +83,7 @@ class SupervisorFailed(Exception):
 class _Child:
     spec: ChildSpec
     handle: ProcessHandle | None = None
+    starts: int = 0  # every start, the first included
 
 
 class Supervisor:
@@ -173,6 +174,13 @@ class Supervisor:
         with self._lock:
             return [(c.spec.name, c.handle.pid if c.handle else None) for c in self._children]
 
+    def children_info(self) -> list[dict]:
+        """Each child's name, pid (None while it restarts) and how often it was restarted
+        (for any reason: crashes, replacements), in start order."""
+        with self._lock:
+            return [{"name": c.spec.name, "pid": c.handle.pid if c.handle else None,
+                     "restarts": max(0, c.starts - 1)} for c in self._children]
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self.escalated
@@ -260,6 +268,7 @@ class Supervisor:
         handle.name = handle.name or child.spec.name
         with self._lock:
             child.handle = handle
+            child.starts += 1
         self._selector.register(handle.pidfd, selectors.EVENT_READ, child)
         self.log.info("process.start", supervisor=self.name, child=child.spec.name, pid=handle.pid)
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from zixir.lang.errors import WorkflowError, WorkflowWaiting
+from zixir.observe import progress
+from zixir.observe.steps import observed_step
 
 from . import records as R
 from . import storage as S
@@ -207,9 +209,15 @@ class Run:
         return self._durable(step, g, options or StepOptions())
 
     def _durable(self, step: str, g: Callable[[], Any], options: StepOptions) -> Any:
+        with observed_step(self.name, self.key, step, "step") as observed:
+            return self._durable_step(step, g, options, observed)
+
+    def _durable_step(self, step: str, g: Callable[[], Any], options: StepOptions,
+                      observed: observed_step) -> Any:
         record_key = S.step_key(self.name, self.key, step)
         old = self.kv.get(record_key)
         if old is not None and old.get("status") in R.FINAL_STEP:
+            observed.cached()
             return old["result"]
         record = R.step_started(old, "step", self.engine.clock())
         self.kv.put(record_key, record)
@@ -234,7 +242,11 @@ class Run:
         """`g` over `xs`, `concurrency` at a time; each element's result is committed as it
         completes, and only elements without a checkpoint for the same index and hash run."""
         self._claim("map", step)
-        options = options or StepOptions()
+        with observed_step(self.name, self.key, step, "map") as observed:
+            return self._map(step, xs, g, options or StepOptions(), observed)
+
+    def _map(self, step: str, xs: list, g: Callable[[Any], Any], options: StepOptions,
+             observed: observed_step) -> list:
         record_key = S.step_key(self.name, self.key, step)
         prefix = S.elements_prefix(self.name, self.key, step)
         digests = [S.digest(x) for x in xs]
@@ -250,6 +262,7 @@ class Run:
         old = self.kv.get(record_key)
         todo = [i for i in range(len(xs)) if not have[i]]
         if not todo and not stale and old is not None and old.get("status") == "done":
+            observed.cached()
             return results
         record = {**R.step_started(old, "map", self.engine.clock()), "elements": len(xs)}
         self.kv.put(record_key, record)
@@ -275,13 +288,15 @@ class Run:
                     results[i] = value
                 except Exception as exc:  # noqa: BLE001 - raised below, first by position
                     errors[i] = exc
+                bar.advance(errors[i] is None)
 
         width = max(1, min(options.concurrency or self.engine.parallelism, len(todo) or 1))
-        if width == 1:
-            drain()
-        else:
-            for future in [self.engine.submit(drain) for _ in range(width)]:
-                future.result()  # no element outlives the step
+        with progress.track(f"{self.name}: {step}", len(xs), len(xs) - len(todo)) as bar:
+            if width == 1:
+                drain()
+            else:
+                for future in [self.engine.submit(drain) for _ in range(width)]:
+                    future.result()  # no element outlives the step
         for stored_key in stale:
             self.kv.delete(stored_key)
         record = {**record, "attempts": attempts[0]}

@@ -1,0 +1,157 @@
+"""What a person at a terminal sees from `zixir run`: progress bars for big fan-outs (never on a
+pipe or with --quiet), readable log lines (JSON on a pipe or with --log-json), and the --stats
+table. The program runs in the router process; the bars are drawn by the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import textwrap
+
+import pytest
+
+from .terminal import ZIXIR, run_on_terminal
+
+pytestmark = pytest.mark.timeout(240)
+
+FANOUT = textwrap.dedent('''
+    fn score(x) {
+      python "time" "sleep" (0.002)
+      if x % 50 == 7 { python "math" "sqrt" (-1.0) } else { x }
+    }
+
+    fn main() {
+      let small = pmap(0..20, x => x)
+      let steps = workflow.run("bars", "k", run => workflow.map(run, "squares", 0..150, x => x * x))
+      println(len(small), len(steps))
+      pmap(0..300, score)
+    }
+''')
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+
+
+def plain(text: str) -> str:
+    return ANSI.sub("", text).replace("\r", "\n")
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**os.environ, "ZIXIR_MEMORY": str(tmp_path / "memory.db")}
+
+
+@pytest.fixture
+def fanout(tmp_path):
+    path = tmp_path / "fanout.zx"
+    path.write_text(FANOUT)
+    return str(path)
+
+
+def test_progress_bars_on_a_terminal(fanout, env):
+    status, out, screen = run_on_terminal([*ZIXIR, "run", "--workers", "2", fanout], env)
+    assert status == 1, screen  # 6 elements failed: pmap raises the first
+    assert out.strip() == "20 150"
+    assert "math.sqrt raised ValueError" in screen
+    text = plain(screen)
+    assert re.search(r"pmap .*300/300 +6 failed", text), text  # done/total and failures
+    assert re.search(r"/s", text)  # the rate
+    assert "ETA" in text
+    assert re.search(r"bars: squares .*150/150 +0 failed", text), text  # workflow.map
+    assert "/20" not in text  # fewer than 100 items: no bar
+
+
+def test_no_progress_bars_with_quiet(fanout, env):
+    status, out, screen = run_on_terminal([*ZIXIR, "run", "--quiet", fanout], env)
+    assert status == 1, screen
+    assert out.strip() == "20 150"
+    assert "300/300" not in screen and "150/150" not in screen and "\x1b[" not in screen
+    assert screen.lstrip().startswith(fanout)  # only the program's error
+
+
+def test_no_progress_bars_on_a_pipe(fanout, env):
+    done = subprocess.run([*ZIXIR, "run", fanout], capture_output=True, text=True, env=env,
+                          timeout=180)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.strip() == "20 150"
+    assert done.stderr.startswith(fanout)  # only the program's error: no bar, no escapes
+    assert "300/300" not in done.stderr and "\x1b[" not in done.stderr
+
+
+TIMEOUT = textwrap.dedent('''
+    fn main() {
+      let a = attempt(() => python "time" "sleep" (30)).ok
+      let b = attempt(() => python "subprocess" "run" (["true"])).ok
+      [a, b]
+    }
+''')
+
+
+def test_log_lines_for_people_on_a_terminal(tmp_path, env):
+    path = tmp_path / "timeout.zx"
+    path.write_text(TIMEOUT)
+    status, out, screen = run_on_terminal([*ZIXIR, "run", "--timeout", "0.5", str(path)], env)
+    assert status == 0, screen
+    text = plain(screen)
+    assert "{\"" not in text  # no raw JSON on the terminal
+    timeout = next(line for line in text.splitlines() if "call.timeout" in line)
+    assert "[warning" in timeout and "call=time.sleep" in timeout and "timeout=0.5" in timeout
+    refused = next(line for line in text.splitlines() if "call.refused" in line)
+    assert "[warning" in refused and "reason=policy" in refused  # refusals at warning
+
+
+def test_log_lines_are_json_with_log_json_and_on_a_pipe(tmp_path, env):
+    path = tmp_path / "timeout.zx"
+    path.write_text(TIMEOUT)
+    status, out, screen = run_on_terminal([*ZIXIR, "run", "--log-json", "--timeout", "0.5",
+                                           str(path)], env)
+    assert status == 0, screen
+    events = [json.loads(line) for line in screen.splitlines() if line.startswith("{")]
+    assert {"call.timeout", "call.refused"} <= {e["event"] for e in events}
+    refused = next(e for e in events if e["event"] == "call.refused")
+    assert refused["level"] == "warning" and refused["process"] == "router"
+
+    done = subprocess.run([*ZIXIR, "run", "--timeout", "0.5", str(path)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert {"call.timeout", "call.refused"} <= {e["event"] for e in events}
+
+
+def test_the_repl_shows_a_timeout_as_an_error_and_a_readable_line(env):
+    status, out, screen = run_on_terminal(
+        [*ZIXIR, "repl", "--workers", "1", "--timeout", "0.5"], env,
+        stdin=b'python "time" "sleep" (30)\n1 + 1\n')
+    assert status == 0, screen
+    assert out.strip() == "2"  # the session goes on after the error
+    text = plain(screen)
+    assert "time.sleep did not return within 0.5 s" in text
+    assert "{\"" not in text
+    line = next(line for line in text.splitlines() if "call.timeout" in line)
+    assert "[warning" in line and "call=time.sleep" in line
+
+
+def test_stats_is_a_table_with_units(tmp_path, env):
+    path = tmp_path / "stats.zx"
+    path.write_text(textwrap.dedent('''
+        fn main() {
+          for i in 0..10 { python "math" "sqrt" (4.0) }
+          attempt(() => python "math" "sqrt" (-1.0)).ok
+        }
+    '''))
+    done = subprocess.run([*ZIXIR, "run", "--stats", str(path)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = done.stderr
+    assert "escalated None" not in report and "at_line_start" not in report
+    assert "None" not in report
+    header = next(line for line in report.splitlines() if "function" in line and "p50" in line)
+    assert header.split() == ["function", "calls", "failed", "retries", "p50", "p90", "p99",
+                              "max"]
+    row = next(line for line in report.splitlines() if line.strip().startswith("math.sqrt"))
+    cells = row.split()
+    assert cells[1:4] == ["11", "1", "0"]
+    assert re.fullmatch(r"[\d.]+", cells[4]) and cells[5] in ("ms", "s")  # a unit
+    assert re.search(r"math\.sqrt +ValueError +1", report)
+    assert re.search(r"Workers: \d+ running", report)
+    assert "router restarted 0 times" in report

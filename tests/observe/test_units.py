@@ -1,0 +1,113 @@
+"""The pieces behind the terminal tests, on their own: progress reports and their throttling,
+the host's drawing of them, the --stats table's units, the recorder's bounds."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from zixir.observe import metrics, progress
+from zixir.observe.table import duration, format_stats
+from zixir.runtime.protocol import Notification
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.sent: list[list] = []
+
+    def notify(self, method: str, params: list) -> bool:
+        assert method == "progress"
+        self.sent.append(params)
+        return True
+
+
+@pytest.fixture
+def sink(monkeypatch):
+    monkeypatch.setattr(progress, "ENABLED", True)
+    s = Sink()
+    progress.open_sink(s)
+    yield s
+    progress.close_sink(s)
+
+
+def test_small_fanouts_and_runs_without_a_listener_get_no_bar(monkeypatch):
+    monkeypatch.setattr(progress, "ENABLED", True)
+    assert progress.track("pmap", 1000) is progress.NO_BAR  # nobody listens
+    s = Sink()
+    progress.open_sink(s)
+    try:
+        assert progress.track("pmap", 99) is progress.NO_BAR
+        monkeypatch.setattr(progress, "ENABLED", False)
+        assert progress.track("pmap", 1000) is progress.NO_BAR
+    finally:
+        progress.close_sink(s)
+    assert s.sent == []
+
+
+def test_reports_are_throttled_and_the_last_one_is_always_sent(sink, monkeypatch):
+    monkeypatch.setattr(progress, "INTERVAL", 3600.0)
+    with progress.track("pmap", 500, done=100) as bar:
+        for i in range(400):
+            bar.advance(ok=i % 100 != 0)
+    first, last = sink.sent[0], sink.sent[-1]
+    assert first[1:] == ["pmap", 100, 500, 0, False]
+    assert last[1:] == ["pmap", 500, 500, 4, True]
+    assert len(sink.sent) == 2  # nothing in between within the interval
+    bar.close()  # closing twice reports once
+    assert len(sink.sent) == 2
+
+
+def test_no_report_follows_the_end_of_the_request(sink):
+    bar = progress.track("pmap", 200)
+    progress.close_sink(sink)
+    bar.advance()
+    bar.close()
+    assert len(sink.sent) == 1  # only the opening report
+
+
+def test_the_host_draws_reports_with_done_total_failures_and_rate():
+    from rich.console import Console
+
+    screen = io.StringIO()
+    view = progress.ProgressView(console=Console(file=screen, force_terminal=True, width=120))
+    view(Notification("progress", [1, "pmap", 0, 300, 0, False]))
+    view(Notification("progress", [1, "pmap", 150, 300, 2, False]))
+    view(Notification("progress", [1, "pmap", 300, 300, 3, True]))
+    view(Notification("other", []))  # not a progress report: ignored
+    text = screen.getvalue()
+    assert "pmap" in text and "300/300" in text and "3 failed" in text and "/s" in text
+    assert view._progress is None  # every bar ended: the display stopped
+
+
+@pytest.mark.parametrize(("ms", "shown"), [(0.0421, "0.04 ms"), (3.5, "3.5 ms"), (250, "250 ms"),
+                                           (1520, "1.52 s"), (185_000, "3 min 5 s"),
+                                           (None, "-")])
+def test_durations_have_units(ms, shown):
+    assert duration(ms) == shown
+
+
+def test_the_stats_table_of_a_runtime_that_ran_nothing():
+    text = format_stats({"host": {}, "router": {"unavailable": "closed"}, "supervisor": {}})
+    assert "router: not available (closed)" in text and "Python calls: none" in text
+
+
+def test_label_sets_are_bounded(monkeypatch):
+    monkeypatch.setattr(metrics, "MAX_SERIES", 3)
+    r = metrics.Recorder()
+    for i in range(10):
+        r.call_finished("m", f"f{i}", 0.001)
+    assert len(r.calls) == 4  # three, then everything else in "other"
+    assert r.calls[("other", "other", "other")].count == 7
+    text = r.exposition()
+    assert 'function="other"' in text
+
+
+def test_outcomes_name_what_happened():
+    from zixir.lang.errors import CallTimeout, CircuitOpen, PythonError, WorkerCrashed
+
+    assert metrics.outcome_of(None) == "ok"
+    assert metrics.outcome_of(CallTimeout("t")) == "timeout"
+    assert metrics.outcome_of(WorkerCrashed("c")) == "crash"
+    assert metrics.outcome_of(CircuitOpen("o")) == "refused"
+    assert metrics.outcome_of(PythonError("ValueError", "v")) == "error"

@@ -1,0 +1,214 @@
+"""Progress bars for fan-outs of 100+ items (pmap, workflow.map, ...).
+
+    router (runs the program)                              host (the user's terminal)
+    -------------------------                              --------------------------
+    bar = track("pmap", len(xs))   (a no-op below MIN_ITEMS items, with progress off, or
+    bar.advance(ok) per element     outside a request that came over a dedicated channel)
+    bar.close()                    at most every INTERVAL s, and once at the end:
+      --> the request's Notifier ---"progress" [id, label, done, total, failed, finished]-->
+          (channel.current_notifier)    DedicatedChannel.on_note --> ProgressView: rich
+                                        bars on stderr (done/total, failures, rate, ETA)
+
+The host decides whether bars are wanted (`Runtime(progress=...)`, default: its stderr is a
+terminal; `zixir run --quiet` turns them off) and tells the router through its configuration,
+so a run without bars sends nothing. The router's stderr may not be the user's terminal (an
+embedding program), which is why the host draws them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+from typing import Any
+
+#: set in the router from `RuntimeConfig.progress`
+ENABLED = False
+#: fan-outs smaller than this show no bar
+MIN_ITEMS = 100
+#: seconds between two reports of one bar
+INTERVAL = 0.1
+METHOD = "progress"
+
+_lock = threading.Lock()  # the sinks, and every report (a report never follows close_sink)
+_sinks: list[Any] = []  # Notifiers of the requests running a program (the last one is used)
+_ids = itertools.count(1)
+
+
+def open_sink(notifier: Any) -> None:
+    with _lock:
+        _sinks.append(notifier)
+
+
+def close_sink(notifier: Any) -> None:
+    with _lock:
+        if notifier in _sinks:
+            _sinks.remove(notifier)
+
+
+def _report(params: list) -> None:
+    with _lock:
+        if _sinks:
+            _sinks[-1].notify(METHOD, params)
+
+
+class Tracker:
+    """One bar: `advance(ok)` per finished item, `close()` at the end (also on errors)."""
+
+    __slots__ = ("id", "label", "total", "done", "failed", "_last", "_lock", "_closed")
+
+    def __init__(self, label: str, total: int, done: int = 0) -> None:
+        self.id = next(_ids)
+        self.label, self.total, self.done, self.failed = label, total, done, 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._last = time.monotonic()
+        _report([self.id, label, done, total, 0, False])
+
+    def advance(self, ok: bool = True) -> None:
+        with self._lock:
+            self.done += 1
+            if not ok:
+                self.failed += 1
+            now = time.monotonic()
+            if now - self._last < INTERVAL:
+                return
+            self._last = now
+            params = [self.id, self.label, self.done, self.total, self.failed, False]
+        _report(params)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            params = [self.id, self.label, self.done, self.total, self.failed, True]
+        _report(params)
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class _NoBar:
+    __slots__ = ()
+
+    def advance(self, ok: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+NO_BAR = _NoBar()
+
+
+def track(label: str, total: int, done: int = 0) -> Tracker | _NoBar:
+    """A progress bar for `total` items (`done` of them finished already, e.g. checkpointed);
+    a no-op unless progress is on, `total` >= MIN_ITEMS and the host is listening."""
+    if not ENABLED or total < MIN_ITEMS or not _sinks:
+        return NO_BAR
+    return Tracker(label, total, done)
+
+
+# ---- the host: drawing ---------------------------------------------------------------------------
+
+
+class ProgressView:
+    """Draws the router's progress reports as rich progress bars on `stream` (stderr)."""
+
+    def __init__(self, stream: Any = None, console: Any = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.console = console  # a rich Console to draw on instead of one over `stream`
+        self._lock = threading.Lock()
+        self._progress: Any = None
+        self._tasks: dict[int, Any] = {}  # report id -> rich task id
+
+    def __call__(self, note: Any) -> None:
+        if note.method == METHOD:
+            try:
+                self.update(*note.params)
+            except Exception:  # a malformed report or a closed terminal: no bar, no failure
+                pass
+
+    def update(self, bar_id: int, label: str, done: int, total: int, failed: int,
+               finished: bool) -> None:
+        with self._lock:
+            progress = self._progress
+            if progress is None:
+                if finished:
+                    return  # ended before its first report was drawn
+                progress = self._progress = _make_progress(self.stream, self.console)
+                progress.start()
+            task = self._tasks.get(bar_id)
+            if task is None:
+                task = self._tasks[bar_id] = progress.add_task(str(label), total=total,
+                                                               completed=done, failed=failed)
+            progress.update(task, completed=done, total=total, failed=failed)
+            if finished:
+                progress.stop_task(task)
+                del self._tasks[bar_id]
+                if not self._tasks:
+                    self._stop()
+
+    def stop(self) -> None:
+        """End the display (the request that reported is over)."""
+        with self._lock:
+            self._tasks.clear()
+            self._stop()
+
+    def _stop(self) -> None:
+        if self._progress is not None:
+            self._progress.refresh()
+            self._progress.stop()
+            self._progress = None
+
+
+def _make_progress(stream: Any, console: Any = None) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Items per second."""
+
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("-- /s" if speed is None else f"{speed:,.1f}/s", style="progress.data.speed")
+
+    class FailedColumn(ProgressColumn):
+        """Items that failed (red once there is one)."""
+
+        def render(self, task: Any) -> Text:
+            failed = int(task.fields.get("failed") or 0)
+            return Text(f"{failed} failed", style="bold red" if failed else "dim")
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        FailedColumn(),
+        RateColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TimeElapsedColumn(),
+        console=console if console is not None else Console(file=stream),
+        refresh_per_second=8,
+    )
