@@ -6,10 +6,11 @@ worker, timeouts, what a crash means).
     -------------------------                 ---------------                       ------
     call_python(m, f, args)   (no timeout or retries given: the routed path takes those)
       the generation page moved? forget cached routes; the thread's lease is stale
-      route (m, f) cached? else --direct_route--> policy check (PolicyDenied comes back);
-                                                  eligible when the call has one attempt,
-                                                  the module no [modules] settings, its
-                                                  breaker is clean and recycling is off
+      route (m, f) cached? else --direct_route--> eligible when the policy allows it (a
+                                                  refusal is routed, and counted there),
+                                                  the call has one attempt, the module no
+                                                  [modules] settings, its breaker is clean,
+                                                  recycling is off and tracing too
       lease? else --------------direct_lease----> an idle worker, without waiting (none:
                                                   the routed path waits for one); it stays
                                                   busy for the pool and a crash is blamed
@@ -32,9 +33,11 @@ worker, timeouts, what a crash means).
 
 A call on the direct path is exactly a routed call whose admission was a no-op: a clean
 breaker admits every call and ignores successes, so only faults need the router, and the
-router learns about them before the caller sees its error. What the direct path does not do
-in the router: count the successful calls in the router's stats (the host's stats count
-them) and feed recycling by call count (recycling makes a call ineligible).
+router learns about them before the caller sees its error. The router counts direct calls
+(calls.ok / calls.error, from per-slot counters in the page) at once; their outcomes reach
+its call metrics and per-module counters within a second (the keeper sends them; `stats()`
+and `metrics()` send them first). Not in the router: each direct call's latency (the host's
+stats have it), and recycling by call count (recycling makes a call ineligible).
 
 Shared state: host routes and the lease registry belong to `DirectCalls._lock`; a lease
 belongs to whichever thread holds its `lock` (its owner for a call, the keeper to give it
@@ -43,6 +46,7 @@ back). Router side: lent workers belong to `Lender._lock`; the pool's records to
 
 from __future__ import annotations
 
+import collections
 import itertools
 import mmap
 import os
@@ -56,9 +60,11 @@ from typing import Any
 
 from zixir.lang.errors import (
     CallTimeout,
+    PolicyDenied,
     ProtocolError,
     PythonError,
     RouterCrashed,
+    ZixirError,
     ZixirRuntimeError,
 )
 
@@ -74,6 +80,9 @@ READ_SIZE = 1 << 16
 #: before it asks again (asking costs a round trip to the router)
 REFUSED_BACKOFF = 64
 NOT_DIRECT = object()  # DirectCalls.call: take the routed path
+#: direct calls whose outcomes the host keeps before the keeper sends them to the router
+#: (it also sends them every second, and `Runtime.stats`/`metrics` first)
+FLUSH_AT = 1000
 
 
 def _counters_at(workers: int) -> int:
@@ -162,6 +171,10 @@ class DirectCalls:
         self._leases: set[Lease] = set()
         self._local = threading.local()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        # (module, function, seconds, error on the wire or None) of each direct call, until
+        # the router records them (its metrics and per-module counters); deque: appended by
+        # any thread, emptied by `flush`
+        self._records: collections.deque = collections.deque()
         self._closed = False
         self.disabled = False  # the worker's pipes cannot be opened through /proc
         self._keeper = threading.Thread(target=self._keep, name="zixir-direct-keeper",
@@ -195,13 +208,15 @@ class DirectCalls:
         page[lease.flag] = 1
         counter = lease.counter
         lost = False
+        failure: BaseException | None = None
         try:
             result = self._call(lease, module, function, args, kwargs)
         except _Lost:  # given back below: the pool drops the dead worker
             lost = True
             return NOT_DIRECT
-        except BaseException:
+        except BaseException as e:
             counter += 8
+            failure = e
             raise
         finally:
             if not lost:
@@ -211,8 +226,38 @@ class DirectCalls:
             lease.lock.release()
             if stale:
                 self._give_back(lease)
-            self.runtime._stats.observe("call_python", time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.runtime._stats.observe("call_python", elapsed)
+            if not lost:
+                self._record(module, function, elapsed, failure)
         return result
+
+    def _record(self, module: str, function: str, seconds: float,
+                failure: BaseException | None) -> None:
+        wire = None
+        if failure is not None:
+            if not isinstance(failure, ZixirError):
+                return  # KeyboardInterrupt: the routed path records no outcome either
+            wire = p.error_to_wire(failure)
+        records = self._records
+        records.append((module, function, seconds, wire))
+        if len(records) == FLUSH_AT:
+            self.wake()  # the keeper sends them
+
+    def flush(self) -> None:
+        """Send the router the direct calls' outcomes (for its metrics and module counters)."""
+        records = self._records
+        batch = []
+        while records:
+            try:
+                batch.append(records.popleft())
+            except IndexError:
+                break
+        if batch:
+            try:
+                self.runtime._request("direct_record", [batch])
+            except Exception:
+                pass  # the router is gone: its metrics went with it
 
     def _route(self, module: str, function: str, gen: int) -> bool:
         route = bool(self.runtime._request("direct_route", [module, function]))
@@ -424,7 +469,7 @@ class DirectCalls:
                         poller.register(control.fileno(), select.POLLIN)
                     except (ValueError, OSError):
                         control = None
-            events = poller.poll(None if not self._leases else 1000)
+            events = poller.poll(None if not (self._leases or self._records) else 1000)
             for fd, _ in events:
                 try:
                     if fd == self._wake_r:
@@ -440,6 +485,7 @@ class DirectCalls:
                     except (KeyError, ValueError):
                         pass
             self._sweep()
+            self.flush()
 
     def _sweep(self) -> None:
         for _ in range(1000):  # a lease in a call is given back by its thread at the end
@@ -558,7 +604,11 @@ class Lender:
         if self.page is None:
             return False
         pool = self.pool
-        attempts = pool.failures._route(module, function)  # the policy check: may raise
+        try:
+            pool.policy.check(module, function, pool.failures.paths)
+        except PolicyDenied:
+            return False  # refused on the routed path, which counts and reports it
+        attempts = pool.failures._route(module, function)
         from zixir.observe import tracing
 
         if tracing.ENABLED:  # a traced call gets its spans on the routed path
@@ -647,6 +697,16 @@ class Lender:
         if kind in ("memory_error", "python_error"):
             return  # the host raises the library's own error
         raise error
+
+    def record(self, batch: list, modules: Any) -> None:
+        """Outcomes of direct calls, recorded as the routed path records them: the call
+        metrics and the per-module counters (`modules`: the router's ModuleCounters)."""
+        from zixir.observe import metrics
+
+        for module, function, seconds, wire in batch:
+            error = p.error_from_wire(wire, context=f"{module}.{function}") if wire else None
+            metrics.call_finished(module, function, seconds, error)
+            modules.add(module, seconds, error is not None)
 
     def close(self) -> None:
         if self._control is not None:

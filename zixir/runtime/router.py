@@ -219,6 +219,8 @@ class Router:
             return self.lender.give_back(*params)
         if method == "direct_failed":
             return self.lender.failed(*params)
+        if method == "direct_record":
+            return self.lender.record(params[0], self.services.modules)
         if method == "run_file":  # [path, call_main, fresh?, trace carrier?]
             path, call_main, *options = params
             before = list(self.pool.paths)

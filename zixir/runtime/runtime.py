@@ -384,6 +384,8 @@ class Runtime:
 
     def stats(self) -> dict:
         """Counts and latencies of the host, the router and the workers; breaker states."""
+        if self._direct is not None:
+            self._direct.flush()  # the router records the direct calls' outcomes first
         out: dict[str, Any] = {"host": self._stats.snapshot()}
         try:
             out["router"] = self._request("stats", [], timeout=CONTROL_TIMEOUT)
@@ -410,6 +412,8 @@ class Runtime:
         return self._metrics_server.url if self._metrics_server is not None else None
 
     def _router_metrics(self) -> str:
+        if self._direct is not None:
+            self._direct.flush()  # the router records the direct calls' outcomes first
         return self._request("metrics", [], timeout=CONTROL_TIMEOUT)
 
     def supervision_tree(self) -> dict:
