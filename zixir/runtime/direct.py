@@ -622,8 +622,8 @@ class Lender:
         if is_async is not None and is_async(module, function):
             return False
         breakers = pool.breakers
-        breaker = breakers._breakers.get(breakers.key(module, function))
-        return breaker is None or breaker.clean
+        # made as a routed call's admission makes it (breaker states list it from now on)
+        return breakers._get(breakers.key(module, function)).clean
 
     def lease(self) -> dict | None:
         """Lend an idle worker (None when there is none, or callers wait for one)."""
