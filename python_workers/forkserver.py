@@ -8,8 +8,10 @@
                                       router (PR_SET_CHILD_SUBREAPER)      PDEATHSIG, serves
     <-- "ready" frame on the response pipe, with the worker's pid --------------------------
 
-The template imports the worker code and the preloaded libraries (numpy) once; a fork then
-costs about a millisecond, so a crashed worker's replacement is serving almost at once. The
+The template imports the worker code once, and the preloaded libraries (numpy) once a call
+has used them (the router's fork requests name them; `RuntimeConfig.preload_on_use`); a fork
+then costs about a millisecond, so a crashed worker's replacement is serving almost at once.
+What is loaded is frozen (`gc.freeze`) before forking, so workers share its pages. The
 router reaps workers itself (they are its children after the re-parenting) and so learns their
 exit codes and signals. The template exits when the router's socket closes, and dies with the
 router (PDEATHSIG).
@@ -17,6 +19,7 @@ router (PDEATHSIG).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -40,6 +43,23 @@ def _become_worker(in_fd: int, out_fd: int, config: dict, router_pid: int) -> No
     start_worker(in_fd, out_fd, config)
 
 
+def _preload(names: list[str], tried: set[str]) -> None:
+    """Import `names` (once each), then freeze what is loaded: the collector of a forked
+    worker never writes to those objects, so their pages stay shared with this template."""
+    fresh = [name for name in names if name not in tried]
+    for name in fresh:
+        tried.add(name)
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # a missing optional library only makes forks slower
+            os.write(2, f"zixir template: cannot preload {name}: {e!r}\n".encode())
+    if fresh or not tried:
+        if not tried:
+            tried.add("")  # frozen once at the start
+        gc.collect()
+        gc.freeze()
+
+
 def main() -> None:
     from zixir.runtime.process import bind_to_parent
 
@@ -56,11 +76,8 @@ def main() -> None:
     if config.get("confine_writes", True) and landlock_abi() == 0:  # said once, not per fork
         os.write(2, f"zixir template: warning: {NO_LANDLOCK}\n".encode())
 
-    for name in config.get("preload", []):
-        try:
-            importlib.import_module(name)
-        except Exception as e:  # a missing optional library only makes forks slower
-            os.write(2, f"zixir template: cannot preload {name}: {e!r}\n".encode())
+    tried: set[str] = set()
+    _preload(config.get("preload", []), tried)
     sock = socket.socket(fileno=3)
     sock.sendall(b"R")
     while True:
@@ -75,6 +92,7 @@ def main() -> None:
                 os.close(fd)
             continue
         request = json.loads(msg)
+        _preload(request.get("preload", []), tried)  # modules calls have used by now
         pid = os.fork()
         if pid == 0:
             try:

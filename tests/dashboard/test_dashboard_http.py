@@ -82,6 +82,7 @@ def nodes(tree: dict) -> dict[str, dict]:
 
 
 def test_state_shows_the_supervision_tree_module_counters_and_breakers(rt, capfd):
+    rt.memory.put("started", True)  # the memory store starts on its first use
     assert rt.call_python("math", "sqrt", [16]) == 4.0
     assert rt.call_python("math", "sqrt", [9]) == 3.0
     with pytest.raises(PythonError):

@@ -23,7 +23,9 @@ FAKE = "fakesession:FakeSession"
 
 @pytest.fixture
 def rt(no_leaks):
-    with make_runtime(workers=4, session_factory=FAKE) as runtime:
+    # these tests are about the host-router channels: host calls take them only with the
+    # direct path (test_direct.py) off
+    with make_runtime(workers=4, session_factory=FAKE, direct=False) as runtime:
         yield runtime
 
 

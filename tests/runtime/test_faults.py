@@ -258,6 +258,9 @@ def test_breaker_opens_and_fails_fast(runtime_factory, tmp_path):
         for _ in range(3):
             with pytest.raises(WorkerCrashed):
                 rt.call_python("faultlib", "kill_self", [])
+        # the last replacement may still be starting: 2 workers, 3 replacements
+        wait_for(lambda: rt.stats()["router"]["counts"].get("worker_starts") == 5,
+                 what="the replacements to start")
         calls_before = rt.stats()["router"]["counts"].get("worker_starts")
         with pytest.raises(CircuitOpen) as info:
             rt.call_python("faultlib", "echo", [1])

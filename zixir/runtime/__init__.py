@@ -11,9 +11,10 @@ Modules: `runtime` (host side, `Runtime`), `router`, `pool` (dispatch and hand-o
 pidfd, reaping), `protocol` (sans-IO msgpack-RPC codec), `channel` (the sans-IO Connection
 and the one Channel transport every link uses), `memory` (store and client), `breaker`,
 `policy` (the call allow list), `confine` (rlimits, Landlock, process groups of workers),
-`janitor` (cleanup after the host dies), `config`, `events` (structlog: JSON lines, or lines for
-people on a terminal), `stats`, `shm` (large arrays). Progress, metrics, traces and the
-`--stats` table are in `zixir.observe`.
+`janitor` (cleanup after the host dies) with `reaping` (what it kills and removes), `direct`
+(host threads calling lent workers without the router hop), `config`, `events` (structlog:
+JSON lines, or lines for people on a terminal), `stats`, `shm` (large arrays). Progress,
+metrics, traces and the `--stats` table are in `zixir.observe`.
 
 Integration (for `zixir/__init__.py` and `zixir/cli.py`)
 ---------------------------------------------------------
@@ -41,10 +42,12 @@ Integration (for `zixir/__init__.py` and `zixir/cli.py`)
 Other options (every field of `RuntimeConfig`): restart_intensity/restart_period (workers),
 root_intensity/root_period, breaker_fail_max, breaker_reset_timeout, idempotent=("mod",
 "mod.fn"), retry_attempts, max_queue, recycle_calls, recycle_rss, rlimit_as/cpu/nofile, deny,
-preload=("numpy",), prewarm, paths, memory_path (default: a temporary file removed at close),
-log_level ("warning"), log_file (JSON lines; default stderr), log_format ("auto", "console",
-"json"), progress (None: bars when stderr is a terminal), metrics_port / metrics_host
-(Prometheus over HTTP; `Runtime.metrics()` gives the text either way).
+preload=("numpy",), preload_on_use (the template imports them once used), prewarm (also
+starts the memory store at once), direct (host calls on lent workers), paths, memory_path
+(default: a temporary file removed at close), log_level ("warning"), log_file (JSON lines;
+default stderr), log_format ("auto", "console", "json"), progress (None: bars when stderr is
+a terminal), metrics_port / metrics_host (Prometheus over HTTP; `Runtime.metrics()` gives the
+text either way).
 """
 
 from __future__ import annotations

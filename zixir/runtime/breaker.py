@@ -125,6 +125,9 @@ class Breakers:
         self.log = log or NullLog()
         self._breakers: dict[str, _Breaker] = {}
         self._lock = threading.Lock()
+        #: called (under the breaker's lock) when a breaker leaves or regains the clean
+        #: state; the direct path (direct.py) takes its leases back then
+        self.on_change: Any = None
 
     def _get(self, key: str, settings: Any = None) -> _Breaker:
         """The breaker of `key`, made on first use with the module's `breaker` settings
@@ -162,7 +165,7 @@ class Breakers:
                         f"the circuit for {key} is open after repeated failures; "
                         f"next probe in {remaining:.1f} s", retry_after=remaining)
                 b.cb.half_open()
-                b.clean = False
+                b.clean = False  # it was not clean while open
                 state = pybreaker.STATE_HALF_OPEN
                 b.probe_in_flight = False
             if state == pybreaker.STATE_HALF_OPEN:
@@ -205,7 +208,10 @@ class Breakers:
                 b.cb.call(_replay, failure)
             except (_Replay, pybreaker.CircuitBreakerError):
                 pass
+            was = b.clean
             b.clean = b.cb.current_state == pybreaker.STATE_CLOSED and b.cb.fail_counter == 0
+            if b.clean != was and self.on_change is not None:
+                self.on_change(b.key)
 
     def release(self, ticket: Ticket) -> None:
         """An admitted call that never reached a worker (refused by the queue, say)."""

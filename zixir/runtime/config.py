@@ -70,10 +70,16 @@ class RuntimeConfig:
     modules: dict = field(default_factory=dict)
     # workers
     preload: tuple[str, ...] = ("numpy",)
+    # the worker template imports `preload` once a call used the module (an idle runtime
+    # stays small; replacements forked after that serve at once); False: at its start
+    preload_on_use: bool = True
     # seconds a caller waiting for a reply, and a worker waiting for the next request, poll
     # before they block: an idle virtual CPU takes tens of microseconds to wake up (0: off)
     spin: float = 30e-6
     prewarm: bool = False
+    # host threads call workers over the workers' own pipes when the router's decisions
+    # allow it (direct.py): no router hop; False: every call goes through the router
+    direct: bool = False
     paths: tuple[str, ...] = ()  # extra sys.path entries for workers (e.g. the script's dir)
     sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))
     # memory store: None keeps it in a temporary directory removed at close

@@ -15,13 +15,14 @@ breaker.state, call.timeout, call.refused (warning).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
 from typing import Any
 
+# logging's level numbers (this module does not import logging: most processes never log)
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50, "off": 100}
+_WARNING, _CRITICAL = 30, 50
 
 
 class _LineWriter:
@@ -55,8 +56,8 @@ def make_logger(process: str, level: str = "warning", path: str | None = None,
     """A structlog logger for one process of the runtime, built at its first event (importing
     structlog costs tens of milliseconds of every process's start, and most runs log
     nothing). `log_format`: "json", "console", or "auto" (console on a terminal)."""
-    levelno = _LEVELS.get(str(level).lower(), logging.WARNING)
-    if levelno > logging.CRITICAL:
+    levelno = _LEVELS.get(str(level).lower(), _WARNING)
+    if levelno > _CRITICAL:
         return NullLog()
     return _LazyLog(process, levelno, path, os.getpid(), log_format)
 
@@ -74,6 +75,16 @@ def renders_json(path: str | None, log_format: str = "auto") -> bool:
         return True
 
 
+#: the level of each logging method (structlog's names); an event below the logger's level
+#: is dropped without building the logger
+_METHOD_LEVELS = {"debug": 10, "info": 20, "msg": 20, "warning": 30, "warn": 30, "error": 40,
+                  "exception": 40, "critical": 50, "fatal": 50}
+
+
+def _drop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
 class _LazyLog:
     def __init__(self, process: str, levelno: int, path: str | None, pid: int,
                  log_format: str = "auto") -> None:
@@ -82,6 +93,8 @@ class _LazyLog:
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
+        if _METHOD_LEVELS.get(name, _CRITICAL) < self._args[1]:
+            return _drop  # filtered out: no need to build the logger for it
         logger = self._logger
         if logger is None:
             with self._lock:

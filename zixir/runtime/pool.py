@@ -148,7 +148,8 @@ class WorkerPool:
             "parent_pid": os.getpid(), "tag": cfg.tag, "max_frame": cfg.max_frame,
             "shm_threshold": cfg.shm_threshold, "policy": self.policy.to_wire(),
             **confine_settings(cfg), "sys_path": list(cfg.sys_path),
-            "paths": list(cfg.paths), "preload": list(cfg.preload), "spin": cfg.spin,
+            "paths": list(cfg.paths), "spin": cfg.spin,
+            "preload": [] if cfg.preload_on_use else list(cfg.preload),
         }
         env = dict(os.environ)
         env["ZIXIR_WORKER_CONFIG"] = json.dumps(worker_config)
@@ -223,6 +224,8 @@ class WorkerPool:
             worker = self._live.get(slot)
             if worker is None or worker.handle is not handle:
                 return None
+            if self.lent_idle is not None and self.lent_idle(worker):
+                return None  # lent to a host thread that was not calling it: as if idle
             return worker.busy_with
 
     def _exited(self, slot: int, handle: ProcessHandle) -> None:
@@ -272,6 +275,7 @@ class WorkerPool:
               timeout: float | None, retries: int | None) -> Any:
         started = time.perf_counter()
         settings = self.modules.settings_for(module, function)
+        self._workers.used(module)  # the template preloads it once used
         try:
             result = self.failures.run(
                 module, function,

@@ -35,6 +35,7 @@ from zixir.observe import metrics, progress, tracing
 from . import protocol as p
 from .channel import RpcServer, current_notifier, serve_channel_requests
 from .config import RuntimeConfig
+from .direct import PAGE_FILE, Lender
 from .events import make_logger
 from .memory import MemoryClient
 from .pool import WorkerPool
@@ -142,7 +143,8 @@ def load_factory(spec: str) -> Any:
 
 
 class Router:
-    def __init__(self, config: RuntimeConfig, memory_socket: str) -> None:
+    def __init__(self, config: RuntimeConfig, memory_socket: str,
+                 control_fd: int | None = None) -> None:
         self.config = config
         self.log = make_logger("router", config.log_level, config.log_file,
                                config.log_format)
@@ -157,6 +159,10 @@ class Router:
         self.server: RpcServer | None = None
         self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
                              opaque=True)
+        # workers lent to host threads (direct.py); the host made the page when it wants them
+        runtime_dir = os.environ.get("ZIXIR_RUNTIME_DIR")
+        self.lender = Lender(self.pool, os.path.join(runtime_dir, PAGE_FILE)
+                             if runtime_dir and config.direct else None, control_fd)
         metrics.RECORDER.add_source("workers", self.pool.snapshot)
         metrics.RECORDER.add_source("breakers", self.pool.breakers.states)
 
@@ -209,9 +215,22 @@ class Router:
                 session = self.session()
                 with self._session_lock:
                     return session.eval(source, filename=filename)
+        if method == "direct_route":
+            return self.lender.route(*params)
+        if method == "direct_lease":
+            return self.lender.lease()
+        if method == "direct_return":
+            return self.lender.give_back(*params)
+        if method == "direct_failed":
+            return self.lender.failed(*params)
+        if method == "direct_record":
+            return self.lender.record(params[0], self.services.modules)
         if method == "run_file":  # [path, call_main, fresh?, trace carrier?]
             path, call_main, *options = params
+            before = list(self.pool.paths)
             self.pool.add_path(os.path.dirname(os.path.abspath(path)))
+            if self.pool.paths != before:  # lent workers get the new paths with a new lease
+                self.lender.changed("paths")
             with observed_run("zixir.run", path, options):
                 if options and options[0]:
                     return self.new_session().run_file(path, call_main=call_main)
@@ -228,7 +247,14 @@ class Router:
             return bool(getattr(sys.stdout, "at_line_start", True))
         if method == "stats":
             snap = self.stats.snapshot()
-            snap["workers"] = self.pool.snapshot()
+            ok, error = self.lender.counts()  # calls host threads made on lent workers
+            for name, n in (("calls.ok", ok), ("calls.error", error)):
+                if n:
+                    snap["counts"][name] = snap["counts"].get(name, 0) + n
+            snap["workers"] = workers = self.pool.snapshot()
+            lent, busy = self.lender.lent()  # to host threads; idle while not in a call
+            workers["lent"] = lent
+            workers["idle"] += lent - busy
             snap["breakers"] = self.pool.breakers.states()
             snap["metrics"] = metrics.snapshot()
             snap["pid"] = os.getpid()
@@ -309,7 +335,7 @@ def main() -> None:
     except Exception:
         pass
     sys.stdout = LineTrackingStream(sys.stdout)
-    router = Router(config, os.environ["ZIXIR_MEMORY_SOCKET"])
+    router = Router(config, os.environ["ZIXIR_MEMORY_SOCKET"], control_fd=5)
     server = RpcServer(3, 4, router.codec, router.handle, threads=max(8, config.workers + 4))
     router.server = server
     signal.signal(signal.SIGTERM, lambda signum, frame: server.stop("terminated"))
@@ -321,6 +347,7 @@ def main() -> None:
     while not server.finished.wait(1.0):
         pass
     router.pool.close()  # joins the worker supervisor and the watchdog
+    router.lender.close()
     router.memory.close()
     unfinished = server.join(1.0)  # replies being written get out before the exit
     if unfinished:

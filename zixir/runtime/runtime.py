@@ -6,7 +6,8 @@
         |  memory.put/get/delete/keys ------------MemoryClient, unix--> memory store process
         |
         root supervisor (one_for_one, 3 restarts / 5 s) -- thread in the host
-          1. memory store  (zixir.runtime.memory; listening socket owned by the host)
+          1. memory store  (zixir.runtime.memory; listening socket owned by the host; started
+                            when a client first connects, or at once with prewarm)
           2. router        (zixir.runtime.router; new pipes at every start)
         escalation -> the Runtime is failed: every request raises RestartLimitExceeded
 
@@ -46,6 +47,7 @@ from . import protocol as p
 from .channel import Channel, ChannelClosed, DedicatedChannel
 from .config import RuntimeConfig
 from .confine import RUNTIME_DIR_ENV, kill_recorded
+from .direct import NOT_DIRECT, DirectCalls, create_page
 from .events import make_logger
 from .janitor import Janitor
 from .memory import MemoryClient
@@ -112,6 +114,9 @@ class Runtime:
         self._closed = False
         self.dashboard: Any = None  # the dashboard server (zixir.dashboard), when asked for
         self.memory = MemoryClient(self._socket_path)
+        # host threads' calls straight to lent workers (direct.py)
+        self._direct = (DirectCalls(self, create_page(self._dir, config.workers))
+                        if config.direct else None)
         # (store handle, ready pipe) between the store's first spawn and the router's start
         self._store_starting: tuple[ProcessHandle, int] | None | bool = None
         self._supervisor = Supervisor("root", Strategy.ONE_FOR_ONE, config.root_intensity,
@@ -119,12 +124,17 @@ class Runtime:
                                       log=self.log)
         try:
             self._supervisor.start([
+                # the store starts when a client first connects (most programs never use
+                # memory.*): the connection waits in the listener's backlog meanwhile
                 ChildSpec("memory", self._start_store, Restart.PERMANENT, config.shutdown_grace,
-                          self._store_exited),
+                          self._store_exited,
+                          activate=None if config.prewarm else self._listener.fileno()),
                 ChildSpec("router", self._start_router, Restart.PERMANENT,
                           config.shutdown_grace + 2.0, self._router_exited),
             ])
         except SupervisorFailed as e:
+            if self._direct is not None:
+                self._direct.close()
             self._cleanup()
             raise ZixirRuntimeError(f"the zixir runtime could not start: {e}") from None
         atexit.register(self.close)
@@ -221,6 +231,8 @@ class Runtime:
             self._cond.notify_all()
         if old is not None:
             old.close()
+        if self._direct is not None:
+            self._direct.wake()  # its keeper listens on the new control socket
         return handle
 
     def _router_exited(self, handle: ProcessHandle, status: Any) -> None:
@@ -230,6 +242,8 @@ class Runtime:
                 self._router.close(f"router {status.describe()}")
                 self._router = None
                 self._router_handle = None
+        if self._direct is not None:
+            self._direct.router_gone()
         sweep(self.config.tag, dead_only=True)  # shared memory of the router and its workers
         kill_recorded(self._dir)  # what its workers' libraries forked
         if status is not None and status.exitcode == 3:  # its worker supervisor escalated
@@ -366,11 +380,18 @@ class Runtime:
                     kwargs: dict | None = None, *, timeout: float | None = None,
                     retries: int | None = None) -> Any:
         """Call `module.function(*args, **kwargs)` in a worker, with the failure policy."""
+        if (self._direct is not None and timeout is None and retries is None
+                and not tracing.ENABLED):  # a traced call gets its spans on the routed path
+            result = self._direct.call(module, function, args, kwargs)
+            if result is not NOT_DIRECT:
+                return result
         return self._request("call_python", [module, function, list(args), kwargs or {},
                                              {"timeout": timeout, "retries": retries}])
 
     def stats(self) -> dict:
         """Counts and latencies of the host, the router and the workers; breaker states."""
+        if self._direct is not None:
+            self._direct.flush()  # the router records the direct calls' outcomes first
         out: dict[str, Any] = {"host": self._stats.snapshot()}
         try:
             out["router"] = self._request("stats", [], timeout=CONTROL_TIMEOUT)
@@ -397,6 +418,8 @@ class Runtime:
         return self._metrics_server.url if self._metrics_server is not None else None
 
     def _router_metrics(self) -> str:
+        if self._direct is not None:
+            self._direct.flush()  # the router records the direct calls' outcomes first
         return self._request("metrics", [], timeout=CONTROL_TIMEOUT)
 
     def supervision_tree(self) -> dict:
@@ -477,6 +500,8 @@ class Runtime:
             self._metrics_server = None
         self.memory.give_up(ZixirRuntimeError("this zixir runtime is closed"))
         self._supervisor.stop()
+        if self._direct is not None:
+            self._direct.close()
         for channel in list(self._channels):  # the router is gone: no request waits long
             if channel.lock.acquire(timeout=5.0):
                 channel.close()

@@ -28,13 +28,13 @@ checked against a strict pattern, never used as paths blindly.
 
 from __future__ import annotations
 
-import glob
 import itertools
 import mmap
 import os
 import re
 
-SHM_DIR = "/dev/shm"
+from .reaping import SHM_DIR, sweep  # noqa: F401  (sweep is part of this module's API)
+
 _NAME_RE = re.compile(r"^zixir-[0-9a-f]{1,32}-[0-9]{1,10}-[0-9]{1,20}$")
 _counter = itertools.count()  # one per process: every transport of the process shares it
 _ALIGN = 64
@@ -197,22 +197,3 @@ class ShmArena(ShmArrays):
             self._map = None
 
 
-def sweep(tag: str, dead_only: bool = False) -> int:
-    """Remove files left by runtime `tag`: all of them, or those whose process is gone."""
-    count = 0
-    for path in glob.glob(os.path.join(SHM_DIR, f"zixir-{tag}-*")):
-        if dead_only:
-            try:
-                pid = int(os.path.basename(path).split("-")[2])
-                os.kill(pid, 0)
-                continue  # its process still runs: the file may be in use
-            except ProcessLookupError:
-                pass
-            except (ValueError, IndexError, PermissionError):
-                continue
-        try:
-            os.unlink(path)
-            count += 1
-        except OSError:
-            pass
-    return count

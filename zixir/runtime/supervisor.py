@@ -3,6 +3,7 @@
     owner                     Supervisor thread (owns the children list)            children
     -----                     ------------------------------------------            --------
     start(specs) ---cmd--->   start each spec in order  ------ spec.start() ---->   process 1..n
+                              (a spec with `activate`: once a client connects to its socket)
     replace(name) --cmd--->   terminate + start, not counted                        |
     stop() --------cmd--->    terminate in reverse order: SIGTERM, grace, SIGKILL   |
                               epoll on every child's pidfd  <------ exit ------------+
@@ -68,6 +69,10 @@ class ChildSpec:
     # what the child was doing when it died, if the owner can blame one request for the
     # crash (None: the crash counts toward the intensity)
     blame: Callable[[ProcessHandle], str | None] | None = None
+    # started on demand: not by start() but once this fd (a listening socket) is readable,
+    # that is once a client connects (its connection waits in the backlog meanwhile); from
+    # then on supervised like any other child
+    activate: int | None = None
 
 
 class SupervisorFailed(Exception):
@@ -196,7 +201,12 @@ class Supervisor:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         try:
             for index in range(len(self._children)):
-                self._start_child(self._children[index])
+                child = self._children[index]
+                if child.spec.activate is not None:
+                    self._selector.register(child.spec.activate, selectors.EVENT_READ,
+                                            ("activate", child))
+                else:
+                    self._start_child(child)
         except Exception as e:
             self._terminate_all()
             result.put(f"cannot start child {self._children[index].spec.name}: {e}")
@@ -225,11 +235,24 @@ class Supervisor:
                             self._terminate_all()
                             command[1].set()
                             return
+                elif type(key.data) is tuple:  # a client wants a child started on demand
+                    if self._activate(key) == "escalated":
+                        return
                 else:
                     child: _Child = key.data
                     if child.handle is not None and child.handle.pidfd == key.fd:
                         if self._child_exited(child) == "escalated":
                             return
+
+    def _activate(self, key: selectors.SelectorKey) -> str | None:
+        """Start a child on demand (its activation fd became readable); a failed start counts
+        like a failed restart."""
+        self._selector.unregister(key.fd)
+        child: _Child = key.data[1]
+        if child.handle is not None or child not in self._children:
+            return None
+        self.log.info("process.activate", supervisor=self.name, child=child.spec.name)
+        return self._restart([child], counted=False)
 
     def _close(self) -> None:
         with self._lock:

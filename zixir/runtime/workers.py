@@ -98,6 +98,16 @@ class WorkerSupervision:
         self._on_note = on_note
         self._template: socket.socket | None = None  # owned by the supervisor thread
         self.supervisor: Supervisor | None = None
+        # preload modules a call used: the template imports them before its next fork
+        self._preload = set(config.preload) if config.preload_on_use else set()
+        self._used: set[str] = set()  # grows only (read without a lock by the supervisor)
+
+    def used(self, module: str) -> None:
+        """A call to `module`: if it is a preload module, the template should have it."""
+        if self._preload:
+            top = module.partition(".")[0]
+            if top in self._preload and top not in self._used:
+                self._used = self._used | {top}
 
     def start(self) -> None:
         cfg = self.config
@@ -160,7 +170,8 @@ class WorkerSupervision:
         if sock is None:
             return False
         try:
-            socket.send_fds(sock, [json.dumps({"paths": paths}).encode()], [req_r, resp_w])
+            request = {"paths": paths, "preload": sorted(self._used)}
+            socket.send_fds(sock, [json.dumps(request).encode()], [req_r, resp_w])
             return sock.recv(1) == b"F"
         except OSError:
             return False
