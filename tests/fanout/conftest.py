@@ -12,7 +12,7 @@ EXAMPLE = HERE.parents[1] / "examples" / "fanout"
 
 
 def _server_class():
-    from fanout_support import FakeModelServer
+    from .fanout_support import FakeModelServer
 
     return FakeModelServer
 

@@ -8,7 +8,7 @@ import signal
 import time
 
 import pytest
-from fanout_support import fan_out
+from .fanout_support import fan_out
 
 from zixir.lang.errors import CallTimeout, PythonError, WorkerCrashed
 
@@ -104,7 +104,7 @@ def test_killed_worker_fails_each_call_in_flight_once(runtime):
 def test_worker_that_does_not_answer_a_cancellation_is_replaced(monkeypatch):
     """An async call whose event loop is blocked cannot be cancelled: past the grace period
     its worker counts as hung and is replaced; the caller had its CallTimeout at once."""
-    from fanout_support import HERE
+    from .fanout_support import HERE
 
     from zixir.runtime import pool as pool_module
     from zixir.runtime.config import RuntimeConfig

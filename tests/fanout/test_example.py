@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from fanout_support import EXAMPLE
+from .fanout_support import EXAMPLE
 
 
 def test_evaluation_example_scores_every_example_once_through_an_outage():
