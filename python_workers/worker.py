@@ -73,10 +73,10 @@ class Worker:
         try:
             frame = self.conn.send_response(request_id, error, result)
         except p.UnencodableValue as e:
-            frame = self.conn.send_response(request_id, {
-                "kind": "python", "type": "TypeError", "traceback": "",
-                "message": f"the result of {what} cannot be returned to zixir: {e}",
-            }, None)
+            # the function returned; its value has no Zixir form (not "the function raised")
+            frame = self.conn.send_response(request_id, p.fault(
+                "ZixirRuntimeError", f"the result of {what} cannot be returned to zixir: {e}"),
+                None)
         except p.FrameTooLarge as e:
             frame = self.conn.send_response(request_id, p.fault(
                 "ProtocolError", f"the result of {what} is too large to send: {e}"), None)

@@ -18,6 +18,7 @@ from typing import Any
 from .lang.errors import (
     CallTimeout,
     CircuitOpen,
+    FileAccessDenied,
     Frame,
     Overloaded,
     PolicyDenied,
@@ -67,6 +68,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CallTimeout",
     "CircuitOpen",
+    "FileAccessDenied",
     "Frame",
     "Overloaded",
     "PolicyDenied",

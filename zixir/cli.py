@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import Any
 
 from .lang.diagnostics import Diagnostic, format_diagnostic, format_error
-from .lang.errors import WorkflowWaiting, ZixirError, ZixirSyntaxError
+from .lang.errors import OutputClosed, WorkflowWaiting, ZixirError, ZixirSyntaxError
 from .lang.values import to_literal, to_python
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
+EXIT_CLOSED_OUTPUT = 141  # as a tool killed by SIGPIPE (`zixir run f.zx | head -2`)
+STDIN_NAME = "<stdin>"
+
+
+def exit_on_closed_output() -> int:
+    """The reader of standard output went away: stop quietly, as other tools do."""
+    from .lang.builtins import silence_stdout
+
+    silence_stdout()
+    return EXIT_CLOSED_OUTPUT
 
 
 def _source_of(path: str | None) -> str | None:
@@ -48,9 +59,21 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with the floats JSON cannot hold written as the strings "NaN", "Infinity" and
+    "-Infinity" (what `--json` prints; JSON has no literal for them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value
+
+
 def print_result(value: Any, as_json: bool, at_line_start: bool = True) -> None:
     if as_json:
-        text = json.dumps(to_python(value), default=_json_default, allow_nan=True)
+        text = json.dumps(json_safe(to_python(value)), default=_json_default, allow_nan=False)
     elif value is None:
         return
     else:
@@ -61,24 +84,46 @@ def print_result(value: Any, as_json: bool, at_line_start: bool = True) -> None:
     sys.stdout.flush()
 
 
+def _unreadable(path: str) -> str | None:
+    """Why `path` cannot be a program to run or check, or None if it can."""
+    if os.path.isdir(path):
+        return f"{path} is a directory, not a Zixir file"
+    if not os.path.exists(path):
+        return f"no such file: {path}"
+    if not os.access(path, os.R_OK):
+        return f"cannot read {path}: permission denied"
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    path = args.file
-    if not os.path.isfile(path):
-        print(f"zixir: error: no such file: {path}", file=sys.stderr)
+    path, source = args.file, None
+    if path == "-":  # the program on standard input
+        path, source = STDIN_NAME, sys.stdin.read()
+    else:
+        problem = _unreadable(path)
+        if problem:
+            print(f"zixir: error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.memory and os.path.isdir(args.memory):
+        print(f"zixir: error: --memory needs a file path (the store is one SQLite file), but "
+              f"{args.memory} is a directory", file=sys.stderr)
         return EXIT_USAGE
     from .runtime_bridge import run_file_for_cli
 
     try:
         value, at_line_start = run_file_for_cli(
             path, workers=args.workers, timeout=args.timeout, allow=args.allow,
-            allow_all=args.allow_all, stats=args.stats, memory=args.memory)
+            allow_all=args.allow_all, stats=args.stats, memory=args.memory,
+            args=args.args, source=source)
     except WorkflowWaiting as waiting:
         sys.stdout.flush()
         print(f"zixir: {waiting.message}", file=sys.stderr)
         return EXIT_WAITING
+    except OutputClosed:
+        return exit_on_closed_output()
     except ZixirError as error:
         sys.stdout.flush()
-        return report_error(error, path)
+        return report_error(error, path, source)
     except KeyboardInterrupt:
         print("\nzixir: interrupted", file=sys.stderr)
         return 130
@@ -91,11 +136,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     status = EXIT_OK
     for path in args.files:
-        source = _source_of(path)
-        if source is None:
-            print(f"zixir: error: cannot read {path}", file=sys.stderr)
-            status = max(status, EXIT_USAGE)
-            continue
+        if path == "-":
+            source, path = sys.stdin.read(), STDIN_NAME
+        else:
+            problem = _unreadable(path)
+            source = None if problem else _source_of(path)
+            if source is None:
+                print(f"zixir: error: {problem or f'cannot read {path}'}", file=sys.stderr)
+                status = max(status, EXIT_USAGE)
+                continue
         diagnostics: list[Diagnostic] = check(source, path)
         for diag in diagnostics:
             print(format_diagnostic(diag, source, path), file=sys.stderr)
@@ -170,7 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a program and print its value")
-    run.add_argument("file")
+    run.add_argument("file", help="the program (- reads it from standard input)")
+    run.add_argument("args", nargs="*", metavar="ARG",
+                     help="arguments for the program, its args() (after -- they may start "
+                          "with -)")
     run.add_argument("--workers", type=int, default=None, help="Python worker processes")
     run.add_argument("--timeout", type=float, default=None, help="Python call timeout (s)")
     run.add_argument("--json", action="store_true", help="print the value as JSON")
@@ -222,7 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "run":
+        # the program's own arguments may come before or after zixir's options
+        run_parser = parser._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+        args = run_parser.parse_intermixed_args(argv[1:])
+    else:
+        args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -230,4 +288,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        status = main()
+    except BrokenPipeError:
+        status = exit_on_closed_output()
+    sys.exit(status)

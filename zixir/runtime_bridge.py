@@ -21,7 +21,8 @@ def default_memory_path() -> str:
 
 def _runtime(workers: int | None = None, timeout: float | None = None,
              allow: list[str] | None = None, allow_all: bool = False,
-             memory: str | None = None, deny: tuple[str, ...] = ()) -> Any:
+             memory: str | None = None, deny: tuple[str, ...] = (),
+             files: tuple[str, ...] = ()) -> Any:
     from .runtime import Runtime
 
     path = memory or default_memory_path()
@@ -33,25 +34,33 @@ def _runtime(workers: int | None = None, timeout: float | None = None,
         options["allow_all"] = True
     if deny:
         options["deny"] = tuple(deny)
+    if files:
+        options["file_paths"] = tuple(files)
     return Runtime(workers=workers, call_timeout=timeout, **options)
 
 
 def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | None = None,
                      allow: list[str] | None = None, allow_all: bool = False,
-                     stats: bool = False, memory: str | None = None) -> tuple[Any, bool]:
-    """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
-    output ended a line."""
+                     stats: bool = False, memory: str | None = None,
+                     args: list[str] | None = None, source: str | None = None
+                     ) -> tuple[Any, bool]:
+    """Run `path` (calling `fn main`) with `args` as its `args()`; its value (plain Python)
+    and whether the program's output ended a line. With `source` (`zixir run -`), that is
+    the program and `path` only its name."""
     from . import project_file
     from .runtime import format_stats
 
     deny: tuple[str, ...] = ()
-    found = project_file.find(os.path.dirname(os.path.abspath(path)))
+    files: tuple[str, ...] = ()
+    here = os.getcwd() if source is not None else os.path.dirname(os.path.abspath(path))
+    found = project_file.find(here)
     if found is not None:  # [policy] of zixir.toml, beside the command line's --allow
         file_allow, deny = project_file.policy_rules(found)
+        files = project_file.policy_files(found)
         allow = list(file_allow) + list(allow or [])
-    with _runtime(workers, timeout, allow, allow_all, memory, deny) as rt:
+    with _runtime(workers, timeout, allow, allow_all, memory, deny, files) as rt:
         try:
-            value = rt.run_file(path)
+            value = rt.run_file(path, args=list(args or ()), source=source)
             return value, rt.output_at_line_start()
         finally:
             if stats:

@@ -10,7 +10,9 @@ import pytest
 
 from zixir.lang import checker
 from zixir.lang.checker import analyze, check, check_program, names_in_scope
+from zixir.lang.errors import ZixirError
 from zixir.lang.parser import parse
+from zixir.lang.session import Session
 
 ROOT = Path(__file__).parent.parent.parent
 CASES = [json.loads(line) for line in
@@ -62,19 +64,66 @@ def test_corpus_static_error_is_found_without_running(case):
 
 @pytest.mark.parametrize("source", [
     "10 / 0",
-    '"a" * 3',
-    "true + 1",
-    "[1] + [2]",
     "[1, 2][5]",
     '{"a": 1}["b"]',
     "engine.list_sum(5)",
     "engine.dot_product([1.0], [1.0, 2.0])",
-    "for x in 5: x",
-    "while 1 { 2 }",
     "match 3 { 1 => 1 }",
 ])
 def test_program_failing_only_at_run_time_is_not_reported(source):
     assert check(source) == []
+
+
+@pytest.mark.parametrize("source, message", [
+    ('"a" * 3', "Invalid binary operation: string * int"),
+    ('"a" - 1', "Invalid binary operation: string - int"),
+    ('("a" + 1) - 2', "Invalid binary operation: string - int"),
+    ("true + 1", "Invalid binary operation: bool + int"),
+    ("[1] + [2]", "Invalid binary operation: list + list"),
+    ('1 < "a"', "Invalid binary operation: int < string"),
+    ('"a" ** 2', "Invalid binary operation: string ** int"),
+    ("1.5 .. 3", "range needs two integers"),
+    ("for x in 5: x", "For loop requires a list, range or map, got int"),
+    ('for x in "abc": x', "For loop requires a list, range or map, got string"),
+    ("while 1 { 2 }", "While loop condition must be boolean, got int"),
+    ("upper(5)", "upper: expected a string, got int"),
+    ('sqrt("x")', "sqrt: expected a number, got string"),
+    ("div(1.5, 2)", "div: expected an integer, got float"),
+    ("map([1], (a, b) => a)", "map: the function <lambda> takes 2 arguments, but map passes 1"),
+    ("reduce([1], x => x, 0)", "reduce: the function <lambda> takes 1 argument, but reduce "
+                               "passes 2"),
+    ("fn f(a, b) { a }\nfilter([1], f)", "filter: the function f takes 2 arguments"),
+    ("map([1], 5)", "map: expected a function, got int"),
+])
+def test_provably_wrong_operands_are_reported(source, message):
+    """What always fails when it runs, as the runtime would word it (`zixir check` and the
+    editor agree with `zixir run`)."""
+    found = [(d.severity, d.message) for d in check(source)]
+    assert any(severity == "error" and message in text for severity, text in found), found
+    with pytest.raises(ZixirError) as info:
+        Session().eval(source)
+    assert message.split(":")[0] in info.value.message
+
+
+@pytest.mark.parametrize("source", [
+    "let x = 1\nx + 1", '"a" + 1', '"a" + [1]', "1 + 2.5", '"a" < "b"', "2 ** 0.5",
+    "for x in {a: 1}: x", "for x in 0..3: x", "while true { break }", "upper(str(5))",
+    "map([1], x => x)", "reduce([1], (a, x) => a + x, 0)", "map([1], str)", "abs(-1)",
+    "let f = x => x\nmap([1], f)", 'let x = 7 // 2', "sort([1], (a, b) => a - b)",
+])
+def test_valid_operands_are_not_reported(source):
+    assert [d for d in check(source) if d.severity == "error"] == []
+
+
+def test_double_slash_after_an_operand_warns():
+    (warning,) = check("let n = 7 // 2\nn")
+    assert warning.severity == "warning"
+    assert "'//' starts a comment" in warning.message and "div(a, b)" in warning.message
+    assert (warning.line, warning.column, warning.end_column) == (1, 11, 13)
+    for quiet in ("let n = 7 // seven\nn", "let n = 7 // the number of days\nn",
+                  "// 7 // 2\n1", "let s = \"a // 2\"\ns", "f(1)  # // 2\nfn f(x) { x }"):
+        assert check(quiet) == [], quiet
+    assert any(d.severity == "warning" for d in check("let y = f(x) // (2 + 1)\nfn f(x) { x }"))
 
 
 @pytest.mark.parametrize("order", ["forward", "backward"])

@@ -208,9 +208,25 @@ def test_numbers_keep_their_spelling():
                    "[0x1F, 0o17, 0b101, 1_000, 2.5e-3, 1E3, 007, -0x10]\n")
 
 
-def test_strings_are_requoted_with_canonical_escapes():
-    assert fmt('"a\nb\t\\u{41}\\u{7}\\\\ \\"q\\" \\0"\n') == '"a\\nb\\tA\\u{7}\\\\ \\"q\\" \\0"\n'
+def test_strings_keep_their_spelling():
+    """Escapes (`\\u{41}`) and raw newlines are the user's choice: a string prints as written."""
+    written = '"a\nb\t\\u{41}\\u{7}\\\\ \\"q\\" \\0 \\#{x}"\n'
+    assert fmt(written) == written
+    assert fmt('let s =   "line one\nline two"\n') == 'let s = "line one\nline two"\n'
     assert quote("\u200b\r") == '"\\u{200B}\\r"'
+    assert quote("#{x} #") == '"\\#{x} #"'
+
+
+def test_interpolation_and_power_layout():
+    assert fmt('let s = "t: #{ a+1 } and #{f( 1,2 )}\\#{no}"\n') == (
+        'let s = "t: #{a + 1} and #{f(1, 2)}\\#{no}"\n')
+    assert fmt('"#{ {a: 1}.a }"\n') == '"#{{a: 1}.a}"\n'
+    assert fmt("-2**2\n") == "-2 ** 2\n"
+    assert fmt("(-2) ** 2 ** -1\n") == "(-2) ** 2 ** -1\n"
+    assert fmt("(2 ** 3) ** 2\n") == "(2 ** 3) ** 2\n"
+    assert fmt("-(a ** b)\n") == "-a ** b\n"
+    assert fmt("(-a) ** b\n") == "(-a) ** b\n"
+    assert fmt("(a * b) ** 2\n") == "(a * b) ** 2\n"
 
 
 def test_blank_lines_at_most_one_and_always_between_top_level_functions():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import engine
 from . import ast as A
@@ -384,6 +385,8 @@ class _Resolver:
         self.opaque_imports: list[A.Import] = []  # imports whose exported names are unknown
         self.current_toplevel: A.Stmt | None = None
         self.rebound_library_names: set[Definition] = set()
+        self.binaries: list[A.Binary] = []  # operators whose operand types are checked
+        self.loops: list[A.For | A.While] = []  # loops whose iterable or condition is checked
 
     # ---- diagnostics -----------------------------------------------------------------------
 
@@ -685,6 +688,11 @@ class _Resolver:
     def expr_Binary(self, node: A.Binary, scope: _Scope) -> None:
         self.expression(node.left, scope)
         self.expression(node.right, scope)
+        if isinstance(node, A.Binary):
+            self.binaries.append(node)
+
+    def expr_Interpolation(self, node: A.Interpolation, scope: _Scope) -> None:
+        self.expressions([p for p in node.parts if not isinstance(p, A.StrLit)], scope)
 
     expr_Logical = expr_Binary
 
@@ -811,6 +819,7 @@ class _Resolver:
 
     def expr_For(self, node: A.For, scope: _Scope) -> None:
         self.expression(node.iterable, scope)
+        self.loops.append(node)
         inner = _Scope(scope, scope.function, _end(node))
         inner.names[node.var] = self.new_definition(node.var, "for", node, node.var_node.span,
                                                     inner, _start(node.body))
@@ -818,6 +827,7 @@ class _Resolver:
 
     def expr_While(self, node: A.While, scope: _Scope) -> None:
         self.expression(node.condition, scope)
+        self.loops.append(node)
         self.loop_body(node.body, scope)
 
     def loop_body(self, body: A.Block, scope: _Scope) -> None:
@@ -1084,11 +1094,24 @@ class _Types:
         operand = self.of(node.operand)
         return operand if operand in (INT, FLOAT) else ANY
 
+    def type_Interpolation(self, node: A.Node) -> Type:
+        return STRING
+
     def type_Binary(self, node: A.Binary) -> Type:
         if node.op in ("==", "!=", "<", ">", "<=", ">="):
             return BOOL
         if node.op == "..":
             return ListOf(INT)
+        if node.op == "**":
+            left, right = self.of(node.left), self.of(node.right)
+            if NEVER in (left, right):
+                return NEVER
+            if left == INT and right == INT:
+                exponent = node.right
+                return INT if isinstance(exponent, A.IntLit) and exponent.value >= 0 else ANY
+            if left in (INT, FLOAT) and right in (INT, FLOAT):
+                return FLOAT
+            return ANY
         return self.arithmetic(node.op, self.of(node.left), self.of(node.right))
 
     @staticmethod
@@ -1209,7 +1232,57 @@ def _count(low: int, high: int | None, singular: bool = False) -> str:
 def _value_name(t: Type) -> str:
     if isinstance(t, Basic):
         return RUNTIME_NAMES.get(t.name, t.name)
+    if isinstance(t, FnType):
+        return "function"
     return "list" if isinstance(t, ListOf) else "map"
+
+
+def _known(t: Type) -> bool:
+    """Is `t` one definite kind of value (not Any, not Never)?"""
+    return t not in (ANY, NEVER)
+
+
+def _number(t: Type) -> bool:
+    return t in (INT, FLOAT)
+
+
+def operator_error(op: str, left: Type, right: Type) -> str | None:
+    """The runtime's message for `left op right` when these types always fail, else None."""
+    if not (_known(left) and _known(right)):
+        return None
+    if op in ("-", "*", "/", "%", "**"):
+        ok = _number(left) and _number(right)
+    elif op == "+":
+        ok = STRING in (left, right) or (_number(left) and _number(right))
+    elif op in ("<", ">", "<=", ">="):
+        ok = (_number(left) and _number(right)) or left == right == STRING
+    elif op == "..":
+        ok = left == right == INT
+    else:
+        return None
+    if ok:
+        return None
+    if op == "..":
+        return (f"Invalid binary operation: range needs two integers, got {_value_name(left)} "
+                f".. {_value_name(right)}")
+    return f"Invalid binary operation: {_value_name(left)} {op} {_value_name(right)}"
+
+
+#: what some built-ins require of their arguments (position -> kind), beyond the arity the
+#: registry gives: 'string', 'number', or ('function', N) for a function called with N
+#: arguments
+_BUILTIN_ARGUMENTS: dict[str, dict[int, Any]] = {
+    **{name: {0: "string"} for name in ("upper", "lower", "trim", "split", "starts_with",
+                                         "ends_with", "replace")},
+    **{name: {0: "number"} for name in ("abs", "sqrt", "floor", "ceil", "exp", "log",
+                                        "round")},
+    **{name: {1: ("function", 1)} for name in ("map", "filter", "flat_map", "group_by",
+                                               "pmap")},
+    "reduce": {1: ("function", 2)},
+    "attempt": {0: ("function", 0)},
+    "div": {0: "int", 1: "int"},
+    "rem": {0: "int", 1: "int"},
+}
 
 
 class _Checker:
@@ -1252,6 +1325,53 @@ class _Checker:
                                 self.types.annotated(d.annotation), f"assignment to {d.name}")
         for node in self.resolver.functions:
             self.results(node)
+        for binary in self.resolver.binaries:
+            message = operator_error(binary.op, self.types.of(binary.left),
+                                     self.types.of(binary.right))
+            if message:
+                self.resolver.error(message, binary.span)
+        for loop in self.resolver.loops:
+            self.loop(loop)
+
+    def loop(self, node: A.For | A.While) -> None:
+        if isinstance(node, A.For):
+            t = self.types.of(node.iterable)
+            if _known(t) and not isinstance(t, (ListOf, MapOf)):
+                self.resolver.error(f"For loop requires a list, range or map, got "
+                                    f"{_value_name(t)}", node.iterable.span)
+        else:
+            t = self.types.of(node.condition)
+            if _known(t) and t != BOOL:
+                self.resolver.error(f"While loop condition must be boolean, got "
+                                    f"{_value_name(t)}", node.condition.span)
+
+    def builtin_arguments(self, node: A.Call, name: str) -> None:
+        for position, kind in _BUILTIN_ARGUMENTS.get(name, {}).items():
+            if position >= len(node.args):
+                continue
+            arg = node.args[position]
+            t = self.types.of(arg)
+            if not _known(t):
+                continue
+            if kind == "string" and t != STRING:
+                self.resolver.error(f"{name}: expected a string, got {_value_name(t)}", arg.span)
+            elif kind == "number" and not _number(t):
+                self.resolver.error(f"{name}: expected a number, got {_value_name(t)}", arg.span)
+            elif kind == "int" and t != INT:
+                self.resolver.error(f"{name}: expected an integer, got {_value_name(t)}",
+                                    arg.span)
+            elif isinstance(kind, tuple):
+                n = kind[1]
+                if not is_callable(t):
+                    self.resolver.error(f"{name}: expected a function, got {_value_name(t)}",
+                                        arg.span)
+                elif isinstance(t, FnType) and (n < t.min_args or (
+                        t.max_args is not None and n > t.max_args)):
+                    label = arg.name if isinstance(arg, A.Name) else "<lambda>"
+                    self.resolver.error(
+                        f"{name}: the function {label} takes "
+                        f"{_count(t.min_args, t.max_args, singular=True)}, "
+                        f"but {name} passes {n}", arg.span)
 
     def expect(self, node: A.Node, actual: Type, expected: Type, what: str) -> None:
         if not compatible(actual, expected):
@@ -1282,6 +1402,12 @@ class _Checker:
         if t.arity_label is not None:
             self.arity(node, t.arity_label, t.min_args, t.max_args, singular=True)
             return
+        if isinstance(callee, A.Name) and not t.typed_params:
+            d = self.a.definition_of(callee)
+            if d is not None and d.kind == "builtin":
+                if self.arity(node, f"Function {callee.name}", t.min_args, t.max_args):
+                    self.builtin_arguments(node, callee.name)
+                return
         name = label or "<lambda>"
         if self.arity(node, f"Function {name}", t.min_args, t.max_args) and t.typed_params:
             for position, (arg, param) in enumerate(zip(node.args, t.params, strict=False), start=1):
@@ -1299,6 +1425,52 @@ class _Checker:
 # ---- entry points ------------------------------------------------------------------------------
 
 
+_OPERAND_ENDS = frozenset(("int", "float", "ident", "string", "template_end"))
+
+
+def comment_divisions(program: A.Program) -> list[Diagnostic]:
+    """Warnings for `7 // 2`: `//` starts a comment, so right after an operand, followed by
+    what reads as another operand, it silently drops the rest of the line."""
+    from .lexer import tokenize_with_comments
+
+    if "//" not in program.source:
+        return []
+    try:
+        tokens, comments = tokenize_with_comments(program.source, program.filename)
+    except ZixirError:
+        return []
+    out: list[Diagnostic] = []
+    by_line: dict[int, list] = {}
+    for t in tokens:
+        by_line.setdefault(t.end_line, []).append(t)
+    for comment in comments:
+        if not comment.text.startswith("//") or comment.own_line:
+            continue
+        before = [t for t in by_line.get(comment.line, ()) if t.end_column <= comment.column]
+        if not before:
+            continue
+        last = before[-1]
+        if not (last.kind in _OPERAND_ENDS or last.is_op(")", "]") or last.is_keyword(
+                "true", "false", "nil")):
+            continue
+        rest = comment.text[2:].strip()
+        if not rest or not (rest[0].isdigit() or rest[0] in "(-" or rest[0].isalpha()
+                            or rest[0] == "_"):
+            continue
+        try:
+            parsed = parse(rest)
+        except ZixirError:
+            continue
+        if len(parsed.body) != 1 or not isinstance(parsed.body[0], A.ExprStmt) or isinstance(
+                parsed.body[0].expr, A.Name):  # `x = 1 // seconds` is a comment
+            continue
+        out.append(Diagnostic(
+            "warning", "'//' starts a comment, so the rest of this line is ignored; for integer "
+            "division use div(a, b)", comment.line, comment.column, comment.line,
+            comment.column + 2, program.filename, "check"))
+    return out
+
+
 def read_file(path: str) -> str:
     with open(path, encoding="utf-8") as handle:
         return handle.read()
@@ -1314,6 +1486,7 @@ def analyze(program: A.Program, read_module: Callable[[str], str] | None = None)
     resolver.run()
     analysis._types.functions = resolver.functions
     _Checker(analysis, resolver).run()
+    analysis.diagnostics.extend(comment_divisions(program))
     analysis.diagnostics.sort(key=lambda d: (d.line, d.column, d.end_line, d.end_column))
     return analysis
 

@@ -213,7 +213,7 @@ def _static_type(node: A.Node, memo: dict[int, str | None],
                  names: Callable[[A.Name], str | None] | None) -> str | None:
     if isinstance(node, (A.IntLit, A.FloatLit)):
         return "num"
-    if isinstance(node, A.StrLit):
+    if isinstance(node, (A.StrLit, A.Interpolation)):
         return "str"
     if isinstance(node, A.BoolLit):
         return "bool"
@@ -222,7 +222,7 @@ def _static_type(node: A.Node, memo: dict[int, str | None],
     if isinstance(node, A.Binary):
         if node.op in COMPARISONS:
             return "bool"
-        if node.op in ("-", "*", "/", "%"):
+        if node.op in ("-", "*", "/", "%", "**"):
             return "num"
         if node.op != "+":
             return None
@@ -767,6 +767,21 @@ class Compiler:
     value_FloatLit = value_IntLit
     value_StrLit = value_IntLit
 
+    def value_Interpolation(self, node: A.Interpolation):
+        """An f-string whose holes are the embedded expressions converted as `str()` does."""
+        exprs = [part for part in node.parts if not isinstance(part, A.StrLit)]
+        stmts, values = self.seq([self.value(e) for e in exprs])
+        pieces: list[py.expr] = []
+        it = iter(values)
+        for part in node.parts:
+            if isinstance(part, A.StrLit):
+                if part.value:
+                    pieces.append(_const(part.value))
+            else:
+                text = self.at(_call("_zx_text", next(it)), part)
+                pieces.append(py.FormattedValue(text, -1, None))
+        return stmts, self.at(py.JoinedStr(pieces), node)
+
     def value_BoolLit(self, node: A.BoolLit):
         return [], self.at(_name("_zx_T" if node.value else "_zx_F"), node)
 
@@ -815,6 +830,8 @@ class Compiler:
             return stmts, py.IfExp(test, _name("_zx_T"), _name("_zx_F"))
         if op == "..":
             return stmts, self.at(_call("_zx_range", left, right), node)
+        if op == "**":
+            return stmts, self.at(_call("_zx_pow", left, right), node)
         lt, rt = self.stype(node.left), self.stype(node.right)
         binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
         if op == "+":

@@ -163,6 +163,14 @@ class PolicyDenied(ZixirRuntimeError):
     """The call policy refuses this module or function."""
 
 
+class FileAccessDenied(ZixirRuntimeError):
+    """A file built-in was given a path outside the directories the program may use."""
+
+
+class OutputClosed(ZixirRuntimeError):
+    """Standard output was closed by its reader (`zixir run f.zx | head -2`)."""
+
+
 class Overloaded(ZixirRuntimeError):
     """More calls are waiting than the pool's queue holds."""
 
@@ -197,6 +205,8 @@ __all__ = [
     "CircuitOpen",
     "RestartLimitExceeded",
     "PolicyDenied",
+    "FileAccessDenied",
+    "OutputClosed",
     "Overloaded",
     "RouterCrashed",
     "ProtocolError",

@@ -33,7 +33,7 @@ _ESCAPES_OUT = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0", "\\": "\\\\"
 
 # binding power of each binary operator; a compound expression (if, match, lambda, ...) is 0
 _PRECEDENCE = {"or": 2, "and": 3, "==": 4, "!=": 4, "<": 4, ">": 4, "<=": 4, ">=": 4, "..": 5,
-               "+": 6, "-": 6, "*": 7, "/": 7, "%": 7}
+               "+": 6, "-": 6, "*": 7, "/": 7, "%": 7, "**": 8.5}
 _PIPE, _UNARY, _POSTFIX, _ATOM = 1, 8, 9, 10
 _COMPOUND = (A.If, A.Match, A.For, A.While, A.Lambda, A.Return, A.Try)
 _CALLS = (A.Call, A.EngineCall, A.MemoryCall, A.WorkflowCall, A.PythonCall)
@@ -49,8 +49,10 @@ def format_source(source: str, filename: str | None = None) -> str:
 def quote(text: str) -> str:
     """A string literal for `text` with the canonical escapes."""
     out = ['"']
-    for ch in text:
-        if ch in _ESCAPES_OUT:
+    for i, ch in enumerate(text):
+        if ch == "#" and text.startswith("#{", i):
+            out.append("\\#")  # not an interpolation
+        elif ch in _ESCAPES_OUT:
             out.append(_ESCAPES_OUT[ch])
         elif ch.isprintable():
             out.append(ch)
@@ -441,7 +443,41 @@ class _Printer:
     _IntLit = _FloatLit = _number
 
     def _StrLit(self, e, indent, col, flat) -> str:
+        i = self._token_at(_start(e))
+        if i is not None and self.tokens[i].kind == "string":
+            return self._literal(self.tokens[i], e.value)
         return quote(e.value)
+
+    def _literal(self, span, value: str) -> str:
+        """A string literal (or a piece of one) as written, escapes and raw newlines kept;
+        requoted only where a raw line would end in whitespace, which no layout keeps."""
+        text = self._source(span)
+        lines = text.split("\n")
+        if all(line == line.rstrip() for line in lines[:-1]):
+            return text
+        closer = '"' if text.endswith('"') and len(text) > 1 else "#{"
+        return text[0] + quote(value)[1:-1] + closer
+
+    def _source(self, span) -> str:
+        """The source text from `span`'s start to its end (a token or a node)."""
+        if span.line == span.end_line:
+            return self.lines[span.line - 1][span.column - 1:span.end_column - 1]
+        parts = [self.lines[span.line - 1][span.column - 1:]]
+        parts += self.lines[span.line:span.end_line - 1]
+        parts.append(self.lines[span.end_line - 1][:span.end_column - 1])
+        return "\n".join(parts)
+
+    def _Interpolation(self, e, indent, col, flat) -> str:
+        """The literal pieces as written (each spans its quote or `}` to its `#{` or quote);
+        the embedded expressions in canonical layout, on one line."""
+        out = []
+        for part in e.parts:
+            if isinstance(part, A.StrLit):
+                out.append(self._literal(part, part.value))
+            else:
+                text = self.flat(part)
+                out.append(text if text is not None else self._source(part))
+        return "".join(out)
 
     def _BoolLit(self, e, indent, col, flat) -> str:
         return "true" if e.value else "false"
@@ -542,10 +578,12 @@ class _Printer:
         prec = _PRECEDENCE[e.op]
         op = self._operator_spelling(e)
         sep = op if op == ".." else f" {op} "
-        if not flat and self.flat(e) is not None and op != "..":
+        if not flat and self.flat(e) is not None and op not in ("..", "**"):
             return self._operator_chain(e, indent, col)
-        left = self.expr(e.left, indent, col, prec, flat)
-        right = self.expr(e.right, indent, _after(left, col) + len(sep), prec + 1, flat)
+        # `**` is right-associative, its base a postfix expression, its exponent a unary one
+        left_prec, right_prec = (_POSTFIX, _UNARY) if op == "**" else (prec, prec + 1)
+        left = self.expr(e.left, indent, col, left_prec, flat)
+        right = self.expr(e.right, indent, _after(left, col) + len(sep), right_prec, flat)
         return left + sep + right
 
     _Logical = _Binary

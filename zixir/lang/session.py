@@ -33,6 +33,7 @@ from .compiler import (
 )
 from .deep import EXECUTOR, RECURSION_LIMIT, run_deep
 from .errors import Frame, ZixirError, ZixirRuntimeError, ZixirSyntaxError
+from .files import FileAccess
 from .parser import parse
 from .services import Services, Unavailable
 from .values import (
@@ -42,6 +43,7 @@ from .values import (
     from_python,
     is_number,
     to_python,
+    to_text,
     type_name,
 )
 from .workflows import WorkflowSurface
@@ -58,6 +60,8 @@ class Session:
         self.services: Services = services if services is not None else Unavailable()
         self.filename = filename
         self.state = CompilerState(exports_of=self._exports_of)
+        self.files = FileAccess()
+        self.script_args: list[str] = []
         self.builtins = self._make_builtins()
         self.workflows = WorkflowSurface(self.services, guarded_call)
         self.namespace = self._new_namespace()
@@ -75,8 +79,18 @@ class Session:
         """Evaluate `source`; the value as a Zixir value (for printing in Zixir syntax)."""
         return run_deep(self._evaluate, source, filename or self.filename, False)
 
-    def run_file(self, path: str, call_main: bool = True) -> Any:
-        return run_deep(self._run_file, path, call_main, True)
+    def run_file(self, path: str, call_main: bool = True, args: list[str] | None = None,
+                 source: str | None = None) -> Any:
+        """Run a file; `args` are what its `args()` returns (the command line's rest). With
+        `source`, that is the program's text and `path` only its name (`<stdin>`)."""
+        if args is not None:
+            self.script_args = [str(a) for a in args]
+        return run_deep(self._run_file, path, call_main, True, source)
+
+    def allow_files(self, paths: list[str] | tuple[str, ...]) -> None:
+        """Let the file built-ins use these directories too (zixir.toml `[policy] files`)."""
+        for path in paths:
+            self.files.allow(path)
 
     def run_file_value(self, path: str, call_main: bool = True) -> Any:
         return run_deep(self._run_file, path, call_main, False)
@@ -88,8 +102,12 @@ class Session:
         value = self.execute(compiled, self.namespace)
         return to_python_checked(value) if convert else value
 
-    def _run_file(self, path: str, call_main: bool, convert: bool) -> Any:
-        value = self._evaluate(read_source(path), path, False)
+    def _run_file(self, path: str, call_main: bool, convert: bool,
+                  source: str | None = None) -> Any:
+        if source is None:
+            self.files.allow(os.path.dirname(os.path.abspath(path)))
+            source = read_source(path)
+        value = self._evaluate(source, path, False)
         if call_main:
             main = self.namespace.get(mangle("main"))
             if main is not None and callable(main) and B.arity(main) == (0, 0):
@@ -124,6 +142,14 @@ class Session:
         for name, entry in B.BUILTINS.items():
             names[mangle(name)] = entry.fn
         names[mangle("pmap")] = self._pmap
+        for name, fn in self.files.functions().items():
+            names[mangle(name)] = fn
+
+        def args() -> ZList:
+            return ZList(self.script_args)
+
+        args.zixir_name = "args"  # type: ignore[attr-defined]
+        names[mangle("args")] = args
         return names
 
     def _new_namespace(self) -> dict[str, Any]:
@@ -162,6 +188,8 @@ class Session:
             "_zx_str": str,
             "_zx_dict": dict,
             "_zx_add": support.add,
+            "_zx_pow": support.power,
+            "_zx_text": to_text,
             "_zx_append_owned": owned.append_owned,
             "_zx_put_owned": owned.put_owned,
             "_zx_check_mul": support.check_mul,

@@ -153,9 +153,11 @@ _STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\
 
 def quote(text: str) -> str:
     out = []
-    for ch in text:
+    for i, ch in enumerate(text):
         esc = _STRING_ESCAPES.get(ch)
-        if esc is not None:
+        if ch == "#" and text.startswith("#{", i):
+            out.append("\\#")  # the literal reads back as text, not as an interpolation
+        elif esc is not None:
             out.append(esc)
         elif not ch.isprintable():
             out.append(f"\\u{{{ord(ch):X}}}")
