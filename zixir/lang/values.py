@@ -296,6 +296,8 @@ def from_python(value: Any, _seen: int = 0) -> Any:
         return ZList([from_python(v) for v in value])
     if isinstance(value, dict):
         return from_python(dict(value))
+    if mod == "decimal" and t.__name__ == "Decimal":
+        return float(value)  # the nearest float (docs/language.md: values from Python)
     if callable(value):
         return value
     raise ZixirRuntimeError(f"cannot convert a Python {t.__name__} to a Zixir value")
