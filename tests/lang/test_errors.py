@@ -281,3 +281,35 @@ def test_length_of_enormous_range_is_a_zixir_error():
     fails("let r = 0..100000000000000000000\nr.length", ZixirRuntimeError)
     check_value = run("let r = 0..100000000000000000000\nr[5]")
     assert check_value == 5
+
+
+def test_sessions_never_mix_up_their_programs():
+    """Each session counts its own programs; the error translator must still find the right
+    one (an error in an earlier function after another session compiled a program)."""
+    from zixir.lang.session import Session
+
+    first = Session()
+    first.eval("fn f(x) { x - true }")
+    Session().eval("let y = [1, 2, 3]\ny[0] + 1")
+    with pytest.raises(ZixirRuntimeError) as info:
+        first.eval("f(1)")
+    assert info.value.message == "Invalid binary operation: int - bool"
+    assert (info.value.line, info.value.column) == (1, 11)
+
+
+def test_programs_of_plain_code_do_not_accumulate():
+    import gc
+
+    from zixir.lang.session import _PROGRAMS, Session
+
+    session = Session()
+    session.eval("fn keep(x) { x / 0 }")
+    gc.collect()
+    before = len(_PROGRAMS)
+    for i in range(300):
+        session.eval(f"let v{i} = {i} * 2")
+    gc.collect()
+    assert len(_PROGRAMS) <= before + 1
+    with pytest.raises(ZixirRuntimeError) as info:  # the function's program is kept
+        session.eval("keep(1)")
+    assert info.value.message == "Division by zero" and info.value.column == 14

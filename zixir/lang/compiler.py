@@ -28,6 +28,7 @@ How the semantics survive the translation:
 from __future__ import annotations
 
 import ast as py
+import itertools
 import os
 import warnings
 from collections.abc import Callable
@@ -43,6 +44,7 @@ _ARITH = {"+": py.Add, "-": py.Sub, "*": py.Mult, "/": py.Div, "%": py.Mod}
 _COMPARE = {"==": py.Eq, "!=": py.NotEq, "<": py.Lt, ">": py.Gt, "<=": py.LtE, ">=": py.GtE}
 COMPARISONS = frozenset(_COMPARE)
 TOPLEVEL_NAME = "_zx_toplevel"
+_PROGRAM_NUMBERS = itertools.count(1)
 
 
 # ---- names ---------------------------------------------------------------------------------
@@ -356,7 +358,9 @@ class Compiler:
     def generate(self, program: A.Program) -> tuple[py.Module, str, str]:
         self.state.programs += 1
         fname = f"{TOPLEVEL_NAME}{self.state.programs}"
-        gen_filename = f"<zixir {self.filename or 'input'} #{self.state.programs}>"
+        # unique in the process: the error translator finds a program by this name, and
+        # sessions (each counting its own programs) share one table
+        gen_filename = f"<zixir {self.filename or 'input'} #{next(_PROGRAM_NUMBERS)}>"
         self._hoist(program.body, self.block)
         body = self.block_body(program.body, TAIL, None)
         decls: list[py.stmt] = []

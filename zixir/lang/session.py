@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -48,8 +49,11 @@ from .values import (
 )
 from .workflows import WorkflowSurface
 
-# every compiled program, by its generated file name (how frames are recognised as Zixir's)
-_PROGRAMS: dict[str, CompiledProgram] = {}
+# every live compiled program, by its generated file name (how frames are recognised as
+# Zixir's; the names are unique in the process). Weak: a session holds its programs that
+# defined functions, which may run later; a program of plain top-level code is dropped once
+# it has run, so a long REPL session does not accumulate every line it ever ran.
+_PROGRAMS: weakref.WeakValueDictionary[str, CompiledProgram] = weakref.WeakValueDictionary()
 _PROGRAMS_LOCK = threading.Lock()
 
 
@@ -68,6 +72,8 @@ class Session:
         self._modules: dict[str, dict[str, Any]] = {}  # absolute path -> exported values
         self._loading: list[str] = []
         self._export_cache: dict[str, tuple[float, list[str], A.Program]] = {}
+        #: programs whose functions may still run (the only strong references to them)
+        self._programs: list[CompiledProgram] = []
 
     # ---- public API --------------------------------------------------------------------------
 
@@ -124,6 +130,8 @@ class Session:
         compiled.source = source  # type: ignore[attr-defined]
         with _PROGRAMS_LOCK:
             _PROGRAMS[compiled.gen_filename] = compiled
+        if _defines_functions(program):
+            self._programs.append(compiled)
         return compiled
 
     def execute(self, compiled: CompiledProgram, namespace: dict[str, Any]) -> Any:
@@ -404,6 +412,11 @@ def _memory_args(op: str, args: tuple, low: int, high: int) -> list[Any]:
     if args and type(args[0]) is not str:
         raise ZixirRuntimeError(f"memory.{op}: key must be a string, got {type_name(args[0])}")
     return list(args)
+
+
+def _defines_functions(program: A.Program) -> bool:
+    """Does running `program` make functions that may be called after it has finished?"""
+    return any(isinstance(node, (A.FnDef, A.Lambda, A.Import)) for node in A.walk(program))
 
 
 def to_python_checked(value: Any) -> Any:
