@@ -43,6 +43,8 @@ def _source_of(path: str | None) -> str | None:
 
 def report_error(error: ZixirError, filename: str | None, source: str | None = None) -> int:
     """Print a ZixirError the CLI way; return the exit status it calls for."""
+    if error.filename and filename and os.path.abspath(filename) == error.filename:
+        error.filename = filename  # as the user wrote it, as `zixir check` shows it
     shown_file = error.filename or filename
     if error.filename and error.filename != filename:
         source = _source_of(error.filename)

@@ -79,6 +79,10 @@ class RuntimeSession:
     def reset(self) -> None:
         self.runtime.reset()
 
+    def at_line_start(self) -> bool:
+        """Did the program's output end a line (or is there none)? The REPL ends it if not."""
+        return self.runtime.output_at_line_start(ending=True)
+
     def interrupt(self) -> None:
         self.runtime.interrupt()
 

@@ -147,7 +147,7 @@ def test_syntax_error_is_one_diagnostic_at_its_position():
     assert diag.source == "syntax" and diag.filename == "prog.zx"
 
 
-def test_check_never_raises_and_hides_checker_bugs_outside_tests(monkeypatch):
+def test_check_never_raises_and_reports_its_own_failure(monkeypatch, tmp_path):
     def broken(self):
         raise RuntimeError("bug")
 
@@ -155,8 +155,38 @@ def test_check_never_raises_and_hides_checker_bugs_outside_tests(monkeypatch):
     with pytest.raises(RuntimeError):
         check("1")
     monkeypatch.setattr(checker, "RAISE_INTERNAL_ERRORS", False)
-    assert check("x") == []
-    assert check_program(parse("x")) == []
+    for found in (check("x", "f.zx"), check_program(parse("x", "f.zx"))):
+        (diag,) = found
+        assert diag.severity == "error" and diag.filename == "f.zx"
+        assert diag.message == ("internal error in the checker (RuntimeError: bug); the "
+                                "program was not checked")
+
+
+def test_zixir_check_exits_1_when_the_checker_fails(tmp_path):
+    """Through the command: a checker bug is not an "ok"."""
+    import subprocess
+    import sys
+
+    program = tmp_path / "p.zx"
+    program.write_text("1 + 1\n", encoding="utf-8")
+    code = ("import sys\nfrom zixir.lang import checker\n"
+            "def broken(self):\n    raise RuntimeError('bug')\n"
+            "checker._Resolver.run = broken\nfrom zixir.cli import main\n"
+            f"sys.exit(main(['check', {str(program)!r}]))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert "ok" not in result.stdout
+    assert "internal error in the checker (RuntimeError: bug)" in result.stderr
+
+
+def test_syntax_errors_in_imported_files_are_reported(tmp_path):
+    (tmp_path / "lib.zx").write_text("pub fn f(x) {\n  x +\n", encoding="utf-8")
+    main = tmp_path / "main.zx"
+    for source in ('import "lib.zx"\n1\n', 'import "lib.zx" as lib\n1\n'):
+        (diag,) = check(source, str(main))
+        assert (diag.severity, diag.line, diag.column) == ("error", 1, 1)
+        assert diag.message.startswith("import: syntax error in lib.zx at line"), diag.message
 
 
 # ---- undefined names -------------------------------------------------------------------------
@@ -473,9 +503,11 @@ def test_missing_import_is_an_error(tmp_path):
 def test_unknown_exports_silence_undefined_names(tmp_path):
     (tmp_path / "broken.zx").write_text("pub fn (", encoding="utf-8")
     main = str(tmp_path / "main.zx")
-    assert errors('import "broken.zx"\nanything(1)', main) == []
+    broken = ("import: syntax error in broken.zx at line 1, column 5: Expected 'let' or 'fn' "
+              "after 'pub'")
+    assert errors('import "broken.zx"\nanything(1)', main) == [(broken, 1, 1)]
     assert errors('anything(1)\nimport "broken.zx"', main) == [
-        ("Undefined function: anything", 1, 1)]
+        ("Undefined function: anything", 1, 1), (broken, 2, 1)]
     assert errors('import "lib.zx"\nanything(1)') == []  # no file name: exports unknown
 
 

@@ -390,12 +390,13 @@ class _Resolver:
 
     # ---- diagnostics -----------------------------------------------------------------------
 
-    def error(self, message: str, span: Span, severity: str = "error") -> None:
+    def error(self, message: str, span: Span, severity: str = "error",
+              source: str = "check") -> None:
         line, column, end_line, end_column = span
         if (end_line, end_column) <= (line, column):
             end_line, end_column = line, column + 1
         self.a.diagnostics.append(Diagnostic(severity, message, line, column, end_line,
-                                             end_column, self.program.filename, "check"))
+                                             end_column, self.program.filename, source))
 
     # ---- definitions -----------------------------------------------------------------------
 
@@ -469,6 +470,7 @@ class _Resolver:
 
     def import_definitions(self, node: A.Import, scope: _Scope) -> list[Definition]:
         if node.alias is not None:
+            self.module_exports(node)  # for its diagnostics: a missing or broken file
             return [self.new_definition(node.alias, "import", node, node.span, scope, _end(node))]
         exports = self.module_exports(node)
         if exports is None:
@@ -497,7 +499,9 @@ class _Resolver:
             return None
         try:
             module = parse(source, path)
-        except ZixirSyntaxError:
+        except ZixirSyntaxError as err:
+            self.error(f"import: syntax error in {node.path} at line {err.line}, column "
+                       f"{err.column}: {err.message}", node.span)
             return None
         aliases = {n.name: n.type for n in A.walk(module.body) if isinstance(n, A.TypeAlias)}
         reassigned = {n.name for n in A.walk(module.body) if isinstance(n, A.Assign)}
@@ -858,7 +862,8 @@ class _Resolver:
     def expr_Break(self, node: A.Node, scope: _Scope) -> None:
         if self.fn.loop_depth <= 0:
             word = "break" if isinstance(node, A.Break) else "continue"
-            self.error(f"'{word}' outside of a loop", node.span)
+            # the compiler refuses it before anything runs: a syntax error for `zixir run` too
+            self.error(f"'{word}' outside of a loop", node.span, source="syntax")
 
     expr_Continue = expr_Break
 
@@ -1492,13 +1497,20 @@ def analyze(program: A.Program, read_module: Callable[[str], str] | None = None)
 
 
 def check_program(program: A.Program) -> list[Diagnostic]:
-    """The diagnostics of a parsed program; a failure of the checker itself yields none."""
+    """The diagnostics of a parsed program. A failure of the checker itself is reported as an
+    error (never as "no problems"): `zixir check` must not say ok about what it could not
+    check."""
     try:
         return analyze(program).diagnostics
-    except Exception:
+    except Exception as exc:
         if RAISE_INTERNAL_ERRORS:
             raise
-        return []
+        return [_internal_error(exc, program.filename)]
+
+
+def _internal_error(exc: Exception, filename: str | None) -> Diagnostic:
+    return Diagnostic("error", f"internal error in the checker ({type(exc).__name__}: {exc}); "
+                      "the program was not checked", 1, 1, 1, 2, filename, "check")
 
 
 def check(source: str, filename: str | None = None) -> list[Diagnostic]:
@@ -1507,10 +1519,10 @@ def check(source: str, filename: str | None = None) -> list[Diagnostic]:
         program = parse(source, filename)
     except ZixirError as exc:
         return [Diagnostic.from_error(exc)]
-    except Exception:
+    except Exception as exc:
         if RAISE_INTERNAL_ERRORS:
             raise
-        return []
+        return [_internal_error(exc, filename)]
     return check_program(program)
 
 

@@ -523,7 +523,13 @@ def localize(exc: BaseException, outer: list[Frame] | None = None) -> ZixirError
     if frames and not err.has_position:
         tb_entry, lasti, program = frames[-1]
         pos = _position(tb_entry.tb_frame.f_code, lasti)
-        if pos:
+        info = program.spans.get(pos) if pos else None
+        node = info.node if info is not None else None
+        if isinstance(node, (A.EngineCall, A.EngineRef)) and err.message.startswith(
+                "unknown engine op"):  # at the op's name, where `zixir check` puts it
+            column = node.column + len("engine.")
+            err.at(node.line, column, node.line, column + len(node.op), program.filename)
+        elif pos:
             err.at(pos[0], pos[1] + 1, pos[2], pos[3] + 1, program.filename)
     if err.filename is None and frames:
         err.filename = frames[-1][2].filename

@@ -229,7 +229,10 @@ class Router:
         if method == "interrupt":
             return interrupt_evaluations()
         if method == "at_line_start":
-            return bool(getattr(sys.stdout, "at_line_start", True))
+            at_start = bool(getattr(sys.stdout, "at_line_start", True))
+            if params and params[0] and hasattr(sys.stdout, "at_line_start"):
+                sys.stdout.at_line_start = True  # the caller ends the line itself
+            return at_start
         if method == "stats":
             snap = self.stats.snapshot()
             snap["workers"] = self.pool.snapshot()

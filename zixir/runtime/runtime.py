@@ -342,9 +342,12 @@ class Runtime:
         """Stop the Zixir code running in the router (it fails with "interrupted")."""
         return self._request("interrupt", [], timeout=CONTROL_TIMEOUT)
 
-    def output_at_line_start(self) -> bool:
-        """Did the program's printed output end with a newline (or is there none)?"""
-        return self._request("at_line_start", [], timeout=CONTROL_TIMEOUT)
+    def output_at_line_start(self, ending: bool = False) -> bool:
+        """Did the program's printed output end with a newline (or is there none)? With
+        `ending`, the caller is about to end the line itself, so the next answer is yes
+        until the program prints again."""
+        return self._request("at_line_start", [ending] if ending else [],
+                             timeout=CONTROL_TIMEOUT)
 
     def call_python(self, module: str, function: str, args: list | tuple = (),
                     kwargs: dict | None = None, *, timeout: float | None = None,
