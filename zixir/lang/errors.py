@@ -9,7 +9,7 @@ that was running when they reach it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,8 @@ class Frame:
     function: str
     line: int
     column: int
+    #: the file the function is in (None: the program's own file, or not known)
+    filename: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.function} (line {self.line}, column {self.column})"

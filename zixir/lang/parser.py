@@ -650,7 +650,8 @@ class Parser:
             self.span_from(param, tok, tok)
             return self._lambda_body(tok, [param], None, arrow=True)
         if tok.text in ("engine", "memory", "workflow") and nxt.is_op(".") and self.peek(1).kind in (
-                "ident", "keyword") and not self._pattern_mode:
+                "ident", "keyword") and not self._pattern_mode and (
+                tok.text == "engine" or self._namespace_call()):
             self.advance()
             op_tok = self.advance()
             has_call = self.peek().is_op("(") and not self.breaks_line(self.peek())
@@ -670,6 +671,12 @@ class Parser:
             args = self.arguments()
             return self.node(A.MemoryCall, tok, op_tok.text, args)
         return self.node(A.Name, tok, tok.text)
+
+    def _namespace_call(self) -> bool:
+        """At `memory` or `workflow` before `.NAME`: is it a call, `NAME.X(...)`? Only calls
+        are reserved for the namespace; `memory.a` reads field `a` of a variable."""
+        call = self.peek(2)
+        return call.is_op("(") and not self.breaks_line(call)
 
     def _workflow_call(self, tok, op_tok, has_call: bool) -> A.Expr:
         if op_tok.text not in WORKFLOW_MEMBERS:

@@ -14,6 +14,8 @@ which Zixir expression failed, and the traceback's frames give the Zixir call ch
 from __future__ import annotations
 
 import os
+import re
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -313,6 +315,11 @@ class Session:
             future.result()  # waits for all: no call outlives the pmap
         for error in errors:
             if error is not None:
+                if isinstance(error, ZixirError) and error.call_chain:
+                    # the element ran on another thread: its chain starts at `f`; the calls
+                    # that led to this pmap come first
+                    error.call_chain = tuple(trim_chain(
+                        outer_chain(sys._getframe()) + list(error.call_chain)))
                 raise error
         return ZList(results)
 
@@ -505,10 +512,11 @@ def localize(exc: BaseException, outer: list[Frame] | None = None) -> ZixirError
             innermost_is_zixir = False
         tb = tb.tb_next
     chain: list[Frame] = list(outer or ())
-    for tb_entry, lasti, _program in frames:
+    for tb_entry, lasti, frame_program in frames:
         pos = _position(tb_entry.tb_frame.f_code, lasti)
         if pos:
-            chain.append(Frame(demangle(tb_entry.tb_frame.f_code.co_name), pos[0], pos[1] + 1))
+            chain.append(Frame(demangle(tb_entry.tb_frame.f_code.co_name), pos[0], pos[1] + 1,
+                               frame_program.filename))
     if isinstance(exc, ZixirError):
         err = exc
     else:
@@ -546,10 +554,12 @@ def outer_chain(frame: Any) -> list[Frame]:
     current = frame.f_back if frame is not None else None
     while current is not None:
         code = current.f_code
-        if code.co_filename in _PROGRAMS:
+        program = _PROGRAMS.get(code.co_filename)
+        if program is not None:
             pos = _position(code, current.f_lasti)
             if pos:
-                chain.append(Frame(demangle(code.co_name), pos[0], pos[1] + 1))
+                chain.append(Frame(demangle(code.co_name), pos[0], pos[1] + 1,
+                                   program.filename))
         current = current.f_back
     chain.reverse()
     return chain
@@ -651,9 +661,25 @@ def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node) -> 
     return type_name(value) if known else None
 
 
-def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary) -> str:
+#: Python's names of the value types, in TypeError messages, as Zixir names them
+_PY_TYPE_NAMES = {"str": "string", "int": "int", "float": "float", "ZList": "list",
+                  "list": "list", "dict": "map", "NoneType": "nil", "Bool": "bool",
+                  "ZRange": "range", "function": "function", "method": "function",
+                  "builtin_function_or_method": "function"}
+_PY_OPERANDS = re.compile(r"(?:unsupported operand type\(s\) for [^:]+:|not supported between "
+                          r"instances of) '(\w+)' and '(\w+)'")
+
+
+def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary,
+                   exc: BaseException | None = None) -> str:
     left = _operand_type(frame, program, node.left)
     right = _operand_type(frame, program, node.right)
+    if not (left and right) and exc is not None:
+        # operands that left no name behind (`("a" + 1) - 2`): Python's message names them
+        found = _PY_OPERANDS.search(str(exc))
+        if found:
+            left = left or _PY_TYPE_NAMES.get(found.group(1))
+            right = right or _PY_TYPE_NAMES.get(found.group(2))
     if left and right:
         return f": {left} {node.op} {right}"
     return f" '{node.op}'"
@@ -679,7 +705,8 @@ def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
     if isinstance(node, A.Call) and isinstance(exc, TypeError) and raised_here:
         return _call_error(exc, node, info, frame, program)
     if isinstance(node, A.Binary):
-        return ZixirRuntimeError(f"Invalid binary operation{_operand_types(frame, program, node)}")
+        return ZixirRuntimeError(
+            f"Invalid binary operation{_operand_types(frame, program, node, exc)}")
     if isinstance(node, A.Unary):
         known, value = _peek(frame, program, node.operand)
         detail = f": {node.op}{type_name(value)}" if known else ""

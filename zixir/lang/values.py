@@ -56,11 +56,47 @@ class ZList(list):
     __lt__ = __le__ = __gt__ = __ge__ = _undefined
     __hash__ = None  # type: ignore[assignment]
 
+    def __eq__(self, other):
+        # Python's list equality takes an element as equal to itself, so `[n] == [n]` would
+        # be true for NaN while `n == n` is false; equal lists holding a NaN are compared
+        # element by element instead
+        result = list.__eq__(self, other)
+        if result is True and _holds_nan(self):
+            return _deep_equal(self, other)
+        return result
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
     def __repr__(self) -> str:
         return to_literal(self)
 
     def __reduce__(self):
         return (ZList, (list(self),))
+
+
+def _deep_equal(a: Any, b: Any) -> bool:
+    """Structural equality where no value is taken as equal to itself without comparing."""
+    if type(a) is dict and type(b) is dict:
+        return a.keys() == b.keys() and all(_deep_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_deep_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _holds_nan(items: list) -> bool:
+    for x in items:
+        t = type(x)
+        if t is float:
+            if x != x:
+                return True
+        elif t is ZList or t is list:
+            if _holds_nan(x):
+                return True
+        elif t is dict and _holds_nan(list(x.values())):
+            return True
+    return False
 
 
 class ZRange:

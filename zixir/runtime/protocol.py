@@ -420,7 +420,7 @@ def error_to_wire(exc: BaseException) -> dict:
             "end_line": exc.end_line,
             "end_column": exc.end_column,
             "filename": exc.filename,
-            "call_chain": [[f.function, f.line, f.column] for f in exc.call_chain],
+            "call_chain": [[f.function, f.line, f.column, f.filename] for f in exc.call_chain],
         }
         for field in _EXTRA_FIELDS:
             if field in exc.__dict__:
