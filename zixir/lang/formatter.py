@@ -294,7 +294,8 @@ class _Printer:
             out.extend(text_lines)
 
         for i, node in enumerate(nodes):
-            is_fn = top and isinstance(node, A.FnDef)
+            # a blank line around top-level functions, except between one-line ones
+            is_fn = top and isinstance(node, A.FnDef) and node.line != node.end_line
             separate = top and (is_fn or previous_fn)
             for comment in self._take_before(_start(node)):
                 put(comment.line, [pad + comment.text], separate)
@@ -365,6 +366,9 @@ class _Printer:
     def body(self, block: A.Block, style: str, indent: int, col: int, flat: bool) -> str:
         """A body as it follows its header: ` {...}`, `: x`, `:` and lines, ` then x`, ` x`."""
         if style == "brace":
+            one_line = self._one_line_braces(block)
+            if one_line is not None and (flat or col + len(one_line) <= WIDTH):
+                return one_line  # `{ a; b }` written on one line stays on one line
             if flat:
                 if block.body or self._has_comment_within(block):
                     raise _NotFlat
@@ -384,6 +388,19 @@ class _Printer:
         if flat:
             raise _NotFlat
         return ":\n" + self._indented(block, indent + STEP)
+
+    def _one_line_braces(self, block: A.Block) -> str | None:
+        """` { a; b }` if the source wrote this brace body on one line, else None."""
+        if (not block.body or block.line != block.end_line or self._has_comment_within(block)
+                or _start(block.body[0]) == _start(block)):  # a `{KEY: ...}` map body
+            return None
+        parts = []
+        for stmt in block.body:
+            text = self._try_flat_stmt(stmt)
+            if text is None or "\n" in text:
+                return None
+            parts.append(text)
+        return " { " + "; ".join(parts) + " }"
 
     def _indented(self, block: A.Block, indent: int) -> str:
         following = self._next_token(_end(block))
@@ -500,9 +517,16 @@ class _Printer:
     # brackets
 
     def _seq(self, opener: str, items: list, closer: str, indent: int, col: int,
-             flat: bool) -> str:
+             flat: bool, node: A.Node | None = None) -> str:
         """Items between brackets: on one line, hugging a last item that needs lines, or one
-        per line with a trailing comma."""
+        per line with a trailing comma. Written one per line with a trailing comma, or with
+        comments among them, they stay one per line (the comments where they were)."""
+        if node is not None and items and ((self._has_comment_within(node)
+                                            and isinstance(node, (A.ListLit, A.MapLit))) or (
+                node.line != node.end_line and self._trailing_comma(node))):
+            if flat:
+                raise _NotFlat
+            return self._seq_lines(opener, items, closer, indent, node)
         if flat or not items:
             return opener + ", ".join(self._item(it, 0, 0, True) for it in items) + closer
         flats = [self._try(lambda it=it: self._item(it, 0, 0, True)) for it in items]
@@ -510,7 +534,12 @@ class _Printer:
             text = opener + ", ".join(flats) + closer
             if col + len(text) <= WIDTH:
                 return text
-        if all(f is not None for f in flats[:-1]) and flats[-1] is None:
+            if node is not None and node.line != node.end_line:
+                written = self._seq_as_written(opener, items, flats, closer, col)
+                if written is not None:
+                    return written
+        hug_written = node is not None and node.line != node.end_line
+        if all(f is not None for f in flats[:-1]) and (flats[-1] is None or hug_written):
             prefix = opener + "".join(f + ", " for f in flats[:-1])
             if col + len(prefix) <= WIDTH:
                 snapshot = self._snapshot()
@@ -522,6 +551,47 @@ class _Printer:
         lines = [opener]
         for it in items:
             lines.append(" " * inner + self._item(it, inner, inner, False) + ",")
+        lines.append(" " * indent + closer)
+        return "\n".join(lines)
+
+    def _seq_as_written(self, opener: str, items: list, flats: list[str], closer: str,
+                        col: int) -> str | None:
+        """Items that do not fit on one line, broken where the source broke them, each line
+        after the first aligned just inside the opening bracket; None if a line is too long."""
+        pad = " " * (col + len(opener))
+        lines = [opener + flats[0]]
+        for previous, it, text in zip(items, items[1:], flats[1:], strict=False):
+            if it.line > previous.end_line:
+                lines[-1] += ","
+                lines.append(pad + text)
+            else:
+                lines[-1] += ", " + text
+        lines[-1] += closer
+        if len(lines) == 1 or not _fits("\n".join(lines), col):
+            return None
+        return "\n".join(lines)
+
+    def _trailing_comma(self, node: A.Node) -> bool:
+        """Does a `,` come right before the closing bracket that ends `node`?"""
+        i = self._token_at((node.end_line, node.end_column - 1))
+        return i is not None and i > 0 and self.tokens[i - 1].is_op(",")
+
+    def _seq_lines(self, opener: str, items: list, closer: str, indent: int,
+                   node: A.Node) -> str:
+        inner = indent + STEP
+        closing = (node.end_line, node.end_column - 1)
+        lines = [opener]
+        for k, it in enumerate(items):
+            for comment in self._take_before(_start(it)):
+                lines.append(" " * inner + comment.text)
+            text = " " * inner + self._item(it, inner, inner, False) + ","
+            limit = _start(items[k + 1]) if k + 1 < len(items) else closing
+            trailing = self._take_trailing(it.end_line, limit)
+            if trailing is not None:
+                text += " " + trailing.text
+            lines.append(text)
+        for comment in self._take_before(closing):
+            lines.append(" " * inner + comment.text)
         lines.append(" " * indent + closer)
         return "\n".join(lines)
 
@@ -540,12 +610,12 @@ class _Printer:
         return self.expr(it, indent, col, 0, flat)
 
     def _ListLit(self, e, indent, col, flat) -> str:
-        return self._seq("[", e.items, "]", indent, col, flat)
+        return self._seq("[", e.items, "]", indent, col, flat, e)
 
     def _MapLit(self, e, indent, col, flat) -> str:
         if not e.entries and id(e) in self.brace_guard:
             return "({})"
-        return self._seq("{", e.entries, "}", indent, col, flat)
+        return self._seq("{", e.entries, "}", indent, col, flat, e)
 
     def _Comprehension(self, e, indent, col, flat) -> str:
         text = "[" + self.expr(e.element, indent, col + 1, _PIPE, flat) + f" for {e.var} in "
@@ -615,10 +685,13 @@ class _Printer:
             stages.append(value)
             value = value.args[0]
         stages.reverse()
+        if flat and self._pipe_written_on_lines(stages):
+            raise _NotFlat  # the source put stages on lines of their own: keep them there
         head = self.expr(value, indent, col, _PIPE, flat)
         if flat:
             return head + "".join(" |> " + self._stage(s, 0, 0, True) for s in stages)
-        if self.flat(e) is None:  # a stage needs lines: keep the chain on its line if it fits
+        if self.flat(e) is None and not self._pipe_written_on_lines(stages):
+            # a stage needs lines: keep the chain on its line if it fits
             snapshot = self._snapshot()
             text = head
             for stage in stages:
@@ -632,6 +705,16 @@ class _Printer:
         for stage in stages:
             text += "\n" + " " * inner + "|> " + self._stage(stage, inner, inner + 3, False)
         return text
+
+    def _pipe_written_on_lines(self, stages: list) -> bool:
+        """Does a `|>` of this chain start a line in the source?"""
+        for stage in stages:
+            i = bisect_left(self.starts, _end(stage.args[0]))
+            while i < len(self.tokens) and not self.tokens[i].is_op("|>"):
+                i += 1
+            if i < len(self.tokens) and self.tokens[i].newline_before:
+                return True
+        return False
 
     def _stage(self, call, indent: int, col: int, flat: bool) -> str:
         """The right side of a `|>`: the call without its first argument."""
@@ -653,7 +736,8 @@ class _Printer:
         else:
             head = f"python {quote(e.module)} {quote(e.function)} "
             args = list(args) + list(e.kwargs)
-        return head + self._seq("(", args, ")", indent, _after(head, col), flat)
+        return head + self._seq("(", args, ")", indent, _after(head, col), flat,
+                                e if not self._is_pipe(e) else None)
 
     def _Call(self, e, indent, col, flat) -> str:
         return self._call(e, e.args, indent, col, flat)
@@ -770,8 +854,13 @@ class _Printer:
         opener = self.tokens[i]
         inner = indent + STEP
         if opener.is_op("{"):
+            # arms end with a comma unless the source separated them by line breaks only
+            # (an arm with a brace body never takes one, so only the others tell)
+            told = [arm for arm in e.arms[:-1]
+                    if not (self._style(arm.body) == "brace" or len(arm.body.body) != 1)]
+            commas = not told or any(self._next_token(_end(arm)).is_op(",") for arm in told)
             arms = self._items(e.arms, inner, (e.end_line, e.end_column - 1),
-                               lambda arm, ind: self._arm(arm, ind, True))
+                               lambda arm, ind: self._arm(arm, ind, commas))
             return text + " {\n" + arms + "\n" + " " * indent + "}"
         following = self._next_token(_end(e))
         arms = self._items(e.arms, inner, (following.line, following.column),
@@ -783,7 +872,8 @@ class _Printer:
         text = self.pattern(arm.pattern)
         if arm.guard is not None:
             text += " if " + self.expr(arm.guard, indent, indent + len(text) + 4, _PIPE)
-        text += " =>"
+        arrow = self._next_token(_end(arm.guard if arm.guard is not None else arm.pattern))
+        text += " ->" if arrow.is_op("->") else " =>"  # either spelling, as written
         if self._style(arm.body) == "brace" or len(arm.body.body) != 1:
             return text + self.body(arm.body, "brace", indent, indent + len(text), False)
         reserve = 1 if comma else 0  # the comma must fit on the line too
