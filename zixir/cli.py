@@ -215,6 +215,23 @@ def cmd_debug(args: argparse.Namespace) -> int:
     return debug_main()
 
 
+def cmd_kernel(args: argparse.Namespace) -> int:
+    """`zixir kernel install`: make "Zixir" a Jupyter kernel (ipykernel must be installed)."""
+    try:
+        from .jupyter import install
+    except ImportError as e:  # pragma: no cover - the import itself needs nothing optional
+        print(f"zixir: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        where = install(user=args.prefix is None, prefix=args.prefix)
+    except ImportError:
+        print("zixir: error: the Jupyter kernel needs ipykernel and jupyter_client "
+              "(pip install 'zixir[jupyter]')", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"installed the Zixir kernel in {where}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zixir", description="Run and check Zixir programs.")
     parser.add_argument("--version", action="version", version="zixir 0.1.0")
@@ -264,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
         lsp.add_argument("--" + name.replace("_", "-"), nargs="?", const="", default=None,
                          help=argparse.SUPPRESS)
     lsp.set_defaults(handler=cmd_lsp)
+
+    kernel = sub.add_parser("kernel", help="the Jupyter kernel")
+    kernel.add_argument("action", choices=["install"], help="install the kernel spec")
+    kernel.add_argument("--prefix", default=None,
+                        help="install under this prefix (e.g. sys.prefix) instead of for the user")
+    kernel.set_defaults(handler=cmd_kernel)
 
     debug = sub.add_parser("debug", help="debug adapter (Debug Adapter Protocol) on stdio")
     debug.set_defaults(handler=cmd_debug)
