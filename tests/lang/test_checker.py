@@ -660,3 +660,15 @@ def test_names_in_scope_at_top_level_follow_order_and_shadowing():
 def test_definitions_are_listed_in_source_order():
     analysis = analyze(parse("fn f(a) { let b = a; b }\nlet c = 1\nfor d in [c] { d }"))
     assert [d.name for d in analysis.definitions] == ["f", "a", "b", "c", "d"]
+
+
+def test_python_calls_the_policy_refuses_are_warned_about(tmp_path):
+    program = tmp_path / "p.zx"
+    source = 'python "os" "getcwd" ()\npython "math" "sqrt" (2.0)\npython "mylib" "f" ()\n'
+    (tmp_path / "mylib.py").write_text("def f():\n    return 1\n", encoding="utf-8")
+    (warning,) = check(source, str(program))
+    assert (warning.severity, warning.line) == ("warning", 1)
+    assert warning.message.startswith('python "os" "getcwd" is not allowed')
+    assert "--allow os.getcwd" in warning.message
+    (tmp_path / "zixir.toml").write_text('[policy]\nallow = ["os.getcwd"]\n', encoding="utf-8")
+    assert check(source, str(program)) == []

@@ -386,6 +386,7 @@ class _Resolver:
         self.current_toplevel: A.Stmt | None = None
         self.rebound_library_names: set[Definition] = set()
         self.binaries: list[A.Binary] = []  # operators whose operand types are checked
+        self._policy: tuple[Any, list[str]] | None = None  # the call policy, once needed
         self.loops: list[A.For | A.While] = []  # loops whose iterable or condition is checked
 
     # ---- diagnostics -----------------------------------------------------------------------
@@ -761,6 +762,35 @@ class _Resolver:
     def expr_PythonCall(self, node: A.PythonCall, scope: _Scope) -> None:
         self.expressions(node.args, scope)
         self.expressions([k.value for k in node.kwargs], scope)
+        self.python_policy(node)
+
+    def python_policy(self, node: A.PythonCall) -> None:
+        """Warn about a call the call policy refuses as configured for this file (defaults
+        and zixir.toml); a warning, since `--allow` on the command line may still allow it."""
+        from zixir.runtime.policy import CallPolicy
+
+        from .errors import PolicyDenied
+
+        if self._policy is None:
+            allow: tuple[str, ...] = ()
+            deny: tuple[str, ...] = ()
+            filename = self.program.filename
+            directory = os.path.dirname(os.path.abspath(filename)) if filename else os.getcwd()
+            try:
+                from zixir import project_file
+
+                found = project_file.find(directory)
+                if found is not None:
+                    allow, deny = project_file.policy_rules(found)
+            except ZixirError:
+                pass  # a broken zixir.toml is reported when the program runs
+            self._policy = (CallPolicy(allow, deny), [directory])
+        policy, paths = self._policy
+        try:
+            policy.check(node.module, node.function, paths)
+        except PolicyDenied as denied:
+            self.error(f"{denied.message} (it fails when run unless allowed)", node.span,
+                       severity="warning")
 
     def expr_Lambda(self, node: A.Lambda, scope: _Scope) -> None:
         self.function(node, node.params, node.result_type, node.body, scope)
