@@ -293,6 +293,8 @@ class _Printer:
                 out.append("")
             out.extend(text_lines)
 
+        joinable = [False]  # did the previous statement end its line with nothing after it?
+        statements = render == self.statement  # (match arms are never joined)
         for i, node in enumerate(nodes):
             # a blank line around top-level functions, except between one-line ones
             is_fn = top and isinstance(node, A.FnDef) and node.line != node.end_line
@@ -313,7 +315,14 @@ class _Printer:
             lines = [pad + c.text for c in orphans] + [pad + line if j == 0 else line
                                                         for j, line in enumerate(
                                                             text.split("\n"))]
-            put(node.line, lines, separate)
+            joined = statements and out and i > 0 and not orphans and not separate and "\n" not in text \
+                and nodes[i - 1].end_line == node.line and joinable[0] \
+                and len(out[-1]) + 2 + len(text) <= WIDTH
+            if joined:  # `a(); b()` written on one line stays on it
+                out[-1] += "; " + text
+            else:
+                put(node.line, lines, separate)
+            joinable[0] = "\n" not in text and trailing is None
             last_line = node.end_line
             previous_fn = is_fn
         for comment in [] if open_end else self._take_before(end, tail_column, True):
