@@ -103,10 +103,9 @@ class Worker:
         try:
             frame = codec.encode_response(request_id, error, result)
         except p.UnencodableValue as e:
-            frame = codec.encode_response(request_id, {
-                "kind": "python", "type": "TypeError", "traceback": "",
-                "message": f"the result of {what} cannot be returned to zixir: {e}",
-            }, None)
+            frame = codec.encode_response(request_id, p.fault(
+                "ZixirRuntimeError", f"the result of {what} cannot be returned to zixir: {e}"),
+                None)
         except p.FrameTooLarge as e:
             frame = codec.encode_response(request_id, p.fault(
                 "ProtocolError", f"the result of {what} is too large to send: {e}"), None)

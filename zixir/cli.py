@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import Any
 
 from .lang.diagnostics import Diagnostic, format_diagnostic, format_error
-from .lang.errors import WorkflowWaiting, ZixirError, ZixirSyntaxError
+from .lang.errors import OutputClosed, WorkflowWaiting, ZixirError, ZixirSyntaxError
 from .lang.values import to_literal, to_python
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 CONFIG_HELP = ("settings file (default: zixir.toml in the script's directory or its parents); "
                "command-line options win over it")
+EXIT_CLOSED_OUTPUT = 141  # as a tool killed by SIGPIPE (`zixir run f.zx | head -2`)
+STDIN_NAME = "<stdin>"
+
+
+def exit_on_closed_output() -> int:
+    """The reader of standard output went away: stop quietly, as other tools do."""
+    from .lang.builtins import silence_stdout
+
+    silence_stdout()
+    return EXIT_CLOSED_OUTPUT
 
 
 def _source_of(path: str | None) -> str | None:
@@ -34,6 +45,8 @@ def _source_of(path: str | None) -> str | None:
 
 def report_error(error: ZixirError, filename: str | None, source: str | None = None) -> int:
     """Print a ZixirError the CLI way; return the exit status it calls for."""
+    if error.filename and filename and os.path.abspath(filename) == error.filename:
+        error.filename = filename  # as the user wrote it, as `zixir check` shows it
     shown_file = error.filename or filename
     if error.filename and error.filename != filename:
         source = _source_of(error.filename)
@@ -52,9 +65,21 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with the floats JSON cannot hold written as the strings "NaN", "Infinity" and
+    "-Infinity" (what `--json` prints; JSON has no literal for them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value
+
+
 def print_result(value: Any, as_json: bool, at_line_start: bool = True) -> None:
     if as_json:
-        text = json.dumps(to_python(value), default=_json_default, allow_nan=True)
+        text = json.dumps(json_safe(to_python(value)), default=_json_default, allow_nan=False)
     elif value is None:
         return
     else:
@@ -65,10 +90,29 @@ def print_result(value: Any, as_json: bool, at_line_start: bool = True) -> None:
     sys.stdout.flush()
 
 
+def _unreadable(path: str) -> str | None:
+    """Why `path` cannot be a program to run or check, or None if it can."""
+    if os.path.isdir(path):
+        return f"{path} is a directory, not a Zixir file"
+    if not os.path.exists(path):
+        return f"no such file: {path}"
+    if not os.access(path, os.R_OK):
+        return f"cannot read {path}: permission denied"
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    path = args.file
-    if not os.path.isfile(path):
-        print(f"zixir: error: no such file: {path}", file=sys.stderr)
+    path, source = args.file, None
+    if path == "-":  # the program on standard input
+        path, source = STDIN_NAME, sys.stdin.read()
+    else:
+        problem = _unreadable(path)
+        if problem:
+            print(f"zixir: error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.memory and os.path.isdir(args.memory):
+        print(f"zixir: error: --memory needs a file path (the store is one SQLite file), but "
+              f"{args.memory} is a directory", file=sys.stderr)
         return EXIT_USAGE
     from .runtime_bridge import run_file_for_cli
 
@@ -77,14 +121,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             path, workers=args.workers, timeout=args.timeout, allow=args.allow,
             allow_all=args.allow_all, stats=args.stats, memory=args.memory,
             dashboard=args.dashboard, quiet=args.quiet, log_json=args.log_json,
-            metrics_port=args.metrics_port, config=args.config)
+            metrics_port=args.metrics_port, config=args.config, args=args.args, source=source)
     except WorkflowWaiting as waiting:
         sys.stdout.flush()
         print(f"zixir: {waiting.message}", file=sys.stderr)
         return EXIT_WAITING
+    except OutputClosed:
+        return exit_on_closed_output()
     except ZixirError as error:
         sys.stdout.flush()
-        return report_error(error, path)
+        return report_error(error, path, source)
     except KeyboardInterrupt:
         print("\nzixir: interrupted", file=sys.stderr)
         return 130
@@ -99,19 +145,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     checked: set[str] = set()
     for path in args.files:
+        stdin = path == "-"
         # the zixir.toml `zixir run` would use for this file, checked once
-        where = args.config or project_file.find(os.path.dirname(os.path.abspath(path)))
+        start = os.getcwd() if stdin else os.path.dirname(os.path.abspath(path))
+        where = args.config or project_file.find(start)
         if where and os.path.abspath(where) not in checked:
             checked.add(os.path.abspath(where))
             try:
-                project_file.for_script(path, args.config)
+                project_file.for_script(None if stdin else path, args.config)
             except project_file.ProjectFileError as error:
                 status = max(status, report_error(error, where))
-        source = _source_of(path)
-        if source is None:
-            print(f"zixir: error: cannot read {path}", file=sys.stderr)
-            status = max(status, EXIT_USAGE)
-            continue
+        if stdin:
+            source, path = sys.stdin.read(), STDIN_NAME
+        else:
+            problem = _unreadable(path)
+            source = None if problem else _source_of(path)
+            if source is None:
+                print(f"zixir: error: {problem or f'cannot read {path}'}", file=sys.stderr)
+                status = max(status, EXIT_USAGE)
+                continue
         diagnostics: list[Diagnostic] = check(source, path)
         for diag in diagnostics:
             print(format_diagnostic(diag, source, path), file=sys.stderr)
@@ -193,6 +245,21 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {port}")
     return port
+def cmd_kernel(args: argparse.Namespace) -> int:
+    """`zixir kernel install`: make "Zixir" a Jupyter kernel (ipykernel must be installed)."""
+    try:
+        from .jupyter import install
+    except ImportError as e:  # pragma: no cover - the import itself needs nothing optional
+        print(f"zixir: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        where = install(user=args.prefix is None, prefix=args.prefix)
+    except ImportError:
+        print("zixir: error: the Jupyter kernel needs ipykernel and jupyter_client "
+              "(pip install 'zixir[jupyter]')", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"installed the Zixir kernel in {where}")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,7 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a program and print its value")
-    run.add_argument("file")
+    run.add_argument("file", help="the program (- reads it from standard input)")
+    run.add_argument("args", nargs="*", metavar="ARG",
+                     help="arguments for the program, its args() (after -- they may start "
+                          "with -)")
     run.add_argument("--workers", type=int, default=None, help="Python worker processes")
     run.add_argument("--timeout", type=float, default=None, help="Python call timeout (s)")
     run.add_argument("--json", action="store_true", help="print the value as JSON")
@@ -263,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help=argparse.SUPPRESS)
     lsp.set_defaults(handler=cmd_lsp)
 
+    kernel = sub.add_parser("kernel", help="the Jupyter kernel")
+    kernel.add_argument("action", choices=["install"], help="install the kernel spec")
+    kernel.add_argument("--prefix", default=None,
+                        help="install under this prefix (e.g. sys.prefix) instead of for the user")
+    kernel.set_defaults(handler=cmd_kernel)
+
     debug = sub.add_parser("debug", help="debug adapter (Debug Adapter Protocol) on stdio")
     debug.set_defaults(handler=cmd_debug)
 
@@ -289,7 +365,13 @@ def _dashboard_without_port(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(_dashboard_without_port(sys.argv[1:] if argv is None else argv))
+    argv = _dashboard_without_port(list(sys.argv[1:] if argv is None else argv))
+    if argv and argv[0] == "run":
+        # the program's own arguments may come before or after zixir's options
+        run_parser = parser._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+        args = run_parser.parse_intermixed_args(argv[1:])
+    else:
+        args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -297,4 +379,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        status = main()
+    except BrokenPipeError:
+        status = exit_on_closed_output()
+    sys.exit(status)

@@ -2,7 +2,7 @@
 script's directory, then its parents) or named with `--config FILE` / `Runtime(config=PATH)`.
 
     [runtime]               RuntimeConfig options: workers, call_timeout, breakers, limits ...
-    [policy]                allow, deny, allow_all
+    [policy]                allow, deny, allow_all, files
     [modules.llm]           per-module call settings, validated by zixir.runtime.modules
     [modules."llm.complete"]
 
@@ -203,7 +203,11 @@ POLICY_KEYS: dict[str, Key] = {
     "allow": Key(_names, "modules / functions allowed beyond the default allowance"),
     "deny": Key(_names, "modules / functions refused, even if allowed (deny wins)"),
     "allow_all": Key(_bool, "allow every Python call (trusted code only; deny still applies)"),
+    "files": Key(_paths, "directories the file built-ins may use besides the working and the "
+                         "script's directory ([])"),
 }
+#: `[policy]` keys whose RuntimeConfig field has another name
+POLICY_FIELDS = {"files": "file_paths"}
 TABLES = ("runtime", "policy", "modules")
 
 
@@ -340,7 +344,7 @@ class _Validator:
         for key, value in data.get("runtime", {}).items():
             options[key] = self.check("runtime", RUNTIME_KEYS, key, value)
         for key, value in data.get("policy", {}).items():
-            options[key] = self.check("policy", POLICY_KEYS, key, value)
+            options[POLICY_FIELDS.get(key, key)] = self.check("policy", POLICY_KEYS, key, value)
         modules = self.modules(data.get("modules", {}))
         if modules:
             options["modules"] = modules

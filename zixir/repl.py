@@ -37,20 +37,52 @@ def needs_more(text: str) -> bool:
     return False
 
 
+_CONTINUES = ("else", "rescue")
+
+
+def may_continue(text: str) -> bool:
+    """Could the next line still belong to `text`? A complete multi-line `if`/`try` whose
+    last line closes a brace block may be followed by `else {` / `rescue e {` on a line of
+    its own, a layout files accept (`}` then `else {`)."""
+    lines = text.split("\n")
+    if len(lines) < 2 or lines[-1].strip() != "}":
+        return False
+    words = text.split()
+    return bool(words) and words[0] in ("if", "try", "let") and (
+        "if" in words or "try" in words)
+
+
 def read_inputs(read_line: Callable[[str], str]) -> Iterator[str]:
     """Complete inputs from a line reader (raises EOFError at the end, as input() does)."""
+    pending: str | None = None  # a line read ahead that starts the next input
     while True:
-        buffer = read_line(PROMPT)
+        if pending is not None:
+            buffer, pending = pending, None
+        else:
+            buffer = read_line(PROMPT)
         if not buffer.strip():
             continue
-        while needs_more(buffer):
+        while True:
+            while needs_more(buffer):
+                try:
+                    line = read_line(CONTINUATION)
+                except EOFError:
+                    break
+                if not line.strip() and not needs_more(buffer + "\n"):
+                    break
+                buffer += "\n" + line
+            if not may_continue(buffer):
+                break
             try:
                 line = read_line(CONTINUATION)
             except EOFError:
                 break
-            if not line.strip() and not needs_more(buffer + "\n"):
-                break
-            buffer += "\n" + line
+            if line.split()[:1] and line.split()[0] in _CONTINUES:
+                buffer += "\n" + line
+                continue
+            if line.strip():
+                pending = line
+            break
         yield buffer
 
 
@@ -130,5 +162,8 @@ def _loop(session, read_line: Callable[[str], str] | None, workers: int | None) 
             session.interrupt()
             print("interrupted", file=sys.stderr)
             continue
+        at_line_start = getattr(session, "at_line_start", lambda: True)()
         if value is not None:
-            print(to_literal(value))
+            print(("" if at_line_start else "\n") + to_literal(value))
+        elif not at_line_start:
+            print()  # `print("abc")`: the next prompt must not write over it

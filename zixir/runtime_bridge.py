@@ -49,23 +49,26 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
                      stats: bool = False, memory: str | None = None,
                      dashboard: int | None = None, quiet: bool = False,
                      log_json: bool = False, metrics_port: int | None = None,
-                     config: str | None = None) -> tuple[Any, bool]:
-    """Run `path` (calling `fn main`); its value (plain Python) and whether the program's
-    output ended a line. `dashboard`: serve the live dashboard on that port (0: a free one);
-    `quiet`: no progress bars; `log_json`: events as JSON lines even on a terminal;
-    `metrics_port`: serve Prometheus metrics while it runs; `config`: the zixir.toml to use
-    instead of the nearest one."""
+                     config: str | None = None, args: list[str] | None = None,
+                     source: str | None = None) -> tuple[Any, bool]:
+    """Run `path` (calling `fn main`) with `args` as its `args()`; its value (plain Python)
+    and whether the program's output ended a line. With `source` (`zixir run -`), that is
+    the program and `path` only its name. `dashboard`: serve the live dashboard on that port
+    (0: a free one); `quiet`: no progress bars; `log_json`: events as JSON lines even on a
+    terminal; `metrics_port`: serve Prometheus metrics while it runs; `config`: the
+    zixir.toml to use instead of the nearest one (the script's, or the working directory's
+    for a program read from stdin)."""
     from .runtime import format_stats
 
-    options = runtime_options(path, config, workers=workers, timeout=timeout, allow=allow,
-                              allow_all=allow_all, memory=memory, metrics_port=metrics_port,
-                              progress=False if quiet else None,
+    options = runtime_options(None if source is not None else path, config, workers=workers,
+                              timeout=timeout, allow=allow, allow_all=allow_all, memory=memory,
+                              metrics_port=metrics_port, progress=False if quiet else None,
                               log_format="json" if log_json else None)
     with _runtime(options, dashboard) as rt:
         if rt.metrics_url and not quiet:
             print(f"zixir: metrics at {rt.metrics_url}", file=sys.stderr, flush=True)
         try:
-            value = rt.run_file(path)
+            value = rt.run_file(path, args=list(args or ()), source=source)
             return value, rt.output_at_line_start()
         finally:
             if stats:
@@ -87,6 +90,10 @@ class RuntimeSession:
 
     def reset(self) -> None:
         self.runtime.reset()
+
+    def at_line_start(self) -> bool:
+        """Did the program's output end a line (or is there none)? The REPL ends it if not."""
+        return self.runtime.output_at_line_start(ending=True)
 
     def interrupt(self) -> None:
         self.runtime.interrupt()

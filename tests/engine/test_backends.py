@@ -174,5 +174,5 @@ def test_native_backend_without_the_list_reader(native_pair) -> None:
         xs = [float(i) for i in range(100)] + [7]
         assert run_with(plain, "list_sum", xs) == sum(xs)
         assert run_with(plain, "vec_scale", xs, 2) == [2.0 * x for x in xs]
-        with pytest.raises(ZixirRuntimeError, match=r"expected a list of numbers \(xs\[1\] is Bool"):
+        with pytest.raises(ZixirRuntimeError, match=r"expected a list of numbers \(xs\[1\] is bool"):
             run_with(plain, "list_mean", [1.0, False])

@@ -174,7 +174,7 @@ def test_special_values_in_lists(native) -> None:
 
 @pytest.mark.parametrize("position", [0, 5, CHUNK - 1, CHUNK, 3 * CHUNK + 2])
 def test_bad_elements_anywhere_are_reported_by_python(native, position) -> None:
-    for bad, word in [("x", "String"), (True, "Bool"), (None, "Nil")]:
+    for bad, word in [("x", "string"), (True, "bool"), (None, "nil")]:
         xs = [1.0] * (3 * CHUNK + 3)
         xs[position] = bad
         for name in ("list_sum", "list_mean", "list_variance", "list_min"):
@@ -207,7 +207,7 @@ def test_arity_lengths_and_other_buffers_go_to_python(native) -> None:
             run_with(native, name, [1.0] * 3000, np.ones(2999))
     for number, message in [(True, "expected a number for factor"), ("2", "expected a number"),
                             (10**400, "integer too large for a float"),
-                            (None, r"expected a number for factor \(got Nil")]:
+                            (None, r"expected a number for factor \(got nil")]:
         with pytest.raises(ZixirRuntimeError, match=rf"^engine\.vec_scale: {message}"):
             run_with(native, "vec_scale", [1.0, 2.0], number)
     with pytest.raises(ZixirRuntimeError, match=r"^engine\.map_add: expected 1 to 2 arguments"):

@@ -295,7 +295,7 @@ def test_declined_calls_reach_python_and_fail_or_succeed_as_before(native, monke
 def test_declined_calls_word_the_errors_in_python(native) -> None:
     with pytest.raises(ZixirRuntimeError, match=r"^engine\.mat_mul: length mismatch: a has 4 "):
         run_with(native, "mat_mul", [1.0] * 4, [1.0] * 4, 2, 3, 2)
-    with pytest.raises(ZixirRuntimeError, match=r"^engine\.find_index: .*\(xs\[2048\] is String\)"):
+    with pytest.raises(ZixirRuntimeError, match=r"^engine\.find_index: .*\(xs\[2048\] is string\)"):
         run_with(native, "find_index", [1.0] * (2 * CHUNK) + ["late"], 1.0)
     with pytest.raises(ZixirRuntimeError, match=r"^engine\.filter_gt: expected a number for thr"):
         run_with(native, "filter_gt", [1.0], True)

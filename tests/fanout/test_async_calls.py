@@ -8,9 +8,10 @@ import signal
 import time
 
 import pytest
-from .fanout_support import fan_out
 
 from zixir.lang.errors import CallTimeout, PythonError, WorkerCrashed
+
+from .fanout_support import fan_out
 
 
 def test_async_function_result_is_the_awaited_value(runtime):
@@ -104,11 +105,11 @@ def test_killed_worker_fails_each_call_in_flight_once(runtime):
 def test_worker_that_does_not_answer_a_cancellation_is_replaced(monkeypatch):
     """An async call whose event loop is blocked cannot be cancelled: past the grace period
     its worker counts as hung and is replaced; the caller had its CallTimeout at once."""
-    from .fanout_support import HERE
-
     from zixir.runtime import pool as pool_module
     from zixir.runtime.config import RuntimeConfig
     from zixir.runtime.pool import WorkerPool
+
+    from .fanout_support import HERE
 
     monkeypatch.setattr(pool_module, "CANCEL_GRACE", 1.0)
     pool = WorkerPool(RuntimeConfig(workers=1, paths=(str(HERE),), log_level="off",

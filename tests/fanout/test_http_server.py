@@ -11,9 +11,10 @@ import threading
 import time
 
 import pytest
-from .fanout_support import expected_score, fan_out
 
 from zixir.lang.errors import CircuitOpen, Overloaded, PythonError
+
+from .fanout_support import expected_score, fan_out
 
 TEXTS = ["hello", "world", "zixir", "evaluation", "queue", "rhythm", "aeiou", "fan out"]
 
@@ -171,10 +172,10 @@ def test_router_pool_killed_worker_with_100_calls_in_flight(model_server):
     through) with 100 calls in flight on one worker when it is SIGKILLed: each fails once and
     is retried on the other worker; none is lost. (The server finishes the requests the dead
     worker had sent, so those examples are scored again by the retry: at least once.)"""
-    from .fanout_support import EXAMPLE
-
     from zixir.runtime.config import RuntimeConfig
     from zixir.runtime.pool import WorkerPool
+
+    from .fanout_support import EXAMPLE
 
     server = model_server(latency=(1.0, 1.0))
     pool = WorkerPool(RuntimeConfig(workers=2, paths=(str(EXAMPLE),), log_level="off",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import math
+import sys
 
 import pytest
 from lang_helpers import run
@@ -10,6 +12,13 @@ from lang_helpers import same as _same
 
 from zixir.lang.builtins import BUILTINS
 from zixir.lang.errors import ZixirError, ZixirRuntimeError
+
+
+@pytest.fixture(autouse=True)
+def _in_empty_directory(tmp_path, monkeypatch):
+    """The file built-ins work in the working directory: each case gets an empty one."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
 
 
 def same(actual, expected) -> bool:
@@ -109,6 +118,11 @@ USES: dict[str, list[tuple[str, object]]] = {
         ("sort([3, 1, 2], x => -x)", [3, 2, 1]),
         ('sort(["bb", "a", "cc", "d"], s => s.length)', ["a", "d", "bb", "cc"]),
         ("let xs = [2, 1]\nlet ys = sort(xs)\n[xs, ys]", [[2, 1], [1, 2]]),
+        ("sort([3, 1, 2], (a, b) => b - a)", [3, 2, 1]),
+        ('sort(["bb", "a", "ccc"], (a, b) => len(a) - len(b))', ["a", "bb", "ccc"]),
+        ("sort([[2, 1], [1, 2], [1, 1]], (a, b) => if a[0] == b[0] then a[1] - b[1] else "
+         "a[0] - b[0])", [[1, 1], [1, 2], [2, 1]]),
+        ("sort([1.5, 1.2], (a, b) => a - b)", [1.2, 1.5]),
     ],
     "reverse": [
         ("reverse([1, 2, 3])", [3, 2, 1]), ('reverse("abc")', "cba"), ("reverse([])", []),
@@ -122,6 +136,8 @@ USES: dict[str, list[tuple[str, object]]] = {
     "zip": [
         ('zip([1, 2, 3], ["a", "b"])', [[1, "a"], [2, "b"]]), ("zip([], [1])", []),
         ("zip(0..2, 5..7)", [[0, 5], [1, 6]]),
+        ('zip([1, 2], ["a", "b"], [true, false])', [[1, "a", True], [2, "b", False]]),
+        ("zip([1, 2])", [[1], [2]]), ("zip([1], [2], [3], [])", []),
     ],
     "enumerate": [
         ('enumerate(["a", "b"])', [[0, "a"], [1, "b"]]), ("enumerate([])", []),
@@ -173,6 +189,9 @@ USES: dict[str, list[tuple[str, object]]] = {
     "int": [
         ('int("42")', 42), ('int(" 7 ")', 7), ('int("-3")', -3), ("int(3.9)", 3),
         ("int(-3.9)", -3), ("int(5)", 5), ("int(1e20)", 100000000000000000000),
+        ('int("0x1F")', 31), ('int("0o17")', 15), ('int("-0b101")', -5), ('int("007")', 7),
+        ('int("1_000")', 1000), ('int("ff", 16)', 255), ('int("0x1f", 16)', 31),
+        ('int("z", 36)', 35), ('int("-101", 2)', -5),
     ],
     "float": [
         ('float("2.5")', 2.5), ("float(3)", 3.0), ("float(2.5)", 2.5), ('float(" 1e3 ")', 1000.0),
@@ -205,6 +224,43 @@ USES: dict[str, list[tuple[str, object]]] = {
         ("try { try { 1 / 0 } rescue e { raise(e) } } rescue e { e.message }",
          "Division by zero"),
     ],
+    "remove_at": [("remove_at([1, 2, 3], 0)", [2, 3]), ("remove_at([1, 2, 3], -1)", [1, 2]),
+                  ("remove_at(0..3, 1)", [0, 2])],
+    "insert_at": [("insert_at([1, 3], 1, 2)", [1, 2, 3]), ("insert_at([1], 1, 2)", [1, 2]),
+                  ("insert_at([], 0, 9)", [9]), ("insert_at([1, 2], -1, 0)", [1, 0, 2])],
+    "flat_map": [("flat_map([1, 2], x => [x, x])", [1, 1, 2, 2]), ("flat_map([], x => [x])", []),
+                 ("flat_map([1, 3], x => 0..x)", [0, 0, 1, 2])],
+    "group_by": [("group_by([1, 2, 3], x => x % 2)", {"1": [1, 3], "0": [2]}),
+                 ('group_by(["ab", "c", "de"], len)', {"2": ["ab", "de"], "1": ["c"]}),
+                 ("group_by([], x => x)", {})],
+    "uniq": [("uniq([3, 1, 3, 2, 1])", [3, 1, 2]), ("uniq([1, 1.0, true])", [1, True]),
+             ("uniq([[1], [1], {a: 1}, {a: 1}])", [[1], {"a": 1}]), ("uniq([])", [])],
+    "take": [("take([1, 2, 3], 2)", [1, 2]), ("take([1], 5)", [1]), ('take("hello", 2)', "he"),
+             ("take(0..10, 0)", [])],
+    "drop": [("drop([1, 2, 3], 2)", [3]), ("drop([1], 5)", []), ('drop("hello", 3)', "lo")],
+    "chunk": [("chunk([1, 2, 3, 4, 5], 2)", [[1, 2], [3, 4], [5]]), ("chunk([], 3)", []),
+              ("chunk(0..4, 4)", [[0, 1, 2, 3]])],
+    "div": [("div(7, 2)", 3), ("div(-7, 2)", -3), ("div(7, -2)", -3), ("div(-7, -2)", 3),
+            ("div(10 ** 30, 10 ** 29)", 10)],
+    "rem": [("rem(7, 2)", 1), ("rem(-7, 2)", -1), ("rem(7, -2)", 1),
+            ("div(-7, 2) * 2 + rem(-7, 2)", -7)],
+    "format": [('format(3.14159, ".2f")', "3.14"), ('format(42, ">5")', "   42"),
+               ('format(1234567, ",")', "1,234,567"), ('format("ab", "*^6")', "**ab**"),
+               ('format(255, "x")', "ff"), ('format(0.5, ".0%")', "50%"),
+               ('format([1], ">4")', " [1]"), ('format(nil, "")', "nil")],
+    "args": [("args()", [])],
+    "read_line": [("read_line()", None)],
+    "read_file": [('write_file("a.txt", "hé\\n"); read_file("a.txt")', "hé\n")],
+    "read_lines": [('write_file("a.txt", "x\\ny\\n"); read_lines("a.txt")', ["x", "y"])],
+    "write_file": [('write_file("a.txt", "1")', None),
+                   ('write_file("a.txt", "1"); write_file("a.txt", "2"); read_file("a.txt")',
+                    "2")],
+    "append_file": [('append_file("a.txt", "1"); append_file("a.txt", "2"); read_file("a.txt")',
+                     "12")],
+    "list_dir": [('write_file("b", ""); write_file("a", ""); list_dir(".")', ["a", "b"]),
+                 ("list_dir()", [])],
+    "exists": [('exists("a.txt")', False), ('write_file("a.txt", ""); exists("a.txt")', True),
+               ('exists(".")', True)],
     "attempt": [
         ("attempt(() => 1)", {"ok": True, "value": 1}),
         ("attempt(() => 1 / 0).error.message", "Division by zero"),
@@ -237,7 +293,9 @@ ERRORS: dict[str, list[tuple[str, str]]] = {
     "split": [('split(5, ",")', "split"), ('split("a", 1)', "split")],
     "contains": [("contains(5, 1)", "contains"), ('contains("abc", 1)', "contains")],
     "index_of": [("index_of(5, 1)", "index_of"), ('index_of("abc", 1)', "index_of")],
-    "sort": [('sort([1, "a"])', "sort"), ("sort(5)", "sort"), ("sort([1], 5)", "sort"),
+    "sort": [("sort([1, 2], (a, b) => a < b)", "the comparator must return a number"),
+             ("sort([1], (a, b, c) => 0)", "sort"),
+             ('sort([1, "a"])', "sort"), ("sort(5)", "sort"), ("sort([1], 5)", "sort"),
              ("sort([[1], [2]])", "sort")],
     "reverse": [("reverse(5)", "reverse"), ("reverse(nil)", "reverse")],
     "slice": [("slice([1], 1.5)", "slice"), ("slice(5, 0)", "slice"), ('slice([1], 0, "x")',
@@ -264,7 +322,10 @@ ERRORS: dict[str, list[tuple[str, str]]] = {
     "exp": [("exp(1000)", "exp"), ('exp("1")', "exp")],
     "log": [("log(0)", "log"), ("log(-1)", "log"), ("log(8, 1)", "log"), ("log(8, 0)", "log"),
             ('log("e")', "log")],
-    "int": [('int("abc")', "int"), ('int("4.5")', "int"), ("int(nil)", "int"),
+    "int": [('int("0x")', "int"), ('int("12", 1)', "base must be between 2 and 36"),
+            ('int("9", 8)', "in base 8"), ("int(5, 10)", "a string when a base"),
+            ('int("1", 2.0)', "integer"),
+            ('int("abc")', "int"), ('int("4.5")', "int"), ("int(nil)", "int"),
             ("int([1])", "int"), ("int(1e308 * 10)", "int")],
     "float": [('float("abc")', "float"), ("float([1])", "float"), ("float(nil)", "float"),
               ("float(10 * 10" + "0" * 400 + ")", "float")],
@@ -277,6 +338,30 @@ ERRORS: dict[str, list[tuple[str, str]]] = {
               ('raise(1, "m")', "raise: the error type must be a string"),
               ('raise("T", 2)', "raise: the message must be a string"),
               ('raise({"type": "T"})', "raise: an error map needs string 'type' and 'message'")],
+    "remove_at": [("remove_at([1], 1)", "out of range"), ("remove_at([], 0)", "out of range"),
+                  ('remove_at([1], "0")', "integer"), ("remove_at(5, 0)", "list")],
+    "insert_at": [("insert_at([1], 2, 0)", "out of range"), ("insert_at(nil, 0, 1)", "list")],
+    "flat_map": [("flat_map([1], x => x)", "must return a list"), ("flat_map(1, x => [x])", "list"),
+                 ("flat_map([1], (a, b) => [a])", "flat_map")],
+    "group_by": [("group_by(5, x => x)", "list"), ("group_by([1], 5)", "function")],
+    "uniq": [("uniq(5)", "list")],
+    "take": [("take([1], -1)", "0 or more"), ("take(5, 1)", "list"), ('take([1], "a")', "integer")],
+    "drop": [("drop([1], -1)", "0 or more"), ("drop(nil, 1)", "list")],
+    "chunk": [("chunk([1], 0)", "1 or more"), ("chunk(5, 1)", "list")],
+    "div": [("div(1, 0)", "Division by zero"), ("div(1.5, 1)", "div: expected an integer"),
+            ('div(1, "2")', "div: expected an integer")],
+    "rem": [("rem(1, 0)", "Division by zero"), ("rem(1, 2.0)", "rem: expected an integer")],
+    "format": [('format(1, "q")', "format: invalid format spec"), ("format(1, 2)", "format"),
+               ('format("a", ".2f")', "format: invalid format spec")],
+    "read_line": [("read_line(5)", "prompt")],
+    "read_file": [('read_file("/etc/hostname")', "refused"), ('read_file("no.txt")', "no such"),
+                  ("read_file(5)", "path"), ('read_file(".")', "directory")],
+    "read_lines": [('read_lines("../x")', "refused")],
+    "write_file": [('write_file("/tmp/../etc/x", "a")', "refused"),
+                   ('write_file("a.txt", 5)', "string")],
+    "append_file": [('append_file("/x", "a")', "refused")],
+    "list_dir": [('list_dir("/")', "refused"), ('list_dir("nope")', "no such")],
+    "exists": [('exists("/")', "refused"), ("exists(nil)", "path")],
     "attempt": [("attempt(5)", "attempt: expected a function"),
                 ("attempt(x => x)", "attempt: the function")],
     "spawn": [("spawn(5)", "spawn: expected a function"), ("spawn(x => x)", "spawn: the function")],

@@ -10,7 +10,9 @@ import pytest
 
 from zixir.lang import checker
 from zixir.lang.checker import analyze, check, check_program, names_in_scope
+from zixir.lang.errors import ZixirError
 from zixir.lang.parser import parse
+from zixir.lang.session import Session
 
 ROOT = Path(__file__).parent.parent.parent
 CASES = [json.loads(line) for line in
@@ -62,19 +64,66 @@ def test_corpus_static_error_is_found_without_running(case):
 
 @pytest.mark.parametrize("source", [
     "10 / 0",
-    '"a" * 3',
-    "true + 1",
-    "[1] + [2]",
     "[1, 2][5]",
     '{"a": 1}["b"]',
     "engine.list_sum(5)",
     "engine.dot_product([1.0], [1.0, 2.0])",
-    "for x in 5: x",
-    "while 1 { 2 }",
     "match 3 { 1 => 1 }",
 ])
 def test_program_failing_only_at_run_time_is_not_reported(source):
     assert check(source) == []
+
+
+@pytest.mark.parametrize("source, message", [
+    ('"a" * 3', "Invalid binary operation: string * int"),
+    ('"a" - 1', "Invalid binary operation: string - int"),
+    ('("a" + 1) - 2', "Invalid binary operation: string - int"),
+    ("true + 1", "Invalid binary operation: bool + int"),
+    ("[1] + [2]", "Invalid binary operation: list + list"),
+    ('1 < "a"', "Invalid binary operation: int < string"),
+    ('"a" ** 2', "Invalid binary operation: string ** int"),
+    ("1.5 .. 3", "range needs two integers"),
+    ("for x in 5: x", "For loop requires a list, range or map, got int"),
+    ('for x in "abc": x', "For loop requires a list, range or map, got string"),
+    ("while 1 { 2 }", "While loop condition must be boolean, got int"),
+    ("upper(5)", "upper: expected a string, got int"),
+    ('sqrt("x")', "sqrt: expected a number, got string"),
+    ("div(1.5, 2)", "div: expected an integer, got float"),
+    ("map([1], (a, b) => a)", "map: the function <lambda> takes 2 arguments, but map passes 1"),
+    ("reduce([1], x => x, 0)", "reduce: the function <lambda> takes 1 argument, but reduce "
+                               "passes 2"),
+    ("fn f(a, b) { a }\nfilter([1], f)", "filter: the function f takes 2 arguments"),
+    ("map([1], 5)", "map: expected a function, got int"),
+])
+def test_provably_wrong_operands_are_reported(source, message):
+    """What always fails when it runs, as the runtime would word it (`zixir check` and the
+    editor agree with `zixir run`)."""
+    found = [(d.severity, d.message) for d in check(source)]
+    assert any(severity == "error" and message in text for severity, text in found), found
+    with pytest.raises(ZixirError) as info:
+        Session().eval(source)
+    assert message.split(":")[0] in info.value.message
+
+
+@pytest.mark.parametrize("source", [
+    "let x = 1\nx + 1", '"a" + 1', '"a" + [1]', "1 + 2.5", '"a" < "b"', "2 ** 0.5",
+    "for x in {a: 1}: x", "for x in 0..3: x", "while true { break }", "upper(str(5))",
+    "map([1], x => x)", "reduce([1], (a, x) => a + x, 0)", "map([1], str)", "abs(-1)",
+    "let f = x => x\nmap([1], f)", 'let x = 7 // 2', "sort([1], (a, b) => a - b)",
+])
+def test_valid_operands_are_not_reported(source):
+    assert [d for d in check(source) if d.severity == "error"] == []
+
+
+def test_double_slash_after_an_operand_warns():
+    (warning,) = check("let n = 7 // 2\nn")
+    assert warning.severity == "warning"
+    assert "'//' starts a comment" in warning.message and "div(a, b)" in warning.message
+    assert (warning.line, warning.column, warning.end_column) == (1, 11, 13)
+    for quiet in ("let n = 7 // seven\nn", "let n = 7 // the number of days\nn",
+                  "// 7 // 2\n1", "let s = \"a // 2\"\ns", "f(1)  # // 2\nfn f(x) { x }"):
+        assert check(quiet) == [], quiet
+    assert any(d.severity == "warning" for d in check("let y = f(x) // (2 + 1)\nfn f(x) { x }"))
 
 
 @pytest.mark.parametrize("order", ["forward", "backward"])
@@ -98,7 +147,7 @@ def test_syntax_error_is_one_diagnostic_at_its_position():
     assert diag.source == "syntax" and diag.filename == "prog.zx"
 
 
-def test_check_never_raises_and_hides_checker_bugs_outside_tests(monkeypatch):
+def test_check_never_raises_and_reports_its_own_failure(monkeypatch, tmp_path):
     def broken(self):
         raise RuntimeError("bug")
 
@@ -106,8 +155,38 @@ def test_check_never_raises_and_hides_checker_bugs_outside_tests(monkeypatch):
     with pytest.raises(RuntimeError):
         check("1")
     monkeypatch.setattr(checker, "RAISE_INTERNAL_ERRORS", False)
-    assert check("x") == []
-    assert check_program(parse("x")) == []
+    for found in (check("x", "f.zx"), check_program(parse("x", "f.zx"))):
+        (diag,) = found
+        assert diag.severity == "error" and diag.filename == "f.zx"
+        assert diag.message == ("internal error in the checker (RuntimeError: bug); the "
+                                "program was not checked")
+
+
+def test_zixir_check_exits_1_when_the_checker_fails(tmp_path):
+    """Through the command: a checker bug is not an "ok"."""
+    import subprocess
+    import sys
+
+    program = tmp_path / "p.zx"
+    program.write_text("1 + 1\n", encoding="utf-8")
+    code = ("import sys\nfrom zixir.lang import checker\n"
+            "def broken(self):\n    raise RuntimeError('bug')\n"
+            "checker._Resolver.run = broken\nfrom zixir.cli import main\n"
+            f"sys.exit(main(['check', {str(program)!r}]))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert "ok" not in result.stdout
+    assert "internal error in the checker (RuntimeError: bug)" in result.stderr
+
+
+def test_syntax_errors_in_imported_files_are_reported(tmp_path):
+    (tmp_path / "lib.zx").write_text("pub fn f(x) {\n  x +\n", encoding="utf-8")
+    main = tmp_path / "main.zx"
+    for source in ('import "lib.zx"\n1\n', 'import "lib.zx" as lib\n1\n'):
+        (diag,) = check(source, str(main))
+        assert (diag.severity, diag.line, diag.column) == ("error", 1, 1)
+        assert diag.message.startswith("import: syntax error in lib.zx at line"), diag.message
 
 
 # ---- undefined names -------------------------------------------------------------------------
@@ -424,9 +503,11 @@ def test_missing_import_is_an_error(tmp_path):
 def test_unknown_exports_silence_undefined_names(tmp_path):
     (tmp_path / "broken.zx").write_text("pub fn (", encoding="utf-8")
     main = str(tmp_path / "main.zx")
-    assert errors('import "broken.zx"\nanything(1)', main) == []
+    broken = ("import: syntax error in broken.zx at line 1, column 5: Expected 'let' or 'fn' "
+              "after 'pub'")
+    assert errors('import "broken.zx"\nanything(1)', main) == [(broken, 1, 1)]
     assert errors('anything(1)\nimport "broken.zx"', main) == [
-        ("Undefined function: anything", 1, 1)]
+        ("Undefined function: anything", 1, 1), (broken, 2, 1)]
     assert errors('import "lib.zx"\nanything(1)') == []  # no file name: exports unknown
 
 
@@ -614,3 +695,13 @@ await_all(spawn_all([1]))
 """) == []
     # a user function of the same name is not the built-in
     assert errors("fn spawn(a, b) { a + b }\nspawn(1, 2)") == []
+def test_python_calls_the_policy_refuses_are_warned_about(tmp_path):
+    program = tmp_path / "p.zx"
+    source = 'python "os" "getcwd" ()\npython "math" "sqrt" (2.0)\npython "mylib" "f" ()\n'
+    (tmp_path / "mylib.py").write_text("def f():\n    return 1\n", encoding="utf-8")
+    (warning,) = check(source, str(program))
+    assert (warning.severity, warning.line) == ("warning", 1)
+    assert warning.message.startswith('python "os" "getcwd" is not allowed')
+    assert "--allow os.getcwd" in warning.message
+    (tmp_path / "zixir.toml").write_text('[policy]\nallow = ["os.getcwd"]\n', encoding="utf-8")
+    assert check(source, str(program)) == []

@@ -136,3 +136,68 @@ def test_memory_persists_between_runs(tmp_path):
     outputs = [run_cli("run", path, "--memory", store).stdout for _ in range(3)]
     assert outputs == ["1\n", "2\n", "3\n"]
     assert run_cli("run", path, "--memory", str(tmp_path / "other.sqlite3")).stdout == "1\n"
+
+
+def test_repl_keeps_the_file_layout_of_else_and_unfinished_output():
+    """`}` then `else {` on the next line works as in a file; output without a final newline
+    is ended before the next value or prompt writes over it."""
+    script = ('let x = 3\nif x > 2 {\n  "big"\n}\nelse {\n  "small"\n}\n'
+              'if x > 5 {\n  1\n}\nprint("abc")\ntry {\n  1 / 0\n}\nrescue e {\n  e.message\n}\n'
+              'print("no newline")\n7\n')
+    result = run_cli("repl", stdin=script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ['3', '"big"', "abc", '"Division by zero"', "no newline",
+                                          "7"]
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("text", "more"), [
+    ("if x {\n  1\n}", True), ("try {\n  f()\n}", True), ("let v = if c {\n  1\n}", True),
+    ("if x { 1 }", False), ("fn f() {\n  1\n}", False), ("[\n1\n]", False),
+])
+def test_repl_waits_for_a_possible_else(text, more):
+    from zixir.repl import may_continue
+
+    assert may_continue(text) is more
+
+
+def test_run_and_check_agree_on_paths_exit_codes_and_columns(tmp_path):
+    cases = {"b.zx": "let x = 1\nbreak\n", "e.zx": "let x = 1\nlet y = engine.nope(1)\n"}
+    for name, source in cases.items():
+        write(tmp_path, name, source)
+        ran = subprocess.run([sys.executable, "-m", "zixir", "run", name], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+        checked = subprocess.run([sys.executable, "-m", "zixir", "check", name], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=60)
+        assert ran.returncode == checked.returncode, (name, ran.stderr, checked.stderr)
+        assert ran.stderr.splitlines()[:3] == checked.stderr.splitlines()[:3]
+        assert ran.stderr.startswith(f"{name}:2:")
+    assert ran.stderr.startswith("e.zx:2:16: error: unknown engine op: nope")
+
+
+def test_memory_directory_is_a_usage_error(tmp_path):
+    path = write(tmp_path, "p.zx", "1\n")
+    result = run_cli("run", path, "--memory", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == (f"zixir: error: --memory needs a file path (the store is one "
+                             f"SQLite file), but {tmp_path} is a directory\n")
+
+
+def test_json_output_is_valid_json_for_nan_and_infinity(tmp_path):
+    path = write(tmp_path, "n.zx", "let big = 1e308 * 10\n[big, -big, big - big, 1.5]\n")
+    result = run_cli("run", path, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout, parse_constant=lambda c: pytest.fail(c)) == [
+        "Infinity", "-Infinity", "NaN", 1.5]
+
+
+def test_closed_output_stops_quietly(tmp_path):
+    path = write(tmp_path, "many.zx", "for i in 0..200000 { println(i) }\n")
+    proc = subprocess.Popen([sys.executable, "-m", "zixir", "run", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as `| head -1` does
+    _, err = proc.communicate(timeout=60)
+    assert first == b"0\n"
+    assert proc.returncode == 141
+    assert err == b""

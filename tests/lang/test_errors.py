@@ -281,3 +281,101 @@ def test_length_of_enormous_range_is_a_zixir_error():
     fails("let r = 0..100000000000000000000\nr.length", ZixirRuntimeError)
     check_value = run("let r = 0..100000000000000000000\nr[5]")
     assert check_value == 5
+
+
+def test_sessions_never_mix_up_their_programs():
+    """Each session counts its own programs; the error translator must still find the right
+    one (an error in an earlier function after another session compiled a program)."""
+    from zixir.lang.session import Session
+
+    first = Session()
+    first.eval("fn f(x) { x - true }")
+    Session().eval("let y = [1, 2, 3]\ny[0] + 1")
+    with pytest.raises(ZixirRuntimeError) as info:
+        first.eval("f(1)")
+    assert info.value.message == "Invalid binary operation: int - bool"
+    assert (info.value.line, info.value.column) == (1, 11)
+
+
+def test_programs_of_plain_code_do_not_accumulate():
+    import gc
+
+    from zixir.lang.session import _PROGRAMS, Session
+
+    session = Session()
+    session.eval("fn keep(x) { x / 0 }")
+    gc.collect()
+    before = len(_PROGRAMS)
+    for i in range(300):
+        session.eval(f"let v{i} = {i} * 2")
+    gc.collect()
+    assert len(_PROGRAMS) <= before + 1
+    with pytest.raises(ZixirRuntimeError) as info:  # the function's program is kept
+        session.eval("keep(1)")
+    assert info.value.message == "Division by zero" and info.value.column == 14
+
+
+@pytest.mark.parametrize("source, message", [
+    ('("a" + 1) - 2', "Invalid binary operation: string - int"),
+    ("let f = () => [1]\nf() * f()", "Invalid binary operation: list * list"),
+    ('(1 + 2) < ("a" + "b")', "Invalid binary operation: int < string"),
+    ('engine.list_sum("a")', "engine.list_sum: expected a list of numbers (xs is string)"),
+    ("engine.list_sum([1, nil])", "(xs[1] is nil)"),
+])
+def test_messages_name_types_as_type_of_does(source, message):
+    assert message in fails(source, ZixirRuntimeError).message
+
+
+def test_caret_counts_terminal_cells():
+    from zixir.lang.diagnostics import cells, format_error
+
+    source = 'let s = "日本語😀"; s - 1'
+    err = fails(source, ZixirRuntimeError)
+    shown = format_error(err, source, "f.zx").splitlines()
+    caret = shown[2]
+    assert caret.index("^") == cells('  let s = "日本語😀"; ') == 22  # 4 wide characters
+    assert caret.strip() == "^^^^^"
+    assert cells("e\u0301") == 1 and cells("日") == 2
+
+
+def test_a_very_long_line_is_shown_as_a_window():
+    from zixir.lang.diagnostics import format_error
+
+    source = "let x = [" + ", ".join(["1"] * 5000) + '] + "a" * 2'
+    err = fails(source, ZixirRuntimeError)
+    text = format_error(err, source, "f.zx")
+    assert all(len(line) < 250 for line in text.splitlines()), [len(x) for x in text.split("\n")]
+    line, caret = text.splitlines()[1:3]
+    assert line.startswith("  ...") and line.endswith('"a" * 2')
+    assert caret.strip() == "^" * 7 and line[caret.index("^"):].startswith('"a" * 2')
+
+
+def test_call_chain_names_the_imported_file(tmp_path):
+    from zixir.lang.diagnostics import format_error
+
+    (tmp_path / "lib.zx").write_text("pub fn bad(x) {\n  x / 0\n}\n", encoding="utf-8")
+    main = tmp_path / "main.zx"
+    main.write_text('import "lib.zx"\nfn go() { bad(1) }\ngo()\n', encoding="utf-8")
+    with pytest.raises(ZixirRuntimeError) as info:
+        Session().run_file(str(main))
+    err = info.value
+    assert err.filename == str(tmp_path / "lib.zx")
+    assert [f.filename for f in err.call_chain] == [str(main), str(main), str(tmp_path / "lib.zx")]
+    text = format_error(err, None, str(main))
+    assert "in go at " in text and "main.zx line 2, column 11" in text
+    assert "in bad at line 2, column 3" in text
+
+
+def test_pmap_error_chain_includes_the_callers():
+    from zixir.lang.session import Session as S
+
+    class Parallel:
+        parallelism = 4
+
+    session = S(services=Parallel())  # type: ignore[arg-type]
+    source = ("fn work(x) { 1 / x }\nfn run_all() { pmap([1, 0, 2], x => work(x)) }\n"
+              "run_all()")
+    with pytest.raises(ZixirRuntimeError) as info:
+        session.eval(source)
+    names = [f.function for f in info.value.call_chain]
+    assert names == ["<top level>", "run_all", "<lambda>", "work"], names

@@ -972,3 +972,15 @@ def test_public_eval_returns_plain_python_and_raises_zixir_errors():
     zixir.eval("let only_here = 1")
     with pytest.raises(zixir.ZixirRuntimeError):
         zixir.eval("only_here")
+
+
+def test_namespace_names_are_reserved_only_for_calls():
+    assert run('let memory = {"a": 1, "put": 2}\nlet workflow = {"run": 3}\n'
+               "[memory.a, memory.put, workflow.run, memory.a + 1]") == [1, 2, 3, 2]
+
+
+def test_nan_is_unequal_to_itself_inside_lists_too():
+    source = ("let n = (1e308 * 10) - (1e308 * 10)\n"
+              "[[n] == [n], n == n, [n] != [n], [[n]] == [[n]], [{a: n}] == [{a: n}], "
+              "[1, [2.5]] == [1, [2.5]], [n, 1] == [n, 2]]")
+    assert run(source) == [False, False, True, False, False, True, False]

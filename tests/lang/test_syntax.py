@@ -7,6 +7,7 @@ import pytest
 from lang_helpers import fails, run, same
 
 from zixir.lang.errors import ZixirRuntimeError, ZixirSyntaxError
+from zixir.lang.parser import parse
 
 
 def check(source: str, expected) -> None:
@@ -434,8 +435,14 @@ def test_range_is_non_associative_in_practice():
     fails("1..2..3", ZixirRuntimeError)
 
 
-def test_no_power_operator():
-    fails("2 ** 3", ZixirSyntaxError)
+def test_power_operator_parses_right_associative_above_unary_minus():
+    program = parse("-2 ** 3 ** 4")
+    node = program.body[0].expr
+    assert (type(node).__name__, node.op) == ("Unary", "-")
+    power = node.operand
+    assert (power.op, power.left.value, power.right.op) == ("**", 2, "**")
+    fails("2 ** ", ZixirSyntaxError)
+    fails("2 *** 3", ZixirSyntaxError)
 
 
 # ---- blocks versus map literals ------------------------------------------------------------------

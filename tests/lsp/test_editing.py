@@ -90,7 +90,7 @@ async def test_a_safe_rename_is_done_and_keeps_the_program_valid(client: Languag
 
 # ---- formatting ------------------------------------------------------------------------------
 
-NESTED = "fn f(x){ if x > 0 { x*2 } else { 0 } }\nlet y = f( 3 )\n"
+NESTED = "fn f(x){\n if x > 0 {\n x*2 } else {\n 0 } }\nlet y = f( 3 )\n"
 
 
 async def _format(client: LanguageClient, path: Path, tab_size: int,
@@ -144,7 +144,7 @@ async def test_range_formatting_changes_only_the_statements_in_range(client: Lan
             text_document=doc_id(path), range=selection,
             options=types.FormattingOptions(tab_size=2, insert_spaces=True))))
     result = apply_edits(RANGED, edits)
-    assert result == "let   a=1\nfn f(x) {\n  x * 2\n}\n\nlet  untouched   =   [1,2,3]\n"
+    assert result == "let   a=1\nfn f(x) { x * 2 }\n\nlet  untouched   =   [1,2,3]\n"
     # a range over everything formats everything; a broken file is left alone
     everything = types.Range(start=types.Position(line=0, character=0),
                              end=types.Position(line=4, character=0))

@@ -47,7 +47,7 @@ async def test_formatting_returns_one_whole_document_edit(tmp_path: Path) -> Non
         assert len(edits) == 1
         formatted = apply(MESSY, edits[0])
         assert formatted == format_source(MESSY)
-        assert formatted == 'fn f(x) {\n  x * 2\n} # double\n\nlet s = "ünï"\nf(1)\n'
+        assert formatted == 'fn f(x) { x * 2 } # double\nlet s = "ünï"; f(1)\n'
 
         assert not await format_document("tidy.zx", formatted)
         assert not await format_document("broken.zx", "let x = (1 +\n")

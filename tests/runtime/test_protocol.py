@@ -126,8 +126,39 @@ def test_no_pickle_on_the_wire():
 
     with pytest.raises(p.UnencodableValue, match="Evil"):
         CODEC.encode(p.Response(1, None, Evil()))
-    with pytest.raises(p.UnencodableValue, match="set"):
-        CODEC.encode(p.Response(1, None, {1, 2}))
+    with pytest.raises(p.UnencodableValue, match="object"):
+        CODEC.encode(p.Response(1, None, [object()]))
+
+
+def test_sets_decimals_and_string_arrays_travel_as_plain_values():
+    import decimal
+
+    for value, expected in [({3, 1, 2}, [1, 2, 3]), (frozenset({"b", "a"}), ["a", "b"]),
+                            (decimal.Decimal("2.5"), 2.5),
+                            (np.array(["a", "bc"]), ["a", "bc"]),
+                            (np.array([["a"], ["b"]]), [["a"], ["b"]])]:
+        (decoded,) = p.FrameDecoder(CODEC).feed(CODEC.encode(p.Response(1, None, value)))
+        assert decoded.result == expected, value
+    (reply,) = p.FrameDecoder(CODEC).feed(CODEC.encode(p.Response(1, None, {1, "a"})))
+    mixed = reply.result
+    assert sorted(mixed, key=str) == [1, "a"]
+
+
+def test_functions_travel_by_id_when_the_codecs_agree():
+    kept = {}
+
+    def export(fn):
+        kept[7] = fn
+        return 7, "double"
+
+    router = p.Codec(opaque=True, export_function=export)
+    host = p.Codec(opaque=True, import_function=lambda fn_id, name: (fn_id, name))
+    frame = router.encode(p.Response(1, None, [lambda x: x * 2]))
+    (reply,) = p.FrameDecoder(host).feed(frame)
+    assert reply.result == [(7, "double")]
+    assert kept[7](2) == 4
+    (plain,) = p.FrameDecoder(p.Codec(opaque=True)).feed(frame)
+    assert isinstance(plain.result[0], p.Opaque)
 
 
 def test_numpy_arrays_travel_as_ext_not_lists():

@@ -530,5 +530,6 @@ def _compiled_expression(expression: str) -> Any:
             oldest = next(iter(_EXPRESSIONS))
             with _PROGRAMS_LOCK:
                 _PROGRAMS.pop(_EXPRESSIONS.pop(oldest)[0], None)
-        found = _EXPRESSIONS[expression] = (compiled.gen_filename, code, names)
+        # the compiled program stays referenced here: `_PROGRAMS` only holds it weakly
+        found = _EXPRESSIONS[expression] = (compiled.gen_filename, code, names, compiled)
     return found[1], found[2]

@@ -39,23 +39,24 @@ def op_error(op: str, message: str) -> ZixirRuntimeError:
 
 
 def zixir_type_name(value: Any) -> str:
-    """The Zixir name of a value's type, for error messages."""
+    """The Zixir name of a value's type, for error messages: what `type_of` says, as in every
+    other error message (`string`, not `String`)."""
     if value is None:
-        return "Nil"
-    if isinstance(value, bool):
-        return "Bool"
+        return "nil"
+    if isinstance(value, bool) or type(value).__name__ == "Bool":
+        return "bool"
     if isinstance(value, int):
-        return "Int"
+        return "int"
     if isinstance(value, float):
-        return "Float"
+        return "float"
     if isinstance(value, str):
-        return "String"
-    if isinstance(value, (list, tuple)):
-        return "List"
+        return "string"
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ZRange":
+        return "list" if type(value).__name__ != "ZRange" else "range"
     if isinstance(value, dict):
-        return "Map"
+        return "map"
     if callable(value):
-        return "Function"
+        return "function"
     return type(value).__name__
 
 

@@ -70,6 +70,14 @@ class StrLit(Node):
 
 
 @dataclass(slots=True, eq=False)
+class Interpolation(Node):
+    """`"total: #{n + 1}"`: literal pieces (StrLit, spanning their source text including the
+    quote, `#{` and `}` around them) alternating with the embedded expressions."""
+
+    parts: list[Expr]
+
+
+@dataclass(slots=True, eq=False)
 class BoolLit(Node):
     value: bool
 
@@ -115,7 +123,7 @@ class Unary(Node):
 
 @dataclass(slots=True, eq=False)
 class Binary(Node):
-    op: str  # + - * / % == != < > <= >= ..
+    op: str  # + - * / % ** == != < > <= >= ..
     left: Expr
     right: Expr
 
@@ -279,7 +287,7 @@ class Continue(Node):
 
 
 Expr = (
-    IntLit | FloatLit | StrLit | BoolLit | NilLit | Name | ListLit | MapLit | Unary | Binary |
+    IntLit | FloatLit | StrLit | Interpolation | BoolLit | NilLit | Name | ListLit | MapLit | Unary | Binary |
     Logical | Call | Index | Field | EngineRef | EngineCall | MemoryCall | WorkflowCall |
     PythonCall | Lambda | If | Match | For | While | Comprehension | Return | Break |
     Continue | Block | Try

@@ -8,13 +8,15 @@ position of the call.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ZixirRuntimeError
+from .errors import OutputClosed, ZixirRuntimeError
 from .values import (
     FALSE,
     TRUE,
@@ -146,8 +148,25 @@ def _int(who: str, x: Any) -> int:
 
 def _write(text: str) -> None:
     out = sys.stdout
-    out.write(text)
-    out.flush()
+    try:
+        out.write(text)
+        out.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        raise OutputClosed("standard output was closed") from None
+
+
+def silence_stdout() -> None:
+    """After the reader of standard output went away: send what is still buffered, and all
+    later output, to /dev/null, so that exiting does not fail on a flush."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 @builtin("print(...values)", "Write the values separated by spaces (strings without quotes).", 0,
@@ -357,18 +376,36 @@ def builtin_index_of(coll: Any, x: Any) -> int:
     return -1
 
 
-@builtin("sort(xs, key?) -> List",
-         "A new list with the elements in ascending order (numbers or strings), by key(x) if "
-         "given.", 1, 2)
-def builtin_sort(xs: Any, key: Any = None) -> ZList:
+@builtin("sort(xs, f?) -> List",
+         "A new list in ascending order (numbers or strings); with a one-parameter f, ordered "
+         "by f(x); with a two-parameter f (a comparator), a before b when f(a, b) < 0.", 1, 2)
+def builtin_sort(xs: Any, f: Any = None) -> ZList:
     _sequence("sort", xs)
-    if key is not None:
-        check_function("sort", key, 1)
+    key = f
+    if f is not None:
+        if not callable(f) or type(f) in (ZList, dict, ZRange, Bool):
+            raise fail("sort", f"expected a function, got {type_name(f)}")
+        low, high = arity(f)
+        if low <= 2 and (high is None or high >= 2) and low != 1:
+            key = functools.cmp_to_key(_comparator(f))
+        else:
+            check_function("sort", f, 1)
     try:
         return adopt(sorted(xs, key=key))
     except TypeError:
-        kinds = sorted({type_name(key(v) if key else v) for v in xs})
+        kinds = sorted({type_name(f(v) if key is f and f else v) for v in xs})
         raise fail("sort", f"cannot compare {' and '.join(kinds)}") from None
+
+
+def _comparator(f: Any) -> Callable[[Any, Any], int]:
+    def compare(a: Any, b: Any) -> int:
+        result = f(a, b)
+        if not is_number(result):
+            raise fail("sort", f"the comparator must return a number (negative: a first), got "
+                               f"{type_name(result)}")
+        return -1 if result < 0 else 1 if result > 0 else 0
+
+    return compare
 
 
 @builtin("reverse(xs) -> List | String", "A list (or string) in reverse order.", 1)
@@ -394,9 +431,111 @@ def builtin_slice(xs: Any, start: Any, stop: Any = None) -> Any:
     return adopt(list(_sequence("slice", xs))[start:stop])
 
 
-@builtin("zip(a, b) -> [[Any]]", "Pairs [a[i], b[i]], as long as the shorter list.", 2)
-def builtin_zip(a: Any, b: Any) -> ZList:
-    return ZList(ZList(pair) for pair in zip(_sequence("zip", a), _sequence("zip", b), strict=False))
+@builtin("zip(a, b, ...) -> [[Any]]",
+         "Lists [a[i], b[i], ...] of the i-th elements of every list, as long as the shortest.",
+         1, None)
+def builtin_zip(first: Any, *rest: Any) -> ZList:
+    lists = (first, *rest)
+    for xs in lists:
+        _sequence("zip", xs)
+    return ZList(ZList(items) for items in zip(*lists, strict=False))
+
+
+
+def _index(who: str, xs: Any, i: Any, inclusive_end: bool = False) -> int:
+    """A position of `xs` (negative counts from the end); out of range is an error."""
+    _int(who, i)
+    n = len(xs)
+    at = i + n if i < 0 else i
+    if not 0 <= at < n + (1 if inclusive_end else 0):
+        raise fail(who, f"index {i} out of range for a list of length {n}")
+    return at
+
+
+@builtin("remove_at(xs, i) -> List",
+         "A new list without the element at position i (negative counts from the end).", 2)
+def builtin_remove_at(xs: Any, i: Any) -> ZList:
+    out = ZList(_sequence("remove_at", xs))
+    del out[_index("remove_at", out, i)]
+    return out
+
+
+@builtin("insert_at(xs, i, x) -> List",
+         "A new list with x inserted before position i (len(xs) appends; negative counts from "
+         "the end).", 3)
+def builtin_insert_at(xs: Any, i: Any, x: Any) -> ZList:
+    out = ZList(_sequence("insert_at", xs))
+    out.insert(_index("insert_at", out, i, inclusive_end=True), x)
+    return out
+
+
+@builtin("flat_map(xs, f) -> List", "The lists f(x) of every element, joined into one list.", 2)
+def builtin_flat_map(xs: Any, f: Any) -> ZList:
+    _sequence("flat_map", xs)
+    check_function("flat_map", f, 1)
+    out = ZList()
+    for x in xs:
+        part = f(x)
+        if type(part) not in (ZList, ZRange, list):
+            raise fail("flat_map", f"the function must return a list, got {type_name(part)}")
+        out.extend(part)
+    return out
+
+
+@builtin("group_by(xs, f) -> Map",
+         "A map from each key f(x) (as text) to the elements with that key, in order.", 2)
+def builtin_group_by(xs: Any, f: Any) -> dict:
+    _sequence("group_by", xs)
+    check_function("group_by", f, 1)
+    groups: dict[str, ZList] = {}
+    for x in xs:
+        groups.setdefault(to_text(f(x)), ZList()).append(x)
+    return groups
+
+
+@builtin("uniq(xs) -> List", "The elements of xs without repeats (first occurrences, in order).",
+         1)
+def builtin_uniq(xs: Any) -> ZList:
+    out = ZList()
+    seen: set[Any] = set()
+    for x in _sequence("uniq", xs):
+        try:
+            if x in seen:
+                continue
+            seen.add(x)
+        except TypeError:  # lists and maps: compared one by one
+            if any(x == y for y in out):
+                continue
+        out.append(x)
+    return out
+
+
+def _count_arg(who: str, n: Any) -> int:
+    if _int(who, n) < 0:
+        raise fail(who, f"expected a count of 0 or more, got {n}")
+    return n
+
+
+@builtin("take(xs, n) -> List | String", "The first n elements (or characters).", 2)
+def builtin_take(xs: Any, n: Any) -> Any:
+    n = _count_arg("take", n)
+    return xs[:n] if type(xs) is str else ZList(list(_sequence("take", xs))[:n])
+
+
+@builtin("drop(xs, n) -> List | String", "Everything after the first n elements (or characters).",
+         2)
+def builtin_drop(xs: Any, n: Any) -> Any:
+    n = _count_arg("drop", n)
+    return xs[n:] if type(xs) is str else ZList(list(_sequence("drop", xs))[n:])
+
+
+@builtin("chunk(xs, n) -> [List]",
+         "xs cut into lists of n elements (the last one may be shorter).", 2)
+def builtin_chunk(xs: Any, n: Any) -> ZList:
+    items = list(_sequence("chunk", xs))
+    if _int("chunk", n) < 1:
+        raise fail("chunk", f"expected a chunk size of 1 or more, got {n}")
+    return ZList(ZList(items[i:i + n]) for i in range(0, len(items), n))
 
 
 @builtin("enumerate(xs) -> [[Any]]", "Pairs [index, element] for every element.", 1)
@@ -548,6 +687,43 @@ def builtin_log(x: Any, base: Any = None) -> float:
     return math.log(x, base)
 
 
+def _truncated_division(who: str, a: Any, b: Any) -> tuple[int, int]:
+    _int(who, a)
+    _int(who, b)
+    if b == 0:
+        raise ZixirRuntimeError("Division by zero")
+    q = abs(a) // abs(b)
+    if (a < 0) != (b < 0):
+        q = -q
+    return q, a - b * q
+
+
+@builtin("div(a, b) -> Int",
+         "Integer division of two integers, rounding toward zero (div(-7, 2) is -3).", 2)
+def builtin_div(a: Any, b: Any) -> int:
+    return _truncated_division("div", a, b)[0]
+
+
+@builtin("rem(a, b) -> Int",
+         "Remainder of div(a, b): it has the sign of a (rem(-7, 2) is -1); `%` has the sign "
+         "of b.", 2)
+def builtin_rem(a: Any, b: Any) -> int:
+    return _truncated_division("rem", a, b)[1]
+
+
+@builtin("format(x, spec) -> String",
+         "x formatted by Python's format-spec mini-language: format(3.14159, \".2f\") is "
+         "\"3.14\", format(42, \">5\") is \"   42\"; other values are formatted as their text.",
+         2)
+def builtin_format(x: Any, spec: Any) -> str:
+    _string("format", spec, "a format spec string")
+    value = x if type(x) in (int, float, str) else to_text(x)
+    try:
+        return format(value, spec)
+    except (ValueError, TypeError) as e:
+        raise fail("format", f"invalid format spec {spec!r} for {type_name(x)} ({e})") from None
+
+
 # ---- conversions -------------------------------------------------------------------------------
 
 @builtin("str(x) -> String", "x as text: strings as they are, other values in literal syntax.", 1)
@@ -560,9 +736,23 @@ def builtin_str(x: Any) -> str:
     return to_text(x)
 
 
-@builtin("int(x) -> Int", "x as an integer: truncates floats, parses strings.", 1)
-def builtin_int(x: Any) -> int:
+_PREFIXED = re.compile(r"[+-]?0[xXoObB]")
+
+
+@builtin("int(x, base?) -> Int",
+         "x as an integer: truncates floats, parses strings (0x1F, 0o17 and 0b101 too; with "
+         "base, digits in that base).", 1, 2)
+def builtin_int(x: Any, base: Any = None) -> int:
     t = type(x)
+    if base is not None:
+        _int("int", base)
+        if not (2 <= base <= 36):
+            raise fail("int", f"base must be between 2 and 36, got {base}")
+        text = _string("int", x, "a string when a base is given")
+        try:
+            return int(text.strip(), base)
+        except ValueError:
+            raise fail("int", f"cannot convert {x!r} to an integer in base {base}") from None
     if t is int:
         return x
     if t is float:
@@ -570,8 +760,9 @@ def builtin_int(x: Any) -> int:
     if t is Bool:
         return 1 if x is TRUE else 0
     if t is str:
+        text = x.strip()
         try:
-            return int(x.strip(), 10)
+            return int(text, 0) if _PREFIXED.match(text) else int(text, 10)
         except ValueError:
             raise fail("int", f"cannot convert {x!r} to an integer") from None
     raise fail("int", f"cannot convert {type_name(x)} to an integer")
@@ -675,6 +866,73 @@ def builtin_pmap(xs: Any, f: Any, n: Any = None) -> ZList:
     from .tasks import pmap
 
     return pmap(xs, f, n, 1)
+
+
+# ---- scripts: arguments and standard input ---------------------------------------------------
+
+@builtin("args() -> [String]",
+         "The command-line arguments after the script's name (`zixir run f.zx a b`: [\"a\", "
+         "\"b\"]).", 0)
+def builtin_args() -> ZList:
+    """No arguments outside `zixir run`; a session running a script binds its own."""
+    return ZList()
+
+
+@builtin("read_line(prompt?) -> String | Nil",
+         "The next line of standard input without its line break (after writing prompt), or nil "
+         "at the end of the input.", 0, 1)
+def builtin_read_line(prompt: Any = None) -> str | None:
+    if prompt is not None:
+        _write(_string("read_line", prompt, "a prompt string"))
+    try:
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, ValueError) as e:
+        raise fail("read_line", f"standard input cannot be read ({e})") from None
+    if not line:
+        return None
+    return line[:-1] if line.endswith("\n") else line
+
+
+# ---- files (confined: see `files`; each session binds its own) ------------------------------
+
+def _files() -> Any:
+    from .files import FileAccess
+
+    return FileAccess()
+
+
+@builtin("read_file(path) -> String", "The whole text of a UTF-8 file.", 1)
+def builtin_read_file(path: Any) -> str:
+    return _files().read_file(path)
+
+
+@builtin("read_lines(path) -> [String]", "The lines of a UTF-8 file, without line breaks.", 1)
+def builtin_read_lines(path: Any) -> ZList:
+    return _files().read_lines(path)
+
+
+@builtin("write_file(path, text) -> Nil", "Replace the file's content with text (UTF-8).", 2)
+def builtin_write_file(path: Any, text: Any) -> None:
+    return _files().write_file(path, text)
+
+
+@builtin("append_file(path, text) -> Nil", "Add text at the end of the file (created if absent).",
+         2)
+def builtin_append_file(path: Any, text: Any) -> None:
+    return _files().append_file(path, text)
+
+
+@builtin("list_dir(path?) -> [String]", "The names in a directory (default \".\"), sorted.", 0, 1)
+def builtin_list_dir(path: Any = ".") -> ZList:
+    return _files().list_dir(path)
+
+
+@builtin("exists(path) -> Bool", "Whether a file or directory exists at path.", 1)
+def builtin_exists(path: Any) -> Bool:
+    return _files().exists(path)
+
+
+FILE_FUNCTIONS = ("read_file", "read_lines", "write_file", "append_file", "list_dir", "exists")
 
 
 # ---- the workflow namespace (`workflow.X(...)`, LANGUAGE.md section 9) -----------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import engine
 from . import ast as A
@@ -385,15 +386,19 @@ class _Resolver:
         self.opaque_imports: list[A.Import] = []  # imports whose exported names are unknown
         self.current_toplevel: A.Stmt | None = None
         self.rebound_library_names: set[Definition] = set()
+        self.binaries: list[A.Binary] = []  # operators whose operand types are checked
+        self._policy: tuple[Any, list[str]] | None = None  # the call policy, once needed
+        self.loops: list[A.For | A.While] = []  # loops whose iterable or condition is checked
 
     # ---- diagnostics -----------------------------------------------------------------------
 
-    def error(self, message: str, span: Span, severity: str = "error") -> None:
+    def error(self, message: str, span: Span, severity: str = "error",
+              source: str = "check") -> None:
         line, column, end_line, end_column = span
         if (end_line, end_column) <= (line, column):
             end_line, end_column = line, column + 1
         self.a.diagnostics.append(Diagnostic(severity, message, line, column, end_line,
-                                             end_column, self.program.filename, "check"))
+                                             end_column, self.program.filename, source))
 
     # ---- definitions -----------------------------------------------------------------------
 
@@ -467,6 +472,7 @@ class _Resolver:
 
     def import_definitions(self, node: A.Import, scope: _Scope) -> list[Definition]:
         if node.alias is not None:
+            self.module_exports(node)  # for its diagnostics: a missing or broken file
             return [self.new_definition(node.alias, "import", node, node.span, scope, _end(node))]
         exports = self.module_exports(node)
         if exports is None:
@@ -495,7 +501,9 @@ class _Resolver:
             return None
         try:
             module = parse(source, path)
-        except ZixirSyntaxError:
+        except ZixirSyntaxError as err:
+            self.error(f"import: syntax error in {node.path} at line {err.line}, column "
+                       f"{err.column}: {err.message}", node.span)
             return None
         aliases = {n.name: n.type for n in A.walk(module.body) if isinstance(n, A.TypeAlias)}
         reassigned = {n.name for n in A.walk(module.body) if isinstance(n, A.Assign)}
@@ -686,6 +694,11 @@ class _Resolver:
     def expr_Binary(self, node: A.Binary, scope: _Scope) -> None:
         self.expression(node.left, scope)
         self.expression(node.right, scope)
+        if isinstance(node, A.Binary):
+            self.binaries.append(node)
+
+    def expr_Interpolation(self, node: A.Interpolation, scope: _Scope) -> None:
+        self.expressions([p for p in node.parts if not isinstance(p, A.StrLit)], scope)
 
     expr_Logical = expr_Binary
 
@@ -750,6 +763,35 @@ class _Resolver:
     def expr_PythonCall(self, node: A.PythonCall, scope: _Scope) -> None:
         self.expressions(node.args, scope)
         self.expressions([k.value for k in node.kwargs], scope)
+        self.python_policy(node)
+
+    def python_policy(self, node: A.PythonCall) -> None:
+        """Warn about a call the call policy refuses as configured for this file (defaults
+        and zixir.toml); a warning, since `--allow` on the command line may still allow it."""
+        from zixir.runtime.policy import CallPolicy
+
+        from .errors import PolicyDenied
+
+        if self._policy is None:
+            allow: tuple[str, ...] = ()
+            deny: tuple[str, ...] = ()
+            filename = self.program.filename
+            directory = os.path.dirname(os.path.abspath(filename)) if filename else os.getcwd()
+            try:
+                from zixir import project_file
+
+                found = project_file.find(directory)
+                if found is not None:
+                    allow, deny = project_file.policy_rules(found)
+            except ZixirError:
+                pass  # a broken zixir.toml is reported when the program runs
+            self._policy = (CallPolicy(allow, deny), [directory])
+        policy, paths = self._policy
+        try:
+            policy.check(node.module, node.function, paths)
+        except PolicyDenied as denied:
+            self.error(f"{denied.message} (it fails when run unless allowed)", node.span,
+                       severity="warning")
 
     def expr_Lambda(self, node: A.Lambda, scope: _Scope) -> None:
         self.function(node, node.params, node.result_type, node.body, scope)
@@ -812,6 +854,7 @@ class _Resolver:
 
     def expr_For(self, node: A.For, scope: _Scope) -> None:
         self.expression(node.iterable, scope)
+        self.loops.append(node)
         inner = _Scope(scope, scope.function, _end(node))
         inner.names[node.var] = self.new_definition(node.var, "for", node, node.var_node.span,
                                                     inner, _start(node.body))
@@ -819,6 +862,7 @@ class _Resolver:
 
     def expr_While(self, node: A.While, scope: _Scope) -> None:
         self.expression(node.condition, scope)
+        self.loops.append(node)
         self.loop_body(node.body, scope)
 
     def loop_body(self, body: A.Block, scope: _Scope) -> None:
@@ -849,7 +893,8 @@ class _Resolver:
     def expr_Break(self, node: A.Node, scope: _Scope) -> None:
         if self.fn.loop_depth <= 0:
             word = "break" if isinstance(node, A.Break) else "continue"
-            self.error(f"'{word}' outside of a loop", node.span)
+            # the compiler refuses it before anything runs: a syntax error for `zixir run` too
+            self.error(f"'{word}' outside of a loop", node.span, source="syntax")
 
     expr_Continue = expr_Break
 
@@ -1085,11 +1130,24 @@ class _Types:
         operand = self.of(node.operand)
         return operand if operand in (INT, FLOAT) else ANY
 
+    def type_Interpolation(self, node: A.Node) -> Type:
+        return STRING
+
     def type_Binary(self, node: A.Binary) -> Type:
         if node.op in ("==", "!=", "<", ">", "<=", ">="):
             return BOOL
         if node.op == "..":
             return ListOf(INT)
+        if node.op == "**":
+            left, right = self.of(node.left), self.of(node.right)
+            if NEVER in (left, right):
+                return NEVER
+            if left == INT and right == INT:
+                exponent = node.right
+                return INT if isinstance(exponent, A.IntLit) and exponent.value >= 0 else ANY
+            if left in (INT, FLOAT) and right in (INT, FLOAT):
+                return FLOAT
+            return ANY
         return self.arithmetic(node.op, self.of(node.left), self.of(node.right))
 
     @staticmethod
@@ -1228,7 +1286,57 @@ def _known_value(t: Type) -> bool:
 def _value_name(t: Type) -> str:
     if isinstance(t, Basic):
         return RUNTIME_NAMES.get(t.name, t.name)
+    if isinstance(t, FnType):
+        return "function"
     return "list" if isinstance(t, ListOf) else "map"
+
+
+def _known(t: Type) -> bool:
+    """Is `t` one definite kind of value (not Any, not Never)?"""
+    return t not in (ANY, NEVER)
+
+
+def _number(t: Type) -> bool:
+    return t in (INT, FLOAT)
+
+
+def operator_error(op: str, left: Type, right: Type) -> str | None:
+    """The runtime's message for `left op right` when these types always fail, else None."""
+    if not (_known(left) and _known(right)):
+        return None
+    if op in ("-", "*", "/", "%", "**"):
+        ok = _number(left) and _number(right)
+    elif op == "+":
+        ok = STRING in (left, right) or (_number(left) and _number(right))
+    elif op in ("<", ">", "<=", ">="):
+        ok = (_number(left) and _number(right)) or left == right == STRING
+    elif op == "..":
+        ok = left == right == INT
+    else:
+        return None
+    if ok:
+        return None
+    if op == "..":
+        return (f"Invalid binary operation: range needs two integers, got {_value_name(left)} "
+                f".. {_value_name(right)}")
+    return f"Invalid binary operation: {_value_name(left)} {op} {_value_name(right)}"
+
+
+#: what some built-ins require of their arguments (position -> kind), beyond the arity the
+#: registry gives: 'string', 'number', or ('function', N) for a function called with N
+#: arguments
+_BUILTIN_ARGUMENTS: dict[str, dict[int, Any]] = {
+    **{name: {0: "string"} for name in ("upper", "lower", "trim", "split", "starts_with",
+                                         "ends_with", "replace")},
+    **{name: {0: "number"} for name in ("abs", "sqrt", "floor", "ceil", "exp", "log",
+                                        "round")},
+    **{name: {1: ("function", 1)} for name in ("map", "filter", "flat_map", "group_by",
+                                               "pmap")},
+    "reduce": {1: ("function", 2)},
+    "attempt": {0: ("function", 0)},
+    "div": {0: "int", 1: "int"},
+    "rem": {0: "int", 1: "int"},
+}
 
 
 class _Checker:
@@ -1271,6 +1379,53 @@ class _Checker:
                                 self.types.annotated(d.annotation), f"assignment to {d.name}")
         for node in self.resolver.functions:
             self.results(node)
+        for binary in self.resolver.binaries:
+            message = operator_error(binary.op, self.types.of(binary.left),
+                                     self.types.of(binary.right))
+            if message:
+                self.resolver.error(message, binary.span)
+        for loop in self.resolver.loops:
+            self.loop(loop)
+
+    def loop(self, node: A.For | A.While) -> None:
+        if isinstance(node, A.For):
+            t = self.types.of(node.iterable)
+            if _known(t) and not isinstance(t, (ListOf, MapOf)):
+                self.resolver.error(f"For loop requires a list, range or map, got "
+                                    f"{_value_name(t)}", node.iterable.span)
+        else:
+            t = self.types.of(node.condition)
+            if _known(t) and t != BOOL:
+                self.resolver.error(f"While loop condition must be boolean, got "
+                                    f"{_value_name(t)}", node.condition.span)
+
+    def builtin_arguments(self, node: A.Call, name: str) -> None:
+        for position, kind in _BUILTIN_ARGUMENTS.get(name, {}).items():
+            if position >= len(node.args):
+                continue
+            arg = node.args[position]
+            t = self.types.of(arg)
+            if not _known(t):
+                continue
+            if kind == "string" and t != STRING:
+                self.resolver.error(f"{name}: expected a string, got {_value_name(t)}", arg.span)
+            elif kind == "number" and not _number(t):
+                self.resolver.error(f"{name}: expected a number, got {_value_name(t)}", arg.span)
+            elif kind == "int" and t != INT:
+                self.resolver.error(f"{name}: expected an integer, got {_value_name(t)}",
+                                    arg.span)
+            elif isinstance(kind, tuple):
+                n = kind[1]
+                if not is_callable(t):
+                    self.resolver.error(f"{name}: expected a function, got {_value_name(t)}",
+                                        arg.span)
+                elif isinstance(t, FnType) and (n < t.min_args or (
+                        t.max_args is not None and n > t.max_args)):
+                    label = arg.name if isinstance(arg, A.Name) else "<lambda>"
+                    self.resolver.error(
+                        f"{name}: the function {label} takes "
+                        f"{_count(t.min_args, t.max_args, singular=True)}, "
+                        f"but {name} passes {n}", arg.span)
 
     def expect(self, node: A.Node, actual: Type, expected: Type, what: str) -> None:
         if not compatible(actual, expected):
@@ -1301,6 +1456,12 @@ class _Checker:
         if t.arity_label is not None:
             self.arity(node, t.arity_label, t.min_args, t.max_args, singular=True)
             return
+        if isinstance(callee, A.Name) and not t.typed_params:
+            d = self.a.definition_of(callee)
+            if d is not None and d.kind == "builtin":
+                if self.arity(node, f"Function {callee.name}", t.min_args, t.max_args):
+                    self.builtin_arguments(node, callee.name)
+                return
         name = label or "<lambda>"
         if self.arity(node, f"Function {name}", t.min_args, t.max_args) and t.typed_params:
             for position, (arg, param) in enumerate(zip(node.args, t.params, strict=False), start=1):
@@ -1358,6 +1519,52 @@ class _Checker:
 # ---- entry points ------------------------------------------------------------------------------
 
 
+_OPERAND_ENDS = frozenset(("int", "float", "ident", "string", "template_end"))
+
+
+def comment_divisions(program: A.Program) -> list[Diagnostic]:
+    """Warnings for `7 // 2`: `//` starts a comment, so right after an operand, followed by
+    what reads as another operand, it silently drops the rest of the line."""
+    from .lexer import tokenize_with_comments
+
+    if "//" not in program.source:
+        return []
+    try:
+        tokens, comments = tokenize_with_comments(program.source, program.filename)
+    except ZixirError:
+        return []
+    out: list[Diagnostic] = []
+    by_line: dict[int, list] = {}
+    for t in tokens:
+        by_line.setdefault(t.end_line, []).append(t)
+    for comment in comments:
+        if not comment.text.startswith("//") or comment.own_line:
+            continue
+        before = [t for t in by_line.get(comment.line, ()) if t.end_column <= comment.column]
+        if not before:
+            continue
+        last = before[-1]
+        if not (last.kind in _OPERAND_ENDS or last.is_op(")", "]") or last.is_keyword(
+                "true", "false", "nil")):
+            continue
+        rest = comment.text[2:].strip()
+        if not rest or not (rest[0].isdigit() or rest[0] in "(-" or rest[0].isalpha()
+                            or rest[0] == "_"):
+            continue
+        try:
+            parsed = parse(rest)
+        except ZixirError:
+            continue
+        if len(parsed.body) != 1 or not isinstance(parsed.body[0], A.ExprStmt) or isinstance(
+                parsed.body[0].expr, A.Name):  # `x = 1 // seconds` is a comment
+            continue
+        out.append(Diagnostic(
+            "warning", "'//' starts a comment, so the rest of this line is ignored; for integer "
+            "division use div(a, b)", comment.line, comment.column, comment.line,
+            comment.column + 2, program.filename, "check"))
+    return out
+
+
 def read_file(path: str) -> str:
     with open(path, encoding="utf-8") as handle:
         return handle.read()
@@ -1373,18 +1580,26 @@ def analyze(program: A.Program, read_module: Callable[[str], str] | None = None)
     resolver.run()
     analysis._types.functions = resolver.functions
     _Checker(analysis, resolver).run()
+    analysis.diagnostics.extend(comment_divisions(program))
     analysis.diagnostics.sort(key=lambda d: (d.line, d.column, d.end_line, d.end_column))
     return analysis
 
 
 def check_program(program: A.Program) -> list[Diagnostic]:
-    """The diagnostics of a parsed program; a failure of the checker itself yields none."""
+    """The diagnostics of a parsed program. A failure of the checker itself is reported as an
+    error (never as "no problems"): `zixir check` must not say ok about what it could not
+    check."""
     try:
         return analyze(program).diagnostics
-    except Exception:
+    except Exception as exc:
         if RAISE_INTERNAL_ERRORS:
             raise
-        return []
+        return [_internal_error(exc, program.filename)]
+
+
+def _internal_error(exc: Exception, filename: str | None) -> Diagnostic:
+    return Diagnostic("error", f"internal error in the checker ({type(exc).__name__}: {exc}); "
+                      "the program was not checked", 1, 1, 1, 2, filename, "check")
 
 
 def check(source: str, filename: str | None = None) -> list[Diagnostic]:
@@ -1393,10 +1608,10 @@ def check(source: str, filename: str | None = None) -> list[Diagnostic]:
         program = parse(source, filename)
     except ZixirError as exc:
         return [Diagnostic.from_error(exc)]
-    except Exception:
+    except Exception as exc:
         if RAISE_INTERNAL_ERRORS:
             raise
-        return []
+        return [_internal_error(exc, filename)]
     return check_program(program)
 
 

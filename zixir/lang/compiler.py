@@ -32,6 +32,7 @@ How the semantics survive the translation:
 from __future__ import annotations
 
 import ast as py
+import itertools
 import os
 import warnings
 from collections.abc import Callable
@@ -48,6 +49,7 @@ _ARITH = {"+": py.Add, "-": py.Sub, "*": py.Mult, "/": py.Div, "%": py.Mod}
 _COMPARE = {"==": py.Eq, "!=": py.NotEq, "<": py.Lt, ">": py.Gt, "<=": py.LtE, ">=": py.GtE}
 COMPARISONS = frozenset(_COMPARE)
 TOPLEVEL_NAME = "_zx_toplevel"
+_PROGRAM_NUMBERS = itertools.count(1)
 
 
 # ---- names ---------------------------------------------------------------------------------
@@ -218,7 +220,7 @@ def _static_type(node: A.Node, memo: dict[int, str | None],
                  names: Callable[[A.Name], str | None] | None) -> str | None:
     if isinstance(node, (A.IntLit, A.FloatLit)):
         return "num"
-    if isinstance(node, A.StrLit):
+    if isinstance(node, (A.StrLit, A.Interpolation)):
         return "str"
     if isinstance(node, A.BoolLit):
         return "bool"
@@ -227,7 +229,7 @@ def _static_type(node: A.Node, memo: dict[int, str | None],
     if isinstance(node, A.Binary):
         if node.op in COMPARISONS:
             return "bool"
-        if node.op in ("-", "*", "/", "%"):
+        if node.op in ("-", "*", "/", "%", "**"):
             return "num"
         if node.op != "+":
             return None
@@ -361,7 +363,9 @@ class Compiler:
     def generate(self, program: A.Program) -> tuple[py.Module, str, str]:
         self.state.programs += 1
         fname = f"{TOPLEVEL_NAME}{self.state.programs}"
-        gen_filename = f"<zixir {self.filename or 'input'} #{self.state.programs}>"
+        # unique in the process: the error translator finds a program by this name, and
+        # sessions (each counting its own programs) share one table
+        gen_filename = f"<zixir {self.filename or 'input'} #{next(_PROGRAM_NUMBERS)}>"
         self._hoist(program.body, self.block)
         body = self.block_body(program.body, TAIL, None)
         decls: list[py.stmt] = []
@@ -776,6 +780,21 @@ class Compiler:
     value_FloatLit = value_IntLit
     value_StrLit = value_IntLit
 
+    def value_Interpolation(self, node: A.Interpolation):
+        """An f-string whose holes are the embedded expressions converted as `str()` does."""
+        exprs = [part for part in node.parts if not isinstance(part, A.StrLit)]
+        stmts, values = self.seq([self.value(e) for e in exprs])
+        pieces: list[py.expr] = []
+        it = iter(values)
+        for part in node.parts:
+            if isinstance(part, A.StrLit):
+                if part.value:
+                    pieces.append(_const(part.value))
+            else:
+                text = self.at(_call("_zx_text", next(it)), part)
+                pieces.append(py.FormattedValue(text, -1, None))
+        return stmts, self.at(py.JoinedStr(pieces), node)
+
     def value_BoolLit(self, node: A.BoolLit):
         return [], self.at(_name("_zx_T" if node.value else "_zx_F"), node)
 
@@ -824,6 +843,8 @@ class Compiler:
             return stmts, py.IfExp(test, _name("_zx_T"), _name("_zx_F"))
         if op == "..":
             return stmts, self.at(_call("_zx_range", left, right), node)
+        if op == "**":
+            return stmts, self.at(_call("_zx_pow", left, right), node)
         lt, rt = self.stype(node.left), self.stype(node.right)
         binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
         if op == "+":

@@ -7,6 +7,8 @@ looks the same wherever it appears.
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import ZixirError, ZixirSyntaxError
@@ -36,20 +38,57 @@ class Diagnostic:
                    kind)
 
 
+#: a source line longer than this many characters is shown as a window around the error
+MAX_SHOWN = 160
+_CONTEXT = 60  # characters shown on each side of the span in a window
+
+
+def cells(text: str) -> int:
+    """Terminal cells `text` takes: 2 for wide characters (CJK, most emoji), 0 for combining
+    marks, 1 for the rest; so the caret stands under the span on screen."""
+    total = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        total += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return total
+
+
 def format_diagnostic(diag: Diagnostic, source: str | None, filename: str | None = None) -> str:
-    """`FILE:LINE:COL: error: MESSAGE`, then the source line and a caret under the span."""
+    """`FILE:LINE:COL: error: MESSAGE`, then the source line and a caret under the span (a
+    window of a very long line, with `...` where it is cut)."""
     name = diag.filename or filename or "<input>"
     out = [f"{name}:{diag.line}:{diag.column}: {diag.severity}: {diag.message}"]
     lines = source.splitlines() if source is not None else []
     if 1 <= diag.line <= len(lines):
         text = lines[diag.line - 1].expandtabs(1)
+        start = min(max(diag.column - 1, 0), len(text))
         width = 1
         if diag.end_line == diag.line and diag.end_column > diag.column:
             width = diag.end_column - diag.column
-        width = max(1, min(width, len(text) - diag.column + 1))
-        out.append(f"  {text}")
-        out.append("  " + " " * (diag.column - 1) + "^" * width)
+        width = max(1, min(width, len(text) - start))
+        before, span = text[:start], text[start:start + width]
+        after = text[start + width:]
+        if len(text) > MAX_SHOWN:
+            if len(before) > _CONTEXT:
+                before = "..." + before[-_CONTEXT:]
+            if len(span) > MAX_SHOWN - 2 * _CONTEXT:
+                span = span[:MAX_SHOWN - 2 * _CONTEXT]
+                after = "..."
+            elif len(after) > _CONTEXT:
+                after = after[:_CONTEXT] + "..."
+        out.append(f"  {before}{span}{after}")
+        out.append("  " + " " * cells(before) + "^" * max(1, cells(span)))
     return "\n".join(out)
+
+
+def _shown(path: str) -> str:
+    """A file name as short as it can be said: relative to the working directory if inside."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return relative if not relative.startswith("..") else path
 
 
 def format_error(error: ZixirError, source: str | None, filename: str | None = None,
@@ -60,11 +99,15 @@ def format_error(error: ZixirError, source: str | None, filename: str | None = N
     if not chain:
         return text
     lines = ["call chain (most recent call last):"]
+    main_file = os.path.abspath(error.filename or filename or "")
     for frame in error.call_chain[:max_frames]:
         if frame.line == 0:  # a marker left where a runaway chain was shortened
             lines.append(f"  {frame.function}")
-        else:
-            lines.append(f"  in {frame.function} at line {frame.line}, column {frame.column}")
+            continue
+        where = f"line {frame.line}, column {frame.column}"
+        if frame.filename and os.path.abspath(frame.filename) != main_file:
+            where = f"{_shown(frame.filename)} {where}"  # a function of an imported file
+        lines.append(f"  in {frame.function} at {where}")
     if len(error.call_chain) > max_frames:
         lines.append(f"  ... {len(error.call_chain) - max_frames} more calls ...")
     return text + "\n" + "\n".join(lines)

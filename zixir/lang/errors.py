@@ -9,7 +9,7 @@ that was running when they reach it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,8 @@ class Frame:
     function: str
     line: int
     column: int
+    #: the file the function is in (None: the program's own file, or not known)
+    filename: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.function} (line {self.line}, column {self.column})"
@@ -168,6 +170,14 @@ class PolicyDenied(ZixirRuntimeError):
     """The call policy refuses this module or function."""
 
 
+class FileAccessDenied(ZixirRuntimeError):
+    """A file built-in was given a path outside the directories the program may use."""
+
+
+class OutputClosed(ZixirRuntimeError):
+    """Standard output was closed by its reader (`zixir run f.zx | head -2`)."""
+
+
 class Overloaded(ZixirRuntimeError):
     """More calls are waiting than the pool's queue holds."""
 
@@ -210,6 +220,8 @@ __all__ = [
     "CircuitOpen",
     "RestartLimitExceeded",
     "PolicyDenied",
+    "FileAccessDenied",
+    "OutputClosed",
     "Overloaded",
     "DashboardError",
     "RouterCrashed",

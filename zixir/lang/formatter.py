@@ -33,7 +33,7 @@ _ESCAPES_OUT = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0", "\\": "\\\\"
 
 # binding power of each binary operator; a compound expression (if, match, lambda, ...) is 0
 _PRECEDENCE = {"or": 2, "and": 3, "==": 4, "!=": 4, "<": 4, ">": 4, "<=": 4, ">=": 4, "..": 5,
-               "+": 6, "-": 6, "*": 7, "/": 7, "%": 7}
+               "+": 6, "-": 6, "*": 7, "/": 7, "%": 7, "**": 8.5}
 _PIPE, _UNARY, _POSTFIX, _ATOM = 1, 8, 9, 10
 _COMPOUND = (A.If, A.Match, A.For, A.While, A.Lambda, A.Return, A.Try)
 _CALLS = (A.Call, A.EngineCall, A.MemoryCall, A.WorkflowCall, A.PythonCall)
@@ -49,8 +49,10 @@ def format_source(source: str, filename: str | None = None) -> str:
 def quote(text: str) -> str:
     """A string literal for `text` with the canonical escapes."""
     out = ['"']
-    for ch in text:
-        if ch in _ESCAPES_OUT:
+    for i, ch in enumerate(text):
+        if ch == "#" and text.startswith("#{", i):
+            out.append("\\#")  # not an interpolation
+        elif ch in _ESCAPES_OUT:
             out.append(_ESCAPES_OUT[ch])
         elif ch.isprintable():
             out.append(ch)
@@ -291,8 +293,11 @@ class _Printer:
                 out.append("")
             out.extend(text_lines)
 
+        joinable = [False]  # did the previous statement end its line with nothing after it?
+        statements = render == self.statement  # (match arms are never joined)
         for i, node in enumerate(nodes):
-            is_fn = top and isinstance(node, A.FnDef)
+            # a blank line around top-level functions, except between one-line ones
+            is_fn = top and isinstance(node, A.FnDef) and node.line != node.end_line
             separate = top and (is_fn or previous_fn)
             for comment in self._take_before(_start(node)):
                 put(comment.line, [pad + comment.text], separate)
@@ -310,7 +315,14 @@ class _Printer:
             lines = [pad + c.text for c in orphans] + [pad + line if j == 0 else line
                                                         for j, line in enumerate(
                                                             text.split("\n"))]
-            put(node.line, lines, separate)
+            joined = statements and out and i > 0 and not orphans and not separate and "\n" not in text \
+                and nodes[i - 1].end_line == node.line and joinable[0] \
+                and len(out[-1]) + 2 + len(text) <= WIDTH
+            if joined:  # `a(); b()` written on one line stays on it
+                out[-1] += "; " + text
+            else:
+                put(node.line, lines, separate)
+            joinable[0] = "\n" not in text and trailing is None
             last_line = node.end_line
             previous_fn = is_fn
         for comment in [] if open_end else self._take_before(end, tail_column, True):
@@ -363,6 +375,9 @@ class _Printer:
     def body(self, block: A.Block, style: str, indent: int, col: int, flat: bool) -> str:
         """A body as it follows its header: ` {...}`, `: x`, `:` and lines, ` then x`, ` x`."""
         if style == "brace":
+            one_line = self._one_line_braces(block)
+            if one_line is not None and (flat or col + len(one_line) <= WIDTH):
+                return one_line  # `{ a; b }` written on one line stays on one line
             if flat:
                 if block.body or self._has_comment_within(block):
                     raise _NotFlat
@@ -382,6 +397,19 @@ class _Printer:
         if flat:
             raise _NotFlat
         return ":\n" + self._indented(block, indent + STEP)
+
+    def _one_line_braces(self, block: A.Block) -> str | None:
+        """` { a; b }` if the source wrote this brace body on one line, else None."""
+        if (not block.body or block.line != block.end_line or self._has_comment_within(block)
+                or _start(block.body[0]) == _start(block)):  # a `{KEY: ...}` map body
+            return None
+        parts = []
+        for stmt in block.body:
+            text = self._try_flat_stmt(stmt)
+            if text is None or "\n" in text:
+                return None
+            parts.append(text)
+        return " { " + "; ".join(parts) + " }"
 
     def _indented(self, block: A.Block, indent: int) -> str:
         following = self._next_token(_end(block))
@@ -441,7 +469,41 @@ class _Printer:
     _IntLit = _FloatLit = _number
 
     def _StrLit(self, e, indent, col, flat) -> str:
+        i = self._token_at(_start(e))
+        if i is not None and self.tokens[i].kind == "string":
+            return self._literal(self.tokens[i], e.value)
         return quote(e.value)
+
+    def _literal(self, span, value: str) -> str:
+        """A string literal (or a piece of one) as written, escapes and raw newlines kept;
+        requoted only where a raw line would end in whitespace, which no layout keeps."""
+        text = self._source(span)
+        lines = text.split("\n")
+        if all(line == line.rstrip() for line in lines[:-1]):
+            return text
+        closer = '"' if text.endswith('"') and len(text) > 1 else "#{"
+        return text[0] + quote(value)[1:-1] + closer
+
+    def _source(self, span) -> str:
+        """The source text from `span`'s start to its end (a token or a node)."""
+        if span.line == span.end_line:
+            return self.lines[span.line - 1][span.column - 1:span.end_column - 1]
+        parts = [self.lines[span.line - 1][span.column - 1:]]
+        parts += self.lines[span.line:span.end_line - 1]
+        parts.append(self.lines[span.end_line - 1][:span.end_column - 1])
+        return "\n".join(parts)
+
+    def _Interpolation(self, e, indent, col, flat) -> str:
+        """The literal pieces as written (each spans its quote or `}` to its `#{` or quote);
+        the embedded expressions in canonical layout, on one line."""
+        out = []
+        for part in e.parts:
+            if isinstance(part, A.StrLit):
+                out.append(self._literal(part, part.value))
+            else:
+                text = self.flat(part)
+                out.append(text if text is not None else self._source(part))
+        return "".join(out)
 
     def _BoolLit(self, e, indent, col, flat) -> str:
         return "true" if e.value else "false"
@@ -464,9 +526,16 @@ class _Printer:
     # brackets
 
     def _seq(self, opener: str, items: list, closer: str, indent: int, col: int,
-             flat: bool) -> str:
+             flat: bool, node: A.Node | None = None) -> str:
         """Items between brackets: on one line, hugging a last item that needs lines, or one
-        per line with a trailing comma."""
+        per line with a trailing comma. Written one per line with a trailing comma, or with
+        comments among them, they stay one per line (the comments where they were)."""
+        if node is not None and items and ((self._has_comment_within(node)
+                                            and isinstance(node, (A.ListLit, A.MapLit))) or (
+                node.line != node.end_line and self._trailing_comma(node))):
+            if flat:
+                raise _NotFlat
+            return self._seq_lines(opener, items, closer, indent, node)
         if flat or not items:
             return opener + ", ".join(self._item(it, 0, 0, True) for it in items) + closer
         flats = [self._try(lambda it=it: self._item(it, 0, 0, True)) for it in items]
@@ -474,7 +543,12 @@ class _Printer:
             text = opener + ", ".join(flats) + closer
             if col + len(text) <= WIDTH:
                 return text
-        if all(f is not None for f in flats[:-1]) and flats[-1] is None:
+            if node is not None and node.line != node.end_line:
+                written = self._seq_as_written(opener, items, flats, closer, col)
+                if written is not None:
+                    return written
+        hug_written = node is not None and node.line != node.end_line
+        if all(f is not None for f in flats[:-1]) and (flats[-1] is None or hug_written):
             prefix = opener + "".join(f + ", " for f in flats[:-1])
             if col + len(prefix) <= WIDTH:
                 snapshot = self._snapshot()
@@ -486,6 +560,47 @@ class _Printer:
         lines = [opener]
         for it in items:
             lines.append(" " * inner + self._item(it, inner, inner, False) + ",")
+        lines.append(" " * indent + closer)
+        return "\n".join(lines)
+
+    def _seq_as_written(self, opener: str, items: list, flats: list[str], closer: str,
+                        col: int) -> str | None:
+        """Items that do not fit on one line, broken where the source broke them, each line
+        after the first aligned just inside the opening bracket; None if a line is too long."""
+        pad = " " * (col + len(opener))
+        lines = [opener + flats[0]]
+        for previous, it, text in zip(items, items[1:], flats[1:], strict=False):
+            if it.line > previous.end_line:
+                lines[-1] += ","
+                lines.append(pad + text)
+            else:
+                lines[-1] += ", " + text
+        lines[-1] += closer
+        if len(lines) == 1 or not _fits("\n".join(lines), col):
+            return None
+        return "\n".join(lines)
+
+    def _trailing_comma(self, node: A.Node) -> bool:
+        """Does a `,` come right before the closing bracket that ends `node`?"""
+        i = self._token_at((node.end_line, node.end_column - 1))
+        return i is not None and i > 0 and self.tokens[i - 1].is_op(",")
+
+    def _seq_lines(self, opener: str, items: list, closer: str, indent: int,
+                   node: A.Node) -> str:
+        inner = indent + STEP
+        closing = (node.end_line, node.end_column - 1)
+        lines = [opener]
+        for k, it in enumerate(items):
+            for comment in self._take_before(_start(it)):
+                lines.append(" " * inner + comment.text)
+            text = " " * inner + self._item(it, inner, inner, False) + ","
+            limit = _start(items[k + 1]) if k + 1 < len(items) else closing
+            trailing = self._take_trailing(it.end_line, limit)
+            if trailing is not None:
+                text += " " + trailing.text
+            lines.append(text)
+        for comment in self._take_before(closing):
+            lines.append(" " * inner + comment.text)
         lines.append(" " * indent + closer)
         return "\n".join(lines)
 
@@ -504,12 +619,12 @@ class _Printer:
         return self.expr(it, indent, col, 0, flat)
 
     def _ListLit(self, e, indent, col, flat) -> str:
-        return self._seq("[", e.items, "]", indent, col, flat)
+        return self._seq("[", e.items, "]", indent, col, flat, e)
 
     def _MapLit(self, e, indent, col, flat) -> str:
         if not e.entries and id(e) in self.brace_guard:
             return "({})"
-        return self._seq("{", e.entries, "}", indent, col, flat)
+        return self._seq("{", e.entries, "}", indent, col, flat, e)
 
     def _Comprehension(self, e, indent, col, flat) -> str:
         text = "[" + self.expr(e.element, indent, col + 1, _PIPE, flat) + f" for {e.var} in "
@@ -542,10 +657,12 @@ class _Printer:
         prec = _PRECEDENCE[e.op]
         op = self._operator_spelling(e)
         sep = op if op == ".." else f" {op} "
-        if not flat and self.flat(e) is not None and op != "..":
+        if not flat and self.flat(e) is not None and op not in ("..", "**"):
             return self._operator_chain(e, indent, col)
-        left = self.expr(e.left, indent, col, prec, flat)
-        right = self.expr(e.right, indent, _after(left, col) + len(sep), prec + 1, flat)
+        # `**` is right-associative, its base a postfix expression, its exponent a unary one
+        left_prec, right_prec = (_POSTFIX, _UNARY) if op == "**" else (prec, prec + 1)
+        left = self.expr(e.left, indent, col, left_prec, flat)
+        right = self.expr(e.right, indent, _after(left, col) + len(sep), right_prec, flat)
         return left + sep + right
 
     _Logical = _Binary
@@ -577,10 +694,13 @@ class _Printer:
             stages.append(value)
             value = value.args[0]
         stages.reverse()
+        if flat and self._pipe_written_on_lines(stages):
+            raise _NotFlat  # the source put stages on lines of their own: keep them there
         head = self.expr(value, indent, col, _PIPE, flat)
         if flat:
             return head + "".join(" |> " + self._stage(s, 0, 0, True) for s in stages)
-        if self.flat(e) is None:  # a stage needs lines: keep the chain on its line if it fits
+        if self.flat(e) is None and not self._pipe_written_on_lines(stages):
+            # a stage needs lines: keep the chain on its line if it fits
             snapshot = self._snapshot()
             text = head
             for stage in stages:
@@ -594,6 +714,16 @@ class _Printer:
         for stage in stages:
             text += "\n" + " " * inner + "|> " + self._stage(stage, inner, inner + 3, False)
         return text
+
+    def _pipe_written_on_lines(self, stages: list) -> bool:
+        """Does a `|>` of this chain start a line in the source?"""
+        for stage in stages:
+            i = bisect_left(self.starts, _end(stage.args[0]))
+            while i < len(self.tokens) and not self.tokens[i].is_op("|>"):
+                i += 1
+            if i < len(self.tokens) and self.tokens[i].newline_before:
+                return True
+        return False
 
     def _stage(self, call, indent: int, col: int, flat: bool) -> str:
         """The right side of a `|>`: the call without its first argument."""
@@ -615,7 +745,8 @@ class _Printer:
         else:
             head = f"python {quote(e.module)} {quote(e.function)} "
             args = list(args) + list(e.kwargs)
-        return head + self._seq("(", args, ")", indent, _after(head, col), flat)
+        return head + self._seq("(", args, ")", indent, _after(head, col), flat,
+                                e if not self._is_pipe(e) else None)
 
     def _Call(self, e, indent, col, flat) -> str:
         return self._call(e, e.args, indent, col, flat)
@@ -732,8 +863,13 @@ class _Printer:
         opener = self.tokens[i]
         inner = indent + STEP
         if opener.is_op("{"):
+            # arms end with a comma unless the source separated them by line breaks only
+            # (an arm with a brace body never takes one, so only the others tell)
+            told = [arm for arm in e.arms[:-1]
+                    if not (self._style(arm.body) == "brace" or len(arm.body.body) != 1)]
+            commas = not told or any(self._next_token(_end(arm)).is_op(",") for arm in told)
             arms = self._items(e.arms, inner, (e.end_line, e.end_column - 1),
-                               lambda arm, ind: self._arm(arm, ind, True))
+                               lambda arm, ind: self._arm(arm, ind, commas))
             return text + " {\n" + arms + "\n" + " " * indent + "}"
         following = self._next_token(_end(e))
         arms = self._items(e.arms, inner, (following.line, following.column),
@@ -745,7 +881,8 @@ class _Printer:
         text = self.pattern(arm.pattern)
         if arm.guard is not None:
             text += " if " + self.expr(arm.guard, indent, indent + len(text) + 4, _PIPE)
-        text += " =>"
+        arrow = self._next_token(_end(arm.guard if arm.guard is not None else arm.pattern))
+        text += " ->" if arrow.is_op("->") else " =>"  # either spelling, as written
         if self._style(arm.body) == "brace" or len(arm.body.body) != 1:
             return text + self.body(arm.body, "brace", indent, indent + len(text), False)
         reserve = 1 if comma else 0  # the comma must fit on the line too

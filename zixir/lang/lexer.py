@@ -5,6 +5,16 @@ before it (`newline_before`) and the column of the first token on its line, and 
 newline and offside rules to the parser, which knows whether it is inside brackets or a block.
 Every character is either part of a token, whitespace, or a comment; anything else is a
 `ZixirSyntaxError` at its position.
+
+String interpolation is lexed as a run of tokens, so the embedded expressions are ordinary
+tokens at their true positions:
+
+    "total: #{n + 1} items"
+    template_start("total: ")  ident(n) op(+) int(1)  template_end(" items")
+
+Between two expressions the literal text is a `template_middle`. A `{` inside an expression
+opens a nested brace (tracked per open interpolation), so only the `}` that balances `#{`
+resumes the string.
 """
 
 from __future__ import annotations
@@ -20,19 +30,22 @@ KEYWORDS = frozenset(
 
 # longest first, so that `...` wins over `..` over `.`
 OPERATORS = sorted(
-    """... .. . |> || && == != <= >= => -> += -= *= /= %= + - * / % < > = ! ( ) [ ] { } , : ;"""
+    """... .. . |> || && == != <= >= => -> += -= *= /= %= ** + - * / % < > = ! ( ) [ ] { } , : ;"""
     .split(),
     key=len,
     reverse=True,
 )
 _OPERATOR_STARTS = frozenset(op[0] for op in OPERATORS)
 
-ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"'}
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "#": "#"}
+
+#: token kinds that are (pieces of) string literals
+STRING_KINDS = frozenset(("string", "template_start", "template_middle", "template_end"))
 
 
 @dataclass(slots=True)
 class Token:
-    kind: str  # 'int' 'float' 'string' 'ident' 'keyword' 'op' 'eof'
+    kind: str  # 'int' 'float' 'string' 'template_*' 'ident' 'keyword' 'op' 'eof'
     text: str  # source text (for 'string': the decoded value; for 'op'/'keyword': the lexeme)
     value: object
     line: int
@@ -50,7 +63,7 @@ class Token:
     def describe(self) -> str:
         if self.kind == "eof":
             return "end of input"
-        if self.kind == "string":
+        if self.kind in STRING_KINDS:
             return "string"
         return self.text
 
@@ -87,6 +100,8 @@ class Lexer:
         self.line = 1
         self.col = 1
         self.comments = comments  # when a list, every comment skipped is appended to it
+        #: one entry per open `#{`: (brace depth inside it, line, column of the `#{`)
+        self._interpolations: list[list[int]] = []
 
     def error(self, message: str, line: int, column: int) -> ZixirSyntaxError:
         return ZixirSyntaxError(message, line, column, filename=self.filename,
@@ -126,6 +141,12 @@ class Lexer:
                 else:
                     break
             if self.pos >= n:
+                if self._interpolations:
+                    _, line, column = self._interpolations[-1]
+                    err = self.error("Unterminated string interpolation: expected '}'", line,
+                                     column)
+                    err.incomplete = True
+                    raise err
                 out.append(Token("eof", "", None, self.line, self.col, self.line, self.col,
                                  newline_before=newline))
                 return out
@@ -142,6 +163,13 @@ class Lexer:
             return self._number()
         if ch == '"':
             return self._string()
+        if self._interpolations and ch in "{}":
+            depth = self._interpolations[-1]
+            if ch == "}" and depth[0] == 0:
+                self._interpolations.pop()
+                self._advance()
+                return self._string_body(line, col, "template_middle", "template_end")
+            depth[0] += 1 if ch == "{" else -1
         if _is_ident_start(ch):
             end = self.pos + 1
             while end < len(src) and _is_ident_part(src[end]):
@@ -206,9 +234,14 @@ class Lexer:
                      self.line, self.col)
 
     def _string(self) -> Token:
-        src, n = self.src, len(self.src)
         line, col = self.line, self.col
         self._advance()  # opening quote
+        return self._string_body(line, col, "template_start", "string")
+
+    def _string_body(self, line: int, col: int, open_kind: str, close_kind: str) -> Token:
+        """The literal text from here up to the closing quote (a `close_kind` token) or up to
+        and including a `#{` (an `open_kind` token, the interpolation then being open)."""
+        src, n = self.src, len(self.src)
         parts: list[str] = []
         while True:
             if self.pos >= n:
@@ -218,6 +251,12 @@ class Lexer:
             ch = src[self.pos]
             if ch == '"':
                 self._advance()
+                kind = close_kind
+                break
+            if ch == "#" and src.startswith("#{", self.pos):
+                self._interpolations.append([0, self.line, self.col])
+                self._advance(2)
+                kind = open_kind
                 break
             if ch == "\\":
                 esc_line, esc_col = self.line, self.col
@@ -237,7 +276,7 @@ class Lexer:
             parts.append(ch)
             self._advance()
         value = "".join(parts)
-        return Token("string", value, value, line, col, self.line, self.col)
+        return Token(kind, value, value, line, col, self.line, self.col)
 
     def _unicode_escape(self, line: int, col: int) -> str:
         src = self.src

@@ -487,6 +487,24 @@ class Parser:
     def multiplicative(self) -> A.Expr:
         return self._binary_level(("*", "/", "%"), self.unary)
 
+    def power(self) -> A.Expr:
+        """`a ** b`: binds tighter than unary minus on its left (`-2 ** 2` is -4) and is
+        right-associative, its right operand a unary expression (`2 ** -1`)."""
+        base = self.postfix()
+        tok = self.peek()
+        if not tok.is_op("**") or self.breaks_line(tok):
+            return base
+        self.advance()
+        self._enter()
+        try:
+            exponent = self.unary()
+        finally:
+            self._depth -= 1
+        node = A.Binary("**", base, exponent)
+        node.line, node.column = base.line, base.column
+        node.end_line, node.end_column = exponent.end_line, exponent.end_column
+        return node
+
     def unary(self) -> A.Expr:
         tok = self.peek()
         if tok.is_op("-", "!") or tok.is_keyword("not"):
@@ -506,7 +524,7 @@ class Parser:
             node.line, node.column = tok.line, tok.column
             node.end_line, node.end_column = operand.end_line, operand.end_column
             return node
-        return self.postfix()
+        return self.power()
 
     def postfix(self) -> A.Expr:
         expr = self.primary()
@@ -557,6 +575,8 @@ class Parser:
         if kind == "string":
             self.advance()
             return self.node(A.StrLit, tok, tok.value)
+        if kind == "template_start":
+            return self.interpolation()
         if kind == "ident":
             return self.identifier()
         if kind == "keyword":
@@ -596,6 +616,32 @@ class Parser:
             raise self.error("Expected expression", tok)
         raise self.error(f"Expected expression, found '{tok.describe()}'", tok)
 
+    def interpolation(self) -> A.Interpolation:
+        """`"a#{e}b#{f}c"`: tokens template_start, e's tokens, template_middle, f's tokens,
+        template_end (see the lexer). Newlines inside `#{ }` mean nothing."""
+        start = self.advance()
+        parts: list[A.Expr] = [self.node(A.StrLit, start, start.value)]
+        while True:
+            tok = self.peek()
+            if tok.kind in ("template_middle", "template_end"):
+                raise self.error("Expected an expression inside '#{}'", tok)
+            self._nl.append(False)
+            saved, self._pattern_mode = self._pattern_mode, False
+            try:
+                parts.append(self.expression())
+            finally:
+                self._nl.pop()
+                self._pattern_mode = saved
+            tok = self.peek()
+            if tok.kind not in ("template_middle", "template_end"):
+                if tok.kind == "eof":
+                    raise self.error("Expected '}' to close '#{'", tok)
+                raise self.error(f"Expected '}}' to close '#{{', found '{tok.describe()}'", tok)
+            self.advance()
+            parts.append(self.node(A.StrLit, tok, tok.value))
+            if tok.kind == "template_end":
+                return self.node(A.Interpolation, start, parts)
+
     def identifier(self) -> A.Expr:
         tok = self.advance()
         nxt = self.peek()
@@ -604,7 +650,8 @@ class Parser:
             self.span_from(param, tok, tok)
             return self._lambda_body(tok, [param], None, arrow=True)
         if tok.text in ("engine", "memory", "workflow") and nxt.is_op(".") and self.peek(1).kind in (
-                "ident", "keyword") and not self._pattern_mode:
+                "ident", "keyword") and not self._pattern_mode and (
+                tok.text == "engine" or self._namespace_call()):
             self.advance()
             op_tok = self.advance()
             has_call = self.peek().is_op("(") and not self.breaks_line(self.peek())
@@ -624,6 +671,12 @@ class Parser:
             args = self.arguments()
             return self.node(A.MemoryCall, tok, op_tok.text, args)
         return self.node(A.Name, tok, tok.text)
+
+    def _namespace_call(self) -> bool:
+        """At `memory` or `workflow` before `.NAME`: is it a call, `NAME.X(...)`? Only calls
+        are reserved for the namespace; `memory.a` reads field `a` of a variable."""
+        call = self.peek(2)
+        return call.is_op("(") and not self.breaks_line(call)
 
     def _workflow_call(self, tok, op_tok, has_call: bool) -> A.Expr:
         if op_tok.text not in WORKFLOW_MEMBERS:

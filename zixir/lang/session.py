@@ -14,7 +14,9 @@ which Zixir expression failed, and the traceback's frames give the Zixir call ch
 from __future__ import annotations
 
 import os
+import re
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +35,7 @@ from .compiler import (
 )
 from .deep import RECURSION_LIMIT, run_deep
 from .errors import Frame, ZixirError, ZixirRuntimeError, ZixirSyntaxError
+from .files import FileAccess
 from .parser import parse
 from .services import Services, Unavailable
 from .tasks import run_with_tasks
@@ -44,12 +47,16 @@ from .values import (
     from_python,
     is_number,
     to_python,
+    to_text,
     type_name,
 )
 from .workflows import WorkflowSurface
 
-# every compiled program, by its generated file name (how frames are recognised as Zixir's)
-_PROGRAMS: dict[str, CompiledProgram] = {}
+# every live compiled program, by its generated file name (how frames are recognised as
+# Zixir's; the names are unique in the process). Weak: a session holds its programs that
+# defined functions, which may run later; a program of plain top-level code is dropped once
+# it has run, so a long REPL session does not accumulate every line it ever ran.
+_PROGRAMS: weakref.WeakValueDictionary[str, CompiledProgram] = weakref.WeakValueDictionary()
 _PROGRAMS_LOCK = threading.Lock()
 
 
@@ -60,12 +67,16 @@ class Session:
         self.services: Services = services if services is not None else Unavailable()
         self.filename = filename
         self.state = CompilerState(exports_of=self._exports_of)
+        self.files = FileAccess()
+        self.script_args: list[str] = []
         self.builtins = self._make_builtins()
         self.workflows = WorkflowSurface(self.services, guarded_call)
         self.namespace = self._new_namespace()
         self._modules: dict[str, dict[str, Any]] = {}  # absolute path -> exported values
         self._loading: list[str] = []
         self._export_cache: dict[str, tuple[float, list[str], A.Program]] = {}
+        #: programs whose functions may still run (the only strong references to them)
+        self._programs: list[CompiledProgram] = []
 
     # ---- public API --------------------------------------------------------------------------
 
@@ -79,8 +90,18 @@ class Session:
         """Evaluate `source`; the value as a Zixir value (for printing in Zixir syntax)."""
         return run_deep(run_with_tasks, self._evaluate, source, filename or self.filename, False)
 
-    def run_file(self, path: str, call_main: bool = True) -> Any:
-        return run_deep(run_with_tasks, self._run_file, path, call_main, True)
+    def run_file(self, path: str, call_main: bool = True, args: list[str] | None = None,
+                 source: str | None = None) -> Any:
+        """Run a file; `args` are what its `args()` returns (the command line's rest). With
+        `source`, that is the program's text and `path` only its name (`<stdin>`)."""
+        if args is not None:
+            self.script_args = [str(a) for a in args]
+        return run_deep(run_with_tasks, self._run_file, path, call_main, True, source)
+
+    def allow_files(self, paths: list[str] | tuple[str, ...]) -> None:
+        """Let the file built-ins use these directories too (zixir.toml `[policy] files`)."""
+        for path in paths:
+            self.files.allow(path)
 
     def run_file_value(self, path: str, call_main: bool = True) -> Any:
         return run_deep(run_with_tasks, self._run_file, path, call_main, False)
@@ -92,8 +113,12 @@ class Session:
         value = self.execute(compiled, self.namespace)
         return to_python_checked(value) if convert else value
 
-    def _run_file(self, path: str, call_main: bool, convert: bool) -> Any:
-        value = self._evaluate(read_source(path), path, False)
+    def _run_file(self, path: str, call_main: bool, convert: bool,
+                  source: str | None = None) -> Any:
+        if source is None:
+            self.files.allow(os.path.dirname(os.path.abspath(path)))
+            source = read_source(path)
+        value = self._evaluate(source, path, False)
         if call_main:
             main = self.namespace.get(mangle("main"))
             if main is not None and callable(main) and B.arity(main) == (0, 0):
@@ -110,6 +135,8 @@ class Session:
         compiled.source = source  # type: ignore[attr-defined]
         with _PROGRAMS_LOCK:
             _PROGRAMS[compiled.gen_filename] = compiled
+        if _defines_functions(program):
+            self._programs.append(compiled)
         return compiled
 
     def execute(self, compiled: CompiledProgram, namespace: dict[str, Any]) -> Any:
@@ -128,6 +155,14 @@ class Session:
         for name, entry in B.BUILTINS.items():
             names[mangle(name)] = fastpath.BUILTINS.get(name, entry.fn)
         names[mangle("pmap")] = self._pmap
+        for name, fn in self.files.functions().items():
+            names[mangle(name)] = fn
+
+        def args() -> ZList:
+            return ZList(self.script_args)
+
+        args.zixir_name = "args"  # type: ignore[attr-defined]
+        names[mangle("args")] = args
         return names
 
     def _new_namespace(self) -> dict[str, Any]:
@@ -170,6 +205,8 @@ class Session:
             "_zx_str": str,
             "_zx_dict": dict,
             "_zx_add": support.add,
+            "_zx_pow": support.power,
+            "_zx_text": to_text,
             "_zx_append_owned": owned.append_owned,
             "_zx_put_owned": owned.put_owned,
             "_zx_check_mul": support.check_mul,
@@ -393,6 +430,11 @@ def _memory_args(op: str, args: tuple, low: int, high: int) -> list[Any]:
     return list(args)
 
 
+def _defines_functions(program: A.Program) -> bool:
+    """Does running `program` make functions that may be called after it has finished?"""
+    return any(isinstance(node, (A.FnDef, A.Lambda, A.Import)) for node in A.walk(program))
+
+
 def to_python_checked(value: Any) -> Any:
     """`to_python`, with a clear error for values too large to become Python lists."""
     try:
@@ -479,10 +521,11 @@ def localize(exc: BaseException, outer: list[Frame] | None = None) -> ZixirError
             innermost_is_zixir = False
         tb = tb.tb_next
     chain: list[Frame] = list(outer or ())
-    for tb_entry, lasti, _program in frames:
+    for tb_entry, lasti, frame_program in frames:
         pos = _position(tb_entry.tb_frame.f_code, lasti)
         if pos:
-            chain.append(Frame(demangle(tb_entry.tb_frame.f_code.co_name), pos[0], pos[1] + 1))
+            chain.append(Frame(demangle(tb_entry.tb_frame.f_code.co_name), pos[0], pos[1] + 1,
+                               frame_program.filename))
     if isinstance(exc, ZixirError):
         err = exc
     else:
@@ -497,7 +540,13 @@ def localize(exc: BaseException, outer: list[Frame] | None = None) -> ZixirError
     if frames and not err.has_position:
         tb_entry, lasti, program = frames[-1]
         pos = _position(tb_entry.tb_frame.f_code, lasti)
-        if pos:
+        info = program.spans.get(pos) if pos else None
+        node = info.node if info is not None else None
+        if isinstance(node, (A.EngineCall, A.EngineRef)) and err.message.startswith(
+                "unknown engine op"):  # at the op's name, where `zixir check` puts it
+            column = node.column + len("engine.")
+            err.at(node.line, column, node.line, column + len(node.op), program.filename)
+        elif pos:
             err.at(pos[0], pos[1] + 1, pos[2], pos[3] + 1, program.filename)
     if err.filename is None and frames:
         err.filename = frames[-1][2].filename
@@ -514,10 +563,12 @@ def outer_chain(frame: Any) -> list[Frame]:
     current = frame.f_back if frame is not None else None
     while current is not None:
         code = current.f_code
-        if code.co_filename in _PROGRAMS:
+        program = _PROGRAMS.get(code.co_filename)
+        if program is not None:
             pos = _position(code, current.f_lasti)
             if pos:
-                chain.append(Frame(demangle(code.co_name), pos[0], pos[1] + 1))
+                chain.append(Frame(demangle(code.co_name), pos[0], pos[1] + 1,
+                                   program.filename))
         current = current.f_back
     chain.reverse()
     return chain
@@ -620,10 +671,25 @@ def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node,
     return type_name(value) if known else None
 
 
+#: Python's names of the value types, in TypeError messages, as Zixir names them
+_PY_TYPE_NAMES = {"str": "string", "int": "int", "float": "float", "ZList": "list",
+                  "list": "list", "dict": "map", "NoneType": "nil", "Bool": "bool",
+                  "ZRange": "range", "function": "function", "method": "function",
+                  "builtin_function_or_method": "function"}
+_PY_OPERANDS = re.compile(r"(?:unsupported operand type\(s\) for [^:]+:|not supported between "
+                          r"instances of) '(\w+)' and '(\w+)'")
+
+
 def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary,
-                   info: SpanInfo | None = None) -> str:
+                   info: SpanInfo | None = None, exc: BaseException | None = None) -> str:
     left = _operand_type(frame, program, node.left, info, 0)
     right = _operand_type(frame, program, node.right, info, 1)
+    if not (left and right) and exc is not None:
+        # operands that left no name behind (`("a" + 1) - 2`): Python's message names them
+        found = _PY_OPERANDS.search(str(exc))
+        if found:
+            left = left or _PY_TYPE_NAMES.get(found.group(1))
+            right = right or _PY_TYPE_NAMES.get(found.group(2))
     if left and right:
         return f": {left} {node.op} {right}"
     return f" '{node.op}'"
@@ -652,7 +718,7 @@ def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
         return _call_error(exc, node, info, frame, program)
     if isinstance(node, A.Binary):
         return ZixirRuntimeError(
-            f"Invalid binary operation{_operand_types(frame, program, node, info)}")
+            f"Invalid binary operation{_operand_types(frame, program, node, info, exc)}")
     if isinstance(node, A.Unary):
         known, value = _peek(frame, program, node.operand)
         detail = f": {node.op}{type_name(value)}" if known else ""

@@ -8,7 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ZixirRuntimeError
-from .values import FALSE, TRUE, Bool, ZList, ZRange, to_text, type_name
+from .values import FALSE, TRUE, Bool, ZList, ZRange, is_number, to_text, type_name
+
+#: an integer power whose result would pass this many bits is refused rather than computed
+#: (a typo such as `10 ** 10 ** 10` would otherwise run for hours and fill the memory)
+MAX_POWER_BITS = 10_000_000
 
 
 def invalid_binary(op: str, left: Any, right: Any) -> ZixirRuntimeError:
@@ -96,3 +100,26 @@ def make_range(start: Any, stop: Any) -> ZRange:
             f"Invalid binary operation: range needs two integers, got {type_name(start)} .. "
             f"{type_name(stop)}")
     return ZRange(start, stop)
+
+
+def power(base: Any, exponent: Any) -> Any:
+    """`base ** exponent`: an integer when both are integers and the exponent is not negative
+    (as in Python), otherwise a float; never a complex number."""
+    if not (is_number(base) and is_number(exponent)):
+        raise invalid_binary("**", base, exponent)
+    if type(base) is int and type(exponent) is int and exponent >= 0:
+        if abs(base) > 1 and exponent * base.bit_length() > MAX_POWER_BITS:
+            raise ZixirRuntimeError("Invalid binary operation: int ** int result too large")
+        return base**exponent
+    try:
+        result = float(base) ** float(exponent)
+    except ZeroDivisionError:
+        raise ZixirRuntimeError("Division by zero") from None
+    except OverflowError:
+        raise ZixirRuntimeError("Invalid binary operation: ** result too large for a float") \
+            from None
+    if isinstance(result, complex):
+        raise ZixirRuntimeError(
+            f"Invalid binary operation: {to_text(base)} ** {to_text(exponent)} is not a real "
+            f"number")
+    return result

@@ -56,6 +56,19 @@ class ZList(list):
     __lt__ = __le__ = __gt__ = __ge__ = _undefined
     __hash__ = None  # type: ignore[assignment]
 
+    def __eq__(self, other):
+        # Python's list equality takes an element as equal to itself, so `[n] == [n]` would
+        # be true for NaN while `n == n` is false; equal lists holding a NaN are compared
+        # element by element instead
+        result = list.__eq__(self, other)
+        if result is True and _holds_nan(self):
+            return _deep_equal(self, other)
+        return result
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
     def __repr__(self) -> str:
         return to_literal(self)
 
@@ -109,6 +122,27 @@ except ImportError:  # pragma: no cover - built by setup.py wherever a C compile
 adopt: Callable[[Any], ZList] = _list_copy
 if _native is not None and _native.configure_adopt(ZList, _measure_fresh(_native.refs1)):
     adopt = _native.adopt
+def _deep_equal(a: Any, b: Any) -> bool:
+    """Structural equality where no value is taken as equal to itself without comparing."""
+    if type(a) is dict and type(b) is dict:
+        return a.keys() == b.keys() and all(_deep_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_deep_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _holds_nan(items: list) -> bool:
+    for x in items:
+        t = type(x)
+        if t is float:
+            if x != x:
+                return True
+        elif t is ZList or t is list:
+            if _holds_nan(x):
+                return True
+        elif t is dict and _holds_nan(list(x.values())):
+            return True
+    return False
 
 
 class ZRange:
@@ -201,9 +235,11 @@ _STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\
 
 def quote(text: str) -> str:
     out = []
-    for ch in text:
+    for i, ch in enumerate(text):
         esc = _STRING_ESCAPES.get(ch)
-        if esc is not None:
+        if ch == "#" and text.startswith("#{", i):
+            out.append("\\#")  # the literal reads back as text, not as an interpolation
+        elif esc is not None:
             out.append(esc)
         elif not ch.isprintable():
             out.append(f"\\u{{{ord(ch):X}}}")
@@ -342,6 +378,8 @@ def from_python(value: Any, _seen: int = 0) -> Any:
         return ZList([from_python(v) for v in value])
     if isinstance(value, dict):
         return from_python(dict(value))
+    if mod == "decimal" and t.__name__ == "Decimal":
+        return float(value)  # the nearest float (docs/language.md: values from Python)
     if callable(value):
         return value
     raise ZixirRuntimeError(f"cannot convert a Python {t.__name__} to a Zixir value")

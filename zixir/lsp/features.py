@@ -123,27 +123,50 @@ def _declared_names(source: str) -> list[str]:
 
 def _code(text: str) -> tuple[list[tuple[int, str]], str]:
     """The characters of `text` outside strings and comments, with their offsets, and what
-    the text ends in: 'code', 'string' or 'comment'."""
+    the text ends in: 'code', 'string' or 'comment'. The expressions of an interpolation
+    (`"total: #{n + 1}"`) are code."""
     out: list[tuple[int, str]] = []
     i, n = 0, len(text)
+    in_string = False
+    open_interpolations: list[int] = []  # brace depth inside each open `#{`
     while i < n:
         ch = text[i]
+        if in_string:
+            if ch == "\\":
+                i += 2
+            elif ch == '"':
+                in_string = False
+                i += 1
+            elif text.startswith("#{", i):
+                open_interpolations.append(0)
+                in_string = False
+                i += 2
+            else:
+                i += 1
+            continue
         if ch == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            if j >= n:
-                return out, "string"
-            i = j + 1
-        elif ch == "#" or text.startswith("//", i):
+            in_string = True
+            i += 1
+            continue
+        if open_interpolations and ch in "{}":
+            if ch == "{":
+                open_interpolations[-1] += 1
+            elif open_interpolations[-1] == 0:
+                open_interpolations.pop()
+                in_string = True  # back in the string the `#{` opened
+                i += 1
+                continue
+            else:
+                open_interpolations[-1] -= 1
+        if ch == "#" or text.startswith("//", i):
             newline = text.find("\n", i)
             if newline == -1:
                 return out, "comment"
             i = newline
-        else:
-            out.append((i, ch))
-            i += 1
-    return out, "code"
+            continue
+        out.append((i, ch))
+        i += 1
+    return out, "string" if in_string else "code"
 
 
 def _in_string_or_comment(before: str) -> bool:

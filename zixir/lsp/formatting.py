@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from zixir.lang.errors import ZixirError
 from zixir.lang.formatter import STEP, format_source
-from zixir.lang.lexer import tokenize
+from zixir.lang.lexer import STRING_KINDS, tokenize
 from zixir.lang.parser import parse
 
 
@@ -35,7 +35,7 @@ def _string_lines(text: str) -> set[int]:
     """Lines (1-based) that begin inside a string literal."""
     inside: set[int] = set()
     for token in tokenize(text):
-        if token.kind == "string" and token.end_line > token.line:
+        if token.kind in STRING_KINDS and token.end_line > token.line:
             inside.update(range(token.line + 1, token.end_line + 1))
     return inside
 

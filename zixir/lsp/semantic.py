@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from zixir.lang import ast as A
 from zixir.lang import checker
 from zixir.lang.errors import ZixirError
-from zixir.lang.lexer import tokenize_with_comments
+from zixir.lang.lexer import STRING_KINDS, tokenize_with_comments
 
 from . import registry
 from .analysis import Analysis
@@ -78,7 +78,7 @@ def tokens(analysis: Analysis) -> list[SemanticToken]:
 def _lexical(token) -> str | None:
     if token.kind == "keyword":
         return "keyword"
-    if token.kind == "string":
+    if token.kind in STRING_KINDS:
         return "string"
     if token.kind in ("int", "float"):
         return "number"

@@ -58,6 +58,9 @@ class RuntimeConfig:
     rlimit_nofile: int = 4096
     confine_writes: bool = True  # Landlock: writes only under cwd, temp dir, paths, write_paths
     write_paths: tuple[str, ...] = ()
+    # directories the program's file built-ins may use besides the working directory and the
+    # script's own (zixir.toml `[policy] files`)
+    file_paths: tuple[str, ...] = ()
     confine_network: bool = False  # Landlock (ABI >= 4): no TCP bind/connect
     # protocol
     max_frame: int = 64 * 1024 * 1024
@@ -102,7 +105,8 @@ class RuntimeConfig:
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
-        for name in ("idempotent", "allow", "deny", "preload", "paths", "sys_path", "write_paths"):
+        for name in ("idempotent", "allow", "deny", "preload", "paths", "sys_path", "write_paths",
+                     "file_paths"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = (value,)

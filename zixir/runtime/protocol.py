@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +44,7 @@ EXT_ARRAY = 1  # payload: u32 header length, msgpack [dtype, shape], raw bytes
 EXT_SHM_ARRAY = 2  # payload: msgpack [dtype, shape, name]
 EXT_BIGINT = 3  # payload: signed big-endian two's complement bytes
 EXT_OPAQUE = 4  # payload: UTF-8 repr of a value that has no wire form (router -> host only)
+EXT_FUNCTION = 5  # payload: msgpack [id, name] of a Zixir function kept by the router
 
 _HEADER = struct.Struct(">I")
 _DTYPE_RE = re.compile(r"^[<>|=]?[biufc][1-9][0-9]?$")
@@ -159,10 +161,16 @@ class Codec:
     """Turns messages into frames and back; one per channel end (the decoder keeps a buffer)."""
 
     def __init__(self, max_frame: int = MAX_FRAME, arrays: ArrayTransport | None = None,
-                 opaque: bool = False) -> None:
+                 opaque: bool = False,
+                 export_function: Callable[[Any], tuple[int, str]] | None = None,
+                 import_function: Callable[[int, str], Any] | None = None) -> None:
         self.max_frame = max_frame
         self.arrays = arrays
         self.opaque = opaque  # encode values without a wire form as Opaque instead of failing
+        #: the router hands out Zixir functions by id (export) and the host turns an id back
+        #: into a Python callable that calls the router (import)
+        self.export_function = export_function
+        self.import_function = import_function
         self._local = threading.local()
 
     # -- encoding
@@ -171,9 +179,18 @@ class Codec:
         if module == "numpy":
             np = _np()
             if isinstance(obj, np.ndarray):
+                if obj.dtype.kind == "U":  # strings: a list (of lists) of str
+                    return obj.tolist()
                 return self._pack_array(obj)
             if isinstance(obj, np.generic):
                 return obj.item()
+        if isinstance(obj, (set, frozenset)):  # a list, sorted when the elements allow it
+            try:
+                return sorted(obj)
+            except TypeError:
+                return list(obj)
+        if module == "decimal" and type(obj).__name__ == "Decimal":
+            return float(obj)  # the nearest float: a Decimal's extra digits are lost
         if isinstance(obj, int):  # bool and small ints never get here
             if obj.bit_length() > 4096 * 8:
                 raise UnencodableValue("int (too large)")
@@ -181,6 +198,9 @@ class Codec:
             return msgpack.ExtType(EXT_BIGINT, obj.to_bytes(size, "big", signed=True))
         if module == "array" and type(obj).__name__ == "array":
             return self._pack_array(_np().frombuffer(obj, dtype=obj.typecode))
+        if self.export_function is not None and callable(obj):
+            fn_id, name = self.export_function(obj)
+            return msgpack.ExtType(EXT_FUNCTION, msgpack.packb([fn_id, name]))
         if self.opaque:
             return msgpack.ExtType(EXT_OPAQUE, repr(obj).encode("utf-8", "replace")[:1000])
         raise UnencodableValue(type(obj).__qualname__)
@@ -272,6 +292,11 @@ class Codec:
             return int.from_bytes(data, "big", signed=True)
         if code == EXT_OPAQUE:
             return Opaque(data.decode("utf-8", "replace"))
+        if code == EXT_FUNCTION:
+            fn_id, name = _unpack_plain(data)
+            if self.import_function is None:
+                return Opaque(f"<fn {name}>")
+            return self.import_function(int(fn_id), str(name))
         raise FrameError(f"unknown ext type {code}")
 
     def decode_body(self, body: bytes | memoryview) -> Message:
@@ -395,7 +420,7 @@ def error_to_wire(exc: BaseException) -> dict:
             "end_line": exc.end_line,
             "end_column": exc.end_column,
             "filename": exc.filename,
-            "call_chain": [[f.function, f.line, f.column] for f in exc.call_chain],
+            "call_chain": [[f.function, f.line, f.column, f.filename] for f in exc.call_chain],
         }
         for field in _EXTRA_FIELDS:
             if field in exc.__dict__:

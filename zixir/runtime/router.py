@@ -158,13 +158,56 @@ class Router:
         self.escalated: str | None = None
         self.server: RpcServer | None = None
         self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
-                             opaque=True)
+                             opaque=True, export_function=self._export_function)
+        #: Zixir functions handed to the host (`zixir.eval("x => x * 2")`), by id, until the
+        #: host's callable for them is garbage collected (`release_functions`)
+        self._functions: dict[int, Any] = {}
+        self._function_ids: dict[int, int] = {}  # id(function) -> its id here
+        self._next_function = 0
+        self._functions_lock = threading.Lock()
         # workers lent to host threads (direct.py); the host made the page when it wants them
         runtime_dir = os.environ.get("ZIXIR_RUNTIME_DIR")
         self.lender = Lender(self.pool, os.path.join(runtime_dir, PAGE_FILE)
                              if runtime_dir and config.direct else None, control_fd)
         metrics.RECORDER.add_source("workers", self.pool.snapshot)
         metrics.RECORDER.add_source("breakers", self.pool.breakers.states)
+
+    def _export_function(self, value: Any) -> tuple[int, str]:
+        fn = getattr(value, "fn", value)  # a PythonCallable wraps the Zixir function
+        name = getattr(value, "__name__", None) or "function"
+        with self._functions_lock:
+            fn_id = self._function_ids.get(id(fn))
+            if fn_id is None or self._functions.get(fn_id) is not fn:
+                self._next_function += 1
+                fn_id = self._next_function
+                self._functions[fn_id] = fn
+                self._function_ids[id(fn)] = fn_id
+        return fn_id, name
+
+    def _call_function(self, fn_id: int, args: list) -> Any:
+        from zixir.lang.builtins import arity
+        from zixir.lang.session import _arity_message, to_python_checked
+        from zixir.lang.values import from_python, function_name
+
+        with self._functions_lock:
+            fn = self._functions.get(fn_id)
+        if fn is None:
+            raise ZixirRuntimeError("this Zixir function is no longer available (it was "
+                                    "released, or the runtime restarted since it was returned)")
+        low, high = arity(fn)
+        if len(args) < low or (high is not None and len(args) > high):
+            raise ZixirRuntimeError(_arity_message(function_name(fn), low, high, len(args)))
+        session = self.session()
+        with self._session_lock:
+            value = session.call(fn, [from_python(a) for a in args])
+        return to_python_checked(value)
+
+    def _release_functions(self, ids: list) -> None:
+        with self._functions_lock:
+            for fn_id in ids:
+                fn = self._functions.pop(fn_id, None)
+                if fn is not None and self._function_ids.get(id(fn)) == fn_id:
+                    del self._function_ids[id(fn)]
 
     def session(self) -> Any:
         with self._session_lock:
@@ -175,7 +218,10 @@ class Router:
     def new_session(self) -> Any:
         try:
             factory = load_factory(self.config.session_factory)
-            return factory(services=self.services)
+            session = factory(services=self.services)
+            if self.config.file_paths and hasattr(session, "allow_files"):
+                session.allow_files(self.config.file_paths)
+            return session
         except Exception as e:
             raise ZixirRuntimeError(
                 f"the Zixir interpreter is not available in the router: {e!r}") from None
@@ -225,18 +271,30 @@ class Router:
             return self.lender.failed(*params)
         if method == "direct_record":
             return self.lender.record(params[0], self.services.modules)
-        if method == "run_file":  # [path, call_main, fresh?, trace carrier?]
+        if method == "run_file":  # [path, call_main, fresh?, args?, source?, trace carrier?]
             path, call_main, *options = params
             before = list(self.pool.paths)
             self.pool.add_path(os.path.dirname(os.path.abspath(path)))
             if self.pool.paths != before:  # lent workers get the new paths with a new lease
                 self.lender.changed("paths")
+            # options: fresh?, then the program's args() and its source (`zixir run -`), and
+            # the trace carrier (a map) when the host traces
+            extra = [o for o in options[1:] if not isinstance(o, dict)]
+            script_args = {"args": extra[0]} if extra else {}
+            if len(extra) > 1:
+                script_args["source"] = extra[1]
             with observed_run("zixir.run", path, options):
                 if options and options[0]:
-                    return self.new_session().run_file(path, call_main=call_main)
+                    return self.new_session().run_file(path, call_main=call_main, **script_args)
                 session = self.session()
                 with self._session_lock:
-                    return session.run_file(path, call_main=call_main)
+                    return session.run_file(path, call_main=call_main, **script_args)
+        if method == "call_function":
+            fn_id, args = params
+            return self._call_function(fn_id, args)
+        if method == "release_functions":
+            self._release_functions(params[0])
+            return None
         if method == "reset":
             with self._session_lock:
                 self._session = None
@@ -244,7 +302,10 @@ class Router:
         if method == "interrupt":
             return interrupt_evaluations()
         if method == "at_line_start":
-            return bool(getattr(sys.stdout, "at_line_start", True))
+            at_start = bool(getattr(sys.stdout, "at_line_start", True))
+            if params and params[0] and hasattr(sys.stdout, "at_line_start"):
+                sys.stdout.at_line_start = True  # the caller ends the line itself
+            return at_start
         if method == "stats":
             snap = self.stats.snapshot()
             ok, error = self.lender.counts()  # calls host threads made on lent workers
@@ -291,7 +352,7 @@ class observed_run:
     __slots__ = ("span", "sink")
 
     def __init__(self, name: str, filename: str | None, options: list) -> None:
-        carrier = options[1] if len(options) > 1 and isinstance(options[1], dict) else None
+        carrier = next((o for o in options[1:] if isinstance(o, dict)), None)
         self.span = tracing.span(name, {"zixir.file": filename}, parent=carrier, run=True) \
             if tracing.ENABLED else None
         self.sink = current_notifier()

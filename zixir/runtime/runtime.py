@@ -38,6 +38,7 @@ from zixir.lang.errors import (
     ProtocolError,
     RestartLimitExceeded,
     RouterCrashed,
+    ZixirError,
     ZixirRuntimeError,
 )
 from zixir.observe import tracing
@@ -102,7 +103,8 @@ class Runtime:
         self._listener.bind(self._socket_path)
         self._listener.listen(128)
         self._codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold),
-                              opaque=True)
+                              opaque=True, import_function=self._import_function)
+        self._released_functions: list[int] = []  # ids whose ZixirFunction was collected
         self._cond = threading.Condition()
         self._router: Channel | None = None
         self._router_handle: ProcessHandle | None = None
@@ -342,17 +344,48 @@ class Runtime:
             raise p.error_from_wire(reply.error)
         return reply.result
 
+    # ---- Zixir functions returned to Python --------------------------------------------------
+
+    def _import_function(self, fn_id: int, name: str) -> ZixirFunction:
+        return ZixirFunction(self, fn_id, name)
+
+    def _call_function(self, fn_id: int, args: tuple) -> Any:
+        self._release_collected()
+        return self._request("call_function", [fn_id, list(args)])
+
+    def _release_collected(self) -> None:
+        """Tell the router which of its functions Python no longer holds (batched: a
+        ZixirFunction is collected at any moment, where no request may be sent)."""
+        if not self._released_functions or self._closed:
+            return
+        ids, self._released_functions[:] = list(self._released_functions), []
+        try:
+            self._request("release_functions", [ids], timeout=CONTROL_TIMEOUT)
+        except ZixirError:
+            pass  # a restarted router has forgotten them anyway
+
     # ---- the embedded API ------------------------------------------------------------------
 
     def eval(self, source: str, filename: str | None = None, *, fresh: bool = False) -> Any:
         """Evaluate Zixir source in this runtime's session (variables persist), or with
-        `fresh=True` in a session of its own."""
+        `fresh=True` in a session of its own. A function value comes back as a
+        `ZixirFunction`, a Python callable that runs it in the router."""
+        self._release_collected()
         return self._run("eval", [source, filename, fresh])
 
     def run_file(self, path: str | os.PathLike, call_main: bool = True, *,
-                 fresh: bool = False) -> Any:
-        """Run a Zixir file (its directory becomes importable by Python workers)."""
-        return self._run("run_file", [os.path.abspath(os.fspath(path)), call_main, fresh])
+                 fresh: bool = False, args: list[str] | tuple[str, ...] | None = None,
+                 source: str | None = None) -> Any:
+        """Run a Zixir file (its directory becomes importable by Python workers); `args` are
+        what the program's `args()` returns. With `source`, that text is the program and
+        `path` only names it (`zixir run -` passes `<stdin>`)."""
+        path = os.fspath(path) if source is not None else os.path.abspath(os.fspath(path))
+        params = [path, call_main, fresh]
+        if args is not None or source is not None:
+            params.append([str(a) for a in args or ()])
+        if source is not None:
+            params.append(source)
+        return self._run("run_file", params)
 
     def _run(self, method: str, params: list) -> Any:
         carrier = tracing.host_carrier()  # the embedding program's span, if it traces
@@ -372,9 +405,12 @@ class Runtime:
         """Stop the Zixir code running in the router (it fails with "interrupted")."""
         return self._request("interrupt", [], timeout=CONTROL_TIMEOUT)
 
-    def output_at_line_start(self) -> bool:
-        """Did the program's printed output end with a newline (or is there none)?"""
-        return self._request("at_line_start", [], timeout=CONTROL_TIMEOUT)
+    def output_at_line_start(self, ending: bool = False) -> bool:
+        """Did the program's printed output end with a newline (or is there none)? With
+        `ending`, the caller is about to end the line itself, so the next answer is yes
+        until the program prints again."""
+        return self._request("at_line_start", [ending] if ending else [],
+                             timeout=CONTROL_TIMEOUT)
 
     def call_python(self, module: str, function: str, args: list | tuple = (),
                     kwargs: dict | None = None, *, timeout: float | None = None,
@@ -531,6 +567,29 @@ def _is_terminal(stream: Any) -> bool:
         return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
+class ZixirFunction:
+    """A Zixir function returned to Python (`zixir.eval("x => x * 2")(21)` is 42): calling it
+    runs the function in the router, with plain Python arguments and result. It works while
+    its runtime is open and the router that made it is running."""
+
+    def __init__(self, runtime: Runtime, fn_id: int, name: str) -> None:
+        self._runtime = weakref.ref(runtime)
+        self._id = fn_id
+        self.__name__ = name
+
+    def __call__(self, *args: Any) -> Any:
+        runtime = self._runtime()
+        if runtime is None or runtime._closed:
+            raise ZixirRuntimeError(f"cannot call {self.__name__}: its runtime is closed")
+        return runtime._call_function(self._id, args)
+
+    def __repr__(self) -> str:
+        return f"<zixir fn {self.__name__}>"
+
+    def __del__(self) -> None:
+        runtime = self._runtime()
+        if runtime is not None and not runtime._closed:
+            runtime._released_functions.append(self._id)
 
 
 def _read_byte(fd: int, timeout: float) -> bool:
