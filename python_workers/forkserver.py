@@ -37,6 +37,10 @@ def _become_worker(in_fd: int, out_fd: int, config: dict, router_pid: int) -> No
         time.sleep(0.0002)
     bind_to_parent(router_pid)
     set_paths(list(config.get("paths", [])))  # the pool's paths as of this fork request
+    if config.get("agent"):  # an agent's process (zixir.runtime.agents) rather than a worker
+        from python_workers.agent import start_agent
+
+        start_agent(in_fd, out_fd, config)
     start_worker(in_fd, out_fd, config)
 
 
@@ -50,7 +54,8 @@ def main() -> None:
     for path in reversed(list(config.get("sys_path", [])) + list(config.get("paths", []))):
         if path not in sys.path:
             sys.path.insert(0, path)
-    import python_workers.worker  # noqa: F401  (pre-import for the children)
+    import python_workers.agent  # noqa: F401  (pre-import for the children)
+    import python_workers.worker  # noqa: F401
     from zixir.runtime.confine import NO_LANDLOCK, landlock_abi
 
     if config.get("confine_writes", True) and landlock_abi() == 0:  # said once, not per fork
@@ -82,6 +87,8 @@ def main() -> None:
                     sock.close()
                     child_config = dict(config)
                     child_config["paths"] = request.get("paths", [])
+                    if request.get("agent"):
+                        child_config["agent"] = request["agent"]
                     _become_worker(fds[0], fds[1], child_config, router_pid)
             finally:
                 os._exit(0)

@@ -175,6 +175,16 @@ class ProtocolError(ZixirRuntimeError):
     """A malformed, oversized or unexpected frame on a worker pipe."""
 
 
+class AgentError(ZixirRuntimeError):
+    """An agent was used wrongly: `Agent NAME is not running`, `Agent NAME already exists`,
+    a bad start option."""
+
+
+class AgentDeadlock(ZixirRuntimeError):
+    """An agent call would wait for an agent that is itself waiting in the same chain of
+    calls (A calls B calls A): refused instead of hanging."""
+
+
 class WorkflowError(ZixirRuntimeError):
     """A durable workflow was used wrongly or one of its steps cannot go on (a step name used
     twice, a cycle in a dag, a rejected approval, a step that timed out)."""
@@ -200,6 +210,8 @@ __all__ = [
     "Overloaded",
     "RouterCrashed",
     "ProtocolError",
+    "AgentError",
+    "AgentDeadlock",
     "WorkflowError",
     "WorkflowWaiting",
 ]

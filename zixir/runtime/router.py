@@ -30,6 +30,7 @@ from zixir.lang.errors import ZixirError, ZixirRuntimeError
 from zixir.lang.output import LineTrackingStream
 
 from . import protocol as p
+from .agents import Agents
 from .channel import RpcServer, serve_channel_requests
 from .config import RuntimeConfig
 from .events import make_logger
@@ -38,6 +39,7 @@ from .pool import WorkerPool
 from .process import bind_to_parent
 from .shm import ShmArrays
 from .stats import Stats
+from .worker_link import WorkerLink
 
 EXIT_ESCALATED = 3
 
@@ -45,9 +47,11 @@ EXIT_ESCALATED = 3
 class RouterServices:
     """The `zixir.lang.services.Services` implementation: what the interpreter calls."""
 
-    def __init__(self, pool: WorkerPool, memory: MemoryClient) -> None:
+    def __init__(self, pool: WorkerPool, memory: MemoryClient, agents: Agents | None = None
+                 ) -> None:
         self.pool = pool
         self.memory = memory
+        self.agents = agents
         self.parallelism = pool.parallelism
 
     def call_python(self, module: str, function: str, args: list, kwargs: dict) -> Any:
@@ -77,6 +81,31 @@ class RouterServices:
     def memory_update(self, key: str, f: Any, default: Any = None) -> Any:
         return self.memory.update(key, f, default)
 
+    def agent(self, op: str, args: list) -> Any:
+        """`agent.start/call/stop/list/status` (zixir.lang.agents checked the arguments)."""
+        return agent_op(self.agents, op, args)
+
+
+def agent_op(agents: Agents | None, op: str, args: list) -> Any:
+    if agents is None:
+        raise ZixirRuntimeError("agents need the zixir runtime's router")
+    if op == "start":
+        name, module, cls, start_args, options = args
+        return agents.start(name, module, cls, start_args, options.get("kwargs"),
+                            options.get("restart", "permanent"),
+                            options.get("checkpoint", "call"))
+    if op == "call":
+        name, method, call_args, *rest = args
+        return agents.call(name, method, call_args, rest[0] if rest else None,
+                           timeout=rest[1] if len(rest) > 1 else None)
+    if op == "stop":
+        return agents.stop(args[0])
+    if op == "status":
+        return agents.status(args[0])
+    if op == "list":
+        return agents.list()
+    raise ZixirRuntimeError(f"unknown agent operation {op!r}")
+
 
 def interrupt_evaluations() -> int:
     """Raise KeyboardInterrupt in every thread running Zixir code; how many there were."""
@@ -101,9 +130,12 @@ class Router:
         self.config = config
         self.log = make_logger("router", config.log_level, config.log_file)
         self.stats = Stats()
+        self.link = WorkerLink(config)  # before the pool: workers inherit its socket's path
         self.pool = WorkerPool(config, self.log, self.stats, on_escalate=self._escalated)
         self.memory = MemoryClient(memory_socket)
-        self.services = RouterServices(self.pool, self.memory)
+        self.agents = Agents(config, self.pool, self.memory, self.log, self.stats)
+        self.link.pool, self.link.agents = self.pool, self.agents
+        self.services = RouterServices(self.pool, self.memory, self.agents)
         self._session: Any = None
         self._session_error: str | None = None
         self._session_lock = threading.RLock()
@@ -175,9 +207,14 @@ class Router:
             return interrupt_evaluations()
         if method == "at_line_start":
             return bool(getattr(sys.stdout, "at_line_start", True))
+        if method == "agent":
+            op, args = params
+            return agent_op(self.agents, op, args)
         if method == "stats":
             snap = self.stats.snapshot()
             snap["workers"] = self.pool.snapshot()
+            snap["agents"] = self.agents.snapshot()
+            snap["agent_pids"] = self.agents.pids()
             snap["breakers"] = self.pool.breakers.states()
             snap["pid"] = os.getpid()
             return snap
@@ -218,9 +255,12 @@ def main() -> None:
         router.pool.start()
     server.notify("ready", [os.getpid()])
     server.start()
+    router.link.start()
     server.spawn(serve_channel_requests, (server, 5, config.spin), "zixir-channels")
     while not server.finished.wait(1.0):
         pass
+    router.agents.close()
+    router.link.close()
     router.pool.close()  # joins the worker supervisor and the watchdog
     router.memory.close()
     unfinished = server.join(1.0)  # replies being written get out before the exit
