@@ -171,6 +171,12 @@ class WorkflowCall(Node):
 
 
 @dataclass(slots=True, eq=False)
+class AgentCall(Node):
+    op: str  # start | call | stop | list | status
+    args: list[Expr]
+
+
+@dataclass(slots=True, eq=False)
 class KeywordArg(Node):
     name: str
     value: Expr
@@ -281,7 +287,7 @@ class Continue(Node):
 Expr = (
     IntLit | FloatLit | StrLit | BoolLit | NilLit | Name | ListLit | MapLit | Unary | Binary |
     Logical | Call | Index | Field | EngineRef | EngineCall | MemoryCall | WorkflowCall |
-    PythonCall | Lambda | If | Match | For | While | Comprehension | Return | Break |
+    AgentCall | PythonCall | Lambda | If | Match | For | While | Comprehension | Return | Break |
     Continue | Block | Try
 )
 

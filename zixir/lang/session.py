@@ -21,6 +21,7 @@ from typing import Any
 from . import ast as A
 from . import builtins as B
 from . import owned, support
+from .agents import AgentSurface
 from .compiler import (
     COMPARISONS,
     CompiledProgram,
@@ -60,6 +61,7 @@ class Session:
         self.state = CompilerState(exports_of=self._exports_of)
         self.builtins = self._make_builtins()
         self.workflows = WorkflowSurface(self.services, guarded_call)
+        self.agents = AgentSurface(self.services)
         self.namespace = self._new_namespace()
         self._modules: dict[str, dict[str, Any]] = {}  # absolute path -> exported values
         self._loading: list[str] = []
@@ -189,6 +191,7 @@ class Session:
             "_zx_caught": rescue.caught,
             "_zx_error_map": rescue.error_map,
             **self.workflows.functions(),
+            **self.agents.functions(),
         }
 
     # ---- services ----------------------------------------------------------------------------
