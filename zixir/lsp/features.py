@@ -312,7 +312,7 @@ class SignatureInfo:
     active: int  # index of the argument the cursor is in
 
 
-_CALLEE = re.compile(r"(?:(engine|memory|workflow)\s*\.\s*)?([^\W\d]\w*)\s*$")
+_CALLEE = re.compile(r"(?:(engine|memory|workflow|agent)\s*\.\s*)?([^\W\d]\w*)\s*$")
 
 
 def signature_help(current: Analysis, line: int, column: int,

@@ -102,6 +102,7 @@ class Agent:
         self.since_checkpoint = 0
         self.stopping = False
         self.killed_for: str | None = None  # why the router killed the process (a timeout)
+        self.began = 0  # the id of the last call the process said it began
         self.cond = threading.Condition()
         self.mailbox: deque[object] = deque()
         self.busy = False
@@ -118,6 +119,16 @@ class Agent:
                 "pid": handle.pid if handle is not None and self.status == RUNNING else None,
                 "status": self.status, "restarts": self.restarts, "calls": self.calls,
                 "last_error": self.last_error}
+
+
+class _NotDelivered(Exception):
+    """The agent's process died before it began the call (killed between calls): the call
+    is not lost, it waits for the restart."""
+
+
+def _began(agent: Agent, note: p.Notification) -> None:
+    if note.method == "began" and note.params:
+        agent.began = note.params[0]
 
 
 class Agents:
@@ -295,6 +306,7 @@ class Agents:
                 handle.reap(5.0)
             raise
         info = reply.result or {}
+        channel.on_notification = lambda note: _began(agent, note)
         with agent.cond:
             agent.handle, agent.channel = handle, channel
             agent.snapshots = bool(info.get("snapshots"))
@@ -491,30 +503,42 @@ class Agents:
             self.stats.count("refused.circuit_open")
             raise
         started = time.perf_counter()
-        try:
-            self._enter(agent, timeout, what)
-        except BaseException:
-            breakers.release(ticket)
-            raise
-        try:
-            result = self._call_running(agent, method, list(args or []), dict(kwargs or {}),
-                                        timeout, (*chain, name), what)
-        except BaseException as e:
-            self._leave(agent)
-            breakers.record(ticket, e)
-            self.stats.count("agents.calls.error")
-            raise
+        deadline = time.monotonic() + timeout
+        front = False
+        while True:
+            try:
+                self._enter(agent, deadline, timeout, what, front)
+            except BaseException:
+                breakers.release(ticket)
+                raise
+            try:
+                result = self._call_running(agent, method, list(args or []),
+                                            dict(kwargs or {}), timeout, (*chain, name), what)
+            except _NotDelivered:  # died before it began this call: wait for the restart
+                self._leave(agent)
+                front = True
+                continue
+            except BaseException as e:
+                self._leave(agent)
+                breakers.record(ticket, e)
+                self.stats.count("agents.calls.error")
+                raise
+            break
         self._leave(agent)
         breakers.record(ticket, None)
         self.stats.observe_ok("agent_call", time.perf_counter() - started)
         return result
 
-    def _enter(self, agent: Agent, timeout: float, what: str) -> None:
-        """Wait for this call's turn in the mailbox and a running process."""
+    def _enter(self, agent: Agent, deadline: float, timeout: float, what: str,
+               front: bool = False) -> None:
+        """Wait for this call's turn in the mailbox (`front`: it had its turn already, but
+        the process died before it began the call) and a running process."""
         ticket = object()
-        deadline = time.monotonic() + timeout
         with agent.cond:
-            agent.mailbox.append(ticket)
+            if front:
+                agent.mailbox.appendleft(ticket)
+            else:
+                agent.mailbox.append(ticket)
             try:
                 while True:
                     if agent.status == FAILED:
@@ -522,17 +546,22 @@ class Agents:
                             f"Agent {agent.name} has failed: {agent.last_error}")
                     if agent.status == STOPPED:
                         raise AgentError(f"Agent {agent.name} is not running")
+                    dead = False
                     if (agent.mailbox[0] is ticket and not agent.busy
                             and agent.status == RUNNING):
-                        agent.busy = True
-                        agent.mailbox.popleft()
-                        return
+                        # a process that died between calls is not sent this one: the
+                        # supervision thread is about to restart it, and the call waits
+                        dead = agent.handle is None or agent.handle.exited(0)
+                        if not dead:
+                            agent.busy = True
+                            agent.mailbox.popleft()
+                            return
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise CallTimeout(
                             f"{what} waited {timeout:g} s for its turn (the agent was "
-                            f"{'restarting' if agent.status == RESTARTING else 'busy'})")
-                    agent.cond.wait(remaining)
+                            f"{'busy' if agent.status == RUNNING else 'restarting'})")
+                    agent.cond.wait(min(remaining, 0.01) if dead else remaining)
             except BaseException:
                 agent.mailbox.remove(ticket)
                 agent.cond.notify_all()
@@ -551,8 +580,10 @@ class Agents:
         snapshot = bool(agent.checkpoint and agent.snapshots
                         and (agent.since_checkpoint + 1) % agent.checkpoint == 0)
         options = {"chain": list(chain), "snapshot": snapshot, "timeout": timeout}
+        request_id = -1
         try:
-            reply = channel.request("call", [method, args, kwargs, options], timeout)
+            request_id = channel.send("call", [method, args, kwargs, options])
+            reply = channel.wait(request_id, timeout)
         except TimeoutError:
             with agent.cond:
                 agent.killed_for = f"was killed: {method} ran past {timeout:g} s"
@@ -568,6 +599,8 @@ class Agents:
                 self._kill(handle)
                 status = handle.reap(5.0)
             handle.handled.wait(10.0)
+            if agent.began != request_id and not agent.stopping:
+                raise _NotDelivered() from None
             self.stats.count("crashes")
             if agent.stopping:
                 raise AgentError(f"Agent {agent.name} was stopped during {what}") from None
