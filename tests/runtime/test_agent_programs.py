@@ -141,3 +141,25 @@ def test_the_checker_knows_agent_calls(script_dir):
 def test_a_variable_named_agent_is_still_a_value(script_dir):
     result = run(script_dir, 'let agent = {status: "idle", name: "x"}\n[agent.status, agent.name]\n')
     assert value(result) == ["idle", "x"]
+
+
+def test_the_agent_pool_example():
+    example = HERE.parent.parent / "examples" / "agent_pool.zx"
+    result = subprocess.run([sys.executable, "-m", "zixir", "run", str(example), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    before = lines[lines.index("before:") + 1:lines.index("before:") + 5]
+    assert before == [f"  {n} running restarts=0 calls=0"
+                      for n in ("coordinator", "w1", "w2", "w3")]
+    (crash,) = [line for line in lines if "crashed" in line]
+    assert crash.startswith("w2 crashed; jobs put back: [")
+    lost = json.loads(crash.split(": ", 1)[1])
+    after = lines[lines.index("after:") + 1:lines.index("after:") + 5]
+    assert [line.split(" calls=")[0] for line in after] == [
+        "  coordinator running restarts=0", "  w1 running restarts=0",
+        "  w2 running restarts=1", "  w3 running restarts=0"]
+    summary = json.loads(lines[-1])
+    assert summary == {"done": 20, "pending": 0, "total": sum(j * j for j in range(1, 21)),
+                       "retried": lost}
+    assert '"event": "agent.crash"' in result.stderr  # the structured log saw it
