@@ -213,7 +213,8 @@ def test_checkpoint_every_n_calls_and_never(rt):
     os.kill(rt.agents.call("forget", "pid"), signal.SIGKILL)
     assert rt.agents.call("forget", "get") == 100  # built again from its arguments only
     assert rt.memory.get("zixir.agent/forget") is None
-    assert rt.memory.get("zixir.agent/every2")["n"] == 3
+    wait_for(lambda: (rt.memory.get("zixir.agent/every2") or {}).get("n") == 3,
+             what="the snapshot to reach the memory store")
     rt.agents.stop("every2")
     rt.agents.stop("forget")
 

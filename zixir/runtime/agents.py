@@ -10,16 +10,21 @@
       breaker admit (module, Class.method) -----------> CircuitOpen
       wait for the head of the mailbox and a running process (a restart is waited for,
         within the call's timeout) ------------------> CallTimeout / RestartLimitExceeded
-      "call" on the agent's channel; past the timeout: the agent is killed -> CallTimeout
-      channel EOF (the process died mid-call) -------> WorkerCrashed (this call only)
-      reply: value; a snapshot (per `checkpoint`) goes to the memory store
+      "call" on the agent's channel (the agent notifies "began" as it starts the call)
+        past the timeout: the watchdog kills the agent ------------------> CallTimeout
+        channel EOF after "began" (the process died mid-call) -----------> WorkerCrashed
+        channel EOF before "began" (killed between calls): the call goes back to the head
+          of the mailbox and waits for the restart
+      reply: value; a snapshot (per `checkpoint`) is kept as the agent's state and handed
+        to the checkpoint writer (agent_checkpoints.py), which puts it in the memory store
 
     supervision thread: epoll on the pidfd of every agent process
       exit -> stop requested: `stopped`
            -> restart type (permanent / transient on an abnormal exit / temporary never):
               no restart: `stopped`; more than `intensity` restarts in `period` s: `failed`;
               else `restarting`, and a restarter thread builds it again from its start
-              arguments and restores its last snapshot, then `running`
+              arguments and restores its last snapshot, then `running`; calls waiting in
+              its mailbox go on
 
 State: an agent's record (status, process, mailbox) belongs to its condition; the registry's
 name table to `_lock`. The template socket is used under `_fork_lock`. Agent processes are
@@ -30,6 +35,7 @@ host).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import selectors
@@ -37,7 +43,7 @@ import socket
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, NoReturn
 
 from zixir.lang.errors import (
     AgentDeadlock,
@@ -52,23 +58,21 @@ from zixir.lang.errors import (
 )
 
 from . import protocol as p
+from .agent_checkpoints import CheckpointWriter
 from .channel import Channel, ChannelClosed
 from .confine import kill_group
 from .events import NullLog
 from .process import ProcessHandle, become_subreaper, pipe, python_argv, spawn
 from .stats import Stats
+from .watchdog import Watchdog
+
+_ids = itertools.count(1)
 
 RUNNING, RESTARTING, FAILED, STOPPED = "running", "restarting", "failed", "stopped"
 RESTART_TYPES = ("permanent", "transient", "temporary")
 READY_TIMEOUT = 60.0
-STATE_PREFIX = "zixir.agent/"
 #: pause between attempts to build an agent again whose restart failed
 RESTART_BACKOFF = 0.05
-
-
-def state_key(name: str) -> str:
-    """The memory-store key of an agent's last snapshot."""
-    return f"{STATE_PREFIX}{name}"
 
 
 def parse_checkpoint(value: Any) -> int:
@@ -103,6 +107,7 @@ class Agent:
         self.stopping = False
         self.killed_for: str | None = None  # why the router killed the process (a timeout)
         self.began = 0  # the id of the last call the process said it began
+        self.state: Any = None  # the last snapshot (also written to the memory store)
         self.cond = threading.Condition()
         self.mailbox: deque[object] = deque()
         self.busy = False
@@ -154,6 +159,8 @@ class Agents:
         self._ready = threading.Event()
         self._start_error: str | None = None
         self._closed = False
+        self.checkpoints = CheckpointWriter(memory, self.log)
+        self._watchdog = Watchdog(self._expired, config.call_timeout, self.log)
 
     # ---- the supervision thread ----------------------------------------------------------
 
@@ -274,7 +281,7 @@ class Agents:
             os.close(req_r)
             os.close(resp_w)
         cfg = self.config
-        channel = Channel(resp_r, req_w, p.Codec(cfg.max_frame))
+        channel = Channel(resp_r, req_w, p.Codec(cfg.max_frame), spin=cfg.spin)
         handle: ProcessHandle | None = None
         try:
             try:
@@ -378,9 +385,7 @@ class Agents:
             if agent.stopping or self._closed:
                 return
             try:
-                state = (self.memory.get(state_key(agent.name))
-                         if agent.checkpoint else None)
-                info = self._launch(agent, state)
+                info = self._launch(agent, agent.state if agent.checkpoint else None)
             except ZixirError as e:
                 with agent.cond:
                     agent.last_error = f"restart failed: {e.message}"
@@ -444,7 +449,6 @@ class Agents:
             self._agents[name] = agent
         started = time.perf_counter()
         try:
-            self.memory.delete(state_key(name))  # a fresh agent starts from its arguments
             info = self._launch(agent, None)
         except BaseException:
             with self._lock:
@@ -581,19 +585,16 @@ class Agents:
                         and (agent.since_checkpoint + 1) % agent.checkpoint == 0)
         options = {"chain": list(chain), "snapshot": snapshot, "timeout": timeout}
         request_id = -1
+        call_id = next(_ids)
+        # the watchdog enforces the timeout, so the wait itself can poll briefly (`spin`)
+        self._watchdog.watch(call_id, time.monotonic() + timeout,
+                             (agent, handle, channel, method, timeout, what))
         try:
             request_id = channel.send("call", [method, args, kwargs, options])
-            reply = channel.wait(request_id, timeout)
-        except TimeoutError:
-            with agent.cond:
-                agent.killed_for = f"was killed: {method} ran past {timeout:g} s"
-            self.stats.count("timeouts")
-            self.log.warning("call.timeout", call=what, timeout=timeout, pid=handle.pid)
-            self._kill(handle)
-            handle.handled.wait(10.0)
-            raise CallTimeout(f"{what} did not return within {timeout:g} s; the agent was "
-                              "killed and is being restarted") from None
+            reply = channel.wait(request_id)
         except ChannelClosed:
+            if not self._watchdog.unwatch(call_id):
+                self._timed_out(handle, what, timeout)
             status = handle.reap(2.0)
             if status is None:  # closed its channel but runs on: no use to anyone
                 self._kill(handle)
@@ -609,7 +610,14 @@ class Agents:
                                 exitcode=status.exitcode if status else None,
                                 signal=status.signal if status else None) from None
         except (p.UnencodableValue, p.FrameTooLarge) as e:
+            self._watchdog.unwatch(call_id)
             raise ZixirRuntimeError(f"cannot pass the arguments of {what}: {e}") from None
+        except BaseException:
+            if self._watchdog.unwatch(call_id):  # interrupted: the process's state is unknown
+                self._kill(handle)
+            raise
+        if not self._watchdog.unwatch(call_id):  # the deadline won the race with the reply
+            self._timed_out(handle, what, timeout)
         if reply.error is not None:
             error = p.error_from_wire(reply.error, context=what)
             with agent.cond:
@@ -621,9 +629,27 @@ class Agents:
             agent.calls += 1
             agent.since_checkpoint += 1
         if "snapshot" in out:
-            self.memory.put(state_key(agent.name), out["snapshot"])
+            agent.state = out["snapshot"]
+            self.checkpoints.put(agent.name, agent.state)
             self.stats.count("agents.checkpoints")
         return out.get("value")
+
+    def _expired(self, watched: tuple) -> None:
+        """The watchdog claimed a call past its deadline: kill the agent (it is restarted,
+        counted like a crash); the caller's wait ends and it raises CallTimeout."""
+        agent, handle, channel, method, timeout, what = watched
+        with agent.cond:
+            agent.killed_for = f"was killed: {method} ran past {timeout:g} s"
+        self.stats.count("timeouts")
+        self.log.warning("call.timeout", call=what, timeout=timeout, pid=handle.pid)
+        self._kill(handle)
+        channel.interrupt(f"{what} timed out", "closed")
+
+    @staticmethod
+    def _timed_out(handle: ProcessHandle, what: str, timeout: float) -> NoReturn:
+        handle.handled.wait(10.0)  # the supervision thread has decided about the restart
+        raise CallTimeout(f"{what} did not return within {timeout:g} s; the agent was "
+                          "killed and is being restarted")
 
     def stop(self, name: str) -> bool:
         """Stop the agent (its in-flight call fails, waiting calls get "not running");
@@ -639,7 +665,7 @@ class Agents:
         if was and handle is not None:
             self._kill(handle)
             handle.handled.wait(10.0)
-        self.memory.delete(state_key(name))
+        self.checkpoints.delete(name)
         self.log.info("agent.stop", name=name, was_running=was)
         return was
 
@@ -687,4 +713,6 @@ class Agents:
         if self._template_handle is not None:
             self._template_handle.kill()
             self._template_handle.reap(2.0)
+        self._watchdog.close()
+        self.checkpoints.close()
         self._send(("close",))
