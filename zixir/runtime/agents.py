@@ -2,8 +2,9 @@
 
     start(name, module, Class, args, kwargs, restart, checkpoint)
       policy check -> a process forked from the agent template (python_workers.forkserver,
-      the worker template's program, started with the first agent) -> "ready" -> "init"
-      (built from module.Class(*args, **kwargs)) -> watched by the supervision thread
+      the worker template's program, started with the first agent) -> "init" sent at once
+      -> "ready" -> the init reply (built from module.Class(*args, **kwargs)) -> watched by
+      the supervision thread
 
     call(name, method, args)                         one agent's mailbox (FIFO of tickets)
       chain check (A -> B -> A) ----------------------> AgentDeadlock
@@ -284,6 +285,14 @@ class Agents:
         channel = Channel(resp_r, req_w, p.Codec(cfg.max_frame), spin=cfg.spin)
         handle: ProcessHandle | None = None
         try:
+            try:  # sent at once: the process reads it as soon as it serves (no round trip)
+                init = channel.send("init", [agent.module, agent.cls, agent.args,
+                                             agent.kwargs, state])
+            except (p.UnencodableValue, p.FrameTooLarge) as e:
+                raise AgentError(f"agent.start: cannot pass the arguments of {agent.what}: "
+                                 f"{e}") from None
+            except ChannelClosed:
+                pass  # the wait for "ready" reports it
             try:
                 pid = int(channel.wait_notification("ready", READY_TIMEOUT)[0])
             except (ChannelClosed, TimeoutError, IndexError, TypeError, ValueError):
@@ -291,8 +300,7 @@ class Agents:
                     from None
             handle = ProcessHandle(pid, f"agent-{agent.name}")
             try:
-                reply = channel.request("init", [agent.module, agent.cls, agent.args,
-                                                 agent.kwargs, state], cfg.call_timeout)
+                reply = channel.wait(init, cfg.call_timeout)
             except ChannelClosed:
                 status = handle.reap(2.0)
                 raise WorkerCrashed(
