@@ -8,7 +8,9 @@
                                       router (PR_SET_CHILD_SUBREAPER)      PDEATHSIG, serves
     <-- "ready" frame on the response pipe, with the worker's pid --------------------------
 
-The template imports the worker code and the preloaded libraries (numpy) once; a fork then
+A request that names an agent (`{"agent": {"name": ...}}`, from zixir.runtime.agents, which
+runs a template of its own) makes the new process an agent (python_workers/agent.py) instead
+of a worker. The template imports the worker code and the preloaded libraries (numpy) once; a fork then
 costs about a millisecond, so a crashed worker's replacement is serving almost at once. The
 router reaps workers itself (they are its children after the re-parenting) and so learns their
 exit codes and signals. The template exits when the router's socket closes, and dies with the
