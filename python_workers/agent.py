@@ -29,6 +29,7 @@ from typing import Any
 
 from zixir.lang.errors import PolicyDenied
 from zixir.runtime import protocol as p
+from zixir.runtime.channel import Connection
 from zixir.runtime.confine import confine_worker, cpu_budget
 
 from .worker import Worker, _flush_stdio
@@ -39,6 +40,10 @@ class AgentServer(Worker):
 
     def __init__(self, in_fd: int, out_fd: int, config: dict) -> None:
         super().__init__(in_fd, out_fd, config)
+        # arrays travel inside the frames (up to the frame limit): an agent's channel has no
+        # shared-memory arena on the router's side
+        self.codec = p.Codec(int(config.get("max_frame", p.MAX_FRAME)))
+        self.conn = Connection(self.codec)
         self.name = str(config.get("agent", {}).get("name", "?"))
         self.instance: Any = None
         self.label = self.name

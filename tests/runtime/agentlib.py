@@ -112,3 +112,17 @@ def kill(pid):
 def dispatch(name, method, args):
     """A plain worker function that calls an agent."""
     return worker.call_agent(name, method, args)
+
+
+class Arrays:
+    def __init__(self):
+        self.total = 0.0
+
+    def ones(self, n):
+        import numpy
+
+        return numpy.ones(n)
+
+    def add_all(self, values):
+        self.total += float(sum(values))
+        return self.total

@@ -123,6 +123,14 @@ def test_different_agents_run_in_parallel(rt):
     rt.agents.stop("par-b")
 
 
+def test_large_arrays_pass_both_ways(rt):
+    rt.agents.start("arrays", "agentlib", "Arrays")
+    big = rt.agents.call("arrays", "ones", 300_000)  # 2.4 MB, above the shared-memory threshold
+    assert len(big) == 300_000
+    assert rt.agents.call("arrays", "add_all", [1.5] * 300_000) == 450_000.0
+    rt.agents.stop("arrays")
+
+
 def test_kill_between_calls_restarts_with_the_snapshot(rt):
     rt.agents.start("snap", "agentlib", "Counter")
     for _ in range(3):
