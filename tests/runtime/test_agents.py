@@ -282,6 +282,16 @@ def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
         rt.agents.stop(name)
 
 
+def test_a_cycle_through_a_worker_function_ends_in_a_timeout_not_a_hang():
+    with make_runtime(workers=1, call_timeout=2.0) as rt:
+        rt.agents.start("loopy", "agentlib", "Relay")
+        started = time.monotonic()
+        with pytest.raises(CallTimeout):
+            rt.agents.call("loopy", "python", "agentlib", "dispatch", ["loopy", "ping", [0]])
+        assert time.monotonic() - started < 30
+        assert rt.agents.call("loopy", "ping", 0).startswith("pong")
+
+
 def test_the_breaker_counts_agent_crashes():
     with make_runtime(workers=1, breaker_fail_max=2, breaker_reset_timeout=60.0,
                       restart_intensity=10) as rt:

@@ -127,6 +127,18 @@ class Agent:
                 "last_error": self.last_error}
 
 
+def _raise_fd_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    cap = 1 << 16 if hard == resource.RLIM_INFINITY else min(hard, 1 << 16)
+    if soft != resource.RLIM_INFINITY and soft < cap:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (cap, hard))
+        except (ValueError, OSError):
+            pass
+
+
 class _NotDelivered(Exception):
     """The agent's process died before it began the call (killed between calls): the call
     is not lost, it waits for the restart."""
@@ -179,6 +191,7 @@ class Agents:
         """Spawns the template (processes it spawns die with this thread: it lives as long as
         the router) and waits for agent processes to exit."""
         become_subreaper()
+        _raise_fd_limit()  # three descriptors per agent (two pipes and a pidfd)
         selector = selectors.DefaultSelector()
         selector.register(self._wake_r, selectors.EVENT_READ, None)
         try:
@@ -325,6 +338,10 @@ class Agents:
         with agent.cond:
             agent.handle, agent.channel = handle, channel
             agent.snapshots = bool(info.get("snapshots"))
+            if not agent.stopping:  # before it is watched: an exit from now on is a restart
+                agent.status = RUNNING
+                agent.since_checkpoint = 0
+                agent.cond.notify_all()
         self._send(("watch", agent, handle))
         return info
 
@@ -409,13 +426,7 @@ class Agents:
                 time.sleep(RESTART_BACKOFF)
                 continue
             with agent.cond:
-                if agent.stopping:
-                    handle = agent.handle
-                else:
-                    agent.status = RUNNING
-                    agent.since_checkpoint = 0
-                    agent.cond.notify_all()
-                    handle = None
+                handle = agent.handle if agent.stopping else None
             if handle is not None:  # stopped while it was being rebuilt
                 self._kill(handle)
             self.log.warning("agent.restart", name=agent.name,
@@ -467,9 +478,9 @@ class Agents:
                         del self._agents[name]
             raise
         with agent.cond:
-            if not agent.stopping:
-                agent.status = RUNNING
-            agent.cond.notify_all()
+            handle = agent.handle if agent.stopping else None
+        if handle is not None:  # stopped while it was being built
+            self._kill(handle)
         del info
         self.stats.count("agents.started")
         self.stats.observe("agent_start", time.perf_counter() - started)
