@@ -107,6 +107,19 @@ def test_one_call_at_a_time_in_arrival_order(rt):
     rt.agents.stop("order")
 
 
+def test_waiting_for_a_turn_is_bounded_by_the_call_timeout(rt):
+    rt.agents.start("busy", "agentlib", "Counter")
+    t = threading.Thread(target=rt.agents.call, args=("busy", "span", 2.0))
+    t.start()
+    time.sleep(0.3)
+    with pytest.raises(CallTimeout, match="waited 0.5 s for its turn \\(the agent was busy\\)"):
+        rt.agents.call("busy", "add", 1, timeout=0.5)
+    t.join(30)
+    assert rt.agents.call("busy", "add", 1) == 1  # the call that gave up never ran
+    assert rt.agents.status("busy")["restarts"] == 0
+    rt.agents.stop("busy")
+
+
 def test_different_agents_run_in_parallel(rt):
     rt.agents.start("par-a", "agentlib", "Counter")
     rt.agents.start("par-b", "agentlib", "Counter")

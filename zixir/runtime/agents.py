@@ -6,11 +6,13 @@
       -> "ready" -> the init reply (built from module.Class(*args, **kwargs)) -> watched by
       the supervision thread
 
-    call(name, method, args)                         one agent's mailbox (FIFO of tickets)
+    call(name, method, args)                 one agent's mailbox (FIFO of fibers Waiters)
       chain check (A -> B -> A) ----------------------> AgentDeadlock
       breaker admit (module, Class.method) -----------> CircuitOpen
       wait for the head of the mailbox and a running process (a restart is waited for,
         within the call's timeout) ------------------> CallTimeout / RestartLimitExceeded
+        (`Agent.wake`, after every change of the agent, grants the head its turn or fails
+        every waiting call once the agent is stopped or failed)
       "call" on the agent's channel (the agent notifies "began" as it starts the call)
         past the timeout: the watchdog kills the agent ------------------> CallTimeout
         channel EOF after "began" (the process died mid-call) -----------> WorkerCrashed
@@ -57,6 +59,7 @@ from zixir.lang.errors import (
     ZixirError,
     ZixirRuntimeError,
 )
+from zixir.lang.fibers import Waiter, WaitTimeout
 
 from . import protocol as p
 from .agent_checkpoints import CheckpointWriter
@@ -109,15 +112,32 @@ class Agent:
         self.killed_for: str | None = None  # why the router killed the process (a timeout)
         self.began = 0  # the id of the last call the process said it began
         self.state: Any = None  # the last snapshot (also written to the memory store)
-        self.cond = threading.Condition()
-        self.mailbox: deque[object] = deque()
-        self.busy = False
+        self.cond = threading.Lock()  # guards everything above and below
+        self.mailbox: deque[Waiter] = deque()  # calls waiting for their turn, in order
+        self.busy = False  # a call has its turn
         self.restart_times: deque[float] = deque()
         self.started_at = time.time()
 
     @property
     def what(self) -> str:
         return f"{self.module}.{self.cls}"
+
+    def wake(self) -> None:
+        """Under `cond`, after any change: give the head of the mailbox its turn if the
+        agent is free and its process alive, or fail every waiting call once the agent is
+        down for good. A process that died between calls gets no call: the supervision
+        thread is restarting it and wakes the mailbox again."""
+        if self.status in (FAILED, STOPPED):
+            error: ZixirRuntimeError = (
+                RestartLimitExceeded(f"Agent {self.name} has failed: {self.last_error}")
+                if self.status == FAILED else AgentError(f"Agent {self.name} is not running"))
+            while self.mailbox:
+                self.mailbox.popleft().fail(error)
+            return
+        if (self.status == RUNNING and not self.busy and self.mailbox
+                and self.handle is not None and not self.handle.exited(0)):
+            self.busy = True
+            self.mailbox.popleft().set(True)
 
     def info(self) -> dict:
         handle = self.handle
@@ -341,7 +361,7 @@ class Agents:
             if not agent.stopping:  # before it is watched: an exit from now on is a restart
                 agent.status = RUNNING
                 agent.since_checkpoint = 0
-                agent.cond.notify_all()
+                agent.wake()
         self._send(("watch", agent, handle))
         return info
 
@@ -380,7 +400,7 @@ class Agents:
                     agent.status = FAILED
                     agent.last_error = (f"more than {agent.intensity} restarts in "
                                         f"{agent.period:g} s (last: the process {reason})")
-            agent.cond.notify_all()
+            agent.wake()
             final = agent.status
         handle.handled.set()
         if final == FAILED:
@@ -420,7 +440,7 @@ class Agents:
                         agent.status = FAILED
                         agent.last_error = (f"more than {agent.intensity} restarts in "
                                             f"{agent.period:g} s (last: {e.message})")
-                    agent.cond.notify_all()
+                    agent.wake()
                     if agent.status != RESTARTING:
                         return
                 time.sleep(RESTART_BACKOFF)
@@ -554,47 +574,52 @@ class Agents:
 
     def _enter(self, agent: Agent, deadline: float, timeout: float, what: str,
                front: bool = False) -> None:
-        """Wait for this call's turn in the mailbox (`front`: it had its turn already, but
-        the process died before it began the call) and a running process."""
-        ticket = object()
+        """Wait (a fibers Waiter) for this call's turn in the mailbox and a running process
+        (`front`: it had its turn already, but the process died before it began the call).
+        Raises what the agent's end gives every waiting call, or CallTimeout."""
+        waiter = Waiter()
         with agent.cond:
             if front:
-                agent.mailbox.appendleft(ticket)
+                agent.mailbox.appendleft(waiter)
             else:
-                agent.mailbox.append(ticket)
+                agent.mailbox.append(waiter)
+            agent.wake()
+        try:
+            waiter.wait(max(0.0, deadline - time.monotonic()))
+            return
+        except WaitTimeout:
+            with agent.cond:
+                granted = waiter.done  # the turn came just as the wait ended
+                if not granted:
+                    agent.mailbox.remove(waiter)
+                restarting = agent.status != RUNNING
+        except BaseException:  # failed by the agent's end, or interrupted while waiting
+            with agent.cond:
+                queued = waiter in agent.mailbox
+                if queued:
+                    agent.mailbox.remove(waiter)
+            if not queued and waiter.done:
+                try:
+                    waiter.wait(0)
+                except BaseException:  # noqa: BLE001 - it was failed, not granted
+                    pass
+                else:
+                    self._leave(agent)  # it was granted its turn: give it back
+            raise
+        if granted:
             try:
-                while True:
-                    if agent.status == FAILED:
-                        raise RestartLimitExceeded(
-                            f"Agent {agent.name} has failed: {agent.last_error}")
-                    if agent.status == STOPPED:
-                        raise AgentError(f"Agent {agent.name} is not running")
-                    dead = False
-                    if (agent.mailbox[0] is ticket and not agent.busy
-                            and agent.status == RUNNING):
-                        # a process that died between calls is not sent this one: the
-                        # supervision thread is about to restart it, and the call waits
-                        dead = agent.handle is None or agent.handle.exited(0)
-                        if not dead:
-                            agent.busy = True
-                            agent.mailbox.popleft()
-                            return
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise CallTimeout(
-                            f"{what} waited {timeout:g} s for its turn (the agent was "
-                            f"{'busy' if agent.status == RUNNING else 'restarting'})")
-                    agent.cond.wait(min(remaining, 0.01) if dead else remaining)
-            except BaseException:
-                agent.mailbox.remove(ticket)
-                agent.cond.notify_all()
+                waiter.wait(0)
+            except ZixirError:
                 raise
+            self._leave(agent)  # give the turn to the next call
+        raise CallTimeout(f"{what} waited {timeout:g} s for its turn (the agent was "
+                          f"{'restarting' if restarting else 'busy'})")
 
     @staticmethod
     def _leave(agent: Agent) -> None:
         with agent.cond:
             agent.busy = False
-            agent.cond.notify_all()
+            agent.wake()
 
     def _call_running(self, agent: Agent, method: str, args: list, kwargs: dict,
                       timeout: float, chain: tuple[str, ...], what: str) -> Any:
@@ -680,7 +705,7 @@ class Agents:
             handle = agent.handle
             if agent.status in (RUNNING, RESTARTING):
                 agent.status = STOPPED
-            agent.cond.notify_all()
+            agent.wake()
         if was and handle is not None:
             self._kill(handle)
             handle.handled.wait(10.0)
@@ -721,7 +746,7 @@ class Agents:
             with agent.cond:
                 agent.stopping = True
                 handle = agent.handle
-                agent.cond.notify_all()
+                agent.wake()
             if handle is not None:
                 self._kill(handle)
         for agent in agents:
