@@ -327,6 +327,27 @@ def test_agents_are_confined_like_workers(rt):
     rt.agents.stop("conf")
 
 
+def test_agent_writes_are_confined_by_landlock(rt, tmp_path):
+    import shutil
+    import tempfile
+
+    from zixir.runtime import confine
+
+    assert confine.landlock_abi() > 0, "this machine's kernel has Landlock"
+    outside = tempfile.mkdtemp(prefix="zixir-outside-", dir=os.path.expanduser("~"))
+    try:
+        rt.agents.start("writer", "agentlib", "Writer")
+        with pytest.raises(PythonError) as info:
+            rt.agents.call("writer", "write", os.path.join(outside, "written"))
+        assert info.value.exc_type == "PermissionError"
+        assert not os.listdir(outside)
+        inside = str(tmp_path / "fine")  # the temp directory
+        assert rt.agents.call("writer", "write", inside) == inside
+        rt.agents.stop("writer")
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
 def test_two_hundred_agents_alive_at_once(no_leaks):
     with make_runtime(workers=1) as rt:
         for i in range(200):
