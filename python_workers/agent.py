@@ -57,9 +57,6 @@ class AgentServer(Worker):
             if method == "init" and len(params) == 5:
                 result = self.init(*params)
             elif method == "call" and len(params) == 4:
-                # the router learns the call began: had the process died before this, the
-                # call would not be lost but sent again to the restarted agent
-                self.write(self.conn.send_notification("began", [request.id]))
                 result = self.call_method(*params)
             elif method == "ping":
                 result = "pong"

@@ -13,11 +13,13 @@
         within the call's timeout) ------------------> CallTimeout / RestartLimitExceeded
         (`Agent.wake`, after every change of the agent, grants the head its turn or fails
         every waiting call once the agent is stopped or failed)
-      "call" on the agent's channel (the agent notifies "began" as it starts the call)
+      "call" on the agent's channel
         past the timeout: the watchdog kills the agent ------------------> CallTimeout
-        channel EOF after "began" (the process died mid-call) -----------> WorkerCrashed
-        channel EOF before "began" (killed between calls): the call goes back to the head
-          of the mailbox and waits for the restart
+        channel EOF, the request read (the process died mid-call) -------> WorkerCrashed
+        channel EOF, the request still in the pipe or not written at all (the process
+          was killed between calls): the call goes
+          back to the head of the mailbox and waits for the restart (a second descriptor
+          of the request pipe, the probe, tells: FIONREAD counts the unread bytes)
       reply: value; a snapshot (per `checkpoint`) is kept as the agent's state and handed
         to the checkpoint writer (agent_checkpoints.py), which puts it in the memory store
 
@@ -45,6 +47,7 @@ import selectors
 import socket
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any, NoReturn
 
@@ -66,7 +69,7 @@ from .agent_checkpoints import CheckpointWriter
 from .channel import Channel, ChannelClosed
 from .confine import kill_group
 from .events import NullLog
-from .process import ProcessHandle, become_subreaper, pipe, python_argv, spawn
+from .process import ProcessHandle, become_subreaper, close_quietly, pipe, python_argv, spawn
 from .stats import Stats
 from .watchdog import Watchdog
 
@@ -110,7 +113,7 @@ class Agent:
         self.since_checkpoint = 0
         self.stopping = False
         self.killed_for: str | None = None  # why the router killed the process (a timeout)
-        self.began = 0  # the id of the last call the process said it began
+        self.probe = -1  # a descriptor of the current process's request pipe
         self.state: Any = None  # the last snapshot (also written to the memory store)
         self.cond = threading.Lock()  # guards everything above and below
         self.mailbox: deque[Waiter] = deque()  # calls waiting for their turn, in order
@@ -164,9 +167,18 @@ class _NotDelivered(Exception):
     is not lost, it waits for the restart."""
 
 
-def _began(agent: Agent, note: p.Notification) -> None:
-    if note.method == "began" and note.params:
-        agent.began = note.params[0]
+def unread_bytes(fd: int) -> int:
+    """Bytes written to a pipe and not read yet (FIONREAD works on either end)."""
+    import array
+    import fcntl
+    import termios
+
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, count, True)
+    except OSError:
+        return 0
+    return count[0]
 
 
 class Agents:
@@ -354,9 +366,10 @@ class Agents:
                 handle.reap(5.0)
             raise
         info = reply.result or {}
-        channel.on_notification = lambda note: _began(agent, note)
+        probe = os.dup(req_w)  # keeps the pipe, and an unread request, after the channel
+        weakref.finalize(handle, close_quietly, probe)
         with agent.cond:
-            agent.handle, agent.channel = handle, channel
+            agent.handle, agent.channel, agent.probe = handle, channel, probe
             agent.snapshots = bool(info.get("snapshots"))
             if not agent.stopping:  # before it is watched: an exit from now on is a restart
                 agent.status = RUNNING
@@ -623,28 +636,29 @@ class Agents:
 
     def _call_running(self, agent: Agent, method: str, args: list, kwargs: dict,
                       timeout: float, chain: tuple[str, ...], what: str) -> Any:
-        handle, channel = agent.handle, agent.channel
+        handle, channel, probe = agent.handle, agent.channel, agent.probe
         assert handle is not None and channel is not None
         snapshot = bool(agent.checkpoint and agent.snapshots
                         and (agent.since_checkpoint + 1) % agent.checkpoint == 0)
         options = {"chain": list(chain), "snapshot": snapshot, "timeout": timeout}
-        request_id = -1
         call_id = next(_ids)
         # the watchdog enforces the timeout, so the wait itself can poll briefly (`spin`)
         self._watchdog.watch(call_id, time.monotonic() + timeout,
                              (agent, handle, channel, method, timeout, what))
         try:
-            request_id = channel.send("call", [method, args, kwargs, options])
-            reply = channel.wait(request_id)
-        except ChannelClosed:
+            reply = channel.wait(channel.send("call", [method, args, kwargs, options]))
+        except ChannelClosed as e:
             if not self._watchdog.unwatch(call_id):
                 self._timed_out(handle, what, timeout)
             status = handle.reap(2.0)
             if status is None:  # closed its channel but runs on: no use to anyone
                 self._kill(handle)
                 status = handle.reap(5.0)
+            # a request that could not be written, or that nobody read, never ran (the
+            # handle, alive here, keeps the probe open)
+            delivered = e.kind != "write_failed" and unread_bytes(probe) == 0
             handle.handled.wait(10.0)
-            if agent.began != request_id and not agent.stopping:
+            if not delivered and not agent.stopping:
                 raise _NotDelivered() from None
             self.stats.count("crashes")
             if agent.stopping:
