@@ -27,6 +27,7 @@ import os
 import signal
 from typing import Any
 
+from zixir import worker as api
 from zixir.lang.errors import PolicyDenied
 from zixir.runtime import protocol as p
 from zixir.runtime.channel import Connection
@@ -48,6 +49,7 @@ class AgentServer(Worker):
         self.instance: Any = None
         self.label = self.name
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._budgets: dict[float, float] = {}  # call timeout -> CPU budget
 
     def handle(self, request: p.Request) -> None:
         method, params = request.method, request.params
@@ -57,6 +59,9 @@ class AgentServer(Worker):
             if method == "init" and len(params) == 5:
                 result = self.init(*params)
             elif method == "call" and len(params) == 4:
+                # the router learns the call began: had the process died before this (even
+                # after reading the request), the call is sent again to the restarted agent
+                self.write(self.conn.send_notification("began", [request.id]))
                 result = self.call_method(*params)
             elif method == "ping":
                 result = "pong"
@@ -67,8 +72,6 @@ class AgentServer(Worker):
             result = None
         finally:
             _flush_stdio()
-            from zixir import worker as api
-
             api._chain = ()
         self.reply(request.id, error, result, self.label)
 
@@ -87,8 +90,6 @@ class AgentServer(Worker):
                 "restored": restored}
 
     def call_method(self, method: str, args: list, kwargs: dict, options: dict) -> dict:
-        from zixir import worker as api
-
         if not isinstance(method, str) or not method.isidentifier() or method.startswith("_"):
             raise PolicyDenied(f"{self.label}: {method!r} is not a public method name")
         target = getattr(self.instance, method, None)
@@ -103,17 +104,25 @@ class AgentServer(Worker):
         return out
 
     def _arm(self, timeout: Any) -> None:
-        budget = cpu_budget(self.config, float(timeout)) if timeout else self.cpu
+        if timeout:
+            budget = self._budgets.get(timeout)
+            if budget is None:
+                budget = self._budgets[timeout] = cpu_budget(self.config, float(timeout))
+        else:
+            budget = self.cpu
         if budget:
             self.cpu_limit.arm(budget)
 
     def _run(self, value: Any) -> Any:
         """The value itself, or the awaited value of a coroutine (an `async def` method)."""
-        if not inspect.isawaitable(value):
+        if type(value) in _PLAIN or not inspect.isawaitable(value):
             return value
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(_awaited(value))
+
+
+_PLAIN = frozenset({int, float, str, bool, type(None), list, dict, tuple, bytes})
 
 
 async def _awaited(value: Any) -> Any:

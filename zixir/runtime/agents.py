@@ -13,13 +13,12 @@
         within the call's timeout) ------------------> CallTimeout / RestartLimitExceeded
         (`Agent.wake`, after every change of the agent, grants the head its turn or fails
         every waiting call once the agent is stopped or failed)
-      "call" on the agent's channel
+      "call" on the agent's channel; the agent notifies "began" before it runs the method
         past the timeout: the watchdog kills the agent ------------------> CallTimeout
-        channel EOF, the request read (the process died mid-call) -------> WorkerCrashed
-        channel EOF, the request still in the pipe or not written at all (the process
-          was killed between calls): the call goes
-          back to the head of the mailbox and waits for the restart (a second descriptor
-          of the request pipe, the probe, tells: FIONREAD counts the unread bytes)
+        channel EOF after "began" (the process died mid-call) -----------> WorkerCrashed
+        channel EOF before "began" (killed between calls, even if it had read the
+          request): the call goes back to the head of the mailbox and waits for the
+          restart
       reply: value; a snapshot (per `checkpoint`) is kept as the agent's state and handed
         to the checkpoint writer (agent_checkpoints.py), which puts it in the memory store
 
@@ -47,7 +46,6 @@ import selectors
 import socket
 import threading
 import time
-import weakref
 from collections import deque
 from typing import Any, NoReturn
 
@@ -69,7 +67,7 @@ from .agent_checkpoints import CheckpointWriter
 from .channel import Channel, ChannelClosed
 from .confine import kill_group
 from .events import NullLog
-from .process import ProcessHandle, become_subreaper, close_quietly, pipe, python_argv, spawn
+from .process import ProcessHandle, become_subreaper, pipe, python_argv, spawn
 from .stats import Stats
 from .watchdog import Watchdog
 
@@ -113,7 +111,7 @@ class Agent:
         self.since_checkpoint = 0
         self.stopping = False
         self.killed_for: str | None = None  # why the router killed the process (a timeout)
-        self.probe = -1  # a descriptor of the current process's request pipe
+        self.began = 0  # the id of the last call the process said it began
         self.state: Any = None  # the last snapshot (also written to the memory store)
         self.cond = threading.Lock()  # guards everything above and below
         self.mailbox: deque[Waiter] = deque()  # calls waiting for their turn, in order
@@ -127,9 +125,9 @@ class Agent:
 
     def wake(self) -> None:
         """Under `cond`, after any change: give the head of the mailbox its turn if the
-        agent is free and its process alive, or fail every waiting call once the agent is
-        down for good. A process that died between calls gets no call: the supervision
-        thread is restarting it and wakes the mailbox again."""
+        agent is free, or fail every waiting call once the agent is down for good. (A call
+        sent to a process that died between calls never says it began, and comes back
+        to the head of the mailbox, to wait for the restart.)"""
         if self.status in (FAILED, STOPPED):
             error: ZixirRuntimeError = (
                 RestartLimitExceeded(f"Agent {self.name} has failed: {self.last_error}")
@@ -137,8 +135,7 @@ class Agent:
             while self.mailbox:
                 self.mailbox.popleft().fail(error)
             return
-        if (self.status == RUNNING and not self.busy and self.mailbox
-                and self.handle is not None and not self.handle.exited(0)):
+        if self.status == RUNNING and not self.busy and self.mailbox:
             self.busy = True
             self.mailbox.popleft().set(True)
 
@@ -167,18 +164,9 @@ class _NotDelivered(Exception):
     is not lost, it waits for the restart."""
 
 
-def unread_bytes(fd: int) -> int:
-    """Bytes written to a pipe and not read yet (FIONREAD works on either end)."""
-    import array
-    import fcntl
-    import termios
-
-    count = array.array("i", [0])
-    try:
-        fcntl.ioctl(fd, termios.FIONREAD, count, True)
-    except OSError:
-        return 0
-    return count[0]
+def _began(agent: Agent, note: p.Notification) -> None:
+    if note.method == "began" and note.params:
+        agent.began = note.params[0]
 
 
 class Agents:
@@ -366,10 +354,9 @@ class Agents:
                 handle.reap(5.0)
             raise
         info = reply.result or {}
-        probe = os.dup(req_w)  # keeps the pipe, and an unread request, after the channel
-        weakref.finalize(handle, close_quietly, probe)
+        channel.on_notification = lambda note: _began(agent, note)
         with agent.cond:
-            agent.handle, agent.channel, agent.probe = handle, channel, probe
+            agent.handle, agent.channel = handle, channel
             agent.snapshots = bool(info.get("snapshots"))
             if not agent.stopping:  # before it is watched: an exit from now on is a restart
                 agent.status = RUNNING
@@ -590,6 +577,11 @@ class Agents:
         """Wait (a fibers Waiter) for this call's turn in the mailbox and a running process
         (`front`: it had its turn already, but the process died before it began the call).
         Raises what the agent's end gives every waiting call, or CallTimeout."""
+        with agent.cond:
+            if (not agent.mailbox and not agent.busy and agent.status == RUNNING
+                    and not front):
+                agent.busy = True  # free: no need to wait
+                return
         waiter = Waiter()
         with agent.cond:
             if front:
@@ -636,27 +628,27 @@ class Agents:
 
     def _call_running(self, agent: Agent, method: str, args: list, kwargs: dict,
                       timeout: float, chain: tuple[str, ...], what: str) -> Any:
-        handle, channel, probe = agent.handle, agent.channel, agent.probe
+        handle, channel = agent.handle, agent.channel
         assert handle is not None and channel is not None
         snapshot = bool(agent.checkpoint and agent.snapshots
                         and (agent.since_checkpoint + 1) % agent.checkpoint == 0)
         options = {"chain": list(chain), "snapshot": snapshot, "timeout": timeout}
         call_id = next(_ids)
+        request_id = -1
         # the watchdog enforces the timeout, so the wait itself can poll briefly (`spin`)
         self._watchdog.watch(call_id, time.monotonic() + timeout,
                              (agent, handle, channel, method, timeout, what))
         try:
-            reply = channel.wait(channel.send("call", [method, args, kwargs, options]))
-        except ChannelClosed as e:
+            request_id = channel.send("call", [method, args, kwargs, options])
+            reply = channel.wait(request_id)
+        except ChannelClosed:
             if not self._watchdog.unwatch(call_id):
                 self._timed_out(handle, what, timeout)
             status = handle.reap(2.0)
             if status is None:  # closed its channel but runs on: no use to anyone
                 self._kill(handle)
                 status = handle.reap(5.0)
-            # a request that could not be written, or that nobody read, never ran (the
-            # handle, alive here, keeps the probe open)
-            delivered = e.kind != "write_failed" and unread_bytes(probe) == 0
+            delivered = agent.began == request_id
             handle.handled.wait(10.0)
             if not delivered and not agent.stopping:
                 raise _NotDelivered() from None
