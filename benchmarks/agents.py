@@ -35,8 +35,10 @@ wake-up waits for a core, so absolute numbers are inflated; a quiet run is still
 
 Second run (load 12, after the call path lost some system calls): zixir 57.9 / 44.0 ms,
 1018 / 609 us, 5.26 MiB; never 29.0 / 28.2 ms, 576 / 433 us; multiprocessing 104 / 89 ms,
-146 / 124 us, 6.26 MiB; Ray 3460 / 2768 ms, 3157 / 2933 us, 43.8 MiB. The start goal (p50
-under 20 ms) was not met on this loaded machine (best round 28 ms); in-process stage timings
+146 / 124 us, 6.26 MiB; Ray 3460 / 2768 ms, 3157 / 2933 us, 43.8 MiB. Third run, `--no-ray`
+(load 4.5): zixir 20.2 / 19.4 ms, 633 / 522 us, 5.34 MiB; never 28.4 / 17.6 ms, 394 / 362 us;
+multiprocessing 50.6 / 41.3 ms, 90 / 90 us, 6.31 MiB. The start goal (p50
+under 20 ms) was met only in the calmest run (p50 20.2 ms, best rounds 17.6-19.4 ms); in-process stage timings
 under the same load: fork through the template 5-24 ms, the process's start (confinement,
 ready) 0.1-13 ms, building the object 2-24 ms. A call from the host crosses two process hops
 (host -> router -> agent) where the multiprocessing baseline crosses one, and the agent
