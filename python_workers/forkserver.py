@@ -11,7 +11,9 @@
 The template imports the worker code once, and the preloaded libraries (numpy) once a call
 has used them (the router's fork requests name them; `RuntimeConfig.preload_on_use`); a fork
 then costs about a millisecond, so a crashed worker's replacement is serving almost at once.
-What is loaded is frozen (`gc.freeze`) before forking, so workers share its pages. The
+A request that names an agent (`{"agent": {"name": ...}}`, from zixir.runtime.agents, which
+runs a template of its own) makes the new process an agent (python_workers/agent.py) instead
+of a worker. What is loaded is frozen (`gc.freeze`) before forking, so workers share its pages. The
 router reaps workers itself (they are its children after the re-parenting) and so learns their
 exit codes and signals. The template exits when the router's socket closes, and dies with the
 router (PDEATHSIG).
@@ -40,6 +42,10 @@ def _become_worker(in_fd: int, out_fd: int, config: dict, router_pid: int) -> No
         time.sleep(0.0002)
     bind_to_parent(router_pid)
     set_paths(list(config.get("paths", [])))  # the pool's paths as of this fork request
+    if config.get("agent"):  # an agent's process (zixir.runtime.agents) rather than a worker
+        from python_workers.agent import start_agent
+
+        start_agent(in_fd, out_fd, config)
     start_worker(in_fd, out_fd, config)
 
 
@@ -70,7 +76,8 @@ def main() -> None:
     for path in reversed(list(config.get("sys_path", [])) + list(config.get("paths", []))):
         if path not in sys.path:
             sys.path.insert(0, path)
-    import python_workers.worker  # noqa: F401  (pre-import for the children)
+    import python_workers.agent  # noqa: F401  (pre-import for the children)
+    import python_workers.worker  # noqa: F401
     from zixir.runtime.confine import NO_LANDLOCK, landlock_abi
 
     if config.get("confine_writes", True) and landlock_abi() == 0:  # said once, not per fork
@@ -100,6 +107,8 @@ def main() -> None:
                     sock.close()
                     child_config = dict(config)
                     child_config["paths"] = request.get("paths", [])
+                    if request.get("agent"):
+                        child_config["agent"] = request["agent"]
                     _become_worker(fds[0], fds[1], child_config, router_pid)
             finally:
                 os._exit(0)

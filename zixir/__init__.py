@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from .lang.errors import (
+    AgentDeadlock,
+    AgentError,
     CallTimeout,
     CircuitOpen,
     DashboardError,
@@ -67,6 +69,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AgentDeadlock",
+    "AgentError",
     "CallTimeout",
     "CircuitOpen",
     "DashboardError",

@@ -260,9 +260,11 @@ def test_closures(capsys):
 # ---- every example -------------------------------------------------------------------------------
 
 ALL = sorted(p.name for p in EXAMPLES.glob("*.zx"))
-# examples that call Python libraries need the worker runtime; the others run in a bare session
+# examples that call Python libraries or start agents need the worker runtime; the others run
+# in a bare session
 PURE = [name for name in ALL
-        if 'python "' not in (EXAMPLES / name).read_text(encoding="utf-8")]
+        if not any(needs in (EXAMPLES / name).read_text(encoding="utf-8")
+                   for needs in ('python "', "agent.start("))]
 
 
 def test_the_examples_are_all_here():

@@ -432,7 +432,7 @@ def test_example_formats_to_the_same_program(path, tmp_path, capsys):
     out = assert_equivalent(source)
     assert max(len(line) for line in out.splitlines()) <= WIDTH or '"' in max(
         out.splitlines(), key=len)
-    if 'python "' in source:
+    if 'python "' in source or "agent.start(" in source:  # needs the worker runtime
         return
     formatted = tmp_path / path.name
     formatted.write_text(out, encoding="utf-8")

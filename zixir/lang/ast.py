@@ -179,6 +179,12 @@ class WorkflowCall(Node):
 
 
 @dataclass(slots=True, eq=False)
+class AgentCall(Node):
+    op: str  # start | call | stop | list | status
+    args: list[Expr]
+
+
+@dataclass(slots=True, eq=False)
 class KeywordArg(Node):
     name: str
     value: Expr
@@ -289,7 +295,7 @@ class Continue(Node):
 Expr = (
     IntLit | FloatLit | StrLit | Interpolation | BoolLit | NilLit | Name | ListLit | MapLit | Unary | Binary |
     Logical | Call | Index | Field | EngineRef | EngineCall | MemoryCall | WorkflowCall |
-    PythonCall | Lambda | If | Match | For | While | Comprehension | Return | Break |
+    AgentCall | PythonCall | Lambda | If | Match | For | While | Comprehension | Return | Break |
     Continue | Block | Try
 )
 

@@ -970,3 +970,26 @@ WORKFLOW_MEMBERS: dict[str, Member] = {
                "then the reviewer's note.", 2, 3),
     )
 }
+
+# ---- the agent namespace (`agent.X(...)`, LANGUAGE.md section 9) ----------------------------
+
+AGENT_MEMBERS: dict[str, Member] = {
+    m.name: m
+    for m in (
+        Member("start", "agent.start(name: String, module: String, cls: String, args?: List, "
+               "options?: Map) -> String",
+               "Start module.cls(*args) as the agent name, in a supervised process of its own. "
+               "Options: kwargs (map), restart (\"permanent\", \"transient\", \"temporary\"), "
+               "checkpoint (\"call\", N calls, \"never\"). Returns the name.", 3, 5),
+        Member("call", "agent.call(name: String, method: String, args?: List) -> Any",
+               "Call a method of the agent, after the calls that arrived before (one at a time); "
+               "a call made while it restarts waits for it.", 2, 3),
+        Member("stop", "agent.stop(name: String) -> Bool",
+               "Stop the agent (a call in flight fails); whether it was running.", 1, 1),
+        Member("list", "agent.list() -> [Map]",
+               "Every agent: {name, class, pid, status, restarts, calls, last_error}; status is "
+               "running, restarting, failed or stopped.", 0, 0),
+        Member("status", "agent.status(name: String) -> Map",
+               "One agent as agent.list() shows it.", 1, 1),
+    )
+}

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import engine
 from . import ast as A
-from .builtins import BUILTINS, WORKFLOW_MEMBERS
+from .builtins import AGENT_MEMBERS, BUILTINS, WORKFLOW_MEMBERS
 from .diagnostics import Diagnostic
 from .errors import ZixirError, ZixirSyntaxError
 from .parser import parse
@@ -760,6 +760,10 @@ class _Resolver:
         self.expressions(node.args, scope)
         self.calls.append(node)
 
+    def expr_AgentCall(self, node: A.AgentCall, scope: _Scope) -> None:
+        self.expressions(node.args, scope)
+        self.calls.append(node)
+
     def expr_PythonCall(self, node: A.PythonCall, scope: _Scope) -> None:
         self.expressions(node.args, scope)
         self.expressions([k.value for k in node.kwargs], scope)
@@ -1202,6 +1206,9 @@ class _Types:
     def type_WorkflowCall(self, node: A.WorkflowCall) -> Type:
         return ANY
 
+    def type_AgentCall(self, node: A.AgentCall) -> Type:
+        return {"start": STRING, "stop": BOOL, "list": ListOf(ANY)}.get(node.op, ANY)
+
     def type_Lambda(self, node: A.Lambda) -> Type:
         return self.function_type(node, node.params, node.result_type, node.body)
 
@@ -1367,6 +1374,10 @@ class _Checker:
             elif isinstance(node, A.WorkflowCall):
                 member = WORKFLOW_MEMBERS[node.op]
                 self.arity(node, f"workflow.{node.op}", member.min_args, member.max_args,
+                           singular=True)
+            elif isinstance(node, A.AgentCall):
+                member = AGENT_MEMBERS[node.op]
+                self.arity(node, f"agent.{node.op}", member.min_args, member.max_args,
                            singular=True)
         for let in self.resolver.lets:
             if let.type is not None:

@@ -1053,6 +1053,10 @@ class Compiler:
         stmts, args = self.seq([self.value(a) for a in node.args])
         return stmts, self.at(_call(f"_zx_workflow_{node.op}", *args), node)
 
+    def value_AgentCall(self, node: A.AgentCall):
+        stmts, args = self.seq([self.value(a) for a in node.args])
+        return stmts, self.at(_call(f"_zx_agent_{node.op}", *args), node)
+
     def value_PythonCall(self, node: A.PythonCall):
         parts = [self.value(a) for a in node.args] + [self.value(k.value) for k in node.kwargs]
         stmts, exprs = self.seq(parts)

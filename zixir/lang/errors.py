@@ -192,6 +192,14 @@ class ProtocolError(ZixirRuntimeError):
 
 class TaskTimeout(ZixirRuntimeError):
     """`await(task, seconds)`: the task had not finished in time (it goes on running)."""
+class AgentError(ZixirRuntimeError):
+    """An agent was used wrongly: `Agent NAME is not running`, `Agent NAME already exists`,
+    a bad start option."""
+
+
+class AgentDeadlock(ZixirRuntimeError):
+    """An agent call would wait for an agent that is itself waiting in the same chain of
+    calls (A calls B calls A): refused instead of hanging."""
 
 
 class WorkflowError(ZixirRuntimeError):
@@ -227,6 +235,8 @@ __all__ = [
     "RouterCrashed",
     "ProtocolError",
     "TaskTimeout",
+    "AgentError",
+    "AgentDeadlock",
     "WorkflowError",
     "WorkflowWaiting",
 ]

@@ -36,7 +36,7 @@ _PRECEDENCE = {"or": 2, "and": 3, "==": 4, "!=": 4, "<": 4, ">": 4, "<=": 4, ">=
                "+": 6, "-": 6, "*": 7, "/": 7, "%": 7, "**": 8.5}
 _PIPE, _UNARY, _POSTFIX, _ATOM = 1, 8, 9, 10
 _COMPOUND = (A.If, A.Match, A.For, A.While, A.Lambda, A.Return, A.Try)
-_CALLS = (A.Call, A.EngineCall, A.MemoryCall, A.WorkflowCall, A.PythonCall)
+_CALLS = (A.Call, A.EngineCall, A.MemoryCall, A.WorkflowCall, A.AgentCall, A.PythonCall)
 
 
 def format_source(source: str, filename: str | None = None) -> str:
@@ -742,6 +742,8 @@ class _Printer:
             head = f"memory.{e.op}"
         elif isinstance(e, A.WorkflowCall):
             head = f"workflow.{e.op}"
+        elif isinstance(e, A.AgentCall):
+            head = f"agent.{e.op}"
         else:
             head = f"python {quote(e.module)} {quote(e.function)} "
             args = list(args) + list(e.kwargs)
@@ -751,7 +753,7 @@ class _Printer:
     def _Call(self, e, indent, col, flat) -> str:
         return self._call(e, e.args, indent, col, flat)
 
-    _EngineCall = _MemoryCall = _WorkflowCall = _PythonCall = _Call
+    _EngineCall = _MemoryCall = _WorkflowCall = _AgentCall = _PythonCall = _Call
 
     def _Index(self, e, indent, col, flat) -> str:
         target = self.expr(e.target, indent, col, _POSTFIX, flat)

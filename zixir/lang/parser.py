@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 
 from . import ast as A
-from .builtins import WORKFLOW_MEMBERS
+from .builtins import AGENT_MEMBERS, WORKFLOW_MEMBERS
 from .errors import ZixirSyntaxError
 from .lexer import Token, tokenize
 
@@ -444,7 +444,8 @@ class Parser:
         return left
 
     def _apply_pipe(self, value: A.Expr, target: A.Expr, op: Token) -> A.Expr:
-        if isinstance(target, (A.Call, A.EngineCall, A.MemoryCall, A.WorkflowCall, A.PythonCall)):
+        if isinstance(target, (A.Call, A.EngineCall, A.MemoryCall, A.WorkflowCall, A.AgentCall,
+                               A.PythonCall)):
             target.args.insert(0, value)
             result = target
         else:
@@ -649,6 +650,13 @@ class Parser:
             param = A.Param(tok.text)
             self.span_from(param, tok, tok)
             return self._lambda_body(tok, [param], None, arrow=True)
+        if (tok.text == "agent" and nxt.is_op(".") and self.peek(1).text in AGENT_MEMBERS
+                and self.peek(2).is_op("(") and not self.breaks_line(self.peek(2))
+                and not self._pattern_mode):
+            # `agent.start(...)`; any other `agent.x` is a field of a value named agent
+            self.advance()
+            op_tok = self.advance()
+            return self.node(A.AgentCall, tok, op_tok.text, self.arguments())
         if tok.text in ("engine", "memory", "workflow") and nxt.is_op(".") and self.peek(1).kind in (
                 "ident", "keyword") and not self._pattern_mode and (
                 tok.text == "engine" or self._namespace_call()):

@@ -40,6 +40,9 @@ class Services(Protocol):
 
     def memory_update(self, key: str, f: Any, default: Any = None) -> Any: ...
 
+    def agent(self, op: str, args: list) -> Any:
+        """`agent.OP(*args)` (start, call, stop, list, status) with plain arguments."""
+
 
 class Unavailable:
     """Services of an interpreter without a runtime: every request is a clear error."""
@@ -79,3 +82,6 @@ class Unavailable:
 
     def memory_update(self, key: str, f: Any, default: Any = None) -> Any:
         raise self._refuse("memory.update")
+
+    def agent(self, op: str, args: list) -> Any:
+        raise self._refuse(f"agent.{op}")

@@ -23,6 +23,7 @@ from typing import Any
 from . import ast as A
 from . import builtins as B
 from . import fastpath, fibers, owned, support, tasks
+from .agents import AgentSurface
 from .compiler import (
     COMPARISONS,
     CompiledProgram,
@@ -71,6 +72,7 @@ class Session:
         self.script_args: list[str] = []
         self.builtins = self._make_builtins()
         self.workflows = WorkflowSurface(self.services, guarded_call)
+        self.agents = AgentSurface(self.services)
         self.namespace = self._new_namespace()
         self._modules: dict[str, dict[str, Any]] = {}  # absolute path -> exported values
         self._loading: list[str] = []
@@ -236,6 +238,7 @@ class Session:
             "_zx_caught": rescue.caught,
             "_zx_error_map": rescue.error_map,
             **self.workflows.functions(),
+            **self.agents.functions(),
         }
 
     # ---- services ----------------------------------------------------------------------------

@@ -302,6 +302,8 @@ def _members(program: A.Program, source: str) -> list[Member]:
             kind, name = "memory", node.op
         elif isinstance(node, A.WorkflowCall):
             kind, name = "workflow", node.op
+        elif isinstance(node, A.AgentCall):
+            kind, name = "agent", node.op
         else:
             continue
         span = member_span(lines, Span.of(node), name)

@@ -58,7 +58,7 @@ def _members(owner: str, current: Analysis, fallback: Analysis | None, line: int
     if owner == "engine":
         return [Completion(op.name, "engine", op.signature, op.doc)
                 for op in registry.engine_ops().values()]
-    if owner in ("memory", "workflow"):
+    if owner in ("memory", "workflow", "agent"):
         return [Completion(m.name, "memory", m.signature, m.doc)
                 for m in registry.namespace_members(owner).values()]
     module = _module_members(current, owner)
@@ -106,7 +106,9 @@ def _names(current: Analysis, fallback: Analysis | None, line: int,
         items.setdefault(name, Completion(name, "engine", op.signature, op.doc))
     for namespace, doc in (("engine", "Native numeric and string kernels: engine.OP(args)."),
                            ("memory", "The durable key/value store: memory.put/get/delete/keys."),
-                           ("workflow", "Durable workflows: workflow.run/step/map/dag/approval.")):
+                           ("workflow", "Durable workflows: workflow.run/step/map/dag/approval."),
+                           ("agent", "Named, supervised Python objects: "
+                                     "agent.start/call/stop/list/status.")):
         items.setdefault(namespace, Completion(namespace, "namespace", namespace, doc))
     for keyword in registry.keywords():
         items.setdefault(keyword, Completion(keyword, "keyword"))
@@ -210,7 +212,7 @@ def _library_hover(kind: str, name: str, span: Span) -> HoverInfo | None:
         if op is not None:
             return HoverInfo(f"engine.{op.signature}", op.doc, span)
         return HoverInfo(f"engine.{name}", "Unknown engine op.", span)
-    elif kind in ("memory", "workflow"):
+    elif kind in ("memory", "workflow", "agent"):
         member = registry.namespace_members(kind).get(name)
         if member is not None:
             return HoverInfo(member.signature, member.doc, span)
@@ -333,7 +335,7 @@ class SignatureInfo:
     active: int  # index of the argument the cursor is in
 
 
-_CALLEE = re.compile(r"(?:(engine|memory|workflow)\s*\.\s*)?([^\W\d]\w*)\s*$")
+_CALLEE = re.compile(r"(?:(engine|memory|workflow|agent)\s*\.\s*)?([^\W\d]\w*)\s*$")
 
 
 def signature_help(current: Analysis, line: int, column: int,
@@ -383,7 +385,7 @@ def _signature_of(namespace: str | None, name: str, current: Analysis,
     if namespace == "engine":
         op = registry.engine_ops().get(name)
         return (f"engine.{op.signature}", op.doc) if op else (None, "")
-    if namespace in ("memory", "workflow"):
+    if namespace in ("memory", "workflow", "agent"):
         member = registry.namespace_members(namespace).get(name)
         return (member.signature, member.doc) if member else (None, "")
     source = current if current.checked is not None else fallback

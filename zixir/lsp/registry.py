@@ -61,10 +61,23 @@ def workflow_members() -> dict:
     return dict(WORKFLOW_MEMBERS)
 
 
+@functools.cache
+def agent_members() -> dict:
+    """name -> Member of the `agent` namespace (signature, doc, arity)."""
+    try:
+        from zixir.lang.builtins import AGENT_MEMBERS
+    except Exception:
+        log.exception("cannot load the agent members")
+        return {}
+    return dict(AGENT_MEMBERS)
+
+
 def namespace_members(namespace: str) -> dict:
-    """The members of `memory` or `workflow` (empty for anything else)."""
+    """The members of `memory`, `workflow` or `agent` (empty for anything else)."""
     if namespace == "memory":
         return MEMORY_MEMBERS
+    if namespace == "agent":
+        return agent_members()
     return workflow_members() if namespace == "workflow" else {}
 
 

@@ -19,8 +19,8 @@ from zixir.lang.lexer import tokenize_with_comments
 
 from .analysis import Analysis, Span
 
-_FOLDED = (A.Block, A.ListLit, A.MapLit, A.Call, A.EngineCall, A.MemoryCall, A.PythonCall,
-           A.Match, A.If)
+_FOLDED = (A.Block, A.ListLit, A.MapLit, A.Call, A.EngineCall, A.MemoryCall, A.AgentCall,
+           A.PythonCall, A.Match, A.If)
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -10,7 +10,9 @@
 Each process builds its own logger with `structlog.wrap_logger`, so the global structlog
 configuration of a program that embeds zixir is never touched. Events and their levels:
 process.start/exit (info), process.crash, process.restart, supervisor.escalate,
-breaker.state, call.timeout, call.refused (warning).
+breaker.state, call.timeout, call.refused (warning); for agents (zixir.runtime.agents)
+agent.start, agent.stop, agent.exit (info), agent.crash, agent.restart (warning),
+agent.failed (error).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from zixir.lang.output import LineTrackingStream
 from zixir.observe import metrics, progress, tracing
 
 from . import protocol as p
+from .agents import Agents
 from .channel import RpcServer, current_notifier, serve_channel_requests
 from .config import RuntimeConfig
 from .direct import PAGE_FILE, Lender
@@ -42,6 +43,7 @@ from .pool import WorkerPool
 from .process import bind_to_parent, rss_bytes
 from .shm import ShmArrays
 from .stats import Stats
+from .worker_link import WorkerLink
 
 EXIT_ESCALATED = 3
 
@@ -54,9 +56,10 @@ class RouterServices:
     waits_in_fibers = True
 
     def __init__(self, pool: WorkerPool, memory: MemoryClient,
-                 modules: ModuleCounters | None = None) -> None:
+                 modules: ModuleCounters | None = None, agents: Agents | None = None) -> None:
         self.pool = pool
         self.memory = memory
+        self.agents = agents
         self.parallelism = pool.parallelism
         self.modules = modules or ModuleCounters()
 
@@ -87,6 +90,31 @@ class RouterServices:
 
     def memory_update(self, key: str, f: Any, default: Any = None) -> Any:
         return self.memory.update(key, f, default)
+
+    def agent(self, op: str, args: list) -> Any:
+        """`agent.start/call/stop/list/status` (zixir.lang.agents checked the arguments)."""
+        return agent_op(self.agents, op, args)
+
+
+def agent_op(agents: Agents | None, op: str, args: list) -> Any:
+    if agents is None:
+        raise ZixirRuntimeError("agents need the zixir runtime's router")
+    if op == "start":
+        name, module, cls, start_args, options = args
+        return agents.start(name, module, cls, start_args, options.get("kwargs"),
+                            options.get("restart", "permanent"),
+                            options.get("checkpoint", "call"))
+    if op == "call":
+        name, method, call_args, *rest = args
+        return agents.call(name, method, call_args, rest[0] if rest else None,
+                           timeout=rest[1] if len(rest) > 1 else None)
+    if op == "stop":
+        return agents.stop(args[0])
+    if op == "status":
+        return agents.status(args[0])
+    if op == "list":
+        return agents.list()
+    raise ZixirRuntimeError(f"unknown agent operation {op!r}")
 
 
 class ModuleCounters:
@@ -149,9 +177,12 @@ class Router:
         self.log = make_logger("router", config.log_level, config.log_file,
                                config.log_format)
         self.stats = Stats()
+        self.link = WorkerLink(config)  # before the pool: workers inherit its socket's path
         self.pool = WorkerPool(config, self.log, self.stats, on_escalate=self._escalated)
         self.memory = MemoryClient(memory_socket)
-        self.services = RouterServices(self.pool, self.memory, ModuleCounters())
+        self.agents = Agents(config, self.pool, self.memory, self.log, self.stats)
+        self.link.pool, self.link.agents = self.pool, self.agents
+        self.services = RouterServices(self.pool, self.memory, ModuleCounters(), self.agents)
         self._session: Any = None
         self._session_error: str | None = None
         self._session_lock = threading.RLock()
@@ -306,6 +337,9 @@ class Router:
             if params and params[0] and hasattr(sys.stdout, "at_line_start"):
                 sys.stdout.at_line_start = True  # the caller ends the line itself
             return at_start
+        if method == "agent":
+            op, args = params
+            return agent_op(self.agents, op, args)
         if method == "stats":
             snap = self.stats.snapshot()
             ok, error = self.lender.counts()  # calls host threads made on lent workers
@@ -316,6 +350,8 @@ class Router:
             lent, busy = self.lender.lent()  # to host threads; idle while not in a call
             workers["lent"] = lent
             workers["idle"] += lent - busy
+            snap["agents"] = self.agents.snapshot()
+            snap["agent_pids"] = self.agents.pids()
             snap["breakers"] = self.pool.breakers.states()
             snap["metrics"] = metrics.snapshot()
             snap["pid"] = os.getpid()
@@ -404,9 +440,12 @@ def main() -> None:
         router.pool.start()
     server.notify("ready", [os.getpid()])
     server.start()
+    router.link.start()
     server.spawn(serve_channel_requests, (server, 5, config.spin), "zixir-channels")
     while not server.finished.wait(1.0):
         pass
+    router.agents.close()
+    router.link.close()
     router.pool.close()  # joins the worker supervisor and the watchdog
     router.lender.close()
     router.memory.close()

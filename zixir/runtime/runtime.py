@@ -501,6 +501,14 @@ class Runtime:
                     children=[root_sup])
 
     @property
+    def agents(self) -> Any:
+        """The agents of this runtime (`zixir.runtime.agent_api.RuntimeAgents`): `start`,
+        `call`, `stop`, `status`, `list`."""
+        from .agent_api import RuntimeAgents
+
+        return RuntimeAgents(self)
+
+    @property
     def workflows(self) -> Any:
         """The stored workflow runs of this runtime's memory store (`zixir.workflow.admin`):
         `list()`, `show(name, key)`, `approve/reject(name, step, note)`, `reset(name)`."""
@@ -512,11 +520,14 @@ class Runtime:
         """Process ids of the children (for monitoring and fault-injection tests)."""
         children = dict(self._supervisor.which_children())
         try:
-            workers = self._request("stats", [], timeout=CONTROL_TIMEOUT)["workers"]
+            router = self._request("stats", [], timeout=CONTROL_TIMEOUT)
         except Exception:
-            workers = {}
+            router = {}
+        workers = router.get("workers", {})
         return {"router": children.get("router"), "memory": children.get("memory"),
-                "workers": workers.get("pids", []), "template": workers.get("template_pid")}
+                "workers": workers.get("pids", []), "template": workers.get("template_pid"),
+                "agents": router.get("agent_pids", []),
+                "agent_template": router.get("agents", {}).get("template_pid")}
 
     def close(self) -> None:
         """Stop the router (and its workers) and the memory store; idempotent."""
@@ -642,6 +653,9 @@ class HostServices:
 
     def memory_update(self, key: str, f: Any, default: Any = None) -> Any:
         return self.runtime.memory.update(key, f, default)
+
+    def agent(self, op: str, args: list) -> Any:
+        return self.runtime._request("agent", [op, args])
 
 
 # ---- the process-wide default runtime (zixir.eval / zixir.run_file) ---------------------------

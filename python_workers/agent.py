@@ -1,0 +1,147 @@
+"""One agent process: a Python object built once, then serving its calls one at a time.
+
+    router (zixir.runtime.agents)                      agent process (this module)
+    -----------------------------                      ---------------------------
+    fork request to the agent template  ------------>  forked, confined like a worker
+                                        <-- "ready" [pid]
+    "init" [module, Class, args, kwargs, state] ---->  policy + resolve Class, build it,
+                                        <-- reply      restore(state) if there is one
+    "call" [method, args, kwargs, options] --------->  getattr(obj, method)(*args, **kwargs)
+                                                       (an `async def` method runs on the
+                                                       agent's event loop), then snapshot()
+                                        <-- reply      when the options ask for it:
+                                                       {"value": v, "snapshot": s}
+
+The agent runs exactly one request at a time, in the order the router sends them; the router
+keeps the mailbox. While a call runs, `zixir.worker.call_agent` / `zixir.worker.call` reach
+the router over its own link, carrying `options["chain"]` (the agents this call is nested in)
+so that a cycle is refused instead of deadlocking. Only public methods can be called (no
+leading underscore): the object's internals stay out of reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import signal
+from typing import Any
+
+from zixir import worker as api
+from zixir.lang.errors import PolicyDenied
+from zixir.runtime import protocol as p
+from zixir.runtime.channel import Connection
+from zixir.runtime.confine import confine_worker, cpu_budget
+
+from .worker import Worker, _flush_stdio
+
+
+class AgentServer(Worker):
+    """The worker loop with two requests of its own: `init` and `call` (on the object)."""
+
+    def __init__(self, in_fd: int, out_fd: int, config: dict) -> None:
+        super().__init__(in_fd, out_fd, config)
+        # arrays travel inside the frames (up to the frame limit): an agent's channel has no
+        # shared-memory arena on the router's side
+        self.codec = p.Codec(int(config.get("max_frame", p.MAX_FRAME)))
+        self.conn = Connection(self.codec)
+        self.name = str(config.get("agent", {}).get("name", "?"))
+        self.instance: Any = None
+        self.label = self.name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._budgets: dict[float, float] = {}  # call timeout -> CPU budget
+
+    def handle(self, request: p.Request) -> None:
+        method, params = request.method, request.params
+        error: dict | None = None
+        result: Any = None
+        try:
+            if method == "init" and len(params) == 5:
+                result = self.init(*params)
+            elif method == "call" and len(params) == 4:
+                # the router learns the call began: had the process died before this (even
+                # after reading the request), the call is sent again to the restarted agent
+                self.write(self.conn.send_notification("began", [request.id]))
+                result = self.call_method(*params)
+            elif method == "ping":
+                result = "pong"
+            else:
+                raise ValueError(f"unknown agent request {method!r}")
+        except BaseException as e:  # the object's exception goes to the caller
+            error = p.error_to_wire(e)
+            result = None
+        finally:
+            _flush_stdio()
+            api._chain = ()
+        self.reply(request.id, error, result, self.label)
+
+    def init(self, module: str, cls: str, args: list, kwargs: dict, state: Any) -> dict:
+        target = self.resolve(module, cls)
+        if not isinstance(target, type):
+            raise PolicyDenied(f"{module}.{cls} is not a class")
+        self.label = f"agent {self.name} ({module}.{cls})"
+        self._arm(None)
+        self.instance = self._run(target(*args, **(kwargs or {})))
+        restored = False
+        if state is not None and callable(getattr(self.instance, "restore", None)):
+            self._run(self.instance.restore(state))
+            restored = True
+        return {"snapshots": callable(getattr(self.instance, "snapshot", None)),
+                "restored": restored}
+
+    def call_method(self, method: str, args: list, kwargs: dict, options: dict) -> dict:
+        if not isinstance(method, str) or not method.isidentifier() or method.startswith("_"):
+            raise PolicyDenied(f"{self.label}: {method!r} is not a public method name")
+        target = getattr(self.instance, method, None)
+        if target is None or not callable(target):
+            raise AttributeError(f"{type(self.instance).__name__} has no method {method!r}")
+        api._chain = tuple(options.get("chain") or ())
+        self._arm(options.get("timeout"))
+        value = self._run(target(*args, **(kwargs or {})))
+        out: dict = {"value": value}
+        if options.get("snapshot") and callable(getattr(self.instance, "snapshot", None)):
+            out["snapshot"] = self._run(self.instance.snapshot())
+        return out
+
+    def _arm(self, timeout: Any) -> None:
+        if timeout:
+            budget = self._budgets.get(timeout)
+            if budget is None:
+                budget = self._budgets[timeout] = cpu_budget(self.config, float(timeout))
+        else:
+            budget = self.cpu
+        if budget:
+            self.cpu_limit.arm(budget)
+
+    def _run(self, value: Any) -> Any:
+        """The value itself, or the awaited value of a coroutine (an `async def` method)."""
+        if type(value) in _PLAIN or not inspect.isawaitable(value):
+            return value
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(_awaited(value))
+
+
+_PLAIN = frozenset({int, float, str, bool, type(None), list, dict, tuple, bytes})
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
+
+
+def start_agent(in_fd: int, out_fd: int, config: dict) -> None:
+    """An agent's start, in a process forked from the agent template; never returns."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        confine_worker(config)
+        server = AgentServer(in_fd, out_fd, config)
+    except BaseException as e:
+        os.write(2, f"zixir agent {os.getpid()} cannot start: {e!r}\n".encode())
+        os._exit(71)
+    try:
+        server.serve()
+    except BaseException as e:
+        os.write(2, f"zixir agent {os.getpid()} failed: {e!r}\n".encode())
+        os._exit(72)
+    os._exit(0)

@@ -1,0 +1,394 @@
+"""Agents through the public Python API (`Runtime.agents`): start and call, the mailbox,
+restarts with snapshots, the restart types and intensity, timeouts, stop, the breaker, policy
+and confinement, agents calling agents (and the deadlock cycle), 200 agents at once, and a
+host killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from conftest import HERE, descendants, make_runtime, pid_alive, wait_for
+
+from zixir.lang.errors import (
+    AgentDeadlock,
+    AgentError,
+    CallTimeout,
+    CircuitOpen,
+    PolicyDenied,
+    PythonError,
+    RestartLimitExceeded,
+    WorkerCrashed,
+)
+
+
+@pytest.fixture(scope="module")
+def rt():
+    runtime = make_runtime(workers=1)
+    yield runtime
+    runtime.close()
+
+
+def gone(pids) -> bool:
+    return not any(pid_alive(p) for p in pids)
+
+
+def test_start_call_status_list_and_stats(rt):
+    assert rt.agents.start("basic", "agentlib", "Counter", [10], kwargs={"step": 5}) == "basic"
+    assert rt.agents.call("basic", "add") == 15
+    assert rt.agents.call("basic", "add", 2) == 17
+    assert rt.agents.call("basic", "add_later", 3) == 20  # an async def method
+    pid = rt.agents.call("basic", "pid")
+    status = rt.agents.status("basic")
+    assert status == {"name": "basic", "class": "agentlib.Counter", "pid": pid,
+                      "status": "running", "restarts": 0, "calls": 4, "last_error": None}
+    assert pid != os.getpid() and pid not in rt.pids()["workers"]
+    assert status in rt.agents.list()
+    assert pid in rt.pids()["agents"]
+    agents = rt.stats()["router"]["agents"]
+    assert agents["running"] >= 1 and agents["calls"] >= 4
+    assert rt.agents.stop("basic") is True
+
+
+def test_typed_errors_of_misuse(rt):
+    rt.agents.start("dup", "agentlib", "Plain")
+    with pytest.raises(AgentError, match="Agent dup already exists"):
+        rt.agents.start("dup", "agentlib", "Plain")
+    with pytest.raises(AgentError, match="Agent nobody is not running"):
+        rt.agents.call("nobody", "add", 1)
+    with pytest.raises(AgentError, match="Agent nobody is not running"):
+        rt.agents.status("nobody")
+    with pytest.raises(AgentError, match="restart must be one of"):
+        rt.agents.start("bad", "agentlib", "Plain", restart="sometimes")
+    with pytest.raises(AgentError, match="checkpoint must be"):
+        rt.agents.start("bad", "agentlib", "Plain", checkpoint=-1)
+    with pytest.raises(PythonError, match="has no method 'nope'"):
+        rt.agents.call("dup", "nope")
+    with pytest.raises(PolicyDenied, match="not a public method name"):
+        rt.agents.call("dup", "__init__")
+    with pytest.raises(PolicyDenied, match='python "subprocess" "Popen" is not allowed'):
+        rt.agents.start("shell", "subprocess", "Popen", [["true"]])
+    with pytest.raises(PythonError, match="ValueError: cannot build this one"):
+        rt.agents.start("broken", "agentlib", "Failing")
+    assert "broken" not in [a["name"] for a in rt.agents.list()]  # the name stays free
+    assert rt.agents.stop("dup") is True
+    assert rt.agents.stop("dup") is False
+    with pytest.raises(AgentError, match="Agent dup is not running"):
+        rt.agents.call("dup", "add", 1)
+    rt.agents.start("dup", "agentlib", "Plain", [7])  # a stopped name can be used again
+    assert rt.agents.call("dup", "add", 1) == 8
+    rt.agents.stop("dup")
+
+
+def test_one_call_at_a_time_in_arrival_order(rt):
+    rt.agents.start("order", "agentlib", "Counter")
+    results: dict[int, list] = {}
+
+    def call(i: int, pause: float) -> None:
+        results[i] = rt.agents.call("order", "record", i, pause)
+
+    threads = [threading.Thread(target=call, args=(0, 1.0))]
+    threads[0].start()
+    time.sleep(0.3)
+    for i in range(1, 5):  # each arrives while the first still runs, in this order
+        threads.append(threading.Thread(target=call, args=(i, 0.0)))
+        threads[-1].start()
+        time.sleep(0.15)
+    for t in threads:
+        t.join(30)
+    assert results[4] == [0, 1, 2, 3, 4]
+    rt.agents.stop("order")
+
+
+def test_waiting_for_a_turn_is_bounded_by_the_call_timeout(rt):
+    rt.agents.start("busy", "agentlib", "Counter")
+    t = threading.Thread(target=rt.agents.call, args=("busy", "span", 2.0))
+    t.start()
+    time.sleep(0.3)
+    with pytest.raises(CallTimeout, match="waited 0.5 s for its turn \\(the agent was busy\\)"):
+        rt.agents.call("busy", "add", 1, timeout=0.5)
+    t.join(30)
+    assert rt.agents.call("busy", "add", 1) == 1  # the call that gave up never ran
+    assert rt.agents.status("busy")["restarts"] == 0
+    rt.agents.stop("busy")
+
+
+def test_different_agents_run_in_parallel(rt):
+    rt.agents.start("par-a", "agentlib", "Counter")
+    rt.agents.start("par-b", "agentlib", "Counter")
+    spans: dict[str, list] = {}
+    threads = [threading.Thread(target=lambda n=n: spans.__setitem__(
+        n, rt.agents.call(n, "span", 1.5))) for n in ("par-a", "par-b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    (a0, a1), (b0, b1) = spans["par-a"], spans["par-b"]
+    assert a0 < b1 and b0 < a1  # the two calls overlapped in time
+    rt.agents.stop("par-a")
+    rt.agents.stop("par-b")
+
+
+def test_large_arrays_pass_both_ways(rt):
+    rt.agents.start("arrays", "agentlib", "Arrays")
+    big = rt.agents.call("arrays", "ones", 300_000)  # 2.4 MB, above the shared-memory threshold
+    assert len(big) == 300_000
+    assert rt.agents.call("arrays", "add_all", [1.5] * 300_000) == 450_000.0
+    rt.agents.stop("arrays")
+
+
+def test_kill_between_calls_restarts_with_the_snapshot(rt):
+    rt.agents.start("snap", "agentlib", "Counter")
+    for _ in range(3):
+        rt.agents.call("snap", "add")
+    pid = rt.agents.call("snap", "pid")
+    os.kill(pid, signal.SIGKILL)
+    # the next call waits for the restart and finds the state of the last call
+    assert rt.agents.call("snap", "add") == 4
+    status = rt.agents.status("snap")
+    assert status["restarts"] == 1 and status["status"] == "running"
+    assert status["pid"] != pid and "SIGKILL" in status["last_error"]
+    rt.agents.stop("snap")
+
+
+def test_kill_during_a_call_fails_only_that_call(rt):
+    rt.agents.start("mid", "agentlib", "Counter")
+    rt.agents.call("mid", "add", 10)
+    pid = rt.agents.call("mid", "pid")
+    outcome: dict[str, object] = {}
+
+    def slow() -> None:
+        try:
+            outcome["slow"] = rt.agents.call("mid", "record", "slow", 5.0)
+        except Exception as e:
+            outcome["slow"] = e
+
+    def queued() -> None:
+        outcome["queued"] = rt.agents.call("mid", "add", 1)
+
+    first = threading.Thread(target=slow)
+    first.start()
+    time.sleep(0.5)
+    second = threading.Thread(target=queued)  # waits behind the slow call, then the restart
+    second.start()
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGKILL)
+    first.join(30)
+    second.join(30)
+    assert isinstance(outcome["slow"], WorkerCrashed)
+    assert outcome["slow"].signal == signal.SIGKILL
+    assert outcome["queued"] == 11  # restored from the snapshot of the call before the crash
+    rt.agents.stop("mid")
+
+
+def test_a_crash_loop_reaches_failed():
+    with make_runtime(workers=1, restart_intensity=3, restart_period=30.0) as rt:
+        rt.agents.start("loop", "agentlib", "Counter")
+        for _ in range(4):  # 3 restarts are allowed in the period; the 4th crash is too many
+            with pytest.raises(WorkerCrashed):
+                rt.agents.call("loop", "crash")
+        status = wait_for(lambda: (s := rt.agents.status("loop"))["status"] == "failed" and s,
+                          what="the agent to fail")
+        assert status["restarts"] == 3 and "more than 3 restarts" in status["last_error"]
+        with pytest.raises(RestartLimitExceeded, match="Agent loop has failed"):
+            rt.agents.call("loop", "add")
+        assert rt.agents.stop("loop") is False
+
+
+def test_restart_types(rt):
+    rt.agents.start("trans", "agentlib", "Plain", [1], restart="transient")
+    pid = rt.agents.call("trans", "pid")
+    os.kill(pid, signal.SIGKILL)  # abnormal: restarted
+    assert rt.agents.call("trans", "add", 1) == 2
+    rt.agents.start("trans-exit", "agentlib", "Counter", restart="transient")
+    with pytest.raises(WorkerCrashed, match="exited with code 0"):
+        rt.agents.call("trans-exit", "exit_normally")
+    status = wait_for(lambda: (s := rt.agents.status("trans-exit"))["status"] == "stopped"
+                      and s, what="a normal exit to stop a transient agent")
+    assert status["restarts"] == 0
+    rt.agents.start("temp", "agentlib", "Plain", restart="temporary")
+    os.kill(rt.agents.call("temp", "pid"), signal.SIGKILL)
+    status = wait_for(lambda: (s := rt.agents.status("temp"))["status"] == "stopped" and s,
+                      what="a temporary agent to stay down")
+    assert status["restarts"] == 0 and "SIGKILL" in status["last_error"]
+    with pytest.raises(AgentError, match="Agent temp is not running"):
+        rt.agents.call("temp", "add", 1)
+    rt.agents.stop("trans")
+
+
+def test_checkpoint_every_n_calls_and_never(rt):
+    rt.agents.start("every2", "agentlib", "Counter", checkpoint=2)
+    for _ in range(3):
+        rt.agents.call("every2", "add")
+    os.kill(rt.agents.call("every2", "pid"), signal.SIGKILL)  # the 4th call (pid) checkpoints
+    assert rt.agents.call("every2", "get") == 3
+    rt.agents.start("forget", "agentlib", "Counter", [100], checkpoint="never")
+    rt.agents.call("forget", "add", 5)
+    os.kill(rt.agents.call("forget", "pid"), signal.SIGKILL)
+    assert rt.agents.call("forget", "get") == 100  # built again from its arguments only
+    assert rt.memory.get("zixir.agent/forget") is None
+    wait_for(lambda: (rt.memory.get("zixir.agent/every2") or {}).get("n") == 3,
+             what="the snapshot to reach the memory store")
+    rt.agents.stop("every2")
+    rt.agents.stop("forget")
+
+
+def test_a_hung_method_is_timed_out_and_the_agent_restarted(rt):
+    rt.agents.start("hung", "agentlib", "Counter")
+    rt.agents.call("hung", "add", 2)
+    pid = rt.agents.call("hung", "pid")
+    with pytest.raises(CallTimeout, match="did not return within 0.5 s"):
+        rt.agents.call("hung", "hang", timeout=0.5)
+    assert not pid_alive(pid)
+    assert rt.agents.call("hung", "get") == 2
+    status = rt.agents.status("hung")
+    assert status["restarts"] == 1 and "ran past 0.5 s" in status["last_error"]
+    rt.agents.stop("hung")
+
+
+def test_stop_during_a_call(rt):
+    rt.agents.start("stopme", "agentlib", "Counter")
+    pid = rt.agents.call("stopme", "pid")
+    outcome: dict[str, object] = {}
+
+    def slow() -> None:
+        try:
+            outcome["r"] = rt.agents.call("stopme", "span", 10.0)
+        except Exception as e:
+            outcome["r"] = e
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)
+    assert rt.agents.stop("stopme") is True
+    t.join(30)
+    assert isinstance(outcome["r"], AgentError) and "was stopped" in str(outcome["r"])
+    assert not pid_alive(pid)
+    assert rt.agents.status("stopme")["status"] == "stopped"
+
+
+def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
+    rt.agents.start("ping-a", "agentlib", "Relay", ["ping-b"])
+    rt.agents.start("ping-b", "agentlib", "Relay", ["ping-a"])
+    rt.agents.start("leaf", "agentlib", "Counter", [40])
+    assert rt.agents.call("ping-a", "ping", 1).startswith("pong from ")
+    assert rt.agents.call("ping-a", "via", "leaf", "add", [2]) == 42
+    with pytest.raises(AgentDeadlock, match="ping-a -> ping-b -> ping-a"):
+        rt.agents.call("ping-a", "ping", 2)
+    with pytest.raises(AgentDeadlock, match="ping-a -> ping-a"):
+        rt.agents.call("ping-a", "via", "ping-a", "ping", [0])
+    # both agents are still fine afterwards
+    assert rt.agents.call("ping-b", "ping", 0).startswith("pong")
+    # Python functions, under the same policy; and a plain worker function calling an agent
+    assert rt.agents.call("ping-a", "python", "math", "sqrt", [81.0]) == 9.0
+    with pytest.raises(PolicyDenied, match='"os" "system" is not allowed'):
+        rt.agents.call("ping-a", "python", "os", "system", ["true"])
+    assert rt.call_python("agentlib", "dispatch", ["leaf", "add", [1]]) == 43
+    for name in ("ping-a", "ping-b", "leaf"):
+        rt.agents.stop(name)
+
+
+def test_a_cycle_through_a_worker_function_ends_in_a_timeout_not_a_hang():
+    with make_runtime(workers=1, call_timeout=2.0) as rt:
+        rt.agents.start("loopy", "agentlib", "Relay")
+        started = time.monotonic()
+        with pytest.raises(CallTimeout):
+            rt.agents.call("loopy", "python", "agentlib", "dispatch", ["loopy", "ping", [0]])
+        assert time.monotonic() - started < 30
+        assert rt.agents.call("loopy", "ping", 0).startswith("pong")
+
+
+def test_the_breaker_counts_agent_crashes():
+    with make_runtime(workers=1, breaker_fail_max=2, breaker_reset_timeout=60.0,
+                      restart_intensity=10) as rt:
+        rt.agents.start("brk", "agentlib", "Counter")
+        for _ in range(2):
+            with pytest.raises(WorkerCrashed):
+                rt.agents.call("brk", "crash")
+        with pytest.raises(CircuitOpen):
+            rt.agents.call("brk", "add")
+        assert rt.stats()["router"]["breakers"]
+
+
+def test_agents_are_confined_like_workers(rt):
+    rt.agents.start("conf", "agentlib", "Counter")
+    info = rt.agents.call("conf", "confinement")
+    assert info["pgid"] == info["pid"] == info["sid"]  # a process group of its own
+    assert info["rlimit_as"] > 0  # an address-space limit
+    with open(os.path.join(rt._dir, "groups")) as f:
+        assert str(info["pid"]) in f.read().split()  # recorded for the janitor
+    rt.agents.stop("conf")
+
+
+def test_agent_writes_are_confined_by_landlock(rt, tmp_path):
+    import shutil
+    import tempfile
+
+    from zixir.runtime import confine
+
+    assert confine.landlock_abi() > 0, "this machine's kernel has Landlock"
+    outside = tempfile.mkdtemp(prefix="zixir-outside-", dir=os.path.expanduser("~"))
+    try:
+        rt.agents.start("writer", "agentlib", "Writer")
+        with pytest.raises(PythonError) as info:
+            rt.agents.call("writer", "write", os.path.join(outside, "written"))
+        assert info.value.exc_type == "PermissionError"
+        assert not os.listdir(outside)
+        inside = str(tmp_path / "fine")  # the temp directory
+        assert rt.agents.call("writer", "write", inside) == inside
+        rt.agents.stop("writer")
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_two_hundred_agents_alive_at_once(no_leaks):
+    with make_runtime(workers=1) as rt:
+        for i in range(200):
+            rt.agents.start(f"a{i}", "agentlib", "Plain", [i], checkpoint="never")
+        agents = rt.agents.list()
+        assert len(agents) == 200 and {a["status"] for a in agents} == {"running"}
+        pids = {a["pid"] for a in agents}
+        assert len(pids) == 200 and all(pid_alive(p) for p in pids)
+        assert [rt.agents.call(f"a{i}", "add", 1) for i in range(0, 200, 20)] == \
+            list(range(1, 201, 20))
+        assert rt.stats()["router"]["agents"]["running"] == 200
+    wait_for(lambda: gone(pids), timeout=20.0, what="every agent to exit with the runtime")
+
+
+HOST = textwrap.dedent("""
+    import json, sys, time
+    from zixir.runtime import Runtime
+    rt = Runtime(workers=1, paths=[sys.argv[1]], log_level="off")
+    for i in range(3):
+        rt.agents.start(f"h{i}", "agentlib", "Counter")
+    pids = [rt.agents.call(f"h{i}", "pid") for i in range(3)]
+    print(json.dumps({"agents": pids, "dir": rt._dir}), flush=True)
+    time.sleep(600)
+""")
+
+
+def test_a_host_killed_with_sigkill_leaves_no_agent_behind():
+    host = subprocess.Popen([sys.executable, "-c", HOST, str(HERE)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        info = json.loads(host.stdout.readline())
+        processes = descendants(host.pid)
+        assert set(info["agents"]) <= processes
+        host.kill()
+        host.wait(30)
+        wait_for(lambda: gone(processes), timeout=15.0,
+                 what=f"every process of the killed host to die: "
+                      f"{[p for p in processes if pid_alive(p)]}")
+        wait_for(lambda: not os.path.exists(info["dir"]), timeout=15.0,
+                 what="the temp directory to be removed")
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait(30)

@@ -1,0 +1,84 @@
+"""Calls back into the runtime from Python code that the runtime runs (an agent, a worker).
+
+    agent / worker process                                 router
+    ----------------------                                 ------
+    zixir.worker.call_agent(name, method, args) --+
+    zixir.worker.call(module, function, args) ----+--> unix socket ($ZIXIR_ROUTER_SOCKET)
+                                                        WorkerLink (zixir.runtime.worker_link)
+       raises the same typed errors as a Zixir <------- the agent registry / the worker pool,
+       program sees (PolicyDenied, AgentDeadlock,        under the same policies, breakers
+       WorkerCrashed, CallTimeout, ...)                  and timeouts as any other call
+
+Each thread keeps one connection, opened at its first call. A call made while an agent serves
+a call carries the chain of agents that call is nested in, so `A -> B -> A` is refused with
+`AgentDeadlock` instead of waiting forever for A's mailbox.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import Any
+
+SOCKET_ENV = "ZIXIR_ROUTER_SOCKET"
+
+#: the agents the call being served is nested in (set by the agent process per call)
+_chain: tuple[str, ...] = ()
+_local = threading.local()
+
+
+def call_agent(name: str, method: str, args: list | tuple = (), kwargs: dict | None = None,
+               *, timeout: float | None = None) -> Any:
+    """`method(*args, **kwargs)` of the agent `name`, through the router (its mailbox)."""
+    return _request("call_agent", [name, method, list(args), kwargs or {},
+                                   {"chain": list(_chain), "timeout": timeout}])
+
+
+def call(module: str, function: str, args: list | tuple = (), kwargs: dict | None = None,
+         *, timeout: float | None = None) -> Any:
+    """`module.function(*args, **kwargs)` in a worker of the runtime's pool."""
+    return _request("call", [module, function, list(args), kwargs or {},
+                             {"chain": list(_chain), "timeout": timeout}])
+
+
+def list_agents() -> list[dict]:
+    """Every agent of the runtime, as `agent.list()` shows them."""
+    return _request("list_agents", [])
+
+
+def _request(method: str, params: list) -> Any:
+    from zixir.lang.errors import RouterCrashed, ZixirRuntimeError
+    from zixir.runtime import protocol as p
+    from zixir.runtime.channel import ChannelClosed, Closed, Connection, write_all
+
+    link = getattr(_local, "link", None)
+    if link is None:
+        path = os.environ.get(SOCKET_ENV)
+        if not path:
+            raise ZixirRuntimeError("zixir.worker: this process was not started by a zixir "
+                                    "runtime (no router to call)")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+        except OSError as e:
+            sock.close()
+            raise RouterCrashed(f"zixir.worker: cannot reach the router: {e}") from None
+        link = _local.link = (sock, Connection(p.Codec()))
+    sock, conn = link
+    request_id, frame = conn.send_request(method, params)
+    try:
+        write_all(sock.fileno(), frame)
+        while True:
+            data = sock.recv(1 << 16)
+            for event in conn.receive_data(data):
+                if type(event) is p.Response and event.id == request_id:
+                    if event.error is not None:
+                        raise p.error_from_wire(event.error)
+                    return event.result
+                if type(event) is Closed:
+                    raise event.error
+    except (OSError, ChannelClosed) as e:
+        _local.link = None
+        sock.close()
+        raise RouterCrashed(f"zixir.worker: the link to the router broke: {e}") from None
