@@ -61,6 +61,7 @@ from zixir.lang.errors import (
     ZixirRuntimeError,
 )
 from zixir.lang.fibers import Waiter, WaitTimeout
+from zixir.observe import metrics, tracing
 
 from . import protocol as p
 from .agent_checkpoints import CheckpointWriter
@@ -362,6 +363,7 @@ class Agents:
                 agent.status = RUNNING
                 agent.since_checkpoint = 0
                 agent.wake()
+        self._publish()
         self._send(("watch", agent, handle))
         return info
 
@@ -403,6 +405,9 @@ class Agents:
             agent.wake()
             final = agent.status
         handle.handled.set()
+        self._publish()
+        if restart:
+            metrics.agent_restarted(agent.what)
         if final == FAILED:
             self.stats.count("agents.failed")
             self.log.error("agent.failed", name=agent.name, pid=handle.pid, status=describe,
@@ -441,8 +446,10 @@ class Agents:
                         agent.last_error = (f"more than {agent.intensity} restarts in "
                                             f"{agent.period:g} s (last: {e.message})")
                     agent.wake()
-                    if agent.status != RESTARTING:
-                        return
+                    final = agent.status
+                self._publish()
+                if final != RESTARTING:
+                    return
                 time.sleep(RESTART_BACKOFF)
                 continue
             with agent.cond:
@@ -496,6 +503,7 @@ class Agents:
                         self._agents[name] = old
                     else:
                         del self._agents[name]
+            self._publish()
             raise
         with agent.cond:
             handle = agent.handle if agent.stopping else None
@@ -538,6 +546,35 @@ class Agents:
         if args is not None and not isinstance(args, list):
             raise AgentError("agent.call: args must be a list")
         timeout = float(timeout) if timeout else self.config.call_timeout
+        if tracing.ENABLED:
+            with tracing.span(f"agent {agent.what}.{method}",
+                              {"zixir.agent": name, "zixir.agent.class": agent.what,
+                               "zixir.method": method}, kind="client") as span:
+                return self._observed(agent, method, args, kwargs, timeout, chain, span)
+        return self._observed(agent, method, args, kwargs, timeout, chain, None)
+
+    def _observed(self, agent: Agent, method: str, args: list | None, kwargs: dict | None,
+                  timeout: float, chain: tuple[str, ...], span: Any) -> Any:
+        """One agent call, recorded in the metrics (and its span, when tracing)."""
+        started = time.perf_counter()
+        try:
+            result = self._deliver(agent, method, args, kwargs, timeout, chain)
+        except ZixirError as e:
+            metrics.agent_call_finished(agent.what, method, time.perf_counter() - started, e)
+            if span is not None:
+                span.set("zixir.outcome", metrics.outcome_of(e))
+                span.set("zixir.error", type(e).__name__)
+            raise
+        metrics.agent_call_finished(agent.what, method, time.perf_counter() - started)
+        if span is not None:
+            span.set("zixir.outcome", metrics.OK)
+            handle = agent.handle
+            span.set("zixir.agent.pid", handle.pid if handle is not None else None)
+        return result
+
+    def _deliver(self, agent: Agent, method: str, args: list | None, kwargs: dict | None,
+                 timeout: float, chain: tuple[str, ...]) -> Any:
+        name = agent.name
         what = f"agent {name} ({agent.cls}.{method})"
         breakers = self.pool.breakers
         try:
@@ -712,6 +749,7 @@ class Agents:
             if agent.status in (RUNNING, RESTARTING):
                 agent.status = STOPPED
             agent.wake()
+        self._publish()
         if was and handle is not None:
             self._kill(handle)
             handle.handled.wait(10.0)
@@ -721,6 +759,15 @@ class Agents:
 
     def status(self, name: str) -> dict:
         return self._get(name).info()
+
+    def _publish(self) -> None:
+        """After a change of status: the agents gauge of the metrics, by status."""
+        with self._lock:
+            agents = list(self._agents.values())
+        counts = dict.fromkeys((RUNNING, RESTARTING, FAILED, STOPPED), 0)
+        for a in agents:
+            counts[a.status] = counts.get(a.status, 0) + 1
+        metrics.set_agents(counts)
 
     def list(self) -> list[dict]:
         with self._lock:

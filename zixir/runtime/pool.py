@@ -299,7 +299,9 @@ class WorkerPool:
         # waiting (a token, a slot, a worker) is bounded by wait_timeout, never running time
         wait_until = time.monotonic() + (settings.wait_timeout or timeout)
         if settings.rate is not None:
-            self.limits.bucket(module, function, settings.rate).take(wait_until, what)
+            waited = self.limits.bucket(module, function, settings.rate).take(wait_until, what)
+            if waited > 0:
+                metrics.rate_wait(module, waited)
         slots = None
         if settings.concurrency is not None:
             slots = self.limits.slots(module, function, settings.concurrency)
