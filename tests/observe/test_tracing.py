@@ -163,3 +163,83 @@ def test_an_embedding_programs_span_is_the_parent_of_the_run(monkeypatch):
     assert alone["trace_id"] != child["trace_id"]
     call = next(s for s in spans if s["name"] == "python math.sqrt")
     assert call["parent_id"] == child["span_id"]
+
+
+FANOUT_LIBRARY = textwrap.dedent('''
+    import time
+
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("fanlib")
+
+    def slow(x):
+        with tracer.start_as_current_span("fanlib.inner") as span:
+            span.set_attribute("x", x)
+            time.sleep(0.02)
+            return x
+
+    class Tally:
+        def __init__(self):
+            self.n = 0
+
+        def add(self, k):
+            self.n += k
+            return self.n
+''')
+
+FANOUT = textwrap.dedent('''
+    fn main() {
+      let xs = pmap(0..50, x => python "fanlib" "slow" (x), 50)
+      let name = agent.start("tally", "fanlib", "Tally")
+      let a = agent.call(name, "add", [2])
+      let b = agent.call(name, "add", [3])
+      [len(xs), a, b]
+    }
+''')
+
+
+def test_concurrent_calls_in_fibers_and_agent_calls_have_their_own_spans(tmp_path):
+    """pmap(xs, f, 50) runs its calls in fibers, many per thread: each call still gets one
+    span of its own (one attempt, its own worker's pid, the worker's span nested under it),
+    every one a child of the run; an agent call gets a span of its own too."""
+    (tmp_path / "fanlib.py").write_text(FANOUT_LIBRARY)
+    (tmp_path / "main.zx").write_text(FANOUT)
+    with Collector() as collector:
+        done = zixir_run(tmp_path, {"OTEL_TRACES_EXPORTER": "otlp",
+                                    "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+                                    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                                    "OTEL_BSP_SCHEDULE_DELAY": "50"}, "--json", "--workers", "4")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[50, 2, 5]"
+        spans = collector.wait_for({"zixir.run": 1, "python fanlib.slow": 50,
+                                    "fanlib.inner": 50, "agent fanlib.Tally.add": 2})
+    by_id = {s["span_id"]: s for s in spans}
+    run = next(s for s in spans if s["name"] == "zixir.run")
+    calls = [s for s in spans if s["name"] == "python fanlib.slow"]
+    assert len(calls) == 50
+    worker_pids = set()
+    for call in calls:
+        assert call["parent_id"] == run["span_id"]
+        assert call["attributes"]["zixir.attempts"] == 1
+        assert call["attributes"]["zixir.attempt"] == 1
+        assert call["attributes"]["zixir.outcome"] == "ok"
+        assert call["events"] == ["attempt"]
+        worker_pids.add(call["attributes"]["zixir.worker.pid"])
+    assert 1 <= len(worker_pids) <= 4
+    inner = [s for s in spans if s["name"] == "fanlib.inner"]
+    assert len({s["parent_id"] for s in inner}) == 50  # one worker span under each call
+    for span in inner:
+        parent = by_id[span["parent_id"]]
+        assert parent["name"] == "python fanlib.slow"
+        assert parent["attributes"]["zixir.worker.pid"] == span["resource"]["process.pid"]
+        assert span["attributes"]["x"] in range(50)
+
+    agent_calls = [s for s in spans if s["name"] == "agent fanlib.Tally.add"]
+    assert len(agent_calls) == 2
+    for call in agent_calls:
+        assert call["parent_id"] == run["span_id"]
+        assert call["attributes"]["zixir.agent"] == "tally"
+        assert call["attributes"]["zixir.agent.class"] == "fanlib.Tally"
+        assert call["attributes"]["zixir.method"] == "add"
+        assert call["attributes"]["zixir.outcome"] == "ok"
+        assert call["attributes"]["zixir.agent.pid"] not in worker_pids

@@ -23,11 +23,13 @@ installs a provider: an embedding program's own configuration is left alone.
 
 Spans of work running on other threads (pmap, workflow.map) find the run's span through
 `run_context()`: the deep-thread pool copies contexts, and anything that starts on a thread of
-its own falls back to the run that is in progress.
+its own falls back to the run that is in progress. Python calls made by tasks run in fibers,
+many per thread: the call in progress is a context variable, so each fiber sees its own.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import threading
@@ -54,7 +56,9 @@ _lock = threading.Lock()
 _tracer: Any = None
 _provider: Any = None
 _role = "zixir"
-_local = threading.local()  # .call: the CallSpan of this thread's Python call
+#: the CallSpan of the Python call in progress, per fiber: a context variable, since greenlet
+#: gives every greenlet its own context (many calls share a thread, one per fiber)
+_call: contextvars.ContextVar[Any] = contextvars.ContextVar("zixir_call_span", default=None)
 _run_contexts: list[Any] = []  # contexts of the runs in progress (the fallback parent)
 
 
@@ -311,7 +315,7 @@ class CallSpan(span):
     """The span of one Python call (all its attempts); `attempt(options, pid)` marks an
     attempt on a worker and returns the call options carrying the span's context."""
 
-    __slots__ = ("attempts", "previous")
+    __slots__ = ("attempts", "previous")  # previous: the token restoring the outer call
 
     def __init__(self, module: str, function: str) -> None:
         super().__init__(f"python {module}.{function}",
@@ -321,12 +325,11 @@ class CallSpan(span):
 
     def __enter__(self) -> CallSpan:
         super().__enter__()
-        self.previous = getattr(_local, "call", None)
-        _local.call = self
+        self.previous = _call.set(self)
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        _local.call = self.previous
+        _call.reset(self.previous)
         from zixir.observe.metrics import outcome_of
 
         self.set("zixir.outcome", outcome_of(exc))
@@ -339,7 +342,7 @@ class CallSpan(span):
 def attempt(options: dict, pid: int) -> dict:
     """Called with a worker taken for an attempt of the current call: counts the attempt,
     notes the worker's pid and returns `options` with the trace context for the worker."""
-    call = getattr(_local, "call", None)
+    call = _call.get()
     if call is None or call._span is None:
         return options
     call.attempts += 1
