@@ -332,3 +332,51 @@ def test_an_open_breaker_shows_as_open():
     assert breaker["key"] == "math" and breaker["state"] == "open"
     assert 0 < breaker["retry_after"] <= 60
     assert shown["modules"]["math"] == {**shown["modules"]["math"], "calls": 3, "errors": 3}
+
+
+AGENT_CLASS = '''
+import os
+
+
+class Cache:
+    def __init__(self):
+        self.items = {}
+
+    def put(self, key, value):
+        self.items[key] = value
+        return len(self.items)
+
+    def pid(self):
+        return os.getpid()
+'''
+
+
+def test_a_real_agent_shows_in_the_state_with_its_pid_status_and_restarts(tmp_path):
+    (tmp_path / "cachelib.py").write_text(AGENT_CLASS)
+    with zixir.Runtime(workers=1, dashboard=True, paths=(str(tmp_path),)) as runtime:
+        assert runtime.agents.start("cache", "cachelib", "Cache") == "cache"
+        assert runtime.agents.call("cache", "put", "a", 1) == 1
+        pid = runtime.agents.call("cache", "pid")
+        shown = state(runtime)
+        rows = {a["name"]: a for a in shown["agents"]}
+        row = rows["cache"]
+        assert row["class"] == "cachelib.Cache" and row["status"] == "running"
+        assert row["pid"] == pid and pid in runtime.pids()["agents"]
+        assert row["restarts"] == 0 and row["calls"] == 2 and row["last_error"] is None
+        assert row["rss"] > 1_000_000
+        assert "router" in nodes(shown["tree"])  # the page hangs the agents under it
+
+        os.kill(pid, signal.SIGKILL)  # supervised: restarted, and the page sees it
+        deadline = time.monotonic() + 60
+        while True:
+            row = {a["name"]: a for a in state(runtime)["agents"]}["cache"]
+            if row["restarts"] == 1 and row["status"] == "running" and row["pid"] not in (
+                    None, pid):
+                break
+            assert time.monotonic() < deadline, row
+            time.sleep(0.05)
+        assert row["last_error"] and "SIGKILL" in row["last_error"]
+
+        assert runtime.agents.stop("cache") is True
+        row = {a["name"]: a for a in state(runtime)["agents"]}["cache"]
+        assert row["status"] == "stopped" and row["pid"] is None and "rss" not in row
