@@ -1,5 +1,5 @@
 """Run the evaluation fan-out example: start the fake model server, score the dataset through
-zixir (eval.zx, with the policies of zixir.toml), print throughput, retries, breaker changes.
+zixir (eval.zx, with the policies of zixir.toml, which the runtime reads), print throughput, retries, breaker changes.
 
     python examples/fanout/run.py [--examples 400] [--rate 150] [--no-outage]
 
@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,12 +44,10 @@ def main() -> None:
 
     import zixir
 
-    with open(os.path.join(HERE, "zixir.toml"), "rb") as f:
-        settings = tomllib.load(f)
     server, url = start_server(args.rate, None if args.no_outage else args.examples // 4)
     try:
-        with zixir.Runtime(**settings.get("runtime", {}), modules=settings.get("modules", {}),
-                           paths=[HERE], log_level="off") as rt:
+        with zixir.Runtime(config=os.path.join(HERE, "zixir.toml"), paths=[HERE],
+                           log_level="off") as rt:
             rt.memory.put("model_url", url)
             rt.memory.put("examples", args.examples)
             started = time.perf_counter()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 
 from .fanout_support import EXAMPLE
 
@@ -24,3 +25,8 @@ def test_evaluation_example_scores_every_example_once_through_an_outage():
     assert int(re.search(r"answered 503", text) and
                re.search(r"(\d+) answered 503", text).group(1)) >= 1, text
     assert int(re.search(r"retries: (\d+)", text).group(1)) >= 1, text
+    # pmap(examples, f, 64) with async calls: many more requests in flight than workers
+    with open(EXAMPLE / "zixir.toml", "rb") as f:
+        workers = tomllib.load(f)["runtime"]["workers"]
+    peak = int(re.search(r"at most (\d+) at once", text).group(1))
+    assert peak > 2 * workers, text
