@@ -199,7 +199,7 @@ def test_zixir_toml_policy_files_opens_more_directories(tmp_path):
     assert (result.returncode, result.stdout) == (0, '"shared text"\n'), result.stderr
     (project / "zixir.toml").write_text("[policy]\nfiles = [1]\n", encoding="utf-8")
     bad = zixir("run", str(project / "p.zx"), cwd=project)
-    assert bad.returncode != 0 and "[policy] files must be a list" in bad.stderr
+    assert bad.returncode != 0 and "[policy] files: must be a path" in bad.stderr
 
 
 def test_file_access_through_the_python_api(tmp_path, monkeypatch):

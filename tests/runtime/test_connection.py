@@ -96,7 +96,7 @@ def test_an_abandoned_request_drops_its_late_reply_and_the_channel_stays_open():
 def test_an_unencodable_request_leaves_the_connection_open():
     conn = Connection(CODEC)
     with pytest.raises(p.UnencodableValue):
-        conn.send_request("call", [{1, 2}])
+        conn.send_request("call", [1j])
     deep: list = []
     for _ in range(5000):
         deep = [deep]

@@ -21,7 +21,6 @@ from zixir.lang.errors import (
     CallTimeout,
     CircuitOpen,
     Overloaded,
-    PythonError,
     RestartLimitExceeded,
     WorkerCrashed,
     ZixirError,
@@ -131,8 +130,9 @@ def test_a_call_that_waits_too_long_for_a_worker_is_overloaded_and_kills_nothing
 
 def test_deep_values_are_typed_errors_in_both_directions(rt):
     pid = rt.call_python("faultlib", "whoami", [])
-    with pytest.raises(PythonError) as info:  # a result nested too deeply to send
+    with pytest.raises(ZixirRuntimeError) as info:  # a result nested too deeply to send
         rt.call_python("faultlib", "deep", [5000])
+    assert "cannot be returned to zixir" in info.value.message
     assert "too deep" in info.value.message
     assert rt.call_python("faultlib", "whoami", []) == pid  # the worker did not crash
     deep = []
@@ -145,7 +145,7 @@ def test_deep_values_are_typed_errors_in_both_directions(rt):
         rt.memory.put("deep", deep)
     assert rt.call_python("faultlib", "echo", [[[1]]]) == [[1]]
     # a Zixir program whose Python call returns the deep value gets the same typed error
-    with pytest.raises(PythonError):
+    with pytest.raises(ZixirRuntimeError, match="cannot be returned to zixir"):
         rt.eval('python "faultlib" "deep" (5000)')
 
 

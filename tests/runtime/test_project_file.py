@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from zixir.project_file import (
+    POLICY_FIELDS,
     POLICY_KEYS,
     RUNTIME_KEYS,
     ProjectFileError,
@@ -168,7 +169,8 @@ timeout = 5
 
 def test_every_key_is_a_runtime_option_and_documented_in_the_readme():
     fields = {f.name for f in dataclasses.fields(RuntimeConfig)}
-    assert set(RUNTIME_KEYS) <= fields and set(POLICY_KEYS) <= fields
+    assert set(RUNTIME_KEYS) <= fields
+    assert {POLICY_FIELDS.get(key, key) for key in POLICY_KEYS} <= fields
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("### zixir.toml"):]
     for key in [*RUNTIME_KEYS, *POLICY_KEYS, "concurrency", "rate", "timeout", "wait_timeout",

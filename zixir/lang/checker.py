@@ -1470,7 +1470,11 @@ class _Checker:
         if isinstance(callee, A.Name) and not t.typed_params:
             d = self.a.definition_of(callee)
             if d is not None and d.kind == "builtin":
-                if self.arity(node, f"Function {callee.name}", t.min_args, t.max_args):
+                if not self.arity(node, f"Function {callee.name}", t.min_args, t.max_args):
+                    return
+                if callee.name in _TASK_BUILTINS and d.name in _TASK_BUILTINS:
+                    self.task_arguments(node, callee.name)
+                else:
                     self.builtin_arguments(node, callee.name)
                 return
         name = label or "<lambda>"

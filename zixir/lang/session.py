@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -306,7 +307,16 @@ class Session:
     def _pmap(self, xs: Any, f: Any, n: Any = None) -> ZList:
         """`tasks.pmap`, as wide as the runtime's parallelism unless `n` says otherwise."""
         width = int(getattr(self.services, "parallelism", 1) or 1)
-        return tasks.pmap(xs, f, n, width)
+        try:
+            return tasks.pmap(xs, f, n, width)
+        except ZixirError as error:
+            if error.call_chain:
+                # an element that ran in a task of its own: its chain starts at `f`; the
+                # calls that led to this pmap come first
+                outer = outer_chain(sys._getframe())
+                if list(error.call_chain[:len(outer)]) != outer:
+                    error.call_chain = tuple(trim_chain(outer + list(error.call_chain)))
+            raise
 
     # ---- imports -------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ import time
 from collections import deque
 from typing import Any, NoReturn
 
+from zixir.lang import fibers
 from zixir.lang.errors import (
     AgentDeadlock,
     AgentError,
@@ -677,7 +678,9 @@ class Agents:
                              (agent, handle, channel, method, timeout, what))
         try:
             request_id = channel.send("call", [method, args, kwargs, options])
-            reply = channel.wait(request_id)
+            # in a task, the reply is awaited on a helper thread so the thread's other
+            # tasks (other agents' calls of a pmap) go on meanwhile
+            reply = fibers.blocking(channel.wait, request_id)
         except ChannelClosed:
             if not self._watchdog.unwatch(call_id):
                 self._timed_out(handle, what, timeout)
