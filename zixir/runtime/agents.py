@@ -69,9 +69,10 @@ from .agent_checkpoints import CheckpointWriter
 from .channel import Channel, ChannelClosed
 from .confine import kill_group
 from .events import NullLog
-from .process import ProcessHandle, become_subreaper, pipe, python_argv, spawn
+from .process import ProcessHandle, become_subreaper, pipe
 from .stats import Stats
 from .watchdog import Watchdog
+from .workers import start_forkserver
 
 _ids = itertools.count(1)
 
@@ -256,21 +257,8 @@ class Agents:
             pass
 
     def _spawn_template(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            handle = spawn(python_argv("python_workers.forkserver"), {3: theirs.fileno()},
-                           self.pool._make_env(), "agent-template")
-        finally:
-            theirs.close()
-        ours.settimeout(READY_TIMEOUT)
-        try:
-            if ours.recv(1) != b"R":
-                raise RuntimeError("the agent template did not start")
-        except BaseException:
-            ours.close()
-            handle.kill()
-            handle.reap(5.0)
-            raise
+        ours, handle = start_forkserver(self.pool._make_env(), "agent-template",
+                                        "agent template")
         ours.settimeout(None)
         old, self._template = self._template, ours
         self._template_handle = handle

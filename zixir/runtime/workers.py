@@ -43,6 +43,27 @@ from .supervisor import ChildSpec, Restart, Strategy, Supervisor
 READY_TIMEOUT = 60.0
 
 
+def start_forkserver(env: dict, name: str, what: str) -> tuple[socket.socket, ProcessHandle]:
+    """Start a template process (python_workers/forkserver.py) and wait for its "ready" byte:
+    the socket to send it fork requests, and its handle."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        handle = spawn(python_argv("python_workers.forkserver"), {3: theirs.fileno()}, env,
+                       name)
+    finally:
+        theirs.close()
+    ours.settimeout(READY_TIMEOUT)
+    try:
+        if ours.recv(1) != b"R":
+            raise RuntimeError(f"the {what} did not start")
+    except BaseException:
+        ours.close()
+        handle.kill()
+        handle.reap(5.0)
+        raise
+    return ours, handle
+
+
 class Worker:
     """One live worker as the pool sees it."""
 
@@ -142,22 +163,7 @@ class WorkerSupervision:
     # ---- children (run in the supervisor thread) -----------------------------------------
 
     def _start_template(self) -> ProcessHandle:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            handle = spawn(python_argv("python_workers.forkserver"), {3: theirs.fileno()},
-                           self.env, "template")
-        finally:
-            theirs.close()
-        ours.settimeout(READY_TIMEOUT)
-        try:
-            if ours.recv(1) != b"R":
-                raise RuntimeError("the worker template did not start")
-        except BaseException:
-            ours.close()
-            handle.kill()
-            handle.reap(5.0)
-            raise
-        self._template = ours
+        self._template, handle = start_forkserver(self.env, "template", "worker template")
         return handle
 
     def _template_exited(self, handle: ProcessHandle, status: Any) -> None:
