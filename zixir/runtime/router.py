@@ -255,6 +255,7 @@ class Router:
             lent, busy = self.lender.lent()  # to host threads; idle while not in a call
             workers["lent"] = lent
             workers["idle"] += lent - busy
+            workers["inflight"] -= lent - busy  # a lease is in flight only while in a call
             snap["breakers"] = self.pool.breakers.states()
             snap["metrics"] = metrics.snapshot()
             snap["pid"] = os.getpid()
