@@ -196,3 +196,25 @@ def test_after_the_runtime_gave_up_a_leased_thread_gets_restart_limit_exceeded(r
     wait_for(lambda: rt._supervisor.escalated, what="the root supervisor to give up")
     with pytest.raises(RestartLimitExceeded):
         rt.call_python("faultlib", "echo", [2])
+
+
+def test_an_async_function_met_on_a_lent_worker_is_routed_from_then_on(runtimes):
+    fanout = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fanout")
+    rt = runtimes(workers=1, paths=(os.path.dirname(__file__), fanout))
+    assert rt.call_python("faultlib", "echo", [1]) == 1  # this thread holds a lease
+    pid = rt.call_python("asynclib", "nap", [0.0])  # on the lease: the worker says "async"
+    routed = rt.stats()["router"]["latency_ms"].get("call", {}).get("n", 0)
+    out: list = []
+    threads = [threading.Thread(target=lambda: out.append(rt.call_python("asynclib", "nap",
+                                                                          [1.0])))
+               for _ in range(8)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    elapsed = time.monotonic() - started
+    assert out == [pid] * 8
+    assert elapsed < 8 * 1.0 / 2, f"8 naps of 1 s took {elapsed:.2f} s: not shared"
+    # the router ran them (where async calls share a worker), not the lease
+    assert rt.stats()["router"]["latency_ms"]["call"]["n"] == routed + 8

@@ -17,6 +17,8 @@ worker, timeouts, what a crash means).
                                                   on its calls; its pipes' numbers, inodes
         open /proc/<router>/fd/<n>, check inodes
       request -------------------------------------------------------------------->  call
+      a notification "async" [m, f] --direct_async-> the pool shares workers for it; not
+                                                  eligible from now on (new generation)
       reply: poll `spin` s, then until the call timeout <-----------------------------+
       end of file, bad frame, timeout, KeyboardInterrupt, a MemoryError, a Python error
       the breaker counts ----------direct_failed--> the pool's own handling: reap and
@@ -382,6 +384,10 @@ class DirectCalls:
             for event in receive(data):
                 if type(event) is p.Response and event.id == request_id:
                     return event
+                if type(event) is p.Notification and event.method == "async":
+                    # the function returns awaitables: from now on it is routed, where
+                    # calls share a worker (the router bumps the generation)
+                    self.runtime._request("direct_async", [event.params])
                 if type(event) is Closed:
                     kind = event.error.kind
                     raise _Failed("bad_frame" if kind in ("bad_frame", "oversized") else "eof")
@@ -644,6 +650,13 @@ class Lender:
             self._lent[lease_id] = call
         return {"id": lease_id, "router": os.getpid(), "rfd": link.rfd,
                 "wfd": link.wfd, "inodes": inodes, "options": options, "slot": worker.slot}
+
+    def learned_async(self, params: list) -> None:
+        """A lent worker said a function is async (the routed path learns it from the
+        worker's notification): the pool shares workers for its calls, and it is no longer
+        eligible for the direct path."""
+        self.pool.learned_async(params)
+        self.changed("async")
 
     def give_back(self, lease_id: int) -> None:
         with self._lock:

@@ -415,6 +415,15 @@ class WorkerPool:
         finally:
             lock.release()
 
+    def learned_async(self, params: list) -> None:
+        """A worker lent to the direct path said (module, function) is async."""
+        if len(params) != 2:
+            return
+        with self._lock:
+            if tuple(params) not in self._async:
+                self._async.add((params[0], params[1]))
+                self._wake_all()
+
     def is_async(self, module: str, function: str) -> bool:
         """Did a worker say `module.function` returns awaitables?"""
         return (module, function) in self._async

@@ -221,6 +221,8 @@ class Router:
             return self.lender.lease()
         if method == "direct_return":
             return self.lender.give_back(*params)
+        if method == "direct_async":
+            return self.lender.learned_async(*params)
         if method == "direct_failed":
             return self.lender.failed(*params)
         if method == "direct_record":
