@@ -218,3 +218,31 @@ def test_an_async_function_met_on_a_lent_worker_is_routed_from_then_on(runtimes)
     assert elapsed < 8 * 1.0 / 2, f"8 naps of 1 s took {elapsed:.2f} s: not shared"
     # the router ran them (where async calls share a worker), not the lease
     assert rt.stats()["router"]["latency_ms"]["call"]["n"] == routed + 8
+
+
+def test_callers_waiting_for_the_only_worker_get_it_from_busy_host_threads(runtimes):
+    # four host threads on one worker: whoever holds the lease keeps calling, the others
+    # wait in the router; every lease handed out while one waits must come back
+    rt = runtimes(workers=1, call_timeout=2.0)  # a caller waits 2 s at most
+    stop = threading.Event()
+    done = [0] * 4
+    errors: list = []
+
+    def loop(i: int) -> None:
+        while not stop.is_set():
+            try:
+                assert rt.call_python("builtins", "abs", [-i]) == i
+                done[i] += 1
+            except ZixirRuntimeError as e:
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(5.0)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[:3]
+    assert all(done), done

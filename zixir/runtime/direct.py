@@ -648,6 +648,11 @@ class Lender:
         with self._lock:
             lease_id = next(self._ids)
             self._lent[lease_id] = call
+        pool = self.pool
+        with pool._lock:  # a caller began waiting before the lease was listed: it saw
+            waiting = pool._waiting  # no lease to take back (`_starved`), so take it now
+        if waiting:
+            self.changed("starved")
         return {"id": lease_id, "router": os.getpid(), "rfd": link.rfd,
                 "wfd": link.wfd, "inodes": inodes, "options": options, "slot": worker.slot}
 
