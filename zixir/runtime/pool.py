@@ -384,7 +384,7 @@ class WorkerPool:
                         return call, {}
                     worker.paths_version = self._paths_version
                     return call, {"paths": list(self.paths)}
-                if self._waiting >= self.config.max_queue:
+                if self._waiting >= self.config.max_queue + self._coming_back():
                     self.stats.count("refused.overloaded")
                     self.log.info("call.refused", call=what, reason="overloaded",
                                   queued=self._waiting)
@@ -467,6 +467,16 @@ class WorkerPool:
         """A lent worker that was killed or died: its lease ends without a hand-back."""
         self._forget(call)
         call.worker.close()
+
+    def _coming_back(self) -> int:
+        """Under the lock: workers lent to host threads that are not calling them (direct.py);
+        a waiting caller gets each soon (its wait takes it back), so each holds a queue place
+        the max_queue limit does not count."""
+        lent_idle = self.lent_idle
+        if lent_idle is None:
+            return 0
+        return sum(1 for w in self._live.values()
+                   if w.exclusive is not None and not w.dead and lent_idle(w))
 
     def _wake(self, worker: Worker) -> None:
         """Under the lock: `worker` can take more calls; wake the waiters it may serve."""
