@@ -127,6 +127,19 @@ measured 10.9 us):
     compiled at every start), load 10: 1.90 / 0.89, 2.22 / 1.19, now 1.40 / 0.88. After
     merging the observability work, 8 interleaved runs at load 19: before the confinement
     work 5.92 s / 1.11 s, main 6.09 / 1.27, this branch 3.66 / 0.76.
+
+Measured 2026-12-05 (--quick, two runs, load average 2.2, no core free: CPU-bound calls on 2
+workers 1.03-1.09x faster than on 1) after the direct path moved onto the multiplexed worker
+links (lending pauses the link's reader):
+
+    no-op p50, median of 3 rounds (best)     run 1           run 2    CPU/call host/router/worker
+    Runtime.call_python, direct, spin=30us  163.6 (139.2)  122.8 (112.7)   79-88 /  8 / 76-89 us
+    Runtime.call_python, direct, spin=0     150.2 (149.5)  113.3 (109.3)   70-89 /  7-9 / 65-81
+    Runtime.call_python, routed, spin=30us  465.0 (411.6)  408.4 (388.5)  100-103 / 276-314 / 107-109
+    ProcessPoolExecutor                     524.7 (453.7)  584.8 (458.6)  490-491 /   - / 119-134
+    direct vs ProcessPoolExecutor           3.2x / 3.5x    4.8x / 5.2x     target 8x MISSED here
+    throughput, 2 workers, 1/2/4 threads (calls/s): direct 5,967 / 8,834 / 1,608, routed
+    1,863 / 2,288 / 1,916, ProcessPoolExecutor 1,101 / 1,599 / 1,626 (run 2).
 """
 
 from __future__ import annotations

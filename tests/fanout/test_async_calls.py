@@ -64,8 +64,8 @@ def test_async_timeout_cancels_only_that_call(runtime, tmp_path):
     assert "cancelled" in outcomes[0].message
     assert outcomes[1:] == [pid] * 9  # the others finished on the same worker
     deadline = time.monotonic() + 5
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    while (not marker.exists() or not marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)  # created, then written
     assert marker.read_text() == "cancelled"  # the task was cancelled in the worker
     assert rt.call_python("asynclib", "pid") == pid  # the worker stayed up
 

@@ -82,7 +82,7 @@ class RuntimeConfig:
     prewarm: bool = False
     # host threads call workers over the workers' own pipes when the router's decisions
     # allow it (direct.py): no router hop; False: every call goes through the router
-    direct: bool = False
+    direct: bool = True
     paths: tuple[str, ...] = ()  # extra sys.path entries for workers (e.g. the script's dir)
     sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))
     # memory store: None keeps it in a temporary directory removed at close

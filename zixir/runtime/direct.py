@@ -17,6 +17,8 @@ worker, timeouts, what a crash means).
                                                   on its calls; its pipes' numbers, inodes
         open /proc/<router>/fd/<n>, check inodes
       request -------------------------------------------------------------------->  call
+      a notification "async" [m, f] --direct_async-> the pool shares workers for it; not
+                                                  eligible from now on (new generation)
       reply: poll `spin` s, then until the call timeout <-----------------------------+
       end of file, bad frame, timeout, KeyboardInterrupt, a MemoryError, a Python error
       the breaker counts ----------direct_failed--> the pool's own handling: reap and
@@ -382,6 +384,10 @@ class DirectCalls:
             for event in receive(data):
                 if type(event) is p.Response and event.id == request_id:
                     return event
+                if type(event) is p.Notification and event.method == "async":
+                    # the function returns awaitables: from now on it is routed, where
+                    # calls share a worker (the router bumps the generation)
+                    self.runtime._request("direct_async", [event.params])
                 if type(event) is Closed:
                     kind = event.error.kind
                     raise _Failed("bad_frame" if kind in ("bad_frame", "oversized") else "eof")
@@ -542,7 +548,7 @@ class Lender:
         self._control = (socket.socket(fileno=os.dup(control_fd))
                          if control_fd is not None and self.page is not None else None)
         self._lock = threading.Lock()  # owns _lent and the page's writes
-        self._lent: dict[int, Any] = {}  # lease id -> Worker
+        self._lent: dict[int, Any] = {}  # lease id -> the pool's Call holding the worker
         self._ids = itertools.count(1)
         self._settings = self.config.module_policies()
         if self.page is not None:
@@ -567,7 +573,7 @@ class Lender:
     def lent(self) -> tuple[int, int]:
         """(workers lent, of which running a call of their host thread)."""
         with self._lock:
-            slots = [w.slot for w in self._lent.values()]
+            slots = [c.worker.slot for c in self._lent.values()]
         page = self.page
         busy = sum(1 for slot in slots if page is not None and page[_GEN.size + slot])
         return len(slots), busy
@@ -589,7 +595,7 @@ class Lender:
         """Is `worker` lent and not running a host thread's call? (a crash then is no call's
         fault, as for an idle worker)"""
         with self._lock:
-            lent = any(w is worker for w in self._lent.values())
+            lent = any(c.worker is worker for c in self._lent.values())
         return lent and self.page is not None and not self.page[_GEN.size + worker.slot]
 
     def _starved(self) -> None:
@@ -632,24 +638,36 @@ class Lender:
         taken = self.pool.lend("a direct call")
         if taken is None:
             return None
-        worker, options = taken
-        channel = worker.channel
+        call, options = taken
+        worker, link = call.worker, call.worker.link
         try:
-            inodes = [os.fstat(channel.rfd).st_ino, os.fstat(channel.wfd).st_ino]
+            inodes = [os.fstat(link.rfd).st_ino, os.fstat(link.wfd).st_ino]
         except OSError:
-            self.pool.take_back(worker)
+            self.pool.take_back(call)
             return None
         with self._lock:
             lease_id = next(self._ids)
-            self._lent[lease_id] = worker
-        return {"id": lease_id, "router": os.getpid(), "rfd": channel.rfd,
-                "wfd": channel.wfd, "inodes": inodes, "options": options, "slot": worker.slot}
+            self._lent[lease_id] = call
+        pool = self.pool
+        with pool._lock:  # a caller began waiting before the lease was listed: it saw
+            waiting = pool._waiting  # no lease to take back (`_starved`), so take it now
+        if waiting:
+            self.changed("starved")
+        return {"id": lease_id, "router": os.getpid(), "rfd": link.rfd,
+                "wfd": link.wfd, "inodes": inodes, "options": options, "slot": worker.slot}
+
+    def learned_async(self, params: list) -> None:
+        """A lent worker said a function is async (the routed path learns it from the
+        worker's notification): the pool shares workers for its calls, and it is no longer
+        eligible for the direct path."""
+        self.pool.learned_async(params)
+        self.changed("async")
 
     def give_back(self, lease_id: int) -> None:
         with self._lock:
-            worker = self._lent.pop(lease_id, None)
-        if worker is not None:
-            self.pool.take_back(worker)
+            call = self._lent.pop(lease_id, None)
+        if call is not None:
+            self.pool.take_back(call)
 
     def failed(self, lease_id: int, kind: str, module: str, function: str, timeout: float,
                wire: dict | None) -> None:
@@ -658,39 +676,44 @@ class Lender:
         from .breaker import Ticket
 
         with self._lock:
-            worker = self._lent.pop(lease_id, None)
+            call = self._lent.pop(lease_id, None)
         what = f"{module}.{function}"
-        if worker is None:
+        if call is None:
             raise ZixirRuntimeError(f"{what}: its worker is no longer lent to this thread")
         pool = self.pool
-        worker.busy_with = what
+        worker = call.worker
+        with pool._lock:  # the crash is this call's (the supervisor blames `exclusive`)
+            if worker.exclusive == call.what:
+                worker.exclusive = what
+            call.what, call.module, call.function, call.timeout = (what, module, function,
+                                                                   timeout)
         error: BaseException | None = None
         if kind == "timeout":
             pool.stats.count("timeouts")
             pool.log.warning("call.timeout", call=what, timeout=timeout, pid=worker.handle.pid)
-            pool._workers.kill(worker)
+            pool._kill(worker)
             worker.handle.reap(5.0)
-            worker.close()
+            pool.end_lease(call)
             error = CallTimeout(f"{what} did not return within {timeout:g} s; its worker was "
                                 "killed and replaced")
         elif kind == "eof":
-            error = pool._crashed(worker, what)
+            error = pool._crashed(call)
         elif kind == "bad_frame":
             pool.stats.count("protocol_errors")
-            pool._workers.kill(worker)
+            pool._kill(worker)
             worker.handle.reap(5.0)
-            worker.close()
+            pool.end_lease(call)
             error = ProtocolError(f"the worker running {what} sent a bad frame; it was "
                                   "replaced")
         elif kind == "memory_error":
-            pool._recycle(worker, "MemoryError")
+            pool.take_back(call, retire="MemoryError")
             error = p.error_from_wire(wire or {}, context=what)
         elif kind == "python_error":
-            pool.take_back(worker)
+            pool.take_back(call)
             error = p.error_from_wire(wire or {}, context=what)
         else:  # interrupted: the worker's state is unknown, replace it
-            pool._workers.kill(worker)
-            worker.close()
+            pool._kill(worker)
+            pool.end_lease(call)
             return
         pool.stats.count(f"errors.{type(error).__name__}")  # calls.error: the page counts it
         pool.breakers.record(Ticket(pool.breakers.key(module, function), False), error)

@@ -2,13 +2,14 @@
 
     calling thread or fiber                  WorkerLink                       reader thread
     -----------------------                  ----------                       -------------
-    send(method, params) -> (id, Waiter) --> Connection numbers and encodes;  os.read (blocks)
+    send(method, params) -> (id, Waiter) --> Connection numbers and encodes;  poll pipe+eventfd,
+                                                                              os.read
       frame written under the write lock     the id's Waiter is filed          |
     waiter.wait() <--------------------------------------------------------- Response: the
       (a thread blocks on an Event; a                                         id's Waiter is set
        fiber scheduler parks the fiber)                                     Notification ->
     notify(method, params): a one-way frame                                   on_notification
-    interrupt(reason): fail every pending Waiter, wake the reader           Closed (EOF, bad
+    interrupt(reason): fail every pending Waiter, wake the reader (eventfd)  Closed (EOF, bad
                                                                               frame): every
                                                                               pending Waiter
                                                                               fails, fds closed
@@ -16,21 +17,29 @@ A waiting call costs a Waiter, never a thread: one reader per worker serves ever
 flight on it, so thousands of calls can wait on a handful of threads. Replies are matched by
 id; a caller that gives up abandons its id and the late reply is dropped.
 
-Shared state: the Connection and the waiter table belong to `_lock`; the write fd is written
-under `_write_lock`; the read fd belongs to the reader thread, which closes both fds when it
-ends.
+Pausing (the direct path, direct.py, lends the worker to a host thread that reads and writes
+its pipes itself): `pause` asks the reader to stop, wakes it through an eventfd (the reader
+polls the pipe and that eventfd, never blocks in a read it cannot leave), and returns once
+the reader is parked on `_cond`; from then on nothing in the router reads the pipe. `resume`
+lets it read again; `interrupt` ends a parked reader too (the worker died or was killed).
+
+Shared state: the Connection, the waiter table and the pause flags belong to `_lock`; the
+write fd and the eventfd are written under `_write_lock`; the read fd belongs to the reader
+thread, which closes every fd when it ends.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import threading
+import time
 from collections.abc import Callable
 
 from zixir.lang.fibers import Waiter
 
 from . import protocol as p
-from .channel import ChannelClosed, Closed, Connection, wake_pipe_reader, write_all
+from .channel import ChannelClosed, Closed, Connection, write_all
 from .process import close_quietly
 
 READ_SIZE = 1 << 16
@@ -46,6 +55,10 @@ class WorkerLink:
         self.conn = Connection(codec)
         self.on_notification = on_notification
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # the reader parks on it while paused
+        self._paused = False  # asked to stop reading (the worker is lent)
+        self._parked = False  # the reader stopped: the pipe is the borrower's
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._write_lock = threading.Lock()
         self._waiters: dict[int, Waiter] = {}
         self._notes: dict[str, Waiter] = {}  # notifications someone waits for ("ready")
@@ -115,6 +128,33 @@ class WorkerLink:
                 del self._notes[method]
         return params
 
+    def pause(self, timeout: float) -> bool:
+        """Stop the reader; True once it is parked (False: the link is down, or the reader
+        did not stop within `timeout`, and it reads on)."""
+        with self._lock:
+            if self.conn.error is not None or not self._reading:
+                return False
+            self._paused = True
+        self._signal()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._parked and self.conn.error is None and self._reading:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            if self._parked and self.conn.error is None:
+                return True
+            self._paused = False
+            self._cond.notify_all()
+            return False
+
+    def resume(self) -> None:
+        """The reader reads the pipe again."""
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
     def interrupt(self, reason: str, kind: str = "closed") -> None:
         """Fail every pending request with ChannelClosed(kind); the reader ends (woken even
         while a grandchild of the worker keeps the pipe open) and closes the fds."""
@@ -123,7 +163,9 @@ class WorkerLink:
             reading = self._reading
         self._fail(closed)
         if reading:
-            wake_pipe_reader(self.rfd)
+            with self._cond:
+                self._cond.notify_all()  # a parked reader
+            self._signal()  # a reader in poll
         else:
             self._close_fds()
 
@@ -139,6 +181,24 @@ class WorkerLink:
         except OSError as e:
             self.interrupt(f"write failed: {e}", "write_failed")
 
+    def _signal(self) -> None:
+        """Wake the reader from its poll."""
+        with self._write_lock:
+            if not self._fds_closed:
+                try:
+                    os.eventfd_write(self._wake_fd, 1)
+                except OSError:
+                    pass
+
+    def _park(self) -> None:
+        """In the reader: wait while paused (the pipe is lent)."""
+        with self._cond:
+            while self._paused and self.conn.error is None:
+                self._parked = True
+                self._cond.notify_all()
+                self._cond.wait()
+            self._parked = False
+
     def _fail(self, closed: Closed) -> None:
         with self._lock:
             waiters = list(self._waiters.values())
@@ -150,10 +210,25 @@ class WorkerLink:
 
     def _read_loop(self) -> None:
         conn = self.conn
+        poller = select.poll()
+        poller.register(self.rfd, select.POLLIN)
+        poller.register(self._wake_fd, select.POLLIN)
+        wake_fd = self._wake_fd
         try:
             while True:
+                if self._paused:
+                    self._park()
                 try:
-                    data = os.read(self.rfd, READ_SIZE)
+                    ready = poller.poll()
+                    if len(ready) > 1 or ready[0][0] == wake_fd:
+                        try:
+                            os.eventfd_read(wake_fd)
+                        except BlockingIOError:
+                            pass
+                        if conn.error is None and len(ready) == 1:
+                            continue  # a pause
+                    # interrupted: no read (a grandchild of the worker may hold the pipe)
+                    data = b"" if conn.error is not None else os.read(self.rfd, READ_SIZE)
                 except OSError as e:
                     with self._lock:
                         closed = conn.close(f"read failed: {e}", "read_failed")
@@ -196,4 +271,4 @@ class WorkerLink:
             if self._fds_closed:
                 return
             self._fds_closed = True
-            close_quietly(self.rfd, self.wfd)
+            close_quietly(self.rfd, self.wfd, self._wake_fd)

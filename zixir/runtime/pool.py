@@ -133,6 +133,10 @@ class WorkerPool:
         self._waiting = 0
         self._failed: str | None = None
         self._closed = False
+        # the direct path's hooks (direct.py): a caller is about to wait for a worker, so
+        # lent workers should come back; is a worker lent but not running a host call?
+        self.on_starved: Any = None
+        self.lent_idle: Any = None
         self._start_lock = threading.Lock()
         self._workers = WorkerSupervision(
             config, self._make_env(), paths=self._current_paths, on_started=self._started,
@@ -380,7 +384,7 @@ class WorkerPool:
                         return call, {}
                     worker.paths_version = self._paths_version
                     return call, {"paths": list(self.paths)}
-                if self._waiting >= self.config.max_queue:
+                if self._waiting >= self.config.max_queue + self._coming_back():
                     self.stats.count("refused.overloaded")
                     self.log.info("call.refused", call=what, reason="overloaded",
                                   queued=self._waiting)
@@ -391,6 +395,8 @@ class WorkerPool:
                     self.stats.count("refused.wait_timeout")
                     raise Overloaded(f"{what}: no worker became free within the call's "
                                      "wait_timeout")
+                if self.on_starved is not None:
+                    self.on_starved()
                 waiter = fibers.Waiter()
                 queue = self._sync_waiters if kind == SYNC else self._shared_waiters
                 queue.append(waiter)
@@ -408,6 +414,69 @@ class WorkerPool:
                         waiter.set(None)
         finally:
             lock.release()
+
+    def learned_async(self, params: list) -> None:
+        """A worker lent to the direct path said (module, function) is async."""
+        if len(params) != 2:
+            return
+        with self._lock:
+            if tuple(params) not in self._async:
+                self._async.add((params[0], params[1]))
+                self._wake_all()
+
+    def is_async(self, module: str, function: str) -> bool:
+        """Did a worker say `module.function` returns awaitables?"""
+        return (module, function) in self._async
+
+    def used(self, module: str) -> None:
+        """A call to `module` is coming (the direct path's): the template preloads it."""
+        self._workers.used(module)
+
+    def lend(self, what: str) -> tuple[Call, dict] | None:
+        """A worker with nothing in flight for the direct path (direct.py), taken as a sync
+        call takes it, without waiting: None when none is free or callers wait for one.
+        Its link's reader is paused (acknowledged) before it is returned, so the router
+        reads nothing from the pipe while the host owns it. Give it back with `take_back`."""
+        if not self._started_pool:
+            self.start()
+        with self._lock:
+            if self._failed or self._closed or self._waiting:
+                return None
+            worker = self._pick(SYNC, "", 0)
+            if worker is None or worker.inflight:
+                return None
+            call = Call(worker, what, "", "", SYNC, self.config.call_timeout)
+            self._occupy(worker, call)
+            worker.inflight[call.key] = call
+            options: dict = {}
+            if worker.paths_version != self._paths_version:
+                options = {"paths": list(self.paths)}
+        if not worker.link.pause(5.0):
+            self.take_back(call)
+            return None
+        if options:
+            worker.paths_version = self._paths_version
+        return call, options
+
+    def take_back(self, call: Call, retire: str | None = None) -> None:
+        """A lent worker is given back (the direct path): its reader resumes."""
+        call.worker.link.resume()
+        self._release(call, retire)
+
+    def end_lease(self, call: Call) -> None:
+        """A lent worker that was killed or died: its lease ends without a hand-back."""
+        self._forget(call)
+        call.worker.close()
+
+    def _coming_back(self) -> int:
+        """Under the lock: workers lent to host threads that are not calling them (direct.py);
+        a waiting caller gets each soon (its wait takes it back), so each holds a queue place
+        the max_queue limit does not count."""
+        lent_idle = self.lent_idle
+        if lent_idle is None:
+            return 0
+        return sum(1 for w in self._live.values()
+                   if w.exclusive is not None and not w.dead and lent_idle(w))
 
     def _wake(self, worker: Worker) -> None:
         """Under the lock: `worker` can take more calls; wake the waiters it may serve."""

@@ -298,6 +298,8 @@ class Router:
             return self.lender.lease()
         if method == "direct_return":
             return self.lender.give_back(*params)
+        if method == "direct_async":
+            return self.lender.learned_async(*params)
         if method == "direct_failed":
             return self.lender.failed(*params)
         if method == "direct_record":
@@ -350,6 +352,7 @@ class Router:
             lent, busy = self.lender.lent()  # to host threads; idle while not in a call
             workers["lent"] = lent
             workers["idle"] += lent - busy
+            workers["inflight"] -= lent - busy  # a lease is in flight only while in a call
             snap["agents"] = self.agents.snapshot()
             snap["agent_pids"] = self.agents.pids()
             snap["breakers"] = self.pool.breakers.states()
