@@ -85,7 +85,8 @@ def test_calls_failures_retries_and_latency_by_module_function_outcome(rt):
     # workers, restarts, breakers, supervision: read at scrape time (the worker killed at the
     # timeout is replaced in the background: on a loaded machine, scrape until it is back)
     deadline = time.monotonic() + 30
-    while (value(fams, "zixir_workers", "zixir_workers", state="idle") != 1
+    while ((value(fams, "zixir_workers", "zixir_workers", state="idle") != 1
+            or value(fams, "zixir_worker_replacements", "zixir_worker_replacements_total") < 1)
            and time.monotonic() < deadline):
         time.sleep(0.05)
         fams = families(rt.metrics())

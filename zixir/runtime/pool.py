@@ -700,7 +700,9 @@ class WorkerPool:
         sup = self._workers.supervisor
         with self._lock:
             live, queued = len(self._live), self._waiting
-            idle = sum(1 for w in self._live.values() if w.idle)
+            # a worker killed on purpose stays in the map until its exit is reaped: not idle
+            idle = sum(1 for w in self._live.values()
+                       if w.idle and not w.draining and not w.dead)
             inflight = sum(len(w.inflight) for w in self._live.values())
         return {
             "count": live, "idle": idle, "queued": queued, "inflight": inflight,
