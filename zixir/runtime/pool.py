@@ -228,6 +228,8 @@ class WorkerPool:
             worker = self._live.get(slot)
             if worker is None or worker.handle is not handle:
                 return None
+            if self.lent_idle is not None and self.lent_idle(worker):
+                return None  # lent to a host thread that was not calling it: as if idle
             return worker.busy_with
 
     def _exited(self, slot: int, handle: ProcessHandle) -> None:
