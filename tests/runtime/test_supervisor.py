@@ -60,6 +60,12 @@ def pids(sup):
     return dict(sup.which_children())
 
 
+def ignores_sigterm(pid) -> bool:
+    with open(f"/proc/{pid}/status") as status:
+        mask = next(line for line in status if line.startswith("SigIgn:")).split()[1]
+    return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
+
+
 def restarted(sup, name, old_pid):
     return lambda: pids(sup).get(name) not in (None, old_pid)
 
@@ -196,6 +202,8 @@ def test_shutdown_escalates_from_sigterm_to_sigkill(family):
     sup = Supervisor("t")
     sup.start([family.spec("stubborn", script='trap "" TERM; read x', grace=0.2),
                family.spec("polite")])
+    # SIGTERM must find the trap installed, or the shell dies of it before ignoring it.
+    wait_for(lambda: ignores_sigterm(pids(sup)["stubborn"]), what="the TERM trap")
     sup.stop()
     statuses = {name: status for name, status, _ in family.exits}
     assert statuses["polite"].signal == signal.SIGTERM
