@@ -36,9 +36,10 @@ def _free_port() -> int:
 
 
 class Server:
-    """One running server; `url(schema)` is a URL whose tables land in their own schema."""
+    """One running server; `url(schema)` is a URL whose tables land in their own schema.
+    Not `durable`: fsync is off (the tests kill processes, never the machine)."""
 
-    def __init__(self, binaries: str) -> None:
+    def __init__(self, binaries: str, durable: bool = False) -> None:
         self.binaries = binaries
         self.user: str | None = None
         if os.geteuid() == 0:
@@ -58,6 +59,8 @@ class Server:
             options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
                        f"-c unix_socket_directories={self.dir} -c max_connections=60 "
                        f"-c shared_buffers=16MB")
+            if not durable:  # commits still wait for the WAL write, not for the disk
+                options += " -c fsync=off"
             self._run("pg_ctl", "start", "-D", self.data, "-w", "-t", "60",
                       "-l", os.path.join(self.dir, "log"), "-o", options)
             self.started = True
