@@ -315,5 +315,6 @@ def test_an_unreachable_database_is_a_clear_error_at_start(tmp_path, postgres_se
     no_database = postgres_server.base_url("missing")
     listed = zixir("workflow", "list", "--memory", no_database)
     assert listed.returncode == 1 and 'database "missing" does not exist' in listed.stderr
-    bad = zixir("run", str(script), "--memory", "postgresql://127.0.0.1:notaport/x")
-    assert bad.returncode == 1 and "cannot reach the memory store" in bad.stderr, bad.stderr
+    with pytest.raises(MemoryUnavailable, match="cannot reach the memory store at "
+                                                "postgresql://127.0.0.1:notaport/x"):
+        Runtime(workers=1, memory_path="postgresql://127.0.0.1:notaport/x", log_level="off")

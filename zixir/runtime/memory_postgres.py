@@ -23,6 +23,7 @@ process exits, so the supervisor starts another one while the clients retry.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -120,14 +121,17 @@ class PostgresStore(StoreBase):
         return self.conn.transaction()
 
     def _retrying(self, attempt: Any) -> Any:
-        """Run `attempt()` in a transaction (a savepoint when nested) until no other store
-        inserted its key under it."""
-        while True:
-            try:
-                with self.conn.transaction():
+        """Run `attempt()` in a transaction (the enclosing one, if any: no savepoint, since a
+        conflict wrote nothing) until no other store inserted its key under it."""
+        import psycopg
+
+        nested = self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        with contextlib.nullcontext() if nested else self.conn.transaction():
+            while True:
+                try:
                     return attempt()
-            except _Conflict:
-                continue
+                except _Conflict:
+                    continue
 
     # ---- rows -------------------------------------------------------------------------
 
