@@ -12,6 +12,10 @@ The host creates the listening socket and hands the same one to every incarnatio
 store, so clients that connect while the store restarts simply wait in the backlog. Clients
 reconnect and retry (every operation is idempotent) until a deadline.
 
+Backends: `StoreBase` holds the protocol (`handle`: checks and dispatch) and the operation ids
+(`once`); `Store` (SQLite, below) and `memory_postgres.PostgresStore` hold the rows.
+`open_store(location)` is the one way to open either.
+
 Values are Zixir values converted to plain Python; clients store them as msgpack bytes, so the
 store never decodes a value (except the number under `incr`). Keys are strings.
 
@@ -122,8 +126,40 @@ class StoreBase:
             self._prune_applied(self.clock() - APPLIED_KEEP)
         return result
 
-
     # ---- what a backend implements -------------------------------------------------------
+
+    def put(self, key: str, blob: bytes, ttl: float | None = None) -> None:
+        raise NotImplementedError
+
+    def get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def get_versioned(self, key: str) -> tuple[bytes | None, int]:
+        raise NotImplementedError
+
+    def put_if_version(self, key: str, blob: bytes, version: int,
+                       ttl: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def cas(self, key: str, expected: bytes | None, blob: bytes) -> bool:
+        raise NotImplementedError
+
+    def incr(self, key: str, n: int | float) -> int | float:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """The store process's end."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Let go of the store without the end-of-process work (opened by a command)."""
+        raise NotImplementedError
 
     def _transaction(self) -> Any:
         raise NotImplementedError
