@@ -56,18 +56,26 @@ class Server:
         try:
             self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust",
                       "-E", "UTF8", "--no-instructions", "--no-sync")
-            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                       f"-c unix_socket_directories={self.dir} -c max_connections=60 "
-                       f"-c shared_buffers=16MB")
+            self.options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
+                            f"-c unix_socket_directories={self.dir} -c max_connections=60 "
+                            f"-c shared_buffers=16MB")
             if not durable:  # commits still wait for the WAL write, not for the disk
-                options += " -c fsync=off"
-            self._run("pg_ctl", "start", "-D", self.data, "-w", "-t", "60",
-                      "-l", os.path.join(self.dir, "log"), "-o", options)
-            self.started = True
+                self.options += " -c fsync=off"
+            self.start()
             self.execute("postgres", "CREATE DATABASE zixir")
         except BaseException:
             self.stop()
             raise
+
+    def start(self) -> None:
+        self._run("pg_ctl", "start", "-D", self.data, "-w", "-t", "60",
+                  "-l", os.path.join(self.dir, "log"), "-o", self.options)
+        self.started = True
+
+    def halt(self) -> None:
+        """Stop the server (every connection is cut); `start()` brings it back."""
+        self._run("pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w")
+        self.started = False
 
     def _run(self, tool: str, *args: str) -> None:
         argv = [os.path.join(self.binaries, tool), *args]

@@ -212,6 +212,29 @@ def test_acknowledged_writes_survive_kills_of_the_store_and_a_lost_connection(po
         assert fresh.memory.get("count") == 61
 
 
+def test_a_server_that_restarts_is_waited_for_and_reconnected_to(postgres_server):
+    url = postgres_server.url()
+    with Runtime(workers=1, memory_path=url, log_level="off") as rt:
+        rt.memory.put("before", 1)
+        postgres_server.halt()
+        outcome: dict = {}
+
+        def write() -> None:
+            try:
+                outcome["incr"] = rt.memory.incr("during")
+            except Exception as e:  # noqa: BLE001 - checked below
+                outcome["incr"] = e
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        time.sleep(1.0)  # the write waits for the server meanwhile
+        postgres_server.start()
+        thread.join(60)
+        assert outcome["incr"] == 1
+        rt.memory.put("after", 2)
+    assert [stored(url, k) for k in ("before", "during", "after")] == [1, 1, 2]
+
+
 AGENTS = '''
 class Tally:
     def __init__(self):

@@ -342,13 +342,14 @@ def describe(location: str) -> str:
     return urlunsplit(parts)
 
 
-def open_store(location: str, clock: Any = None) -> StoreBase:
+def open_store(location: str, clock: Any = None, patience: float = 0.0) -> StoreBase:
     """The store at `location`: a `postgresql://` (or `postgres://`) URL opens the PostgreSQL
-    backend, anything else is a SQLite file. An unreachable database is `MemoryUnavailable`."""
+    backend, anything else is a SQLite file. An unreachable database is `MemoryUnavailable`
+    (after `patience` seconds of trying)."""
     if is_url(location):
         from .memory_postgres import PostgresStore
 
-        return PostgresStore(location, clock)
+        return PostgresStore(location, clock, patience)
     return Store(location, clock)
 
 #: method -> (least, most) parameters; which parameters are encoded values
@@ -437,7 +438,7 @@ def main() -> int:
     bind_to_parent(int(os.environ["ZIXIR_PARENT_PID"]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        store = open_store(os.environ["ZIXIR_MEMORY_PATH"])
+        store = open_store(os.environ["ZIXIR_MEMORY_PATH"], patience=8.0)
     except MemoryUnavailable as e:  # the host checked at its start: the database went away
         print(f"zixir memory store: {e}", file=sys.stderr, flush=True)
         return 1

@@ -16,9 +16,10 @@ reads it, so a concurrent writer of the same key waits until it commits. A key t
 has no row to lock: the write is then an `INSERT ... ON CONFLICT DO NOTHING`, and if another
 store inserted the key meanwhile the operation starts again and sees (and locks) that row.
 
-A lost connection is retried once on a fresh one (every request is idempotent or carries an
-operation id, so a repeat is safe); if that fails too the store raises `StoreLost` and its
-process exits, so the supervisor starts another one while the clients retry.
+A lost connection is retried once on a fresh one, waiting a few seconds for a restarting
+server (every request is idempotent or carries an operation id, so a repeat is safe); if that
+fails too the store raises `StoreLost` and its process exits, so the supervisor starts another
+one while the clients retry.
 """
 
 from __future__ import annotations
@@ -40,15 +41,31 @@ SCHEMA = (f'CREATE TABLE IF NOT EXISTS {KV} (key TEXT COLLATE "C" PRIMARY KEY, '
           f"at DOUBLE PRECISION)")
 SCHEMA_LOCK = 0x7A697869  # advisory lock: two stores creating the tables at once
 CONNECT_TIMEOUT = 10  # seconds
+#: how long a store process waits for a server that went away to come back (a restart)
+#: before it gives up; its clients retry for longer (MemoryClient's deadline)
+RECONNECT_PATIENCE = 8.0
 
 
 class _Conflict(Exception):
     """Another store inserted the key between our read and our insert: start again."""
 
 
-def connect(url: str) -> Any:
+def connect(url: str, patience: float = 0.0) -> Any:
     """An autocommit connection to `url` with the tables in place; `MemoryUnavailable` (naming
-    the URL without its password) when psycopg is missing or the database cannot be used."""
+    the URL without its password) when psycopg is missing or the database cannot be used.
+    With `patience`, a server that refuses connections is tried again for that many seconds
+    (it is restarting)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return _connect(url)
+        except MemoryUnavailable:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _connect(url: str) -> Any:
     try:
         import psycopg
     except ImportError:
@@ -82,13 +99,13 @@ class PostgresStore(StoreBase):
     """The PostgreSQL backend, sans sockets. `clock` is injectable (expiry tests) as in the
     SQLite store; expiry times are this host's clock, as the SQLite store's are."""
 
-    def __init__(self, url: str, clock: Any = None) -> None:
-        import psycopg
-
+    def __init__(self, url: str, clock: Any = None, patience: float = 0.0) -> None:
         self.location = url
         self.clock = clock or time.time
+        self.conn = connect(url, patience)
+        import psycopg
+
         self._errors = psycopg.OperationalError, psycopg.InterfaceError
-        self.conn = connect(url)
 
     # ---- connection -------------------------------------------------------------------
 
@@ -98,7 +115,7 @@ class PostgresStore(StoreBase):
         except Exception:  # noqa: BLE001 - it is being replaced
             pass
         try:
-            self.conn = connect(self.location)
+            self.conn = connect(self.location, RECONNECT_PATIENCE)
         except MemoryUnavailable as e:
             raise StoreLost(str(e)) from None
 
