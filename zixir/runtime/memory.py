@@ -327,9 +327,9 @@ def describe(location: str) -> str:
     """The location as it may be shown: a URL without its password."""
     if not is_url(location):
         return location
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    from urllib.parse import parse_qsl, urlencode, urlsplit
 
-    parts = urlsplit(location)
+    parts = original = urlsplit(location)
     if "@" in parts.netloc:
         user, _, host = parts.netloc.rpartition("@")
         if ":" in user:
@@ -338,8 +338,12 @@ def describe(location: str) -> str:
     if any(name == "password" for name, _ in query):
         parts = parts._replace(query=urlencode(
             [(name, "***" if name == "password" else value) for name, value in query],
-            safe="*"))
-    return urlunsplit(parts)
+            safe="*/"))
+    if parts == original:
+        return location
+    return (f"{parts.scheme}://{parts.netloc}{parts.path}"  # urlunsplit drops an empty host
+            + (f"?{parts.query}" if parts.query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
 
 
 def open_store(location: str, clock: Any = None, patience: float = 0.0) -> StoreBase:
