@@ -31,3 +31,20 @@ def test_a_url_opens_postgresql_and_anything_else_a_sqlite_file(tmp_path, monkey
     with pytest.raises(MemoryUnavailable, match=r"the memory store postgresql://u:\*\*\*@h/d "
                                                 r"needs psycopg 3: pip install 'zixir\[postgresql\]'"):
         open_store("postgresql://u:secret@h/d")
+
+
+def test_the_dashboard_of_an_unreachable_database_is_an_error(capsys):
+    import argparse
+    import socket
+
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+    from zixir.dashboard.cli import cmd_dashboard
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://app:pw@127.0.0.1:{port}/state"
+    assert cmd_dashboard(argparse.Namespace(memory=url, port=0, host="127.0.0.1")) == 1
+    err = capsys.readouterr().err
+    assert f"zixir: error: cannot reach the memory store at postgresql://app:***@127.0.0.1:{port}" \
+           f"/state" in err and ":pw@" not in err
