@@ -15,6 +15,8 @@ Atomicity across hosts, under the default READ COMMITTED isolation: a conditiona
 reads it, so a concurrent writer of the same key waits until it commits. A key that is absent
 has no row to lock: the write is then an `INSERT ... ON CONFLICT DO NOTHING`, and if another
 store inserted the key meanwhile the operation starts again and sees (and locks) that row.
+A store that holds a lock and stops answering (its host frozen or cut off) loses its
+transaction after IDLE_IN_TRANSACTION, so the other hosts are not blocked for longer.
 
 A lost connection is retried once on a fresh one, waiting a few seconds for a restarting
 server (every request is idempotent or carries an operation id, so a repeat is safe); if that
@@ -44,6 +46,7 @@ CONNECT_TIMEOUT = 10  # seconds
 #: how long a store process waits for a server that went away to come back (a restart)
 #: before it gives up; its clients retry for longer (MemoryClient's deadline)
 RECONNECT_PATIENCE = 8.0
+IDLE_IN_TRANSACTION = "30s"
 
 
 class _Conflict(Exception):
@@ -74,11 +77,15 @@ def _connect(url: str) -> Any:
             f"'zixir[postgresql]'") from None
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                               application_name="zixir memory store")
+                               application_name="zixir memory store", keepalives=1,
+                               keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
     except (psycopg.Error, ValueError) as e:  # ValueError: psycopg's own URL checks
         raise MemoryUnavailable(f"cannot reach the memory store at {describe(url)}: "
                                 f"{_first_line(e)}") from None
     try:
+        # a store never waits inside a transaction: one that does is frozen or cut off, and
+        # the server ends it so that the rows it locked are free for the other hosts
+        conn.execute(f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'")
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             for statement in SCHEMA:
