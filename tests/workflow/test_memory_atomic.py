@@ -126,10 +126,13 @@ def test_the_checker_knows_the_new_memory_operations():
     assert diag.message == "memory.cas expects 3 arguments, got 2"
 
 
-def test_client_and_language_operations(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_client_and_language_operations(tmp_path, request, backend):
     from zixir.runtime import Runtime
 
-    with Runtime(workers=1, memory_path=str(tmp_path / "m.sqlite3"), log_level="off") as rt:
+    location = (str(tmp_path / "m.sqlite3") if backend == "sqlite"
+                else request.getfixturevalue("postgres_url"))
+    with Runtime(workers=1, memory_path=location, log_level="off") as rt:
         assert rt.memory.incr("hits") == 1
         assert rt.memory.incr("hits", 10) == 11
         assert rt.memory.cas("hits", 11, 20) is True
