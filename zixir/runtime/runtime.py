@@ -73,6 +73,8 @@ class Runtime:
     `config="path/to/zixir.toml"` (keywords win over the file; `allow`, `deny` and `modules`
     tables add up). `dashboard=True` (a free port) or `dashboard=PORT` serves the live web
     dashboard on 127.0.0.1 (`zixir.dashboard`; its URL: `rt.dashboard.url`).
+    `memory_path` may be a `postgresql://` URL: a database that cannot be reached is
+    `MemoryUnavailable` here, at the start.
     """
 
     def __init__(self, workers: int | None = None, call_timeout: float | None = None, *,
