@@ -1,11 +1,16 @@
 """Two PostgreSQL stores (two hosts' store processes) racing on the same keys: conditional
-writes on absent keys (no row to lock yet) and on present ones stay exact."""
+writes on absent keys (no row to lock yet) and on present ones stay exact; and a store whose
+server stays away."""
 
 from __future__ import annotations
 
 import threading
 
-from zixir.runtime.memory import open_store, pack_value, unpack_value
+import pytest
+
+from zixir.runtime import memory_postgres
+from zixir.runtime import protocol as p
+from zixir.runtime.memory import StoreLost, open_store, pack_value, unpack_value
 
 KEYS = 40
 
@@ -47,3 +52,20 @@ def test_exactly_one_creator_wins_each_absent_key(postgres_url):
     assert [a + b for a, b in zip(*first, strict=True)] == [1] * KEYS
     again = race(postgres_url, lambda store, key: store.put_if_version(key + "v", b"\x02", 1))
     assert [a + b for a, b in zip(*again, strict=True)] == [1] * KEYS
+
+
+def test_a_server_gone_for_longer_than_the_patience_is_store_lost(postgres_server,
+                                                                  monkeypatch):
+    """The store process then exits (memory.main), and its supervisor starts another."""
+    store = open_store(postgres_server.url())
+    store.put("k", b"\x01")
+    monkeypatch.setattr(memory_postgres, "RECONNECT_PATIENCE", 0.5)
+    postgres_server.halt()
+    try:
+        with pytest.raises(StoreLost, match="cannot reach the memory store at postgresql://"):
+            store.handle(p.Request(1, "get", ["k"]))
+    finally:
+        postgres_server.start()
+    store.handle(p.Request(2, "put", ["k", b"\x02"]))  # the server is back: a fresh connection
+    assert store.get("k") == b"\x02"
+    store.close()
