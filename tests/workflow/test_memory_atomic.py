@@ -156,6 +156,7 @@ def test_client_and_language_operations(tmp_path, request, backend):
             ('memory.put("k", 1, -1)', "memory.put: ttl must be a positive number"),
             ('memory.update("k", 5)', "expected a function"),
             ('memory.cas(1, 2, 3)', "memory.cas: key must be a string, got int"),
+            ('memory.put("a\\u{0}b", 1)', "memory keys cannot contain the NUL character"),
         ]:
             with pytest.raises(ZixirRuntimeError, match=message) as info:
                 rt.eval(source)

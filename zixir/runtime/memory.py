@@ -386,6 +386,8 @@ class _Transaction:
 def _check_key(key: Any) -> None:
     if not isinstance(key, str):
         raise ValueError(f"memory keys are strings, not {type(key).__name__}")
+    if "\x00" in key:  # PostgreSQL text cannot hold it: refused on every backend alike
+        raise ValueError("memory keys cannot contain the NUL character")
 
 
 class StoreLost(Exception):
@@ -651,6 +653,8 @@ def _shutdown(fd: int) -> None:
 def _check_client_key(key: Any) -> None:
     if not isinstance(key, str):
         raise ZixirRuntimeError(f"memory keys must be strings, not {type(key).__name__}")
+    if "\x00" in key:  # PostgreSQL text cannot hold it: refused on every backend alike
+        raise ZixirRuntimeError("memory keys cannot contain the NUL character")
 
 
 if __name__ == "__main__":
