@@ -256,6 +256,47 @@ def _static_type(node: A.Node, memo: dict[int, str | None],
     return None
 
 
+def fill_locations(root: py.AST) -> None:
+    """`ast.fix_missing_locations` without its recursion and generic child iterator: a node
+    with no position takes its parent's. Most generated nodes already carry a span (`at`), so
+    the common case is four attribute reads; for a 5,000-line program this is several times
+    faster than the standard function."""
+    stack: list[tuple[py.AST, int, int, int, int]] = [(root, 1, 0, 1, 0)]
+    pop, push = stack.pop, stack.append
+    ast_type = py.AST
+    while stack:
+        node, lineno, col, end_lineno, end_col = pop()
+        if node._attributes:
+            if hasattr(node, "lineno"):
+                lineno = node.lineno
+            else:
+                node.lineno = lineno
+            value = getattr(node, "end_lineno", None)
+            if value is None:
+                node.end_lineno = end_lineno
+            else:
+                end_lineno = value
+            if hasattr(node, "col_offset"):
+                col = node.col_offset
+            else:
+                node.col_offset = col
+            value = getattr(node, "end_col_offset", None)
+            if value is None:
+                node.end_col_offset = end_col
+            else:
+                end_col = value
+        # children pushed last-first, so they are visited in the standard function's order
+        # (it matters for a node object placed at two spots: the first visit positions it)
+        for name in reversed(node._fields):
+            child = getattr(node, name, None)
+            if type(child) is list:
+                for item in reversed(child):
+                    if isinstance(item, ast_type):
+                        push((item, lineno, col, end_lineno, end_col))
+            elif isinstance(child, ast_type):
+                push((child, lineno, col, end_lineno, end_col))
+
+
 class NumericLocals:
     """Which local bindings only ever hold numbers, found by a first compilation pass.
 
@@ -374,7 +415,7 @@ class Compiler:
         fdef = self._function_def(fname, [], decls + body, program)
         module = py.Module([fdef], [])
         if self.analysis is None:  # the first pass's code is never compiled
-            py.fix_missing_locations(module)
+            fill_locations(module)
         return module, fname, gen_filename
 
     # ---- positions and errors --------------------------------------------------------------

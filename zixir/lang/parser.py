@@ -26,6 +26,15 @@ CLOSERS = (")", "]", "}", ",")
 MEMORY_OPS = ("put", "get", "delete", "keys", "incr", "cas", "update")
 MAX_NESTING = 400
 
+#: binary operator -> (precedence level, loosest 0, node class, operator the node records)
+_BINARY_LEVELS: dict[str, tuple[int, type, str]] = {}
+for _level, (_ops, _cls) in enumerate([
+        (("or", "||"), A.Logical), (("and", "&&"), A.Logical), (COMPARISON_OPS, A.Binary),
+        (("..",), A.Binary), (("+", "-"), A.Binary), (("*", "/", "%"), A.Binary)]):
+    for _op in _ops:
+        _BINARY_LEVELS[_op] = (_level, _cls, {"||": "or", "&&": "and"}.get(_op, _op))
+_OPERATOR_KINDS = ("op", "keyword")
+
 
 class Parser:
     def __init__(self, source: str, filename: str | None = None) -> None:
@@ -64,6 +73,8 @@ class Parser:
         return first
 
     def peek(self, offset: int = 0) -> Token:
+        if not offset:  # `advance` never moves past the final `eof`
+            return self.toks[self.i]
         idx = min(self.i + offset, len(self.toks) - 1)
         return self.toks[idx]
 
@@ -454,39 +465,43 @@ class Parser:
         result.line, result.column = value.line, value.column
         return result
 
-    def _binary_level(self, ops: tuple[str, ...], next_level, cls=A.Binary, rename=None):
-        left = next_level()
+    def _binary(self, min_level: int) -> A.Expr:
+        """Left-associative binary operators of level `min_level` or tighter, by precedence
+        climbing (one loop for the six levels of `_BINARY_LEVELS` instead of a call per level
+        per operand); a newline before the operator ends the expression where it ends
+        statements."""
+        left = self.unary()
+        toks, levels = self.toks, _BINARY_LEVELS
         while True:
-            tok = self.peek()
-            is_op = (tok.kind == "op" and tok.text in ops) or (
-                tok.kind == "keyword" and tok.text in ops)
-            if not is_op or self.breaks_line(tok):
+            tok = toks[self.i]
+            entry = levels.get(tok.text) if tok.kind in _OPERATOR_KINDS else None
+            if entry is None or entry[0] < min_level or (tok.newline_before and self._nl[-1]):
                 return left
-            self.advance()
-            right = next_level()
-            op = rename.get(tok.text, tok.text) if rename else tok.text
+            level, cls, op = entry
+            self.i += 1
+            right = self._binary(level + 1)
             node = cls(op, left, right)
             node.line, node.column = left.line, left.column
             node.end_line, node.end_column = right.end_line, right.end_column
             left = node
 
     def logical_or(self) -> A.Expr:
-        return self._binary_level(("or", "||"), self.logical_and, A.Logical, {"||": "or"})
+        return self._binary(0)
 
     def logical_and(self) -> A.Expr:
-        return self._binary_level(("and", "&&"), self.comparison, A.Logical, {"&&": "and"})
+        return self._binary(1)
 
     def comparison(self) -> A.Expr:
-        return self._binary_level(COMPARISON_OPS, self.range_expr)
+        return self._binary(2)
 
     def range_expr(self) -> A.Expr:
-        return self._binary_level(("..",), self.additive)
+        return self._binary(3)
 
     def additive(self) -> A.Expr:
-        return self._binary_level(("+", "-"), self.multiplicative)
+        return self._binary(4)
 
     def multiplicative(self) -> A.Expr:
-        return self._binary_level(("*", "/", "%"), self.unary)
+        return self._binary(5)
 
     def power(self) -> A.Expr:
         """`a ** b`: binds tighter than unary minus on its left (`-2 ** 2` is -4) and is
