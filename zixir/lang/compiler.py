@@ -148,16 +148,35 @@ def span_key(node: A.Node) -> tuple[int, int, int, int]:
     return (line, col, end_line, end_col)
 
 
+_DISPATCH: dict[tuple[type, str, type], Callable | None] = {}
+
+
+def _dispatch(compiler: type, prefix: str, node_type: type) -> Callable | None:
+    """The `prefix + NodeClass` method of the compiler class (None if it has none), found once
+    per pair instead of by name at every node."""
+    key = (compiler, prefix, node_type)
+    try:
+        return _DISPATCH[key]
+    except KeyError:
+        method = _DISPATCH[key] = getattr(compiler, prefix + node_type.__name__, None)
+        return method
+
+
+#: expression contexts carry no data: one instance each serves every node (as in CPython's
+#: own parser)
+_LOAD, _STORE = py.Load(), py.Store()
+
+
 def _const(value: Any) -> py.Constant:
     return py.Constant(value)
 
 
 def _name(pyname: str) -> py.Name:
-    return py.Name(pyname, py.Load())
+    return py.Name(pyname, _LOAD)
 
 
 def _store(pyname: str) -> py.Name:
-    return py.Name(pyname, py.Store())
+    return py.Name(pyname, _STORE)
 
 
 def _assign(pyname: str, value: py.expr) -> py.Assign:
@@ -366,6 +385,7 @@ class Compiler:
         self.fn: FnScope = FnScope(None, toplevel=True)
         self.block: BlockScope = BlockScope(self.fn, None, program=True)
         self.toplevel_names: list[str] = []
+        self._toplevel_seen: set[str] = set()  # the same names, for a constant-time test
         #: inside comprehensions statements cost a slow loop: prefer inline checks there
         self.inline_only = False
         self.types: dict[int, str | None] = {}  # static_type memo
@@ -425,11 +445,10 @@ class Compiler:
         if self.analysis is not None:  # the first pass's code is never compiled
             return pynode
         key = span_key(node)
-        line, col, end_line, end_col = key
-        pynode.lineno, pynode.col_offset = line, col
-        pynode.end_lineno, pynode.end_col_offset = end_line, end_col
-        if key not in self.spans or role:
-            self.spans[key] = SpanInfo(node, role, pyname)
+        pynode.lineno, pynode.col_offset, pynode.end_lineno, pynode.end_col_offset = key
+        spans = self.spans
+        if role or key not in spans:
+            spans[key] = SpanInfo(node, role, pyname)
         return pynode
 
     def error(self, message: str, node: A.Node) -> ZixirSyntaxError:
@@ -449,7 +468,8 @@ class Compiler:
         fn = block.fn
         if block.program:
             pyname = mangle(name)
-            if name not in self.toplevel_names:
+            if name not in self._toplevel_seen:
+                self._toplevel_seen.add(name)
                 self.toplevel_names.append(name)
         else:
             pyname = mangle(name, f"s{self.state.next()}")
@@ -505,17 +525,17 @@ class Compiler:
     # ---- generic dispatch -------------------------------------------------------------------
 
     def value(self, node: A.Node) -> tuple[list[py.stmt], py.expr]:
-        method = getattr(self, "value_" + type(node).__name__, None)
+        method = _dispatch(type(self), "value_", type(node))
         if method is not None:
-            return method(node)
+            return method(self, node)
         t = self.temp()
         stmts = self.emit(node, INTO, t)
         return stmts, _name(t)
 
     def emit(self, node: A.Node, mode: str, target: str | None) -> list[py.stmt]:
-        method = getattr(self, "emit_" + type(node).__name__, None)
+        method = _dispatch(type(self), "emit_", type(node))
         if method is not None:
-            return method(node, mode, target)
+            return method(self, node, mode, target)
         stmts, e = self.value(node)
         return stmts + self.finish(e, mode, target)
 
@@ -736,7 +756,7 @@ class Compiler:
         else:
             for name in exports:
                 pyname = self.declare(name)
-                stmts.append(_assign(pyname, py.Subscript(_name(t), _const(name), py.Load())))
+                stmts.append(_assign(pyname, py.Subscript(_name(t), _const(name), _LOAD)))
             result = _name(t)
         if mode == EFFECT:
             return stmts
@@ -850,7 +870,7 @@ class Compiler:
 
     def value_ListLit(self, node: A.ListLit):
         stmts, items = self.seq([self.value(item) for item in node.items])
-        return stmts, self.at(_call("_zx_adopt", py.List(items, py.Load())), node)
+        return stmts, self.at(_call("_zx_adopt", py.List(items, _LOAD)), node)
 
     def value_MapLit(self, node: A.MapLit):
         stmts, values = self.seq([self.value(entry.value) for entry in node.entries])
@@ -1062,7 +1082,7 @@ class Compiler:
     def value_Index(self, node: A.Index):
         stmts, exprs = self.seq([self.value(node.target), self.value(node.index)])
         (target, index), operands = self._named_operands(exprs)
-        return stmts, self._with_operands(py.Subscript(target, index, py.Load()), node, operands)
+        return stmts, self._with_operands(py.Subscript(target, index, _LOAD), node, operands)
 
     def value_Field(self, node: A.Field):
         stmts, target = self.value(node.target)
@@ -1102,7 +1122,7 @@ class Compiler:
         parts = [self.value(a) for a in node.args] + [self.value(k.value) for k in node.kwargs]
         stmts, exprs = self.seq(parts)
         n = len(node.args)
-        args = py.List(exprs[:n], py.Load())
+        args = py.List(exprs[:n], _LOAD)
         kwargs = py.Dict([_const(k.name) for k in node.kwargs], exprs[n:])
         call = _call("_zx_python", _const(node.module), _const(node.function), args, kwargs)
         return stmts, self.at(call, node)
@@ -1210,13 +1230,13 @@ class Compiler:
             self._leave_block(previous)
         # element or condition need statements: an explicit loop appending to the result
         result = self.temp()
-        append = py.Expr(py.Call(py.Attribute(_name(result), "append", py.Load()),
+        append = py.Expr(py.Call(py.Attribute(_name(result), "append", _LOAD),
                                  [element], []))
         body = estmts + [append]
         if test is not None:
             body = cstmts + [py.If(test, body, [])]
         loop = self.at(py.For(_store(var), it, body, []), node)
-        return stmts + [_assign(result, _call("_zx_List", py.List([], py.Load()))), loop], \
+        return stmts + [_assign(result, _call("_zx_List", py.List([], _LOAD))), loop], \
             _name(result)
 
     # ---- try / rescue ------------------------------------------------------------------------
@@ -1322,7 +1342,7 @@ class Compiler:
                                     py.Compare(length, [py.GtE() if pattern.rest else py.Eq()],
                                                [_const(n)])]
             for i, item in enumerate(pattern.items):
-                element = py.Subscript(subject, _const(i), py.Load())
+                element = py.Subscript(subject, _const(i), _LOAD)
                 istmts, itest = self._sub_pattern(item, element)
                 tests.append(itest)
             if pattern.rest and pattern.rest != "_":
@@ -1334,7 +1354,7 @@ class Compiler:
             tests = [py.Compare(_call("_zx_type", subject), [py.Is()], [_name("_zx_dict")])]
             for key, sub in pattern.entries:
                 tests.append(py.Compare(_const(key), [py.In()], [subject]))
-                element = py.Subscript(subject, _const(key), py.Load())
+                element = py.Subscript(subject, _const(key), _LOAD)
                 _, stest = self._sub_pattern(sub, element)
                 tests.append(stest)
             return [], _all(tests)

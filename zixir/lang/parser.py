@@ -132,12 +132,13 @@ class Parser:
         raise self.error(f"Expected identifier after '{after}'{found}", tok)
 
     def node(self, cls, start: Token, *args, **kw):
-        end = self.prev
+        end = self.toks[self.i - 1] if self.i > 0 else self.toks[0]  # self.prev
         n = cls(*args, **kw)
-        n.line, n.column = start.line, start.column
-        n.end_line, n.end_column = end.end_line, end.end_column
-        if (n.end_line, n.end_column) < (n.line, n.column):
-            n.end_line, n.end_column = n.line, n.column
+        line, column = start.line, start.column
+        end_line, end_column = end.end_line, end.end_column
+        if end_line < line or (end_line == line and end_column < column):
+            end_line, end_column = line, column
+        n.line, n.column, n.end_line, n.end_column = line, column, end_line, end_column
         return n
 
     @staticmethod
@@ -544,12 +545,16 @@ class Parser:
 
     def postfix(self) -> A.Expr:
         expr = self.primary()
+        toks = self.toks
         while True:
-            tok = self.peek()
-            if tok.is_op("(") and not self.breaks_line(tok):
+            tok = toks[self.i]
+            if tok.kind != "op":
+                return expr
+            text = tok.text
+            if text == "(" and not self.breaks_line(tok):
                 args = self.arguments()
                 expr = self._postfix_node(A.Call(expr, args), expr)
-            elif tok.is_op("[") and not self.breaks_line(tok):
+            elif text == "[" and not self.breaks_line(tok):
                 self.advance()
                 self._nl.append(False)
                 try:
@@ -558,7 +563,7 @@ class Parser:
                 finally:
                     self._nl.pop()
                 expr = self._postfix_node(A.Index(expr, index), expr)
-            elif tok.is_op("."):
+            elif text == ".":
                 self.advance()
                 name = self.peek()
                 if name.kind not in ("ident", "keyword"):
