@@ -41,6 +41,7 @@ from typing import Any
 
 from ..engine.registry import OPS as ENGINE_OPS
 from . import ast as A
+from .collection import collection_paused
 from .errors import ZixirSyntaxError
 
 EFFECT, TAIL, INTO = "effect", "tail", "into"
@@ -1376,4 +1377,5 @@ class Compiler:
 
 def compile_program(program: A.Program, state: CompilerState,
                     filename: str | None = None) -> CompiledProgram:
-    return Compiler(state, filename).compile_program(program)
+    with collection_paused():
+        return Compiler(state, filename).compile_program(program)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from . import ast as A
 from .builtins import AGENT_MEMBERS, WORKFLOW_MEMBERS
+from .collection import collection_paused
 from .errors import ZixirSyntaxError
 from .lexer import Token, tokenize
 
@@ -1072,8 +1073,9 @@ def parse(source: str, filename: str | None = None) -> A.Program:
     """Parse a whole program. Raises `ZixirSyntaxError`; never anything else."""
     if sys.getrecursionlimit() < 20_000:
         sys.setrecursionlimit(20_000)
-    parser = Parser(source, filename)
-    try:
-        return parser.parse_program()
-    except RecursionError:  # pragma: no cover - MAX_NESTING keeps well below the limit
-        raise parser.error("Program nested too deeply") from None
+    with collection_paused():
+        parser = Parser(source, filename)
+        try:
+            return parser.parse_program()
+        except RecursionError:  # pragma: no cover - MAX_NESTING keeps well below the limit
+            raise parser.error("Program nested too deeply") from None
