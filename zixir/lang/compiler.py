@@ -334,20 +334,33 @@ class NumericLocals:
         self.numeric: set[int] = set()
 
     def solve(self) -> set[int]:
+        """The greatest fixed point, by a worklist: a binding is looked at again only when a
+        binding its values read stops being numeric (`static_type` only gains "num" as the
+        set grows, so a binding once dropped never comes back, and the order does not change
+        the answer). Linear in the program for chains of `let`s, where repeating whole rounds
+        was quadratic."""
         numeric = set(self.assigned)
+        readers: dict[int, set[int]] = {}  # binding -> bindings whose values read it
+        reads = self.reads
+        judged = [0]  # the binding whose values are being typed
 
         def names(node: A.Name) -> str | None:
-            return "num" if self.reads.get(id(node)) in numeric else None
+            decl = reads.get(id(node))
+            if decl in numeric:
+                readers.setdefault(decl, set()).add(judged[0])
+                return "num"
+            return None
 
-        changed = True
-        while changed:
-            changed = False
-            memo: dict[int, str | None] = {}
-            for decl in list(numeric):
-                if any(v is not self.RANGE and static_type(v, memo, names) != "num"
-                       for v in self.assigned[decl]):
-                    numeric.discard(decl)
-                    changed = True
+        pending = list(numeric)
+        while pending:
+            decl = pending.pop()
+            if decl not in numeric:
+                continue
+            judged[0] = decl
+            if any(v is not self.RANGE and static_type(v, {}, names) != "num"
+                   for v in self.assigned[decl]):
+                numeric.discard(decl)
+                pending.extend(readers.pop(decl, ()))
         self.numeric = numeric
         return numeric
 
