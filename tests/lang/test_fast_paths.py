@@ -216,3 +216,27 @@ def test_string_append_leaves_the_plain_store_cpython_extends_in_place():
     assert any(op == "STORE_FAST" for _, op, _ in found), found
     assert not any(op.startswith("STORE_FAST_") for _, op, _ in found), found
     assert run('fn f(n) {\n let s = ""\n for i in 0..n { s += "ab" }\n s }\nf(3)') == "ababab"
+
+
+def _chain(first: str, length: int) -> str:
+    """`let a0 = FIRST`, each next `let` adding 1 to the one before, and an assignment of the
+    last one to the first (after the fact: it changes no value, only what the analysis must
+    follow round the cycle)."""
+    lines = ["fn f(x) {", f"  let a0 = {first}"]
+    lines += [f"  let a{i} = a{i - 1} + 1" for i in range(1, length)]
+    lines += [f"  for k in 0..2 {{ a0 = a{length - 1} }}", f"  a{length - 1}", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_numeric_facts_travel_along_long_chains_both_ways():
+    numeric = _chain("0", 300)
+    assert "_zx_type" not in _names_used(numeric, "f")  # every link is a number
+    assert run(numeric + "f(nil)") == 299
+    # one link that may be a string makes every link after it (and, through the loop, before
+    # it) keep the string checks
+    textual = _chain("x", 300)
+    assert "_zx_add" in _names_used(textual, "f") or "_zx_type" in _names_used(textual, "f")
+    assert run(textual + 'f("s")') == "s" + "1" * 299
+    assert run(textual + "f(1)") == 300
+    err = fails(textual.replace("a0 + 1", 'a0 - "y"') + "f(1)")
+    assert err.message == "Invalid binary operation: int - string" and err.line == 3

@@ -29,6 +29,7 @@ from typing import Any
 from .. import engine
 from . import ast as A
 from .builtins import AGENT_MEMBERS, BUILTINS, WORKFLOW_MEMBERS
+from .collection import collection_paused
 from .diagnostics import Diagnostic
 from .errors import ZixirError, ZixirSyntaxError
 from .parser import parse
@@ -1619,15 +1620,16 @@ def _internal_error(exc: Exception, filename: str | None) -> Diagnostic:
 
 def check(source: str, filename: str | None = None) -> list[Diagnostic]:
     """Syntax errors and static errors of a program's source, without running it."""
-    try:
-        program = parse(source, filename)
-    except ZixirError as exc:
-        return [Diagnostic.from_error(exc)]
-    except Exception as exc:
-        if RAISE_INTERNAL_ERRORS:
-            raise
-        return [_internal_error(exc, filename)]
-    return check_program(program)
+    with collection_paused():
+        try:
+            program = parse(source, filename)
+        except ZixirError as exc:
+            return [Diagnostic.from_error(exc)]
+        except Exception as exc:
+            if RAISE_INTERNAL_ERRORS:
+                raise
+            return [_internal_error(exc, filename)]
+        return check_program(program)
 
 
 def names_in_scope(program: A.Program, line: int, column: int) -> list[tuple[str, str, str]]:

@@ -41,6 +41,7 @@ from typing import Any
 
 from ..engine.registry import OPS as ENGINE_OPS
 from . import ast as A
+from .collection import collection_paused
 from .errors import ZixirSyntaxError
 
 EFFECT, TAIL, INTO = "effect", "tail", "into"
@@ -148,16 +149,35 @@ def span_key(node: A.Node) -> tuple[int, int, int, int]:
     return (line, col, end_line, end_col)
 
 
+_DISPATCH: dict[tuple[type, str, type], Callable | None] = {}
+
+
+def _dispatch(compiler: type, prefix: str, node_type: type) -> Callable | None:
+    """The `prefix + NodeClass` method of the compiler class (None if it has none), found once
+    per pair instead of by name at every node."""
+    key = (compiler, prefix, node_type)
+    try:
+        return _DISPATCH[key]
+    except KeyError:
+        method = _DISPATCH[key] = getattr(compiler, prefix + node_type.__name__, None)
+        return method
+
+
+#: expression contexts carry no data: one instance each serves every node (as in CPython's
+#: own parser)
+_LOAD, _STORE = py.Load(), py.Store()
+
+
 def _const(value: Any) -> py.Constant:
     return py.Constant(value)
 
 
 def _name(pyname: str) -> py.Name:
-    return py.Name(pyname, py.Load())
+    return py.Name(pyname, _LOAD)
 
 
 def _store(pyname: str) -> py.Name:
-    return py.Name(pyname, py.Store())
+    return py.Name(pyname, _STORE)
 
 
 def _assign(pyname: str, value: py.expr) -> py.Assign:
@@ -256,6 +276,47 @@ def _static_type(node: A.Node, memo: dict[int, str | None],
     return None
 
 
+def fill_locations(root: py.AST) -> None:
+    """`ast.fix_missing_locations` without its recursion and generic child iterator: a node
+    with no position takes its parent's. Most generated nodes already carry a span (`at`), so
+    the common case is four attribute reads; for a 5,000-line program this is several times
+    faster than the standard function."""
+    stack: list[tuple[py.AST, int, int, int, int]] = [(root, 1, 0, 1, 0)]
+    pop, push = stack.pop, stack.append
+    ast_type = py.AST
+    while stack:
+        node, lineno, col, end_lineno, end_col = pop()
+        if node._attributes:
+            if hasattr(node, "lineno"):
+                lineno = node.lineno
+            else:
+                node.lineno = lineno
+            value = getattr(node, "end_lineno", None)
+            if value is None:
+                node.end_lineno = end_lineno
+            else:
+                end_lineno = value
+            if hasattr(node, "col_offset"):
+                col = node.col_offset
+            else:
+                node.col_offset = col
+            value = getattr(node, "end_col_offset", None)
+            if value is None:
+                node.end_col_offset = end_col
+            else:
+                end_col = value
+        # children pushed last-first, so they are visited in the standard function's order
+        # (it matters for a node object placed at two spots: the first visit positions it)
+        for name in reversed(node._fields):
+            child = getattr(node, name, None)
+            if type(child) is list:
+                for item in reversed(child):
+                    if isinstance(item, ast_type):
+                        push((item, lineno, col, end_lineno, end_col))
+            elif isinstance(child, ast_type):
+                push((child, lineno, col, end_lineno, end_col))
+
+
 class NumericLocals:
     """Which local bindings only ever hold numbers, found by a first compilation pass.
 
@@ -273,20 +334,33 @@ class NumericLocals:
         self.numeric: set[int] = set()
 
     def solve(self) -> set[int]:
+        """The greatest fixed point, by a worklist: a binding is looked at again only when a
+        binding its values read stops being numeric (`static_type` only gains "num" as the
+        set grows, so a binding once dropped never comes back, and the order does not change
+        the answer). Linear in the program for chains of `let`s, where repeating whole rounds
+        was quadratic."""
         numeric = set(self.assigned)
+        readers: dict[int, set[int]] = {}  # binding -> bindings whose values read it
+        reads = self.reads
+        judged = [0]  # the binding whose values are being typed
 
         def names(node: A.Name) -> str | None:
-            return "num" if self.reads.get(id(node)) in numeric else None
+            decl = reads.get(id(node))
+            if decl in numeric:
+                readers.setdefault(decl, set()).add(judged[0])
+                return "num"
+            return None
 
-        changed = True
-        while changed:
-            changed = False
-            memo: dict[int, str | None] = {}
-            for decl in list(numeric):
-                if any(v is not self.RANGE and static_type(v, memo, names) != "num"
-                       for v in self.assigned[decl]):
-                    numeric.discard(decl)
-                    changed = True
+        pending = list(numeric)
+        while pending:
+            decl = pending.pop()
+            if decl not in numeric:
+                continue
+            judged[0] = decl
+            if any(v is not self.RANGE and static_type(v, {}, names) != "num"
+                   for v in self.assigned[decl]):
+                numeric.discard(decl)
+                pending.extend(readers.pop(decl, ()))
         self.numeric = numeric
         return numeric
 
@@ -325,6 +399,7 @@ class Compiler:
         self.fn: FnScope = FnScope(None, toplevel=True)
         self.block: BlockScope = BlockScope(self.fn, None, program=True)
         self.toplevel_names: list[str] = []
+        self._toplevel_seen: set[str] = set()  # the same names, for a constant-time test
         #: inside comprehensions statements cost a slow loop: prefer inline checks there
         self.inline_only = False
         self.types: dict[int, str | None] = {}  # static_type memo
@@ -374,7 +449,7 @@ class Compiler:
         fdef = self._function_def(fname, [], decls + body, program)
         module = py.Module([fdef], [])
         if self.analysis is None:  # the first pass's code is never compiled
-            py.fix_missing_locations(module)
+            fill_locations(module)
         return module, fname, gen_filename
 
     # ---- positions and errors --------------------------------------------------------------
@@ -384,11 +459,10 @@ class Compiler:
         if self.analysis is not None:  # the first pass's code is never compiled
             return pynode
         key = span_key(node)
-        line, col, end_line, end_col = key
-        pynode.lineno, pynode.col_offset = line, col
-        pynode.end_lineno, pynode.end_col_offset = end_line, end_col
-        if key not in self.spans or role:
-            self.spans[key] = SpanInfo(node, role, pyname)
+        pynode.lineno, pynode.col_offset, pynode.end_lineno, pynode.end_col_offset = key
+        spans = self.spans
+        if role or key not in spans:
+            spans[key] = SpanInfo(node, role, pyname)
         return pynode
 
     def error(self, message: str, node: A.Node) -> ZixirSyntaxError:
@@ -408,7 +482,8 @@ class Compiler:
         fn = block.fn
         if block.program:
             pyname = mangle(name)
-            if name not in self.toplevel_names:
+            if name not in self._toplevel_seen:
+                self._toplevel_seen.add(name)
                 self.toplevel_names.append(name)
         else:
             pyname = mangle(name, f"s{self.state.next()}")
@@ -464,17 +539,17 @@ class Compiler:
     # ---- generic dispatch -------------------------------------------------------------------
 
     def value(self, node: A.Node) -> tuple[list[py.stmt], py.expr]:
-        method = getattr(self, "value_" + type(node).__name__, None)
+        method = _dispatch(type(self), "value_", type(node))
         if method is not None:
-            return method(node)
+            return method(self, node)
         t = self.temp()
         stmts = self.emit(node, INTO, t)
         return stmts, _name(t)
 
     def emit(self, node: A.Node, mode: str, target: str | None) -> list[py.stmt]:
-        method = getattr(self, "emit_" + type(node).__name__, None)
+        method = _dispatch(type(self), "emit_", type(node))
         if method is not None:
-            return method(node, mode, target)
+            return method(self, node, mode, target)
         stmts, e = self.value(node)
         return stmts + self.finish(e, mode, target)
 
@@ -695,7 +770,7 @@ class Compiler:
         else:
             for name in exports:
                 pyname = self.declare(name)
-                stmts.append(_assign(pyname, py.Subscript(_name(t), _const(name), py.Load())))
+                stmts.append(_assign(pyname, py.Subscript(_name(t), _const(name), _LOAD)))
             result = _name(t)
         if mode == EFFECT:
             return stmts
@@ -809,7 +884,7 @@ class Compiler:
 
     def value_ListLit(self, node: A.ListLit):
         stmts, items = self.seq([self.value(item) for item in node.items])
-        return stmts, self.at(_call("_zx_adopt", py.List(items, py.Load())), node)
+        return stmts, self.at(_call("_zx_adopt", py.List(items, _LOAD)), node)
 
     def value_MapLit(self, node: A.MapLit):
         stmts, values = self.seq([self.value(entry.value) for entry in node.entries])
@@ -1021,7 +1096,7 @@ class Compiler:
     def value_Index(self, node: A.Index):
         stmts, exprs = self.seq([self.value(node.target), self.value(node.index)])
         (target, index), operands = self._named_operands(exprs)
-        return stmts, self._with_operands(py.Subscript(target, index, py.Load()), node, operands)
+        return stmts, self._with_operands(py.Subscript(target, index, _LOAD), node, operands)
 
     def value_Field(self, node: A.Field):
         stmts, target = self.value(node.target)
@@ -1061,7 +1136,7 @@ class Compiler:
         parts = [self.value(a) for a in node.args] + [self.value(k.value) for k in node.kwargs]
         stmts, exprs = self.seq(parts)
         n = len(node.args)
-        args = py.List(exprs[:n], py.Load())
+        args = py.List(exprs[:n], _LOAD)
         kwargs = py.Dict([_const(k.name) for k in node.kwargs], exprs[n:])
         call = _call("_zx_python", _const(node.module), _const(node.function), args, kwargs)
         return stmts, self.at(call, node)
@@ -1169,13 +1244,13 @@ class Compiler:
             self._leave_block(previous)
         # element or condition need statements: an explicit loop appending to the result
         result = self.temp()
-        append = py.Expr(py.Call(py.Attribute(_name(result), "append", py.Load()),
+        append = py.Expr(py.Call(py.Attribute(_name(result), "append", _LOAD),
                                  [element], []))
         body = estmts + [append]
         if test is not None:
             body = cstmts + [py.If(test, body, [])]
         loop = self.at(py.For(_store(var), it, body, []), node)
-        return stmts + [_assign(result, _call("_zx_List", py.List([], py.Load()))), loop], \
+        return stmts + [_assign(result, _call("_zx_List", py.List([], _LOAD))), loop], \
             _name(result)
 
     # ---- try / rescue ------------------------------------------------------------------------
@@ -1281,7 +1356,7 @@ class Compiler:
                                     py.Compare(length, [py.GtE() if pattern.rest else py.Eq()],
                                                [_const(n)])]
             for i, item in enumerate(pattern.items):
-                element = py.Subscript(subject, _const(i), py.Load())
+                element = py.Subscript(subject, _const(i), _LOAD)
                 istmts, itest = self._sub_pattern(item, element)
                 tests.append(itest)
             if pattern.rest and pattern.rest != "_":
@@ -1293,7 +1368,7 @@ class Compiler:
             tests = [py.Compare(_call("_zx_type", subject), [py.Is()], [_name("_zx_dict")])]
             for key, sub in pattern.entries:
                 tests.append(py.Compare(_const(key), [py.In()], [subject]))
-                element = py.Subscript(subject, _const(key), py.Load())
+                element = py.Subscript(subject, _const(key), _LOAD)
                 _, stest = self._sub_pattern(sub, element)
                 tests.append(stest)
             return [], _all(tests)
@@ -1315,4 +1390,5 @@ class Compiler:
 
 def compile_program(program: A.Program, state: CompilerState,
                     filename: str | None = None) -> CompiledProgram:
-    return Compiler(state, filename).compile_program(program)
+    with collection_paused():
+        return Compiler(state, filename).compile_program(program)

@@ -39,6 +39,8 @@ from typing import Any
 import greenlet
 
 _UNSET = object()
+#: longest uninterrupted wait of a thread for a Waiter, in seconds
+_INTERRUPTIBLE_SLICE = 0.2
 _lock = threading.Lock()  # guards every Waiter's result and parks, and every park's `woken`
 _local = threading.local()
 
@@ -164,7 +166,23 @@ class Waiter:
             if self._done:
                 return self._result()
             self._add(park)
-        if not park.event.wait(timeout):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            # in slices: an exception raised into this thread (Ctrl-C in the REPL, through
+            # `deep.interrupt`) is only delivered between two waits
+            while True:
+                left = _INTERRUPTIBLE_SLICE if deadline is None else min(
+                    _INTERRUPTIBLE_SLICE, deadline - time.monotonic())
+                arrived = park.event.wait(max(left, 0.0))
+                if arrived or (deadline is not None and time.monotonic() >= deadline):
+                    break
+        except BaseException:  # interrupted: nobody will wait on this park any more
+            with _lock:
+                if not park.woken:
+                    park.woken = True
+                    self._remove(park)
+            raise
+        if not arrived:
             with _lock:
                 if not park.woken:
                     park.woken = True
@@ -331,8 +349,8 @@ class Scheduler:
             return
         while timers and timers[0][3]:
             heapq.heappop(timers)
-        delay = max(0.0, timers[0][0] - time.monotonic()) if timers else None
-        self._signal.wait(delay)
+        delay = max(0.0, timers[0][0] - time.monotonic()) if timers else _INTERRUPTIBLE_SLICE
+        self._signal.wait(min(delay, _INTERRUPTIBLE_SLICE))  # sliced: see `_wait_thread`
         self._signal.clear()  # before draining the inbox: a later delivery sets it again
 
 

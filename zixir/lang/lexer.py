@@ -19,6 +19,7 @@ resumes the string.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import ZixirSyntaxError
@@ -36,6 +37,14 @@ OPERATORS = sorted(
     reverse=True,
 )
 _OPERATOR_STARTS = frozenset(op[0] for op in OPERATORS)
+# The common tokens, matched in one step each (the character-by-character paths below handle
+# the rest: numbers, strings, non-ASCII names, braces inside an interpolation, errors).
+# `\w` is exactly `_is_ident_part` (`_` or `str.isalnum`); alternatives are tried in order,
+# so the longest operator wins as in `_token`.
+_ASCII_NAME = re.compile(r"[A-Za-z_]\w*")
+_OPERATOR = re.compile("|".join(re.escape(op) for op in OPERATORS))
+_BLANKS = re.compile(r"[ \t\r\f\ufeff]+")
+_PLAIN_STRING_TEXT = re.compile(r'[^"#\\\n]+')
 
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "#": "#"}
 
@@ -118,42 +127,72 @@ class Lexer:
 
     def tokens(self) -> list[Token]:
         out: list[Token] = []
+        append = out.append
         src = self.src
         n = len(src)
         newline = True  # start of input counts as a fresh line
+        name_match, operator_match, blanks_match = (
+            _ASCII_NAME.match, _OPERATOR.match, _BLANKS.match)
+        keywords, operator_starts = KEYWORDS, _OPERATOR_STARTS
+        # position kept in locals here, written back to self around the other paths
+        pos, line, col = self.pos, self.line, self.col
         while True:
-            # whitespace and comments
-            while self.pos < n:
-                ch = src[self.pos]
+            # whitespace and comments (none of these steps crosses a newline but the first)
+            while pos < n:
+                ch = src[pos]
                 if ch == "\n":
                     newline = True
-                    self._advance()
+                    pos += 1
+                    line += 1
+                    col = 1
                 elif ch in " \t\r\f\ufeff":
-                    self._advance()
-                elif ch == "#" or src.startswith("//", self.pos):
-                    start, line, column = self.pos, self.line, self.col
-                    while self.pos < n and src[self.pos] != "\n":
-                        self.pos += 1
-                        self.col += 1
+                    end = blanks_match(src, pos).end()
+                    col += end - pos
+                    pos = end
+                elif ch == "#" or src.startswith("//", pos):
+                    end = src.find("\n", pos)
+                    if end == -1:
+                        end = n
                     if self.comments is not None:
-                        self.comments.append(Comment(src[start:self.pos].rstrip(), line, column,
+                        self.comments.append(Comment(src[pos:end].rstrip(), line, col,
                                                      own_line=newline))
+                    col += end - pos
+                    pos = end
                 else:
                     break
-            if self.pos >= n:
+            if pos >= n:
+                self.pos, self.line, self.col = pos, line, col
                 if self._interpolations:
-                    _, line, column = self._interpolations[-1]
-                    err = self.error("Unterminated string interpolation: expected '}'", line,
-                                     column)
+                    _, at_line, at_column = self._interpolations[-1]
+                    err = self.error("Unterminated string interpolation: expected '}'", at_line,
+                                     at_column)
                     err.incomplete = True
                     raise err
-                out.append(Token("eof", "", None, self.line, self.col, self.line, self.col,
-                                 newline_before=newline))
+                append(Token("eof", "", None, line, col, line, col, newline_before=newline))
                 return out
-            tok = self._token()
-            tok.newline_before = newline
+            m = name_match(src, pos)
+            if m is not None:
+                text = m.group()
+                end = m.end()
+                end_col = col + end - pos
+                append(Token("keyword" if text in keywords else "ident", text, text, line, col,
+                             line, end_col, newline))
+                pos, col = end, end_col
+            elif (ch := src[pos]) in operator_starts and not (
+                    self._interpolations and ch in "{}") and (
+                    m := operator_match(src, pos)) is not None:
+                text = m.group()
+                end = m.end()
+                end_col = col + end - pos
+                append(Token("op", text, text, line, col, line, end_col, newline))
+                pos, col = end, end_col
+            else:
+                self.pos, self.line, self.col = pos, line, col
+                tok = self._token()
+                tok.newline_before = newline
+                append(tok)
+                pos, line, col = self.pos, self.line, self.col
             newline = False
-            out.append(tok)
 
     def _token(self) -> Token:
         src = self.src
@@ -273,8 +312,18 @@ class Lexer:
                     shown = nxt if nxt.isprintable() else repr(nxt)[1:-1]
                     raise self.error(f"Invalid escape sequence '\\{shown}'", esc_line, esc_col)
                 continue
-            parts.append(ch)
-            self._advance()
+            if ch == "\n":
+                parts.append(ch)
+                self._advance()
+                continue
+            plain = _PLAIN_STRING_TEXT.match(src, self.pos)
+            if plain is None:  # a `#` that does not open an interpolation
+                parts.append(ch)
+                self._advance()
+                continue
+            parts.append(plain.group())
+            self.col += plain.end() - self.pos
+            self.pos = plain.end()
         value = "".join(parts)
         return Token(kind, value, value, line, col, self.line, self.col)
 

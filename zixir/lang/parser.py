@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from . import ast as A
 from .builtins import AGENT_MEMBERS, WORKFLOW_MEMBERS
+from .collection import collection_paused
 from .errors import ZixirSyntaxError
 from .lexer import Token, tokenize
 
@@ -25,6 +26,15 @@ ASSIGN_OPS = ("=", "+=", "-=", "*=", "/=", "%=")
 CLOSERS = (")", "]", "}", ",")
 MEMORY_OPS = ("put", "get", "delete", "keys", "incr", "cas", "update")
 MAX_NESTING = 400
+
+#: binary operator -> (precedence level, loosest 0, node class, operator the node records)
+_BINARY_LEVELS: dict[str, tuple[int, type, str]] = {}
+for _level, (_ops, _cls) in enumerate([
+        (("or", "||"), A.Logical), (("and", "&&"), A.Logical), (COMPARISON_OPS, A.Binary),
+        (("..",), A.Binary), (("+", "-"), A.Binary), (("*", "/", "%"), A.Binary)]):
+    for _op in _ops:
+        _BINARY_LEVELS[_op] = (_level, _cls, {"||": "or", "&&": "and"}.get(_op, _op))
+_OPERATOR_KINDS = ("op", "keyword")
 
 
 class Parser:
@@ -64,6 +74,8 @@ class Parser:
         return first
 
     def peek(self, offset: int = 0) -> Token:
+        if not offset:  # `advance` never moves past the final `eof`
+            return self.toks[self.i]
         idx = min(self.i + offset, len(self.toks) - 1)
         return self.toks[idx]
 
@@ -121,12 +133,13 @@ class Parser:
         raise self.error(f"Expected identifier after '{after}'{found}", tok)
 
     def node(self, cls, start: Token, *args, **kw):
-        end = self.prev
+        end = self.toks[self.i - 1] if self.i > 0 else self.toks[0]  # self.prev
         n = cls(*args, **kw)
-        n.line, n.column = start.line, start.column
-        n.end_line, n.end_column = end.end_line, end.end_column
-        if (n.end_line, n.end_column) < (n.line, n.column):
-            n.end_line, n.end_column = n.line, n.column
+        line, column = start.line, start.column
+        end_line, end_column = end.end_line, end.end_column
+        if end_line < line or (end_line == line and end_column < column):
+            end_line, end_column = line, column
+        n.line, n.column, n.end_line, n.end_column = line, column, end_line, end_column
         return n
 
     @staticmethod
@@ -454,39 +467,43 @@ class Parser:
         result.line, result.column = value.line, value.column
         return result
 
-    def _binary_level(self, ops: tuple[str, ...], next_level, cls=A.Binary, rename=None):
-        left = next_level()
+    def _binary(self, min_level: int) -> A.Expr:
+        """Left-associative binary operators of level `min_level` or tighter, by precedence
+        climbing (one loop for the six levels of `_BINARY_LEVELS` instead of a call per level
+        per operand); a newline before the operator ends the expression where it ends
+        statements."""
+        left = self.unary()
+        toks, levels = self.toks, _BINARY_LEVELS
         while True:
-            tok = self.peek()
-            is_op = (tok.kind == "op" and tok.text in ops) or (
-                tok.kind == "keyword" and tok.text in ops)
-            if not is_op or self.breaks_line(tok):
+            tok = toks[self.i]
+            entry = levels.get(tok.text) if tok.kind in _OPERATOR_KINDS else None
+            if entry is None or entry[0] < min_level or (tok.newline_before and self._nl[-1]):
                 return left
-            self.advance()
-            right = next_level()
-            op = rename.get(tok.text, tok.text) if rename else tok.text
+            level, cls, op = entry
+            self.i += 1
+            right = self._binary(level + 1)
             node = cls(op, left, right)
             node.line, node.column = left.line, left.column
             node.end_line, node.end_column = right.end_line, right.end_column
             left = node
 
     def logical_or(self) -> A.Expr:
-        return self._binary_level(("or", "||"), self.logical_and, A.Logical, {"||": "or"})
+        return self._binary(0)
 
     def logical_and(self) -> A.Expr:
-        return self._binary_level(("and", "&&"), self.comparison, A.Logical, {"&&": "and"})
+        return self._binary(1)
 
     def comparison(self) -> A.Expr:
-        return self._binary_level(COMPARISON_OPS, self.range_expr)
+        return self._binary(2)
 
     def range_expr(self) -> A.Expr:
-        return self._binary_level(("..",), self.additive)
+        return self._binary(3)
 
     def additive(self) -> A.Expr:
-        return self._binary_level(("+", "-"), self.multiplicative)
+        return self._binary(4)
 
     def multiplicative(self) -> A.Expr:
-        return self._binary_level(("*", "/", "%"), self.unary)
+        return self._binary(5)
 
     def power(self) -> A.Expr:
         """`a ** b`: binds tighter than unary minus on its left (`-2 ** 2` is -4) and is
@@ -529,12 +546,16 @@ class Parser:
 
     def postfix(self) -> A.Expr:
         expr = self.primary()
+        toks = self.toks
         while True:
-            tok = self.peek()
-            if tok.is_op("(") and not self.breaks_line(tok):
+            tok = toks[self.i]
+            if tok.kind != "op":
+                return expr
+            text = tok.text
+            if text == "(" and not self.breaks_line(tok):
                 args = self.arguments()
                 expr = self._postfix_node(A.Call(expr, args), expr)
-            elif tok.is_op("[") and not self.breaks_line(tok):
+            elif text == "[" and not self.breaks_line(tok):
                 self.advance()
                 self._nl.append(False)
                 try:
@@ -543,7 +564,7 @@ class Parser:
                 finally:
                     self._nl.pop()
                 expr = self._postfix_node(A.Index(expr, index), expr)
-            elif tok.is_op("."):
+            elif text == ".":
                 self.advance()
                 name = self.peek()
                 if name.kind not in ("ident", "keyword"):
@@ -1052,8 +1073,9 @@ def parse(source: str, filename: str | None = None) -> A.Program:
     """Parse a whole program. Raises `ZixirSyntaxError`; never anything else."""
     if sys.getrecursionlimit() < 20_000:
         sys.setrecursionlimit(20_000)
-    parser = Parser(source, filename)
-    try:
-        return parser.parse_program()
-    except RecursionError:  # pragma: no cover - MAX_NESTING keeps well below the limit
-        raise parser.error("Program nested too deeply") from None
+    with collection_paused():
+        parser = Parser(source, filename)
+        try:
+            return parser.parse_program()
+        except RecursionError:  # pragma: no cover - MAX_NESTING keeps well below the limit
+            raise parser.error("Program nested too deeply") from None
