@@ -410,7 +410,9 @@ def test_integer_literal_forms(n, form):
     assert type(value) is int and value == n, text
 
 
-ESCAPE = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+# `#` escaped too: `#{` in a literal starts an interpolation
+ESCAPE = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0",
+          "#": "\\#"}
 
 
 @settings(max_examples=200, deadline=timedelta(seconds=5))
