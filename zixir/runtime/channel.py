@@ -130,6 +130,34 @@ class Connection:
         except p.FrameError as e:
             kind = "oversized" if "exceeds the frame limit" in str(e) else "bad_frame"
             return [self._close(ChannelClosed(kind, f"bad frame: {e}"))]
+        return self._events(messages)
+
+    def receive_one(self, data: bytes, request_id: int | None = None) -> Any:
+        """`receive_data` for a one-at-a-time peer, which nearly always reads exactly one
+        whole frame: with `request_id`, that request's Response when `data` is its reply;
+        without, the Request when `data` is a request. Anything else: the list of events
+        `receive_data(data)` makes of it."""
+        if self.error is None and not self._decoder.pending_bytes:
+            obj = self.codec.decode_frame(data)
+            if obj is not None:
+                if len(obj) == 4:
+                    kind, mid, a, b = obj
+                    if request_id is None:
+                        if (kind == p.REQUEST and type(mid) is int and type(a) is str
+                                and type(b) is list):
+                            return p.Request(mid, a, b)
+                    elif (kind == p.RESPONSE and mid == request_id and type(mid) is int
+                          and (a is None or type(a) is dict) and mid in self._pending):
+                        self._pending.discard(mid)
+                        return p.Response(mid, a, b)
+                try:
+                    message = p.to_message(obj)
+                except p.FrameError as e:
+                    return [self._close(ChannelClosed("bad_frame", f"bad frame: {e}"))]
+                return self._events([message])
+        return self.receive_data(data)
+
+    def _events(self, messages: list) -> list:
         events: list = []
         for m in messages:
             if type(m) is p.Response:

@@ -77,6 +77,7 @@ from .spin import poll_briefly
 
 PAGE_FILE = "direct"
 _GEN = struct.Struct("=Q")
+_clock = time.perf_counter
 READ_SIZE = 1 << 16
 #: calls a thread makes on the routed path after the router had no idle worker to lend,
 #: before it asks again (asking costs a round trip to the router)
@@ -123,7 +124,7 @@ class Lease:
                  gen: int, owner: Any, slot: int) -> None:
         self.id, self.rfd, self.wfd = lease_id, rfd, wfd
         self.flag = _GEN.size + slot  # the page's byte for the worker's slot: in a call
-        self.counter = 0  # offset of the slot's counters (set by DirectCalls)
+        self.counter = 0  # the page word of the slot's first counter (set by DirectCalls)
         self.conn = Connection(codec)
         poller = select.poll()
         poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -167,7 +168,10 @@ class DirectCalls:
         self.spin = config.spin
         self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold))
         self.page = _map(page_path)
+        # the page as 8-byte words: the generation (0), each slot's counters
+        self._words = memoryview(self.page).cast("Q")
         self._gen = self._read_gen()
+        self._observe = runtime._stats.observe
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], bool] = {}
         self._leases: set[Lease] = set()
@@ -191,7 +195,8 @@ class DirectCalls:
         """The call's result, or NOT_DIRECT when it must take the routed path."""
         if self.disabled:
             return NOT_DIRECT
-        gen = _GEN.unpack_from(self.page)[0]
+        words = self._words
+        gen = words[0]
         if gen != self._gen:
             with self._lock:
                 if gen != self._gen:
@@ -202,10 +207,15 @@ class DirectCalls:
             route = self._route(module, function, gen)
         if not route:
             return NOT_DIRECT
-        lease = self._lease(gen)
+        lease = getattr(self._local, "lease", None)  # this thread's, locked for the call
+        if lease is None or not lease.lock.acquire(False):
+            lease = self._lease(gen)
+        elif lease.gen != gen or lease.rfd < 0:
+            lease.lock.release()
+            lease = self._lease(gen)
         if lease is None:
             return NOT_DIRECT
-        started = time.perf_counter()
+        started = _clock()
         page = self.page
         page[lease.flag] = 1
         counter = lease.counter
@@ -217,20 +227,26 @@ class DirectCalls:
             lost = True
             return NOT_DIRECT
         except BaseException as e:
-            counter += 8
+            counter += 1
             failure = e
             raise
         finally:
             if not lost:
-                _GEN.pack_into(page, counter, _GEN.unpack_from(page, counter)[0] + 1)
+                words[counter] += 1
             page[lease.flag] = 0
-            stale = lost or lease.rfd < 0 or lease.gen != _GEN.unpack_from(page)[0]
+            stale = lost or lease.rfd < 0 or lease.gen != words[0]
             lease.lock.release()
             if stale:
                 self._give_back(lease)
-            elapsed = time.perf_counter() - started
-            self.runtime._stats.observe("call_python", elapsed)
-            if not lost:
+            elapsed = _clock() - started
+            self._observe("call_python", elapsed)
+            if failure is None:
+                if not lost:
+                    records = self._records
+                    records.append((module, function, elapsed, None))
+                    if len(records) == FLUSH_AT:
+                        self.wake()  # the keeper sends them
+            else:
                 self._record(module, function, elapsed, failure)
         return result
 
@@ -320,26 +336,59 @@ class DirectCalls:
             return None
         lease = Lease(grant["id"], rfd, wfd, self.codec, grant.get("options") or {}, gen,
                       handle, grant["slot"])
-        lease.counter = _counters_at(self.config.workers) + 16 * grant["slot"]
+        lease.counter = (_counters_at(self.config.workers) + 16 * grant["slot"]) // 8
         with self._lock:
             self._leases.add(lease)
         return lease
 
     def _call(self, lease: Lease, module: str, function: str, args: Any,
               kwargs: dict | None) -> Any:
-        what = f"{module}.{function}"
+        """Send the call on the lent worker's pipes and wait for its reply (polling `spin`
+        s first, then blocking until the call timeout)."""
+        conn = lease.conn
         try:
-            request_id, frame = lease.conn.send_request(
+            request_id, frame = conn.send_request(
                 "call", [module, function, args, kwargs or {}, lease.options])
         except p.FrameTooLarge as e:
-            raise ProtocolError(f"the arguments of {what} are too large: {e}") from None
-        except p.UnencodableValue as e:
-            raise ZixirRuntimeError(f"cannot pass the arguments of {what} to Python: {e}") \
+            raise ProtocolError(f"the arguments of {module}.{function} are too large: {e}") \
                 from None
-        lease.options = {}
+        except p.UnencodableValue as e:
+            raise ZixirRuntimeError(
+                f"cannot pass the arguments of {module}.{function} to Python: {e}") from None
+        if lease.options:
+            lease.options = {}
+        poll = lease.poll
         timeout = self.config.call_timeout
         try:
-            reply = self._roundtrip(lease, request_id, frame, timeout)
+            if poll(0):  # end of file (or a stray frame) from an idle worker
+                raise _Lost()
+            try:
+                written = os.write(lease.wfd, frame)
+                if written < len(frame):
+                    write_all(lease.wfd, frame[written:])
+            except OSError:
+                raise _Failed("eof") from None
+            if self.spin:  # a quick reply comes before a sleeping CPU wakes up
+                poll_briefly(poll, self.spin)
+            rfd = lease.rfd
+            deadline = time.monotonic() + timeout
+            if not poll(timeout * 1000):
+                raise _Failed("timeout")
+            while True:
+                try:
+                    data = os.read(rfd, READ_SIZE)
+                except OSError:
+                    data = b""
+                got = conn.receive_one(data, request_id)
+                if type(got) is p.Response:
+                    reply = got
+                    break
+                reply = self._other_events(got, request_id)
+                if reply is not None:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not poll(remaining * 1000):
+                    raise _Failed("timeout")
         except _Failed as failure:
             self._failed(lease, failure.kind, module, function, timeout)  # raises
             raise
@@ -350,6 +399,7 @@ class DirectCalls:
             raise
         if reply.error is None:
             return reply.result
+        what = f"{module}.{function}"
         error = p.error_from_wire(reply.error, context=what)
         self.runtime._stats.count(f"errors.{reply.error.get('type')}")
         if isinstance(error, PythonError) and (error.exc_type == "MemoryError"
@@ -361,36 +411,20 @@ class DirectCalls:
                          raise_=False)
         raise error
 
-    def _roundtrip(self, lease: Lease, request_id: int, frame: bytes,
-                   timeout: float) -> p.Response:
-        if lease.poll(0):  # end of file (or a stray frame) from an idle worker
-            raise _Lost()
-        try:
-            write_all(lease.wfd, frame)
-        except OSError:
-            raise _Failed("eof") from None
-        if self.spin:  # a quick reply comes before a sleeping CPU wakes up
-            poll_briefly(lease.poll, self.spin)
-        deadline = time.monotonic() + timeout
-        poll, rfd, receive = lease.poll, lease.rfd, lease.conn.receive_data
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not poll(remaining * 1000):
-                raise _Failed("timeout")
-            try:
-                data = os.read(rfd, READ_SIZE)
-            except OSError:
-                data = b""
-            for event in receive(data):
-                if type(event) is p.Response and event.id == request_id:
-                    return event
-                if type(event) is p.Notification and event.method == "async":
-                    # the function returns awaitables: from now on it is routed, where
-                    # calls share a worker (the router bumps the generation)
-                    self.runtime._request("direct_async", [event.params])
-                if type(event) is Closed:
-                    kind = event.error.kind
-                    raise _Failed("bad_frame" if kind in ("bad_frame", "oversized") else "eof")
+    def _other_events(self, events: list, request_id: int) -> p.Response | None:
+        """Events of a read that was not exactly the reply: the reply if among them, None
+        for a partial frame or a notification."""
+        for event in events:
+            if type(event) is p.Response and event.id == request_id:
+                return event
+            if type(event) is p.Notification and event.method == "async":
+                # the function returns awaitables: from now on it is routed, where
+                # calls share a worker (the router bumps the generation)
+                self.runtime._request("direct_async", [event.params])
+            if type(event) is Closed:
+                kind = event.error.kind
+                raise _Failed("bad_frame" if kind in ("bad_frame", "oversized") else "eof")
+        return None
 
     def _failed(self, lease: Lease, kind: str, module: str, function: str, timeout: float,
                 wire: dict | None = None, raise_: bool = True) -> None:
@@ -517,6 +551,7 @@ class DirectCalls:
 
     def close(self) -> None:
         self._closed = True
+        self.disabled = True  # calls from now on take the routed path (which refuses them)
         self.wake()
         if threading.current_thread() is not self._keeper:
             self._keeper.join(5.0)
@@ -532,7 +567,7 @@ class DirectCalls:
         try:
             self.page.close()
         except (BufferError, ValueError):
-            pass
+            pass  # `_words` holds it (a thread may still be in a call): unmapped when freed
 
 
 # ---- router side ------------------------------------------------------------------------------

@@ -253,10 +253,22 @@ class Codec:
 
     def encode_request(self, request_id: int, method: str, params: list) -> bytes:
         """`encode(Request(...))` without building the Request (the call path's encoder)."""
-        return self._frame(self._pack([REQUEST, request_id, method, params]))
+        return self._encode_shape([REQUEST, request_id, method, params])
 
     def encode_response(self, request_id: int, error: dict | None, result: Any) -> bytes:
-        return self._frame(self._pack([RESPONSE, request_id, error, result]))
+        return self._encode_shape([RESPONSE, request_id, error, result])
+
+    def _encode_shape(self, shape: list) -> bytes:
+        """`_frame(_pack(shape))` in one step (every call encodes two of these): a failure
+        is encoded again by `_pack`, which raises the typed error."""
+        try:
+            body = self._local.packer.pack(shape)
+        except Exception:
+            body = self._pack(shape)
+        size = len(body)
+        if size > self.max_frame:
+            raise FrameTooLarge(size, self.max_frame)
+        return _HEADER.pack(size) + body
 
     def _frame(self, body: bytes) -> bytes:
         if len(body) > self.max_frame:
@@ -299,6 +311,22 @@ class Codec:
             return self.import_function(int(fn_id), str(name))
         raise FrameError(f"unknown ext type {code}")
 
+    def decode_frame(self, data: bytes) -> list | None:
+        """The msgpack array of `data` when `data` is exactly one frame of under 64 KiB that
+        decodes (the one-at-a-time call path's usual case, without a FrameDecoder); None
+        when it is not one whole frame (nothing was decoded) or does not decode (the
+        FrameDecoder then says why)."""
+        size = len(data) - 4
+        if (not 0 < size < 65536 or size > self.max_frame
+                or _HEADER.unpack_from(data)[0] != size):
+            return None
+        try:
+            obj = msgpack.unpackb(data[4:], ext_hook=self._ext_hook, raw=False,
+                                  strict_map_key=False)
+        except Exception:
+            return None
+        return obj if type(obj) is list and obj else None
+
     def decode_body(self, body: bytes | memoryview) -> Message:
         try:
             obj = msgpack.unpackb(body, ext_hook=self._ext_hook, raw=False,
@@ -307,7 +335,7 @@ class Codec:
             raise
         except Exception as e:  # msgpack raises several types for garbage
             raise FrameError(f"undecodable frame: {type(e).__name__}: {e}") from None
-        return _to_message(obj)
+        return to_message(obj)
 
 
 def _unpack_plain(data: bytes) -> Any:
@@ -317,7 +345,8 @@ def _unpack_plain(data: bytes) -> Any:
         raise FrameError(f"undecodable ext header: {e}") from None
 
 
-def _to_message(obj: Any) -> Message:
+def to_message(obj: Any) -> Message:
+    """The message a decoded msgpack-RPC array stands for; FrameError if it is none."""
     if not isinstance(obj, list) or not obj or not isinstance(obj[0], int):
         raise FrameError("a frame must be a msgpack-RPC array")
     kind = obj[0]
