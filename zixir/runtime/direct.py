@@ -239,13 +239,14 @@ class DirectCalls:
             if stale:
                 self._give_back(lease)
             elapsed = _clock() - started
-            self._observe("call_python", elapsed)
             if failure is None:
-                if not lost:
+                if not lost:  # the host's stats and the router learn of it in `flush`
                     records = self._records
                     records.append((module, function, elapsed, None))
                     if len(records) == FLUSH_AT:
                         self.wake()  # the keeper sends them
+                else:
+                    self._observe("call_python", elapsed)
             else:
                 self._record(module, function, elapsed, failure)
         return result
@@ -255,6 +256,7 @@ class DirectCalls:
         wire = None
         if failure is not None:
             if not isinstance(failure, ZixirError):
+                self._observe("call_python", seconds)
                 return  # KeyboardInterrupt: the routed path records no outcome either
             wire = p.error_to_wire(failure)
         records = self._records
@@ -263,19 +265,35 @@ class DirectCalls:
             self.wake()  # the keeper sends them
 
     def flush(self) -> None:
-        """Send the router the direct calls' outcomes (for its metrics and module counters)."""
+        """Add the direct calls to the host's stats and send the router their outcomes (for
+        its metrics and module counters): [module, function, [seconds...], error on the wire
+        or None], the calls that returned a value grouped by function."""
         records = self._records
-        batch = []
+        seconds: list[float] = []
+        groups: dict[tuple[str, str], list[float]] = {}
+        failed = []
         while records:
             try:
-                batch.append(records.popleft())
+                module, function, elapsed, wire = records.popleft()
             except IndexError:
                 break
-        if batch:
-            try:
-                self.runtime._request("direct_record", [batch])
-            except Exception:
-                pass  # the router is gone: its metrics went with it
+            seconds.append(elapsed)
+            if wire is None:
+                group = groups.get((module, function))
+                if group is None:
+                    group = groups[(module, function)] = []
+                group.append(elapsed)
+            else:
+                failed.append([module, function, [elapsed], wire])
+        if not seconds:
+            return
+        self.runtime._stats.observe_many("call_python", seconds)
+        batch = [[module, function, group, None]
+                 for (module, function), group in groups.items()] + failed
+        try:
+            self.runtime._request("direct_record", [batch])
+        except Exception:
+            pass  # the router is gone: its metrics went with it
 
     def _route(self, module: str, function: str, gen: int) -> bool:
         route = bool(self.runtime._request("direct_route", [module, function]))
@@ -763,8 +781,8 @@ class Lender:
 
         for module, function, seconds, wire in batch:
             error = p.error_from_wire(wire, context=f"{module}.{function}") if wire else None
-            metrics.call_finished(module, function, seconds, error)
-            modules.add(module, seconds, error is not None)
+            metrics.calls_finished(module, function, seconds, error)
+            modules.add_many(module, len(seconds), sum(seconds), error is not None)
 
     def close(self) -> None:
         if self._control is not None:
