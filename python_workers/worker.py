@@ -184,7 +184,7 @@ class Worker:
                 _flush_stdio()
             self.arena.begin()
             try:
-                frame = self.codec.encode_response(request.id, error, result)
+                frame = self.codec.encode_shape([p.RESPONSE, request.id, error, result])
             except (p.UnencodableValue, p.FrameTooLarge):  # reply() says what is wrong
                 self.reply(request.id, error, result, f"{module}.{function}")
                 return

@@ -46,7 +46,7 @@ EXT_BIGINT = 3  # payload: signed big-endian two's complement bytes
 EXT_OPAQUE = 4  # payload: UTF-8 repr of a value that has no wire form (router -> host only)
 EXT_FUNCTION = 5  # payload: msgpack [id, name] of a Zixir function kept by the router
 
-_HEADER = struct.Struct(">I")
+_HEADER = HEADER = struct.Struct(">I")  # a frame's body length
 _DTYPE_RE = re.compile(r"^[<>|=]?[biufc][1-9][0-9]?$")
 
 
@@ -253,14 +253,15 @@ class Codec:
 
     def encode_request(self, request_id: int, method: str, params: list) -> bytes:
         """`encode(Request(...))` without building the Request (the call path's encoder)."""
-        return self._encode_shape([REQUEST, request_id, method, params])
+        return self.encode_shape([REQUEST, request_id, method, params])
 
     def encode_response(self, request_id: int, error: dict | None, result: Any) -> bytes:
-        return self._encode_shape([RESPONSE, request_id, error, result])
+        return self.encode_shape([RESPONSE, request_id, error, result])
 
-    def _encode_shape(self, shape: list) -> bytes:
-        """`_frame(_pack(shape))` in one step (every call encodes two of these): a failure
-        is encoded again by `_pack`, which raises the typed error."""
+    def encode_shape(self, shape: list) -> bytes:
+        """The frame of a message array (`[kind, ...]`): `_frame(_pack(shape))` in one step
+        (every call encodes two); a failure is encoded again by `_pack`, which raises the
+        typed error."""
         try:
             body = self._local.packer.pack(shape)
         except Exception:
@@ -310,22 +311,6 @@ class Codec:
                 return Opaque(f"<fn {name}>")
             return self.import_function(int(fn_id), str(name))
         raise FrameError(f"unknown ext type {code}")
-
-    def decode_frame(self, data: bytes) -> list | None:
-        """The msgpack array of `data` when `data` is exactly one frame of under 64 KiB that
-        decodes (the one-at-a-time call path's usual case, without a FrameDecoder); None
-        when it is not one whole frame (nothing was decoded) or does not decode (the
-        FrameDecoder then says why)."""
-        size = len(data) - 4
-        if (not 0 < size < 65536 or size > self.max_frame
-                or _HEADER.unpack_from(data)[0] != size):
-            return None
-        try:
-            obj = msgpack.unpackb(data[4:], ext_hook=self._ext_hook, raw=False,
-                                  strict_map_key=False)
-        except Exception:
-            return None
-        return obj if type(obj) is list and obj else None
 
     def decode_body(self, body: bytes | memoryview) -> Message:
         try:
