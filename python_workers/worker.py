@@ -41,7 +41,7 @@ from zixir.runtime.channel import Closed, Connection, write_all
 from zixir.runtime.confine import CpuLimit, confine_worker, cpu_budget
 from zixir.runtime.policy import CallPolicy
 from zixir.runtime.shm import ShmArena, ShmArrays
-from zixir.runtime.spin import poll_briefly
+from zixir.runtime.spin import Spin
 
 EXIT_BAD_FRAME = 65
 CONFIG_ENV = "ZIXIR_WORKER_CONFIG"
@@ -123,10 +123,11 @@ class Worker:
         read, in_fd, receive, handle = os.read, self.in_fd, self.conn.receive_one, self.handle
         poll = select.poll()
         poll.register(in_fd, select.POLLIN | select.POLLHUP)
-        spin = self.spin  # poll briefly before blocking: the next request often comes soon
+        # poll briefly before blocking: the next request often comes soon
+        spin = Spin(self.spin).wait if self.spin else None
         while True:
-            if spin:
-                poll_briefly(poll.poll, spin)  # yields the CPU to whoever needs it
+            if spin is not None:
+                spin(poll.poll)  # yields the CPU to whoever needs it
             try:
                 data = read(in_fd, READ_SIZE)
             except InterruptedError:  # pragma: no cover

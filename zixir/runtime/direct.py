@@ -73,7 +73,7 @@ from zixir.lang.errors import (
 from . import protocol as p
 from .channel import Closed, Connection, write_all
 from .shm import ShmArrays
-from .spin import poll_briefly
+from .spin import Spin
 
 PAGE_FILE = "direct"
 _GEN = struct.Struct("=Q")
@@ -118,10 +118,10 @@ class Lease:
     """A worker lent to one host thread: its pipes, opened in the host."""
 
     __slots__ = ("id", "rfd", "wfd", "conn", "poll", "options", "gen", "owner", "thread",
-                 "lock", "flag", "counter", "__weakref__")
+                 "lock", "flag", "counter", "spin", "__weakref__")
 
     def __init__(self, lease_id: int, rfd: int, wfd: int, codec: p.Codec, options: dict,
-                 gen: int, owner: Any, slot: int) -> None:
+                 gen: int, owner: Any, slot: int, spin: float = 0.0) -> None:
         self.id, self.rfd, self.wfd = lease_id, rfd, wfd
         self.flag = _GEN.size + slot  # the page's byte for the worker's slot: in a call
         self.counter = 0  # the page word of the slot's first counter (set by DirectCalls)
@@ -134,6 +134,7 @@ class Lease:
         self.owner = owner  # the router's process handle
         self.thread = weakref.ref(threading.current_thread())
         self.lock = threading.Lock()  # held for a call, and by the keeper to give it back
+        self.spin = Spin(spin).wait if spin else None  # polls for the reply before blocking
 
     def close(self) -> None:
         for fd in (self.rfd, self.wfd):
@@ -353,7 +354,7 @@ class DirectCalls:
             self._local.refused = REFUSED_BACKOFF
             return None
         lease = Lease(grant["id"], rfd, wfd, self.codec, grant.get("options") or {}, gen,
-                      handle, grant["slot"])
+                      handle, grant["slot"], self.spin)
         lease.counter = (_counters_at(self.config.workers) + 16 * grant["slot"]) // 8
         with self._lock:
             self._leases.add(lease)
@@ -386,8 +387,8 @@ class DirectCalls:
                     write_all(lease.wfd, frame[written:])
             except OSError:
                 raise _Failed("eof") from None
-            if self.spin:  # a quick reply comes before a sleeping CPU wakes up
-                poll_briefly(poll, self.spin)
+            if lease.spin is not None:  # a quick reply comes before a sleeping CPU wakes
+                lease.spin(poll)
             rfd = lease.rfd
             # a clock read costs a system call on some virtual machines: the first wait
             # takes the whole timeout, the rest count from `started`
