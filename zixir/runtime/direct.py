@@ -83,6 +83,9 @@ READ_SIZE = 1 << 16
 #: before it asks again (asking costs a round trip to the router)
 REFUSED_BACKOFF = 64
 NOT_DIRECT = object()  # DirectCalls.call: take the routed path
+#: seconds a thread without a lease waits for its turn on another thread's lease before
+#: it takes the routed path
+SHARE_WAIT = 0.05
 #: direct calls whose outcomes the host keeps before the keeper sends them to the router
 #: (it also sends them every second, and `Runtime.stats`/`metrics` first)
 FLUSH_AT = 1000
@@ -118,7 +121,7 @@ class Lease:
     """A worker lent to one host thread: its pipes, opened in the host."""
 
     __slots__ = ("id", "rfd", "wfd", "conn", "poll", "options", "gen", "owner", "thread",
-                 "lock", "flag", "counter", "spin", "__weakref__")
+                 "lock", "flag", "counter", "spin", "user", "__weakref__")
 
     def __init__(self, lease_id: int, rfd: int, wfd: int, codec: p.Codec, options: dict,
                  gen: int, owner: Any, slot: int, spin: float = 0.0) -> None:
@@ -134,6 +137,8 @@ class Lease:
         self.owner = owner  # the router's process handle
         self.thread = weakref.ref(threading.current_thread())
         self.lock = threading.Lock()  # held for a call, and by the keeper to give it back
+        # the thread calling on it when that is not `thread` (a lease handed over), else None
+        self.user: int | None = None
         self.spin = Spin(spin).wait if spin else None  # polls for the reply before blocking
 
     def close(self) -> None:
@@ -159,6 +164,19 @@ class _Failed(Exception):
         self.kind = kind
 
 
+class _Waiter:
+    """A thread waiting for a lease another thread calls on (more threads than lent
+    workers): the thread ending its call hands the lease over, still locked."""
+
+    __slots__ = ("ident", "ready", "lease")
+
+    def __init__(self) -> None:
+        self.ident = threading.get_ident()
+        self.ready = threading.Lock()
+        self.ready.acquire()  # released when `lease` is set (or the wait is called off)
+        self.lease: Lease | None = None
+
+
 class DirectCalls:
     """The host's side of the direct path, one per Runtime."""
 
@@ -176,6 +194,7 @@ class DirectCalls:
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], bool] = {}
         self._leases: set[Lease] = set()
+        self._waiters: collections.deque[_Waiter] = collections.deque()  # first come, first
         self._local = threading.local()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         # (module, function, seconds, error on the wire or None) of each direct call, until
@@ -236,7 +255,11 @@ class DirectCalls:
                 words[counter] += 1
             page[lease.flag] = 0
             stale = lost or lease.rfd < 0 or lease.gen != words[0]
-            lease.lock.release()
+            if self._waiters and not stale:
+                self._hand_over(lease)  # another thread's turn: it gets the lease locked
+            else:
+                lease.user = None
+                lease.lock.release()
             if stale:
                 self._give_back(lease)
             elapsed = _clock() - started
@@ -304,12 +327,16 @@ class DirectCalls:
         return route
 
     def _lease(self, gen: int) -> Lease | None:
-        """This thread's lease, locked for one call; None: take the routed path."""
+        """This thread's lease, locked for one call, or another thread's when the router
+        has no worker to lend (more threads than workers); None: take the routed path."""
         local = self._local
         lease: Lease | None = getattr(local, "lease", None)
         if lease is not None:
             if not lease.lock.acquire(blocking=False):
-                return None  # a call of this thread is in flight (a signal handler's)
+                user = lease.user
+                if user is None or user == threading.get_ident():
+                    return None  # a call of this thread is in flight (a signal handler's)
+                return self._share(gen)  # handed to another thread: wait for a turn
             if lease.gen == gen and lease.rfd >= 0:
                 return lease
             lease.lock.release()
@@ -318,7 +345,7 @@ class DirectCalls:
         refused = getattr(local, "refused", 0)
         if refused:
             local.refused = refused - 1
-            return None
+            return self._share(gen)
         try:
             _client, handle = self.runtime._current_router(0.0)
         except Exception:
@@ -326,13 +353,62 @@ class DirectCalls:
         grant = self.runtime._request("direct_lease", [])
         if grant is None:
             local.refused = REFUSED_BACKOFF
-            return None
+            return self._share(gen)
         lease = self._open(grant, gen, handle)
         if lease is None:
             return None
         lease.lock.acquire()
         local.lease = lease
         return lease
+
+    def _share(self, gen: int) -> Lease | None:
+        """A lease of another thread for one call: a free one, or the next one whose call
+        ends (threads take turns, first come first served); None when there is none, the
+        leases went stale, or no turn came within SHARE_WAIT (the routed path then queues
+        the call as it queues every call)."""
+        me = threading.get_ident()
+        with self._lock:
+            if not self._leases or self._closed:
+                return None
+            for lease in self._leases:
+                if lease.gen == gen and lease.rfd >= 0 and lease.lock.acquire(False):
+                    lease.user = me
+                    return lease
+            waiter = _Waiter()
+            self._waiters.append(waiter)
+        waiter.ready.acquire(timeout=SHARE_WAIT)
+        with self._lock:
+            try:
+                self._waiters.remove(waiter)
+            except ValueError:
+                pass  # handed a lease, or called off
+            lease = waiter.lease
+        if lease is not None and (lease.gen != self._words[0] or lease.rfd < 0):
+            lease.user = None
+            lease.lock.release()  # stale since: the keeper gives it back
+            self.wake()
+            return None
+        return lease
+
+    def _hand_over(self, lease: Lease) -> None:
+        """End of a call with threads waiting: the first gets `lease`, still locked."""
+        with self._lock:
+            waiter = self._waiters.popleft() if self._waiters else None
+            if waiter is not None:
+                lease.user = waiter.ident
+                waiter.lease = lease
+        if waiter is None:
+            lease.user = None
+            lease.lock.release()
+        else:
+            waiter.ready.release()
+
+    def _call_off_waits(self) -> None:
+        """The leases went stale: waiting threads take the routed path."""
+        with self._lock:
+            waiters, self._waiters = list(self._waiters), collections.deque()
+        for waiter in waiters:
+            waiter.ready.release()
 
     def _open(self, grant: dict, gen: int, handle: Any) -> Lease | None:
         """Open the lent worker's pipes through /proc (the router's fds), checking they are
@@ -548,6 +624,8 @@ class DirectCalls:
             self.flush()
 
     def _sweep(self) -> None:
+        if self._waiters and self._gen != self._read_gen():
+            self._call_off_waits()
         for _ in range(1000):  # a lease in a call is given back by its thread at the end
             gen = self._read_gen()
             with self._lock:
@@ -559,7 +637,7 @@ class DirectCalls:
                 if lease.gen == gen and not ended:
                     continue
                 if not lease.lock.acquire(blocking=False):
-                    busy = True
+                    busy = busy or lease.gen != gen  # threads that take turns keep it
                     continue
                 try:
                     self._give_back(lease)
