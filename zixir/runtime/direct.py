@@ -16,6 +16,7 @@ worker, timeouts, what a crash means).
                                                   busy for the pool and a crash is blamed
                                                   on its calls; its pipes' numbers, inodes
         open /proc/<router>/fd/<n>, check inodes
+        none to lend: a turn on another thread's lease (below), else the routed path
       request -------------------------------------------------------------------->  call
       a notification "async" [m, f] --direct_async-> the pool shares workers for it; not
                                                   eligible from now on (new generation)
@@ -33,17 +34,33 @@ worker, timeouts, what a crash means).
     is not in a call (direct_return); a thread in a call gives its lease back when the call
     ends. A lease whose thread ended is given back the same way.
 
+    More threads than workers: a thread the router has no worker for takes a free lease of
+    another thread, or queues (`_Waiter`, first come first served) for the next lease whose
+    call ends; the thread ending that call hands the lease over still locked, and its own
+    next call queues in turn. A wait longer than SHARE_WAIT, or leases gone stale (the
+    keeper calls the waits off), sends the call the routed way.
+
+The call path is written for a cold CPU: between two calls the caches are someone else's, so
+every function, attribute and system call on it costs several times its warm price (on some
+virtual machines even a clock read is a system call). The host reads the clock twice a call
+(its latency), writes the outcome into a deque that the keeper groups by function before
+the router gets it, and encodes and decodes the one frame each way without a FrameDecoder
+(`Connection.receive_one`).
+
 A call on the direct path is exactly a routed call whose admission was a no-op: a clean
 breaker admits every call and ignores successes, so only faults need the router, and the
 router learns about them before the caller sees its error. The router counts direct calls
 (calls.ok / calls.error, from per-slot counters in the page) at once; their outcomes reach
 its call metrics and per-module counters within a second (the keeper sends them; `stats()`
-and `metrics()` send them first). Not in the router: each direct call's latency (the host's
-stats have it), and recycling by call count (recycling makes a call ineligible).
+and `metrics()` send them first), as do the host's latency stats. Not in the router: each
+direct call's latency (the host's stats have it), and recycling by call count (recycling
+makes a call ineligible).
 
-Shared state: host routes and the lease registry belong to `DirectCalls._lock`; a lease
-belongs to whichever thread holds its `lock` (its owner for a call, the keeper to give it
-back). Router side: lent workers belong to `Lender._lock`; the pool's records to the pool.
+Shared state: host routes, the lease registry and the waiting queue belong to
+`DirectCalls._lock`; a lease belongs to whichever thread holds its `lock` (its owner or a
+thread taking a turn, for a call; the keeper to give it back); a thread ending its call reads
+the queue's length unlocked as a hint only (a waiter it missed gets the next turn, or goes
+the routed way after SHARE_WAIT). Router side: lent workers belong to `Lender._lock`; the pool's records to the pool.
 """
 
 from __future__ import annotations
