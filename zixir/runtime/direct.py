@@ -393,13 +393,20 @@ class DirectCalls:
                     return lease
             waiter = _Waiter()
             self._waiters.append(waiter)
-        waiter.ready.acquire(timeout=SHARE_WAIT)
-        with self._lock:
-            try:
-                self._waiters.remove(waiter)
-            except ValueError:
-                pass  # handed a lease, or called off
-            lease = waiter.lease
+        interrupted = True
+        try:
+            waiter.ready.acquire(timeout=SHARE_WAIT)
+            interrupted = False
+        finally:  # a KeyboardInterrupt too: a lease handed over meanwhile is passed on
+            with self._lock:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    pass  # handed a lease, or called off
+                lease = waiter.lease
+                waiter.lease = None
+            if lease is not None and interrupted:
+                self._hand_over(lease)
         if lease is not None and (lease.gen != self._words[0] or lease.rfd < 0):
             lease.user = None
             lease.lock.release()  # stale since: the keeper gives it back
