@@ -16,9 +16,10 @@ The usual read is exactly one request frame, decoded without a FrameDecoder
 (`Connection.receive_one`); a call without options (the usual one) runs without tracing or
 thread set-up. Replies of calls that run concurrently (tasks, threads) are written under a
 lock (taken once a module's threads or the event loop exist) and carry their large arrays in
-fresh shared-memory files; only the one-at-a-time path uses the reusable arena. The worker exits when its request pipe reaches EOF (the router is gone) or the
-router's frame is bad (exit code 65). Results that cannot be encoded, or are larger than the
-frame limit, become error replies naming the type or size; the worker stays healthy.
+fresh shared-memory files; only the one-at-a-time path uses the reusable arena. The worker
+exits when its request pipe reaches EOF (the router is gone) or the router's frame is bad
+(exit code 65). Results that cannot be encoded, or are larger than the frame limit, become
+error replies naming the type or size; the worker stays healthy.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ Shared state: host routes, the lease registry and the waiting queue belong to
 `DirectCalls._lock`; a lease belongs to whichever thread holds its `lock` (its owner or a
 thread taking a turn, for a call; the keeper to give it back); a thread ending its call reads
 the queue's length unlocked as a hint only (a waiter it missed gets the next turn, or goes
-the routed way after SHARE_WAIT). Router side: lent workers belong to `Lender._lock`; the pool's records to the pool.
+the routed way after SHARE_WAIT). Router side: lent workers belong to `Lender._lock`; the
+pool's records to the pool.
 """
 
 from __future__ import annotations
