@@ -159,6 +159,18 @@ while its polls come back empty, and threads without a lease taking turns on the
     throughput, 2 workers, calls/s, 1/2/4 threads: before 7,058 / 6,657 / 2,263 and
     5,059 / 5,942 / 2,289; after 6,447 / 9,398 / 6,856 and 3,982 / 7,425 / 5,102 (4 threads
     no longer fall back to the router; 2 workers on 2 busy cores bound it).
+Two more runs of each, later (load average 3.0-5.2), after turns of 8 calls on a shared lease:
+
+    no-op p50, median of 3 rounds (best)   before           after        CPU/call host/router/worker
+    direct, spin=30us                   137.0 (132.3)   98.9 (96.0)   before 77-99 / 6.0-6.9 / 72-84
+                                        175.6 (169.7)   85.3 (80.8)   after  54-63 / 0.6-1.0 / 41-48
+    direct, spin=0                      121.5 (118.7)   91.4 (79.4)   before 69-98 / 4.6-7.2 / 62-81
+                                        166.2 (147.8)   78.1 (75.3)   after  48-57 / 0.7-1.0 / 38-44
+    ProcessPoolExecutor                 506.0, 749.4   701.6, 533.5   436-591 / - / 115-166
+    direct vs ProcessPoolExecutor       3.7-4.5x        6.3-7.7x (median p50s; best rounds against
+                                                        best rounds 5.1-6.1x); target 8x MISSED
+    throughput, calls/s, 1/2/4 threads: before 4,446 / 6,012 / 2,229 and 5,794 / 5,072 / 1,848;
+    after 3,750 / 4,790 / 5,689 and 7,398 / 7,815 / 5,737.
 Where the remaining time goes (spin=0): a floor measured beside it, msgpack frames over two
 pipes with one Python function per side and the same poll/write/poll/read, costs host 18-22
 us, child 16-20 us, p50 30 us; the direct path costs ~30 us more in the host and ~20 us more
