@@ -140,6 +140,48 @@ links (lending pauses the link's reader):
     direct vs ProcessPoolExecutor           3.2x / 3.5x    4.8x / 5.2x     target 8x MISSED here
     throughput, 2 workers, 1/2/4 threads (calls/s): direct 5,967 / 8,834 / 1,608, routed
     1,863 / 2,288 / 1,916, ProcessPoolExecutor 1,101 / 1,599 / 1,626 (run 2).
+
+Measured 2026-12-05 (--quick --host-only, sections 1b/1c; the previous code and this one run
+alternately, two runs each, load average 4.4-5.1, no core free) after trimming the direct
+path's per-call work: one-frame encode/decode without a FrameDecoder on both ends, outcomes
+grouped per function before they reach the router, no clock read for the first wait, a worker
+that formats no names and makes no ABC check for a plain result, a spin that stops polling
+while its polls come back empty, and threads without a lease taking turns on the lent ones:
+
+    no-op p50, median of 3 rounds (best)   before           after        CPU/call host/router/worker
+    direct, spin=30us                   123.1 (121.7)   82.4 (80.2)   before 64-97 / 4.3-4.6 / 65-86
+                                        176.0 (127.9)  116.8 (98.6)   after  54-70 / 0.7-0.9 / 40-52
+    direct, spin=0                      109.5 (109.2)   78.6 (76.3)   before 64 / 4.4-4.7 / 53-59
+                                        116.6 (114.2)  103.3 (79.4)   after  49-58 / 0.7-0.9 / 38-46
+    ProcessPoolExecutor                 400.0, 420.2   426.2, 462.4   323-382 / - / 84-103
+    direct vs ProcessPoolExecutor       2.4-3.7x        4.0-5.4x (best rounds 4.5-5.6x); target 8x
+                                                        MISSED on this machine
+    throughput, 2 workers, calls/s, 1/2/4 threads: before 7,058 / 6,657 / 2,263 and
+    5,059 / 5,942 / 2,289; after 6,447 / 9,398 / 6,856 and 3,982 / 7,425 / 5,102 (4 threads
+    no longer fall back to the router; 2 workers on 2 busy cores bound it).
+Two more runs of each, later (load average 3.0-5.2), after turns of 8 calls on a shared lease:
+
+    no-op p50, median of 3 rounds (best)   before           after        CPU/call host/router/worker
+    direct, spin=30us                   137.0 (132.3)   98.9 (96.0)   before 77-99 / 6.0-6.9 / 72-84
+                                        175.6 (169.7)   85.3 (80.8)   after  54-63 / 0.6-1.0 / 41-48
+    direct, spin=0                      121.5 (118.7)   91.4 (79.4)   before 69-98 / 4.6-7.2 / 62-81
+                                        166.2 (147.8)   78.1 (75.3)   after  48-57 / 0.7-1.0 / 38-44
+    ProcessPoolExecutor                 506.0, 749.4   701.6, 533.5   436-591 / - / 115-166
+    direct vs ProcessPoolExecutor       3.7-4.5x        6.3-7.7x (median p50s; best rounds against
+                                                        best rounds 5.1-6.1x); target 8x MISSED
+    throughput, calls/s, 1/2/4 threads: before 4,446 / 6,012 / 2,229 and 5,794 / 5,072 / 1,848;
+    after 3,750 / 4,790 / 5,689 and 7,398 / 7,815 / 5,737.
+Where the remaining time goes (spin=0): a floor measured beside it, msgpack frames over two
+pipes with one Python function per side and the same poll/write/poll/read, costs host 18-22
+us, child 16-20 us, p50 30 us; the direct path costs ~30 us more in the host and ~20 us more
+in the worker. perf (cpu-clock) splits both sides alike: ~62% in the interpreter, ~21% kernel
+(wake-ups, context switches), ~9% libc, ~5% msgpack. Between two calls the caches belong to
+other processes, so the interpreter runs the same bytecode 2-3x slower than in a warm loop,
+and on this virtual machine a clock read is a system call (~0.7-1 us warm): the host makes
+six system calls a call (poll(0) for a worker that died idle, write, poll, read, two clock
+reads for the latency metrics), the worker three (read, write, the CPU-limit clock read).
+On a calm machine, where a polling peer finds the reply on another core, the direct path
+with spin=30us measured 36 us (best round, 13x ProcessPoolExecutor).
 """
 
 from __future__ import annotations

@@ -12,11 +12,14 @@
       notification "cancel" [id]: cancels that call's task (its reply: CancelledError)
 
 The channel is the same sans-IO `Connection` every link uses (`zixir/runtime/channel.py`).
-Replies of calls that run concurrently (tasks, threads) are written under a lock and carry
-their large arrays in fresh shared-memory files; only the one-at-a-time path uses the reusable
-arena. The worker exits when its request pipe reaches EOF (the router is gone) or the
-router's frame is bad (exit code 65). Results that cannot be encoded, or are larger than the
-frame limit, become error replies naming the type or size; the worker stays healthy.
+The usual read is exactly one request frame, decoded without a FrameDecoder
+(`Connection.receive_one`); a call without options (the usual one) runs without tracing or
+thread set-up. Replies of calls that run concurrently (tasks, threads) are written under a
+lock (taken once a module's threads or the event loop exist) and carry their large arrays in
+fresh shared-memory files; only the one-at-a-time path uses the reusable arena. The worker
+exits when its request pipe reaches EOF (the router is gone) or the router's frame is bad
+(exit code 65). Results that cannot be encoded, or are larger than the frame limit, become
+error replies naming the type or size; the worker stays healthy.
 """
 
 from __future__ import annotations
@@ -37,16 +40,19 @@ from typing import Any
 from zixir.lang.errors import PolicyDenied
 from zixir.observe import tracing
 from zixir.runtime import protocol as p
-from zixir.runtime.channel import Closed, Connection
+from zixir.runtime.channel import Closed, Connection, write_all
 from zixir.runtime.confine import CpuLimit, confine_worker, cpu_budget
 from zixir.runtime.policy import CallPolicy
 from zixir.runtime.shm import ShmArena, ShmArrays
-from zixir.runtime.spin import poll_briefly
+from zixir.runtime.spin import Spin
 
 EXIT_BAD_FRAME = 65
 CONFIG_ENV = "ZIXIR_WORKER_CONFIG"
 #: bytes per read of the request pipe (a larger read costs a large allocation every call)
 READ_SIZE = 1 << 16
+
+#: result types that are never awaitable (inspect.isawaitable costs an ABC check)
+_PLAIN = frozenset({int, float, str, bool, bytes, list, dict, tuple, type(None)})
 
 #: the Worker serving in this process (fault-injection tests reach its pipes through it)
 CURRENT: Worker | None = None
@@ -72,6 +78,7 @@ class Worker:
                                               int(config.get("shm_threshold", p.SHM_THRESHOLD))))
         self.conn = Connection(self.codec)
         self._write_lock = threading.Lock()
+        self._concurrent = False  # calls run on other threads too: replies take the lock
         self._loop: asyncio.AbstractEventLoop | None = None  # started by the first async call
         self._tasks: dict[int, asyncio.Task] = {}  # request id -> task (the loop's thread)
         self._pools: dict[str, ThreadPoolExecutor] = {}  # module -> its `threads` pool
@@ -88,10 +95,13 @@ class Worker:
         self.write(self.codec.encode(message))
 
     def write(self, data: bytes) -> None:
-        with self._write_lock:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.out_fd, view):]
+        if self._concurrent:
+            with self._write_lock:
+                write_all(self.out_fd, data)
+            return
+        written = os.write(self.out_fd, data)  # one call at a time: nobody else writes
+        if written < len(data):
+            write_all(self.out_fd, data[written:])
 
     def reply(self, request_id: int, error: dict | None, result: Any, what: str,
               shared: bool = False) -> None:
@@ -113,13 +123,14 @@ class Worker:
 
     def serve(self) -> None:
         self.write(self.conn.send_notification("ready", [os.getpid()]))
-        read, in_fd, receive, handle = os.read, self.in_fd, self.conn.receive_data, self.handle
+        read, in_fd, receive, handle = os.read, self.in_fd, self.conn.receive_one, self.handle
         poll = select.poll()
         poll.register(in_fd, select.POLLIN | select.POLLHUP)
-        spin = self.spin  # poll briefly before blocking: the next request often comes soon
+        # poll briefly before blocking: the next request often comes soon
+        spin = Spin(self.spin).wait if self.spin else None
         while True:
-            if spin:
-                poll_briefly(poll.poll, spin)  # yields the CPU to whoever needs it
+            if spin is not None:
+                spin(poll.poll)  # yields the CPU to whoever needs it
             try:
                 data = read(in_fd, READ_SIZE)
             except InterruptedError:  # pragma: no cover
@@ -127,6 +138,10 @@ class Worker:
             except OSError:
                 data = b""
             events = receive(data)
+            if type(events) is p.Request:  # the usual read: exactly one request
+                handle(events)
+                events = None  # the request's arguments die now, not at the next call
+                continue
             while events:
                 event = events.pop(0)
                 if type(event) is p.Request:
@@ -154,6 +169,31 @@ class Worker:
                        None, request.method)
             return
         module, function, args, kwargs, options = params
+        if not options:  # the usual call: one at a time, nothing to set up
+            try:
+                if self.cpu:
+                    self.cpu_limit.arm(self.cpu)
+                target = self._resolved.get((module, function))
+                if target is None:
+                    target = self._resolved[(module, function)] = self.resolve(module, function)
+                result = target(*args, **kwargs) if kwargs else target(*args)
+                if type(result) not in _PLAIN and inspect.isawaitable(result):
+                    self._start_async(request.id, module, function, result)
+                    return
+                error = None
+            except BaseException as e:  # the library's exception goes to the caller
+                error = p.error_to_wire(e)
+                result = None
+            finally:
+                _flush_stdio()
+            self.arena.begin()
+            try:
+                frame = self.codec.encode_shape([p.RESPONSE, request.id, error, result])
+            except (p.UnencodableValue, p.FrameTooLarge):  # reply() says what is wrong
+                self.reply(request.id, error, result, f"{module}.{function}")
+                return
+            self.write(frame)
+            return
         threads = 0
         try:
             if options:
@@ -195,6 +235,7 @@ class Worker:
     def _pool(self, module: str, threads: int) -> ThreadPoolExecutor:
         pool = self._pools.get(module)
         if pool is None or pool._max_workers < threads:
+            self._concurrent = True
             pool = self._pools[module] = ThreadPoolExecutor(
                 threads, thread_name_prefix=f"zixir-{module}")
         return pool
@@ -220,6 +261,7 @@ class Worker:
             self.write(self.conn.send_notification("async", [module, function]))
         loop = self._loop
         if loop is None:
+            self._concurrent = True
             loop = self._loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="zixir-loop", daemon=True).start()
         loop.call_soon_threadsafe(self._create_task, request_id, f"{module}.{function}",

@@ -111,3 +111,18 @@ def test_outcomes_name_what_happened():
     assert metrics.outcome_of(WorkerCrashed("c")) == "crash"
     assert metrics.outcome_of(CircuitOpen("o")) == "refused"
     assert metrics.outcome_of(PythonError("ValueError", "v")) == "error"
+
+
+def test_a_batch_of_calls_records_what_the_calls_one_by_one_record():
+    from zixir.lang.errors import PythonError
+
+    one, batch = metrics.Recorder(), metrics.Recorder()
+    seconds = [0.0001, 0.003, 0.2, 7.0]
+    error = PythonError("boom", exc_type="ValueError")
+    for s in seconds:
+        one.call_finished("m", "f", s)
+        one.call_finished("m", "g", s, error)
+    batch.calls_finished("m", "f", seconds)
+    batch.calls_finished("m", "g", seconds, error)
+    assert batch.snapshot() == one.snapshot()
+    assert batch.exposition() == one.exposition()

@@ -166,10 +166,46 @@ def test_poll_briefly_returns_on_an_event_or_when_the_time_is_up():
     try:
         poller = select.poll()
         poller.register(r, select.POLLIN)
-        poll_briefly(poller.poll, 0.001)  # nothing comes: returns by itself
+        assert poll_briefly(poller.poll, 0.001) is False  # nothing comes: returns by itself
         os.write(w, b"x")
-        poll_briefly(poller.poll, 3600.0)  # data is there: returns at once
+        assert poll_briefly(poller.poll, 3600.0) is True  # data is there: returns at once
         assert os.read(r, 1) == b"x"
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_spin_stops_polling_while_polls_come_back_empty_and_tries_again_later():
+    from zixir.runtime import spin as s
+
+    polls = []
+    ready = [False]
+
+    def poll(timeout: int) -> list:
+        polls.append(timeout)
+        return [(3, 1)] if ready[0] else []
+
+    spinner = s.Spin(0.0005)
+    for _ in range(s.MISSES):  # empty-handed MISSES times in a row
+        spinner.wait(poll)
+    assert polls
+    polls.clear()
+    for _ in range(s.BACKOFF):  # then it blocks at once (no poll) for BACKOFF waits
+        spinner.wait(poll)
+    assert polls == []
+    spinner.wait(poll)  # tries again; one more miss pauses twice as long
+    assert polls
+    polls.clear()
+    for _ in range(2 * s.BACKOFF):
+        spinner.wait(poll)
+    assert polls == []
+    ready[0] = True
+    spinner.wait(poll)  # an event: polling paid, the backoff starts over
+    assert polls == [0]
+    ready[0] = False
+    for _ in range(s.MISSES):
+        spinner.wait(poll)
+    polls.clear()
+    for _ in range(s.BACKOFF):
+        spinner.wait(poll)
+    assert polls == []

@@ -109,6 +109,39 @@ def test_an_unencodable_request_leaves_the_connection_open():
     assert decode_requests(frame)[0].id == rid
 
 
+def test_receive_one_takes_the_one_frame_fast_case_and_hands_the_rest_to_receive_data():
+    client, server = Connection(CODEC), Connection(CODEC)
+    request_id, frame = client.send_request("call", ["m", "f", [1], {}, {}])
+    request = server.receive_one(frame)  # exactly one request frame: the Request itself
+    assert request == p.Request(request_id, "call", ["m", "f", [1], {}, {}])
+    reply = server.send_response(request_id, None, [1, 2])
+    assert client.receive_one(reply, request_id) == p.Response(request_id, None, [1, 2])
+    assert client.pending == frozenset()
+
+    # a split frame, then the rest: the events receive_data makes of them
+    request_id, frame = client.send_request("call", [])
+    reply = server.send_response(request_id, None, "ok")
+    assert client.receive_one(reply[:3], request_id) == []
+    assert client.receive_one(reply[3:], request_id) == [p.Response(request_id, None, "ok")]
+    # a notification alone, then with the reply in the same read
+    note = CODEC.encode(p.Notification("async", ["m", "f"]))
+    request_id, frame = client.send_request("call", [])
+    assert client.receive_one(note, request_id) == [p.Notification("async", ["m", "f"])]
+    both = note + server.send_response(request_id, None, 5)
+    assert client.receive_one(both, request_id) == [
+        p.Notification("async", ["m", "f"]), p.Response(request_id, None, 5)]
+    # a reply to another id, or bytes that are no frame: the connection closes, typed
+    stray = server.send_response(999_999, None, 1)
+    closed = client.receive_one(stray, 1)
+    assert type(closed[0]) is Closed and closed[0].error.kind == "bad_frame"
+    assert client.state == CLOSED
+    other = Connection(CODEC)
+    garbage = p.HEADER.pack(3) + b"\xc1\xc1\xc1"
+    closed = other.receive_one(garbage)
+    assert type(closed[0]) is Closed and closed[0].error.kind == "bad_frame"
+    assert other.receive_one(b"") == []  # closed for good
+
+
 def test_requests_and_notifications_pass_through_to_a_server():
     server = Connection(CODEC)
     data = CODEC.encode(p.Request(7, "ping", [])) + CODEC.encode(p.Notification("ready", [1]))

@@ -107,6 +107,30 @@ class Recorder:
                     error, "exc_type", None) or type(error).__name__))
                 self.failures[fkey] = self.failures.get(fkey, 0) + 1
 
+    def calls_finished(self, module: str, function: str, seconds: list[float],
+                       error: BaseException | None = None) -> None:
+        """`call_finished` for several calls of one function with one outcome, under one
+        lock acquisition (the direct path's batches)."""
+        outcome = outcome_of(error)
+        with self._lock:
+            series = _series(self.calls, (module, function, outcome))
+            pair = (module, function)
+            recent = self.recent.get(pair)
+            if recent is None:
+                if len(self.recent) >= MAX_SERIES:
+                    pair = ("other", "other")
+                recent = self.recent.setdefault(pair, deque(maxlen=WINDOW))
+            buckets = series.buckets
+            for value in seconds:
+                buckets[bisect_left(BUCKETS, value)] += 1
+            series.count += len(seconds)
+            series.total += sum(seconds)
+            recent.extend(seconds)
+            if error is not None:
+                fkey = _bounded(self.failures, (module, function, getattr(
+                    error, "exc_type", None) or type(error).__name__))
+                self.failures[fkey] = self.failures.get(fkey, 0) + len(seconds)
+
     def retry(self, module: str, function: str) -> None:
         with self._lock:
             key = _bounded(self.retries, (module, function))
@@ -410,6 +434,12 @@ def call_finished(module: str, function: str, seconds: float,
                   error: BaseException | None = None) -> None:
     """A Python call ended (its result, or `error`), `seconds` after it started."""
     RECORDER.call_finished(module, function, seconds, error)
+
+
+def calls_finished(module: str, function: str, seconds: list[float],
+                   error: BaseException | None = None) -> None:
+    """Several calls of one function ended with the same outcome (`error`, or a result)."""
+    RECORDER.calls_finished(module, function, seconds, error)
 
 
 def retry(module: str, function: str) -> None:

@@ -16,6 +16,7 @@ worker, timeouts, what a crash means).
                                                   busy for the pool and a crash is blamed
                                                   on its calls; its pipes' numbers, inodes
         open /proc/<router>/fd/<n>, check inodes
+        none to lend: a turn on another thread's lease (below), else the routed path
       request -------------------------------------------------------------------->  call
       a notification "async" [m, f] --direct_async-> the pool shares workers for it; not
                                                   eligible from now on (new generation)
@@ -33,17 +34,35 @@ worker, timeouts, what a crash means).
     is not in a call (direct_return); a thread in a call gives its lease back when the call
     ends. A lease whose thread ended is given back the same way.
 
+    More threads than workers: a thread the router has no worker for takes a free lease of
+    another thread, or queues (`_Waiter`, first come first served) for the next turn; a
+    thread calling on a lease while others wait makes TURN calls, then hands the lease over
+    still locked, and its own next call queues in turn (a waiter also looks for a lease left
+    free by a thread that stopped calling). A wait longer than SHARE_WAIT, or leases gone
+    stale (the keeper calls the waits off), sends the call the routed way.
+
+The call path is written for a cold CPU: between two calls the caches are someone else's, so
+every function, attribute and system call on it costs several times its warm price (on some
+virtual machines even a clock read is a system call). The host reads the clock twice a call
+(its latency), writes the outcome into a deque that the keeper groups by function before
+the router gets it, and encodes and decodes the one frame each way without a FrameDecoder
+(`Connection.receive_one`).
+
 A call on the direct path is exactly a routed call whose admission was a no-op: a clean
 breaker admits every call and ignores successes, so only faults need the router, and the
 router learns about them before the caller sees its error. The router counts direct calls
 (calls.ok / calls.error, from per-slot counters in the page) at once; their outcomes reach
 its call metrics and per-module counters within a second (the keeper sends them; `stats()`
-and `metrics()` send them first). Not in the router: each direct call's latency (the host's
-stats have it), and recycling by call count (recycling makes a call ineligible).
+and `metrics()` send them first), as do the host's latency stats. Not in the router: each
+direct call's latency (the host's stats have it), and recycling by call count (recycling
+makes a call ineligible).
 
-Shared state: host routes and the lease registry belong to `DirectCalls._lock`; a lease
-belongs to whichever thread holds its `lock` (its owner for a call, the keeper to give it
-back). Router side: lent workers belong to `Lender._lock`; the pool's records to the pool.
+Shared state: host routes, the lease registry and the waiting queue belong to
+`DirectCalls._lock`; a lease belongs to whichever thread holds its `lock` (its owner or a
+thread taking a turn, for a call; the keeper to give it back); a thread ending its call reads
+the queue's length unlocked as a hint only (a waiter it missed gets the next turn, or goes
+the routed way after SHARE_WAIT). Router side: lent workers belong to `Lender._lock`; the
+pool's records to the pool.
 """
 
 from __future__ import annotations
@@ -73,15 +92,24 @@ from zixir.lang.errors import (
 from . import protocol as p
 from .channel import Closed, Connection, write_all
 from .shm import ShmArrays
-from .spin import poll_briefly
+from .spin import Spin
 
 PAGE_FILE = "direct"
 _GEN = struct.Struct("=Q")
+_clock = time.perf_counter
 READ_SIZE = 1 << 16
 #: calls a thread makes on the routed path after the router had no idle worker to lend,
 #: before it asks again (asking costs a round trip to the router)
 REFUSED_BACKOFF = 64
 NOT_DIRECT = object()  # DirectCalls.call: take the routed path
+#: seconds a thread without a lease waits for its turn on another thread's lease before
+#: it takes the routed path
+SHARE_WAIT = 0.05
+#: ... in this many slices, each ending with a look for a lease nobody calls on
+SHARE_WAIT_SLICES = 25
+#: calls a thread makes on a lease while others wait for it before it hands it over (turns
+#: of several calls cost fewer thread switches)
+TURN = 8
 #: direct calls whose outcomes the host keeps before the keeper sends them to the router
 #: (it also sends them every second, and `Runtime.stats`/`metrics` first)
 FLUSH_AT = 1000
@@ -117,13 +145,13 @@ class Lease:
     """A worker lent to one host thread: its pipes, opened in the host."""
 
     __slots__ = ("id", "rfd", "wfd", "conn", "poll", "options", "gen", "owner", "thread",
-                 "lock", "flag", "counter", "__weakref__")
+                 "lock", "flag", "counter", "spin", "user", "turn", "__weakref__")
 
     def __init__(self, lease_id: int, rfd: int, wfd: int, codec: p.Codec, options: dict,
-                 gen: int, owner: Any, slot: int) -> None:
+                 gen: int, owner: Any, slot: int, spin: float = 0.0) -> None:
         self.id, self.rfd, self.wfd = lease_id, rfd, wfd
         self.flag = _GEN.size + slot  # the page's byte for the worker's slot: in a call
-        self.counter = 0  # offset of the slot's counters (set by DirectCalls)
+        self.counter = 0  # the page word of the slot's first counter (set by DirectCalls)
         self.conn = Connection(codec)
         poller = select.poll()
         poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -133,6 +161,10 @@ class Lease:
         self.owner = owner  # the router's process handle
         self.thread = weakref.ref(threading.current_thread())
         self.lock = threading.Lock()  # held for a call, and by the keeper to give it back
+        # the thread calling on it when that is not `thread` (a lease handed over), else None
+        self.user: int | None = None
+        self.turn = 0  # calls made on it since threads began waiting for it
+        self.spin = Spin(spin).wait if spin else None  # polls for the reply before blocking
 
     def close(self) -> None:
         for fd in (self.rfd, self.wfd):
@@ -157,6 +189,19 @@ class _Failed(Exception):
         self.kind = kind
 
 
+class _Waiter:
+    """A thread waiting for a lease another thread calls on (more threads than lent
+    workers): the thread ending its call hands the lease over, still locked."""
+
+    __slots__ = ("ident", "ready", "lease")
+
+    def __init__(self) -> None:
+        self.ident = threading.get_ident()
+        self.ready = threading.Lock()
+        self.ready.acquire()  # released when `lease` is set (or the wait is called off)
+        self.lease: Lease | None = None
+
+
 class DirectCalls:
     """The host's side of the direct path, one per Runtime."""
 
@@ -167,10 +212,14 @@ class DirectCalls:
         self.spin = config.spin
         self.codec = p.Codec(config.max_frame, ShmArrays(config.tag, config.shm_threshold))
         self.page = _map(page_path)
+        # the page as 8-byte words: the generation (0), each slot's counters
+        self._words = memoryview(self.page).cast("Q")
         self._gen = self._read_gen()
+        self._observe = runtime._stats.observe
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], bool] = {}
         self._leases: set[Lease] = set()
+        self._waiters: collections.deque[_Waiter] = collections.deque()  # first come, first
         self._local = threading.local()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         # (module, function, seconds, error on the wire or None) of each direct call, until
@@ -191,7 +240,8 @@ class DirectCalls:
         """The call's result, or NOT_DIRECT when it must take the routed path."""
         if self.disabled:
             return NOT_DIRECT
-        gen = _GEN.unpack_from(self.page)[0]
+        words = self._words
+        gen = words[0]
         if gen != self._gen:
             with self._lock:
                 if gen != self._gen:
@@ -202,35 +252,54 @@ class DirectCalls:
             route = self._route(module, function, gen)
         if not route:
             return NOT_DIRECT
-        lease = self._lease(gen)
+        lease = getattr(self._local, "lease", None)  # this thread's, locked for the call
+        if lease is None or not lease.lock.acquire(False):
+            lease = self._lease(gen)
+        elif lease.gen != gen or lease.rfd < 0:
+            lease.lock.release()
+            lease = self._lease(gen)
         if lease is None:
             return NOT_DIRECT
-        started = time.perf_counter()
+        started = _clock()
         page = self.page
         page[lease.flag] = 1
         counter = lease.counter
         lost = False
         failure: BaseException | None = None
         try:
-            result = self._call(lease, module, function, args, kwargs)
+            result = self._call(lease, module, function, args, kwargs, started)
         except _Lost:  # given back below: the pool drops the dead worker
             lost = True
             return NOT_DIRECT
         except BaseException as e:
-            counter += 8
+            counter += 1
             failure = e
             raise
         finally:
             if not lost:
-                _GEN.pack_into(page, counter, _GEN.unpack_from(page, counter)[0] + 1)
+                words[counter] += 1
             page[lease.flag] = 0
-            stale = lost or lease.rfd < 0 or lease.gen != _GEN.unpack_from(page)[0]
-            lease.lock.release()
+            stale = lost or lease.rfd < 0 or lease.gen != words[0]
+            if self._waiters and not stale and lease.turn >= TURN - 1:
+                lease.turn = 0
+                self._hand_over(lease)  # another thread's turn: it gets the lease locked
+            else:
+                if self._waiters:
+                    lease.turn += 1
+                lease.user = None
+                lease.lock.release()
             if stale:
                 self._give_back(lease)
-            elapsed = time.perf_counter() - started
-            self.runtime._stats.observe("call_python", elapsed)
-            if not lost:
+            elapsed = _clock() - started
+            if failure is None:
+                if not lost:  # the host's stats and the router learn of it in `flush`
+                    records = self._records
+                    records.append((module, function, elapsed, None))
+                    if len(records) == FLUSH_AT:
+                        self.wake()  # the keeper sends them
+                else:
+                    self._observe("call_python", elapsed)
+            else:
                 self._record(module, function, elapsed, failure)
         return result
 
@@ -239,6 +308,7 @@ class DirectCalls:
         wire = None
         if failure is not None:
             if not isinstance(failure, ZixirError):
+                self._observe("call_python", seconds)
                 return  # KeyboardInterrupt: the routed path records no outcome either
             wire = p.error_to_wire(failure)
         records = self._records
@@ -247,19 +317,35 @@ class DirectCalls:
             self.wake()  # the keeper sends them
 
     def flush(self) -> None:
-        """Send the router the direct calls' outcomes (for its metrics and module counters)."""
+        """Add the direct calls to the host's stats and send the router their outcomes (for
+        its metrics and module counters): [module, function, [seconds...], error on the wire
+        or None], the calls that returned a value grouped by function."""
         records = self._records
-        batch = []
+        seconds: list[float] = []
+        groups: dict[tuple[str, str], list[float]] = {}
+        failed = []
         while records:
             try:
-                batch.append(records.popleft())
+                module, function, elapsed, wire = records.popleft()
             except IndexError:
                 break
-        if batch:
-            try:
-                self.runtime._request("direct_record", [batch])
-            except Exception:
-                pass  # the router is gone: its metrics went with it
+            seconds.append(elapsed)
+            if wire is None:
+                group = groups.get((module, function))
+                if group is None:
+                    group = groups[(module, function)] = []
+                group.append(elapsed)
+            else:
+                failed.append([module, function, [elapsed], wire])
+        if not seconds:
+            return
+        self.runtime._stats.observe_many("call_python", seconds)
+        batch = [[module, function, group, None]
+                 for (module, function), group in groups.items()] + failed
+        try:
+            self.runtime._request("direct_record", [batch])
+        except Exception:
+            pass  # the router is gone: its metrics went with it
 
     def _route(self, module: str, function: str, gen: int) -> bool:
         route = bool(self.runtime._request("direct_route", [module, function]))
@@ -269,12 +355,16 @@ class DirectCalls:
         return route
 
     def _lease(self, gen: int) -> Lease | None:
-        """This thread's lease, locked for one call; None: take the routed path."""
+        """This thread's lease, locked for one call, or another thread's when the router
+        has no worker to lend (more threads than workers); None: take the routed path."""
         local = self._local
         lease: Lease | None = getattr(local, "lease", None)
         if lease is not None:
             if not lease.lock.acquire(blocking=False):
-                return None  # a call of this thread is in flight (a signal handler's)
+                user = lease.user
+                if user is None or user == threading.get_ident():
+                    return None  # a call of this thread is in flight (a signal handler's)
+                return self._share(gen)  # handed to another thread: wait for a turn
             if lease.gen == gen and lease.rfd >= 0:
                 return lease
             lease.lock.release()
@@ -283,7 +373,7 @@ class DirectCalls:
         refused = getattr(local, "refused", 0)
         if refused:
             local.refused = refused - 1
-            return None
+            return self._share(gen)
         try:
             _client, handle = self.runtime._current_router(0.0)
         except Exception:
@@ -291,13 +381,91 @@ class DirectCalls:
         grant = self.runtime._request("direct_lease", [])
         if grant is None:
             local.refused = REFUSED_BACKOFF
-            return None
+            return self._share(gen)
         lease = self._open(grant, gen, handle)
         if lease is None:
             return None
         lease.lock.acquire()
         local.lease = lease
         return lease
+
+    def _share(self, gen: int) -> Lease | None:
+        """A lease of another thread for one call: a free one, or the next one whose call
+        ends (threads take turns, first come first served); None when there is none, the
+        leases went stale, or no turn came within SHARE_WAIT (the routed path then queues
+        the call as it queues every call)."""
+        me = threading.get_ident()
+        with self._lock:
+            if not self._leases or self._closed:
+                return None
+            for lease in self._leases:
+                if lease.gen == gen and lease.rfd >= 0 and lease.lock.acquire(False):
+                    lease.user = me
+                    return lease
+            waiter = _Waiter()
+            self._waiters.append(waiter)
+        interrupted = True
+        try:
+            for _ in range(SHARE_WAIT_SLICES):
+                if waiter.ready.acquire(timeout=SHARE_WAIT / SHARE_WAIT_SLICES):
+                    break
+                # a thread that stopped calling before its turn ended left its lease free
+                if self._take_free(gen, waiter):
+                    break
+            interrupted = False
+        finally:  # a KeyboardInterrupt too: a lease handed over meanwhile is passed on
+            with self._lock:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    pass  # handed a lease, or called off
+                lease = waiter.lease
+                waiter.lease = None
+            if lease is not None and interrupted:
+                self._hand_over(lease)
+        if lease is not None and (lease.gen != self._words[0] or lease.rfd < 0):
+            lease.user = None
+            lease.lock.release()  # stale since: the keeper gives it back
+            self.wake()
+            return None
+        return lease
+
+    def _take_free(self, gen: int, waiter: _Waiter) -> bool:
+        """A waiting thread takes a lease nobody calls on, if there is one (it then leaves
+        the queue); True when `waiter.lease` is set, by it or by a hand-over."""
+        with self._lock:
+            if waiter.lease is not None:
+                return True
+            for lease in self._leases:
+                if lease.gen == gen and lease.rfd >= 0 and lease.lock.acquire(False):
+                    lease.user = waiter.ident
+                    waiter.lease = lease
+                    try:
+                        self._waiters.remove(waiter)
+                    except ValueError:
+                        pass  # the waits were called off: `_share` sees the lease stale
+                    return True
+        return False
+
+    def _hand_over(self, lease: Lease) -> None:
+        """End of a call with threads waiting: the first gets `lease`, still locked."""
+        with self._lock:
+            waiter = self._waiters.popleft() if self._waiters else None
+            if waiter is not None:
+                lease.user = waiter.ident
+                waiter.lease = lease
+        if waiter is None:
+            lease.user = None
+            lease.lock.release()
+        else:
+            waiter.ready.release()
+
+    def _call_off_waits(self) -> None:
+        """The leases went stale: waiting threads take the routed path."""
+        with self._lock:
+            waiters, self._waiters = list(self._waiters), collections.deque()
+        for waiter in waiters:
+            waiter.ready.release()
 
     def _open(self, grant: dict, gen: int, handle: Any) -> Lease | None:
         """Open the lent worker's pipes through /proc (the router's fds), checking they are
@@ -319,27 +487,61 @@ class DirectCalls:
             self._local.refused = REFUSED_BACKOFF
             return None
         lease = Lease(grant["id"], rfd, wfd, self.codec, grant.get("options") or {}, gen,
-                      handle, grant["slot"])
-        lease.counter = _counters_at(self.config.workers) + 16 * grant["slot"]
+                      handle, grant["slot"], self.spin)
+        lease.counter = (_counters_at(self.config.workers) + 16 * grant["slot"]) // 8
         with self._lock:
             self._leases.add(lease)
         return lease
 
     def _call(self, lease: Lease, module: str, function: str, args: Any,
-              kwargs: dict | None) -> Any:
-        what = f"{module}.{function}"
+              kwargs: dict | None, started: float) -> Any:
+        """Send the call on the lent worker's pipes and wait for its reply (polling `spin`
+        s first, then blocking until the call timeout, counted from `started`)."""
+        conn = lease.conn
         try:
-            request_id, frame = lease.conn.send_request(
+            request_id, frame = conn.send_request(
                 "call", [module, function, args, kwargs or {}, lease.options])
         except p.FrameTooLarge as e:
-            raise ProtocolError(f"the arguments of {what} are too large: {e}") from None
-        except p.UnencodableValue as e:
-            raise ZixirRuntimeError(f"cannot pass the arguments of {what} to Python: {e}") \
+            raise ProtocolError(f"the arguments of {module}.{function} are too large: {e}") \
                 from None
-        lease.options = {}
+        except p.UnencodableValue as e:
+            raise ZixirRuntimeError(
+                f"cannot pass the arguments of {module}.{function} to Python: {e}") from None
+        if lease.options:
+            lease.options = {}
+        poll = lease.poll
         timeout = self.config.call_timeout
         try:
-            reply = self._roundtrip(lease, request_id, frame, timeout)
+            if poll(0):  # end of file (or a stray frame) from an idle worker
+                raise _Lost()
+            try:
+                written = os.write(lease.wfd, frame)
+                if written < len(frame):
+                    write_all(lease.wfd, frame[written:])
+            except OSError:
+                raise _Failed("eof") from None
+            if lease.spin is not None:  # a quick reply comes before a sleeping CPU wakes
+                lease.spin(poll)
+            rfd = lease.rfd
+            # a clock read costs a system call on some virtual machines: the first wait
+            # takes the whole timeout, the rest count from `started`
+            if not poll(timeout * 1000):
+                raise _Failed("timeout")
+            while True:
+                try:
+                    data = os.read(rfd, READ_SIZE)
+                except OSError:
+                    data = b""
+                got = conn.receive_one(data, request_id)
+                if type(got) is p.Response:
+                    reply = got
+                    break
+                reply = self._other_events(got, request_id)
+                if reply is not None:
+                    break
+                remaining = started + timeout - _clock()
+                if remaining <= 0 or not poll(remaining * 1000):
+                    raise _Failed("timeout")
         except _Failed as failure:
             self._failed(lease, failure.kind, module, function, timeout)  # raises
             raise
@@ -350,6 +552,7 @@ class DirectCalls:
             raise
         if reply.error is None:
             return reply.result
+        what = f"{module}.{function}"
         error = p.error_from_wire(reply.error, context=what)
         self.runtime._stats.count(f"errors.{reply.error.get('type')}")
         if isinstance(error, PythonError) and (error.exc_type == "MemoryError"
@@ -361,36 +564,20 @@ class DirectCalls:
                          raise_=False)
         raise error
 
-    def _roundtrip(self, lease: Lease, request_id: int, frame: bytes,
-                   timeout: float) -> p.Response:
-        if lease.poll(0):  # end of file (or a stray frame) from an idle worker
-            raise _Lost()
-        try:
-            write_all(lease.wfd, frame)
-        except OSError:
-            raise _Failed("eof") from None
-        if self.spin:  # a quick reply comes before a sleeping CPU wakes up
-            poll_briefly(lease.poll, self.spin)
-        deadline = time.monotonic() + timeout
-        poll, rfd, receive = lease.poll, lease.rfd, lease.conn.receive_data
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not poll(remaining * 1000):
-                raise _Failed("timeout")
-            try:
-                data = os.read(rfd, READ_SIZE)
-            except OSError:
-                data = b""
-            for event in receive(data):
-                if type(event) is p.Response and event.id == request_id:
-                    return event
-                if type(event) is p.Notification and event.method == "async":
-                    # the function returns awaitables: from now on it is routed, where
-                    # calls share a worker (the router bumps the generation)
-                    self.runtime._request("direct_async", [event.params])
-                if type(event) is Closed:
-                    kind = event.error.kind
-                    raise _Failed("bad_frame" if kind in ("bad_frame", "oversized") else "eof")
+    def _other_events(self, events: list, request_id: int) -> p.Response | None:
+        """Events of a read that was not exactly the reply: the reply if among them, None
+        for a partial frame or a notification."""
+        for event in events:
+            if type(event) is p.Response and event.id == request_id:
+                return event
+            if type(event) is p.Notification and event.method == "async":
+                # the function returns awaitables: from now on it is routed, where
+                # calls share a worker (the router bumps the generation)
+                self.runtime._request("direct_async", [event.params])
+            if type(event) is Closed:
+                kind = event.error.kind
+                raise _Failed("bad_frame" if kind in ("bad_frame", "oversized") else "eof")
+        return None
 
     def _failed(self, lease: Lease, kind: str, module: str, function: str, timeout: float,
                 wire: dict | None = None, raise_: bool = True) -> None:
@@ -494,6 +681,8 @@ class DirectCalls:
             self.flush()
 
     def _sweep(self) -> None:
+        if self._waiters and self._gen != self._read_gen():
+            self._call_off_waits()
         for _ in range(1000):  # a lease in a call is given back by its thread at the end
             gen = self._read_gen()
             with self._lock:
@@ -505,7 +694,7 @@ class DirectCalls:
                 if lease.gen == gen and not ended:
                     continue
                 if not lease.lock.acquire(blocking=False):
-                    busy = True
+                    busy = busy or lease.gen != gen  # threads that take turns keep it
                     continue
                 try:
                     self._give_back(lease)
@@ -517,6 +706,7 @@ class DirectCalls:
 
     def close(self) -> None:
         self._closed = True
+        self.disabled = True  # calls from now on take the routed path (which refuses them)
         self.wake()
         if threading.current_thread() is not self._keeper:
             self._keeper.join(5.0)
@@ -532,7 +722,7 @@ class DirectCalls:
         try:
             self.page.close()
         except (BufferError, ValueError):
-            pass
+            pass  # `_words` holds it (a thread may still be in a call): unmapped when freed
 
 
 # ---- router side ------------------------------------------------------------------------------
@@ -728,8 +918,8 @@ class Lender:
 
         for module, function, seconds, wire in batch:
             error = p.error_from_wire(wire, context=f"{module}.{function}") if wire else None
-            metrics.call_finished(module, function, seconds, error)
-            modules.add(module, seconds, error is not None)
+            metrics.calls_finished(module, function, seconds, error)
+            modules.add_many(module, len(seconds), sum(seconds), error is not None)
 
     def close(self) -> None:
         if self._control is not None:

@@ -46,7 +46,7 @@ EXT_BIGINT = 3  # payload: signed big-endian two's complement bytes
 EXT_OPAQUE = 4  # payload: UTF-8 repr of a value that has no wire form (router -> host only)
 EXT_FUNCTION = 5  # payload: msgpack [id, name] of a Zixir function kept by the router
 
-_HEADER = struct.Struct(">I")
+_HEADER = HEADER = struct.Struct(">I")  # a frame's body length
 _DTYPE_RE = re.compile(r"^[<>|=]?[biufc][1-9][0-9]?$")
 
 
@@ -253,10 +253,23 @@ class Codec:
 
     def encode_request(self, request_id: int, method: str, params: list) -> bytes:
         """`encode(Request(...))` without building the Request (the call path's encoder)."""
-        return self._frame(self._pack([REQUEST, request_id, method, params]))
+        return self.encode_shape([REQUEST, request_id, method, params])
 
     def encode_response(self, request_id: int, error: dict | None, result: Any) -> bytes:
-        return self._frame(self._pack([RESPONSE, request_id, error, result]))
+        return self.encode_shape([RESPONSE, request_id, error, result])
+
+    def encode_shape(self, shape: list) -> bytes:
+        """The frame of a message array (`[kind, ...]`): `_frame(_pack(shape))` in one step
+        (every call encodes two); a failure is encoded again by `_pack`, which raises the
+        typed error."""
+        try:
+            body = self._local.packer.pack(shape)
+        except Exception:
+            body = self._pack(shape)
+        size = len(body)
+        if size > self.max_frame:
+            raise FrameTooLarge(size, self.max_frame)
+        return _HEADER.pack(size) + body
 
     def _frame(self, body: bytes) -> bytes:
         if len(body) > self.max_frame:
@@ -307,7 +320,7 @@ class Codec:
             raise
         except Exception as e:  # msgpack raises several types for garbage
             raise FrameError(f"undecodable frame: {type(e).__name__}: {e}") from None
-        return _to_message(obj)
+        return to_message(obj)
 
 
 def _unpack_plain(data: bytes) -> Any:
@@ -317,7 +330,8 @@ def _unpack_plain(data: bytes) -> Any:
         raise FrameError(f"undecodable ext header: {e}") from None
 
 
-def _to_message(obj: Any) -> Message:
+def to_message(obj: Any) -> Message:
+    """The message a decoded msgpack-RPC array stands for; FrameError if it is none."""
     if not isinstance(obj, list) or not obj or not isinstance(obj[0], int):
         raise FrameError("a frame must be a msgpack-RPC array")
     kind = obj[0]

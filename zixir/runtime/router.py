@@ -126,12 +126,16 @@ class ModuleCounters:
         self._modules: dict[str, list] = {}  # module -> [calls, errors, seconds]
 
     def add(self, module: str, seconds: float, failed: bool) -> None:
+        self.add_many(module, 1, seconds, failed)
+
+    def add_many(self, module: str, calls: int, seconds: float, failed: bool) -> None:
+        """`calls` calls of `module` that took `seconds` in all (all failed, or none)."""
         with self._lock:
             entry = self._modules.get(module)
             if entry is None:
                 entry = self._modules[module] = [0, 0, 0.0]
-            entry[0] += 1
-            entry[1] += failed
+            entry[0] += calls
+            entry[1] += calls if failed else 0
             entry[2] += seconds
 
     def snapshot(self) -> dict[str, dict]:

@@ -29,6 +29,13 @@ class Stats:
                 samples = self._latency[name] = deque(maxlen=self._window)
             samples.append(seconds)
 
+    def observe_many(self, name: str, seconds: list[float]) -> None:
+        with self._lock:
+            samples = self._latency.get(name)
+            if samples is None:
+                samples = self._latency[name] = deque(maxlen=self._window)
+            samples.extend(seconds)
+
     def observe_ok(self, name: str, seconds: float) -> None:
         """`observe(name, seconds)` and `count("calls.ok")` under one lock (the call path)."""
         with self._lock:
