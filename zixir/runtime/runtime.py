@@ -89,6 +89,10 @@ class Runtime:
             config = config.replace(**{k: v for k, v in base.items() if v is not None})
         if config.progress is None:  # bars when the host's stderr is a terminal
             config = config.replace(progress=_is_terminal(sys.stderr))
+        if config.cluster is not None:  # an unusable cluster fails here, not at a call
+            from .cluster import probe
+
+            probe(config.cluster)
         self.config = config
         self._progress_view = ProgressView() if config.progress else None
         self._metrics_server: Any = None
