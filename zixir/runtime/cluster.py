@@ -45,6 +45,8 @@ PROBE_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 60.0
 #: arrays are never put in shared memory for a Ray worker (it may be on another host)
 INLINE = 1 << 62
+#: the secret a worker actor sends first on its connection (hex digits and a newline)
+TOKEN_BYTES = 33
 RAY_CURRENT_CLUSTER = "/tmp/ray/ray_current_cluster"  # written by `ray start --head`
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
 
@@ -124,6 +126,25 @@ def _local_ip_towards(host: str) -> str:
         return socket.gethostbyname(socket.gethostname())
 
 
+def _messages_to_stderr() -> None:
+    """Ray's driver prints the cluster's error messages ("a worker died ...") to stdout; in
+    the router that is the program's output, so they go to stderr instead."""
+    try:
+        from ray._private import worker as ray_worker
+
+        original = ray_worker.print_to_stdstream
+        if getattr(original, "zixir", False):
+            return
+
+        def to_stderr(data: dict, *args: Any, **kwargs: Any) -> None:
+            original({**data, "is_err": True}, *args, **kwargs)
+
+        to_stderr.zixir = True  # type: ignore[attr-defined]
+        ray_worker.print_to_stdstream = to_stderr
+    except (ImportError, AttributeError):  # another Ray version: its messages stay on stdout
+        pass
+
+
 # ---- the Ray side ---------------------------------------------------------------------------
 
 
@@ -155,7 +176,7 @@ class WorkerActor:
         sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(token.encode() + b"\n")
+        sock.sendall(token.encode()[:TOKEN_BYTES - 1] + b"\n")
         for path in config.get("sys_path", []):  # the host's, after the node's own
             if path not in sys.path and os.path.isdir(path):
                 sys.path.append(path)
@@ -290,6 +311,7 @@ class RayCluster:
             raise ClusterUnavailable(f"cannot connect to the Ray cluster at {self.address}: "
                                      f"{type(e).__name__}: {e}", address=self.address) \
                 from None
+        _messages_to_stderr()
         self._actor_class = ray.remote(WorkerActor)
         self.host = _local_ip_towards(host_port(target)[0])
         listener = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET,
@@ -329,19 +351,20 @@ class RayCluster:
             threading.Thread(target=self._greet, args=(conn,), daemon=True).start()
 
     def _greet(self, conn: socket.socket) -> None:
-        """Read the token; a connection without a pending one is closed."""
+        """Read the token (exactly its length: the worker's "ready" frame follows at once); a
+        connection without a pending token is closed."""
         conn.settimeout(10.0)
         token = b""
         try:
-            while not token.endswith(b"\n") and len(token) < 128:
-                chunk = conn.recv(128 - len(token))
+            while len(token) < TOKEN_BYTES:
+                chunk = conn.recv(TOKEN_BYTES - len(token))
                 if not chunk:
                     break
                 token += chunk
         except OSError:
             token = b""
         with self._lock:
-            entry = self._pending.get(token.strip().decode(errors="replace"))
+            entry = self._pending.get(token[:-1].decode(errors="replace"))
             if entry is not None and entry[1] is None and token.endswith(b"\n"):
                 conn.settimeout(None)
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -363,7 +386,7 @@ class RayCluster:
         """Create a worker actor and wait for its connection: (actor, ref, rfd, wfd)."""
         import ray
 
-        token = secrets.token_hex(16)
+        token = secrets.token_hex(TOKEN_BYTES // 2)
         entry: list = [threading.Event(), None]
         with self._lock:
             self._pending[token] = entry
