@@ -75,7 +75,8 @@ def test_calls_run_in_ray_workers_on_both_nodes(ray_cluster, tmp_path):
         seen = rt.eval('pmap(range(12), i => python "clusterlib" "held" (0.3))')
         pids = {s["pid"] for s in seen}
         assert {s["node"] for s in seen} == set(nodes), seen  # both nodes served calls
-        assert pids == set(rt.stats()["pool"]["pids"]), (pids, rt.stats()["pool"])
+        workers = rt.stats()["router"]["workers"]
+        assert pids == set(workers["pids"]), (pids, workers)
         assert rt.eval('python "clusterlib" "add" (40, 2)') == 42
     for pid in pids:  # the actors are gone with the runtime (Ray ends them; give it time)
         deadline = time.monotonic() + 30

@@ -158,6 +158,10 @@ def confine_actor(config: dict) -> None:
     apply_rlimits({**config, "rlimit_as": 0, "memory_fraction": 0})
 
 
+class _RouterGone(Exception):
+    pass
+
+
 class WorkerActor:
     """One Python worker in a Ray actor process (created with `ray.remote` at connect)."""
 
@@ -182,8 +186,19 @@ class WorkerActor:
                 sys.path.append(path)
         set_paths(list(config.get("paths", [])))  # the script's directories first
         confine_actor(config)
+
+        class ActorWorker(Worker):
+            def router_gone(self) -> None:  # an intended end of the actor, not a crash
+                raise _RouterGone
+
         fd = sock.detach()
-        Worker(fd, fd, config).serve()
+        try:
+            ActorWorker(fd, fd, config).serve()
+        except _RouterGone:
+            pass
+        import ray
+
+        ray.actor.exit_actor()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +312,9 @@ class RayCluster:
         import logging
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        # the router's own SIGTERM handling stops its workers; Ray's handler would only
+        # print a stack dump on the way
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
         try:
             import ray
         except ImportError:
