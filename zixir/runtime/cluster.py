@@ -42,7 +42,7 @@ from .process import ExitStatus, _readable
 #: seconds the host waits for a TCP answer from the cluster's address at start
 PROBE_TIMEOUT = 5.0
 #: seconds an actor has to be scheduled, start and connect back
-CONNECT_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 45.0
 #: arrays are never put in shared memory for a Ray worker (it may be on another host)
 INLINE = 1 << 62
 #: the secret a worker actor sends first on its connection (hex digits and a newline)
@@ -304,6 +304,7 @@ class RayCluster:
         self._pending: dict[str, list] = {}  # token -> [Event, socket or None]
         self._lock = threading.Lock()
         self._actor_class: Any = None
+        self._prestarted: list = []
         self.host = ""
         self.port = 0
 
@@ -400,25 +401,47 @@ class RayCluster:
         except Exception:  # gone already
             pass
 
-    def start_worker(self, name: str, worker_config: dict) -> tuple[Any, Any, int, int]:
-        """Create a worker actor and wait for its connection: (actor, ref, rfd, wfd)."""
+    def check_capacity(self, workers: int) -> None:
+        """Workers that can never be scheduled are an error now, not a wait at every start."""
         import ray
 
+        need = workers * self.config.cluster_cpus
+        have = ray.cluster_resources().get("CPU", 0.0)
+        if need > have:
+            raise ClusterUnavailable(
+                f"the Ray cluster at {self.address} has {have:g} CPUs, but {workers} workers "
+                f"of {self.config.cluster_cpus:g} CPUs each (cluster_cpus) need {need:g}: "
+                "lower workers or cluster_cpus", address=self.address)
+
+    def launch(self, worker_config: dict) -> tuple[str, list, Any, Any]:
+        """Create a worker actor; it connects back with its token (see `wait`)."""
         token = secrets.token_hex(TOKEN_BYTES // 2)
-        entry: list = [threading.Event(), None]
+        entry: list = [threading.Event(), None, time.monotonic() + CONNECT_TIMEOUT]
         with self._lock:
             self._pending[token] = entry
+        actor = self._actor_class.options(
+            num_cpus=self.config.cluster_cpus, max_restarts=0,
+            scheduling_strategy="SPREAD").remote()
+        ref = actor.serve.remote(self.host, self.port, token, worker_config)
+        return token, entry, actor, ref
+
+    def prestart(self, count: int, worker_config: dict) -> None:
+        """Launch the first workers together (Ray starts them in parallel); `start_worker`
+        takes them in turn."""
+        self._prestarted = [self.launch(worker_config) for _ in range(count)]
+
+    def start_worker(self, name: str, worker_config: dict) -> tuple[Any, Any, int, int]:
+        """A connected worker actor: (actor, ref, rfd, wfd)."""
+        import ray
+
+        launched = self._prestarted.pop(0) if self._prestarted else self.launch(worker_config)
+        token, entry, actor, ref = launched
         try:
-            actor = self._actor_class.options(
-                num_cpus=self.config.cluster_cpus, max_restarts=0,
-                scheduling_strategy="SPREAD").remote()
-            ref = actor.serve.remote(self.host, self.port, token, worker_config)
-            deadline = time.monotonic() + CONNECT_TIMEOUT
             while not entry[0].wait(0.05):
                 done, _ = ray.wait([ref], timeout=0)
-                if done or time.monotonic() > deadline:
-                    ray.kill(actor, no_restart=True)
-                    reason = "did not connect back in time"
+                if done or time.monotonic() > entry[2]:
+                    self.kill(actor)
+                    reason = f"did not connect back within {CONNECT_TIMEOUT:g} s"
                     if done:
                         try:
                             ray.get(ref)

@@ -140,6 +140,12 @@ class WorkerSupervision:
 
             cluster = RayCluster(cfg, self.log)
             cluster.connect()
+            try:
+                cluster.check_capacity(cfg.workers)
+                cluster.prestart(cfg.workers, self._ray_worker_config(self._paths()[0]))
+            except BaseException:
+                cluster.close()
+                raise
             self.cluster = cluster
         else:
             become_subreaper()  # workers forked by the template become our children
@@ -153,7 +159,22 @@ class WorkerSupervision:
                       blame=(lambda h, i=i: self._blame(i, h)))
             for i in range(cfg.workers)
         ]
-        sup.start(specs)
+        if self.cluster is None:
+            sup.start(specs)
+        else:
+            from zixir.lang.errors import ClusterUnavailable
+
+            from .cluster import CONNECT_TIMEOUT
+            from .supervisor import SupervisorFailed
+
+            try:
+                sup.start(specs, timeout=CONNECT_TIMEOUT + 15.0)
+            except SupervisorFailed as e:
+                self.cluster.close()
+                self.cluster = None
+                raise ClusterUnavailable(
+                    f"the Python workers did not start on the Ray cluster at {cfg.cluster}: "
+                    f"{e}", address=cfg.cluster) from None
         self.supervisor = sup
 
     def stop(self) -> None:
@@ -200,14 +221,20 @@ class WorkerSupervision:
         """A worker actor on the Ray cluster, linked over its TCP connection."""
         from .cluster import RayHandle
 
-        paths, paths_version = self._paths()
-        config = json.loads(self.env["ZIXIR_WORKER_CONFIG"])
-        config.update(paths=paths, shm_threshold=INLINE, parent_pid=None)
         name = f"worker-{slot}"
+        config = self._ray_worker_config(self._paths()[0])
         actor, ref, rfd, wfd = self.cluster.start_worker(name, config)
-        return self._attach(slot, rfd, wfd, paths_version, None,
+        # it may have been launched before the paths changed: its first call sends them
+        return self._attach(slot, rfd, wfd, -1, None,
                             lambda pid: RayHandle(actor, ref, pid, name),
                             lambda: self.cluster.kill(actor))
+
+    def _ray_worker_config(self, paths: list[str]) -> dict:
+        from .cluster import INLINE
+
+        config = json.loads(self.env["ZIXIR_WORKER_CONFIG"])
+        config.update(paths=paths, shm_threshold=INLINE, parent_pid=None)
+        return config
 
     def _start_worker(self, slot: int) -> ProcessHandle:
         if self.cluster is not None:
