@@ -1,9 +1,10 @@
-"""One local Ray cluster for the whole session: a head and a second node, one CPU each, a
-small object store, no dashboard. Shut down at the end (its raylets take their workers)."""
+"""One local Ray cluster for the whole session: a head (with a Ray client server, for
+`ray://` addresses) and a second node, one CPU each, a small object store, no dashboard. Shut down at the end (its raylets take their workers)."""
 
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -17,14 +18,28 @@ def ray_cluster():
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'zixir[ray]')")
     from ray.cluster_utils import Cluster
 
+    client_port = free_port()
     cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "object_store_memory": OBJECT_STORE, "include_dashboard": False})
+        "num_cpus": 1, "object_store_memory": OBJECT_STORE, "include_dashboard": False,
+        "ray_client_server_port": client_port})
+    cluster.client_port = client_port
     try:
         cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
         cluster.wait_for_nodes()
         yield cluster
     finally:
         cluster.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def client_address(cluster) -> str:
+    """The head's Ray client address (`ray://HOST:PORT`)."""
+    return f"ray://127.0.0.1:{cluster.client_port}"
 
 
 def node_ids(cluster) -> dict[str, str]:

@@ -18,7 +18,7 @@ import pytest
 
 from zixir.lang.errors import ClusterUnavailable
 
-from .conftest import HERE, node_ids
+from .conftest import HERE, client_address, node_ids
 
 PARITY = f"{HERE}/parity.zx"
 LIB = "clusterlib"
@@ -161,11 +161,12 @@ def test_an_unreachable_cluster_is_a_clear_error_at_start(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_zixir_toml_cluster_key(ray_cluster, tmp_path):
+def test_zixir_toml_cluster_key_with_a_ray_client_address(ray_cluster, tmp_path):
     program = tmp_path / "where.zx"
     program.write_text('python "clusterlib" "where" ()\n')
     (tmp_path / "zixir.toml").write_text(
-        f'[runtime]\nworkers = 1\ncluster = "{ray_cluster.address}"\ncluster_cpus = 0.5\n'
+        f'[runtime]\nworkers = 1\ncluster = "{client_address(ray_cluster)}"\n'
+        'cluster_cpus = 0.5\n'
         f'paths = ["{HERE}"]\n')
     result = zixir("run", "--json", "--memory", str(tmp_path / "m.db"), str(program))
     assert result.returncode == 0, result.stderr[-3000:]
