@@ -60,3 +60,26 @@ def burn(n: int) -> int:
 async def held_again(seconds: float) -> dict:
     """`held` under another name: zixir.toml gives it retries."""
     return await held(seconds)
+
+
+class Counter:
+    """An agent: its count survives a crash through snapshot() / restore()."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.count = start
+
+    def add(self, n: int) -> int:
+        self.count += n
+        return self.count
+
+    def where(self) -> dict:
+        return where()
+
+    def crash(self) -> None:
+        os._exit(3)
+
+    def snapshot(self) -> int:
+        return self.count
+
+    def restore(self, state: int) -> None:
+        self.count = state

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from zixir.lang.errors import ClusterUnavailable
+from zixir.lang.errors import ClusterUnavailable, WorkerCrashed
 
 from .conftest import HERE, client_address, node_ids
 
@@ -175,3 +175,27 @@ def test_zixir_toml_cluster_key_with_a_ray_client_address(ray_cluster, tmp_path)
     result = zixir("check", str(program), timeout=60)
     assert result.returncode == 2
     assert "zixir.toml" in result.stderr and "cluster" in result.stderr
+
+
+@pytest.mark.timeout(300)
+def test_agents_run_as_ray_actors_and_keep_their_state_across_a_crash(ray_cluster, tmp_path):
+    from zixir.runtime import Runtime
+
+    with Runtime(cluster=ray_cluster.address, workers=1, cluster_cpus=0.5, paths=[HERE],
+                 memory_path=str(tmp_path / "m.db")) as rt:
+        rt.agents.start("counter", LIB, "Counter", [10])
+        assert rt.agents.call("counter", "add", 5) == 15
+        first = rt.agents.call("counter", "where")
+        assert first["node"] in node_ids(ray_cluster)  # it runs in a Ray worker process
+        assert _is_ray_worker_of_ours(first["pid"])
+        with pytest.raises(WorkerCrashed):
+            rt.agents.call("counter", "crash")
+        # rebuilt by the router's supervision from its start arguments and its snapshot
+        assert rt.agents.call("counter", "add", 1, timeout=60) == 16
+        again = rt.agents.call("counter", "where")
+        assert again["pid"] != first["pid"] and again["node"] in node_ids(ray_cluster)
+        status = rt.agents.status("counter")
+        assert status["status"] == "running" and status["restarts"] == 1, status
+        # the same from a Zixir program
+        assert rt.eval('agent.call("counter", "add", [4])') == 20
+        assert rt.agents.stop("counter") is True

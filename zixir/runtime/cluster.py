@@ -16,6 +16,9 @@
         |                          died; the worker left on EOF), seen through an eventfd
         |                          the supervisor polls like a pidfd; kill = ray.kill(actor)
 
+Agents (agents.py) take the same path: a named actor per agent ("zixir-TAG-agent-NAME", no
+CPU reserved) runs the agent loop over its link; the router's agent supervision restarts it.
+
 Everything else is the local pool's: policy, breakers, rate and concurrency limits, timeouts,
 retries, the supervisor's restart intensity. A link that ends is a crash (WorkerCrashed) of
 the calls it carried, as with a local worker; a call past its timeout kills the actor, whose
@@ -172,10 +175,21 @@ class WorkerActor:
 
     def serve(self, host: str, port: int, token: str, config: dict) -> None:
         """Connect back to the router and serve its calls until it closes the link (then the
-        worker loop ends the process, as a local worker ends when its router is gone)."""
+        actor ends, as a local worker ends when its router is gone)."""
+        from python_workers.worker import Worker
+
+        self._serve(Worker, host, port, token, config)
+
+    def serve_agent(self, host: str, port: int, token: str, config: dict) -> None:
+        """The same for an agent: the agent loop (python_workers.agent) over the link."""
+        from python_workers.agent import AgentServer
+
+        self._serve(AgentServer, host, port, token, config)
+
+    def _serve(self, server: type, host: str, port: int, token: str, config: dict) -> None:
         import sys
 
-        from python_workers.worker import Worker, set_paths
+        from python_workers.worker import set_paths
 
         sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         sock.settimeout(None)
@@ -187,13 +201,13 @@ class WorkerActor:
         set_paths(list(config.get("paths", [])))  # the script's directories first
         confine_actor(config)
 
-        class ActorWorker(Worker):
+        class ActorServer(server):  # type: ignore[valid-type,misc]
             def router_gone(self) -> None:  # an intended end of the actor, not a crash
                 raise _RouterGone
 
         fd = sock.detach()
         try:
-            ActorWorker(fd, fd, config).serve()
+            ActorServer(fd, fd, config).serve()
         except _RouterGone:
             pass
         import ray
@@ -413,28 +427,70 @@ class RayCluster:
                 f"of {self.config.cluster_cpus:g} CPUs each (cluster_cpus) need {need:g}: "
                 "lower workers or cluster_cpus", address=self.address)
 
-    def launch(self, worker_config: dict) -> tuple[str, list, Any, Any]:
-        """Create a worker actor; it connects back with its token (see `wait`)."""
+    def launch(self, worker_config: dict, agent: str | None = None
+               ) -> tuple[str, list, Any, Any]:
+        """Create a worker actor (or, with `agent`, the named actor of that agent); it
+        connects back with its token (`start_worker` waits for it)."""
         token = secrets.token_hex(TOKEN_BYTES // 2)
         entry: list = [threading.Event(), None, time.monotonic() + CONNECT_TIMEOUT]
         with self._lock:
             self._pending[token] = entry
-        actor = self._actor_class.options(
-            num_cpus=self.config.cluster_cpus, max_restarts=0,
-            scheduling_strategy="SPREAD").remote()
-        ref = actor.serve.remote(self.host, self.port, token, worker_config)
+        try:
+            actor, ref = self._create(token, worker_config, agent)
+        except BaseException:
+            with self._lock:
+                self._pending.pop(token, None)
+            raise
         return token, entry, actor, ref
+
+    def _create(self, token: str, worker_config: dict, agent: str | None) -> tuple[Any, Any]:
+        if agent is None:
+            actor = self._actor_class.options(
+                num_cpus=self.config.cluster_cpus, max_restarts=0,
+                scheduling_strategy="SPREAD").remote()
+            ref = actor.serve.remote(self.host, self.port, token, worker_config)
+        else:
+            actor = self._named_actor(f"zixir-{self.config.tag}-agent-{agent}")
+            ref = actor.serve_agent.remote(self.host, self.port, token, worker_config)
+        return actor, ref
+
+    def _named_actor(self, name: str) -> Any:
+        """An agent's actor, named after the runtime and the agent. It is restarted by the
+        router's agent supervision (max_restarts 0 here), which rebuilds it and restores its
+        snapshot: the name of the incarnation it replaces may not be released yet, and that
+        actor is gone for the router, so it is killed and the name taken again."""
+        import ray
+
+        taken = (ValueError, getattr(ray.exceptions, "ActorAlreadyExistsError", ValueError))
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                return self._actor_class.options(
+                    name=name, num_cpus=0, max_restarts=0,
+                    scheduling_strategy="SPREAD").remote()
+            except taken:
+                if time.monotonic() > deadline:
+                    raise
+                try:
+                    ray.kill(ray.get_actor(name), no_restart=True)
+                except Exception:  # released meanwhile
+                    pass
+                time.sleep(0.1)
 
     def prestart(self, count: int, worker_config: dict) -> None:
         """Launch the first workers together (Ray starts them in parallel); `start_worker`
         takes them in turn."""
         self._prestarted = [self.launch(worker_config) for _ in range(count)]
 
-    def start_worker(self, name: str, worker_config: dict) -> tuple[Any, Any, int, int]:
-        """A connected worker actor: (actor, ref, rfd, wfd)."""
+    def start_worker(self, name: str, worker_config: dict, agent: str | None = None
+                     ) -> tuple[Any, Any, int, int]:
+        """A connected worker (or agent) actor: (actor, ref, rfd, wfd)."""
         import ray
 
-        launched = self._prestarted.pop(0) if self._prestarted else self.launch(worker_config)
+        if agent is None and self._prestarted:
+            launched = self._prestarted.pop(0)
+        else:
+            launched = self.launch(worker_config, agent)
         token, entry, actor, ref = launched
         try:
             while not entry[0].wait(0.05):
