@@ -223,6 +223,8 @@ def cmd_repl(args: argparse.Namespace) -> int:
                         log_json=args.log_json, config=args.config, cluster=args.cluster)
     except ProjectFileError as error:
         return report_error(error, error.filename)
+    except ZixirError as error:  # the runtime cannot start (an unreachable --cluster)
+        return report_error(error, None)
 
 
 #: transports a language client may ask for; the server speaks only stdio

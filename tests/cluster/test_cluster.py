@@ -158,6 +158,11 @@ def test_an_unreachable_cluster_is_a_clear_error_at_start(tmp_path):
         Runtime(cluster="nowhere")
     check = zixir("check", "--cluster", f"127.0.0.1:{port}", PARITY, timeout=60)
     assert check.returncode == 1 and "cannot reach the Ray cluster" in check.stderr
+    repl = subprocess.run([sys.executable, "-m", "zixir", "repl", "--cluster", "auto"],
+                          input="", capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"})
+    assert repl.returncode == 1
+    assert f"cannot reach the Ray cluster at auto (127.0.0.1:{port})" in repl.stderr
 
 
 @pytest.mark.timeout(300)
