@@ -121,7 +121,10 @@ def test_a_lost_node_fails_only_its_calls_and_retried_ones_run_elsewhere(ray_clu
         outcome: dict = {}
         thread = threading.Thread(target=lambda: outcome.update(value=rt.eval(program)))
         thread.start()
-        time.sleep(3.0)  # every call is running by now
+        deadline = time.monotonic() + 6.0
+        while rt.stats()["router"]["workers"]["inflight"] < 18 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rt.stats()["router"]["workers"]["inflight"] == 18  # every call is running
         ray_cluster.remove_node(node)
         thread.join(180)
         assert not thread.is_alive()
