@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 
 import pytest
 
-from zixir.lang.errors import ClusterUnavailable, WorkerCrashed
+from zixir.lang.errors import ClusterUnavailable, WorkerCrashed, ZixirError
 
 from .conftest import HERE, client_address, node_ids
 
@@ -207,3 +208,48 @@ def test_agents_run_as_ray_actors_and_keep_their_state_across_a_crash(ray_cluste
         # the same from a Zixir program
         assert rt.eval('agent.call("counter", "add", [4])') == 20
         assert rt.agents.stop("counter") is True
+
+
+@pytest.mark.timeout(300)
+def test_actor_crashes_count_toward_the_restart_intensity(ray_cluster, tmp_path):
+    from zixir.runtime import Runtime
+
+    events = tmp_path / "events.jsonl"
+    with Runtime(cluster=ray_cluster.address, workers=2, cluster_cpus=0.5, paths=[HERE],
+                 restart_intensity=1, restart_period=60, log_file=str(events),
+                 memory_path=str(tmp_path / "m.db")) as rt:
+        rt.eval('pmap(range(4), i => python "clusterlib" "where" (), 4)')
+        first = _worker_pids(rt)
+        assert len(first) == 2
+        # an idle actor killed from outside: no call is to blame, the restart counts
+        os.kill(first[0], signal.SIGKILL)
+        _wait(lambda: len(_worker_pids(rt)) == 2 and first[0] not in _worker_pids(rt))
+        second = _worker_pids(rt)
+        os.kill(second[0], signal.SIGKILL)  # one more than the intensity: escalation
+        _wait(lambda: '"event": "supervisor.escalate"' in events.read_text())
+        # the root supervisor starts a fresh router, which starts fresh actors
+        _wait(lambda: _try_where(rt) is not None)
+        assert _try_where(rt)["pid"] not in set(first) | set(second)
+    text = events.read_text()
+    assert '"event": "supervisor.escalate"' in text and "lost its link to the router" in text
+
+
+def _worker_pids(rt) -> list[int]:
+    try:
+        return list(rt.stats()["router"]["workers"]["pids"])
+    except (KeyError, ZixirError):  # the router is being replaced
+        return []
+
+
+def _try_where(rt):
+    try:
+        return rt.call_python(LIB, "where", [])
+    except ZixirError:  # RestartLimitExceeded, RouterCrashed: the old router on its way out
+        return None
+
+
+def _wait(condition, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
