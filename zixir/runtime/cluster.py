@@ -46,6 +46,8 @@ from .process import ExitStatus, _readable
 PROBE_TIMEOUT = 5.0
 #: seconds an actor has to be scheduled, start and connect back
 CONNECT_TIMEOUT = 45.0
+#: tries of ray.init when the connection itself fails (ConnectionError)
+CONNECT_ATTEMPTS = 3
 #: arrays are never put in shared memory for a Ray worker (it may be on another host)
 INLINE = 1 << 62
 #: the secret a worker actor sends first on its connection (hex digits and a newline)
@@ -337,13 +339,21 @@ class RayCluster:
                 f"--cluster {self.address} needs Ray: pip install 'zixir[ray]'",
                 address=self.address) from None
         target = resolve_auto() if self.address == "auto" else self.address
-        try:
-            ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False,
-                     ignore_reinit_error=True)
-        except Exception as e:
-            raise ClusterUnavailable(f"cannot connect to the Ray cluster at {self.address}: "
-                                     f"{type(e).__name__}: {e}", address=self.address) \
-                from None
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                ray.init(address=self.address, logging_level=logging.ERROR,
+                         log_to_driver=False, ignore_reinit_error=True)
+                break
+            except ConnectionError as e:
+                # the Ray client's server starts a process per client, which can fail to
+                # start (its gRPC poller dies): a new connection gets a new one
+                ray.shutdown()
+                if attempt + 1 == CONNECT_ATTEMPTS:
+                    raise self._unavailable(e) from None
+                self.log.warning("cluster.retry", address=self.address, error=str(e)[:200])
+                time.sleep(1.0)
+            except Exception as e:
+                raise self._unavailable(e) from None
         _messages_to_stderr()
         self._actor_class = ray.remote(WorkerActor)
         self.host = _local_ip_towards(host_port(target)[0])
@@ -356,6 +366,10 @@ class RayCluster:
         threading.Thread(target=self._accept, name="zixir-ray-listener", daemon=True).start()
         self.log.info("cluster.connected", address=self.address, listen=f"{self.host}:"
                       f"{self.port}")
+
+    def _unavailable(self, e: BaseException) -> ClusterUnavailable:
+        return ClusterUnavailable(f"cannot connect to the Ray cluster at {self.address}: "
+                                  f"{type(e).__name__}: {e}", address=self.address)
 
     def close(self) -> None:
         listener, self._listener = self._listener, None
