@@ -12,9 +12,9 @@
         |   token matches: the socket is worker-i's link      the ordinary worker loop
         |                                                     (python_workers.worker.Worker)
         |   WorkerLink(sock, sock) <=== msgpack frames ===>   over the socket
-        |   RayHandle(actor, ref): "exits" when serve()'s ref ends (the actor, or its node,
-        |                          died; the worker left on EOF), seen through an eventfd
-        |                          the supervisor polls like a pidfd; kill = ray.kill(actor)
+        |   RayHandle(actor, ref): "exits" when the link closes (the actor or its node
+        |                          died) or serve()'s ref ends, seen through an eventfd the
+        |                          supervisor polls like a pidfd; kill = ray.kill(actor)
 
 Agents (agents.py) take the same path: a named actor per agent ("zixir-TAG-agent-NAME", no
 CPU reserved) runs the agent loop over its link; the router's agent supervision restarts it.
