@@ -35,7 +35,12 @@ other builds shared: load average 7-9 during the run), default options:
     local, 1 worker        2.70 / 2.34            1.57
     local, 2 workers       1.65 / 1.62            1.42
 
-A call on Ray costs about 350 us more than a routed local call (TCP on loopback instead of a
+Second run (load rising from 3 to 10 during it): per call 306 / 204 us direct, 446 / 446
+routed, 538 / 474 Ray (CPU 210, 440, 590 us); pmap 2445, 3789, 3095 calls/s; 8 jobs of 0.16 s:
+Ray 1 node 1.67 s, 2 nodes 1.41 s (1.19x), local 1 worker 1.82 s, 2 workers 1.23 s; model:
+R = 3095 calls/s, the router the limit beyond about 39 nodes with 0.1 s jobs.
+
+A call on Ray costs about 100-350 us more than a routed local call (TCP on loopback instead of a
 pipe, and Ray's actor process). The two "nodes" share the same 2 busy cores (and Ray runs its
 workers at niceness 19), so 2 Ray nodes gave no speed-up over 1 here (0.96x); on separate
 machines each node adds its own CPUs. Model output of that run: one router dispatched about
