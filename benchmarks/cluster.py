@@ -141,11 +141,13 @@ def main() -> None:
     clusterlib.burn(args.work)
     job_seconds = time.perf_counter() - start
 
+    temp_dir = tempfile.mkdtemp(prefix="zxray-")  # Ray's session files, removed at the end
     cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "object_store_memory": OBJECT_STORE, "include_dashboard": False})
+        "num_cpus": 1, "object_store_memory": OBJECT_STORE, "include_dashboard": False,
+        "temp_dir": temp_dir})
     backends: list[Backend] = []
     try:
-        cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
+        cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE, temp_dir=temp_dir)
         cluster.wait_for_nodes()
         address = cluster.address
         calls = {"local direct": Backend("local direct", workers=2),
@@ -201,6 +203,9 @@ def main() -> None:
         for b in backends:
             b.close()
         cluster.shutdown()
+        import shutil
+
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
     load = os.getloadavg()[0]
     print(f"\nload average {load:.1f} on {os.cpu_count()} cores; {args.rounds} rounds, "

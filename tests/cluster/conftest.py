@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 
 import pytest
 
@@ -18,17 +20,22 @@ def ray_cluster():
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'zixir[ray]')")
     from ray.cluster_utils import Cluster
 
+    # Ray's sessions (logs, sockets) in a directory of the session's own, removed at the end;
+    # short, for the unix socket paths inside it
+    temp_dir = tempfile.mkdtemp(prefix="zxray-")
     client_port = free_port()
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "object_store_memory": OBJECT_STORE, "include_dashboard": False,
-        "ray_client_server_port": client_port})
+        "ray_client_server_port": client_port, "temp_dir": temp_dir})
     cluster.client_port = client_port
+    cluster.temp_dir = temp_dir
     try:
-        cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
+        cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE, temp_dir=temp_dir)
         cluster.wait_for_nodes()
         yield cluster
     finally:
         cluster.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -100,7 +100,8 @@ def _is_ray_worker_of_ours(pid: int) -> bool:
 def test_a_lost_node_fails_only_its_calls_and_retried_ones_run_elsewhere(ray_cluster, tmp_path):
     from zixir.runtime import Runtime
 
-    node = ray_cluster.add_node(num_cpus=1, object_store_memory=80 * 1024 * 1024)
+    node = ray_cluster.add_node(num_cpus=1, object_store_memory=80 * 1024 * 1024,
+                                temp_dir=ray_cluster.temp_dir)
     ray_cluster.wait_for_nodes()
     lost = node.node_id
     modules = {"clusterlib.held_again": {"retries": {"attempts": 3, "initial": 0.1}}}
