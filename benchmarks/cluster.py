@@ -259,7 +259,8 @@ def main() -> None:
         state = os.path.join(HERE, "cluster_state.py")
         if os.path.exists(state):
             print("\n---- memory store and workflow state (benchmarks/cluster_state.py) ----")
-            sys.argv = [state, *(["--quick"] if args.quick else [])]
+            sys.argv = [state, *(["--steps", "50", "--puts", "100", "--rounds", "2"]
+                                 if args.quick else [])]
             runpy.run_path(state, run_name="__main__")
         else:
             print("\nbenchmarks/cluster_state.py is not there: no state benchmark")

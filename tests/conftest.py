@@ -8,3 +8,5 @@ import tempfile
 
 _MEMORY_DIR = tempfile.mkdtemp(prefix="zixir-test-memory-")
 os.environ.setdefault("ZIXIR_MEMORY", os.path.join(_MEMORY_DIR, "memory.sqlite3"))
+
+from postgres.fixtures import postgres_server, postgres_url  # noqa: E402, F401 - shared fixtures

@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve Prometheus metrics at http://127.0.0.1:N/metrics while the "
                           "program runs (0: any free port; the URL is printed)")
     run.add_argument("--memory", metavar="PATH", default=None,
-                     help="the memory store's file (default: $ZIXIR_MEMORY or "
+                     help="the memory store's file, or a postgresql:// URL (default: "
+                          "$ZIXIR_MEMORY or "
                           "~/.local/share/zixir/memory.sqlite3)")
     run.add_argument("--config", metavar="FILE", default=None, help=CONFIG_HELP)
     run.add_argument("--cluster", metavar="ADDRESS", default=None, help=CLUSTER_HELP)
@@ -329,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     repl = sub.add_parser("repl", help="interactive session")
     repl.add_argument("--workers", type=int, default=None)
-    repl.add_argument("--memory", metavar="PATH", default=None, help="the memory store's file")
+    repl.add_argument("--memory", metavar="PATH", default=None,
+                      help="the memory store's file or postgresql:// URL")
     repl.add_argument("--config", metavar="FILE", default=None,
                       help="settings file (default: zixir.toml in the current directory or "
                            "its parents)")

@@ -108,6 +108,16 @@ def _path(v: Any, base: str) -> str:
     return os.path.normpath(os.path.join(base, os.path.expanduser(v)))
 
 
+def _store(v: Any, base: str) -> str:
+    """A memory store: a file (relative to zixir.toml) or a postgresql:// URL, kept as is."""
+    if isinstance(v, str) and v.startswith(("postgresql://", "postgres://")):
+        return v
+    if not isinstance(v, str) or not v:
+        raise _Bad("must be a path (relative paths start at the directory of zixir.toml) or "
+                   "a postgresql:// URL")
+    return _path(v, base)
+
+
 def _paths(v: Any, base: str) -> tuple[str, ...]:
     if not isinstance(v, list):
         raise _Bad("must be a list of paths (relative paths start at the directory of "
@@ -207,8 +217,9 @@ RUNTIME_KEYS: dict[str, Key] = {
     "cluster": Key(_cluster, "run the Python workers on this Ray cluster: \"auto\", "
                              "\"ray://HOST:PORT\" or \"HOST:PORT\" (default: this machine)"),
     "cluster_cpus": Key(_cpus, "CPUs each worker actor reserves on the cluster (1)"),
-    "memory_path": Key(_path, "file of the memory store (default: $ZIXIR_MEMORY, else "
-                              "~/.local/share/zixir/memory.sqlite3 for zixir run)"),
+    "memory_path": Key(_store, "file of the memory store, or a postgresql:// URL (default: "
+                               "$ZIXIR_MEMORY, else ~/.local/share/zixir/memory.sqlite3 for "
+                               "zixir run)"),
     "log_level": Key(_log_level, "debug, info, warning, error, critical or off (warning)"),
     "log_file": Key(_path, "write the runtime's logs to this file (default: stderr)"),
     "log_format": Key(_choice("auto", "console", "json"),

@@ -9,7 +9,8 @@ from typing import Any
 
 
 def default_memory_path() -> str:
-    """Where `zixir run` and the REPL keep `memory.*` between runs: `$ZIXIR_MEMORY`, else
+    """Where `zixir run` and the REPL keep `memory.*` between runs: `$ZIXIR_MEMORY` (a file
+    or a postgresql:// URL), else
     `$XDG_DATA_HOME/zixir/memory.sqlite3` (`~/.local/share/...`)."""
     explicit = os.environ.get("ZIXIR_MEMORY")
     if explicit:
@@ -38,9 +39,11 @@ def runtime_options(script: str | None, config: str | None = None, *,
 
 def _runtime(options: dict[str, Any], dashboard: int | None = None) -> Any:
     from .runtime import Runtime
+    from .runtime.memory import is_url
 
     path = options["memory_path"]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if not is_url(path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return Runtime(dashboard=dashboard, **options)
 
 

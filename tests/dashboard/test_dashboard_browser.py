@@ -91,7 +91,8 @@ def chromium_binary() -> str | None:
 
 
 def zixir(*args: str) -> list[str]:
-    return [sys.executable, "-P", "-m", "zixir", *args]
+    # -X faulthandler: a process that hangs is stopped with SIGABRT and shows where it was
+    return [sys.executable, "-X", "faulthandler", "-P", "-m", "zixir", *args]
 
 
 class Served:
@@ -123,8 +124,12 @@ class Served:
         try:
             out, _ = self.process.communicate(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            out, _ = self.process.communicate()
+            self.process.send_signal(signal.SIGABRT)  # its threads' stacks go to stderr
+            try:
+                out, _ = self.process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                out, _ = self.process.communicate()
         self._drain.join(10)
         return self.process.returncode, out
 

@@ -182,7 +182,8 @@ def _all_threads_stopped(pid: int) -> bool:
 def test_a_store_gone_for_good_fails_memory_calls_at_once(no_leaks):
     with make_runtime(root_intensity=1, root_period=600) as rt:
         rt.memory.put("k", 1)
-        first = rt.pids()["memory"]
+        # the store can answer before its start is recorded (it serves as soon as it is ready)
+        first = wait_for(lambda: rt.pids()["memory"], what="the store's pid")
         os.kill(first, signal.SIGKILL)
         second = wait_for(lambda: rt.pids()["memory"] not in (None, first) and rt.pids()["memory"],
                           what="the store to be restarted")

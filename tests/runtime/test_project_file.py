@@ -306,3 +306,11 @@ def test_repl_and_workflow_commands_use_the_file_of_the_current_directory(tmp_pa
                          cwd=tmp_path, text=True, input="1 + 1\n", capture_output=True,
                          timeout=120)
     assert out.returncode == 0 and "2" in out.stdout, out.stderr
+
+
+def test_memory_path_takes_a_postgresql_url_as_written(tmp_path):
+    url = "postgresql://app@db.example:5432/state?options=-csearch_path%3Dapp"
+    found = load(str(write(tmp_path / "zixir.toml", f'[runtime]\nmemory_path = "{url}"\n')))
+    assert found.options["memory_path"] == url  # not joined to the file's directory
+    short = load(str(write(tmp_path / "zixir.toml", '[runtime]\nmemory_path = "postgres://h/d"\n')))
+    assert short.options["memory_path"] == "postgres://h/d"

@@ -13,7 +13,7 @@ from workflow_helpers import ROOT, zixir
 from zixir.lang.checker import check
 from zixir.lang.errors import ZixirRuntimeError
 from zixir.runtime import protocol as p
-from zixir.runtime.memory import Store, pack_value, unpack_value
+from zixir.runtime.memory import Store, open_store, pack_value, unpack_value
 
 
 @pytest.fixture
@@ -21,11 +21,15 @@ def clock():
     return [1000.0]
 
 
-@pytest.fixture
-def store(clock):
-    s = Store(":memory:", clock=lambda: clock[0])
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, clock):
+    """The store's unit tests run on both backends: the same semantics."""
+    if request.param == "sqlite":
+        s = Store(":memory:", clock=lambda: clock[0])
+    else:
+        s = open_store(request.getfixturevalue("postgres_url"), clock=lambda: clock[0])
     yield s
-    s.db.close()
+    s.close()
 
 
 def test_versions_count_writes_and_guard_conditional_writes(store):
@@ -122,10 +126,13 @@ def test_the_checker_knows_the_new_memory_operations():
     assert diag.message == "memory.cas expects 3 arguments, got 2"
 
 
-def test_client_and_language_operations(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_client_and_language_operations(tmp_path, request, backend):
     from zixir.runtime import Runtime
 
-    with Runtime(workers=1, memory_path=str(tmp_path / "m.sqlite3"), log_level="off") as rt:
+    location = (str(tmp_path / "m.sqlite3") if backend == "sqlite"
+                else request.getfixturevalue("postgres_url"))
+    with Runtime(workers=1, memory_path=location, log_level="off") as rt:
         assert rt.memory.incr("hits") == 1
         assert rt.memory.incr("hits", 10) == 11
         assert rt.memory.cas("hits", 11, 20) is True
@@ -149,6 +156,7 @@ def test_client_and_language_operations(tmp_path):
             ('memory.put("k", 1, -1)', "memory.put: ttl must be a positive number"),
             ('memory.update("k", 5)', "expected a function"),
             ('memory.cas(1, 2, 3)', "memory.cas: key must be a string, got int"),
+            ('memory.put("a\\u{0}b", 1)', "memory keys cannot contain the NUL character"),
         ]:
             with pytest.raises(ZixirRuntimeError, match=message) as info:
                 rt.eval(source)

@@ -1,4 +1,4 @@
-"""`zixir dashboard --memory PATH`: the stored workflow runs of a memory store, in the browser,
+"""`zixir dashboard --memory PATH|URL`: the stored workflow runs of a memory store, in the browser,
 without a running program (approve and reject from the page); until Ctrl-C."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ EXIT_OK, EXIT_RUNTIME = 0, 1
 def add_dashboard_command(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("dashboard", help="the web dashboard of stored workflow runs")
     parser.add_argument("--memory", metavar="PATH", default=None,
-                        help="the memory store's file (default: $ZIXIR_MEMORY or "
+                        help="the memory store's file or postgresql:// URL (default: "
+                             "$ZIXIR_MEMORY or "
                              "~/.local/share/zixir/memory.sqlite3)")
     parser.add_argument("--port", type=int, default=0,
                         help="the port to listen on (default: a free one)")
@@ -25,12 +26,13 @@ def add_dashboard_command(sub: argparse._SubParsersAction) -> None:
 
 def cmd_dashboard(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     from zixir.lang.errors import ZixirError
+    from zixir.runtime.memory import is_url
     from zixir.runtime_bridge import default_memory_path
 
     from .server import serve_store
 
     path = args.memory or default_memory_path()
-    if not os.path.isfile(path):
+    if not is_url(path) and not os.path.isfile(path):
         print(f"zixir: error: no memory store at {path}", file=sys.stderr)
         return EXIT_RUNTIME
     try:

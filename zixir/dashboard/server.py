@@ -103,7 +103,10 @@ def serve_runtime(runtime: Any, port: int = 0, host: str = DEFAULT_HOST) -> Dash
 
 
 def serve_store(path: str, port: int = 0, host: str = DEFAULT_HOST) -> DashboardServer:
-    """Serve the stored workflow history of a memory store file (no program runs)."""
+    """Serve the stored workflow history of a memory store (a file or a postgresql:// URL;
+    no program runs)."""
+    from zixir.runtime.memory import describe
+
     from .source import StoreSource
 
     _require_packages()
@@ -113,5 +116,5 @@ def serve_store(path: str, port: int = 0, host: str = DEFAULT_HOST) -> Dashboard
     except BaseException:
         source.close()
         raise
-    announce(server, path)
+    announce(server, describe(path))  # a URL's password is not printed
     return server

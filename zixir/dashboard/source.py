@@ -4,7 +4,8 @@
                         rt.stats()["router"] --------> per-module counters, breakers
                         rt.agents.list() ------------> agents (when the runtime has agents)
                         rt.workflows (memory store) -> workflow runs, steps, approvals
-    StoreSource(path)   a store file opened directly -> workflow runs, steps, approvals only
+    StoreSource(path)   a store opened directly -----> workflow runs, steps, approvals only
+                        (a file or a postgresql:// URL)
 
     state() -> {"mode", "time", "tree", "modules", "breakers", "agents", "workflows",
                 "approvals"}   (plain JSON-able values)
@@ -22,6 +23,7 @@ import threading
 import time
 from typing import Any
 
+from zixir.runtime.memory import describe
 from zixir.runtime.process import rss_bytes
 from zixir.workflow.admin import Workflows
 
@@ -61,7 +63,7 @@ class RuntimeSource:
 
 
 class StoreSource:
-    """A memory store file without a running program: stored workflow history only."""
+    """A memory store (file or URL) without a running program: stored workflow history only."""
 
     mode = "store"
 
@@ -75,7 +77,7 @@ class StoreSource:
     def state(self) -> dict:
         with self._lock:
             workflows = workflow_state(Workflows(self._kv))
-        return {"mode": self.mode, "time": time.time(), "store": self.path, "tree": None,
+        return {"mode": self.mode, "time": time.time(), "store": describe(self.path), "tree": None,
                 "modules": {}, "breakers": [], "agents": None, **workflows}
 
     def decide(self, name: str, key: str, step: str, approved: bool, note: str) -> dict:

@@ -132,10 +132,12 @@ class DebugServices:
             if self._closed:
                 raise LaunchError("the program's runtime was closed")
             if self._host is None:
+                from ..runtime.memory import is_url
                 from ..runtime.runtime import HostServices, Runtime
 
                 memory = self._options.pop("memory_path")
-                os.makedirs(os.path.dirname(os.path.abspath(memory)), exist_ok=True)
+                if not is_url(memory):  # a postgresql:// URL needs no directory
+                    os.makedirs(os.path.dirname(os.path.abspath(memory)), exist_ok=True)
                 self._host = HostServices(Runtime(memory_path=memory, **self._options))
             return self._host
 

@@ -233,10 +233,13 @@ def _memory_hint() -> str:
     path = os.environ.get("ZIXIR_MEMORY_PATH")
     if not path:
         return ""
+    from zixir.runtime.memory import describe, is_url
     from zixir.runtime_bridge import default_memory_path
 
-    if os.path.abspath(path) == os.path.abspath(default_memory_path()):
+    default = default_memory_path()
+    if path == default or (not is_url(path) and not is_url(default)
+                           and os.path.abspath(path) == os.path.abspath(default)):
         return ""
     import shlex
 
-    return f" --memory {shlex.quote(path)}"
+    return f" --memory {shlex.quote(describe(path))}"  # a URL's password is not printed

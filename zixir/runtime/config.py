@@ -89,7 +89,8 @@ class RuntimeConfig:
     cluster_cpus: float = 1.0  # CPUs each worker actor reserves on the cluster
     paths: tuple[str, ...] = ()  # extra sys.path entries for workers (e.g. the script's dir)
     sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))
-    # memory store: None keeps it in a temporary directory removed at close
+    # memory store: a SQLite file, or a postgresql:// URL (memory_postgres.py); None keeps it
+    # in a temporary directory removed at close
     memory_path: str | None = None
     # observability
     log_level: str = "warning"

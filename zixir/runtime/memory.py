@@ -1,4 +1,5 @@
-"""The memory store: a process that owns the durable key/value store (SQLite, WAL).
+"""The memory store: a process that owns the durable key/value store (a SQLite file in WAL
+mode, or a PostgreSQL database: `memory_postgres.py`; `open_store` picks by the location).
 
     host (MemoryClient) ----\\                        store process (this module)
     router (MemoryClient) ---+-- unix socket -->  one thread, selectors over the listening
@@ -10,6 +11,10 @@
 The host creates the listening socket and hands the same one to every incarnation of the
 store, so clients that connect while the store restarts simply wait in the backlog. Clients
 reconnect and retry (every operation is idempotent) until a deadline.
+
+Backends: `StoreBase` holds the protocol (`handle`: checks and dispatch) and the operation ids
+(`once`); `Store` (SQLite, below) and `memory_postgres.PostgresStore` hold the rows.
+`open_store(location)` is the one way to open either.
 
 Values are Zixir values converted to plain Python; clients store them as msgpack bytes, so the
 store never decodes a value (except the number under `incr`). Keys are strings.
@@ -50,8 +55,127 @@ APPLIED = "CREATE TABLE IF NOT EXISTS applied (id TEXT PRIMARY KEY, result BLOB,
 APPLIED_KEEP = 3600.0  # seconds: far beyond any client's retry deadline
 
 
-class Store:
-    """The SQLite side, sans sockets (tested directly).
+class StoreBase:
+    """What every backend shares: the protocol (`handle`: arity and type checks, dispatch)
+    and the at-most-once bookkeeping of operation ids (`once`). A backend implements the
+    operations (put, get, get_versioned, put_if_version, cas, incr, delete, keys, scan, close,
+    release), `_transaction()` (nestable) and the `applied` table (`_applied_result`,
+    `_record_applied`, `_prune_applied`); the semantics are the SQLite store's."""
+
+    location = ""
+    clock: Any
+    _since_prune = 0
+
+    def keys(self, prefix: str) -> list[str]:
+        return [k for k, _ in self.scan(prefix)]
+
+    def handle(self, request: p.Request) -> Any:
+        method, params = request.method, list(request.params)
+        if method == "ping":
+            return os.getpid()
+        if method == "keys" or method == "scan":
+            prefix = params[0] if params else ""
+            if not isinstance(prefix, str):
+                raise ValueError(f"memory.{method}: the prefix must be a string")
+            return self.keys(prefix) if method == "keys" else [list(r) for r in self.scan(prefix)]
+        if method not in _ARITY:
+            raise ValueError(f"unknown memory method {method!r}")
+        low, high = _ARITY[method]
+        if not low <= len(params) <= high:
+            raise ValueError(f"memory.{method}: expected {low} to {high} parameters")
+        _check_key(params[0])
+        for i in _BLOBS[method]:
+            if i < len(params) and not (isinstance(params[i], bytes) or
+                                        (params[i] is None and (method, i) == ("cas", 1))):
+                raise ValueError(f"memory.{method}: value must be encoded")
+        if method == "put":
+            self.put(*params)
+            return True
+        if method == "get":
+            return self.get(params[0])
+        if method == "get_versioned":
+            return list(self.get_versioned(params[0]))
+        if method in _ONCE:
+            op_id = request.params[_ONCE[method]] if len(params) > _ONCE[method] else None
+            return self.once(op_id, lambda: self._apply(method, params[:_ONCE[method]]))
+        return self.delete(params[0])
+
+    def _apply(self, method: str, params: list) -> Any:
+        if method == "put_if_version":
+            return self.put_if_version(*params)
+        if method == "cas":
+            return self.cas(*params)
+        return self.incr(params[0], params[1] if len(params) > 1 else 1)
+
+    def once(self, op_id: Any, apply: Any) -> Any:
+        """Run `apply` at most once per operation id: its result is committed with its write,
+        and a repeat of the id (a client retrying after a lost reply) gets it back."""
+        if op_id is None:
+            return apply()
+        if not isinstance(op_id, str):
+            raise ValueError("memory: the operation id must be a string")
+        with self._transaction():
+            found = self._applied_result(op_id)
+            if found is not None:
+                return msgpack.unpackb(found)
+            result = apply()
+            self._record_applied(op_id, msgpack.packb(result), self.clock())
+        self._since_prune += 1
+        if self._since_prune >= 1000:
+            self._since_prune = 0
+            self._prune_applied(self.clock() - APPLIED_KEEP)
+        return result
+
+    # ---- what a backend implements -------------------------------------------------------
+
+    def put(self, key: str, blob: bytes, ttl: float | None = None) -> None:
+        raise NotImplementedError
+
+    def get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def get_versioned(self, key: str) -> tuple[bytes | None, int]:
+        raise NotImplementedError
+
+    def put_if_version(self, key: str, blob: bytes, version: int,
+                       ttl: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def cas(self, key: str, expected: bytes | None, blob: bytes) -> bool:
+        raise NotImplementedError
+
+    def incr(self, key: str, n: int | float) -> int | float:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """The store process's end."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Let go of the store without the end-of-process work (opened by a command)."""
+        raise NotImplementedError
+
+    def _transaction(self) -> Any:
+        raise NotImplementedError
+
+    def _applied_result(self, op_id: str) -> bytes | None:
+        raise NotImplementedError
+
+    def _record_applied(self, op_id: str, result: bytes, at: float) -> None:
+        raise NotImplementedError
+
+    def _prune_applied(self, before: float) -> None:
+        raise NotImplementedError
+
+
+class Store(StoreBase):
+    """The SQLite backend, sans sockets (tested directly).
 
     Every row has a version (1 when written, +1 at every write) so that a client can do a
     read-modify-write that retries on conflict (`get_versioned` + `put_if_version`), and an
@@ -61,6 +185,7 @@ class Store:
     def __init__(self, path: str, clock: Any = None) -> None:
         import time
 
+        self.location = path
         self.clock = clock or time.time
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                   timeout=30.0)
@@ -159,9 +284,6 @@ class Store:
         self.db.execute("DELETE FROM kv WHERE key = ?", (key,))
         return existed
 
-    def keys(self, prefix: str) -> list[str]:
-        return [k for k, _ in self.scan(prefix)]
-
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         """Every live (key, value) whose key starts with `prefix`, in key order."""
         rows = self.db.execute(
@@ -173,70 +295,66 @@ class Store:
     def _transaction(self) -> Any:
         return _Transaction(self.db)
 
+    def _applied_result(self, op_id: str) -> bytes | None:
+        row = self.db.execute("SELECT result FROM applied WHERE id = ?", (op_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _record_applied(self, op_id: str, result: bytes, at: float) -> None:
+        self.db.execute("INSERT INTO applied (id, result, at) VALUES (?, ?, ?)",
+                        (op_id, result, at))
+
+    def _prune_applied(self, before: float) -> None:
+        self.db.execute("DELETE FROM applied WHERE at < ?", (before,))
+
     def close(self) -> None:
+        """The store process's end: checkpoint the WAL into the file, then close."""
         try:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self.db.close()
 
-    def handle(self, request: p.Request) -> Any:
-        method, params = request.method, list(request.params)
-        if method == "ping":
-            return os.getpid()
-        if method == "keys" or method == "scan":
-            prefix = params[0] if params else ""
-            if not isinstance(prefix, str):
-                raise ValueError(f"memory.{method}: the prefix must be a string")
-            return self.keys(prefix) if method == "keys" else [list(r) for r in self.scan(prefix)]
-        if method not in _ARITY:
-            raise ValueError(f"unknown memory method {method!r}")
-        low, high = _ARITY[method]
-        if not low <= len(params) <= high:
-            raise ValueError(f"memory.{method}: expected {low} to {high} parameters")
-        _check_key(params[0])
-        for i in _BLOBS[method]:
-            if i < len(params) and not (isinstance(params[i], bytes) or
-                                        (params[i] is None and (method, i) == ("cas", 1))):
-                raise ValueError(f"memory.{method}: value must be encoded")
-        if method == "put":
-            self.put(*params)
-            return True
-        if method == "get":
-            return self.get(params[0])
-        if method == "get_versioned":
-            return list(self.get_versioned(params[0]))
-        if method in _ONCE:
-            op_id = request.params[_ONCE[method]] if len(params) > _ONCE[method] else None
-            return self.once(op_id, lambda: self._apply(method, params[:_ONCE[method]]))
-        return self.delete(params[0])
+    def release(self) -> None:
+        """Close without a checkpoint (a running store may be using the file)."""
+        self.db.close()
 
-    def _apply(self, method: str, params: list) -> Any:
-        if method == "put_if_version":
-            return self.put_if_version(*params)
-        if method == "cas":
-            return self.cas(*params)
-        return self.incr(params[0], params[1] if len(params) > 1 else 1)
 
-    def once(self, op_id: Any, apply: Any) -> Any:
-        """Run `apply` at most once per operation id: its result is committed with its write,
-        and a repeat of the id (a client retrying after a lost reply) gets it back."""
-        if op_id is None:
-            return apply()
-        if not isinstance(op_id, str):
-            raise ValueError("memory: the operation id must be a string")
-        with self._transaction():
-            row = self.db.execute("SELECT result FROM applied WHERE id = ?", (op_id,)).fetchone()
-            if row is not None:
-                return msgpack.unpackb(row[0])
-            result = apply()
-            self.db.execute("INSERT INTO applied (id, result, at) VALUES (?, ?, ?)",
-                            (op_id, msgpack.packb(result), self.clock()))
-        self._since_prune += 1
-        if self._since_prune >= 1000:
-            self._since_prune = 0
-            self.db.execute("DELETE FROM applied WHERE at < ?", (self.clock() - APPLIED_KEEP,))
-        return result
+def is_url(location: str) -> bool:
+    """Is this memory location a PostgreSQL URL (else it is a SQLite file)?"""
+    return location.startswith(("postgresql://", "postgres://"))
 
+
+def describe(location: str) -> str:
+    """The location as it may be shown: a URL without its password."""
+    if not is_url(location):
+        return location
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    parts = original = urlsplit(location)
+    if "@" in parts.netloc:
+        user, _, host = parts.netloc.rpartition("@")
+        if ":" in user:
+            parts = parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name == "password" for name, _ in query):
+        parts = parts._replace(query=urlencode(
+            [(name, "***" if name == "password" else value) for name, value in query],
+            safe="*/"))
+    if parts == original:
+        return location
+    return (f"{parts.scheme}://{parts.netloc}{parts.path}"  # urlunsplit drops an empty host
+            + (f"?{parts.query}" if parts.query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
+
+
+def open_store(location: str, clock: Any = None, patience: float = 0.0) -> StoreBase:
+    """The store at `location`: a `postgresql://` (or `postgres://`) URL opens the PostgreSQL
+    backend, anything else is a SQLite file. An unreachable database is `MemoryUnavailable`
+    (after `patience` seconds of trying)."""
+    if is_url(location):
+        from .memory_postgres import PostgresStore
+
+        return PostgresStore(location, clock, patience)
+    return Store(location, clock)
 
 #: method -> (least, most) parameters; which parameters are encoded values
 _ARITY = {"put": (2, 3), "get": (1, 1), "get_versioned": (1, 1), "put_if_version": (3, 5),
@@ -268,9 +386,18 @@ class _Transaction:
 def _check_key(key: Any) -> None:
     if not isinstance(key, str):
         raise ValueError(f"memory keys are strings, not {type(key).__name__}")
+    if "\x00" in key:  # PostgreSQL text cannot hold it: refused on every backend alike
+        raise ValueError("memory keys cannot contain the NUL character")
 
 
-def serve(listener: socket.socket, store: Store, stop: threading.Event | None = None) -> None:
+class StoreLost(Exception):
+    """The backend lost its database (a PostgreSQL server restarted, a network cut) and could
+    not reconnect: the store process exits so that its supervisor starts a fresh one, and
+    the clients, which got no reply, retry."""
+
+
+def serve(listener: socket.socket, store: StoreBase,
+          stop: threading.Event | None = None) -> None:
     codec = p.Codec()
     sel = selectors.DefaultSelector()
     listener.setblocking(False)
@@ -299,6 +426,8 @@ def serve(listener: socket.socket, store: Store, stop: threading.Event | None = 
                     continue
                 try:
                     frame = connection.send_response(event.id, None, store.handle(event))
+                except StoreLost:
+                    raise
                 except Exception as e:
                     frame = connection.send_response(
                         event.id, p.fault("ZixirRuntimeError", str(e)), None)
@@ -308,13 +437,17 @@ def serve(listener: socket.socket, store: Store, stop: threading.Event | None = 
                     break
 
 
-def main() -> None:
+def main() -> int:
     """`python -m zixir.runtime.memory`: fd 3 is the listening socket, fd 4 the ready pipe."""
     from .process import bind_to_parent
 
     bind_to_parent(int(os.environ["ZIXIR_PARENT_PID"]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    store = Store(os.environ["ZIXIR_MEMORY_PATH"])
+    try:
+        store = open_store(os.environ["ZIXIR_MEMORY_PATH"], patience=8.0)
+    except MemoryUnavailable as e:  # the host checked at its start: the database went away
+        print(f"zixir memory store: {e}", file=sys.stderr, flush=True)
+        return 1
     listener = socket.socket(fileno=3)
 
     def terminate(signum, frame):
@@ -324,7 +457,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, terminate)
     os.write(4, b"R")
     os.close(4)
-    serve(listener, store)
+    try:
+        serve(listener, store)
+    except StoreLost as e:
+        print(f"zixir memory store: {e}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 # ---- client --------------------------------------------------------------------------------
@@ -515,6 +653,8 @@ def _shutdown(fd: int) -> None:
 def _check_client_key(key: Any) -> None:
     if not isinstance(key, str):
         raise ZixirRuntimeError(f"memory keys must be strings, not {type(key).__name__}")
+    if "\x00" in key:  # PostgreSQL text cannot hold it: refused on every backend alike
+        raise ZixirRuntimeError("memory keys cannot contain the NUL character")
 
 
 if __name__ == "__main__":

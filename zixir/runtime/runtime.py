@@ -51,7 +51,7 @@ from .confine import RUNTIME_DIR_ENV, kill_recorded
 from .direct import NOT_DIRECT, DirectCalls, create_page
 from .events import make_logger
 from .janitor import Janitor
-from .memory import MemoryClient
+from .memory import MemoryClient, is_url
 from .process import ProcessHandle, pipe, python_argv, rss_bytes, spawn
 from .shm import ShmArrays, sweep
 from .stats import Stats
@@ -73,6 +73,8 @@ class Runtime:
     `config="path/to/zixir.toml"` (keywords win over the file; `allow`, `deny` and `modules`
     tables add up). `dashboard=True` (a free port) or `dashboard=PORT` serves the live web
     dashboard on 127.0.0.1 (`zixir.dashboard`; its URL: `rt.dashboard.url`).
+    `memory_path` may be a `postgresql://` URL: a database that cannot be reached is
+    `MemoryUnavailable` here, at the start.
     """
 
     def __init__(self, workers: int | None = None, call_timeout: float | None = None, *,
@@ -94,6 +96,11 @@ class Runtime:
 
             probe(config.cluster)
         self.config = config
+        if config.memory_path and is_url(config.memory_path):
+            # an unreachable database fails the start, not the program's first memory.* call
+            from .memory_postgres import connect
+
+            connect(config.memory_path).close()
         self._progress_view = ProgressView() if config.progress else None
         self._metrics_server: Any = None
         self.log = make_logger("host", config.log_level, config.log_file,

@@ -1,8 +1,8 @@
 """`zixir workflow list | show | approve | reject | reset`: the stored runs of a memory store.
 
-The store file is opened directly (`--memory PATH`, else `$ZIXIR_MEMORY`, else the default of
-`zixir run`): no runtime is started, and a program running on the same file meanwhile is
-fine (SQLite serialises the writers).
+The store is opened directly (`--memory PATH` or a `postgresql://` URL, else `memory_path` of
+zixir.toml, else `$ZIXIR_MEMORY`, else the default of `zixir run`): no runtime is started, and
+a program running on the same store meanwhile is fine (the database serialises the writers).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def add_workflow_command(sub: argparse._SubParsersAction) -> None:
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
         parser = actions.add_parser(name, help=help_text)
         parser.add_argument("--memory", metavar="PATH", default=None,
-                            help="the memory store's file (default: memory_path of zixir.toml, "
+                            help="the memory store's file or postgresql:// URL (default: "
+                                 "memory_path of zixir.toml, "
                                  "$ZIXIR_MEMORY or ~/.local/share/zixir/memory.sqlite3)")
         parser.add_argument("--config", metavar="FILE", default=None,
                             help="settings file (default: zixir.toml in the current directory "
@@ -57,6 +58,7 @@ def _usage(parser: argparse.ArgumentParser):
 def cmd_workflow(args: argparse.Namespace) -> int:
     from zixir.lang.errors import ZixirError
     from zixir.project_file import ProjectFileError, for_script
+    from zixir.runtime.memory import is_url
     from zixir.runtime_bridge import default_memory_path
 
     from .admin import Workflows, format_run, format_runs
@@ -70,13 +72,17 @@ def cmd_workflow(args: argparse.Namespace) -> int:
         return report_error(error, error.filename)
     path = args.memory or (found.options.get("memory_path") if found else None) \
         or default_memory_path()
-    if not os.path.isfile(path):
+    if not is_url(path) and not os.path.isfile(path):
         if args.workflow_action == "list":
             print("no workflow runs (no memory store at " + path + ")")
             return EXIT_OK
         print(f"zixir: error: no memory store at {path}", file=sys.stderr)
         return EXIT_RUNTIME
-    kv = StoreKeyValue(path)
+    try:
+        kv = StoreKeyValue(path)
+    except ZixirError as error:  # an unreachable database
+        print(f"zixir: error: {error.message}", file=sys.stderr)
+        return EXIT_RUNTIME
     try:
         workflows = Workflows(kv)
         act = args.workflow_action

@@ -8,8 +8,8 @@ Names, keys and step names are percent-encoded, so a `/` inside one never splits
 are plain Python (None/bool/int/float/str/list/dict) stored as msgpack by the store's client.
 
 `KeyValue` is all the engine and the admin commands need; three implementations:
-`MemoryClient` (a running runtime's store, `rt.memory`), `StoreKeyValue` (a store file opened
-directly, for `zixir workflow ...` without a runtime) and `DictKeyValue` (tests).
+`MemoryClient` (a running runtime's store, `rt.memory`), `StoreKeyValue` (a store file or
+PostgreSQL URL opened directly, for `zixir workflow ...` without a runtime) and `DictKeyValue` (tests).
 """
 
 from __future__ import annotations
@@ -117,16 +117,17 @@ class DictKeyValue:
 
 
 class StoreKeyValue:
-    """A store file opened directly (the `zixir workflow` commands need no runtime). SQLite
-    serialises writers, so this is safe beside a running program using the same file."""
+    """A store opened directly (the `zixir workflow` commands need no runtime): a SQLite file
+    or a PostgreSQL URL. Both serialise conflicting writers, so this is safe beside a running
+    program using the same store."""
 
     def __init__(self, path: str) -> None:
-        from zixir.runtime.memory import Store
+        from zixir.runtime.memory import open_store
 
-        self.store = Store(path)
+        self.store = open_store(path)
 
     def close(self) -> None:
-        self.store.db.close()  # no checkpoint: a running store may be using the file
+        self.store.release()  # no checkpoint: a running store may be using the file
 
     def get(self, key: str, default: Any = None) -> Any:
         from zixir.runtime.memory import unpack_value
