@@ -149,7 +149,7 @@ class Worker:
                 elif type(event) is Closed:
                     if event.error.kind == "eof":  # the router is gone
                         tracing.shutdown()
-                        os._exit(0)
+                        self.router_gone()
                     os.write(2, f"zixir worker {os.getpid()}: {event.error.reason}\n".encode())
                     os._exit(EXIT_BAD_FRAME)
                 elif isinstance(event, p.Notification):
@@ -158,6 +158,10 @@ class Worker:
                     if event.method == "cancel" and event.params:
                         self.cancel(event.params[0])
             event = None  # the request's arguments die now, not at the next call
+
+    def router_gone(self) -> None:
+        """The request stream ended: the process ends (a Ray actor ends its actor instead)."""
+        os._exit(0)
 
     def handle(self, request: p.Request) -> None:
         params = request.params

@@ -21,6 +21,8 @@ from .lang.values import to_literal, to_python
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 CONFIG_HELP = ("settings file (default: zixir.toml in the script's directory or its parents); "
                "command-line options win over it")
+CLUSTER_HELP = ("run the Python workers on a Ray cluster: auto, ray://HOST:PORT (Ray client) or "
+                "HOST:PORT (its GCS address); needs pip install 'zixir[ray]'")
 EXIT_CLOSED_OUTPUT = 141  # as a tool killed by SIGPIPE (`zixir run f.zx | head -2`)
 STDIN_NAME = "<stdin>"
 
@@ -121,7 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             path, workers=args.workers, timeout=args.timeout, allow=args.allow,
             allow_all=args.allow_all, stats=args.stats, memory=args.memory,
             dashboard=args.dashboard, quiet=args.quiet, log_json=args.log_json,
-            metrics_port=args.metrics_port, config=args.config, args=args.args, source=source)
+            metrics_port=args.metrics_port, config=args.config, args=args.args, source=source,
+            cluster=args.cluster)
     except WorkflowWaiting as waiting:
         sys.stdout.flush()
         print(f"zixir: {waiting.message}", file=sys.stderr)
@@ -143,6 +146,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .lang.checker import check
 
     status = EXIT_OK
+    if args.cluster is not None:  # the cluster `zixir run --cluster` would use: reachable?
+        from .runtime.cluster import parse_address, probe
+
+        try:
+            probe(parse_address(args.cluster))
+        except ZixirError as error:
+            status = report_error(error, None)
     checked: set[str] = set()
     for path in args.files:
         stdin = path == "-"
@@ -210,9 +220,11 @@ def cmd_repl(args: argparse.Namespace) -> int:
 
     try:
         return run_repl(workers=args.workers, memory=args.memory, timeout=args.timeout,
-                        log_json=args.log_json, config=args.config)
+                        log_json=args.log_json, config=args.config, cluster=args.cluster)
     except ProjectFileError as error:
         return report_error(error, error.filename)
+    except ZixirError as error:  # the runtime cannot start (an unreachable --cluster)
+        return report_error(error, None)
 
 
 #: transports a language client may ask for; the server speaks only stdio
@@ -294,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "$ZIXIR_MEMORY or "
                           "~/.local/share/zixir/memory.sqlite3)")
     run.add_argument("--config", metavar="FILE", default=None, help=CONFIG_HELP)
+    run.add_argument("--cluster", metavar="ADDRESS", default=None, help=CLUSTER_HELP)
     run.add_argument("--dashboard", nargs="?", const=0, type=int, default=None,
                      metavar="PORT", help="serve the live web dashboard on 127.0.0.1 while the "
                                           "program runs (default port: a free one); its URL, "
@@ -305,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     check.add_argument("--config", metavar="FILE", default=None,
                        help="the zixir.toml to validate (default: the nearest to each file)")
+    check.add_argument("--cluster", metavar="ADDRESS", default=None,
+                       help="also check that this Ray cluster can be reached (as for run)")
     check.set_defaults(handler=cmd_check)
 
     fmt = sub.add_parser("fmt", help="rewrite files in the canonical layout")
@@ -323,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     repl.add_argument("--timeout", type=float, default=None, help="Python call timeout (s)")
     repl.add_argument("--log-json", action="store_true",
                       help="runtime events as JSON lines on stderr even on a terminal")
+    repl.add_argument("--cluster", metavar="ADDRESS", default=None, help=CLUSTER_HELP)
     repl.set_defaults(handler=cmd_repl)
 
     lsp = sub.add_parser("lsp", help="language server on stdio")

@@ -139,6 +139,23 @@ def _choice_text(v: Any, base: str) -> str:
     return v
 
 
+def _cluster(v: Any, base: str) -> str:
+    from .lang.errors import ClusterUnavailable
+    from .runtime.cluster import parse_address
+
+    try:
+        return parse_address(v)
+    except ClusterUnavailable:
+        raise _Bad("must be \"auto\", \"ray://HOST:PORT\" (Ray client) or \"HOST:PORT\" "
+                   "(the cluster's GCS address)") from None
+
+
+def _cpus(v: Any, base: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise _Bad("must be a number of CPUs >= 0 (fractions allowed)")
+    return float(v)
+
+
 def _port(v: Any, base: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 65535:
         raise _Bad("must be a TCP port (0: any free port)")
@@ -197,6 +214,9 @@ RUNTIME_KEYS: dict[str, Key] = {
     "spin": Key(_seconds(zero=True), "seconds a waiting caller polls before it blocks "
                                      "(0.00003)"),
     "paths": Key(_paths, "directories added to the workers' sys.path ([])"),
+    "cluster": Key(_cluster, "run the Python workers on this Ray cluster: \"auto\", "
+                             "\"ray://HOST:PORT\" or \"HOST:PORT\" (default: this machine)"),
+    "cluster_cpus": Key(_cpus, "CPUs each worker actor reserves on the cluster (1)"),
     "memory_path": Key(_store, "file of the memory store, or a postgresql:// URL (default: "
                                "$ZIXIR_MEMORY, else ~/.local/share/zixir/memory.sqlite3 for "
                                "zixir run)"),

@@ -110,10 +110,12 @@ def _line_reader() -> Callable[[str], str]:
 
 def run_repl(workers: int | None = None, read_line: Callable[[str], str] | None = None,
              memory: str | None = None, timeout: float | None = None,
-             log_json: bool = False, config: str | None = None) -> int:
+             log_json: bool = False, config: str | None = None,
+             cluster: str | None = None) -> int:
     from .runtime_bridge import repl_session
 
-    session = repl_session(workers, memory, timeout=timeout, log_json=log_json, config=config)
+    session = repl_session(workers, memory, timeout=timeout, log_json=log_json, config=config,
+                           cluster=cluster)
     try:
         return _loop(session, read_line, workers)
     finally:

@@ -53,20 +53,21 @@ def run_file_for_cli(path: str, *, workers: int | None = None, timeout: float | 
                      dashboard: int | None = None, quiet: bool = False,
                      log_json: bool = False, metrics_port: int | None = None,
                      config: str | None = None, args: list[str] | None = None,
-                     source: str | None = None) -> tuple[Any, bool]:
+                     source: str | None = None, cluster: str | None = None
+                     ) -> tuple[Any, bool]:
     """Run `path` (calling `fn main`) with `args` as its `args()`; its value (plain Python)
     and whether the program's output ended a line. With `source` (`zixir run -`), that is
     the program and `path` only its name. `dashboard`: serve the live dashboard on that port
     (0: a free one); `quiet`: no progress bars; `log_json`: events as JSON lines even on a
     terminal; `metrics_port`: serve Prometheus metrics while it runs; `config`: the
     zixir.toml to use instead of the nearest one (the script's, or the working directory's
-    for a program read from stdin)."""
+    for a program read from stdin); `cluster`: run the Python workers on that Ray cluster."""
     from .runtime import format_stats
 
     options = runtime_options(None if source is not None else path, config, workers=workers,
                               timeout=timeout, allow=allow, allow_all=allow_all, memory=memory,
                               metrics_port=metrics_port, progress=False if quiet else None,
-                              log_format="json" if log_json else None)
+                              log_format="json" if log_json else None, cluster=cluster)
     with _runtime(options, dashboard) as rt:
         if rt.metrics_url and not quiet:
             print(f"zixir: metrics at {rt.metrics_url}", file=sys.stderr, flush=True)
@@ -83,10 +84,11 @@ class RuntimeSession:
 
     def __init__(self, workers: int | None = None, memory: str | None = None,
                  timeout: float | None = None, log_json: bool = False,
-                 config: str | None = None) -> None:
+                 config: str | None = None, cluster: str | None = None) -> None:
         self.runtime = _runtime(runtime_options(None, config, workers=workers, memory=memory,
                                                 timeout=timeout,
-                                                log_format="json" if log_json else None))
+                                                log_format="json" if log_json else None,
+                                                cluster=cluster))
 
     def eval_value(self, source: str, filename: str | None = None) -> Any:
         return self.runtime.eval(source, filename)
@@ -107,5 +109,5 @@ class RuntimeSession:
 
 def repl_session(workers: int | None = None, memory: str | None = None,
                  timeout: float | None = None, log_json: bool = False,
-                 config: str | None = None) -> RuntimeSession:
-    return RuntimeSession(workers, memory, timeout, log_json, config)
+                 config: str | None = None, cluster: str | None = None) -> RuntimeSession:
+    return RuntimeSession(workers, memory, timeout, log_json, config, cluster)

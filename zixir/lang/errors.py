@@ -216,6 +216,16 @@ class DashboardError(ZixirRuntimeError):
     """The web dashboard cannot start: its packages are not installed, or its port is taken."""
 
 
+class ClusterUnavailable(ZixirRuntimeError):
+    """The Ray cluster named by `--cluster` (`Runtime(cluster=...)`, `[runtime] cluster`)
+    cannot be used: the address is malformed, nothing answers there, or Ray is not installed.
+    `address` is the address as given."""
+
+    def __init__(self, message: str, *args, address: str = "", **kw):
+        super().__init__(message, *args, **kw)
+        self.address = address
+
+
 __all__ = [
     "Frame",
     "ZixirError",
@@ -232,6 +242,7 @@ __all__ = [
     "OutputClosed",
     "Overloaded",
     "DashboardError",
+    "ClusterUnavailable",
     "RouterCrashed",
     "ProtocolError",
     "TaskTimeout",

@@ -218,7 +218,8 @@ class Agents:
         selector = selectors.DefaultSelector()
         selector.register(self._wake_r, selectors.EVENT_READ, None)
         try:
-            self._spawn_template()
+            if self.config.cluster is None:  # on Ray, agents are actors (cluster.py)
+                self._spawn_template()
         except Exception as e:
             self._start_error = f"the agent template did not start: {e}"
         self._ready.set()
@@ -292,18 +293,11 @@ class Agents:
         self._ensure_thread()
         if self._start_error:
             raise ZixirRuntimeError(self._start_error)
-        req_r, req_w = pipe(1 << 16)
-        resp_r, resp_w = pipe(1 << 16)
-        try:
-            with self._fork_lock:
-                self._fork(agent.name, req_r, resp_w)
-        except BaseException:
-            os.close(req_w)
-            os.close(resp_r)
-            raise
-        finally:
-            os.close(req_r)
-            os.close(resp_w)
+        if self.config.cluster is not None:
+            resp_r, req_w, make_handle = self._launch_on_ray(agent)
+        else:
+            resp_r, req_w = self._fork_agent(agent)
+            make_handle = lambda pid: ProcessHandle(pid, f"agent-{agent.name}")  # noqa: E731
         cfg = self.config
         channel = Channel(resp_r, req_w, p.Codec(cfg.max_frame), spin=cfg.spin)
         handle: ProcessHandle | None = None
@@ -321,7 +315,7 @@ class Agents:
             except (ChannelClosed, TimeoutError, IndexError, TypeError, ValueError):
                 raise ZixirRuntimeError(f"the process of agent {agent.name} did not start") \
                     from None
-            handle = ProcessHandle(pid, f"agent-{agent.name}")
+            handle = make_handle(pid)
             try:
                 reply = channel.wait(init, cfg.call_timeout)
             except ChannelClosed:
@@ -339,8 +333,7 @@ class Agents:
         except BaseException:
             channel.close("the agent failed to start")
             if handle is not None:
-                handle.kill()
-                kill_group(handle.pid)
+                self._kill(handle)
                 handle.reap(5.0)
             raise
         info = reply.result or {}
@@ -356,10 +349,45 @@ class Agents:
         self._send(("watch", agent, handle))
         return info
 
+    def _fork_agent(self, agent: Agent) -> tuple[int, int]:
+        """A process forked from the agent template: our ends of its pipes."""
+        req_r, req_w = pipe(1 << 16)
+        resp_r, resp_w = pipe(1 << 16)
+        try:
+            with self._fork_lock:
+                self._fork(agent.name, req_r, resp_w)
+        except BaseException:
+            os.close(req_w)
+            os.close(resp_r)
+            raise
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        return resp_r, req_w
+
+    def _launch_on_ray(self, agent: Agent) -> tuple[int, int, Any]:
+        """The agent's named actor on the Ray cluster, connected back over TCP: our ends of
+        the link and how to make its handle (cluster.RayHandle) from its pid."""
+        from .cluster import RayHandle
+
+        try:
+            self.pool.start()  # connects to the cluster
+            config = self.pool._workers._ray_worker_config(list(self.pool.paths))
+            config["agent"] = {"name": agent.name}
+            actor, ref, rfd, wfd = self.pool._workers.cluster.start_worker(
+                f"agent-{agent.name}", config, agent=agent.name)
+        except ZixirError:
+            raise
+        except Exception as e:  # Ray's own errors, and an actor that never connected
+            raise ZixirRuntimeError(f"the actor of agent {agent.name} did not start: "
+                                    f"{type(e).__name__}: {e}") from None
+        return rfd, wfd, lambda pid: RayHandle(actor, ref, pid, f"agent-{agent.name}")
+
     def _exited(self, agent: Agent, handle: ProcessHandle) -> None:
         """In the supervision thread: an agent process is gone; decide what happens."""
         status = handle.reap(2.0)
-        kill_group(handle.pid)  # what the agent's code forked dies with it
+        if not handle.remote:
+            kill_group(handle.pid)  # what the agent's code forked dies with it
         describe = status.describe() if status else "exited"
         restart = False
         with agent.cond:
@@ -453,7 +481,8 @@ class Agents:
     @staticmethod
     def _kill(handle: ProcessHandle) -> None:
         handle.kill()
-        kill_group(handle.pid)
+        if not handle.remote:
+            kill_group(handle.pid)
 
     # ---- the API ---------------------------------------------------------------------------
 

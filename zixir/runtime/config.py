@@ -83,6 +83,10 @@ class RuntimeConfig:
     # host threads call workers over the workers' own pipes when the router's decisions
     # allow it (direct.py): no router hop; False: every call goes through the router
     direct: bool = True
+    # run the Python workers as actors on a Ray cluster (cluster.py): "auto", "ray://HOST:PORT"
+    # or a cluster's GCS address "HOST:PORT"; None: worker processes on this machine
+    cluster: str | None = None
+    cluster_cpus: float = 1.0  # CPUs each worker actor reserves on the cluster
     paths: tuple[str, ...] = ()  # extra sys.path entries for workers (e.g. the script's dir)
     sys_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))
     # memory store: a SQLite file, or a postgresql:// URL (memory_postgres.py); None keeps it
@@ -122,6 +126,14 @@ class RuntimeConfig:
             raise ValueError("log_format must be auto, console or json")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ValueError("metrics_port must be a TCP port (0: any free port)")
+        if self.cluster is not None:
+            from .cluster import parse_address
+
+            object.__setattr__(self, "cluster", parse_address(self.cluster))
+            # workers on other hosts: no pipes to lend to host threads (direct.py)
+            object.__setattr__(self, "direct", False)
+        if self.cluster_cpus < 0:
+            raise ValueError("cluster_cpus must be at least 0")
         self.policy()  # validates the rules
         object.__setattr__(self, "modules", normalize_modules(self.modules))
 

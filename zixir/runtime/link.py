@@ -50,10 +50,14 @@ QUEUED = frozenset({"ready"})
 class WorkerLink:
     def __init__(self, rfd: int, wfd: int, codec: p.Codec, *,
                  on_notification: Callable[[p.Notification], None] | None = None,
+                 on_closed: Callable[[], None] | None = None,
                  name: str = "zixir-link") -> None:
         self.rfd, self.wfd = rfd, wfd
         self.conn = Connection(codec)
         self.on_notification = on_notification
+        # called by the reader when it ends (EOF, an error, closed): a worker with no pidfd
+        # (a Ray actor, cluster.py) is known dead by its link
+        self.on_closed = on_closed
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # the reader parks on it while paused
         self._paused = False  # asked to stop reading (the worker is lent)
@@ -265,6 +269,8 @@ class WorkerLink:
             with self._lock:
                 self._reading = False
             self._close_fds()
+            if self.on_closed is not None:
+                self.on_closed()
 
     def _close_fds(self) -> None:
         with self._write_lock:

@@ -66,6 +66,7 @@ from zixir.observe import metrics, tracing
 
 from . import protocol as p
 from .channel import ChannelClosed
+from .cluster import INLINE
 from .config import RuntimeConfig
 from .confine import confine_settings, kill_group
 from .events import NullLog
@@ -124,8 +125,9 @@ class WorkerPool:
         self.modules = config.module_policies()
         self.limits = Limits(self.modules, config.max_queue)
         self._async: set[tuple[str, str]] = set()  # functions a worker said are async
-        self._shared_codec = p.Codec(config.max_frame,
-                                     ShmArrays(config.tag, config.shm_threshold))
+        # a Ray worker may be on another host: its arrays travel inline (cluster.py)
+        self._shared_codec = p.Codec(config.max_frame, ShmArrays(
+            config.tag, config.shm_threshold if config.cluster is None else INLINE))
         self._lock = threading.Lock()
         self._live: dict[int, Worker] = {}  # slot -> worker
         self._sync_waiters: deque[fibers.Waiter] = deque()  # for a worker with nothing on
@@ -233,7 +235,8 @@ class WorkerPool:
             return worker.busy_with
 
     def _exited(self, slot: int, handle: ProcessHandle) -> None:
-        kill_group(handle.pid)  # what the worker's libraries forked dies with it
+        if not handle.remote:
+            kill_group(handle.pid)  # what the worker's libraries forked dies with it
         with self._lock:
             worker = self._live.get(slot)
             if worker is None or worker.handle is not handle:
@@ -665,7 +668,8 @@ class WorkerPool:
         if status is None:
             self.log.warning("worker.half_dead", pid=handle.pid, call=what)
             handle.kill()
-            kill_group(handle.pid)
+            if not handle.remote:
+                kill_group(handle.pid)
             status = handle.reap(5.0)
         handle.handled.wait(5.0)  # the supervisor has decided: restart, or escalate
         self._forget(call)  # only now: the supervisor blamed the crash on a call in flight

@@ -79,6 +79,8 @@ UNKNOWN_EXIT = ExitStatus(None, None)
 class ProcessHandle:
     """One child process. Thread-safe; `reap` happens once and its status is kept."""
 
+    remote = False  # a worker on another host (cluster.RayHandle): never signalled by pid
+
     def __init__(self, pid: int, name: str = "") -> None:
         self.pid = pid
         self.name = name

@@ -413,7 +413,7 @@ _FAULTS: dict[str, type[_errors.ZixirError]] = {
     for name, cls in vars(_errors).items()
     if isinstance(cls, type) and issubclass(cls, _errors.ZixirError)
 }
-_EXTRA_FIELDS = ("exc_type", "traceback", "exitcode", "signal", "retry_after")
+_EXTRA_FIELDS = ("exc_type", "traceback", "exitcode", "signal", "retry_after", "address")
 
 
 def error_to_wire(exc: BaseException) -> dict:
@@ -505,7 +505,7 @@ def error_from_wire(d: Any, *, context: str = "") -> _errors.ZixirError:
         call_chain=tuple(_errors.Frame(*f) for f in d.get("call_chain") or ()),
     )
     defaults = {"exc_type": "Exception", "traceback": "", "exitcode": None, "signal": None,
-                "retry_after": 0.0}
+                "retry_after": 0.0, "address": ""}
     for field in _EXTRA_FIELDS:
         if _declares(cls, field):
             setattr(err, field, d.get(field, defaults[field]))
@@ -519,6 +519,7 @@ def _declares(cls: type, field: str) -> bool:
         "exitcode": _errors.WorkerCrashed,
         "signal": _errors.WorkerCrashed,
         "retry_after": _errors.CircuitOpen,
+        "address": _errors.ClusterUnavailable,
     }
     return issubclass(cls, owners[field])
 

@@ -23,6 +23,6 @@ class Recycling:
     def reason(self, worker: Worker) -> str | None:
         if self.calls and worker.calls >= self.calls:
             return f"served {worker.calls} calls"
-        if self.rss and rss_bytes(worker.handle.pid) >= self.rss:
+        if self.rss and not worker.handle.remote and rss_bytes(worker.handle.pid) >= self.rss:
             return "RSS limit"
         return None

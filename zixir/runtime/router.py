@@ -377,10 +377,11 @@ class Router:
         each child's pid, restarts and resident memory."""
         sup = self.pool._workers.supervisor
         children = []
+        remote = self.pool.config.cluster is not None  # pids on other hosts (cluster.py)
         for child in sup.children_info() if sup is not None else []:
             pid = child["pid"]
             children.append({**child, "state": "running" if pid else "restarting",
-                             "rss": rss_bytes(pid) if pid else None})
+                             "rss": rss_bytes(pid) if pid and not remote else None})
         return {"pid": os.getpid(), "rss": rss_bytes(os.getpid()),
                 "workers": {"started": sup is not None,
                             "restarts": sup.restarts if sup else 0,

@@ -91,6 +91,10 @@ class Runtime:
             config = config.replace(**{k: v for k, v in base.items() if v is not None})
         if config.progress is None:  # bars when the host's stderr is a terminal
             config = config.replace(progress=_is_terminal(sys.stderr))
+        if config.cluster is not None:  # an unusable cluster fails here, not at a call
+            from .cluster import probe
+
+            probe(config.cluster)
         self.config = config
         if config.memory_path and is_url(config.memory_path):
             # an unreachable database fails the start, not the program's first memory.* call

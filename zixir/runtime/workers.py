@@ -32,6 +32,7 @@ from zixir.lang.fibers import WaitTimeout
 
 from . import protocol as p
 from .channel import ChannelClosed
+from .cluster import INLINE
 from .config import RuntimeConfig
 from .confine import kill_group
 from .events import NullLog
@@ -122,6 +123,7 @@ class WorkerSupervision:
         # preload modules a call used: the template imports them before its next fork
         self._preload = set(config.preload) if config.preload_on_use else set()
         self._used: set[str] = set()  # grows only (read without a lock by the supervisor)
+        self.cluster: Any = None  # a RayCluster when the workers are Ray actors
 
     def used(self, module: str) -> None:
         """A call to `module`: if it is a preload module, the template should have it."""
@@ -132,18 +134,47 @@ class WorkerSupervision:
 
     def start(self) -> None:
         cfg = self.config
-        become_subreaper()  # workers forked by the template become our children
+        specs = []
+        if cfg.cluster is not None:  # workers are Ray actors (cluster.py): no template
+            from .cluster import RayCluster
+
+            cluster = RayCluster(cfg, self.log)
+            cluster.connect()
+            try:
+                cluster.check_capacity(cfg.workers)
+                cluster.prestart(cfg.workers, self._ray_worker_config(self._paths()[0]))
+            except BaseException:
+                cluster.close()
+                raise
+            self.cluster = cluster
+        else:
+            become_subreaper()  # workers forked by the template become our children
+            specs.append(ChildSpec("template", self._start_template, Restart.PERMANENT,
+                                   cfg.shutdown_grace, self._template_exited))
         sup = Supervisor("workers", Strategy.ONE_FOR_ONE, cfg.worker_restart_intensity,
                          cfg.restart_period, on_escalate=self._on_escalate, log=self.log)
-        specs = [ChildSpec("template", self._start_template, Restart.PERMANENT,
-                           cfg.shutdown_grace, self._template_exited)]
         specs += [
             ChildSpec(f"worker-{i}", (lambda i=i: self._start_worker(i)), Restart.PERMANENT,
                       cfg.shutdown_grace, (lambda h, s, i=i: self._on_exited(i, h)),
                       blame=(lambda h, i=i: self._blame(i, h)))
             for i in range(cfg.workers)
         ]
-        sup.start(specs)
+        if self.cluster is None:
+            sup.start(specs)
+        else:
+            from zixir.lang.errors import ClusterUnavailable
+
+            from .cluster import CONNECT_TIMEOUT
+            from .supervisor import SupervisorFailed
+
+            try:
+                sup.start(specs, timeout=CONNECT_TIMEOUT + 15.0)
+            except SupervisorFailed as e:
+                self.cluster.close()
+                self.cluster = None
+                raise ClusterUnavailable(
+                    f"the Python workers did not start on the Ray cluster at {cfg.cluster}: "
+                    f"{e}", address=cfg.cluster) from None
         self.supervisor = sup
 
     def stop(self) -> None:
@@ -152,13 +183,17 @@ class WorkerSupervision:
         if self._template is not None:
             self._template.close()
             self._template = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
 
     def kill(self, worker: Worker) -> None:
         """Kill a worker on purpose (timeout, recycling): replaced without counting."""
         if self.supervisor is not None:
             self.supervisor.expect_exit(worker.handle)
         worker.handle.kill()
-        kill_group(worker.handle.pid)
+        if not worker.handle.remote:
+            kill_group(worker.handle.pid)
 
     # ---- children (run in the supervisor thread) -----------------------------------------
 
@@ -182,7 +217,28 @@ class WorkerSupervision:
         except OSError:
             return False
 
+    def _start_ray_worker(self, slot: int) -> Any:
+        """A worker actor on the Ray cluster, linked over its TCP connection."""
+        from .cluster import RayHandle
+
+        name = f"worker-{slot}"
+        config = self._ray_worker_config(self._paths()[0])
+        actor, ref, rfd, wfd = self.cluster.start_worker(name, config)
+        # it may have been launched before the paths changed: its first call sends them
+        return self._attach(slot, rfd, wfd, -1, None,
+                            lambda pid: RayHandle(actor, ref, pid, name),
+                            lambda: self.cluster.kill(actor))
+
+    def _ray_worker_config(self, paths: list[str]) -> dict:
+        from .cluster import INLINE
+
+        config = json.loads(self.env["ZIXIR_WORKER_CONFIG"])
+        config.update(paths=paths, shm_threshold=INLINE, parent_pid=None)
+        return config
+
     def _start_worker(self, slot: int) -> ProcessHandle:
+        if self.cluster is not None:
+            return self._start_ray_worker(slot)
         paths, paths_version = self._paths()
         req_r, req_w = pipe()
         resp_r, resp_w = pipe()
@@ -202,8 +258,15 @@ class WorkerSupervision:
         finally:
             os.close(req_r)
             os.close(resp_w)
+        return self._attach(slot, resp_r, req_w, paths_version, handle,
+                            lambda pid: ProcessHandle(pid, f"worker-{slot}"), None)
+
+    def _attach(self, slot: int, resp_r: int, req_w: int, paths_version: int,
+                handle: Any, make_handle: Callable[[int], Any],
+                abandon: Callable[[], None] | None) -> Any:
+        """Link to a started worker and wait for its "ready" (its pid): the pool files it."""
         cfg = self.config
-        arena = ShmArena(cfg.tag, cfg.shm_threshold)
+        arena = ShmArena(cfg.tag, cfg.shm_threshold if cfg.cluster is None else INLINE)
         record: list[Worker] = []
         on_note = self._on_note
 
@@ -211,7 +274,12 @@ class WorkerSupervision:
             if record and on_note is not None:
                 on_note(record[0], note)
 
+        def closed() -> None:  # a Ray worker's link ended: it is gone (cluster.py)
+            if record and record[0].handle.remote:
+                record[0].handle.link_closed()
+
         channel = WorkerLink(resp_r, req_w, p.Codec(cfg.max_frame, arena), on_notification=noted,
+                             on_closed=closed if cfg.cluster is not None else None,
                              name=f"zixir-worker-{slot}")
         try:
             try:
@@ -221,7 +289,7 @@ class WorkerSupervision:
             except (TimeoutError, WaitTimeout, IndexError, TypeError, ValueError):
                 raise RuntimeError("the worker did not report ready in time") from None
             if handle is None:
-                handle = ProcessHandle(ready, f"worker-{slot}")
+                handle = make_handle(ready)
             elif handle.pid != ready:
                 raise RuntimeError(f"worker announced pid {ready}, expected {handle.pid}")
         except BaseException:
@@ -230,8 +298,12 @@ class WorkerSupervision:
             if handle is not None:
                 handle.kill()
                 handle.reap(5.0)
+            elif abandon is not None:
+                abandon()
             raise
         worker = Worker(slot, handle, channel, arena, paths_version)
         record.append(worker)
+        if handle.remote and channel.closed is not None:  # closed before it was filed
+            handle.link_closed()
         self._on_started(worker)
         return handle
