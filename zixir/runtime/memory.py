@@ -58,8 +58,8 @@ APPLIED_KEEP = 3600.0  # seconds: far beyond any client's retry deadline
 class StoreBase:
     """What every backend shares: the protocol (`handle`: arity and type checks, dispatch)
     and the at-most-once bookkeeping of operation ids (`once`). A backend implements the
-    operations (put, get, get_versioned, put_if_version, cas, incr, delete, keys, scan, close,
-    release), `_transaction()` (nestable) and the `applied` table (`_applied_result`,
+    operations (put, `_row`, put_if_version, cas, incr, delete, scan, close, release),
+    `_transaction()` (nestable) and the `applied` table (`_applied_result`,
     `_record_applied`, `_prune_applied`); the semantics are the SQLite store's."""
 
     location = ""
@@ -68,6 +68,15 @@ class StoreBase:
 
     def keys(self, prefix: str) -> list[str]:
         return [k for k, _ in self.scan(prefix)]
+
+    def get(self, key: str) -> bytes | None:
+        row = self._row(key)
+        return None if row is None else row[0]
+
+    def get_versioned(self, key: str) -> tuple[bytes | None, int]:
+        """The value and its version; (None, 0) when the key is absent."""
+        row = self._row(key)
+        return (None, 0) if row is None else row
 
     def handle(self, request: p.Request) -> Any:
         method, params = request.method, list(request.params)
@@ -131,10 +140,8 @@ class StoreBase:
     def put(self, key: str, blob: bytes, ttl: float | None = None) -> None:
         raise NotImplementedError
 
-    def get(self, key: str) -> bytes | None:
-        raise NotImplementedError
-
-    def get_versioned(self, key: str) -> tuple[bytes | None, int]:
+    def _row(self, key: str) -> tuple[bytes, int] | None:
+        """The live value and version of `key` (an expired one is removed), or None."""
         raise NotImplementedError
 
     def put_if_version(self, key: str, blob: bytes, version: int,
@@ -225,15 +232,6 @@ class Store(StoreBase):
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
                         "version = kv.version + 1, expires = excluded.expires",
                         (key, blob, self._expires(ttl)))
-
-    def get(self, key: str) -> bytes | None:
-        row = self._row(key)
-        return None if row is None else row[0]
-
-    def get_versioned(self, key: str) -> tuple[bytes | None, int]:
-        """The value and its version; (None, 0) when the key is absent."""
-        row = self._row(key)
-        return (None, 0) if row is None else row
 
     def put_if_version(self, key: str, blob: bytes, version: int,
                        ttl: float | None = None) -> bool:

@@ -210,15 +210,6 @@ class PostgresStore(StoreBase):
                           f"value = excluded.value, version = {KV}.version + 1, "
                           f"expires = excluded.expires", (key, blob, self._expires(ttl)))
 
-    def get(self, key: str) -> bytes | None:
-        row = self._row(key)
-        return None if row is None else row[0]
-
-    def get_versioned(self, key: str) -> tuple[bytes | None, int]:
-        """The value and its version; (None, 0) when the key is absent."""
-        row = self._row(key)
-        return (None, 0) if row is None else row
-
     def put_if_version(self, key: str, blob: bytes, version: int,
                        ttl: float | None = None) -> bool:
         """Write only if the key is still at `version` (0: still absent); whether it wrote."""
