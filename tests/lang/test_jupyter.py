@@ -107,12 +107,16 @@ def test_completion_and_is_complete(kernel):
 def test_interrupt_stops_a_running_cell_and_the_kernel_goes_on(kernel):
     manager, client = kernel
     msg_id = client.execute("let i = 0\nwhile true { i += 1 }")
+    while True:  # timed from the cell's start (a loaded machine starts cells late)
+        msg = client.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+            break
     time.sleep(1.5)
     manager.interrupt_kernel()
     reply = shell_reply(client, msg_id)
     assert reply["content"]["status"] == "error"
     reply, messages = execute(client, "i > 0")
-    assert outputs(messages, "execute_result")[0]["data"]["text/plain"] == "true"
+    assert outputs(messages, "execute_result")[0]["data"]["text/plain"] == "true", messages
 
 
 def test_a_notebook_runs_with_nbclient(kernel_dir, tmp_path):
