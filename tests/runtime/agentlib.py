@@ -114,6 +114,12 @@ def dispatch(name, method, args):
     return worker.call_agent(name, method, args)
 
 
+async def dispatch_async(name, method, args):
+    """The same as a task on the worker's event loop."""
+    await asyncio.sleep(0)
+    return worker.call_agent(name, method, args)
+
+
 class Arrays:
     def __init__(self):
         self.total = 0.0
