@@ -297,7 +297,8 @@ def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
 
 def test_a_cycle_through_a_worker_function_is_an_immediate_deadlock_error():
     # the call timeout is long: a cycle that waited for the agent's mailbox would take it all
-    with make_runtime(workers=1, call_timeout=60.0) as rt:
+    with make_runtime(workers=1, call_timeout=60.0,
+                      modules={"agentlib.dispatch_threaded": {"threads": 2}}) as rt:
         rt.agents.start("loopy", "agentlib", "Relay", ["other"])
         rt.agents.start("other", "agentlib", "Relay", ["loopy"])
         rt.agents.start("idle", "agentlib", "Counter", [40])
@@ -310,6 +311,11 @@ def test_a_cycle_through_a_worker_function_is_an_immediate_deadlock_error():
         with pytest.raises(AgentDeadlock, match="agent loopy -> python "
                            "agentlib.dispatch_async -> agent loopy"):
             rt.agents.call("loopy", "python", "agentlib", "dispatch_async",
+                           ["loopy", "ping", [0]])
+        # and on a thread of the module's pool (`threads`)
+        with pytest.raises(AgentDeadlock, match="agent loopy -> python "
+                           "agentlib.dispatch_threaded -> agent loopy"):
+            rt.agents.call("loopy", "python", "agentlib", "dispatch_threaded",
                            ["loopy", "ping", [0]])
         # and with another agent in between: the chain goes on through that agent's calls
         with pytest.raises(AgentDeadlock, match="agent loopy -> python agentlib.dispatch -> "
@@ -324,6 +330,8 @@ def test_a_cycle_through_a_worker_function_is_an_immediate_deadlock_error():
                               ["idle", "add", [1]]) == 41
         assert rt.call_python("agentlib", "dispatch", ["loopy", "ping", [0]]).startswith("pong")
         assert rt.call_python("agentlib", "dispatch_async", ["idle", "add", [1]]) == 42
+        assert rt.call_python("agentlib", "dispatch_threaded", ["loopy", "ping", [0]]) \
+            .startswith("pong")
         assert rt.agents.call("loopy", "ping", 0).startswith("pong")
 
 
