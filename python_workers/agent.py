@@ -14,8 +14,9 @@
 
 The agent runs exactly one request at a time, in the order the router sends them; the router
 keeps the mailbox. While a call runs, `zixir.worker.call_agent` / `zixir.worker.call` reach
-the router over its own link, carrying `options["chain"]` (the agents this call is nested in)
-so that a cycle is refused instead of deadlocking. Only public methods can be called (no
+the router over its own link, carrying `options["chain"]` (the calls this call is nested in,
+then "agent NAME") so that a cycle is refused instead of deadlocking. The loop, the reply
+path, the CPU limit and the process start are the worker's (python_workers.worker). Only public methods can be called (no
 leading underscore): the object's internals stay out of reach.
 """
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import signal
 from typing import Any
 
@@ -31,9 +31,8 @@ from zixir import worker as api
 from zixir.lang.errors import PolicyDenied
 from zixir.runtime import protocol as p
 from zixir.runtime.channel import Connection
-from zixir.runtime.confine import confine_worker, cpu_budget
 
-from .worker import Worker, _flush_stdio
+from .worker import _PLAIN, Worker, run_server
 
 
 class AgentServer(Worker):
@@ -49,38 +48,27 @@ class AgentServer(Worker):
         self.instance: Any = None
         self.label = self.name
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._budgets: dict[float, float] = {}  # call timeout -> CPU budget
 
     def handle(self, request: p.Request) -> None:
         method, params = request.method, request.params
-        error: dict | None = None
-        result: Any = None
-        try:
-            if method == "init" and len(params) == 5:
-                result = self.init(*params)
-            elif method == "call" and len(params) == 4:
-                # the router learns the call began: had the process died before this (even
-                # after reading the request), the call is sent again to the restarted agent
-                self.write(self.conn.send_notification("began", [request.id]))
-                result = self.call_method(*params)
-            elif method == "ping":
-                result = "pong"
-            else:
-                raise ValueError(f"unknown agent request {method!r}")
-        except BaseException as e:  # the object's exception goes to the caller
-            error = p.error_to_wire(e)
-            result = None
-        finally:
-            _flush_stdio()
-            api._chain = ()
-        self.reply(request.id, error, result, self.label)
+        if method == "init" and len(params) == 5:
+            self.answer(request.id, self.label, self.init, *params)
+        elif method == "call" and len(params) == 4:
+            # the router learns the call began: had the process died before this (even
+            # after reading the request), the call is sent again to the restarted agent
+            self.write(self.conn.send_notification("began", [request.id]))
+            self.answer(request.id, self.label, self.call_method, *params)
+        elif method == "ping":
+            self.reply(request.id, None, "pong", self.label)
+        else:
+            self.answer(request.id, self.label, _unknown, method)
 
     def init(self, module: str, cls: str, args: list, kwargs: dict, state: Any) -> dict:
         target = self.resolve(module, cls)
         if not isinstance(target, type):
             raise PolicyDenied(f"{module}.{cls} is not a class")
         self.label = f"agent {self.name} ({module}.{cls})"
-        self._arm(None)
+        self.arm_cpu(None)
         self.instance = self._run(target(*args, **(kwargs or {})))
         restored = False
         if state is not None and callable(getattr(self.instance, "restore", None)):
@@ -95,23 +83,16 @@ class AgentServer(Worker):
         target = getattr(self.instance, method, None)
         if target is None or not callable(target):
             raise AttributeError(f"{type(self.instance).__name__} has no method {method!r}")
-        api._chain = tuple(options.get("chain") or ())
-        self._arm(options.get("timeout"))
-        value = self._run(target(*args, **(kwargs or {})))
-        out: dict = {"value": value}
-        if options.get("snapshot") and callable(getattr(self.instance, "snapshot", None)):
-            out["snapshot"] = self._run(self.instance.snapshot())
+        chained = api._chain.set(tuple(options.get("chain") or ()))
+        try:
+            self.arm_cpu(options.get("timeout"))
+            value = self._run(target(*args, **(kwargs or {})))
+            out: dict = {"value": value}
+            if options.get("snapshot") and callable(getattr(self.instance, "snapshot", None)):
+                out["snapshot"] = self._run(self.instance.snapshot())
+        finally:
+            api._chain.reset(chained)
         return out
-
-    def _arm(self, timeout: Any) -> None:
-        if timeout:
-            budget = self._budgets.get(timeout)
-            if budget is None:
-                budget = self._budgets[timeout] = cpu_budget(self.config, float(timeout))
-        else:
-            budget = self.cpu
-        if budget:
-            self.cpu_limit.arm(budget)
 
     def _run(self, value: Any) -> Any:
         """The value itself, or the awaited value of a coroutine (an `async def` method)."""
@@ -122,7 +103,8 @@ class AgentServer(Worker):
         return self._loop.run_until_complete(_awaited(value))
 
 
-_PLAIN = frozenset({int, float, str, bool, type(None), list, dict, tuple, bytes})
+def _unknown(method: str) -> None:
+    raise ValueError(f"unknown agent request {method!r}")
 
 
 async def _awaited(value: Any) -> Any:
@@ -131,17 +113,5 @@ async def _awaited(value: Any) -> Any:
 
 def start_agent(in_fd: int, out_fd: int, config: dict) -> None:
     """An agent's start, in a process forked from the agent template; never returns."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        confine_worker(config)
-        server = AgentServer(in_fd, out_fd, config)
-    except BaseException as e:
-        os.write(2, f"zixir agent {os.getpid()} cannot start: {e!r}\n".encode())
-        os._exit(71)
-    try:
-        server.serve()
-    except BaseException as e:
-        os.write(2, f"zixir agent {os.getpid()} failed: {e!r}\n".encode())
-        os._exit(72)
-    os._exit(0)
+    run_server(AgentServer, "agent", in_fd, out_fd, config)

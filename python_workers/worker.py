@@ -10,6 +10,9 @@
         "async" [module, function] (the router then sends this function's calls many at a
         time), runs it as a task on the worker's event loop (a thread of its own), reads on
       notification "cancel" [id]: cancels that call's task (its reply: CancelledError)
+      options.chain (a call made from an agent, through zixir.worker.call): the function runs
+        with zixir.worker's chain set to it plus "python module.function", so the agents it
+        calls see a cycle back to the agent that waits for it
 
 The channel is the same sans-IO `Connection` every link uses (`zixir/runtime/channel.py`).
 The usual read is exactly one request frame, decoded without a FrameDecoder
@@ -34,9 +37,11 @@ import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import Context, copy_context
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
+from zixir import worker as api
 from zixir.lang.errors import PolicyDenied
 from zixir.observe import tracing
 from zixir.runtime import protocol as p
@@ -88,6 +93,7 @@ class Worker:
         self.config = config
         self.cpu = cpu_budget(config, float(config.get("call_timeout") or 30.0))
         self.cpu_limit = CpuLimit()
+        self._budgets: dict[float, float] = {}  # call timeout -> CPU budget
         self._resolved: dict[tuple[str, str], Any] = {}  # (module, function) -> callable
         self.paths: list[str] = list(config.get("paths", []))  # the script's directories
 
@@ -102,6 +108,28 @@ class Worker:
         written = os.write(self.out_fd, data)  # one call at a time: nobody else writes
         if written < len(data):
             write_all(self.out_fd, data[written:])
+
+    def arm_cpu(self, timeout: Any) -> None:
+        """Arm the CPU limit of a call with this timeout (None: the configured one)."""
+        if timeout:
+            budget = self._budgets.get(timeout)
+            if budget is None:
+                budget = self._budgets[timeout] = cpu_budget(self.config, float(timeout))
+        else:
+            budget = self.cpu
+        if budget:
+            self.cpu_limit.arm(budget)
+
+    def answer(self, request_id: int, what: str, run: Any, *args: Any) -> None:
+        """Reply with the value of `run(*args)`, or with its exception for the caller (the
+        reply path of a request served whole on the reading thread)."""
+        try:
+            result, error = run(*args), None
+        except BaseException as e:  # whatever it is, it goes to the caller
+            result, error = None, p.error_to_wire(e)
+        finally:
+            _flush_stdio()
+        self.reply(request_id, error, result, what)
 
     def reply(self, request_id: int, error: dict | None, result: Any, what: str,
               shared: bool = False) -> None:
@@ -199,24 +227,26 @@ class Worker:
             self.write(frame)
             return
         threads = 0
+        chained = None
         try:
             if options:
                 if options.get("paths"):
                     self.paths = list(options["paths"])
                     set_paths(self.paths)
-                if options.get("timeout"):
-                    self.cpu_limit.arm(cpu_budget(self.config, float(options["timeout"])))
-                elif self.cpu:
-                    self.cpu_limit.arm(self.cpu)
+                self.arm_cpu(options.get("timeout"))
                 threads = int(options.get("threads") or 0)
+                if options.get("chain"):  # called from an agent: its calls back carry it on
+                    chained = api._chain.set((*options["chain"], f"python {module}.{function}"))
             elif self.cpu:
                 self.cpu_limit.arm(self.cpu)
             target = self._resolved.get((module, function))
             if target is None:
                 target = self._resolved[(module, function)] = self.resolve(module, function)
             if threads > 0:
+                job = (self._run_threaded,) if chained is None else \
+                    (copy_context().run, self._run_threaded)  # the thread sees the chain
                 self._pool(module, threads).submit(
-                    self._run_threaded, request.id, module, function, target, args, kwargs)
+                    *job, request.id, module, function, target, args, kwargs)
                 return
             if tracing.ENABLED and options and options.get("trace"):
                 with tracing.attached(options["trace"]):  # library spans: children of the call
@@ -224,7 +254,8 @@ class Worker:
             else:
                 result = target(*args, **kwargs) if kwargs else target(*args)
             if inspect.isawaitable(result):
-                self._start_async(request.id, module, function, result)
+                self._start_async(request.id, module, function, result,
+                                  None if chained is None else copy_context())
                 return
             error: dict | None = None
         except BaseException as e:  # the library's exception, whatever it is, goes to the caller
@@ -232,6 +263,8 @@ class Worker:
             result = None
         finally:
             _flush_stdio()
+            if chained is not None:
+                api._chain.reset(chained)
         self.reply(request.id, error, result, f"{module}.{function}")
 
     # ---- concurrent calls: a module's threads, the event loop ------------------------------
@@ -249,7 +282,7 @@ class Worker:
         try:
             result = target(*args, **kwargs) if kwargs else target(*args)
             if inspect.isawaitable(result):
-                self._start_async(request_id, module, function, result)
+                self._start_async(request_id, module, function, result, copy_context())
                 return
             error: dict | None = None
         except BaseException as e:
@@ -258,8 +291,10 @@ class Worker:
             _flush_stdio()
         self.reply(request_id, error, result, f"{module}.{function}", shared=True)
 
-    def _start_async(self, request_id: int, module: str, function: str, awaitable: Any) -> None:
-        """Run `awaitable` as a task on the event loop; its reply is written when it ends."""
+    def _start_async(self, request_id: int, module: str, function: str, awaitable: Any,
+                     context: Context | None = None) -> None:
+        """Run `awaitable` as a task on the event loop; its reply is written when it ends
+        (`context`: the context variables the task runs with, e.g. the call's chain)."""
         if (module, function) not in self._async_known:
             self._async_known.add((module, function))
             self.write(self.conn.send_notification("async", [module, function]))
@@ -269,7 +304,7 @@ class Worker:
             loop = self._loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="zixir-loop", daemon=True).start()
         loop.call_soon_threadsafe(self._create_task, request_id, f"{module}.{function}",
-                                  awaitable)
+                                  awaitable, context=context)
 
     def _create_task(self, request_id: int, what: str, awaitable: Any) -> None:
         """In the loop's thread."""
@@ -384,21 +419,27 @@ def _flush_stdio() -> None:
 
 
 def start_worker(in_fd: int, out_fd: int, config: dict, warn: Any = None) -> None:
-    """Common start of a worker, forked or spawned; never returns. It is confined first
-    (zixir.runtime.confine): own process group, rlimits, Landlock."""
+    """Common start of a worker, forked or spawned; never returns."""
+    tracing.set_role("worker")
+    run_server(Worker, "worker", in_fd, out_fd, config, warn)
+
+
+def run_server(kind: type[Worker], what: str, in_fd: int, out_fd: int, config: dict,
+               warn: Any = None) -> NoReturn:
+    """Serve the channel with a `kind` (a Worker, an agent) until it ends, then exit. The
+    process is confined first (zixir.runtime.confine): own process group, rlimits, Landlock."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
     global CURRENT
-    tracing.set_role("worker")
     try:
         confine_worker(config, warn)
-        worker = CURRENT = Worker(in_fd, out_fd, config)
+        server = CURRENT = kind(in_fd, out_fd, config)
     except BaseException as e:
-        os.write(2, f"zixir worker {os.getpid()} cannot start: {e!r}\n".encode())
+        os.write(2, f"zixir {what} {os.getpid()} cannot start: {e!r}\n".encode())
         os._exit(71)
     try:
-        worker.serve()
+        server.serve()
     except BaseException as e:
-        os.write(2, f"zixir worker {os.getpid()} failed: {e!r}\n".encode())
+        os.write(2, f"zixir {what} {os.getpid()} failed: {e!r}\n".encode())
         os._exit(72)
     os._exit(0)
 

@@ -10,8 +10,10 @@
        WorkerCrashed, CallTimeout, ...)                  and timeouts as any other call
 
 Each thread keeps one connection, opened at its first call. A call made while an agent serves
-a call carries the chain of agents that call is nested in, so `A -> B -> A` is refused with
-`AgentDeadlock` instead of waiting forever for A's mailbox.
+a call carries the chain of calls it is nested in ("agent A", "python m.f", ...): a pool worker
+running a function called from an agent gets the chain with its call and passes it on, so
+`agent A -> agent B -> agent A` and `agent A -> python m.f -> agent A` are refused with
+`AgentDeadlock` instead of waiting for A's mailbox until the call timeout.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from contextvars import ContextVar
 from typing import Any
 
 SOCKET_ENV = "ZIXIR_ROUTER_SOCKET"
 
-#: the agents the call being served is nested in (set by the agent process per call)
-_chain: tuple[str, ...] = ()
+#: the calls the code running now is nested in, outermost first ("agent A", "python m.f");
+#: set per call by the agent process and by a worker serving a call that carries a chain (a
+#: context variable: a worker's threads and tasks each serve a call of their own)
+_chain: ContextVar[tuple[str, ...]] = ContextVar("zixir_call_chain", default=())
 _local = threading.local()
 
 
@@ -32,14 +37,14 @@ def call_agent(name: str, method: str, args: list | tuple = (), kwargs: dict | N
                *, timeout: float | None = None) -> Any:
     """`method(*args, **kwargs)` of the agent `name`, through the router (its mailbox)."""
     return _request("call_agent", [name, method, list(args), kwargs or {},
-                                   {"chain": list(_chain), "timeout": timeout}])
+                                   {"chain": list(_chain.get()), "timeout": timeout}])
 
 
 def call(module: str, function: str, args: list | tuple = (), kwargs: dict | None = None,
          *, timeout: float | None = None) -> Any:
     """`module.function(*args, **kwargs)` in a worker of the runtime's pool."""
     return _request("call", [module, function, list(args), kwargs or {},
-                             {"chain": list(_chain), "timeout": timeout}])
+                             {"chain": list(_chain.get()), "timeout": timeout}])
 
 
 def list_agents() -> list[dict]:

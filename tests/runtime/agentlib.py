@@ -114,6 +114,17 @@ def dispatch(name, method, args):
     return worker.call_agent(name, method, args)
 
 
+def dispatch_threaded(name, method, args):
+    """The same, configured to run on a thread of the module's pool (`threads`)."""
+    return worker.call_agent(name, method, args)
+
+
+async def dispatch_async(name, method, args):
+    """The same as a task on the worker's event loop."""
+    await asyncio.sleep(0)
+    return worker.call_agent(name, method, args)
+
+
 class Arrays:
     def __init__(self):
         self.total = 0.0

@@ -116,11 +116,16 @@ def test_agents_calling_agents_and_the_deadlock_cycle(script_dir):
         agent.start("b", "agentlib", "Relay", ["a"])
         let ok = agent.call("a", "ping", [1])
         let cycle = try { agent.call("a", "ping", [2]) } rescue e { [e.type, e.message] }
-        [contains(ok, "pong"), cycle]
+        let via_python = try {
+          agent.call("a", "python", ["agentlib", "dispatch", ["a", "ping", [0]]])
+        } rescue e { [e.type, e.message] }
+        [contains(ok, "pong"), cycle, via_python]
     """)
-    ok, (kind, message) = value(result)
+    ok, (kind, message), (kind2, message2) = value(result)
     assert ok is True and kind == "AgentDeadlock"
-    assert "agent call cycle a -> b -> a" in message
+    assert "agent call cycle agent a -> agent b -> agent a" in message
+    assert kind2 == "AgentDeadlock"
+    assert "agent call cycle agent a -> python agentlib.dispatch -> agent a" in message2
 
 
 def test_a_hung_method_times_out_and_the_agent_comes_back(script_dir):

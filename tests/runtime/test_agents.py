@@ -280,9 +280,9 @@ def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
     rt.agents.start("leaf", "agentlib", "Counter", [40])
     assert rt.agents.call("ping-a", "ping", 1).startswith("pong from ")
     assert rt.agents.call("ping-a", "via", "leaf", "add", [2]) == 42
-    with pytest.raises(AgentDeadlock, match="ping-a -> ping-b -> ping-a"):
+    with pytest.raises(AgentDeadlock, match="agent ping-a -> agent ping-b -> agent ping-a"):
         rt.agents.call("ping-a", "ping", 2)
-    with pytest.raises(AgentDeadlock, match="ping-a -> ping-a"):
+    with pytest.raises(AgentDeadlock, match="agent ping-a -> agent ping-a"):
         rt.agents.call("ping-a", "via", "ping-a", "ping", [0])
     # both agents are still fine afterwards
     assert rt.agents.call("ping-b", "ping", 0).startswith("pong")
@@ -295,13 +295,43 @@ def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
         rt.agents.stop(name)
 
 
-def test_a_cycle_through_a_worker_function_ends_in_a_timeout_not_a_hang():
-    with make_runtime(workers=1, call_timeout=2.0) as rt:
-        rt.agents.start("loopy", "agentlib", "Relay")
+def test_a_cycle_through_a_worker_function_is_an_immediate_deadlock_error():
+    # the call timeout is long: a cycle that waited for the agent's mailbox would take it all
+    with make_runtime(workers=1, call_timeout=60.0,
+                      modules={"agentlib.dispatch_threaded": {"threads": 2}}) as rt:
+        rt.agents.start("loopy", "agentlib", "Relay", ["other"])
+        rt.agents.start("other", "agentlib", "Relay", ["loopy"])
+        rt.agents.start("idle", "agentlib", "Counter", [40])
         started = time.monotonic()
-        with pytest.raises(CallTimeout):
+        # agent loopy -> the pool worker's agentlib.dispatch -> agent loopy
+        with pytest.raises(AgentDeadlock, match="agent call cycle agent loopy -> "
+                           "python agentlib.dispatch -> agent loopy: agent loopy is already"):
             rt.agents.call("loopy", "python", "agentlib", "dispatch", ["loopy", "ping", [0]])
+        # the same through an `async def` worker function (a task on the worker's loop)
+        with pytest.raises(AgentDeadlock, match="agent loopy -> python "
+                           "agentlib.dispatch_async -> agent loopy"):
+            rt.agents.call("loopy", "python", "agentlib", "dispatch_async",
+                           ["loopy", "ping", [0]])
+        # and on a thread of the module's pool (`threads`)
+        with pytest.raises(AgentDeadlock, match="agent loopy -> python "
+                           "agentlib.dispatch_threaded -> agent loopy"):
+            rt.agents.call("loopy", "python", "agentlib", "dispatch_threaded",
+                           ["loopy", "ping", [0]])
+        # and with another agent in between: the chain goes on through that agent's calls
+        with pytest.raises(AgentDeadlock, match="agent loopy -> python agentlib.dispatch -> "
+                           "agent other -> agent loopy"):
+            rt.agents.call("loopy", "python", "agentlib", "dispatch", ["other", "ping", [1]])
         assert time.monotonic() - started < 30
+        # the ordinary paths: a worker function that calls no agent, one that calls an idle
+        # agent (from an agent and from the host), and the worker's next chain-less call of
+        # the same function reaching the agent it refused before
+        assert rt.agents.call("loopy", "python", "math", "sqrt", [16.0]) == 4.0
+        assert rt.agents.call("loopy", "python", "agentlib", "dispatch",
+                              ["idle", "add", [1]]) == 41
+        assert rt.call_python("agentlib", "dispatch", ["loopy", "ping", [0]]).startswith("pong")
+        assert rt.call_python("agentlib", "dispatch_async", ["idle", "add", [1]]) == 42
+        assert rt.call_python("agentlib", "dispatch_threaded", ["loopy", "ping", [0]]) \
+            .startswith("pong")
         assert rt.agents.call("loopy", "ping", 0).startswith("pong")
 
 

@@ -7,7 +7,10 @@
       the supervision thread
 
     call(name, method, args)                 one agent's mailbox (FIFO of fibers Waiters)
-      chain check (A -> B -> A) ----------------------> AgentDeadlock
+      chain check: the calls this one is nested in, as "agent A" / "python m.f" (an agent's
+        calls through zixir.worker carry it; a pool worker running a function called from
+        an agent passes it on): agent A -> agent B -> agent A,
+        agent A -> python m.f -> agent A ---------------> AgentDeadlock
       breaker admit (module, Class.method) -----------> CircuitOpen
       wait for the head of the mailbox and a running process (a restart is waited for,
         within the call's timeout) ------------------> CallTimeout / RestartLimitExceeded
@@ -553,8 +556,8 @@ class Agents:
     def call(self, name: str, method: str, args: list | None = None,
              kwargs: dict | None = None, *, timeout: float | None = None,
              chain: tuple[str, ...] = ()) -> Any:
-        if name in chain:
-            cycle = " -> ".join([*chain, name])
+        if f"agent {name}" in chain:
+            cycle = " -> ".join([*chain, f"agent {name}"])
             self.stats.count("agents.deadlocks")
             raise AgentDeadlock(f"agent call cycle {cycle}: agent {name} is already waiting "
                                 "in this chain of calls, so the call would deadlock")
@@ -611,7 +614,8 @@ class Agents:
                 raise
             try:
                 result = self._call_running(agent, method, list(args or []),
-                                            dict(kwargs or {}), timeout, (*chain, name), what)
+                                            dict(kwargs or {}), timeout,
+                                            (*chain, f"agent {name}"), what)
             except _NotDelivered:  # died before it began this call: wait for the restart
                 self._leave(agent)
                 front = True

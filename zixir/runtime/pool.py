@@ -271,22 +271,25 @@ class WorkerPool:
 
     def call(self, module: str, function: str, args: list | tuple = (),
              kwargs: dict | None = None, *, timeout: float | None = None,
-             retries: int | None = None) -> Any:
-        """Run `module.function(*args, **kwargs)` in a worker; raises the typed faults."""
+             retries: int | None = None, chain: tuple[str, ...] = ()) -> Any:
+        """Run `module.function(*args, **kwargs)` in a worker; raises the typed faults.
+        `chain`: the agent calls this call is nested in (`zixir.worker.call` from an agent),
+        handed to the worker so that a call back into one of them is seen as a cycle."""
         if tracing.ENABLED:
             with tracing.CallSpan(module, function):
-                return self._call(module, function, args, kwargs, timeout, retries)
-        return self._call(module, function, args, kwargs, timeout, retries)
+                return self._call(module, function, args, kwargs, timeout, retries, chain)
+        return self._call(module, function, args, kwargs, timeout, retries, chain)
 
     def _call(self, module: str, function: str, args: Any, kwargs: dict | None,
-              timeout: float | None, retries: int | None) -> Any:
+              timeout: float | None, retries: int | None, chain: tuple[str, ...] = ()) -> Any:
         started = time.perf_counter()
         settings = self.modules.settings_for(module, function)
         self._workers.used(module)  # the template preloads it once used
         try:
             result = self.failures.run(
                 module, function,
-                lambda: self._call_once(module, function, args, kwargs, timeout, settings),
+                lambda: self._call_once(module, function, args, kwargs, timeout, settings,
+                                        chain),
                 retries, settings)
         except ZixirError as e:
             elapsed = time.perf_counter() - started
@@ -301,7 +304,8 @@ class WorkerPool:
         return result
 
     def _call_once(self, module: str, function: str, args: Any, kwargs: dict | None,
-                   timeout: float | None, settings: ModuleSettings) -> Any:
+                   timeout: float | None, settings: ModuleSettings,
+                   chain: tuple[str, ...] = ()) -> Any:
         if timeout is None:
             timeout = settings.timeout or self.config.call_timeout
         what = f"{module}.{function}"
@@ -326,6 +330,8 @@ class WorkerPool:
                 options = {**options, "timeout": timeout}
             if kind == THREADS:
                 options = {**options, "threads": settings.threads}
+            if chain:
+                options = {**options, "chain": list(chain)}
             reply = self._roundtrip(call, [module, function, args, kwargs or {}, options])
             if reply.error is not None:
                 error = p.error_from_wire(reply.error, context=what)

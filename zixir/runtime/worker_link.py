@@ -5,8 +5,8 @@
     connect($ZIXIR_ROUTER_SOCKET) -------> accept thread: one serving thread per connection
     "call_agent" [name, method, args,      RpcServer.serve_channel -> WorkerLink.handle
                   kwargs, options]           -> Agents.call(..., chain=options["chain"])
-    "call" [module, function, args,          -> WorkerPool.call (policy, breaker, timeout)
-            kwargs, options]
+    "call" [module, function, args,          -> WorkerPool.call (policy, breaker, timeout,
+            kwargs, options]                    chain=options["chain"]: the worker passes it on)
     "list_agents" []                         -> Agents.list()
 
 The socket lives in the runtime's directory (its path reaches every worker and agent through
@@ -88,7 +88,8 @@ class WorkerLink:
                                     chain=tuple(options.get("chain") or ()))
         if method == "call":
             module, function, args, kwargs, options = params
-            return self.pool.call(module, function, args, kwargs, timeout=options.get("timeout"))
+            return self.pool.call(module, function, args, kwargs, timeout=options.get("timeout"),
+                                  chain=tuple(options.get("chain") or ()))
         if method == "list_agents":
             return self.agents.list()
         raise ZixirRuntimeError(f"zixir.worker: unknown request {method!r}")
