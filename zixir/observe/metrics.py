@@ -95,17 +95,9 @@ class Recorder:
         outcome = outcome_of(error)
         with self._lock:
             _series(self.calls, (module, function, outcome)).add(seconds)
-            pair = (module, function)
-            recent = self.recent.get(pair)
-            if recent is None:
-                if len(self.recent) >= MAX_SERIES:
-                    pair = ("other", "other")
-                recent = self.recent.setdefault(pair, deque(maxlen=WINDOW))
-            recent.append(seconds)
-            if error is not None:  # a Python exception by its own type, else the fault's
-                fkey = _bounded(self.failures, (module, function, getattr(
-                    error, "exc_type", None) or type(error).__name__))
-                self.failures[fkey] = self.failures.get(fkey, 0) + 1
+            self._recent(module, function).append(seconds)
+            if error is not None:
+                self._failed(module, function, error, 1)
 
     def calls_finished(self, module: str, function: str, seconds: list[float],
                        error: BaseException | None = None) -> None:
@@ -114,22 +106,32 @@ class Recorder:
         outcome = outcome_of(error)
         with self._lock:
             series = _series(self.calls, (module, function, outcome))
-            pair = (module, function)
-            recent = self.recent.get(pair)
-            if recent is None:
-                if len(self.recent) >= MAX_SERIES:
-                    pair = ("other", "other")
-                recent = self.recent.setdefault(pair, deque(maxlen=WINDOW))
             buckets = series.buckets
             for value in seconds:
                 buckets[bisect_left(BUCKETS, value)] += 1
             series.count += len(seconds)
             series.total += sum(seconds)
-            recent.extend(seconds)
+            self._recent(module, function).extend(seconds)
             if error is not None:
-                fkey = _bounded(self.failures, (module, function, getattr(
-                    error, "exc_type", None) or type(error).__name__))
-                self.failures[fkey] = self.failures.get(fkey, 0) + len(seconds)
+                self._failed(module, function, error, len(seconds))
+
+    def _recent(self, module: str, function: str) -> deque:
+        """The window of recent latencies of a function (under `_lock`); past MAX_SERIES
+        functions, one shared "other" window."""
+        pair = (module, function)
+        recent = self.recent.get(pair)
+        if recent is None:
+            if len(self.recent) >= MAX_SERIES:
+                pair = ("other", "other")
+            recent = self.recent.setdefault(pair, deque(maxlen=WINDOW))
+        return recent
+
+    def _failed(self, module: str, function: str, error: BaseException, n: int) -> None:
+        """Count `n` failures (under `_lock`): a Python exception by its own type, else the
+        fault's."""
+        fkey = _bounded(self.failures, (module, function, getattr(
+            error, "exc_type", None) or type(error).__name__))
+        self.failures[fkey] = self.failures.get(fkey, 0) + n
 
     def retry(self, module: str, function: str) -> None:
         with self._lock:

@@ -40,7 +40,7 @@ from typing import Any
 
 from zixir.lang.errors import ClusterUnavailable
 
-from .process import ExitStatus, _readable
+from .process import ExitStatus, ProcessHandle, _readable
 
 #: seconds the host waits for a TCP answer from the cluster's address at start
 PROBE_TIMEOUT = 5.0
@@ -300,13 +300,7 @@ class RayHandle:
                 self.status = self._exit
             return self.status
 
-    def __del__(self) -> None:
-        fd, self.pidfd = self.pidfd, -1
-        if fd is not None and fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    __del__ = ProcessHandle.__del__  # closes `pidfd` once, as a process handle does
 
 
 class RayCluster:

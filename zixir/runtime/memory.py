@@ -69,6 +69,13 @@ class StoreBase:
     def keys(self, prefix: str) -> list[str]:
         return [k for k, _ in self.scan(prefix)]
 
+    def _expires(self, ttl: Any) -> float | None:
+        if ttl is None:
+            return None
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
+            raise ValueError(f"memory.put: ttl must be a positive number of seconds, not {ttl!r}")
+        return self.clock() + float(ttl)
+
     def get(self, key: str) -> bytes | None:
         row = self._row(key)
         return None if row is None else row[0]
@@ -209,13 +216,6 @@ class Store(StoreBase):
                 except sqlite3.OperationalError as e:  # another store on the file was faster
                     if "duplicate column" not in str(e):
                         raise
-
-    def _expires(self, ttl: Any) -> float | None:
-        if ttl is None:
-            return None
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
-            raise ValueError(f"memory.put: ttl must be a positive number of seconds, not {ttl!r}")
-        return self.clock() + float(ttl)
 
     def _row(self, key: str) -> tuple[bytes, int] | None:
         row = self.db.execute("SELECT value, version, expires FROM kv WHERE key = ?",

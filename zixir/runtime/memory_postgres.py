@@ -159,13 +159,6 @@ class PostgresStore(StoreBase):
 
     # ---- rows -------------------------------------------------------------------------
 
-    def _expires(self, ttl: Any) -> float | None:
-        if ttl is None:
-            return None
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
-            raise ValueError(f"memory.put: ttl must be a positive number of seconds, not {ttl!r}")
-        return self.clock() + float(ttl)
-
     def _live(self, row: Any) -> tuple[bytes, int] | None:
         if row is None or (row[2] is not None and row[2] <= self.clock()):
             return None
