@@ -185,6 +185,15 @@ def test_a_workflow_killed_on_one_host_resumes_on_another(tmp_path, postgres_url
     assert counts == {**{f"step:{i}": 1 for i in range(12)}, "step:7": 2}
 
 
+def _store_pid(rt: Runtime) -> int:
+    """The store serves as soon as it is ready, a moment before the supervisor records it."""
+    deadline = time.monotonic() + 10
+    while (pid := rt.pids()["memory"]) is None:
+        assert time.monotonic() < deadline, "the store's pid was never recorded"
+        time.sleep(0.005)
+    return pid
+
+
 def test_acknowledged_writes_survive_kills_of_the_store_and_a_lost_connection(postgres_url):
     with Runtime(workers=1, memory_path=postgres_url, log_level="off",
                  root_intensity=20) as rt:
@@ -194,7 +203,7 @@ def test_acknowledged_writes_survive_kills_of_the_store_and_a_lost_connection(po
             rt.memory.put(f"k{i:02d}", i)
             assert rt.memory.incr("count") == i + 1  # never applied twice, never lost
             if i % 20 == 10:
-                os.kill(rt.pids()["memory"], signal.SIGKILL)
+                os.kill(_store_pid(rt), signal.SIGKILL)
                 kills += 1
         assert kills == 2
         # the server drops the store's connection: the store reconnects, the write goes on

@@ -365,7 +365,7 @@ def test_memory_store_killed_during_a_write_burst(runtime_factory, tmp_path):
         with ThreadPoolExecutor(1) as pool:
             writer = pool.submit(burst)
             wait_for(lambda: len(acknowledged) > 200, what="the burst to start")
-            store_pid = rt.pids()["memory"]
+            store_pid = wait_for(lambda: rt.pids()["memory"], what="the store's pid")
             os.kill(store_pid, signal.SIGKILL)
             wait_for(lambda: rt.pids()["memory"] not in (None, store_pid),
                      what="a new memory store")

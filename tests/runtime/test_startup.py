@@ -29,8 +29,8 @@ def test_the_memory_store_starts_when_it_is_first_used(no_leaks):
         assert rt.pids()["memory"] is None  # calls need no store
         rt.memory.put("k", 41)  # waits in the socket's backlog while the store starts
         assert rt.memory.incr("k") == 42
-        store = rt.pids()["memory"]
-        assert store is not None
+        # the store serves as soon as it is ready, a moment before the supervisor records it
+        store = wait_for(lambda: rt.pids()["memory"], what="the store's pid")
         assert rt.eval('memory.get("k")') == 42
         os.kill(store, signal.SIGKILL)  # from now on it is supervised like any child
         wait_for(lambda: rt.pids()["memory"] not in (None, store), what="a new store")
