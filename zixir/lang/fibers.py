@@ -362,6 +362,13 @@ def _scheduler_here() -> Scheduler | None:
     return getattr(_local, "sched", None)
 
 
+def may_block() -> bool:
+    """May this thread block in a system call? Not while it runs fibers (or is one): they
+    would all stop."""
+    sched = getattr(_local, "sched", None)
+    return sched is None or not sched.has_fibers_or_is_fiber()
+
+
 def scheduler() -> Scheduler:
     """This thread's scheduler (made on first use)."""
     sched = getattr(_local, "sched", None)

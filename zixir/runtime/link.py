@@ -23,9 +23,19 @@ polls the pipe and that eventfd, never blocks in a read it cannot leave), and re
 the reader is parked on `_cond`; from then on nothing in the router reads the pipe. `resume`
 lets it read again; `interrupt` ends a parked reader too (the worker died or was killed).
 
-Shared state: the Connection, the waiter table and the pause flags belong to `_lock`; the
-write fd and the eventfd are written under `_write_lock`; the read fd belongs to the reader
-thread, which closes every fd when it ends.
+Reading in the calling thread (a sync call of a thread, the common case of a Zixir program's
+`python` calls): waking the reader and then the caller costs two thread switches a call, more
+than the call itself on an idle machine. So `hold` parks the reader (as `pause` does, and it
+stays parked between calls) and the caller reads its own reply in `read_inline`, polling the
+pipe and the eventfd in slices (an interrupt raised into the thread is delivered between
+two). A notification read there hands the pipe back to the reader (`resume`) before it is
+delivered: it may make the worker shared ("async"), and other callers then rely on the reader.
+Anyone else who needs the reader (a fiber, a shared call) calls `resume` first.
+
+Shared state: the Connection, the waiter table, the pause flags and `_inline` belong to
+`_lock`; the write fd and the eventfd are written under `_write_lock`; the read fd belongs to
+the reader thread, or to the caller in `read_inline` while the reader is parked. Whoever ends
+last of the reader and an inline read closes every fd.
 """
 
 from __future__ import annotations
@@ -43,6 +53,8 @@ from .channel import ChannelClosed, Closed, Connection, write_all
 from .process import close_quietly
 
 READ_SIZE = 1 << 16
+#: longest poll of an inline read, in ms (an exception raised into the thread waits for it)
+INLINE_SLICE_MS = 200
 #: notifications kept until someone waits for them
 QUEUED = frozenset({"ready"})
 
@@ -68,6 +80,11 @@ class WorkerLink:
         self._notes: dict[str, Waiter] = {}  # notifications someone waits for ("ready")
         self._reading = True
         self._fds_closed = False
+        self._inline = False  # a caller reads the pipe (read_inline)
+        self._close_deferred = False  # the fds are closed when that read ends
+        self._poller = select.poll()  # the inline reads'
+        self._poller.register(rfd, select.POLLIN)
+        self._poller.register(self._wake_fd, select.POLLIN)
         self._thread = threading.Thread(target=self._read_loop, name=name, daemon=True)
         self._thread.start()
 
@@ -159,6 +176,87 @@ class WorkerLink:
             self._paused = False
             self._cond.notify_all()
 
+    @property
+    def held(self) -> bool:
+        """Is the reader parked or asked to park (`hold`, `pause`)? Then nothing reads the
+        pipe unless a caller does (`read_inline`), or until `resume`."""
+        return self._paused
+
+    def hold(self) -> bool:
+        """Park the reader for `read_inline` (it stays parked until `resume`); False when the
+        link is down or the reader did not stop in time."""
+        if self._paused and self._parked:
+            return True
+        return self.pause(5.0)
+
+    def read_inline(self, request_id: int, waiter: Waiter) -> None:
+        """In the calling thread, the reader parked (`hold`): read the pipe until `waiter`,
+        the one of request `request_id`, has its reply, or the link fails (the waiter fails
+        with it). A notification hands the pipe back to the reader, which delivers the rest."""
+        with self._lock:
+            if self.conn.error is not None or not self._parked:
+                return  # failed already, or the reader reads (it delivers the reply)
+            self._inline = True
+        conn, rfd, wake_fd, poll = self.conn, self.rfd, self._wake_fd, self._poller.poll
+        try:
+            while not waiter.done:
+                ready = poll(INLINE_SLICE_MS)
+                if not ready:
+                    continue
+                if len(ready) > 1 or ready[0][0] == wake_fd:
+                    try:
+                        os.eventfd_read(wake_fd)
+                    except BlockingIOError:
+                        pass
+                    if conn.error is not None:  # interrupted: its waiters failed
+                        self._signal()  # the signal was the parked reader's too
+                        return
+                    if len(ready) == 1:
+                        continue
+                try:
+                    data = os.read(rfd, READ_SIZE)
+                except OSError as e:
+                    self._inline_closed(f"read failed: {e}", "read_failed")
+                    return
+                with self._lock:
+                    got = conn.receive_one(data, request_id)
+                    if type(got) is p.Response:
+                        self._waiters.pop(request_id, None)
+                    else:
+                        deliveries = self._sort(got)
+                if type(got) is p.Response:
+                    waiter.set(got)
+                    return
+                closed = [event for event in got if type(event) is Closed]
+                if closed:
+                    self._deliver(deliveries)
+                    self._fail(closed[0])
+                    self._wake_parked()
+                    return
+                if any(w is None for w, _ in deliveries):
+                    self.resume()  # a notification may share the worker: the reader reads
+                    self._deliver(deliveries)
+                    return
+                self._deliver(deliveries)
+        finally:
+            with self._lock:
+                self._inline = False
+                close = self._close_deferred
+            if close:
+                self._close_fds()
+
+    def _inline_closed(self, reason: str, kind: str) -> None:
+        with self._lock:
+            closed = self.conn.close(reason, kind)
+        self._fail(closed)
+        self._wake_parked()
+
+    def _wake_parked(self) -> None:
+        """The link failed while the reader was parked: it ends (and closes the fds)."""
+        with self._cond:
+            self._cond.notify_all()
+        self._signal()
+
     def interrupt(self, reason: str, kind: str = "closed") -> None:
         """Fail every pending request with ChannelClosed(kind); the reader ends (woken even
         while a grandchild of the worker keeps the pipe open) and closes the fds."""
@@ -212,6 +310,29 @@ class WorkerLink:
         for waiter in waiters + notes:
             waiter.fail(closed.error)
 
+    def _sort(self, events: list) -> list:
+        """Under the lock: (waiter, Response) for the replies awaited, (None, Notification)
+        for the notifications nobody waits for; queued notifications are filed."""
+        deliveries = []
+        for event in events:
+            if type(event) is p.Response:
+                waiter = self._waiters.pop(event.id, None)
+                if waiter is not None:
+                    deliveries.append((waiter, event))
+            elif type(event) is p.Notification:
+                if event.method in QUEUED:  # kept for wait_notification
+                    self._notes.setdefault(event.method, Waiter()).set(event.params)
+                else:
+                    deliveries.append((None, event))
+        return deliveries
+
+    def _deliver(self, deliveries: list) -> None:
+        for waiter, event in deliveries:
+            if waiter is not None:
+                waiter.set(event)
+            elif self.on_notification is not None:
+                self.on_notification(event)
+
     def _read_loop(self) -> None:
         conn = self.conn
         poller = select.poll()
@@ -244,23 +365,8 @@ class WorkerLink:
                         events = [closed]
                     else:
                         events = conn.receive_data(data)
-                    deliveries = []
-                    for event in events:
-                        if type(event) is p.Response:
-                            waiter = self._waiters.pop(event.id, None)
-                            if waiter is not None:
-                                deliveries.append((waiter, event))
-                        elif type(event) is p.Notification:
-                            if event.method in QUEUED:  # kept for wait_notification
-                                self._notes.setdefault(event.method, Waiter()).set(
-                                    event.params)
-                            else:
-                                deliveries.append((None, event))
-                for waiter, event in deliveries:
-                    if waiter is not None:
-                        waiter.set(event)
-                    elif self.on_notification is not None:
-                        self.on_notification(event)
+                    deliveries = self._sort(events)
+                self._deliver(deliveries)
                 for event in events:
                     if type(event) is Closed:
                         self._fail(event)
@@ -273,6 +379,10 @@ class WorkerLink:
                 self.on_closed()
 
     def _close_fds(self) -> None:
+        with self._lock:
+            if self._inline:  # a caller polls them: it closes them when its read ends
+                self._close_deferred = True
+                return
         with self._write_lock:
             if self._fds_closed:
                 return

@@ -609,6 +609,12 @@ class WorkerPool:
             worker.arena.begin()
         else:
             codec = self._shared_codec
+        # a thread's sync call reads its own reply (link.py): no reader thread to wake;
+        # a worker on another host is known dead by its reader, which must go on reading
+        inline = (call.kind == SYNC and not worker.handle.remote and fibers.may_block()
+                  and link.hold())
+        if not inline and link.held:
+            link.resume()
         self._watchdog.watch(call.key, time.monotonic() + call.timeout, call)
         with self._lock:  # filed before it is sent, for blame and crashes
             worker.inflight[call.key] = call
@@ -628,6 +634,8 @@ class WorkerPool:
             self._watchdog.unwatch(call.key)
             raise self._crashed(call) from None
         try:
+            if inline:
+                link.read_inline(call.request_id, waiter)
             reply = waiter.wait()  # the watchdog enforces the timeout
         except _Cancelled:
             self._release(call)
