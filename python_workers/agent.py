@@ -22,10 +22,9 @@ leading underscore): the object's internals stay out of reach.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zixir import worker as api
 from zixir.lang.errors import PolicyDenied
@@ -33,6 +32,9 @@ from zixir.runtime import protocol as p
 from zixir.runtime.channel import Connection
 
 from .worker import _PLAIN, Worker, run_server
+
+if TYPE_CHECKING:
+    import asyncio  # imported by the first async method (worker.py says why)
 
 
 class AgentServer(Worker):
@@ -99,6 +101,8 @@ class AgentServer(Worker):
         if type(value) in _PLAIN or not inspect.isawaitable(value):
             return value
         if self._loop is None:
+            import asyncio
+
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(_awaited(value))
 

@@ -76,6 +76,8 @@ def main() -> None:
     for path in reversed(list(config.get("sys_path", [])) + list(config.get("paths", []))):
         if path not in sys.path:
             sys.path.insert(0, path)
+    import tempfile  # noqa: F401  (each child finds its writable paths with it)
+
     import python_workers.agent  # noqa: F401  (pre-import for the children)
     import python_workers.worker  # noqa: F401
     from zixir.runtime.confine import NO_LANDLOCK, landlock_abi

@@ -27,7 +27,6 @@ error replies naming the type or size; the worker stays healthy.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import json
@@ -39,7 +38,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import Context, copy_context
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from zixir import worker as api
 from zixir.lang.errors import PolicyDenied
@@ -50,6 +49,10 @@ from zixir.runtime.confine import CpuLimit, confine_worker, cpu_budget
 from zixir.runtime.policy import CallPolicy
 from zixir.runtime.shm import ShmArena, ShmArrays
 from zixir.runtime.spin import Spin
+
+if TYPE_CHECKING:
+    import asyncio  # imported by the first async call: most workers never run one, and it
+    # costs every process that imports it about 6 MiB
 
 EXIT_BAD_FRAME = 65
 CONFIG_ENV = "ZIXIR_WORKER_CONFIG"
@@ -300,6 +303,8 @@ class Worker:
             self.write(self.conn.send_notification("async", [module, function]))
         loop = self._loop
         if loop is None:
+            import asyncio
+
             self._concurrent = True
             loop = self._loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="zixir-loop", daemon=True).start()
@@ -308,11 +313,15 @@ class Worker:
 
     def _create_task(self, request_id: int, what: str, awaitable: Any) -> None:
         """In the loop's thread."""
+        import asyncio
+
         task = asyncio.ensure_future(awaitable)
         self._tasks[request_id] = task
         task.add_done_callback(lambda t: self._task_done(request_id, what, t))
 
     def _task_done(self, request_id: int, what: str, task: asyncio.Task) -> None:
+        import asyncio
+
         self._tasks.pop(request_id, None)
         if task.cancelled():
             error: dict | None = p.error_to_wire(asyncio.CancelledError(f"{what} was cancelled"))

@@ -151,3 +151,8 @@ def deep(depth):
     for _ in range(depth):
         value = [value]
     return value
+
+
+async def async_echo(value):
+    """An `async def` function (it runs on the worker's event loop)."""
+    return value

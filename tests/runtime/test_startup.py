@@ -71,6 +71,20 @@ def test_the_template_imports_numpy_once_a_call_used_it(no_leaks):
         assert "_multiarray_umath" in _maps(rt.pids()["template"])
 
 
+def test_workers_import_asyncio_only_for_async_functions_then_share_it(no_leaks):
+    with make_runtime(workers=1) as rt:
+        rt.call_python("faultlib", "echo", [1])
+        template, worker = rt.pids()["template"], rt.pids()["workers"][0]
+        assert "_asyncio" not in _maps(template) and "_asyncio" not in _maps(worker)
+        assert rt.call_python("faultlib", "async_echo", [2]) == 2
+        assert "_asyncio" in _maps(worker)
+        os.kill(worker, signal.SIGKILL)  # its replacement is the template's next fork
+        wait_for(lambda: [w for w in rt.pids()["workers"] if w != worker],
+                 what="a replacement worker")
+        assert "_asyncio" in _maps(template)  # imported once, before that fork
+        assert rt.call_python("faultlib", "async_echo", [3]) == 3
+
+
 def test_the_janitor_starts_without_site_packages_and_still_cleans_up(no_leaks):
     rt = make_runtime(workers=1)
     try:

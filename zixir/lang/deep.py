@@ -14,8 +14,10 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 STACK_BYTES = 768 * 1024 * 1024
 RECURSION_LIMIT = 150_000
@@ -42,6 +44,9 @@ class DeepExecutor:
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         if sys.getrecursionlimit() < RECURSION_LIMIT:
             sys.setrecursionlimit(RECURSION_LIMIT)
+        from concurrent.futures import Future  # here: a router that runs no program
+        # needs neither it nor the logging it imports
+
         future: Future = Future()
         with self._lock:
             if self._idle == 0:

@@ -33,10 +33,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import greenlet
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 _UNSET = object()
 #: longest uninterrupted wait of a thread for a Waiter, in seconds
@@ -435,6 +437,8 @@ def blocking(fn: Callable[..., Any], *args: Any) -> Any:
     if _blocking_pool is None:
         with _blocking_lock:
             if _blocking_pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # (it imports logging)
+
                 _blocking_pool = ThreadPoolExecutor(BLOCKING_THREADS,
                                                     thread_name_prefix="zixir-blocking")
     waiter = Waiter()

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import socket
 import threading
 import time
@@ -439,6 +438,8 @@ class RayCluster:
                ) -> tuple[str, list, Any, Any]:
         """Create a worker actor (or, with `agent`, the named actor of that agent); it
         connects back with its token (`start_worker` waits for it)."""
+        import secrets  # here: hashlib and OpenSSL stay out of every router without Ray
+
         token = secrets.token_hex(TOKEN_BYTES // 2)
         entry: list = [threading.Event(), None, time.monotonic() + CONNECT_TIMEOUT]
         with self._lock:

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import sys
-import uuid
 from dataclasses import dataclass, field
 
 from .modules import ModulePolicies
@@ -107,7 +106,7 @@ class RuntimeConfig:
     # the interpreter class the router runs ("module:attribute")
     session_factory: str = "zixir.lang.session:Session"
     # identifies this runtime's shared-memory files and sockets
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    tag: str = field(default_factory=lambda: os.urandom(6).hex())
 
     def __post_init__(self) -> None:
         for name in ("idempotent", "allow", "deny", "preload", "paths", "sys_path", "write_paths",

@@ -36,7 +36,6 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-import tempfile
 import time
 
 # what the janitor and the runtime use to kill process groups lives in reaping.py (it must
@@ -201,6 +200,8 @@ def landlock_abi(syscall=_syscall) -> int:
 
 
 def writable_paths(config: dict) -> list[str]:
+    import tempfile
+
     paths = [os.getcwd(), tempfile.gettempdir(), "/dev/shm"]
     paths += list(config.get("paths") or ()) + list(config.get("write_paths") or ())
     # a service started in / would otherwise open the whole filesystem to writes

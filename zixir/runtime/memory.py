@@ -33,10 +33,12 @@ import os
 import selectors
 import signal
 import socket
-import sqlite3
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the store imports it; its clients (the router, the host) do not
+    import sqlite3
 
 import msgpack
 
@@ -197,6 +199,7 @@ class Store(StoreBase):
     `clock` is injectable so that expiry is tested without waiting."""
 
     def __init__(self, path: str, clock: Any = None) -> None:
+        import sqlite3
         import time
 
         self.location = path

@@ -210,6 +210,7 @@ class WorkerPool:
         if note.method != "async" or len(note.params) != 2:
             return
         module, function = note.params
+        self._workers.wanted("asyncio")  # the worker imported it for this call
         with self._lock:
             if (module, function) not in self._async:
                 self._async.add((module, function))
@@ -430,6 +431,7 @@ class WorkerPool:
         """A worker lent to the direct path said (module, function) is async."""
         if len(params) != 2:
             return
+        self._workers.wanted("asyncio")
         with self._lock:
             if tuple(params) not in self._async:
                 self._async.add((params[0], params[1]))

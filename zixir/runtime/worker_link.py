@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 import threading
 from typing import Any
 
@@ -39,6 +38,8 @@ class WorkerLink:
         directory = os.environ.get(RUNTIME_DIR_ENV)
         self._own_dir = None
         if not directory or not os.path.isdir(directory):
+            import tempfile
+
             directory = self._own_dir = tempfile.mkdtemp(prefix="zixir-link-")
         self.path = os.path.join(directory, f"router-{os.getpid()}.sock")
         try:

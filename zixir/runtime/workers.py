@@ -132,6 +132,12 @@ class WorkerSupervision:
             if top in self._preload and top not in self._used:
                 self._used = self._used | {top}
 
+    def wanted(self, module: str) -> None:
+        """Workers will need `module` (asyncio, once a function is known to be async): the
+        template imports it before its next fork, so that workers share it."""
+        if module not in self._used:
+            self._used = self._used | {module}
+
     def start(self) -> None:
         cfg = self.config
         specs = []
