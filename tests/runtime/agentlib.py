@@ -66,6 +66,14 @@ class Counter:
         self.log = state["log"]
 
 
+class SlowRestart(Counter):
+    """Its restore() takes a while: calls made meanwhile find the agent `restarting`."""
+
+    def restore(self, state):
+        time.sleep(1.5)
+        super().restore(state)
+
+
 class Plain:
     """No snapshot(): a restart builds it again from its arguments only."""
 
@@ -107,6 +115,16 @@ def kill(pid):
     """For programs: kill -9 a process (an agent) from a worker."""
     os.kill(pid, signal.SIGKILL)
     return True
+
+
+def alive(pid):
+    """For programs: the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def dispatch(name, method, args):

@@ -36,6 +36,11 @@ def rt():
     runtime.close()
 
 
+def command_line(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline") as f:
+        return f.read().replace("\0", " ")
+
+
 def gone(pids) -> bool:
     return not any(pid_alive(p) for p in pids)
 
@@ -50,6 +55,11 @@ def test_start_call_status_list_and_stats(rt):
     assert status == {"name": "basic", "class": "agentlib.Counter", "pid": pid,
                       "status": "running", "restarts": 0, "calls": 4, "last_error": None}
     assert pid != os.getpid() and pid not in rt.pids()["workers"]
+    # forked from the agent template, never exec'd: the same program and command line
+    template = rt.pids()["agent_template"]
+    assert os.readlink(f"/proc/{pid}/exe") == os.readlink(f"/proc/{template}/exe")
+    assert command_line(pid) == command_line(template)
+    assert "python_workers.forkserver" in command_line(pid)
     assert status in rt.agents.list()
     assert pid in rt.pids()["agents"]
     agents = rt.stats()["router"]["agents"]
@@ -223,6 +233,39 @@ def test_restart_types(rt):
     rt.agents.stop("trans")
 
 
+def test_calls_arriving_during_a_restart_wait_for_it(rt):
+    rt.agents.start("slow", "agentlib", "SlowRestart")
+    rt.agents.call("slow", "record", "before")
+    pid = rt.agents.call("slow", "pid")
+    os.kill(pid, signal.SIGKILL)
+    # its restore() takes 1.5 s: the agent is seen restarting, and calls made now wait
+    wait_for(lambda: rt.agents.status("slow")["status"] == "restarting", timeout=10.0,
+             what="the agent to be restarting")
+    results: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        try:
+            results[i] = rt.agents.call("slow", "record", i)
+        except Exception as e:
+            results[i] = e
+
+    threads = []
+    for i in range(3):  # arriving in this order, while it is being rebuilt
+        threads.append(threading.Thread(target=call, args=(i,)))
+        threads[-1].start()
+        time.sleep(0.05)
+    with pytest.raises(CallTimeout, match="waited 0.2 s for its turn \\(the agent was "
+                       "restarting\\)"):
+        rt.agents.call("slow", "get", timeout=0.2)
+    for t in threads:
+        t.join(30)
+    # all three ran after the restore, in arrival order, on the new process
+    assert results[2] == ["before", 0, 1, 2], results
+    status = rt.agents.status("slow")
+    assert status["status"] == "running" and status["restarts"] == 1 and status["pid"] != pid
+    rt.agents.stop("slow")
+
+
 def test_checkpoint_every_n_calls_and_never(rt):
     rt.agents.start("every2", "agentlib", "Counter", checkpoint=2)
     for _ in range(3):
@@ -345,6 +388,21 @@ def test_the_breaker_counts_agent_crashes():
         with pytest.raises(CircuitOpen):
             rt.agents.call("brk", "add")
         assert rt.stats()["router"]["breakers"]
+
+
+def test_module_settings_apply_to_agent_calls():
+    # [modules.M] / [modules."M.Class.method"]: the method's timeout, the module's breaker
+    modules = {"agentlib": {"breaker": {"failures": 1, "reset_after": 60}},
+               "agentlib.Counter.hang": {"timeout": 0.5}}
+    with make_runtime(workers=1, call_timeout=30.0, modules=modules) as rt:
+        rt.agents.start("ms", "agentlib", "Counter", [3])
+        started = time.monotonic()
+        with pytest.raises(CallTimeout, match="did not return within 0.5 s"):
+            rt.agents.call("ms", "hang")
+        assert time.monotonic() - started < 15  # not the runtime's 30 s
+        with pytest.raises(CircuitOpen, match="the circuit for agentlib is open"):
+            rt.agents.call("ms", "get")  # one failure opens this module's breaker
+        assert rt.agents.status("ms")["restarts"] == 1
 
 
 def test_agents_are_confined_like_workers(rt):

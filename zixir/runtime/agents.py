@@ -72,6 +72,7 @@ from .agent_checkpoints import CheckpointWriter
 from .channel import Channel, ChannelClosed
 from .confine import kill_group
 from .events import NullLog
+from .modules import ModuleSettings
 from .process import ProcessHandle, become_subreaper, pipe
 from .stats import Stats
 from .watchdog import Watchdog
@@ -566,20 +567,24 @@ class Agents:
             raise PolicyDenied(f"agent.call: {method!r} is not a public method name")
         if args is not None and not isinstance(args, list):
             raise AgentError("agent.call: args must be a list")
-        timeout = float(timeout) if timeout else self.config.call_timeout
+        # [modules.M], [modules."M.Class"] and [modules."M.Class.method"] of zixir.toml
+        settings = self.pool.modules.settings_for(agent.what, method)
+        timeout = float(timeout) if timeout else (settings.timeout or self.config.call_timeout)
         if tracing.ENABLED:
             with tracing.span(f"agent {agent.what}.{method}",
                               {"zixir.agent": name, "zixir.agent.class": agent.what,
                                "zixir.method": method}, kind="client") as span:
-                return self._observed(agent, method, args, kwargs, timeout, chain, span)
-        return self._observed(agent, method, args, kwargs, timeout, chain, None)
+                return self._observed(agent, method, args, kwargs, timeout, chain, settings,
+                                      span)
+        return self._observed(agent, method, args, kwargs, timeout, chain, settings, None)
 
     def _observed(self, agent: Agent, method: str, args: list | None, kwargs: dict | None,
-                  timeout: float, chain: tuple[str, ...], span: Any) -> Any:
+                  timeout: float, chain: tuple[str, ...], settings: ModuleSettings,
+                  span: Any) -> Any:
         """One agent call, recorded in the metrics (and its span, when tracing)."""
         started = time.perf_counter()
         try:
-            result = self._deliver(agent, method, args, kwargs, timeout, chain)
+            result = self._deliver(agent, method, args, kwargs, timeout, chain, settings)
         except ZixirError as e:
             metrics.agent_call_finished(agent.what, method, time.perf_counter() - started, e)
             if span is not None:
@@ -594,21 +599,24 @@ class Agents:
         return result
 
     def _deliver(self, agent: Agent, method: str, args: list | None, kwargs: dict | None,
-                 timeout: float, chain: tuple[str, ...]) -> Any:
+                 timeout: float, chain: tuple[str, ...], settings: ModuleSettings) -> Any:
+        """The module's breaker and wait_timeout around one call (its `retries`, `rate`,
+        `concurrency` and `threads` are for functions: an agent runs one call at a time)."""
         name = agent.name
         what = f"agent {name} ({agent.cls}.{method})"
         breakers = self.pool.breakers
         try:
-            ticket = breakers.admit(agent.module, f"{agent.cls}.{method}")
+            ticket = breakers.admit(agent.module, f"{agent.cls}.{method}", settings.breaker)
         except CircuitOpen:
             self.stats.count("refused.circuit_open")
             raise
         started = time.perf_counter()
-        deadline = time.monotonic() + timeout
+        wait = settings.wait_timeout or timeout  # for the turn (and a restart), not running
+        deadline = time.monotonic() + wait
         front = False
         while True:
             try:
-                self._enter(agent, deadline, timeout, what, front)
+                self._enter(agent, deadline, wait, what, front)
             except BaseException:
                 breakers.release(ticket)
                 raise
