@@ -47,6 +47,7 @@ class AgentServer(Worker):
         self.name = str(config.get("agent", {}).get("name", "?"))
         self.instance: Any = None
         self.label = self.name
+        self.cls_name = "?"
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def handle(self, request: p.Request) -> None:
@@ -57,7 +58,7 @@ class AgentServer(Worker):
             # the router learns the call began: had the process died before this (even
             # after reading the request), the call is sent again to the restarted agent
             self.write(self.conn.send_notification("began", [request.id]))
-            self.answer(request.id, self.label, self.call_method, *params)
+            self.answer(request.id, f"agent {self.name} ({self.cls_name}.{params[0]})", self.call_method, *params)
         elif method == "ping":
             self.reply(request.id, None, "pong", self.label)
         else:
@@ -68,6 +69,7 @@ class AgentServer(Worker):
         if not isinstance(target, type):
             raise PolicyDenied(f"{module}.{cls} is not a class")
         self.label = f"agent {self.name} ({module}.{cls})"
+        self.cls_name = cls
         self.arm_cpu(None)
         self.instance = self._run(target(*args, **(kwargs or {})))
         restored = False
@@ -93,6 +95,27 @@ class AgentServer(Worker):
         finally:
             api._chain.reset(chained)
         return out
+
+    def reply(self, request_id: int, error: dict | None, result: Any, what: str,
+              shared: bool = False) -> None:
+        """A reply that carries a snapshot: a snapshot that cannot be stored is named as such
+        (the method's own value could be sent)."""
+        if error is None and type(result) is dict and "snapshot" in result:
+            try:
+                frame = self.codec.encode_response(request_id, None, result)
+            except (p.UnencodableValue, p.FrameTooLarge) as e:
+                try:
+                    self.codec.encode_response(request_id, None, result["value"])
+                except (p.UnencodableValue, p.FrameTooLarge):
+                    pass  # the value itself: the worker's reply names it
+                else:
+                    error, result = p.fault(
+                        "AgentError", f"snapshot() of {what} returned a value that cannot be "
+                        f"stored: {e}; the method ran, the last snapshot stays"), None
+            else:
+                self.write(frame)
+                return
+        super().reply(request_id, error, result, what, shared)
 
     def _run(self, value: Any) -> Any:
         """The value itself, or the awaited value of a coroutine (an `async def` method)."""

@@ -88,6 +88,19 @@ class Plain:
         return os.getpid()
 
 
+class BadSnapshot(Plain):
+    """snapshot() returns what cannot be stored once n reaches 2; `thing` returns an object."""
+
+    def snapshot(self):
+        return {"n": self.n, "bad": object() if self.n == 2 else None}
+
+    def restore(self, state):
+        self.n = state["n"]
+
+    def thing(self):
+        return object()
+
+
 class Failing:
     def __init__(self):
         raise ValueError("cannot build this one")

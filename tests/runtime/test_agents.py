@@ -26,6 +26,7 @@ from zixir.lang.errors import (
     PythonError,
     RestartLimitExceeded,
     WorkerCrashed,
+    ZixirRuntimeError,
 )
 
 
@@ -88,6 +89,18 @@ def test_typed_errors_of_misuse(rt):
     with pytest.raises(PythonError, match="ValueError: cannot build this one"):
         rt.agents.start("broken", "agentlib", "Failing")
     assert "broken" not in [a["name"] for a in rt.agents.list()]  # the name stays free
+    rt.agents.start("badsnap", "agentlib", "BadSnapshot")
+    with pytest.raises(ZixirRuntimeError, match="the result of agent badsnap "
+                       "\\(BadSnapshot.thing\\) cannot be returned to zixir"):
+        rt.agents.call("badsnap", "thing")
+    assert rt.agents.call("badsnap", "add", 1) == 1
+    with pytest.raises(AgentError, match="snapshot\\(\\) of agent badsnap \\(BadSnapshot.add\\) "
+                       "returned a value that cannot be stored: values of type object"):
+        rt.agents.call("badsnap", "add", 1)
+    assert rt.agents.call("badsnap", "add", 1) == 3  # the method ran; the agent goes on
+    os.kill(rt.agents.status("badsnap")["pid"], signal.SIGKILL)
+    assert rt.agents.call("badsnap", "add", 0) == 3  # the snapshot after n = 3
+    rt.agents.stop("badsnap")
     assert rt.agents.stop("dup") is True
     assert rt.agents.stop("dup") is False
     with pytest.raises(AgentError, match="Agent dup is not running"):
@@ -210,6 +223,25 @@ def test_a_crash_loop_reaches_failed():
         with pytest.raises(RestartLimitExceeded, match="Agent loop has failed"):
             rt.agents.call("loop", "add")
         assert rt.agents.stop("loop") is False
+
+
+def test_restart_intensity_counts_only_the_restarts_within_the_period():
+    with make_runtime(workers=1, restart_intensity=1, restart_period=2.0) as rt:
+        rt.agents.start("spaced", "agentlib", "Counter")
+        for _ in range(2):  # one crash per period: each is the only one in its window
+            with pytest.raises(WorkerCrashed):
+                rt.agents.call("spaced", "crash")
+            assert rt.agents.call("spaced", "add") >= 1
+            time.sleep(2.2)
+        assert rt.agents.status("spaced")["status"] == "running"
+        assert rt.agents.status("spaced")["restarts"] == 2
+        for _ in range(2):  # two within the period: beyond the intensity
+            with pytest.raises(WorkerCrashed):
+                rt.agents.call("spaced", "crash")
+        wait_for(lambda: rt.agents.status("spaced")["status"] == "failed",
+                 what="the agent to fail")
+        with pytest.raises(RestartLimitExceeded, match="more than 1 restart in 2 s"):
+            rt.agents.call("spaced", "add")
 
 
 def test_restart_types(rt):

@@ -154,6 +154,10 @@ class Agent:
                 "last_error": self.last_error}
 
 
+def _restarts(n: int) -> str:
+    return f"{n} restart" if n == 1 else f"{n} restarts"
+
+
 def _raise_fd_limit() -> None:
     import resource
 
@@ -421,7 +425,7 @@ class Agents:
                     restart = True
                 else:
                     agent.status = FAILED
-                    agent.last_error = (f"more than {agent.intensity} restarts in "
+                    agent.last_error = (f"more than {_restarts(agent.intensity)} in "
                                         f"{agent.period:g} s (last: the process {reason})")
             agent.wake()
             final = agent.status
@@ -464,7 +468,7 @@ class Agents:
                         agent.status = STOPPED
                     elif not self._count_restart(agent):
                         agent.status = FAILED
-                        agent.last_error = (f"more than {agent.intensity} restarts in "
+                        agent.last_error = (f"more than {_restarts(agent.intensity)} in "
                                             f"{agent.period:g} s (last: {e.message})")
                     agent.wake()
                     final = agent.status
