@@ -264,8 +264,8 @@ def test_the_checker_knows_agent_calls(script_dir):
 
 def test_the_agent_pool_example():
     example = HERE.parent.parent / "examples" / "agent_pool.zx"
-    result = subprocess.run([sys.executable, "-m", "zixir", "run", str(example), "--json"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "zixir", "run", str(example), "--json",
+                             "--stats"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     before = lines[lines.index("before:") + 1:lines.index("before:") + 5]
@@ -282,3 +282,7 @@ def test_the_agent_pool_example():
     assert summary == {"done": 20, "pending": 0, "total": sum(j * j for j in range(1, 21)),
                        "retried": lost}
     assert '"event": "agent.crash"' in result.stderr  # the structured log saw it
+    # --stats: the agents' line (all stopped by the program's end) and the crash
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("Agents: ")]
+    assert line.startswith("Agents: 4 (4 stopped), 1 restart, ") and " calls served (p50 " in line
+    assert "agent crashes mid-call 1" in result.stderr

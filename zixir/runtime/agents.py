@@ -725,9 +725,9 @@ class Agents:
             handle.handled.wait(10.0)
             if not delivered and not agent.stopping:
                 raise _NotDelivered() from None
-            self.stats.count("crashes")
             if agent.stopping:
                 raise AgentError(f"Agent {agent.name} was stopped during {what}") from None
+            self.stats.count("agents.crashes")
             describe = status.describe() if status else "exited"
             raise WorkerCrashed(f"the process of {what} (pid {handle.pid}) {describe}",
                                 exitcode=status.exitcode if status else None,
