@@ -85,7 +85,9 @@ class AgentServer(Worker):
         target = getattr(self.instance, method, None)
         if target is None or not callable(target):
             raise AttributeError(f"{type(self.instance).__name__} has no method {method!r}")
-        chained = api._chain.set(tuple(options.get("chain") or ()))
+        chain = tuple(options.get("chain") or ())
+        chained = api._chain.set(chain)
+        api._serving = chain
         try:
             self.arm_cpu(options.get("timeout"))
             value = self._run(target(*args, **(kwargs or {})))
@@ -94,6 +96,7 @@ class AgentServer(Worker):
                 out["snapshot"] = self._run(self.instance.snapshot())
         finally:
             api._chain.reset(chained)
+            api._serving = ()
         return out
 
     def reply(self, request_id: int, error: dict | None, result: Any, what: str,

@@ -359,6 +359,10 @@ def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
         rt.agents.call("ping-a", "ping", 2)
     with pytest.raises(AgentDeadlock, match="agent ping-a -> agent ping-a"):
         rt.agents.call("ping-a", "via", "ping-a", "ping", [0])
+    # from a thread the method started: still seen (the agent serves one call at a time)
+    with pytest.raises(AgentDeadlock, match="agent ping-a -> agent ping-b -> agent ping-a"):
+        rt.agents.call("ping-a", "via_thread", "ping-b", "ping", [1])
+    assert rt.agents.call("ping-a", "via_thread", "leaf", "get", []) == 42
     # both agents are still fine afterwards
     assert rt.agents.call("ping-b", "ping", 0).startswith("pong")
     # Python functions, under the same policy; and a plain worker function calling an agent
