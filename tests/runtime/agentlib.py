@@ -123,6 +123,9 @@ class Relay:
     def python(self, module, function, args):
         return worker.call(module, function, args)
 
+    def names(self):
+        return sorted(a["name"] for a in worker.list_agents())
+
     def via_thread(self, name, method, args):
         """The call made from a thread of the method's own (no context variables there)."""
         import concurrent.futures

@@ -363,6 +363,7 @@ def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
     with pytest.raises(AgentDeadlock, match="agent ping-a -> agent ping-b -> agent ping-a"):
         rt.agents.call("ping-a", "via_thread", "ping-b", "ping", [1])
     assert rt.agents.call("ping-a", "via_thread", "leaf", "get", []) == 42
+    assert {"ping-a", "ping-b", "leaf"} <= set(rt.agents.call("ping-a", "names"))
     # both agents are still fine afterwards
     assert rt.agents.call("ping-b", "ping", 0).startswith("pong")
     # Python functions, under the same policy; and a plain worker function calling an agent
@@ -372,6 +373,18 @@ def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
     assert rt.call_python("agentlib", "dispatch", ["leaf", "add", [1]]) == 43
     for name in ("ping-a", "ping-b", "leaf"):
         rt.agents.stop(name)
+
+
+def test_the_worker_api_outside_a_runtime_is_a_typed_error(monkeypatch):
+    from zixir import worker
+    from zixir.lang.errors import RouterCrashed
+
+    monkeypatch.delenv(worker.SOCKET_ENV, raising=False)
+    with pytest.raises(ZixirRuntimeError, match="not started by a zixir runtime"):
+        worker.call_agent("a", "m")
+    monkeypatch.setenv(worker.SOCKET_ENV, "/nonexistent/zixir-router.sock")
+    with pytest.raises(RouterCrashed, match="cannot reach the router"):
+        worker.call("math", "sqrt", [4.0])
 
 
 def test_a_cycle_through_a_worker_function_is_an_immediate_deadlock_error():
