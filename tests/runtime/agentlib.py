@@ -101,6 +101,16 @@ class BadSnapshot(Plain):
         return object()
 
 
+class BuildsOnce(Counter):
+    """Builds once; every later build fails (as if a service it needs went away)."""
+
+    def __init__(self, marker):
+        if os.path.exists(marker):
+            raise ConnectionError("the service is gone")
+        open(marker, "w").close()
+        super().__init__()
+
+
 class Failing:
     def __init__(self):
         raise ValueError("cannot build this one")

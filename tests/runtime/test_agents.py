@@ -225,6 +225,19 @@ def test_a_crash_loop_reaches_failed():
         assert rt.agents.stop("loop") is False
 
 
+def test_a_restart_that_cannot_build_the_object_is_retried_then_failed(rt, tmp_path):
+    rt.agents.start("once", "agentlib", "BuildsOnce", [str(tmp_path / "built")])
+    with pytest.raises(WorkerCrashed):
+        rt.agents.call("once", "crash")
+    # every new build raises: each attempt is a restart, until the intensity is exceeded
+    with pytest.raises(RestartLimitExceeded, match="Agent once has failed: more than 3 restarts "
+                       "in 5 s \\(last: agentlib.BuildsOnce\\(...\\) raised ConnectionError: "
+                       "the service is gone\\)"):
+        rt.agents.call("once", "add")
+    status = rt.agents.status("once")
+    assert status["status"] == "failed" and status["restarts"] == 3 and status["pid"] is None
+
+
 def test_restart_intensity_counts_only_the_restarts_within_the_period():
     with make_runtime(workers=1, restart_intensity=1, restart_period=2.0) as rt:
         rt.agents.start("spaced", "agentlib", "Counter")

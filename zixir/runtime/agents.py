@@ -470,11 +470,18 @@ class Agents:
                         agent.status = FAILED
                         agent.last_error = (f"more than {_restarts(agent.intensity)} in "
                                             f"{agent.period:g} s (last: {e.message})")
+                    else:
+                        agent.restarts += 1  # the next attempt is one more restart
                     agent.wake()
                     final = agent.status
                 self._publish()
+                self.log.warning("agent.restart_failed", name=agent.name, error=e.message)
+                if final == FAILED:
+                    self.stats.count("agents.failed")
+                    self.log.error("agent.failed", name=agent.name, reason=agent.last_error)
                 if final != RESTARTING:
                     return
+                metrics.agent_restarted(agent.what)
                 time.sleep(RESTART_BACKOFF)
                 continue
             with agent.cond:
