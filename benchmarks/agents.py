@@ -51,8 +51,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -77,24 +79,43 @@ def pss_kib(pids: list[int]) -> int:
     return total
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (/proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / _TICK
+
+
 class Result:
     def __init__(self) -> None:
         self.start: list[float] = []  # per round: p50 seconds
         self.start_cpu: list[float] = []  # per round: host CPU seconds per start
         self.call: list[float] = []
-        self.call_cpu: list[float] = []
+        self.call_cpu: list[float] = []  # host CPU per call
+        self.call_all_cpu: list[float] = []  # host + the processes on the call path, per call
         self.pss: list[float] = []  # KiB per agent
 
 
-def timed(fn, n: int) -> tuple[list[float], float]:
-    """Wall time of each of n calls, and the host CPU time per call."""
+def timed(fn, n: int, pids: list[int]) -> tuple[list[float], float, float]:
+    """Wall time of each of n calls, the host CPU time per call, and the CPU time per call of
+    the host and the processes `pids` (the call path's other processes) together."""
     samples = []
-    cpu = time.process_time()
+    cpu, others = time.process_time(), cpu_seconds(pids)
     for _ in range(n):
         t = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t)
-    return samples, (time.process_time() - cpu) / n
+    host = time.process_time() - cpu
+    return samples, host / n, (host + cpu_seconds(pids) - others) / n
 
 
 # ---- the systems: start(i) -> handle, call(handle), pids(handles), stop(handles) ---------------
@@ -119,6 +140,10 @@ class Zixir:
     def pids(self, names: list[str]) -> list[int]:
         return [self.rt.agents.status(n)["pid"] for n in names]
 
+    def call_path(self, name: str) -> list[int]:
+        """The router and the agent: host -> router -> agent."""
+        return [self.rt.pids()["router"], self.rt.agents.status(name)["pid"]]
+
     def stop(self, names: list[str]) -> None:
         for n in names:
             self.rt.agents.stop(n)
@@ -134,8 +159,14 @@ class Ray:
         from bench_actors import Counter
 
         self.ray = ray
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
-                 log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": HERE}})
+        self.temp_dir = tempfile.mkdtemp(prefix="zxray-")  # Ray's session files, removed
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
+                     log_to_driver=False, object_store_memory=80 * 1024 * 1024,
+                     _temp_dir=self.temp_dir, runtime_env={"env_vars": {"PYTHONPATH": HERE}})
+        except BaseException:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            raise
         self.actor = ray.remote(Counter)
 
     def start(self, i: int):
@@ -149,12 +180,17 @@ class Ray:
     def pids(self, actors) -> list[int]:
         return [self.ray.get(a.pid.remote()) for a in actors]
 
+    def call_path(self, a) -> list[int]:
+        """The actor's process (the driver calls it directly)."""
+        return self.pids([a])
+
     def stop(self, actors) -> None:
         for a in actors:
             self.ray.kill(a)
 
     def close(self) -> None:
         self.ray.shutdown()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def _serve(conn, start) -> None:
@@ -192,6 +228,9 @@ class Multiprocessing:
     def pids(self, handles) -> list[int]:
         return [proc.pid for proc, _ in handles]
 
+    def call_path(self, handle) -> list[int]:
+        return self.pids([handle])
+
     def stop(self, handles) -> None:
         for proc, conn in handles:
             conn.close()
@@ -216,9 +255,11 @@ def measure(system, result: Result, agents: int, calls: int) -> None:
     result.start_cpu.append((time.process_time() - cpu) / agents)
     for _ in range(min(50, calls)):  # warm-up
         system.call(handles[0])
-    samples, per_call = timed(lambda: system.call(handles[0]), calls)
+    samples, per_call, all_cpu = timed(lambda: system.call(handles[0]), calls,
+                                       system.call_path(handles[0]))
     result.call.append(p50(samples))
     result.call_cpu.append(per_call)
+    result.call_all_cpu.append(all_cpu)
     result.pss.append(pss_kib(system.pids(handles)) / agents)
     system.stop(handles)
 
@@ -252,17 +293,21 @@ def main() -> None:
     finally:
         for system in systems.values():
             system.close()
-    print(f"\n{args.agents} agents per round, {args.calls} calls, {args.rounds} rounds "
-          f"(median / best of the rounds; host CPU per operation in brackets); "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}\n")
-    print(f"{'':34} {'start p50 (ms)':>26} {'call p50 (us)':>26} {'PSS/agent (MiB)':>18}")
+    print(f"\n{args.agents} agents per round, {args.calls} calls, {args.rounds} rounds; "
+          f"median / best of the rounds, then in brackets the median CPU time per operation: "
+          f"for a start the host's, for a call the host's | the host's and the call path's "
+          f"processes' together; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f}\n")
+    print(f"{'':32} {'start p50 ms [host CPU]':>26} {'call p50 us [host | all CPU]':>32} "
+          f"{'PSS/agent MiB':>16}")
     for name, res in results.items():
         start = f"{statistics.median(res.start) * 1e3:7.2f} / {min(res.start) * 1e3:7.2f} " \
                 f"[{statistics.median(res.start_cpu) * 1e3:5.2f}]"
         call = f"{statistics.median(res.call) * 1e6:7.1f} / {min(res.call) * 1e6:7.1f} " \
-               f"[{statistics.median(res.call_cpu) * 1e6:5.1f}]"
+               f"[{statistics.median(res.call_cpu) * 1e6:4.0f} | " \
+               f"{statistics.median(res.call_all_cpu) * 1e6:5.0f}]"
         pss = f"{statistics.median(res.pss) / 1024:6.2f} / {min(res.pss) / 1024:6.2f}"
-        print(f"{name:34} {start:>26} {call:>26} {pss:>18}")
+        print(f"{name:32} {start:>26} {call:>32} {pss:>16}")
 
 
 if __name__ == "__main__":
