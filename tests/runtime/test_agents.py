@@ -328,6 +328,34 @@ def test_checkpoint_every_n_calls_and_never(rt):
     rt.agents.stop("forget")
 
 
+def test_snapshots_reach_the_store_coalesced_and_a_flush_writes_at_once():
+    from zixir.runtime.agent_checkpoints import CheckpointWriter
+
+    class Store:
+        def __init__(self):
+            self.writes, self.data = [], {}
+
+        def put(self, key, value):
+            self.writes.append((key, value))
+            self.data[key] = value
+
+        def delete(self, key):
+            self.writes.append((key, None))
+            self.data.pop(key, None)
+
+    store = Store()
+    writer = CheckpointWriter(store, interval=60.0)  # a flush cannot wait out this pause
+    for i in range(100):  # a hot agent: only its latest snapshot is written
+        writer.put("hot", {"n": i})
+    writer.put("cold", 1)
+    assert writer.flush(10.0)
+    assert store.data == {"zixir.agent/hot": {"n": 99}, "zixir.agent/cold": 1}
+    assert len(store.writes) == 2
+    writer.delete("cold")
+    writer.close()
+    assert store.data == {"zixir.agent/hot": {"n": 99}}
+
+
 def test_a_hung_method_is_timed_out_and_the_agent_restarted(rt):
     rt.agents.start("hung", "agentlib", "Counter")
     rt.agents.call("hung", "add", 2)
