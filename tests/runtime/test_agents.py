@@ -390,6 +390,40 @@ def test_stop_during_a_call(rt):
     assert rt.agents.status("stopme")["status"] == "stopped"
 
 
+def test_stop_during_a_restart(rt):
+    rt.agents.start("halfway", "agentlib", "SlowRestart")
+    rt.agents.call("halfway", "add", 1)  # a snapshot, so the restart restores (1.5 s)
+    os.kill(rt.agents.call("halfway", "pid"), signal.SIGKILL)
+    wait_for(lambda: rt.agents.status("halfway")["status"] == "restarting", timeout=10.0,
+             what="the agent to be restarting")
+    outcome: dict[str, object] = {}
+
+    def waiting() -> None:
+        try:
+            outcome["r"] = rt.agents.call("halfway", "get")
+        except Exception as e:
+            outcome["r"] = e
+
+    t = threading.Thread(target=waiting)
+    t.start()
+    time.sleep(0.2)
+    before = set(rt.pids()["agents"])
+    assert rt.agents.stop("halfway") is True
+    t.join(30)
+    assert isinstance(outcome["r"], AgentError) and "Agent halfway is not running" in \
+        str(outcome["r"])
+    time.sleep(2.0)  # past the restore: the process being built is not kept
+    status = rt.agents.status("halfway")
+    assert status["status"] == "stopped" and status["pid"] is None
+    pids = rt.pids()
+    assert not (set(pids["agents"]) - before)
+    # no forked process of the router beyond its workers, agents and templates
+    known = {*pids["workers"], *pids["agents"], pids["template"], pids["agent_template"]}
+    forked = {p for p in descendants(pids["router"])
+              if "python_workers.forkserver" in command_line(p)}
+    assert forked <= known, forked - known
+
+
 def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
     rt.agents.start("ping-a", "agentlib", "Relay", ["ping-b"])
     rt.agents.start("ping-b", "agentlib", "Relay", ["ping-a"])
