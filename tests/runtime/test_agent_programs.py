@@ -100,6 +100,51 @@ def test_kill_between_calls_and_during_a_call(script_dir):
     assert value(result) == [42, 1, True, "WorkerCrashed", 42, 2]
 
 
+def test_restart_types_checkpoints_and_arrival_order(script_dir):
+    result = run(script_dir, """
+        fn kill(name) {
+          python "agentlib" "kill" (agent.status(name).pid)  # no call: it would checkpoint
+          while agent.status(name).status == "running" { python "time" "sleep" (0.01) }
+        }
+        fn settled(name) {
+          while agent.status(name).status == "restarting" { python "time" "sleep" (0.01) }
+          agent.status(name)
+        }
+        # restart types: a temporary agent stays down; a transient one after a normal exit
+        agent.start("temp", "agentlib", "Plain", [], {restart: "temporary"})
+        kill("temp")
+        let temp = settled("temp")
+        agent.start("trans", "agentlib", "Counter", [], {restart: "transient"})
+        let exited = try { agent.call("trans", "exit_normally") } rescue e { e.type }
+        let trans = settled("trans")
+        agent.start("back", "agentlib", "Counter", [], {restart: "transient"})
+        kill("back")
+        let back = settled("back")
+        # checkpoints: every 2nd call, or never
+        agent.start("every2", "agentlib", "Counter", [], {checkpoint: 2})
+        for i in range(3) { agent.call("every2", "add") }
+        kill("every2")
+        agent.start("forget", "agentlib", "Counter", [100], {checkpoint: "never"})
+        agent.call("forget", "add", [5])
+        kill("forget")
+        # arrival order: calls made while the first one runs wait in the mailbox, in order
+        agent.start("order", "agentlib", "Counter")
+        let first = spawn(() => agent.call("order", "record", [0, 1.0]))
+        python "time" "sleep" (0.3)
+        let rest = map(range(1, 4), i => {
+          let t = spawn(() => agent.call("order", "record", [i]))
+          python "time" "sleep" (0.15)
+          t
+        })
+        await(first)
+        [[temp.status, temp.restarts], [exited, trans.status, trans.restarts],
+         [back.status, back.restarts], agent.call("every2", "get"), agent.call("forget", "get"),
+         await_all(rest)[2]]
+    """)
+    assert value(result) == [["stopped", 0], ["WorkerCrashed", "stopped", 0], ["running", 1],
+                             2, 100, [0, 1, 2, 3]]
+
+
 def test_a_crash_loop_reaches_failed(script_dir):
     result = run(script_dir, """
         agent.start("loop", "agentlib", "Counter")
