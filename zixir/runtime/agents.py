@@ -441,7 +441,8 @@ class Agents:
             self.log.info("agent.exit", name=agent.name, pid=handle.pid, status=describe)
         else:
             self.stats.count("agents.restarts")
-            self.log.warning("agent.crash", name=agent.name, pid=handle.pid, status=describe)
+            self.log.warning("agent.crash", name=agent.name, pid=handle.pid, status=describe,
+                             reason=f"the process {reason}")
         if restart:
             threading.Thread(target=self._restart, args=(agent,),
                              name=f"zixir-agent-restart-{agent.name}", daemon=True).start()
