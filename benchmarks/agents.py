@@ -22,28 +22,28 @@ class's module preloaded (the analogue of zixir's pre-imported template), one pr
 actor, a Pipe per actor, a loop that calls `getattr(obj, method)(*args)` and sends the result.
 It has no supervision, no restarts, no checkpoints, no policy and no confinement.
 
-Measured 2026-12-05 (2 cores, Python 3.11.7, Ray 2.60.0), `--agents 10 --calls 500
---rounds 3`, on a machine shared with other builds (load average 9-12 during the runs: every
-wake-up waits for a core, so absolute numbers are inflated; a quiet run is still to be done):
+Measured 2026-12-05 (2 cores, Python 3.11.7, Ray 2.60.0), default sizes (20 agents per round,
+1000 calls, 3 rounds), on a machine shared with other builds (load average 5 at the start,
+17.6 at the end: Ray's worker processes add to it):
 
-                                   start p50 ms     call p50 us      PSS/agent MiB
-                                   median / best    median / best    median
-    zixir agents                   44.9 / 31.5      621 / 530         5.58
-    zixir agents, checkpoint never 28.6 / 28.5      461 / 367         5.58
-    multiprocessing (forkserver)   80.2 / 79.8       93 /  90         6.23
-    Ray actors                     2150 / 1673      1986 / 1810      43.89
+                                   start p50 ms     call p50 us      CPU per call us   PSS/agent
+                                   median / best    median / best    host | all        MiB
+    zixir agents                   23.3 / 17.0       419 / 373       112 |  443        3.94
+    zixir agents, checkpoint never 17.4 / 16.9       391 / 374       130 |  500        3.91
+    multiprocessing (forkserver)   38.4 / 34.7        94 /  93        52 |  103        6.04
+    Ray actors                     2353 / 2276      3245 / 2911      1562 | 3162       43.65
 
-Second run (load 12, after the call path lost some system calls): zixir 57.9 / 44.0 ms,
-1018 / 609 us, 5.26 MiB; never 29.0 / 28.2 ms, 576 / 433 us; multiprocessing 104 / 89 ms,
-146 / 124 us, 6.26 MiB; Ray 3460 / 2768 ms, 3157 / 2933 us, 43.8 MiB. Third run, `--no-ray`
-(load 4.5): zixir 20.2 / 19.4 ms, 633 / 522 us, 5.34 MiB; never 28.4 / 17.6 ms, 394 / 362 us;
-multiprocessing 50.6 / 41.3 ms, 90 / 90 us, 6.31 MiB. The start goal (p50
-under 20 ms) was met only in the calmest run (p50 20.2 ms, best rounds 17.6-19.4 ms); in-process stage timings
-under the same load: fork through the template 5-24 ms, the process's start (confinement,
-ready) 0.1-13 ms, building the object 2-24 ms. A call from the host crosses two process hops
-(host -> router -> agent) where the multiprocessing baseline crosses one, and the agent
-notifies "began" before each method (so a process killed between calls never loses a call);
-the default checkpoint adds a snapshot per call, written to the store by a background thread.
+The start goal (p50 under 20 ms) is met in the best round of both zixir rows and in the
+median of the second (a start is the same for both; the difference is the load of the moment),
+not in the median of the first; the stages of a start (fork through the
+template, the process's confinement, building the object, the router's wake-ups) each take a
+few milliseconds on a quiet core and grow with the load. A call from the host crosses two
+process hops (host -> router -> agent) where the multiprocessing baseline crosses one, and the
+agent notifies "began" before each method (so a process killed between calls never loses a
+call). The default checkpoint adds a snapshot per call, kept by the router and written to the
+memory store at most every 50 ms per agent (agent_checkpoints.py). Before that coalescing
+(a store round trip per call), a run at load 9 gave 817 / 618 us per call and 687 us of CPU
+against 400 / 383 us and 418 us with `checkpoint="never"`.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -77,24 +79,43 @@ def pss_kib(pids: list[int]) -> int:
     return total
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (/proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / _TICK
+
+
 class Result:
     def __init__(self) -> None:
         self.start: list[float] = []  # per round: p50 seconds
         self.start_cpu: list[float] = []  # per round: host CPU seconds per start
         self.call: list[float] = []
-        self.call_cpu: list[float] = []
+        self.call_cpu: list[float] = []  # host CPU per call
+        self.call_all_cpu: list[float] = []  # host + the processes on the call path, per call
         self.pss: list[float] = []  # KiB per agent
 
 
-def timed(fn, n: int) -> tuple[list[float], float]:
-    """Wall time of each of n calls, and the host CPU time per call."""
+def timed(fn, n: int, pids: list[int]) -> tuple[list[float], float, float]:
+    """Wall time of each of n calls, the host CPU time per call, and the CPU time per call of
+    the host and the processes `pids` (the call path's other processes) together."""
     samples = []
-    cpu = time.process_time()
+    cpu, others = time.process_time(), cpu_seconds(pids)
     for _ in range(n):
         t = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t)
-    return samples, (time.process_time() - cpu) / n
+    host = time.process_time() - cpu
+    return samples, host / n, (host + cpu_seconds(pids) - others) / n
 
 
 # ---- the systems: start(i) -> handle, call(handle), pids(handles), stop(handles) ---------------
@@ -119,6 +140,10 @@ class Zixir:
     def pids(self, names: list[str]) -> list[int]:
         return [self.rt.agents.status(n)["pid"] for n in names]
 
+    def call_path(self, name: str) -> list[int]:
+        """The router and the agent: host -> router -> agent."""
+        return [self.rt.pids()["router"], self.rt.agents.status(name)["pid"]]
+
     def stop(self, names: list[str]) -> None:
         for n in names:
             self.rt.agents.stop(n)
@@ -134,8 +159,14 @@ class Ray:
         from bench_actors import Counter
 
         self.ray = ray
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
-                 log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": HERE}})
+        self.temp_dir = tempfile.mkdtemp(prefix="zxray-")  # Ray's session files, removed
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
+                     log_to_driver=False, object_store_memory=80 * 1024 * 1024,
+                     _temp_dir=self.temp_dir, runtime_env={"env_vars": {"PYTHONPATH": HERE}})
+        except BaseException:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            raise
         self.actor = ray.remote(Counter)
 
     def start(self, i: int):
@@ -149,12 +180,17 @@ class Ray:
     def pids(self, actors) -> list[int]:
         return [self.ray.get(a.pid.remote()) for a in actors]
 
+    def call_path(self, a) -> list[int]:
+        """The actor's process (the driver calls it directly)."""
+        return self.pids([a])
+
     def stop(self, actors) -> None:
         for a in actors:
             self.ray.kill(a)
 
     def close(self) -> None:
         self.ray.shutdown()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def _serve(conn, start) -> None:
@@ -192,6 +228,9 @@ class Multiprocessing:
     def pids(self, handles) -> list[int]:
         return [proc.pid for proc, _ in handles]
 
+    def call_path(self, handle) -> list[int]:
+        return self.pids([handle])
+
     def stop(self, handles) -> None:
         for proc, conn in handles:
             conn.close()
@@ -216,9 +255,11 @@ def measure(system, result: Result, agents: int, calls: int) -> None:
     result.start_cpu.append((time.process_time() - cpu) / agents)
     for _ in range(min(50, calls)):  # warm-up
         system.call(handles[0])
-    samples, per_call = timed(lambda: system.call(handles[0]), calls)
+    samples, per_call, all_cpu = timed(lambda: system.call(handles[0]), calls,
+                                       system.call_path(handles[0]))
     result.call.append(p50(samples))
     result.call_cpu.append(per_call)
+    result.call_all_cpu.append(all_cpu)
     result.pss.append(pss_kib(system.pids(handles)) / agents)
     system.stop(handles)
 
@@ -252,17 +293,21 @@ def main() -> None:
     finally:
         for system in systems.values():
             system.close()
-    print(f"\n{args.agents} agents per round, {args.calls} calls, {args.rounds} rounds "
-          f"(median / best of the rounds; host CPU per operation in brackets); "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}\n")
-    print(f"{'':34} {'start p50 (ms)':>26} {'call p50 (us)':>26} {'PSS/agent (MiB)':>18}")
+    print(f"\n{args.agents} agents per round, {args.calls} calls, {args.rounds} rounds; "
+          f"median / best of the rounds, then in brackets the median CPU time per operation: "
+          f"for a start the host's, for a call the host's | the host's and the call path's "
+          f"processes' together; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f}\n")
+    print(f"{'':32} {'start p50 ms [host CPU]':>26} {'call p50 us [host | all CPU]':>32} "
+          f"{'PSS/agent MiB':>16}")
     for name, res in results.items():
         start = f"{statistics.median(res.start) * 1e3:7.2f} / {min(res.start) * 1e3:7.2f} " \
                 f"[{statistics.median(res.start_cpu) * 1e3:5.2f}]"
         call = f"{statistics.median(res.call) * 1e6:7.1f} / {min(res.call) * 1e6:7.1f} " \
-               f"[{statistics.median(res.call_cpu) * 1e6:5.1f}]"
+               f"[{statistics.median(res.call_cpu) * 1e6:4.0f} | " \
+               f"{statistics.median(res.call_all_cpu) * 1e6:5.0f}]"
         pss = f"{statistics.median(res.pss) / 1024:6.2f} / {min(res.pss) / 1024:6.2f}"
-        print(f"{name:34} {start:>26} {call:>26} {pss:>18}")
+        print(f"{name:32} {start:>26} {call:>32} {pss:>16}")
 
 
 if __name__ == "__main__":

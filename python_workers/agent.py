@@ -49,6 +49,7 @@ class AgentServer(Worker):
         self.name = str(config.get("agent", {}).get("name", "?"))
         self.instance: Any = None
         self.label = self.name
+        self.cls_name = "?"
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def handle(self, request: p.Request) -> None:
@@ -59,7 +60,7 @@ class AgentServer(Worker):
             # the router learns the call began: had the process died before this (even
             # after reading the request), the call is sent again to the restarted agent
             self.write(self.conn.send_notification("began", [request.id]))
-            self.answer(request.id, self.label, self.call_method, *params)
+            self.answer(request.id, f"agent {self.name} ({self.cls_name}.{params[0]})", self.call_method, *params)
         elif method == "ping":
             self.reply(request.id, None, "pong", self.label)
         else:
@@ -70,6 +71,7 @@ class AgentServer(Worker):
         if not isinstance(target, type):
             raise PolicyDenied(f"{module}.{cls} is not a class")
         self.label = f"agent {self.name} ({module}.{cls})"
+        self.cls_name = cls
         self.arm_cpu(None)
         self.instance = self._run(target(*args, **(kwargs or {})))
         restored = False
@@ -85,7 +87,9 @@ class AgentServer(Worker):
         target = getattr(self.instance, method, None)
         if target is None or not callable(target):
             raise AttributeError(f"{type(self.instance).__name__} has no method {method!r}")
-        chained = api._chain.set(tuple(options.get("chain") or ()))
+        chain = tuple(options.get("chain") or ())
+        chained = api._chain.set(chain)
+        api._serving = chain
         try:
             self.arm_cpu(options.get("timeout"))
             value = self._run(target(*args, **(kwargs or {})))
@@ -94,7 +98,29 @@ class AgentServer(Worker):
                 out["snapshot"] = self._run(self.instance.snapshot())
         finally:
             api._chain.reset(chained)
+            api._serving = ()
         return out
+
+    def reply(self, request_id: int, error: dict | None, result: Any, what: str,
+              shared: bool = False) -> None:
+        """A reply that carries a snapshot: a snapshot that cannot be stored is named as such
+        (the method's own value could be sent)."""
+        if error is None and type(result) is dict and "snapshot" in result:
+            try:
+                frame = self.codec.encode_response(request_id, None, result)
+            except (p.UnencodableValue, p.FrameTooLarge) as e:
+                try:
+                    self.codec.encode_response(request_id, None, result["value"])
+                except (p.UnencodableValue, p.FrameTooLarge):
+                    pass  # the value itself: the worker's reply names it
+                else:
+                    error, result = p.fault(
+                        "AgentError", f"snapshot() of {what} returned a value that cannot be "
+                        f"stored: {e}; the method ran, the last snapshot stays"), None
+            else:
+                self.write(frame)
+                return
+        super().reply(request_id, error, result, what, shared)
 
     def _run(self, value: Any) -> Any:
         """The value itself, or the awaited value of a coroutine (an `async def` method)."""

@@ -30,21 +30,28 @@ SOCKET_ENV = "ZIXIR_ROUTER_SOCKET"
 #: set per call by the agent process and by a worker serving a call that carries a chain (a
 #: context variable: a worker's threads and tasks each serve a call of their own)
 _chain: ContextVar[tuple[str, ...]] = ContextVar("zixir_call_chain", default=())
+#: in an agent process, the chain of the call it is serving (it serves one at a time): what a
+#: thread the method started carries, since a new thread does not inherit context variables
+_serving: tuple[str, ...] = ()
 _local = threading.local()
+
+
+def _current_chain() -> list[str]:
+    return list(_chain.get() or _serving)
 
 
 def call_agent(name: str, method: str, args: list | tuple = (), kwargs: dict | None = None,
                *, timeout: float | None = None) -> Any:
     """`method(*args, **kwargs)` of the agent `name`, through the router (its mailbox)."""
     return _request("call_agent", [name, method, list(args), kwargs or {},
-                                   {"chain": list(_chain.get()), "timeout": timeout}])
+                                   {"chain": _current_chain(), "timeout": timeout}])
 
 
 def call(module: str, function: str, args: list | tuple = (), kwargs: dict | None = None,
          *, timeout: float | None = None) -> Any:
     """`module.function(*args, **kwargs)` in a worker of the runtime's pool."""
     return _request("call", [module, function, list(args), kwargs or {},
-                             {"chain": list(_chain.get()), "timeout": timeout}])
+                             {"chain": _current_chain(), "timeout": timeout}])
 
 
 def list_agents() -> list[dict]:

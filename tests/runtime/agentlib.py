@@ -66,6 +66,14 @@ class Counter:
         self.log = state["log"]
 
 
+class SlowRestart(Counter):
+    """Its restore() takes a while: calls made meanwhile find the agent `restarting`."""
+
+    def restore(self, state):
+        time.sleep(1.5)
+        super().restore(state)
+
+
 class Plain:
     """No snapshot(): a restart builds it again from its arguments only."""
 
@@ -78,6 +86,29 @@ class Plain:
 
     def pid(self):
         return os.getpid()
+
+
+class BadSnapshot(Plain):
+    """snapshot() returns what cannot be stored once n reaches 2; `thing` returns an object."""
+
+    def snapshot(self):
+        return {"n": self.n, "bad": object() if self.n == 2 else None}
+
+    def restore(self, state):
+        self.n = state["n"]
+
+    def thing(self):
+        return object()
+
+
+class BuildsOnce(Counter):
+    """Builds once; every later build fails (as if a service it needs went away)."""
+
+    def __init__(self, marker):
+        if os.path.exists(marker):
+            raise ConnectionError("the service is gone")
+        open(marker, "w").close()
+        super().__init__()
 
 
 class Failing:
@@ -102,11 +133,31 @@ class Relay:
     def python(self, module, function, args):
         return worker.call(module, function, args)
 
+    def names(self):
+        return sorted(a["name"] for a in worker.list_agents())
+
+    def via_thread(self, name, method, args):
+        """The call made from a thread of the method's own (no context variables there)."""
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(worker.call_agent, name, method, args).result()
+
 
 def kill(pid):
     """For programs: kill -9 a process (an agent) from a worker."""
     os.kill(pid, signal.SIGKILL)
     return True
+
+
+def alive(pid):
+    """For programs: the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def dispatch(name, method, args):

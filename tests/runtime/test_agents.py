@@ -26,6 +26,7 @@ from zixir.lang.errors import (
     PythonError,
     RestartLimitExceeded,
     WorkerCrashed,
+    ZixirRuntimeError,
 )
 
 
@@ -34,6 +35,11 @@ def rt():
     runtime = make_runtime(workers=1)
     yield runtime
     runtime.close()
+
+
+def command_line(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline") as f:
+        return f.read().replace("\0", " ")
 
 
 def gone(pids) -> bool:
@@ -50,6 +56,11 @@ def test_start_call_status_list_and_stats(rt):
     assert status == {"name": "basic", "class": "agentlib.Counter", "pid": pid,
                       "status": "running", "restarts": 0, "calls": 4, "last_error": None}
     assert pid != os.getpid() and pid not in rt.pids()["workers"]
+    # forked from the agent template, never exec'd: the same program and command line
+    template = rt.pids()["agent_template"]
+    assert os.readlink(f"/proc/{pid}/exe") == os.readlink(f"/proc/{template}/exe")
+    assert command_line(pid) == command_line(template)
+    assert "python_workers.forkserver" in command_line(pid)
     assert status in rt.agents.list()
     assert pid in rt.pids()["agents"]
     agents = rt.stats()["router"]["agents"]
@@ -78,6 +89,18 @@ def test_typed_errors_of_misuse(rt):
     with pytest.raises(PythonError, match="ValueError: cannot build this one"):
         rt.agents.start("broken", "agentlib", "Failing")
     assert "broken" not in [a["name"] for a in rt.agents.list()]  # the name stays free
+    rt.agents.start("badsnap", "agentlib", "BadSnapshot")
+    with pytest.raises(ZixirRuntimeError, match="the result of agent badsnap "
+                       "\\(BadSnapshot.thing\\) cannot be returned to zixir"):
+        rt.agents.call("badsnap", "thing")
+    assert rt.agents.call("badsnap", "add", 1) == 1
+    with pytest.raises(AgentError, match="snapshot\\(\\) of agent badsnap \\(BadSnapshot.add\\) "
+                       "returned a value that cannot be stored: values of type object"):
+        rt.agents.call("badsnap", "add", 1)
+    assert rt.agents.call("badsnap", "add", 1) == 3  # the method ran; the agent goes on
+    os.kill(rt.agents.status("badsnap")["pid"], signal.SIGKILL)
+    assert rt.agents.call("badsnap", "add", 0) == 3  # the snapshot after n = 3
+    rt.agents.stop("badsnap")
     assert rt.agents.stop("dup") is True
     assert rt.agents.stop("dup") is False
     with pytest.raises(AgentError, match="Agent dup is not running"):
@@ -202,6 +225,38 @@ def test_a_crash_loop_reaches_failed():
         assert rt.agents.stop("loop") is False
 
 
+def test_a_restart_that_cannot_build_the_object_is_retried_then_failed(rt, tmp_path):
+    rt.agents.start("once", "agentlib", "BuildsOnce", [str(tmp_path / "built")])
+    with pytest.raises(WorkerCrashed):
+        rt.agents.call("once", "crash")
+    # every new build raises: each attempt is a restart, until the intensity is exceeded
+    with pytest.raises(RestartLimitExceeded, match="Agent once has failed: more than 3 restarts "
+                       "in 5 s \\(last: agentlib.BuildsOnce\\(...\\) raised ConnectionError: "
+                       "the service is gone\\)"):
+        rt.agents.call("once", "add")
+    status = rt.agents.status("once")
+    assert status["status"] == "failed" and status["restarts"] == 3 and status["pid"] is None
+
+
+def test_restart_intensity_counts_only_the_restarts_within_the_period():
+    with make_runtime(workers=1, restart_intensity=1, restart_period=2.0) as rt:
+        rt.agents.start("spaced", "agentlib", "Counter")
+        for _ in range(2):  # one crash per period: each is the only one in its window
+            with pytest.raises(WorkerCrashed):
+                rt.agents.call("spaced", "crash")
+            assert rt.agents.call("spaced", "add") >= 1
+            time.sleep(2.2)
+        assert rt.agents.status("spaced")["status"] == "running"
+        assert rt.agents.status("spaced")["restarts"] == 2
+        for _ in range(2):  # two within the period: beyond the intensity
+            with pytest.raises(WorkerCrashed):
+                rt.agents.call("spaced", "crash")
+        wait_for(lambda: rt.agents.status("spaced")["status"] == "failed",
+                 what="the agent to fail")
+        with pytest.raises(RestartLimitExceeded, match="more than 1 restart in 2 s"):
+            rt.agents.call("spaced", "add")
+
+
 def test_restart_types(rt):
     rt.agents.start("trans", "agentlib", "Plain", [1], restart="transient")
     pid = rt.agents.call("trans", "pid")
@@ -223,6 +278,39 @@ def test_restart_types(rt):
     rt.agents.stop("trans")
 
 
+def test_calls_arriving_during_a_restart_wait_for_it(rt):
+    rt.agents.start("slow", "agentlib", "SlowRestart")
+    rt.agents.call("slow", "record", "before")
+    pid = rt.agents.call("slow", "pid")
+    os.kill(pid, signal.SIGKILL)
+    # its restore() takes 1.5 s: the agent is seen restarting, and calls made now wait
+    wait_for(lambda: rt.agents.status("slow")["status"] == "restarting", timeout=10.0,
+             what="the agent to be restarting")
+    results: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        try:
+            results[i] = rt.agents.call("slow", "record", i)
+        except Exception as e:
+            results[i] = e
+
+    threads = []
+    for i in range(3):  # arriving in this order, while it is being rebuilt
+        threads.append(threading.Thread(target=call, args=(i,)))
+        threads[-1].start()
+        time.sleep(0.05)
+    with pytest.raises(CallTimeout, match="waited 0.2 s for its turn \\(the agent was "
+                       "restarting\\)"):
+        rt.agents.call("slow", "get", timeout=0.2)
+    for t in threads:
+        t.join(30)
+    # all three ran after the restore, in arrival order, on the new process
+    assert results[2] == ["before", 0, 1, 2], results
+    status = rt.agents.status("slow")
+    assert status["status"] == "running" and status["restarts"] == 1 and status["pid"] != pid
+    rt.agents.stop("slow")
+
+
 def test_checkpoint_every_n_calls_and_never(rt):
     rt.agents.start("every2", "agentlib", "Counter", checkpoint=2)
     for _ in range(3):
@@ -238,6 +326,34 @@ def test_checkpoint_every_n_calls_and_never(rt):
              what="the snapshot to reach the memory store")
     rt.agents.stop("every2")
     rt.agents.stop("forget")
+
+
+def test_snapshots_reach_the_store_coalesced_and_a_flush_writes_at_once():
+    from zixir.runtime.agent_checkpoints import CheckpointWriter
+
+    class Store:
+        def __init__(self):
+            self.writes, self.data = [], {}
+
+        def put(self, key, value):
+            self.writes.append((key, value))
+            self.data[key] = value
+
+        def delete(self, key):
+            self.writes.append((key, None))
+            self.data.pop(key, None)
+
+    store = Store()
+    writer = CheckpointWriter(store, interval=60.0)  # a flush cannot wait out this pause
+    for i in range(100):  # a hot agent: only its latest snapshot is written
+        writer.put("hot", {"n": i})
+    writer.put("cold", 1)
+    assert writer.flush(10.0)
+    assert store.data == {"zixir.agent/hot": {"n": 99}, "zixir.agent/cold": 1}
+    assert len(store.writes) == 2
+    writer.delete("cold")
+    writer.close()
+    assert store.data == {"zixir.agent/hot": {"n": 99}}
 
 
 def test_a_hung_method_is_timed_out_and_the_agent_restarted(rt):
@@ -274,6 +390,40 @@ def test_stop_during_a_call(rt):
     assert rt.agents.status("stopme")["status"] == "stopped"
 
 
+def test_stop_during_a_restart(rt):
+    rt.agents.start("halfway", "agentlib", "SlowRestart")
+    rt.agents.call("halfway", "add", 1)  # a snapshot, so the restart restores (1.5 s)
+    os.kill(rt.agents.call("halfway", "pid"), signal.SIGKILL)
+    wait_for(lambda: rt.agents.status("halfway")["status"] == "restarting", timeout=10.0,
+             what="the agent to be restarting")
+    outcome: dict[str, object] = {}
+
+    def waiting() -> None:
+        try:
+            outcome["r"] = rt.agents.call("halfway", "get")
+        except Exception as e:
+            outcome["r"] = e
+
+    t = threading.Thread(target=waiting)
+    t.start()
+    time.sleep(0.2)
+    before = set(rt.pids()["agents"])
+    assert rt.agents.stop("halfway") is True
+    t.join(30)
+    assert isinstance(outcome["r"], AgentError) and "Agent halfway is not running" in \
+        str(outcome["r"])
+    time.sleep(2.0)  # past the restore: the process being built is not kept
+    status = rt.agents.status("halfway")
+    assert status["status"] == "stopped" and status["pid"] is None
+    pids = rt.pids()
+    assert not (set(pids["agents"]) - before)
+    # no forked process of the router beyond its workers, agents and templates
+    known = {*pids["workers"], *pids["agents"], pids["template"], pids["agent_template"]}
+    forked = {p for p in descendants(pids["router"])
+              if "python_workers.forkserver" in command_line(p)}
+    assert forked <= known, forked - known
+
+
 def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
     rt.agents.start("ping-a", "agentlib", "Relay", ["ping-b"])
     rt.agents.start("ping-b", "agentlib", "Relay", ["ping-a"])
@@ -284,6 +434,11 @@ def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
         rt.agents.call("ping-a", "ping", 2)
     with pytest.raises(AgentDeadlock, match="agent ping-a -> agent ping-a"):
         rt.agents.call("ping-a", "via", "ping-a", "ping", [0])
+    # from a thread the method started: still seen (the agent serves one call at a time)
+    with pytest.raises(AgentDeadlock, match="agent ping-a -> agent ping-b -> agent ping-a"):
+        rt.agents.call("ping-a", "via_thread", "ping-b", "ping", [1])
+    assert rt.agents.call("ping-a", "via_thread", "leaf", "get", []) == 42
+    assert {"ping-a", "ping-b", "leaf"} <= set(rt.agents.call("ping-a", "names"))
     # both agents are still fine afterwards
     assert rt.agents.call("ping-b", "ping", 0).startswith("pong")
     # Python functions, under the same policy; and a plain worker function calling an agent
@@ -293,6 +448,18 @@ def test_agents_call_agents_and_a_cycle_is_a_typed_error(rt):
     assert rt.call_python("agentlib", "dispatch", ["leaf", "add", [1]]) == 43
     for name in ("ping-a", "ping-b", "leaf"):
         rt.agents.stop(name)
+
+
+def test_the_worker_api_outside_a_runtime_is_a_typed_error(monkeypatch):
+    from zixir import worker
+    from zixir.lang.errors import RouterCrashed
+
+    monkeypatch.delenv(worker.SOCKET_ENV, raising=False)
+    with pytest.raises(ZixirRuntimeError, match="not started by a zixir runtime"):
+        worker.call_agent("a", "m")
+    monkeypatch.setenv(worker.SOCKET_ENV, "/nonexistent/zixir-router.sock")
+    with pytest.raises(RouterCrashed, match="cannot reach the router"):
+        worker.call("math", "sqrt", [4.0])
 
 
 def test_a_cycle_through_a_worker_function_is_an_immediate_deadlock_error():
@@ -345,6 +512,21 @@ def test_the_breaker_counts_agent_crashes():
         with pytest.raises(CircuitOpen):
             rt.agents.call("brk", "add")
         assert rt.stats()["router"]["breakers"]
+
+
+def test_module_settings_apply_to_agent_calls():
+    # [modules.M] / [modules."M.Class.method"]: the method's timeout, the module's breaker
+    modules = {"agentlib": {"breaker": {"failures": 1, "reset_after": 60}},
+               "agentlib.Counter.hang": {"timeout": 0.5}}
+    with make_runtime(workers=1, call_timeout=30.0, modules=modules) as rt:
+        rt.agents.start("ms", "agentlib", "Counter", [3])
+        started = time.monotonic()
+        with pytest.raises(CallTimeout, match="did not return within 0.5 s"):
+            rt.agents.call("ms", "hang")
+        assert time.monotonic() - started < 15  # not the runtime's 30 s
+        with pytest.raises(CircuitOpen, match="the circuit for agentlib is open"):
+            rt.agents.call("ms", "get")  # one failure opens this module's breaker
+        assert rt.agents.status("ms")["restarts"] == 1
 
 
 def test_agents_are_confined_like_workers(rt):

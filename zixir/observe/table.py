@@ -3,7 +3,7 @@
     Python calls       one row per module.function: calls, failed, retries, latency
                        p50/p90/p99/max (ms or s), and the total
     Failures           per function and error type
-    Workers, breakers, refusals, processes (restarts, escalation), the program's requests
+    Workers, agents, breakers, refusals, processes (restarts, escalation), the program's requests
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def format_stats(stats: dict) -> str:
     lines += _calls(router)
     lines += _failures(router)
     lines += _workers(router)
+    lines += _agents(router)
     lines += _breakers(router)
     lines += _refusals(router)
     lines += _processes(host, stats.get("supervisor") or {})
@@ -102,6 +103,24 @@ def _workers(router: dict) -> list[str]:
     return [text]
 
 
+def _agents(router: dict) -> list[str]:
+    a = router.get("agents") or {}
+    if not a.get("count"):
+        return []
+    lat = router.get("latency_ms") or {}
+    call, start = lat.get("agent_call") or {}, lat.get("agent_start") or {}
+    states = ", ".join(f"{int(a.get(s) or 0)} {s}"
+                       for s in ("running", "restarting", "failed", "stopped") if a.get(s))
+    text = (f"Agents: {int(a['count'])} ({states}), "
+            f"{_plural(int(a.get('restarts') or 0), 'restart')}, "
+            f"{_plural(int(a.get('calls') or 0), 'call')} served")
+    if call:
+        text += f" (p50 {duration(call.get('p50'))}, max {duration(call.get('max'))})"
+    if start:
+        text += f"; start p50 {duration(start.get('p50'))}"
+    return [text]
+
+
 def _breakers(router: dict) -> list[str]:
     breakers = router.get("breakers") or {}
     if not breakers:
@@ -126,6 +145,7 @@ def _refusals(router: dict) -> list[str]:
     parts = [f"{label} {counts[key]}" for key, label in _REFUSALS if counts.get(key)]
     extra = [f"{label} {counts[key]}" for key, label in (
         ("timeouts", "timeouts"), ("crashes", "worker crashes"),
+        ("agents.crashes", "agent crashes mid-call"),
         ("protocol_errors", "protocol errors"), ("recycled", "workers recycled"))
         if counts.get(key)]
     out = []

@@ -2,15 +2,19 @@
 
     Agents (a call returned with a snapshot)        writer thread
     ----------------------------------------        -------------
-    put(name, snapshot) --> latest[name] = value -->  memory.put("zixir.agent/NAME", value)
-    delete(name) --------> latest[name] = DELETE -->  memory.delete(...)
-                           (a newer value replaces      one store round trip per agent and
-                            one not yet written)        wake-up, however many calls came
+    put(name, snapshot) --> latest[name] = value -->  waits INTERVAL (or a flush), then
+    delete(name) --------> latest[name] = DELETE -->  memory.put("zixir.agent/NAME", value)
+                           (a newer value replaces      / memory.delete(...): one store round
+                            one not yet written)        trip per agent per interval, however
+                                                        many calls came meanwhile
 
 The registry keeps each agent's last snapshot itself and restores a restarted agent from it,
-so a call never waits for the store; the store holds the same snapshot a moment later, for
-whoever reads the runtime's memory (`memory.get`, the dashboard) and across a router restart.
-`flush` waits until everything queued so far is written.
+so a call never waits for the store; the store holds the same snapshot a moment later (at
+most INTERVAL after the call, plus the write), for whoever reads the runtime's memory
+(`memory.get`, the dashboard) and across a router restart. Writing each snapshot at once
+would cost a busy agent a store round trip per call (most of a call's CPU time); the pause
+lets the later snapshots of a hot agent replace the earlier ones. `flush` writes at once and
+waits until everything queued so far is written.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any
 from .events import NullLog
 
 PREFIX = "zixir.agent/"
+#: seconds the writer waits before a write, gathering the snapshots of further calls
+INTERVAL = 0.05
 _DELETE = object()
 
 
@@ -30,8 +36,10 @@ def state_key(name: str) -> str:
 
 
 class CheckpointWriter:
-    def __init__(self, memory: Any, log: Any = None) -> None:
+    def __init__(self, memory: Any, log: Any = None, interval: float = INTERVAL) -> None:
         self.memory = memory
+        self.interval = interval
+        self._hurry = False  # a flush or close is waiting: no pause before the next write
         self.log = log or NullLog()
         self._cond = threading.Condition()
         self._latest: dict[str, Any] = {}
@@ -57,6 +65,8 @@ class CheckpointWriter:
 
     def flush(self, timeout: float = 10.0) -> bool:
         with self._cond:
+            self._hurry = True
+            self._cond.notify_all()
             return self._cond.wait_for(lambda: not self._latest and not self._writing, timeout)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -74,6 +84,8 @@ class CheckpointWriter:
                     self._cond.wait()
                 if self._closed and not self._latest:
                     return
+                self._cond.wait_for(lambda: self._hurry or self._closed, self.interval)
+                self._hurry = False
                 batch, self._latest = self._latest, {}
                 self._writing = True
             for name, value in batch.items():

@@ -72,6 +72,7 @@ from .agent_checkpoints import CheckpointWriter
 from .channel import Channel, ChannelClosed
 from .confine import kill_group
 from .events import NullLog
+from .modules import ModuleSettings
 from .process import ProcessHandle, become_subreaper, pipe
 from .stats import Stats
 from .watchdog import Watchdog
@@ -151,6 +152,10 @@ class Agent:
                 "pid": handle.pid if handle is not None and self.status == RUNNING else None,
                 "status": self.status, "restarts": self.restarts, "calls": self.calls,
                 "last_error": self.last_error}
+
+
+def _restarts(n: int) -> str:
+    return f"{n} restart" if n == 1 else f"{n} restarts"
 
 
 def _raise_fd_limit() -> None:
@@ -420,7 +425,7 @@ class Agents:
                     restart = True
                 else:
                     agent.status = FAILED
-                    agent.last_error = (f"more than {agent.intensity} restarts in "
+                    agent.last_error = (f"more than {_restarts(agent.intensity)} in "
                                         f"{agent.period:g} s (last: the process {reason})")
             agent.wake()
             final = agent.status
@@ -436,7 +441,8 @@ class Agents:
             self.log.info("agent.exit", name=agent.name, pid=handle.pid, status=describe)
         else:
             self.stats.count("agents.restarts")
-            self.log.warning("agent.crash", name=agent.name, pid=handle.pid, status=describe)
+            self.log.warning("agent.crash", name=agent.name, pid=handle.pid, status=describe,
+                             reason=f"the process {reason}")
         if restart:
             threading.Thread(target=self._restart, args=(agent,),
                              name=f"zixir-agent-restart-{agent.name}", daemon=True).start()
@@ -463,13 +469,20 @@ class Agents:
                         agent.status = STOPPED
                     elif not self._count_restart(agent):
                         agent.status = FAILED
-                        agent.last_error = (f"more than {agent.intensity} restarts in "
+                        agent.last_error = (f"more than {_restarts(agent.intensity)} in "
                                             f"{agent.period:g} s (last: {e.message})")
+                    else:
+                        agent.restarts += 1  # the next attempt is one more restart
                     agent.wake()
                     final = agent.status
                 self._publish()
+                self.log.warning("agent.restart_failed", name=agent.name, error=e.message)
+                if final == FAILED:
+                    self.stats.count("agents.failed")
+                    self.log.error("agent.failed", name=agent.name, reason=agent.last_error)
                 if final != RESTARTING:
                     return
+                metrics.agent_restarted(agent.what)
                 time.sleep(RESTART_BACKOFF)
                 continue
             with agent.cond:
@@ -566,20 +579,24 @@ class Agents:
             raise PolicyDenied(f"agent.call: {method!r} is not a public method name")
         if args is not None and not isinstance(args, list):
             raise AgentError("agent.call: args must be a list")
-        timeout = float(timeout) if timeout else self.config.call_timeout
+        # [modules.M], [modules."M.Class"] and [modules."M.Class.method"] of zixir.toml
+        settings = self.pool.modules.settings_for(agent.what, method)
+        timeout = float(timeout) if timeout else (settings.timeout or self.config.call_timeout)
         if tracing.ENABLED:
             with tracing.span(f"agent {agent.what}.{method}",
                               {"zixir.agent": name, "zixir.agent.class": agent.what,
                                "zixir.method": method}, kind="client") as span:
-                return self._observed(agent, method, args, kwargs, timeout, chain, span)
-        return self._observed(agent, method, args, kwargs, timeout, chain, None)
+                return self._observed(agent, method, args, kwargs, timeout, chain, settings,
+                                      span)
+        return self._observed(agent, method, args, kwargs, timeout, chain, settings, None)
 
     def _observed(self, agent: Agent, method: str, args: list | None, kwargs: dict | None,
-                  timeout: float, chain: tuple[str, ...], span: Any) -> Any:
+                  timeout: float, chain: tuple[str, ...], settings: ModuleSettings,
+                  span: Any) -> Any:
         """One agent call, recorded in the metrics (and its span, when tracing)."""
         started = time.perf_counter()
         try:
-            result = self._deliver(agent, method, args, kwargs, timeout, chain)
+            result = self._deliver(agent, method, args, kwargs, timeout, chain, settings)
         except ZixirError as e:
             metrics.agent_call_finished(agent.what, method, time.perf_counter() - started, e)
             if span is not None:
@@ -594,21 +611,24 @@ class Agents:
         return result
 
     def _deliver(self, agent: Agent, method: str, args: list | None, kwargs: dict | None,
-                 timeout: float, chain: tuple[str, ...]) -> Any:
+                 timeout: float, chain: tuple[str, ...], settings: ModuleSettings) -> Any:
+        """The module's breaker and wait_timeout around one call (its `retries`, `rate`,
+        `concurrency` and `threads` are for functions: an agent runs one call at a time)."""
         name = agent.name
         what = f"agent {name} ({agent.cls}.{method})"
         breakers = self.pool.breakers
         try:
-            ticket = breakers.admit(agent.module, f"{agent.cls}.{method}")
+            ticket = breakers.admit(agent.module, f"{agent.cls}.{method}", settings.breaker)
         except CircuitOpen:
             self.stats.count("refused.circuit_open")
             raise
         started = time.perf_counter()
-        deadline = time.monotonic() + timeout
+        wait = settings.wait_timeout or timeout  # for the turn (and a restart), not running
+        deadline = time.monotonic() + wait
         front = False
         while True:
             try:
-                self._enter(agent, deadline, timeout, what, front)
+                self._enter(agent, deadline, wait, what, front)
             except BaseException:
                 breakers.release(ticket)
                 raise
@@ -713,9 +733,9 @@ class Agents:
             handle.handled.wait(10.0)
             if not delivered and not agent.stopping:
                 raise _NotDelivered() from None
-            self.stats.count("crashes")
             if agent.stopping:
                 raise AgentError(f"Agent {agent.name} was stopped during {what}") from None
+            self.stats.count("agents.crashes")
             describe = status.describe() if status else "exited"
             raise WorkerCrashed(f"the process of {what} (pid {handle.pid}) {describe}",
                                 exitcode=status.exitcode if status else None,
