@@ -100,7 +100,8 @@ def test_host_numpy_arrays_round_trip_through_shared_memory(rt):
 
 
 def test_stats_report_counts_and_latencies(rt):
-    rt.call_python("math", "sqrt", [4.0])
+    rt.call_python("math", "sqrt", [4.0])  # from the host: the direct path, if a worker is free
+    rt.eval('python "math" "sqrt" (9.0)')  # from a program: the router's own call latency
     stats = rt.stats()
     router = stats["router"]
     assert router["counts"]["calls.ok"] >= 1
