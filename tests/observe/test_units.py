@@ -126,3 +126,19 @@ def test_a_batch_of_calls_records_what_the_calls_one_by_one_record():
     batch.calls_finished("m", "g", seconds, error)
     assert batch.snapshot() == one.snapshot()
     assert batch.exposition() == one.exposition()
+
+
+def test_output_during_bars_is_printed_above_them_by_whole_lines(capsys):
+    from rich.console import Console
+
+    screen = io.StringIO()
+    view = progress.ProgressView(console=Console(file=screen, force_terminal=True, width=120))
+    view(Notification("output", [1, "before any bar\n"]))  # no bar: written as it comes
+    view(Notification("progress", [1, "pmap", 0, 300, 0, False]))
+    view(Notification("output", [1, "par"]))
+    view(Notification("output", [1, "tial\nrest of"]))
+    assert "partial" in screen.getvalue() and "rest of" not in screen.getvalue()
+    view(Notification("progress", [1, "pmap", 300, 300, 0, True]))
+    assert capsys.readouterr().out == "before any bar\nrest of"  # the unfinished line, after
+    view(Notification("output", [2, "a log line\n"]))
+    assert capsys.readouterr().err == "a log line\n"

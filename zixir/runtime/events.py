@@ -10,7 +10,9 @@
 Each process builds its own logger with `structlog.wrap_logger`, so the global structlog
 configuration of a program that embeds zixir is never touched. Events and their levels:
 process.start/exit (info), process.crash, process.restart, supervisor.escalate,
-breaker.state, call.timeout, call.refused (warning); for agents (zixir.runtime.agents)
+breaker.state, call.timeout, call.refused by the policy (warning), call.refused while a
+circuit is open or the queue is full (info: one per refused call, the breaker.state warning
+already said why); for agents (zixir.runtime.agents)
 agent.start, agent.stop, agent.exit (info), agent.crash, agent.restart (warning),
 agent.failed (error).
 """
@@ -25,6 +27,8 @@ from typing import Any
 # logging's level numbers (this module does not import logging: most processes never log)
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50, "off": 100}
 _WARNING, _CRITICAL = 30, 50
+#: in the router: `progress.divert`, which sends a line to the host while a bar is up
+_DIVERT: Any = None
 
 
 class _LineWriter:
@@ -40,6 +44,8 @@ class _LineWriter:
         with self._lock:
             try:
                 if self._path is None:
+                    if _DIVERT is not None and _DIVERT(2, message + "\n"):
+                        return  # a progress bar is up: the host prints the line above it
                     sys.stderr.flush()
                     os.write(2, data)
                 else:
