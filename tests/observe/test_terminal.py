@@ -174,6 +174,7 @@ def test_stats_is_a_table_with_units(tmp_path, env):
         fn main() {
           for i in 0..10 { python "math" "sqrt" (4.0) }
           attempt(() => python "math" "sqrt" (-1.0)).ok
+          workflow.run("tabled", run => workflow.step(run, "one", () => 1))
         }
     '''))
     done = subprocess.run([*ZIXIR, "run", "--stats", str(path)], capture_output=True,
@@ -192,3 +193,4 @@ def test_stats_is_a_table_with_units(tmp_path, env):
     assert re.search(r"math\.sqrt +ValueError +1", report)
     assert re.search(r"Workers: \d+ running", report)
     assert "router restarted 0 times" in report
+    assert re.search(r"tabled +step +done +1 +[\d.]+ (ms|s)\n", report), report

@@ -142,3 +142,21 @@ def test_output_during_bars_is_printed_above_them_by_whole_lines(capsys):
     assert capsys.readouterr().out == "before any bar\nrest of"  # the unfinished line, after
     view(Notification("output", [2, "a log line\n"]))
     assert capsys.readouterr().err == "a log line\n"
+
+
+def test_the_stats_table_shows_rate_waits_steps_and_agents():
+    metrics_ = {"calls": {}, "rate_waits": {"llm": {"waits": 3, "seconds": 0.25}},
+                "workflow_steps": [{"workflow": "etl", "kind": "map", "outcome": "done",
+                                    "count": 2, "seconds": 1.5}],
+                "agents": {"by_status": {"running": 2, "failed": 0}, "restarts": {"lib.A": 1},
+                           "calls": [{"agent": "lib.A", "method": "get", "outcome": "ok",
+                                      "count": 3, "seconds": 0.003},
+                                     {"agent": "lib.A", "method": "get", "outcome": "error",
+                                      "count": 1, "seconds": 0.001}]}}
+    text = format_stats({"host": {}, "router": {"metrics": metrics_}, "supervisor": {}})
+    lines = [line.split() for line in text.splitlines()]
+    assert ["llm", "3", "250", "ms"] in lines
+    assert ["etl", "map", "done", "2", "1.50", "s"] in lines
+    agents = next(line for line in text.splitlines() if line.startswith("Agents:"))
+    assert agents == "Agents: 2 running, 1 restart"  # statuses with no agent are left out
+    assert ["lib.A.get", "4", "1", "1.0", "ms"] in lines

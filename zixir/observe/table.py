@@ -3,7 +3,8 @@
     Python calls       one row per module.function: calls, failed, retries, latency
                        p50/p90/p99/max (ms or s), and the total
     Failures           per function and error type
-    Workers, breakers, refusals, processes (restarts, escalation), the program's requests
+    Workers, breakers, refusals, rate-limit waits, workflow steps, agents, processes
+    (restarts, escalation), the program's requests
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def format_stats(stats: dict) -> str:
     lines += _workers(router)
     lines += _breakers(router)
     lines += _refusals(router)
+    lines += _rate_waits(router)
+    lines += _steps(router)
+    lines += _agents(router)
     lines += _processes(host, stats.get("supervisor") or {})
     lines += _requests(host)
     return "\n".join(lines)
@@ -133,6 +137,50 @@ def _refusals(router: dict) -> list[str]:
         out.append("Refused calls: " + ", ".join(parts))
     if extra:
         out.append("Faults: " + ", ".join(extra))
+    return out
+
+
+def _rate_waits(router: dict) -> list[str]:
+    waits = ((router.get("metrics") or {}).get("rate_waits")) or {}
+    rows = [[module, w.get("waits", 0), duration(1000 * float(w.get("seconds") or 0))]
+            for module, w in sorted(waits.items())]
+    if not rows:
+        return []
+    return ["Rate-limit waits"] + _grid(["module", "waits", "waited"], rows)
+
+
+def _steps(router: dict) -> list[str]:
+    steps = ((router.get("metrics") or {}).get("workflow_steps")) or []
+    rows = [[s.get("workflow"), s.get("kind"), s.get("outcome"), s.get("count", 0),
+             duration(1000 * float(s.get("seconds") or 0))]
+            for s in sorted(steps, key=lambda s: (str(s.get("workflow")), str(s.get("kind")),
+                                                   str(s.get("outcome"))))]
+    if not rows:
+        return []
+    return ["Workflow steps"] + _grid(["workflow", "kind", "outcome", "count", "time"], rows)
+
+
+def _agents(router: dict) -> list[str]:
+    agents = ((router.get("metrics") or {}).get("agents")) or {}
+    by_status = {k: v for k, v in (agents.get("by_status") or {}).items() if v}
+    calls = agents.get("calls") or []
+    if not by_status and not calls:
+        return []
+    restarts = sum(int(n) for n in (agents.get("restarts") or {}).values())
+    out = ["Agents: " + (", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
+                         or "none now")
+           + f", {_plural(restarts, 'restart')}"]
+    totals: dict[tuple[str, str], list[float]] = {}
+    for c in calls:
+        t = totals.setdefault((str(c.get("agent")), str(c.get("method"))), [0, 0, 0.0])
+        n = int(c.get("count") or 0)
+        t[0] += n
+        t[1] += 0 if c.get("outcome") == "ok" else n
+        t[2] += float(c.get("seconds") or 0)
+    rows = [[f"{agent}.{method}", n, bad, duration(1000 * seconds / n) if n else "-"]
+            for (agent, method), (n, bad, seconds) in sorted(totals.items())]
+    if rows:
+        out += _grid(["method", "calls", "failed", "mean"], rows)
     return out
 
 
