@@ -50,6 +50,15 @@ def step(n):
 
 def build(name):
     return name + " built"
+
+
+class Tally:
+    def __init__(self):
+        self.n = 0
+
+    def add(self, k):
+        self.n += k
+        return self.n
 '''
 
 # keeps calling Python until the stop file appears; a crash or an error is rescued so that a
@@ -62,6 +71,8 @@ fn main() {
       workflow.approval(run, "review", "check the build")
     })
   } rescue e { nil }
+  let tally = agent.start("tally", "dashlib", "Tally")
+  agent.call(tally, "add", [1])
   let n = 0
   let go = true
   while go {
@@ -194,6 +205,11 @@ def test_the_page_renders_the_tree_and_charts(live, page, tmp_path):
     for name in ("host", "memory", "router", "template", "worker-0", "worker-1"):
         assert int(page.locator(f'[data-node="{name}"]').first.get_attribute("data-pid")) > 1
     assert "RSS" in page.locator('[data-node="worker-0"] .rss').first.inner_text()
+    agent = page.locator('[data-node="agent supervisor"] [data-node="agent tally"]')
+    agent.wait_for()  # a real agent, under the router's agent supervisor
+    assert agent.get_attribute("data-state") == "running"
+    assert int(agent.get_attribute("data-pid")) > 1
+    assert "dashlib.Tally" in page.locator('#agents tr[data-agent="tally"]').inner_text()
     # three charts with a series for each module and several points, drawn on canvases
     page.wait_for_function("""() => ['chart-rate', 'chart-latency', 'chart-errors'].every(id => {
         const c = document.getElementById(id);
@@ -273,7 +289,8 @@ def test_an_approval_on_the_page_lets_the_rerun_finish(browser, page, tmp_path):
 
 
 class AgentsSource:
-    """A state with agents, as `RuntimeSource` builds it for a runtime that has them."""
+    """A state with an agent that failed for good (hard to reach on purpose in a test), as
+    `RuntimeSource` builds it."""
 
     mode = "live"
 
