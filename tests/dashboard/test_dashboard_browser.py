@@ -130,17 +130,27 @@ class Served:
         self.base = self.url.split("?")[0]
 
     def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
+        """Stop the command with `sig`; its exit status and stdout. A command that does not
+        exit within 60 s is aborted (faulthandler writes its threads' stacks to stderr, kept
+        in `lines`); a process it left holding the output pipes is killed and said so."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            out, _ = self.process.communicate(timeout=60)
+            self.process.wait(60)
         except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGABRT)  # its threads' stacks go to stderr
+            self.lines.append(f"[test] no exit within 60 s of signal {sig}: SIGABRT\n")
+            self.process.send_signal(signal.SIGABRT)
             try:
-                out, _ = self.process.communicate(timeout=10)
+                self.process.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-                out, _ = self.process.communicate()
+                self.process.wait()
+        try:
+            out, _ = self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # it exited, but a process it started lives on
+            self.lines.append("[test] a child process kept the output open: killed\n")
+            os.killpg(self.process.pid, signal.SIGKILL)
+            out, _ = self.process.communicate()
         self._drain.join(10)
         return self.process.returncode, out
 
