@@ -51,8 +51,9 @@ def test_reports_are_throttled_and_the_last_one_is_always_sent(sink, monkeypatch
         for i in range(400):
             bar.advance(ok=i % 100 != 0)
     first, last = sink.sent[0], sink.sent[-1]
-    assert first[1:] == ["pmap", 100, 500, 0, False]
-    assert last[1:] == ["pmap", 500, 500, 4, True]
+    assert first[1:] == ["pmap", 100, 500, 0, False, None]
+    assert last[1:6] == ["pmap", 500, 500, 4, True]
+    assert last[6] > 0  # items per second, the 100 checkpointed ones left out
     assert len(sink.sent) == 2  # nothing in between within the interval
     bar.close()  # closing twice reports once
     assert len(sink.sent) == 2
@@ -160,3 +161,19 @@ def test_the_stats_table_shows_rate_waits_steps_and_agents():
     agents = next(line for line in text.splitlines() if line.startswith("Agents:"))
     assert agents == "Agents: 2 running, 1 restart"  # statuses with no agent are left out
     assert ["lib.A.get", "4", "1", "1.0", "ms"] in lines
+
+
+def test_the_rate_and_eta_are_the_routers_even_when_reports_come_in_a_burst():
+    from rich.console import Console
+
+    screen = io.StringIO()
+    view = progress.ProgressView(console=Console(file=screen, force_terminal=True, width=120))
+    view(Notification("progress", [1, "pmap", 0, 600, 0, False, None]))
+    view(Notification("progress", [1, "pmap", 300, 600, 0, False, 150.0]))  # at once
+    view._progress.refresh()
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.getvalue())
+    assert "150.0/s ETA 0:00:02" in text  # 300 left at 150/s
+    view(Notification("progress", [1, "pmap", 600, 600, 0, True, 149.5]))
+    assert "149.5/s ETA 0:00:00" in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.getvalue())

@@ -5,8 +5,9 @@
     bar = track("pmap", len(xs))   (a no-op below MIN_ITEMS items, with progress off, or
     bar.advance(ok) per element     outside a request that came over a dedicated channel)
     bar.close()                    at most every INTERVAL s, and once at the end:
-      --> the request's Notifier ---"progress" [id, label, done, total, failed, finished]-->
-          (channel.current_notifier)    DedicatedChannel.on_note --> ProgressView: rich
+      --> the request's Notifier --"progress" [id, label, done, total, failed, finished,
+          (channel.current_notifier)               rate (items/s, measured here)]-->
+                                        DedicatedChannel.on_note --> ProgressView: rich
                                         bars on stderr (done/total, failures, rate, ETA)
 
 The host decides whether bars are wanted (`Runtime(progress=...)`, default: its stderr is a
@@ -116,15 +117,23 @@ def divert_output(stdout: Any) -> Any:
 class Tracker:
     """One bar: `advance(ok)` per finished item, `close()` at the end (also on errors)."""
 
-    __slots__ = ("id", "label", "total", "done", "failed", "_last", "_lock", "_closed")
+    __slots__ = ("id", "label", "total", "done", "failed", "_last", "_lock", "_closed",
+                 "_started", "_done_before")
 
     def __init__(self, label: str, total: int, done: int = 0) -> None:
         self.id = next(_ids)
         self.label, self.total, self.done, self.failed = label, total, done, 0
         self._lock = threading.Lock()
         self._closed = False
-        self._last = time.monotonic()
-        _report([self.id, label, done, total, 0, False])
+        self._last = self._started = time.monotonic()
+        self._done_before = done  # checkpointed items: not part of the rate
+        _report([self.id, label, done, total, 0, False, None])
+
+    def _rate(self, now: float) -> float | None:
+        """Items per second since the bar opened, measured here: the host may read the
+        reports late and in a burst (a busy machine), which must not skew the rate."""
+        elapsed = now - self._started
+        return (self.done - self._done_before) / elapsed if elapsed > 0 else None
 
     def advance(self, ok: bool = True) -> None:
         with self._lock:
@@ -135,7 +144,8 @@ class Tracker:
             if now - self._last < INTERVAL:
                 return
             self._last = now
-            params = [self.id, self.label, self.done, self.total, self.failed, False]
+            params = [self.id, self.label, self.done, self.total, self.failed, False,
+                      self._rate(now)]
         _report(params)
 
     def close(self) -> None:
@@ -143,7 +153,8 @@ class Tracker:
             if self._closed:
                 return
             self._closed = True
-            params = [self.id, self.label, self.done, self.total, self.failed, True]
+            params = [self.id, self.label, self.done, self.total, self.failed, True,
+                      self._rate(time.monotonic())]
         _report(params)
 
     def __enter__(self) -> Tracker:
@@ -220,7 +231,7 @@ class ProgressView:
                                              highlight=False, markup=False, emoji=False)
 
     def update(self, bar_id: int, label: str, done: int, total: int, failed: int,
-               finished: bool) -> None:
+               finished: bool, rate: float | None = None) -> None:
         with self._lock:
             progress = self._progress
             if progress is None:
@@ -231,8 +242,9 @@ class ProgressView:
             task = self._tasks.get(bar_id)
             if task is None:
                 task = self._tasks[bar_id] = progress.add_task(str(label), total=total,
-                                                               completed=done, failed=failed)
-            progress.update(task, completed=done, total=total, failed=failed)
+                                                               completed=done, failed=failed,
+                                                               rate=rate)
+            progress.update(task, completed=done, total=total, failed=failed, rate=rate)
             if finished:
                 progress.stop_task(task)
                 del self._tasks[bar_id]
@@ -272,16 +284,30 @@ def _make_progress(stream: Any, console: Any = None) -> Any:
         ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
-        TimeRemainingColumn,
     )
     from rich.text import Text
 
     class RateColumn(ProgressColumn):
-        """Items per second."""
+        """Items per second, as the router measured it."""
 
         def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
+            speed = task.fields.get("rate")
             return Text("-- /s" if speed is None else f"{speed:,.1f}/s", style="progress.data.speed")
+
+    class RemainingColumn(ProgressColumn):
+        """The time left at that rate."""
+
+        max_refresh = 0.5
+
+        def render(self, task: Any) -> Text:
+            speed = task.fields.get("rate")
+            if task.finished:
+                return Text("0:00:00", style="progress.remaining")
+            if not speed or task.total is None:
+                return Text("-:--:--", style="progress.remaining")
+            left = int((task.total - task.completed) / speed)
+            return Text(f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}",
+                        style="progress.remaining")
 
     class FailedColumn(ProgressColumn):
         """Items that failed (red once there is one)."""
@@ -297,7 +323,7 @@ def _make_progress(stream: Any, console: Any = None) -> Any:
         FailedColumn(),
         RateColumn(),
         TextColumn("ETA"),
-        TimeRemainingColumn(),
+        RemainingColumn(),
         TimeElapsedColumn(),
         console=console if console is not None else Console(file=stream),
         refresh_per_second=8,
