@@ -18,6 +18,24 @@ Runtimes are started outside the timed part; rounds are interleaved (each conten
 round). Each line: median and best wall time of the run, and the CPU time per call of the
 runtime's processes (host, router, workers), median over the rounds. The first block times the
 recording hooks on their own in this process (ns per call).
+
+Measured 2026-12-05 (2 cores, Python 3.11.7), two runs of `--calls 2000 --rounds 3`, load
+average 4-8 from other work (every number is noisy; the progress and scrape ratios are within
+that noise, the traces ratio is not):
+
+    metrics.call_finished: 4025 / 4315 ns per call (deque.append alone took 115 ns, about 4x
+    an idle machine's); progress bar off (track + advance): 142 / 120 ns per item
+
+    2000 calls, 3 rounds    median s  best s  vs plain  CPU us/call
+    plain                      0.826   0.815     1.00x         415    (run 2: 0.879 0.724  280)
+    progress                   0.931   0.475     1.13x         305    (0.676 0.573 0.77x  355)
+    traces                     3.145   2.041     3.81x        1095    (2.760 2.174 3.14x  970)
+    scraped                    0.870   0.598     1.05x         475    (1.394 0.811 1.59x  420)
+
+Metrics (always on) and bars cost nothing measurable at this noise; traces, when configured,
+cost about 0.6-0.7 ms of CPU per call (a span per call in the router, its context extracted
+in the worker, OTLP/protobuf export of every span): runs with traces on were 3-4x slower on
+no-op calls, a cost that vanishes beside calls that do real work.
 """
 
 from __future__ import annotations
