@@ -131,6 +131,10 @@ def test_log_lines_for_people_on_a_terminal(tmp_path, env):
     assert "{\"" not in text  # no raw JSON on the terminal
     timeout = next(line for line in text.splitlines() if "call.timeout" in line)
     assert "[warning" in timeout and "call=time.sleep" in timeout and "timeout=0.5" in timeout
+    # pid is the router's, which wrote the line; the worker that timed out has its own key
+    router, worker = (re.search(rf"\b{key}=(\d+)", timeout) for key in ("pid", "worker_pid"))
+    assert "process=router" in timeout and router and worker, timeout
+    assert router.group(1) != worker.group(1)
     refused = [line for line in text.splitlines() if "call.refused" in line]
     assert len(refused) == 2, text  # a Python call and an agent, both refused by the policy
     for line in refused:
@@ -145,6 +149,8 @@ def test_log_lines_are_json_with_log_json_and_on_a_pipe(tmp_path, env):
     assert status == 0, screen
     events = [json.loads(line) for line in screen.splitlines() if line.startswith("{")]
     assert {"call.timeout", "call.refused"} <= {e["event"] for e in events}
+    timeout = next(e for e in events if e["event"] == "call.timeout")
+    assert timeout["process"] == "router" and timeout["worker_pid"] != timeout["pid"]
     refused = [e for e in events if e["event"] == "call.refused"]
     assert [(e["level"], e["process"], e["function"]) for e in refused] == [
         ("warning", "router", "run"), ("warning", "router", "Popen")]

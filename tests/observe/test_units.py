@@ -177,3 +177,17 @@ def test_the_rate_and_eta_are_the_routers_even_when_reports_come_in_a_burst():
     assert "150.0/s ETA 0:00:02" in text  # 300 left at 150/s
     view(Notification("progress", [1, "pmap", 600, 600, 0, True, 149.5]))
     assert "149.5/s ETA 0:00:00" in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.getvalue())
+
+
+def test_a_pid_an_event_is_about_gets_its_own_key():
+    from zixir.runtime.events import _subject_pid
+
+    move = _subject_pid(100)
+    assert move(None, "warning", {"event": "call.timeout", "pid": 7, "call": "m.f"}) == {
+        "event": "call.timeout", "pid": 100, "call": "m.f", "worker_pid": 7}
+    assert move(None, "warning", {"event": "call.timeout", "pid": 8,
+                                  "call": "agent a (m.C.f)"})["agent_pid"] == 8
+    assert move(None, "warning", {"event": "process.crash", "pid": 9})["child_pid"] == 9
+    assert move(None, "warning", {"event": "agent.crash", "pid": 5})["agent_pid"] == 5
+    assert move(None, "info", {"event": "breaker.state", "pid": 100}) == {
+        "event": "breaker.state", "pid": 100}  # its own pid: nothing to move
