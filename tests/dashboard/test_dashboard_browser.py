@@ -50,6 +50,15 @@ def step(n):
 
 def build(name):
     return name + " built"
+
+
+class Tally:
+    def __init__(self):
+        self.n = 0
+
+    def add(self, k):
+        self.n += k
+        return self.n
 '''
 
 # keeps calling Python until the stop file appears; a crash or an error is rescued so that a
@@ -62,6 +71,8 @@ fn main() {
       workflow.approval(run, "review", "check the build")
     })
   } rescue e { nil }
+  let tally = agent.start("tally", "dashlib", "Tally")
+  agent.call(tally, "add", [1])
   let n = 0
   let go = true
   while go {
@@ -119,17 +130,27 @@ class Served:
         self.base = self.url.split("?")[0]
 
     def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
+        """Stop the command with `sig`; its exit status and stdout. A command that does not
+        exit within 60 s is aborted (faulthandler writes its threads' stacks to stderr, kept
+        in `lines`); a process it left holding the output pipes is killed and said so."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            out, _ = self.process.communicate(timeout=60)
+            self.process.wait(60)
         except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGABRT)  # its threads' stacks go to stderr
+            self.lines.append(f"[test] no exit within 60 s of signal {sig}: SIGABRT\n")
+            self.process.send_signal(signal.SIGABRT)
             try:
-                out, _ = self.process.communicate(timeout=10)
+                self.process.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-                out, _ = self.process.communicate()
+                self.process.wait()
+        try:
+            out, _ = self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # it exited, but a process it started lives on
+            self.lines.append("[test] a child process kept the output open: killed\n")
+            os.killpg(self.process.pid, signal.SIGKILL)
+            out, _ = self.process.communicate()
         self._drain.join(10)
         return self.process.returncode, out
 
@@ -194,6 +215,11 @@ def test_the_page_renders_the_tree_and_charts(live, page, tmp_path):
     for name in ("host", "memory", "router", "template", "worker-0", "worker-1"):
         assert int(page.locator(f'[data-node="{name}"]').first.get_attribute("data-pid")) > 1
     assert "RSS" in page.locator('[data-node="worker-0"] .rss').first.inner_text()
+    agent = page.locator('[data-node="agent supervisor"] [data-node="agent tally"]')
+    agent.wait_for()  # a real agent, under the router's agent supervisor
+    assert agent.get_attribute("data-state") == "running"
+    assert int(agent.get_attribute("data-pid")) > 1
+    assert "dashlib.Tally" in page.locator('#agents tr[data-agent="tally"]').inner_text()
     # three charts with a series for each module and several points, drawn on canvases
     page.wait_for_function("""() => ['chart-rate', 'chart-latency', 'chart-errors'].every(id => {
         const c = document.getElementById(id);
@@ -273,7 +299,8 @@ def test_an_approval_on_the_page_lets_the_rerun_finish(browser, page, tmp_path):
 
 
 class AgentsSource:
-    """A state with agents, as `RuntimeSource` builds it for a runtime that has them."""
+    """A state with an agent that failed for good (hard to reach on purpose in a test), as
+    `RuntimeSource` builds it."""
 
     mode = "live"
 

@@ -14,11 +14,13 @@ ZIXIR = [sys.executable, "-m", "zixir"]
 
 
 def run_on_terminal(args: list[str], env: dict, *, stdin: bytes | None = None,
-                    timeout: float = 120.0) -> tuple[int, str, str]:
-    """(exit status, stdout (a pipe), what the terminal on stderr received)."""
+                    timeout: float = 120.0, stdout_too: bool = False) -> tuple[int, str, str]:
+    """(exit status, stdout (a pipe; "" with `stdout_too`, when stdout is the terminal as
+    well), what the terminal on stderr received)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None
-                            else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            else subprocess.DEVNULL,
+                            stdout=slave if stdout_too else subprocess.PIPE, stderr=slave,
                             env={**env, "TERM": "xterm-256color", "COLUMNS": "120"})
     os.close(slave)
     if stdin is not None:
@@ -40,11 +42,12 @@ def run_on_terminal(args: list[str], env: dict, *, stdin: bytes | None = None,
             elif proc.poll() is not None:
                 break
         status = proc.wait(max(1.0, deadline - time.monotonic()))
-        out = proc.stdout.read().decode()
+        out = proc.stdout.read().decode() if proc.stdout else ""
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        proc.stdout.close()
+        if proc.stdout:
+            proc.stdout.close()
         os.close(master)
     return status, out, received.decode(errors="replace")

@@ -201,3 +201,79 @@ def test_a_bad_metrics_port_is_a_usage_error():
                            "x.zx"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "a port is 0 to 65535" in done.stderr
+
+
+def test_an_open_breaker_worker_restarts_and_an_escalation(tmp_path):
+    """The failures a user watches for: a breaker that opened, a worker restarted after a crash,
+    and the worker supervisor giving up (the root supervisor then replaces the router; the
+    router's own counters start again from zero, as Prometheus counters do after a restart)."""
+    with Runtime(workers=1, restart_intensity=1, restart_period=60, breaker_fail_max=2,
+                 breaker_counts_python_errors=True, progress=False, log_level="off") as rt:
+        for _ in range(2):
+            with pytest.raises(PythonError):
+                rt.call_python("math", "sqrt", [-1.0])
+        fams = families(rt.metrics())
+        assert value(fams, "zixir_circuit_breaker_state", "zixir_circuit_breaker_state",
+                     breaker="math", state="open") == 1
+        assert value(fams, "zixir_circuit_breaker_state", "zixir_circuit_breaker_state",
+                     breaker="math", state="closed") == 0
+        assert value(fams, "zixir_circuit_breaker_failures", "zixir_circuit_breaker_failures",
+                     breaker="math") == 2
+
+        def scrape_until(check):
+            deadline = time.monotonic() + 60
+            while True:
+                fams = families(rt.metrics())
+                try:
+                    if check(fams):
+                        return fams
+                except (AssertionError, KeyError):  # the router's families: not back yet
+                    pass
+                assert time.monotonic() < deadline, rt.metrics()
+                time.sleep(0.05)
+
+        os.kill(rt.pids()["workers"][0], signal.SIGKILL)  # within the intensity: a restart
+        fams = scrape_until(lambda f: value(f, "zixir_worker_restarts",
+                                            "zixir_worker_restarts_total") == 1)
+        assert value(fams, "zixir_supervisor_escalations", "zixir_supervisor_escalations_total",
+                     supervisor="workers") == 0
+        deadline = time.monotonic() + 60
+        while not rt.pids()["workers"]:  # the replacement is up
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(rt.pids()["workers"][0], signal.SIGKILL)  # past it: the supervisor gives up
+        fams = scrape_until(lambda f: value(f, "zixir_supervisor_escalations",
+                                            "zixir_supervisor_escalations_total",
+                                            supervisor="workers") == 1
+                            and value(f, "zixir_router_up", "zixir_router_up") == 1)
+        assert value(fams, "zixir_router_restarts", "zixir_router_restarts_total") == 1
+        assert value(fams, "zixir_router_up", "zixir_router_up") == 1
+
+
+def test_workflow_steps_by_kind_and_outcome(rt, tmp_path):
+    from zixir.lang.errors import WorkflowWaiting
+
+    program = '''workflow.run("metered", "k", run => {
+      let a = workflow.step(run, "fetch", () => 1)
+      let b = workflow.map(run, "square", [1, 2, 3], x => x * x)
+      workflow.approval(run, "review")
+    })'''
+    for _ in range(2):  # the second run returns the stored steps and waits again
+        with pytest.raises(WorkflowWaiting):
+            rt.eval(program, fresh=True)
+    with pytest.raises(ZixirRuntimeError):
+        rt.eval('workflow.run("metered", "bad", run => workflow.step(run, "boom", '
+                '() => raise("no")))', fresh=True)
+    fams = families(rt.metrics())
+
+    def steps(kind, outcome):
+        return value(fams, "zixir_workflow_steps", "zixir_workflow_steps_total",
+                     workflow="metered", kind=kind, outcome=outcome)
+
+    assert steps("step", "done") == 1 and steps("step", "cached") == 1
+    assert steps("map", "done") == 1 and steps("map", "cached") == 1
+    assert steps("approval", "waiting") == 2
+    assert steps("step", "failed") == 1
+    assert value(fams, "zixir_workflow_step_duration_seconds",
+                 "zixir_workflow_step_duration_seconds_count", workflow="metered", kind="step",
+                 outcome="done") == 1

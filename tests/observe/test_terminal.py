@@ -79,11 +79,45 @@ def test_no_progress_bars_on_a_pipe(fanout, env):
     assert "300/300" not in done.stderr and "\x1b[" not in done.stderr
 
 
+SHARED = textwrap.dedent('''
+    fn main() {
+      let tasks = map(0..120, x => spawn(() => python "time" "sleep" (0.002)))
+      await_all(tasks)
+      pmap(0..200, x => {
+        python "time" "sleep" (0.005)
+        if x % 50 == 0 { println("line", x) }
+        if x == 120 { attempt(() => python "time" "sleep" (30)).ok }
+        x
+      })
+      println("done")
+    }
+''')
+
+
+def test_output_and_log_lines_go_above_the_bars_on_a_shared_terminal(tmp_path, env):
+    """stdout and stderr on one terminal (the usual case): the program's lines and the log
+    lines are printed above the bar, never glued to the end of a bar's line, in order."""
+    path = tmp_path / "shared.zx"
+    path.write_text(SHARED)
+    status, _, screen = run_on_terminal([*ZIXIR, "run", "--timeout", "0.5", str(path)], env,
+                                        stdout_too=True)
+    assert status == 0, screen
+    segments = [s.strip() for s in re.split(r"[\r\n]+", ANSI.sub("", screen)) if s.strip()]
+    for x in (0, 50, 100, 150):
+        assert f"line {x}" in segments, segments  # a line of its own
+    timeout = next(s for s in segments if "call.timeout" in s)
+    assert re.match(r"\d\d:\d\d:\d\d \[warning", timeout), timeout
+    assert any(re.match(r"await_all .*120/120 +0 failed", s) for s in segments), segments
+    last_bar = max(i for i, s in enumerate(segments) if re.match(r"pmap .*200/200", s))
+    assert segments.index("done") > last_bar  # printed after the pmap (and its bar) ended
+
+
 TIMEOUT = textwrap.dedent('''
     fn main() {
       let a = attempt(() => python "time" "sleep" (30)).ok
       let b = attempt(() => python "subprocess" "run" (["true"])).ok
-      [a, b]
+      let c = attempt(() => agent.start("shell", "subprocess", "Popen")).ok
+      [a, b, c]
     }
 ''')
 
@@ -97,8 +131,14 @@ def test_log_lines_for_people_on_a_terminal(tmp_path, env):
     assert "{\"" not in text  # no raw JSON on the terminal
     timeout = next(line for line in text.splitlines() if "call.timeout" in line)
     assert "[warning" in timeout and "call=time.sleep" in timeout and "timeout=0.5" in timeout
-    refused = next(line for line in text.splitlines() if "call.refused" in line)
-    assert "[warning" in refused and "reason=policy" in refused  # refusals at warning
+    # pid is the router's, which wrote the line; the worker that timed out has its own key
+    router, worker = (re.search(rf"\b{key}=(\d+)", timeout) for key in ("pid", "worker_pid"))
+    assert "process=router" in timeout and router and worker, timeout
+    assert router.group(1) != worker.group(1)
+    refused = [line for line in text.splitlines() if "call.refused" in line]
+    assert len(refused) == 2, text  # a Python call and an agent, both refused by the policy
+    for line in refused:
+        assert "[warning" in line and "reason=policy" in line  # refusals at warning
 
 
 def test_log_lines_are_json_with_log_json_and_on_a_pipe(tmp_path, env):
@@ -109,8 +149,11 @@ def test_log_lines_are_json_with_log_json_and_on_a_pipe(tmp_path, env):
     assert status == 0, screen
     events = [json.loads(line) for line in screen.splitlines() if line.startswith("{")]
     assert {"call.timeout", "call.refused"} <= {e["event"] for e in events}
-    refused = next(e for e in events if e["event"] == "call.refused")
-    assert refused["level"] == "warning" and refused["process"] == "router"
+    timeout = next(e for e in events if e["event"] == "call.timeout")
+    assert timeout["process"] == "router" and timeout["worker_pid"] != timeout["pid"]
+    refused = [e for e in events if e["event"] == "call.refused"]
+    assert [(e["level"], e["process"], e["function"]) for e in refused] == [
+        ("warning", "router", "run"), ("warning", "router", "Popen")]
 
     done = subprocess.run([*ZIXIR, "run", "--timeout", "0.5", str(path)], capture_output=True,
                           text=True, env=env, timeout=120)
@@ -137,6 +180,7 @@ def test_stats_is_a_table_with_units(tmp_path, env):
         fn main() {
           for i in 0..10 { python "math" "sqrt" (4.0) }
           attempt(() => python "math" "sqrt" (-1.0)).ok
+          workflow.run("tabled", run => workflow.step(run, "one", () => 1))
         }
     '''))
     done = subprocess.run([*ZIXIR, "run", "--stats", str(path)], capture_output=True,
@@ -155,3 +199,4 @@ def test_stats_is_a_table_with_units(tmp_path, env):
     assert re.search(r"math\.sqrt +ValueError +1", report)
     assert re.search(r"Workers: \d+ running", report)
     assert "router restarted 0 times" in report
+    assert re.search(r"tabled +step +done +1 +[\d.]+ (ms|s)\n", report), report

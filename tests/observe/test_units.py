@@ -51,8 +51,9 @@ def test_reports_are_throttled_and_the_last_one_is_always_sent(sink, monkeypatch
         for i in range(400):
             bar.advance(ok=i % 100 != 0)
     first, last = sink.sent[0], sink.sent[-1]
-    assert first[1:] == ["pmap", 100, 500, 0, False]
-    assert last[1:] == ["pmap", 500, 500, 4, True]
+    assert first[1:] == ["pmap", 100, 500, 0, False, None]
+    assert last[1:6] == ["pmap", 500, 500, 4, True]
+    assert last[6] > 0  # items per second, the 100 checkpointed ones left out
     assert len(sink.sent) == 2  # nothing in between within the interval
     bar.close()  # closing twice reports once
     assert len(sink.sent) == 2
@@ -126,3 +127,67 @@ def test_a_batch_of_calls_records_what_the_calls_one_by_one_record():
     batch.calls_finished("m", "g", seconds, error)
     assert batch.snapshot() == one.snapshot()
     assert batch.exposition() == one.exposition()
+
+
+def test_output_during_bars_is_printed_above_them_by_whole_lines(capsys):
+    from rich.console import Console
+
+    screen = io.StringIO()
+    view = progress.ProgressView(console=Console(file=screen, force_terminal=True, width=120))
+    view(Notification("output", [1, "before any bar\n"]))  # no bar: written as it comes
+    view(Notification("progress", [1, "pmap", 0, 300, 0, False]))
+    view(Notification("output", [1, "par"]))
+    view(Notification("output", [1, "tial\nrest of"]))
+    assert "partial" in screen.getvalue() and "rest of" not in screen.getvalue()
+    view(Notification("progress", [1, "pmap", 300, 300, 0, True]))
+    assert capsys.readouterr().out == "before any bar\nrest of"  # the unfinished line, after
+    view(Notification("output", [2, "a log line\n"]))
+    assert capsys.readouterr().err == "a log line\n"
+
+
+def test_the_stats_table_shows_rate_waits_steps_and_agents():
+    metrics_ = {"calls": {}, "rate_waits": {"llm": {"waits": 3, "seconds": 0.25}},
+                "workflow_steps": [{"workflow": "etl", "kind": "map", "outcome": "done",
+                                    "count": 2, "seconds": 1.5}],
+                "agents": {"by_status": {"running": 2, "failed": 0}, "restarts": {"lib.A": 1},
+                           "calls": [{"agent": "lib.A", "method": "get", "outcome": "ok",
+                                      "count": 3, "seconds": 0.003},
+                                     {"agent": "lib.A", "method": "get", "outcome": "error",
+                                      "count": 1, "seconds": 0.001}]}}
+    text = format_stats({"host": {}, "router": {"metrics": metrics_}, "supervisor": {}})
+    lines = [line.split() for line in text.splitlines()]
+    assert ["llm", "3", "250", "ms"] in lines
+    assert ["etl", "map", "done", "2", "1.50", "s"] in lines
+    agents = next(line for line in text.splitlines() if line.startswith("Agents:"))
+    assert agents == "Agents: 2 running, 1 restart"  # statuses with no agent are left out
+    assert ["lib.A.get", "4", "1", "1.0", "ms"] in lines
+
+
+def test_the_rate_and_eta_are_the_routers_even_when_reports_come_in_a_burst():
+    from rich.console import Console
+
+    screen = io.StringIO()
+    view = progress.ProgressView(console=Console(file=screen, force_terminal=True, width=120))
+    view(Notification("progress", [1, "pmap", 0, 600, 0, False, None]))
+    view(Notification("progress", [1, "pmap", 300, 600, 0, False, 150.0]))  # at once
+    view._progress.refresh()
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.getvalue())
+    assert "150.0/s ETA 0:00:02" in text  # 300 left at 150/s
+    view(Notification("progress", [1, "pmap", 600, 600, 0, True, 149.5]))
+    assert "149.5/s ETA 0:00:00" in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.getvalue())
+
+
+def test_a_pid_an_event_is_about_gets_its_own_key():
+    from zixir.runtime.events import _subject_pid
+
+    move = _subject_pid(100)
+    assert move(None, "warning", {"event": "call.timeout", "pid": 7, "call": "m.f"}) == {
+        "event": "call.timeout", "pid": 100, "call": "m.f", "worker_pid": 7}
+    assert move(None, "warning", {"event": "call.timeout", "pid": 8,
+                                  "call": "agent a (m.C.f)"})["agent_pid"] == 8
+    assert move(None, "warning", {"event": "process.crash", "pid": 9})["child_pid"] == 9
+    assert move(None, "warning", {"event": "agent.crash", "pid": 5})["agent_pid"] == 5
+    assert move(None, "info", {"event": "breaker.state", "pid": 100}) == {
+        "event": "breaker.state", "pid": 100}  # its own pid: nothing to move

@@ -40,9 +40,13 @@ def cmd_dashboard(args: argparse.Namespace, stop: threading.Event | None = None)
     except ZixirError as error:
         print(f"zixir: error: {error.message}", file=sys.stderr)
         return EXIT_RUNTIME
-    print("zixir: press Ctrl-C to stop", file=sys.stderr, flush=True)
     try:
-        (stop or threading.Event()).wait()
+        print("zixir: press Ctrl-C to stop", file=sys.stderr, flush=True)
+        stop = stop or threading.Event()
+        # short waits: Ctrl-C is acted on within a quarter second even when the signal did
+        # not interrupt this wait (POSIX may deliver it to any thread, e.g. the server's)
+        while not stop.wait(0.25):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

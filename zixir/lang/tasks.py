@@ -147,8 +147,12 @@ def await_all(ts: Any) -> ZList:
     tasks = [_task("await_all", t) for t in ts]
     for task in tasks:
         task.observed = True
-    for task in tasks:
-        _settle(task.fiber)
+    from zixir.observe import progress
+
+    with progress.track("await_all", len(tasks)) as bar:  # 100+ tasks: a bar on the terminal
+        for task in tasks:
+            _settle(task.fiber)
+            bar.advance(task.fiber.waiter.error is None)
     return ZList([task.fiber.waiter.wait() for task in tasks])  # the first error by position
 
 

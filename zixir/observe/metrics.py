@@ -272,8 +272,9 @@ class Recorder:
         out += [failed, retried, waited]
 
         step_count = CounterMetricFamily("zixir_workflow_steps", "Workflow steps finished, by "
-                                         "kind (step, map) and outcome (done, cached, failed, "
-                                         "waiting)", labels=["workflow", "kind", "outcome"])
+                                         "kind (step, map, approval) and outcome (done, "
+                                         "cached, failed, waiting)",
+                                         labels=["workflow", "kind", "outcome"])
         step_time = HistogramMetricFamily("zixir_workflow_step_duration_seconds",
                                           "Running time of workflow steps",
                                           labels=["workflow", "kind", "outcome"])

@@ -4,6 +4,7 @@
                 stored result? obs.cached(); return it
                 ... run the step ...
             --> metrics.step_finished(workflow, kind, outcome, seconds)
+                kind: step, map, approval
                 outcome: done, cached, failed, waiting (an approval is pending)
             --> span "workflow.step STEP" (workflow, key, step, kind, outcome)
 """

@@ -3,7 +3,8 @@
     Python calls       one row per module.function: calls, failed, retries, latency
                        p50/p90/p99/max (ms or s), and the total
     Failures           per function and error type
-    Workers, agents, breakers, refusals, processes (restarts, escalation), the program's requests
+    Workers, agents, breakers, refusals, rate-limit waits, workflow steps, processes
+    (restarts, escalation), the program's requests
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def format_stats(stats: dict) -> str:
     lines += _agents(router)
     lines += _breakers(router)
     lines += _refusals(router)
+    lines += _rate_waits(router)
+    lines += _steps(router)
     lines += _processes(host, stats.get("supervisor") or {})
     lines += _requests(host)
     return "\n".join(lines)
@@ -103,10 +106,11 @@ def _workers(router: dict) -> list[str]:
     return [text]
 
 
-def _agents(router: dict) -> list[str]:
+def _agent_summary(router: dict) -> str | None:
+    """The agents of a live router: counts by status, restarts, calls and latencies."""
     a = router.get("agents") or {}
     if not a.get("count"):
-        return []
+        return None
     lat = router.get("latency_ms") or {}
     call, start = lat.get("agent_call") or {}, lat.get("agent_start") or {}
     states = ", ".join(f"{int(a.get(s) or 0)} {s}"
@@ -118,7 +122,7 @@ def _agents(router: dict) -> list[str]:
         text += f" (p50 {duration(call.get('p50'))}, max {duration(call.get('max'))})"
     if start:
         text += f"; start p50 {duration(start.get('p50'))}"
-    return [text]
+    return text
 
 
 def _breakers(router: dict) -> list[str]:
@@ -153,6 +157,55 @@ def _refusals(router: dict) -> list[str]:
         out.append("Refused calls: " + ", ".join(parts))
     if extra:
         out.append("Faults: " + ", ".join(extra))
+    return out
+
+
+def _rate_waits(router: dict) -> list[str]:
+    waits = ((router.get("metrics") or {}).get("rate_waits")) or {}
+    rows = [[module, w.get("waits", 0), duration(1000 * float(w.get("seconds") or 0))]
+            for module, w in sorted(waits.items())]
+    if not rows:
+        return []
+    return ["Rate-limit waits"] + _grid(["module", "waits", "waited"], rows)
+
+
+def _steps(router: dict) -> list[str]:
+    steps = ((router.get("metrics") or {}).get("workflow_steps")) or []
+    rows = [[s.get("workflow"), s.get("kind"), s.get("outcome"), s.get("count", 0),
+             duration(1000 * float(s.get("seconds") or 0))]
+            for s in sorted(steps, key=lambda s: (str(s.get("workflow")), str(s.get("kind")),
+                                                   str(s.get("outcome"))))]
+    if not rows:
+        return []
+    return ["Workflow steps"] + _grid(["workflow", "kind", "outcome", "count", "time"], rows)
+
+
+def _agents(router: dict) -> list[str]:
+    """The summary line (the live router's, else one from the metrics) and per method
+    calls, failures and mean latency."""
+    agents = ((router.get("metrics") or {}).get("agents")) or {}
+    by_status = {k: v for k, v in (agents.get("by_status") or {}).items() if v}
+    calls = agents.get("calls") or []
+    summary = _agent_summary(router)
+    if summary is None and not by_status and not calls:
+        return []
+    if summary is None:
+        restarts = sum(int(n) for n in (agents.get("restarts") or {}).values())
+        summary = ("Agents: " + (", ".join(f"{n} {status}"
+                                           for status, n in sorted(by_status.items()))
+                                 or "none now") + f", {_plural(restarts, 'restart')}")
+    out = [summary]
+    totals: dict[tuple[str, str], list[float]] = {}
+    for c in calls:
+        t = totals.setdefault((str(c.get("agent")), str(c.get("method"))), [0, 0, 0.0])
+        n = int(c.get("count") or 0)
+        t[0] += n
+        t[1] += 0 if c.get("outcome") == "ok" else n
+        t[2] += float(c.get("seconds") or 0)
+    rows = [[f"{agent}.{method}", n, bad, duration(1000 * seconds / n) if n else "-"]
+            for (agent, method), (n, bad, seconds) in sorted(totals.items())]
+    if rows:
+        out += _grid(["method", "calls", "failed", "mean"], rows)
     return out
 
 

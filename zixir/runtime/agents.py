@@ -555,8 +555,8 @@ class Agents:
             self.pool.policy.check(module, cls, self.pool.paths)
         except PolicyDenied as e:
             self.stats.count("refused.policy")
-            self.log.info("call.refused", module=module, function=cls, reason="policy",
-                          message=e.message)
+            self.log.warning("call.refused", module=module, function=cls, reason="policy",
+                             message=e.message)
             raise
 
     def _get(self, name: str) -> Agent:

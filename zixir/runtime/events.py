@@ -5,12 +5,16 @@
                                                                  (O_APPEND: lines never mix)
     the line: JSON (a log file, stderr that is not a terminal, `log_format="json"`,
     `zixir run --log-json`), or for people on a terminal structlog's console rendering
-    (`10:02:03 [warning] call.timeout  call=time.sleep timeout=1.0 pid=4242`)
+    (`10:02:03 [warning] call.timeout  process=router pid=4200 call=time.sleep timeout=1.0
+    worker_pid=4242`): `pid` is always the writing process's, another process an event is
+    about has its own key (worker_pid, agent_pid, router_pid, child_pid)
 
 Each process builds its own logger with `structlog.wrap_logger`, so the global structlog
 configuration of a program that embeds zixir is never touched. Events and their levels:
 process.start/exit (info), process.crash, process.restart, supervisor.escalate,
-breaker.state, call.timeout, call.refused (warning); for agents (zixir.runtime.agents)
+breaker.state, call.timeout, call.refused by the policy (warning), call.refused while a
+circuit is open or the queue is full (info: one per refused call, the breaker.state warning
+already said why); for agents (zixir.runtime.agents)
 agent.start, agent.stop, agent.exit (info), agent.crash, agent.restart (warning),
 agent.failed (error).
 """
@@ -25,6 +29,8 @@ from typing import Any
 # logging's level numbers (this module does not import logging: most processes never log)
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50, "off": 100}
 _WARNING, _CRITICAL = 30, 50
+#: in the router: `progress.divert`, which sends a line to the host while a bar is up
+_DIVERT: Any = None
 
 
 class _LineWriter:
@@ -40,6 +46,8 @@ class _LineWriter:
         with self._lock:
             try:
                 if self._path is None:
+                    if _DIVERT is not None and _DIVERT(2, message + "\n"):
+                        return  # a progress bar is up: the host prints the line above it
                     sys.stderr.flush()
                     os.write(2, data)
                 else:
@@ -106,18 +114,45 @@ class _LazyLog:
         return getattr(logger, name)
 
 
+#: what the `pid` an event names is (a worker, an agent, ...), by the event's first word: the
+#: line's own `pid` is the process that wrote it
+_SUBJECT_PIDS = {"agent": "agent_pid", "router": "router_pid", "process": "child_pid",
+                 "worker": "worker_pid", "call": "worker_pid"}
+
+
+def _subject_pid(own: int) -> Any:
+    """A structlog processor: an event's `pid=` that is another process's (the worker that
+    timed out, the child that crashed) moves to `worker_pid`, `agent_pid`, ...; `pid` stays
+    the pid of the process writing the line, as `process` names it."""
+
+    def move(logger: Any, method: str, event_dict: dict) -> dict:
+        pid = event_dict.get("pid")
+        if pid is not None and pid != own:
+            key = _SUBJECT_PIDS.get(str(event_dict.get("event", "")).split(".", 1)[0],
+                                    "subject_pid")
+            if key == "worker_pid" and str(event_dict.get("call", "")).startswith("agent "):
+                key = "agent_pid"
+            event_dict[key] = pid
+            event_dict["pid"] = own
+        return event_dict
+
+    return move
+
+
 def _build(process: str, levelno: int, path: str | None, pid: int,
            log_format: str = "auto") -> Any:
     import structlog
 
     if renders_json(path, log_format):
         processors = [
+            _subject_pid(pid),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.JSONRenderer(default=repr),
         ]
     else:
         processors = [
+            _subject_pid(pid),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
             structlog.dev.ConsoleRenderer(colors=_colors(),

@@ -97,7 +97,7 @@ class FailurePolicy:
         except PolicyDenied as e:
             self.stats.count("refused.policy")
             self.log.warning("call.refused", module=module, function=function, reason="policy",
-                          message=e.message)
+                             message=e.message)
             raise
         attempts = self.config.retry_attempts if self.is_idempotent(module, function) else 1
         with self._lock:

@@ -32,6 +32,7 @@ from zixir.lang.errors import ZixirError, ZixirRuntimeError
 from zixir.lang.output import LineTrackingStream
 from zixir.observe import metrics, progress, tracing
 
+from . import events
 from . import protocol as p
 from .agents import Agents
 from .channel import RpcServer, current_notifier, serve_channel_requests
@@ -439,7 +440,9 @@ def main() -> None:
         sys.stdout.reconfigure(line_buffering=True)
     except Exception:
         pass
-    sys.stdout = LineTrackingStream(sys.stdout)
+    sys.stdout = LineTrackingStream(progress.divert_output(sys.stdout))
+    if progress.DIVERT:  # the router's log lines go above the bars too
+        events._DIVERT = progress.divert
     router = Router(config, os.environ["ZIXIR_MEMORY_SOCKET"], control_fd=5)
     server = RpcServer(3, 4, router.codec, router.handle, threads=max(8, config.workers + 4))
     router.server = server

@@ -346,6 +346,10 @@ class Run:
 
     def approval(self, step: str, message: str | None = None) -> Any:
         self._claim("approval", step)
+        with observed_step(self.name, self.key, step, "approval"):
+            return self._approval(step, message)
+
+    def _approval(self, step: str, message: str | None) -> Any:
         record_key = S.step_key(self.name, self.key, step)
         now = self.engine.clock()
         record = self.kv.update(record_key, lambda old: R.approval_waiting(old, message, now))

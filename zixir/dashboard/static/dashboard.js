@@ -64,8 +64,8 @@
     if (agents && agents.length) { // agents are supervised in the router
       const router = findNode(copy, "router");
       if (router) {
-        router.children.push({ name: "agents", state: "running", pid: null, restarts: null,
-          rss: null, children: agents.map((a) => ({ name: "agent " + a.name, state: a.status,
+        router.children.push({ name: "agent supervisor", state: "running", thread_of: "router",
+          pid: null, restarts: null, rss: null, children: agents.map((a) => ({ name: "agent " + a.name, state: a.status,
             pid: a.pid, restarts: a.restarts, rss: a.rss ?? null, children: [] })) });
       }
     }
