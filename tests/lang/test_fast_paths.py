@@ -150,13 +150,14 @@ def test_engine_calls_go_straight_to_the_front_end_and_give_zixir_values():
 
 
 def test_c_builtins_answer_like_the_python_ones():
-    # len/get/slice/concat and the loop helper run in C for common arguments and hand every
-    # other call to the Python built-in: same values, same errors, same arities
+    # len/get/slice/concat/sqrt/abs and the loop helper run in C for common arguments and hand
+    # every other call to the Python built-in: same values, same errors, same arities
     from zixir.lang import builtins as B
     from zixir.lang import fastpath
     from zixir.lang.session import Session
 
-    assert set(fastpath.BUILTINS) == {"len", "get", "slice", "concat"}  # the C module is built
+    native = {"len", "get", "slice", "concat", "sqrt", "abs"}
+    assert set(fastpath.BUILTINS) == native  # the C module is built
     session = Session()
     assert session.builtins["u_len"] is fastpath.BUILTINS["len"]
     assert B.arity(fastpath.BUILTINS["get"]) == (2, 3)
@@ -166,9 +167,12 @@ def test_c_builtins_answer_like_the_python_ones():
              'slice([1, 2, 3], 1)', 'slice([1, 2, 3], -2)', 'slice([1, 2, 3], 0, -1)',
              'slice("abc", 1)', 'slice(0..5, 2)', 'concat([1], [2])', 'concat("a", "b")',
              'concat([1], 0..2)', '[x * 2 for x in slice([1, 2, 3], 1)]',
-             'let t = 0\nfor k in {"p": 1, "q": 2} { t = t + len(k) }\nt']
+             'let t = 0\nfor k in {"p": 1, "q": 2} { t = t + len(k) }\nt',
+             'sqrt(2.0)', 'sqrt(16)', 'sqrt(0)', 'sqrt(-0.0)', 'sqrt(1e308 * 10)',
+             'sqrt(4503599627370497)', 'sqrt(2 ** 80)', 'abs(-3)', 'abs(-2.5)', 'abs(-0.0)',
+             'abs(-2 ** 70)', 'let x = 0.0 - 1e308 * 10\nabs(x)']
     reference = Session()
-    for name in ("len", "get", "slice", "concat"):
+    for name in native:
         reference.builtins[f"u_{name}"] = B.BUILTINS[name].fn
     for case in cases:
         assert same(session.eval(case), reference.eval(case)), case
@@ -180,6 +184,13 @@ def test_c_builtins_answer_like_the_python_ones():
     assert fails("slice([1], 1.5)").message == "slice: expected an integer, got float"
     assert fails('concat([1], "a")').message == \
         "concat: expected two lists or two strings, got list and string"
+    assert fails("sqrt(-1)").message == "sqrt: square root of a negative number (-1)"
+    assert fails("sqrt(-0.5)").message == "sqrt: square root of a negative number (-0.5)"
+    assert fails("sqrt(true)").message == "sqrt: expected a number, got bool"
+    assert fails("sqrt(10 ** 400)").message == "sqrt: number too large"
+    assert fails('abs("x")').message == "abs: expected a number, got string"
+    assert fails("abs(false)").message == "abs: expected a number, got bool"
+    assert fails("sqrt(1, 2)").message == "Function sqrt expects 1 arguments, got 2"
     err = fails("let n = 5\n\nfor x in n { x }")
     assert err.message == "For loop requires a list, range or map, got int" and err.line == 3
     assert fails("fn f(g) { g(1, 2, 3, 4) }\nf(get)").message == \
@@ -187,6 +198,22 @@ def test_c_builtins_answer_like_the_python_ones():
     # a new list from slice/concat is never the one it came from
     assert run("let a = [1, 2]\nlet b = slice(a, 0)\nlet c = concat(a, [])\n"
                "b = append(b, 3)\nc = append(c, 4)\n[a, b, c]") == [[1, 2], [1, 2, 3], [1, 2, 4]]
+
+
+def test_list_indexing_is_lists_own_and_keeps_its_meaning():
+    # `xs[i]` on a Zixir list runs list's own indexing rather than the generic lookup a list
+    # subclass gets (values.FAST_INDEX); same results and errors as ever
+    from zixir.lang import values
+
+    assert values.FAST_INDEX  # the C module is built
+    assert values.ZList.__getitem__ is list.__getitem__
+    assert run("let xs = [10, 20, 30]\n[xs[0], xs[2], xs[-1], xs[-3]]") == [10, 30, 30, 10]
+    assert run("let xs = [[1, 2], [3]]\nxs[1][0] + xs[0][1]") == 5
+    assert run('let m = {"a": [5, 6]}\nm["a"][1]') == 6
+    assert fails("let xs = [1, 2]\n\nxs[2]").line == 3
+    assert fails("let xs = [1, 2]\nxs[2]").message == "Index out of range: 2 (length 2)"
+    assert fails('let xs = [1, 2]\nxs["a"]').message == \
+        "List index must be an integer, got string"
 
 
 def test_overflow_is_worded_from_the_operands_not_cpython_text():
