@@ -104,6 +104,25 @@ def test_errors_are_explained_from_values():
     assert err.message == "Cannot index int"
 
 
+def test_operator_errors_name_computed_operands_from_their_values():
+    # an operator that can fail on a type names its operands in the generated code (a variable
+    # or a temporary bound on the way), so even a call's result is named from its value; the
+    # message never comes from CPython's text (which calls a list "ZList")
+    from zixir.lang import session as S
+
+    assert not hasattr(S, "_PY_OPERANDS")
+    lists = "let f = () => [1]\nlet g = () => nil\n"
+    cases = [("f() - 2", "list - int"), ("f() * f()", "list * list"), ("f() % 2", "list % int"),
+             ("f() / 2.0", "list / float"), ("g() * 1.5", "nil * float"),
+             ('f() < "a"', "list < string"), ("if 3 >= f() { 1 } else { 2 }", "int >= list"),
+             ("[x - 1 for x in [f()]]", "list - int"), ("let h = (x) => x - f()\nh(1)",
+                                                        "int - list")]
+    for source, types in cases:
+        err = fails(lists + source)
+        assert err.message == f"Invalid binary operation: {types}", source
+        assert err.line == 3, source
+
+
 def test_comprehension_over_a_computed_iterable():
     assert run("let a = nil\nlet b = [1, 2]\n[x * 2 for x in (a or b)]") == [2, 4]
 

@@ -14,7 +14,6 @@ which Zixir expression failed, and the traceback's frames give the Zixir call ch
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import weakref
@@ -684,25 +683,12 @@ def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node,
     return type_name(value) if known else None
 
 
-#: Python's names of the value types, in TypeError messages, as Zixir names them
-_PY_TYPE_NAMES = {"str": "string", "int": "int", "float": "float", "ZList": "list",
-                  "list": "list", "dict": "map", "NoneType": "nil", "Bool": "bool",
-                  "ZRange": "range", "function": "function", "method": "function",
-                  "builtin_function_or_method": "function"}
-_PY_OPERANDS = re.compile(r"(?:unsupported operand type\(s\) for [^:]+:|not supported between "
-                          r"instances of) '(\w+)' and '(\w+)'")
-
-
 def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary,
-                   info: SpanInfo | None = None, exc: BaseException | None = None) -> str:
+                   info: SpanInfo | None = None) -> str:
+    """`: left OP right` from the operands' values (the compiler names every operand of an
+    operator that can fail on a type), never from CPython's message text."""
     left = _operand_type(frame, program, node.left, info, 0)
     right = _operand_type(frame, program, node.right, info, 1)
-    if not (left and right) and exc is not None:
-        # operands that left no name behind (`("a" + 1) - 2`): Python's message names them
-        found = _PY_OPERANDS.search(str(exc))
-        if found:
-            left = left or _PY_TYPE_NAMES.get(found.group(1))
-            right = right or _PY_TYPE_NAMES.get(found.group(2))
     if left and right:
         return f": {left} {node.op} {right}"
     return f" '{node.op}'"
@@ -731,7 +717,7 @@ def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
         return _call_error(exc, node, info, frame, program)
     if isinstance(node, A.Binary):
         return ZixirRuntimeError(
-            f"Invalid binary operation{_operand_types(frame, program, node, info, exc)}")
+            f"Invalid binary operation{_operand_types(frame, program, node, info)}")
     if isinstance(node, A.Unary):
         known, value = _peek(frame, program, node.operand)
         detail = f": {node.op}{type_name(value)}" if known else ""
