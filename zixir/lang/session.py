@@ -14,6 +14,7 @@ which Zixir expression failed, and the traceback's frames give the Zixir call ch
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import weakref
@@ -683,12 +684,29 @@ def _operand_type(frame: Any, program: CompiledProgram | None, node: A.Node,
     return type_name(value) if known else None
 
 
+#: Python's names of the value types, in TypeError messages, as Zixir names them
+_PY_TYPE_NAMES = {"str": "string", "int": "int", "float": "float", "ZList": "list",
+                  "list": "list", "dict": "map", "NoneType": "nil", "Bool": "bool",
+                  "ZRange": "range", "function": "function", "method": "function",
+                  "builtin_function_or_method": "function"}
+_PY_OPERANDS = re.compile(r"(?:unsupported operand type\(s\) for [^:]+:|not supported between "
+                          r"instances of) '(\w+)' and '(\w+)'")
+
+
 def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary,
-                   info: SpanInfo | None = None) -> str:
-    """`: left OP right` from the operands' values (the compiler names every operand of an
-    operator that can fail on a type), never from CPython's message text."""
+                   info: SpanInfo | None = None, exc: BaseException | None = None) -> str:
+    """`: left OP right` from the operands' values: the compiler names every operand of an
+    operator that can fail on a type. One value cannot be read back: a comprehension's own
+    variable on Python 3.12+, where comprehensions run inline and the variable's outer
+    binding is restored as the error leaves them; only then are the types taken from
+    CPython's message, and if its wording ever changes the message just names no types."""
     left = _operand_type(frame, program, node.left, info, 0)
     right = _operand_type(frame, program, node.right, info, 1)
+    if not (left and right) and exc is not None:
+        found = _PY_OPERANDS.search(str(exc))
+        if found:
+            left = left or _PY_TYPE_NAMES.get(found.group(1))
+            right = right or _PY_TYPE_NAMES.get(found.group(2))
     if left and right:
         return f": {left} {node.op} {right}"
     return f" '{node.op}'"
@@ -717,7 +735,7 @@ def _translate(exc: BaseException, info: SpanInfo | None, frame: Any,
         return _call_error(exc, node, info, frame, program)
     if isinstance(node, A.Binary):
         return ZixirRuntimeError(
-            f"Invalid binary operation{_operand_types(frame, program, node, info)}")
+            f"Invalid binary operation{_operand_types(frame, program, node, info, exc)}")
     if isinstance(node, A.Unary):
         known, value = _peek(frame, program, node.operand)
         detail = f": {node.op}{type_name(value)}" if known else ""
