@@ -1,7 +1,7 @@
 /* zixir.lang._fastpath: the hottest built-ins and loop helper without a Python frame.
 
 Compiled Zixir code calls `len`, `get`, `slice`, `concat` and the loop helper `iterate` in
-nearly every loop and recursion; as Python functions each call costs a frame, which is most of
+nearly every loop and recursion, and `sqrt`/`abs` in nearly every numeric loop; as Python functions each call costs a frame, which is most of
 what they do. These C versions answer the common argument types (Zixir lists, strings, maps,
 string keys, integer bounds) themselves and hand every other call, unchanged, to the Python
 built-in they stand for (configured at import by zixir/lang/fastpath.py), so results, errors
@@ -13,16 +13,18 @@ layouts match before it turns the module on.
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 
 static PyTypeObject *zlist = NULL; /* the Zixir list type (a list subclass) */
 static PyTypeObject *zrange = NULL;
 static PyObject *fallback_len = NULL, *fallback_get = NULL, *fallback_slice = NULL,
-                *fallback_concat = NULL, *fallback_iterate = NULL;
+                *fallback_concat = NULL, *fallback_iterate = NULL, *fallback_sqrt = NULL,
+                *fallback_abs = NULL;
 
 static PyObject *configure(PyObject *self, PyObject *args) {
-    PyObject *zl, *zr, *l, *g, *s, *c, *it;
-    if (!PyArg_ParseTuple(args, "O!O!OOOOO", &PyType_Type, &zl, &PyType_Type, &zr, &l, &g, &s,
-                          &c, &it))
+    PyObject *zl, *zr, *l, *g, *s, *c, *it, *sq, *ab;
+    if (!PyArg_ParseTuple(args, "O!O!OOOOOOO", &PyType_Type, &zl, &PyType_Type, &zr, &l, &g, &s,
+                          &c, &it, &sq, &ab))
         return NULL;
     Py_XSETREF(zlist, (PyTypeObject *)Py_NewRef(zl));
     Py_XSETREF(zrange, (PyTypeObject *)Py_NewRef(zr));
@@ -31,6 +33,8 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     Py_XSETREF(fallback_slice, Py_NewRef(s));
     Py_XSETREF(fallback_concat, Py_NewRef(c));
     Py_XSETREF(fallback_iterate, Py_NewRef(it));
+    Py_XSETREF(fallback_sqrt, Py_NewRef(sq));
+    Py_XSETREF(fallback_abs, Py_NewRef(ab));
     Py_RETURN_NONE;
 }
 
@@ -106,6 +110,37 @@ static PyObject *fast_concat(PyObject *self, PyObject *const *args, Py_ssize_t n
     return PyObject_Vectorcall(fallback_concat, args, nargs, NULL);
 }
 
+/* sqrt(x) of a float or an int that is not negative (NaN and infinity included: C's sqrt
+   gives what math.sqrt gives); negative numbers, huge ints and everything else take the
+   built-in, which raises the Zixir error */
+static PyObject *fast_sqrt(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!arity("sqrt", nargs, 1, 1)) return NULL;
+    PyObject *x = args[0];
+    double v;
+    if (PyFloat_CheckExact(x)) {
+        v = PyFloat_AS_DOUBLE(x);
+    } else if (PyLong_CheckExact(x)) {
+        int overflow;
+        long small = PyLong_AsLongAndOverflow(x, &overflow);
+        if (overflow || small < 0 || small > (1L << 52))
+            return PyObject_Vectorcall(fallback_sqrt, args, nargs, NULL);
+        v = (double)small;
+    } else {
+        return PyObject_Vectorcall(fallback_sqrt, args, nargs, NULL);
+    }
+    if (v < 0.0) return PyObject_Vectorcall(fallback_sqrt, args, nargs, NULL);
+    return PyFloat_FromDouble(sqrt(v));
+}
+
+/* abs(x) of a float or an int (bools and everything else take the built-in) */
+static PyObject *fast_abs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!arity("abs", nargs, 1, 1)) return NULL;
+    PyObject *x = args[0];
+    if (PyFloat_CheckExact(x)) return PyFloat_FromDouble(fabs(PyFloat_AS_DOUBLE(x)));
+    if (PyLong_CheckExact(x)) return PyNumber_Absolute(x);
+    return PyObject_Vectorcall(fallback_abs, args, nargs, NULL);
+}
+
 /* iterate(value): what a `for` loop or comprehension walks (lists as they are) */
 static PyObject *fast_iterate(PyObject *self, PyObject *value) {
     if (is_list(value)) return Py_NewRef(value);
@@ -114,12 +149,15 @@ static PyObject *fast_iterate(PyObject *self, PyObject *value) {
 
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(zlist, zrange, len, get, slice, concat, iterate): types and fallbacks"},
+     "configure(zlist, zrange, len, get, slice, concat, iterate, sqrt, abs): types and "
+     "fallbacks"},
     {"len", (PyCFunction)(void (*)(void))fast_len, METH_FASTCALL, "len(x)"},
     {"get", (PyCFunction)(void (*)(void))fast_get, METH_FASTCALL, "get(coll, key, default?)"},
     {"slice", (PyCFunction)(void (*)(void))fast_slice, METH_FASTCALL, "slice(xs, start, stop?)"},
     {"concat", (PyCFunction)(void (*)(void))fast_concat, METH_FASTCALL, "concat(a, b)"},
     {"iterate", fast_iterate, METH_O, "iterate(value)"},
+    {"sqrt", (PyCFunction)(void (*)(void))fast_sqrt, METH_FASTCALL, "sqrt(x)"},
+    {"abs", (PyCFunction)(void (*)(void))fast_abs, METH_FASTCALL, "abs(x)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -74,6 +74,40 @@ static PyObject *configure_adopt(PyObject *self, PyObject *args) {
     return PyBool_FromLong(compatible);
 }
 
+/* share_list_subscript(zlist_type) -> bool: indexing a Zixir list as fast as a list.
+
+`list` defines `__getitem__` as a method as well as a slot, so a subclass that does not override
+it gets CPython's generic slot wrapper, which looks the method up and calls it on every `xs[i]`
+(about 5x a list's own indexing). The Zixir list type never overrides it, so its subscript slots
+are pointed back at list's own functions: the same code `xs[i]` ends up in either way. Refused
+(False) unless the type is a heap subclass of list whose `__getitem__` is list's. Assigning
+`__getitem__` on the type later recomputes the slots as usual. */
+static PyObject *share_list_subscript(PyObject *self, PyObject *t) {
+    if (!PyType_Check(t)) {
+        PyErr_SetString(PyExc_TypeError, "share_list_subscript expects a type");
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)t;
+    if (tp->tp_base != &PyList_Type || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) ||
+        tp->tp_as_mapping == NULL || tp->tp_as_sequence == NULL)
+        Py_RETURN_FALSE;
+    PyObject *own = PyObject_GetAttrString(t, "__getitem__");
+    if (own == NULL) return NULL;
+    PyObject *lists = PyObject_GetAttrString((PyObject *)&PyList_Type, "__getitem__");
+    if (lists == NULL) {
+        Py_DECREF(own);
+        return NULL;
+    }
+    int same = own == lists;
+    Py_DECREF(own);
+    Py_DECREF(lists);
+    if (!same) Py_RETURN_FALSE;
+    tp->tp_as_mapping->mp_subscript = PyList_Type.tp_as_mapping->mp_subscript;
+    tp->tp_as_sequence->sq_item = PyList_Type.tp_as_sequence->sq_item;
+    PyType_Modified(tp);
+    Py_RETURN_TRUE;
+}
+
 /* refs1(value): the reference count of a single argument. */
 static PyObject *refs1(PyObject *self, PyObject *value) {
     return PyLong_FromSsize_t(Py_REFCNT(value));
@@ -140,6 +174,8 @@ static PyObject *put_owned(PyObject *self, PyObject *const *args, Py_ssize_t nar
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, "configure(list_type, append, put, expected)"},
     {"configure_adopt", configure_adopt, METH_VARARGS, "configure_adopt(zlist_type, fresh)"},
+    {"share_list_subscript", share_list_subscript, METH_O,
+     "share_list_subscript(zlist_type) -> bool"},
     {"refs1", refs1, METH_O, "refs1(value)"},
     {"adopt", adopt, METH_O, "adopt(xs) -> Zixir list"},
     {"refs", (PyCFunction)(void (*)(void))refs, METH_FASTCALL, "refs(fn, value, x, again)"},

@@ -49,6 +49,7 @@ EFFECT, TAIL, INTO = "effect", "tail", "into"
 _ARITH = {"+": py.Add, "-": py.Sub, "*": py.Mult, "/": py.Div, "%": py.Mod}
 _COMPARE = {"==": py.Eq, "!=": py.NotEq, "<": py.Lt, ">": py.Gt, "<=": py.LtE, ">=": py.GtE}
 COMPARISONS = frozenset(_COMPARE)
+ORDERINGS = frozenset({"<", "<=", ">", ">="})  # the comparisons that can fail on types
 TOPLEVEL_NAME = "_zx_toplevel"
 _PROGRAM_NUMBERS = itertools.count(1)
 
@@ -913,14 +914,14 @@ class Compiler:
             # CPython 3.12+ compiles with a fixed C recursion limit: a long operator chain
             # is cut into statements so no expression nests deeper than MAX_NESTING
             left = self.atom(stmts, left)
+        lt, rt = self.stype(node.left), self.stype(node.right)
         if op in COMPARISONS:
-            test = self.at(py.Compare(left, [_COMPARE[op]()], [right]), node)
+            test = self._compare(node, left, right, lt, rt)
             return stmts, py.IfExp(test, _name("_zx_T"), _name("_zx_F"))
         if op == "..":
             return stmts, self.at(_call("_zx_range", left, right), node)
         if op == "**":
             return stmts, self.at(_call("_zx_pow", left, right), node)
-        lt, rt = self.stype(node.left), self.stype(node.right)
         binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
         if op == "+":
             astmts, e = self._add(left, right, lt, rt, node)
@@ -929,7 +930,7 @@ class Compiler:
                           or _is_float(node.right)):
             # Python's `*` only repeats a string by an integer: `s * s` and `s * 1.5` raise
             # on their own, and the error is translated like any failed operator
-            return stmts, binop
+            return stmts, self._plain_binop(binop, node, lt, rt)
         if op in ("*", "%") and not (lt == rt == "num") and not (op == "%" and lt == "num"):
             checker = "_zx_check_mul" if op == "*" else "_zx_check_mod"
             if not (_is_atom(left) and _is_atom(right)):
@@ -937,7 +938,33 @@ class Compiler:
                 binop = self.at(py.BinOp(left, _ARITH[op](), right), node)
             return stmts, self._guarded(binop, left, right, checker, node, lt != "num",
                                         op == "*" and rt != "num")
-        return stmts, binop
+        return stmts, self._plain_binop(binop, node, lt, rt)
+
+    def _compare(self, node: A.Binary, left: py.expr, right: py.expr, lt: str | None,
+                 rt: str | None) -> py.expr:
+        """Python's comparison; an ordering that can fail on a type names its operands."""
+        if node.op in ORDERINGS and not (lt == rt and lt in ("num", "str")):
+            (left, right), operands = self._binary_operands(left, right)
+            return self._with_operands(py.Compare(left, [_COMPARE[node.op]()], [right]), node,
+                                       operands)
+        return self.at(py.Compare(left, [_COMPARE[node.op]()], [right]), node)
+
+    def _binary_operands(self, left: py.expr, right: py.expr):
+        """`_named_operands` for an operator's two operands, keeping the nesting depth of an
+        operand that gets a name (long chains are cut by depth)."""
+        (named_left, named_right), operands = self._named_operands([left, right])
+        for named, e in ((named_left, left), (named_right, right)):
+            if named is not e:
+                named._zx_depth = _depth(e) + 1
+        return (named_left, named_right), operands
+
+    def _plain_binop(self, binop: py.BinOp, node: A.Binary, lt: str | None, rt: str | None):
+        """Python's operator as it is; when it can fail on a type (an operand not known to be a
+        number), its operands are named so the error is explained from their values."""
+        if lt == rt == "num":
+            return binop
+        (left, right), operands = self._binary_operands(binop.left, binop.right)
+        return self._with_operands(py.BinOp(left, binop.op, right), node, operands)
 
     def _add(self, left: py.expr, right: py.expr, lt: str | None, rt: str | None,
              node: A.Node) -> tuple[list[py.stmt], py.expr]:
@@ -1001,6 +1028,8 @@ class Compiler:
         tests = ([not_str(left)] if test_left else []) + (
             [not_str(right)] if test_right and not (same and test_left) else [])
         test = tests[0] if len(tests) == 1 else py.BoolOp(py.And(), tests)
+        binop = self._with_operands(binop, node, tuple(
+            e.id if isinstance(e, py.Name) else None for e in (left, right)))
         return py.IfExp(test, binop, self.at(_call(fallback, left, right), node))
 
     def value_Logical(self, node: A.Logical):
@@ -1032,7 +1061,8 @@ class Compiler:
         """Code computing a Python bool: the Zixir truthiness of `node`."""
         if isinstance(node, A.Binary) and node.op in COMPARISONS:
             stmts, (left, right) = self.seq([self.value(node.left), self.value(node.right)])
-            return stmts, self.at(py.Compare(left, [_COMPARE[node.op]()], [right]), node)
+            return stmts, self._compare(node, left, right, self.stype(node.left),
+                                        self.stype(node.right))
         if isinstance(node, A.Unary) and node.op == "not":
             stmts, test = self.cond(node.operand)
             return stmts, py.UnaryOp(py.Not(), test)

@@ -1,5 +1,5 @@
-"""C versions of the hottest built-ins (`len`, `get`, `slice`, `concat`) and of the loop
-helper, for compiled code (native/fast_builtins.c).
+"""C versions of the hottest built-ins (`len`, `get`, `slice`, `concat`, `sqrt`, `abs`) and
+of the loop helper, for compiled code (native/fast_builtins.c).
 
 They answer the common argument types without a Python frame and pass every other call to the
 Python built-in, so behaviour and errors are the built-ins'. The session puts them in its
@@ -29,9 +29,10 @@ iterate: Callable[[Any], Any] = support.iterate
 
 if _fastpath is not None and values.adopt is not values._list_copy:
     _fastpath.configure(values.ZList, values.ZRange, B.builtin_len, B.builtin_get,
-                        B.builtin_slice, B.builtin_concat, support.iterate)
+                        B.builtin_slice, B.builtin_concat, support.iterate, B.builtin_sqrt,
+                        B.builtin_abs)
     BUILTINS = {"len": _fastpath.len, "get": _fastpath.get, "slice": _fastpath.slice,
-                "concat": _fastpath.concat}
+                "concat": _fastpath.concat, "sqrt": _fastpath.sqrt, "abs": _fastpath.abs}
     iterate = _fastpath.iterate
     for _name, _fn in BUILTINS.items():
         B.register_native(_fn, B.BUILTINS[_name])

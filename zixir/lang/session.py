@@ -695,10 +695,14 @@ _PY_OPERANDS = re.compile(r"(?:unsupported operand type\(s\) for [^:]+:|not supp
 
 def _operand_types(frame: Any, program: CompiledProgram | None, node: A.Binary,
                    info: SpanInfo | None = None, exc: BaseException | None = None) -> str:
+    """`: left OP right` from the operands' values: the compiler names every operand of an
+    operator that can fail on a type. One value cannot be read back: a comprehension's own
+    variable on Python 3.12+, where comprehensions run inline and the variable's outer
+    binding is restored as the error leaves them; only then are the types taken from
+    CPython's message, and if its wording ever changes the message just names no types."""
     left = _operand_type(frame, program, node.left, info, 0)
     right = _operand_type(frame, program, node.right, info, 1)
     if not (left and right) and exc is not None:
-        # operands that left no name behind (`("a" + 1) - 2`): Python's message names them
         found = _PY_OPERANDS.search(str(exc))
         if found:
             left = left or _PY_TYPE_NAMES.get(found.group(1))

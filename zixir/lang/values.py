@@ -122,6 +122,11 @@ except ImportError:  # pragma: no cover - built by setup.py wherever a C compile
 adopt: Callable[[Any], ZList] = _list_copy
 if _native is not None and _native.configure_adopt(ZList, _measure_fresh(_native.refs1)):
     adopt = _native.adopt
+
+#: whether `xs[i]` on a Zixir list runs list's own indexing (native/owned_update.c): a list
+#: subclass otherwise indexes through a generic method lookup, about 5x slower
+FAST_INDEX: bool = _native is not None and _native.share_list_subscript(ZList)
+
 def _deep_equal(a: Any, b: Any) -> bool:
     """Structural equality where no value is taken as equal to itself without comparing."""
     if type(a) is dict and type(b) is dict:
