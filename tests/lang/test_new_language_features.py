@@ -58,6 +58,8 @@ def test_interpolation_tokens_keep_true_positions():
 @pytest.mark.parametrize("source, message, column", [
     ('"a #{}"', "Expected an expression inside '#{}'", 6),
     ('"a #{1 2}"', "Expected '}' to close '#{', found '2'", 8),
+    ('"a #{1 +}"', "Expected expression, found '}'", 9),
+    ('"a #{(1} b #{2}"', "Expected ')', found '}'", 8),
     ('"a #{1', "Unterminated string interpolation: expected '}'", 4),
     ('"a #{1} b', "Unterminated string", 7),
     ('match "x" { "#{1}" => 1 }', "Invalid pattern", 13),
