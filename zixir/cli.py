@@ -387,7 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "run":
         # the program's own arguments may come before or after zixir's options
         run_parser = parser._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
-        args = run_parser.parse_intermixed_args(argv[1:])
+        args, unknown = run_parser.parse_known_intermixed_args(argv[1:])
+        if unknown:
+            dashed = " ".join(a for a in unknown if a.startswith("-")) or " ".join(unknown)
+            run_parser.error(f"unrecognized arguments: {dashed} (the program's arguments "
+                             f"that start with '-' go after '--': zixir run FILE -- ARG ...)")
     else:
         args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

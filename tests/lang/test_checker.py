@@ -105,11 +105,35 @@ def test_provably_wrong_operands_are_reported(source, message):
     assert message.split(":")[0] in info.value.message
 
 
+@pytest.mark.parametrize("source, message, column", [
+    ("read_file(5)", "read_file: expected a path string, got int", 11),
+    ("exists(nil)", "exists: expected a path string, got nil", 8),
+    ('write_file("a.txt", 2)', "write_file: expected a string to write, got int", 21),
+    ('append_file(1, "x")', "append_file: expected a path string, got int", 13),
+    ("read_line(5)", "read_line: expected a prompt string, got int", 11),
+    ("format(1, 2)", "format: expected a format spec string, got int", 11),
+    ('take([1], "a")', "take: expected an integer, got string", 11),
+    ("drop([1], len([1]) / 2)", "drop: expected an integer, got float", 11),
+    ("chunk([1], true)", "chunk: expected an integer, got bool", 12),
+])
+def test_argument_kinds_of_file_format_and_slicing_builtins(source, message, column, tmp_path,
+                                                            monkeypatch):
+    """Worded exactly as the built-in words it when the program runs."""
+    (error,) = [(d.message, d.column) for d in check(source) if d.severity == "error"]
+    assert error == (message, column)
+    monkeypatch.chdir(tmp_path)  # a run must not touch files even if the check were wrong
+    with pytest.raises(ZixirError) as info:
+        Session().eval(source)
+    assert info.value.message == message
+
+
 @pytest.mark.parametrize("source", [
     "let x = 1\nx + 1", '"a" + 1', '"a" + [1]', "1 + 2.5", '"a" < "b"', "2 ** 0.5",
     "for x in {a: 1}: x", "for x in 0..3: x", "while true { break }", "upper(str(5))",
     "map([1], x => x)", "reduce([1], (a, x) => a + x, 0)", "map([1], str)", "abs(-1)",
     "let f = x => x\nmap([1], f)", 'let x = 7 // 2', "sort([1], (a, b) => a - b)",
+    'let x = 1\nexists("f#{x}.txt")', "fn p(s) { read_file(s) }", 'format(2, ">3")',
+    'take("ab", len("a"))', "fn c(xs, n) { chunk(xs, n) }",
 ])
 def test_valid_operands_are_not_reported(source):
     assert [d for d in check(source) if d.severity == "error"] == []

@@ -362,8 +362,12 @@ def test_call_chain_names_the_imported_file(tmp_path):
     assert err.filename == str(tmp_path / "lib.zx")
     assert [f.filename for f in err.call_chain] == [str(main), str(main), str(tmp_path / "lib.zx")]
     text = format_error(err, None, str(main))
-    assert "in go at " in text and "main.zx line 2, column 11" in text
-    assert "in bad at line 2, column 3" in text
+    chain = text.split("call chain (most recent call last):\n")[1].splitlines()
+    assert [line.split(" at ")[0] for line in chain] == ["  in <top level>", "  in go", "  in bad"]
+    assert chain[1].endswith("main.zx line 2, column 11")
+    assert chain[2].endswith("lib.zx line 2, column 3")  # every frame names its file
+    single = fails("fn f(x) { x / 0 }\nf(1)", ZixirRuntimeError)
+    assert "in f at line 1, column 11" in format_error(single, None, "one.zx")  # one file: none
 
 
 def test_pmap_error_chain_includes_the_callers():

@@ -235,6 +235,17 @@ def test_parentheses_only_where_precedence_needs_them():
                    "(if a: 1 else: 2) + 3\n(fn(x): x)(1)\n(-5).abs\n")
 
 
+def test_a_comparison_inside_a_comparison_keeps_its_parentheses():
+    """Comparisons do not chain: without them `(a < b) == c` would read as a chain."""
+    assert_formats("(s.score >= 0.5) == s.label\n(1 < 2) < 3\na == (b != c)\n((a < b)) == c\n"
+                   "(a + 1) < (b * 2)\n",
+                   "(s.score >= 0.5) == s.label\n(1 < 2) < 3\na == (b != c)\n(a < b) == c\n"
+                   "a + 1 < b * 2\n")
+    long = "x" * 40
+    out = format_source(f"({long}_left < {long}_right) == {long}_expected\n")
+    assert out == f"({long}_left < {long}_right) ==\n  {long}_expected\n", out
+
+
 def test_operator_spellings_are_kept():
     assert_formats("!a && b || not c\n", "!a && b || not c\n")
 

@@ -58,6 +58,8 @@ def test_interpolation_tokens_keep_true_positions():
 @pytest.mark.parametrize("source, message, column", [
     ('"a #{}"', "Expected an expression inside '#{}'", 6),
     ('"a #{1 2}"', "Expected '}' to close '#{', found '2'", 8),
+    ('"a #{1 +}"', "Expected expression, found '}'", 9),
+    ('"a #{(1} b #{2}"', "Expected ')', found '}'", 8),
     ('"a #{1', "Unterminated string interpolation: expected '}'", 4),
     ('"a #{1} b', "Unterminated string", 7),
     ('match "x" { "#{1}" => 1 }', "Invalid pattern", 13),
@@ -116,6 +118,11 @@ def test_args_and_options_after_the_file(tmp_path):
     result = zixir("run", str(program), "one", "--json", "two words", "--", "-x", "--stats")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["one", "two words", "-x", "--stats"]
+    refused = zixir("run", str(program), "one", "-v")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.splitlines()[-1] == (
+        "zixir run: error: unrecognized arguments: -v (the program's arguments that start "
+        "with '-' go after '--': zixir run FILE -- ARG ...)")
 
 
 def test_read_line_reads_standard_input(tmp_path):

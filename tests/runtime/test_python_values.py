@@ -1,6 +1,6 @@
 """Values crossing between Python and Zixir through a real runtime: what a library returns
 (sets, Decimal, numpy string arrays) and Zixir functions returned to Python, which are
-callables."""
+callables; errors of the persistent session's functions after fresh evaluations."""
 
 from __future__ import annotations
 
@@ -132,3 +132,16 @@ def test_a_function_outlives_nothing_after_close(tmp_path):
         assert f(7) == 7
     with pytest.raises(ZixirError, match="runtime is closed"):
         f(1)
+
+
+def test_a_fresh_evaluation_does_not_mix_up_the_persistent_sessions_programs(runtime):
+    """An error in a function of the persistent session, raised after fresh evaluations
+    compiled programs of their own, is translated with the function's own program."""
+    runtime.eval("fn minus_true(x) { x - true }")
+    for _ in range(3):
+        assert runtime.eval("let y = [1, 2, 3]\ny[0] + 1", fresh=True) == 2
+    assert zixir.eval("let z = 2\nz * 3") == 6
+    with pytest.raises(ZixirRuntimeError) as info:
+        runtime.eval("minus_true(1)")
+    assert info.value.message == "Invalid binary operation: int - bool"
+    assert (info.value.line, info.value.column) == (1, 20)

@@ -1331,8 +1331,9 @@ def operator_error(op: str, left: Type, right: Type) -> str | None:
 
 
 #: what some built-ins require of their arguments (position -> kind), beyond the arity the
-#: registry gives: 'string', 'number', or ('function', N) for a function called with N
-#: arguments
+#: registry gives: 'string' (or 'string:WORDING', worded as the built-in words it),
+#: 'number', 'int', or ('function', N) for a function called with N arguments
+_PATH, _TEXT = "string:a path string", "string:a string to write"
 _BUILTIN_ARGUMENTS: dict[str, dict[int, Any]] = {
     **{name: {0: "string"} for name in ("upper", "lower", "trim", "split", "starts_with",
                                          "ends_with", "replace")},
@@ -1344,6 +1345,12 @@ _BUILTIN_ARGUMENTS: dict[str, dict[int, Any]] = {
     "attempt": {0: ("function", 0)},
     "div": {0: "int", 1: "int"},
     "rem": {0: "int", 1: "int"},
+    **{name: {0: _PATH} for name in ("read_file", "read_lines", "list_dir", "exists")},
+    "write_file": {0: _PATH, 1: _TEXT},
+    "append_file": {0: _PATH, 1: _TEXT},
+    "read_line": {0: "string:a prompt string"},
+    "format": {1: "string:a format spec string"},
+    **{name: {1: "int"} for name in ("take", "drop", "chunk")},
 }
 
 
@@ -1419,8 +1426,10 @@ class _Checker:
             t = self.types.of(arg)
             if not _known(t):
                 continue
-            if kind == "string" and t != STRING:
-                self.resolver.error(f"{name}: expected a string, got {_value_name(t)}", arg.span)
+            if isinstance(kind, str) and kind.startswith("string") and t != STRING:
+                wording = kind.partition(":")[2] or "a string"
+                self.resolver.error(f"{name}: expected {wording}, got {_value_name(t)}",
+                                    arg.span)
             elif kind == "number" and not _number(t):
                 self.resolver.error(f"{name}: expected a number, got {_value_name(t)}", arg.span)
             elif kind == "int" and t != INT:

@@ -99,14 +99,18 @@ def format_error(error: ZixirError, source: str | None, filename: str | None = N
     if not chain:
         return text
     lines = ["call chain (most recent call last):"]
+    # a chain through imported files names the file of every frame; one file names none
     main_file = os.path.abspath(error.filename or filename or "")
+    files = {os.path.abspath(f.filename) if f.filename else main_file
+             for f in error.call_chain if f.line}
+    name_files = bool(files - {main_file})
     for frame in error.call_chain[:max_frames]:
         if frame.line == 0:  # a marker left where a runaway chain was shortened
             lines.append(f"  {frame.function}")
             continue
         where = f"line {frame.line}, column {frame.column}"
-        if frame.filename and os.path.abspath(frame.filename) != main_file:
-            where = f"{_shown(frame.filename)} {where}"  # a function of an imported file
+        if name_files:
+            where = f"{_shown(frame.filename or main_file)} {where}"
         lines.append(f"  in {frame.function} at {where}")
     if len(error.call_chain) > max_frames:
         lines.append(f"  ... {len(error.call_chain) - max_frames} more calls ...")

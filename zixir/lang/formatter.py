@@ -34,7 +34,7 @@ _ESCAPES_OUT = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0", "\\": "\\\\"
 # binding power of each binary operator; a compound expression (if, match, lambda, ...) is 0
 _PRECEDENCE = {"or": 2, "and": 3, "==": 4, "!=": 4, "<": 4, ">": 4, "<=": 4, ">=": 4, "..": 5,
                "+": 6, "-": 6, "*": 7, "/": 7, "%": 7, "**": 8.5}
-_PIPE, _UNARY, _POSTFIX, _ATOM = 1, 8, 9, 10
+_PIPE, _COMPARISON, _UNARY, _POSTFIX, _ATOM = 1, 4, 8, 9, 10
 _COMPOUND = (A.If, A.Match, A.For, A.While, A.Lambda, A.Return, A.Try)
 _CALLS = (A.Call, A.EngineCall, A.MemoryCall, A.WorkflowCall, A.AgentCall, A.PythonCall)
 
@@ -659,8 +659,12 @@ class _Printer:
         sep = op if op == ".." else f" {op} "
         if not flat and self.flat(e) is not None and op not in ("..", "**"):
             return self._operator_chain(e, indent, col)
-        # `**` is right-associative, its base a postfix expression, its exponent a unary one
-        left_prec, right_prec = (_POSTFIX, _UNARY) if op == "**" else (prec, prec + 1)
+        # `**` is right-associative, its base a postfix expression, its exponent a unary one;
+        # a comparison inside a comparison keeps its parentheses (`(a < b) == c` would read
+        # as a chain without them, and comparisons do not chain)
+        left_prec, right_prec = ((_POSTFIX, _UNARY) if op == "**" else
+                                 (prec + 1, prec + 1) if prec == _COMPARISON else
+                                 (prec, prec + 1))
         left = self.expr(e.left, indent, col, left_prec, flat)
         right = self.expr(e.right, indent, _after(left, col) + len(sep), right_prec, flat)
         return left + sep + right
@@ -673,7 +677,7 @@ class _Printer:
         operands, ops = [e.right], [self._operator_spelling(e)]
         left = e.left
         while (isinstance(left, (A.Binary, A.Logical)) and _PRECEDENCE[left.op] == prec
-               and left.op != ".."):
+               and left.op != ".." and prec != _COMPARISON):
             operands.append(left.right)
             ops.append(self._operator_spelling(left))
             left = left.left
@@ -681,7 +685,7 @@ class _Printer:
         operands.reverse()
         ops.reverse()
         inner = indent + STEP
-        text = self.expr(operands[0], indent, col, prec)
+        text = self.expr(operands[0], indent, col, prec + (prec == _COMPARISON))
         for op, operand in zip(ops, operands[1:], strict=True):
             text += f" {op}\n" + " " * inner
             text += self.expr(operand, inner, inner, prec + 1)

@@ -72,6 +72,8 @@ class Token:
     def describe(self) -> str:
         if self.kind == "eof":
             return "end of input"
+        if self.kind in ("template_middle", "template_end"):
+            return "}"  # the brace closing an interpolation, where these tokens start
         if self.kind in STRING_KINDS:
             return "string"
         return self.text

@@ -34,7 +34,7 @@ MEMORY_MEMBERS: dict[str, MemoryMember] = {
                      "Store value under key in the durable store shared by every program; "
                      "with ttl (seconds) the key reads as absent once it has expired."),
         MemoryMember("get", "memory.get(key: String, default?) -> Any",
-                     "The value stored under key; default (or an error) when there is none."),
+                     "The value stored under key; default (nil if not given) when there is none."),
         MemoryMember("delete", "memory.delete(key: String) -> Bool",
                      "Remove key from the durable store; true when it was there."),
         MemoryMember("keys", "memory.keys(prefix: String = \"\") -> [String]",
