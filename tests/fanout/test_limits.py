@@ -102,3 +102,82 @@ def test_retry_waits_at_least_retry_after_and_gives_up_beyond_max_wait():
     with pytest.raises(PythonError):  # the server asks for 5 s, max_wait is 1 s: no retry
         failures.run("llm", "complete", attempt(5.0), settings=settings)
     assert len(calls) == 1
+
+
+def _waits(monkeypatch, retries: dict, error, attempts_made: list | None = None) -> list[float]:
+    """The waits between the attempts of one call that always fails with `error`."""
+    from zixir.lang import fibers
+    from zixir.runtime.config import RuntimeConfig
+
+    waits: list[float] = []
+    monkeypatch.setattr(fibers, "sleep", waits.append)
+    config = RuntimeConfig(workers=1, allow_all=True, modules={"llm": {"retries": retries}})
+    failures = FailurePolicy(config)
+
+    def attempt():
+        if attempts_made is not None:
+            attempts_made.append(1)
+        raise error
+
+    with pytest.raises(type(error)):
+        failures.run("llm", "complete", attempt,
+                     settings=config.module_policies().settings_for("llm", "complete"))
+    return waits
+
+
+def test_backoff_is_exponential_with_jitter_and_capped_by_max_wait(monkeypatch):
+    retries = {"attempts": 6, "on": ["llm.RateLimited"], "initial": 0.1, "max_wait": 0.5}
+    error = python_error("llm.RateLimited")
+    made: list = []
+    first = _waits(monkeypatch, retries, error, made)
+    assert len(made) == 6 and len(first) == 5
+    # attempt n waits between half and all of min(initial * 2 ** (n - 1), max_wait)
+    for wait, full in zip(first, [0.1, 0.2, 0.4, 0.5, 0.5], strict=True):
+        assert full / 2 <= wait <= full, first
+    second = _waits(monkeypatch, retries, error)
+    assert first != second  # jitter: two calls do not retry in lockstep
+    fixed = _waits(monkeypatch, {**retries, "backoff": "fixed"}, error)
+    assert all(0.05 <= w <= 0.1 for w in fixed), fixed
+    # a retry_after above the backoff sets the wait (plus up to 10% jitter)
+    slow = _waits(monkeypatch, {**retries, "attempts": 3},
+                  python_error("llm.RateLimited", retry_after=0.3))
+    assert len(slow) == 2 and all(0.3 <= w <= 0.33 for w in slow), slow
+
+
+def test_retries_only_what_on_names_and_a_crash(monkeypatch):
+    retries = {"attempts": 4, "on": ["llm.RateLimited"], "initial": 0.01}
+    made: list = []
+    _waits(monkeypatch, retries, python_error("ValueError", "Exception"), made)
+    assert len(made) == 1  # not named: no retry
+    made.clear()
+    _waits(monkeypatch, retries, python_error("llm.errors.RateLimited", "Exception"), made)
+    assert len(made) == 4  # a subclass in a submodule of llm: retried
+    made.clear()
+    _waits(monkeypatch, retries, WorkerCrashed("died"), made)
+    assert len(made) == 4  # a crash is always retried
+
+
+def test_an_open_breaker_stops_the_retries(monkeypatch):
+    from zixir.lang import fibers
+    from zixir.runtime.config import RuntimeConfig
+
+    monkeypatch.setattr(fibers, "sleep", lambda s: None)
+    config = RuntimeConfig(workers=1, allow_all=True, modules={"llm": {
+        "retries": {"attempts": 10, "on": ["llm.Down"]},
+        "breaker": {"failures": 3, "reset_after": 60, "on": ["llm.Down"]}}})
+    failures = FailurePolicy(config)
+    settings = config.module_policies().settings_for("llm", "complete")
+    made: list = []
+
+    def attempt():
+        made.append(1)
+        raise python_error("llm.Down")
+
+    with pytest.raises(PythonError):
+        failures.run("llm", "complete", attempt, settings=settings)
+    assert len(made) == 3  # each attempt counted; the third opened the circuit
+    from zixir.lang.errors import CircuitOpen
+
+    with pytest.raises(CircuitOpen):
+        failures.run("llm", "complete", attempt, settings=settings)
+    assert len(made) == 3
