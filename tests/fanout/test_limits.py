@@ -181,3 +181,21 @@ def test_an_open_breaker_stops_the_retries(monkeypatch):
     with pytest.raises(CircuitOpen):
         failures.run("llm", "complete", attempt, settings=settings)
     assert len(made) == 3
+
+
+@pytest.mark.parametrize("modules, message", [
+    ({"llm": {"rate": "fast"}}, "modules.llm.rate: must be a rate such as"),
+    ({"llm": {"retries": {"on": "llm.Down"}}}, "modules.llm.retries.on: must be a list"),
+    ({"llm": {"breaker": {"failures": 0}}}, "modules.llm.breaker.failures: must be positive"),
+    ({"llm": {"concurency": 2}}, "modules.llm.concurency: unknown key (known: concurrency"),
+    ({"llm": 5}, "modules.llm: must be a table"),
+])
+def test_runtime_modules_keyword_is_validated_with_a_typed_error(modules, message):
+    from zixir import Runtime
+    from zixir.lang.errors import ZixirError
+    from zixir.runtime.modules import ModuleSettingsError
+
+    with pytest.raises(ModuleSettingsError) as info:
+        Runtime(modules=modules)  # refused before any process starts
+    assert isinstance(info.value, ZixirError) and isinstance(info.value, ValueError)
+    assert str(info.value).startswith(message), str(info.value)
