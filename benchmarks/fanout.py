@@ -72,6 +72,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -84,6 +85,9 @@ sys.path.insert(0, ROOT)
 import model_client  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+#: the worker module of the calls without HTTP (written to a temporary directory)
+SLEEPER = "import asyncio\n\n\nasync def nap(seconds, i):\n    await asyncio.sleep(seconds)\n" \
+          "    return i\n"
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -116,6 +120,24 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
 # ---- contenders: each returns (wall seconds, cpu seconds) ----------------------------------
 
 
+def run_asyncio_sleep(latency: float, n: int, concurrency: int) -> tuple[float, float]:
+    """N `asyncio.sleep(latency)` calls under an asyncio.Semaphore: no client work at all."""
+    async def main() -> None:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> int:
+            async with gate:
+                await asyncio.sleep(latency)
+                return i
+
+        assert len(await asyncio.gather(*(one(i) for i in range(n)))) == n
+
+    cpu = time.process_time()
+    started = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
 def run_asyncio(url: str, n: int, concurrency: int) -> tuple[float, float]:
     async def main() -> None:
         gate = asyncio.Semaphore(concurrency)
@@ -137,14 +159,16 @@ def run_asyncio(url: str, n: int, concurrency: int) -> tuple[float, float]:
 
 
 class Zixir:
-    def __init__(self, url: str, concurrency: int) -> None:
+    def __init__(self, url: str, concurrency: int, sleeper: str) -> None:
         import zixir
 
         self.url, self.concurrency = url, concurrency
-        self.rt = zixir.Runtime(workers=2, paths=[EXAMPLE], log_level="off", call_timeout=120,
+        self.rt = zixir.Runtime(workers=2, paths=[EXAMPLE, sleeper], log_level="off",
+                                call_timeout=120,
                                 max_queue=1_000_000,
                                 modules={"model_client": {"concurrency": concurrency}})
         self.rt.call_python("model_client", "score", [url, 0, "warm"])
+        self.rt.eval('python "benchsleep" "nap" (0, 0)')
         try:
             self.rt.eval("pmap([1], x => x, 1)")
             self.pmap_width = True
@@ -158,6 +182,17 @@ class Zixir:
     def label(self) -> str:
         return "zixir (pmap n)" if self.pmap_width else \
             f"zixir ({min(self.concurrency, 60)} host threads)"
+
+    def run_sleep(self, latency: float, n: int) -> tuple[float, float]:
+        """The same N calls of a fixed latency without HTTP: `benchsleep.nap`, an async
+        function that only sleeps (what is left is zixir's own cost)."""
+        cpu = time.process_time() + cpu_seconds(self.pids)
+        started = time.perf_counter()
+        result = self.rt.eval(f'len(pmap(range({n}), i => python "benchsleep" "nap" '
+                              f'({latency}, i), {self.concurrency}))')
+        wall = time.perf_counter() - started
+        assert result == n
+        return wall, time.process_time() + cpu_seconds(self.pids) - cpu
 
     def run(self, n: int) -> tuple[float, float]:
         stop = threading.Event()
@@ -235,42 +270,51 @@ def run_processes(url: str, n: int, pool: ProcessPoolExecutor) -> tuple[float, f
     return time.perf_counter() - started, time.process_time() + cpu_seconds(pids) - cpu
 
 
-def measure_memory(n: int) -> None:
-    """The router's memory with `n` calls in flight: `WorkerPool.call` from `n` threads (one
-    call each, a 256 KB stack each: the calling thread is the cost a fiber scheduler removes)
-    against a server that answers after 60 s; the RSS growth of this process."""
-    from zixir.runtime.config import RuntimeConfig
-    from zixir.runtime.pool import WorkerPool
+def proc_status(pid: int) -> tuple[float, int]:
+    """(VmRSS in MB, threads) of a process."""
+    rss, threads = 0.0, 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith("Threads:"):
+                threads = int(line.split()[1])
+    return rss, threads
 
-    server, url = start_server(60.0)
-    pool = WorkerPool(RuntimeConfig(workers=2, paths=(EXAMPLE,), log_level="off",
-                                    max_queue=10 * n, call_timeout=120))
 
-    def call(i: int) -> None:
-        try:
-            pool.call("model_client", "score", [url, i, "x", 120.0])
-        except Exception:  # noqa: BLE001 - the pool closes under it at the end
-            pass
+def measure_memory(n: int, sleeper: str, hold: float = 5.0) -> None:
+    """The router with `n` calls in flight at once: a Zixir program's
+    `pmap(0..n, i => python "benchsleep" "nap" (hold, i), n)` on a fresh runtime (memory a
+    previous run freed would hide the cost); the router's RSS and threads at the peak against
+    just before, and the peak of calls in flight the router itself reports."""
+    import zixir
 
-    try:
-        pool.start()
-        pool.call("builtins", "abs", [0])
-        threading.stack_size(256 * 1024)
-        rss0 = rss_mb(os.getpid())
-        for i in range(n):
-            threading.Thread(target=call, args=(i,), daemon=True).start()
-        deadline = time.monotonic() + 50
-        while pool.snapshot()["inflight"] < n and time.monotonic() < deadline:
-            time.sleep(0.1)
-        inflight = pool.snapshot()["inflight"]
-        rss = rss_mb(os.getpid()) - rss0
-        print(f"\nrouter path with {inflight} calls in flight: RSS +{rss:.1f} MB "
-              f"({rss * 1024 / max(1, inflight):.1f} KB per call, a thread per caller "
-              "included)")
-    finally:
-        server.terminate()
-        server.wait(10)
-        pool.close()
+    with zixir.Runtime(workers=2, paths=[sleeper], log_level="off", call_timeout=120,
+                       max_queue=10 * n) as rt:
+        rt.eval('python "benchsleep" "nap" (0, 0)')
+        rt.eval('len(pmap(0..100, i => python "benchsleep" "nap" (0, i), 100))')
+        router = rt.pids()["router"]
+        rss0, threads0 = proc_status(router)
+        peak = {"rss": rss0, "threads": threads0, "inflight": 0}
+        done: list = []
+        runner = threading.Thread(target=lambda: done.append(rt.eval(
+            f'len(pmap(0..{n}, i => python "benchsleep" "nap" ({hold}, i), {n}))')))
+        started = time.perf_counter()
+        runner.start()
+        while runner.is_alive():
+            rss, threads = proc_status(router)
+            peak["rss"], peak["threads"] = max(peak["rss"], rss), max(peak["threads"], threads)
+            peak["inflight"] = max(peak["inflight"],
+                                   rt.stats()["router"]["workers"]["inflight"])
+            time.sleep(0.05)
+        runner.join()
+        wall = time.perf_counter() - started
+    assert done == [n]
+    extra = peak["rss"] - rss0
+    print(f"\nrouter with {peak['inflight']:,} of {n:,} calls in flight at once (pmap, async "
+          f"calls of {hold:g} s, 2 workers, {wall:.2f} s in all): RSS {rss0:.1f} -> "
+          f"{peak['rss']:.1f} MB (+{extra:.1f} MB, {extra * 1024 / n:.1f} KB per call), "
+          f"threads {threads0} -> {peak['threads']}")
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -283,15 +327,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="--calls 300 --rounds 2")
-    parser.add_argument("--memory", type=int, default=2000, metavar="N",
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="ProcessPoolExecutor size (default: its own, the CPU count)")
+    parser.add_argument("--memory", type=int, default=10_000, metavar="N",
                         help="measure the router's memory with N calls in flight (0: skip)")
     args = parser.parse_args()
     if args.quick:
-        args.calls, args.rounds = [300], 2
+        args.calls, args.rounds, args.memory = [300], 2, 1000
     c = args.concurrency
+    sleeper_dir = tempfile.TemporaryDirectory()
+    sleeper = sleeper_dir.name
+    with open(os.path.join(sleeper, "benchsleep.py"), "w") as f:
+        f.write(SLEEPER)
     server, url = start_server(args.latency)
-    processes = 2 * (os.cpu_count() or 1)
-    zixir = Zixir(url, c)
+    processes = args.processes
+    zixir = Zixir(url, c, sleeper)
     router = ZixirRouter(url, c)
     threads = ThreadPoolExecutor(c)
     procs = ProcessPoolExecutor(processes)
@@ -309,13 +359,16 @@ def main() -> None:
             if n == min(args.calls):
                 contenders[f"processes ({processes}, urllib)"] = \
                     lambda n=n: run_processes(url, n, procs)
+            contenders["no HTTP: asyncio.sleep"] = \
+                lambda n=n: run_asyncio_sleep(args.latency, n, c)
+            contenders["no HTTP: zixir (pmap n)"] = lambda n=n: zixir.run_sleep(args.latency, n)
             times: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
             zixir.peak_rss = 0.0
             for _ in range(args.rounds):
                 for name, run in contenders.items():
                     times[name].append(run())
             ideal = n / min(n, c) * args.latency
-            base = statistics.median(w for w, _ in times["asyncio (aiohttp)"])
+            medians = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
             print(f"\nN = {n} (ideal {ideal:.2f} s)")
             print(f"  {'contender':28} {'median s':>9} {'best s':>8} {'vs asyncio':>10} "
                   f"{'overhead us/call':>16} {'CPU us/call':>12}")
@@ -323,10 +376,22 @@ def main() -> None:
                 walls = [w for w, _ in samples]
                 med = statistics.median(walls)
                 cpu = statistics.median(cp for _, cp in samples)
+                base = medians["no HTTP: asyncio.sleep" if name.startswith("no HTTP")
+                               else "asyncio (aiohttp)"]
                 print(f"  {name:28} {med:9.3f} {min(walls):8.3f} {med / base:9.2f}x "
                       f"{(med - ideal) / n * 1e6:16.1f} {cpu / n * 1e6:12.1f}")
             print(f"  router RSS with up to {min(n, c) if zixir.pmap_width else min(c, 60)} "
                   f"calls in flight: {zixir.peak_rss:.1f} MB")
+            ours = medians[zixir.label]
+            print(f"  goals: zixir / asyncio = {ours / medians['asyncio (aiohttp)']:.2f}x "
+                  "(goal <= 1.3x)", end="")
+            process_line = f"processes ({processes}, urllib)"
+            if process_line in medians:
+                print(f"; processes / zixir = {medians[process_line] / ours:.1f}x "
+                      "(goal >= 10x)", end="")
+            own = medians["no HTTP: zixir (pmap n)"] - medians["no HTTP: asyncio.sleep"]
+            print(f"; zixir's own cost: {own / n * 1e6:.0f} us per call more than "
+                  "asyncio.sleep")
     finally:
         procs.shutdown()
         threads.shutdown()
@@ -335,7 +400,8 @@ def main() -> None:
         server.terminate()
         server.wait(10)
     if args.memory:
-        measure_memory(args.memory)
+        measure_memory(args.memory, sleeper)
+    sleeper_dir.cleanup()
 
 
 if __name__ == "__main__":

@@ -166,3 +166,13 @@ def test_ten_thousand_async_calls_in_flight_without_a_thread_each(runtime):
     assert most_in_flight == 10000
     assert most_threads <= threads_before + 2, (threads_before, most_threads)
     assert elapsed < 60  # one at a time per worker: 15,000 s
+
+
+def test_pmap_beyond_concurrency_and_max_queue_is_overloaded_with_a_hint(runtime):
+    rt = runtime(workers=1, max_queue=3, modules={"asynclib": {"concurrency": 2}})
+    rt.eval('python "asynclib" "nap" (0.0)')
+    outcomes = rt.eval('pmap(0..8, i => attempt(() => python "asynclib" "nap" (0.3)), 8)')
+    refused = [o["error"] for o in outcomes if not o["ok"]]
+    assert sum(o["ok"] for o in outcomes) == 5  # 2 running, 3 waiting for a slot
+    assert len(refused) == 3 and all(e["type"] == "Overloaded" for e in refused), outcomes
+    assert "max_queue 3; raise [runtime] max_queue" in refused[0]["message"]

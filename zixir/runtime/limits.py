@@ -82,7 +82,9 @@ class Slots:
                 return
             if len(self._waiters) >= self.max_waiting:
                 raise Overloaded(f"{what}: {len(self._waiters)} calls are already waiting for "
-                                 f"a concurrency slot (max_queue {self.max_waiting})")
+                                 f"a concurrency slot (max_queue {self.max_waiting}; raise "
+                                 "[runtime] max_queue, or keep fewer calls in flight, e.g. "
+                                 "with a smaller pmap n)")
             waiter = fibers.Waiter()
             self._waiters.append(waiter)
         try:

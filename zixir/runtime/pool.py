@@ -400,7 +400,9 @@ class WorkerPool:
                     self.log.info("call.refused", call=what, reason="overloaded",
                                   queued=self._waiting)
                     raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
-                                     f"worker (max_queue {self.config.max_queue})")
+                                     f"worker (max_queue {self.config.max_queue}; raise [runtime] "
+                                     "max_queue, or keep fewer calls in flight, e.g. with a "
+                                     "smaller pmap n)")
                 remaining = wait_until - time.monotonic()
                 if remaining <= 0:
                     self.stats.count("refused.wait_timeout")
