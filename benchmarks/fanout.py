@@ -1,7 +1,7 @@
 """Fan-out benchmark: N HTTP calls of a fixed latency, side by side in one run.
 
     python benchmarks/fanout.py [--calls 1000 10000] [--latency 0.05] [--concurrency 1000]
-                                [--rounds 3] [--quick]
+                                [--rounds 3] [--processes N] [--memory 10000] [--quick]
 
 The server is the evaluation example's fake model server (examples/fanout), in a process of
 its own on 127.0.0.1, answering every request after `--latency` seconds (no rate limit, no
@@ -10,58 +10,63 @@ model_client.py) with at most `--concurrency` requests in flight:
 
   asyncio        `model_client.score` (aiohttp) under an asyncio.Semaphore, in this process
   zixir          a Zixir program, `pmap(xs, x => python "model_client" "score" (...), C)`
-                 through `Runtime.eval`, with `[modules.model_client] concurrency = C`
-                 (when the interpreter's pmap takes no width: Runtime.call_python from
-                 min(C, 60) host threads, and the line says so)
+                 through `Runtime.eval` on 2 workers, with `[modules.model_client]
+                 concurrency = C`
   zixir router   `WorkerPool.call` in this process (the router's call path: what a Zixir
                  program's `python` call runs), from C threads
   threads        `model_client.score_blocking` (urllib) on ThreadPoolExecutor(C)
-  processes      `score_blocking` on ProcessPoolExecutor(2 x cores): one call per process
-                 at a time; only at the smallest N (it takes N x latency / processes)
+  processes      `score_blocking` on ProcessPoolExecutor(--processes; default: its own
+                 default, the CPU count, as many processes as zixir's 2 workers here): one
+                 call per process at a time; only at the smallest N (it takes N x latency /
+                 processes)
+  no HTTP        the same N calls of the same latency without any client work:
+                 `asyncio.sleep(latency)` under a Semaphore vs a Zixir pmap of an
+                 `async def` that only sleeps; the difference is zixir's own cost per call
 
 Rounds are interleaved (every contender once per round); each line shows the median and best
-wall time, and the CPU time of the contender's processes (this process, the runtime's router
-and workers, the executor's processes; never the server's) per call. The router memory line
-is the router's RSS with N calls in flight through the zixir contender.
+wall time, the overhead per call beyond the ideal (N / C x latency), and the CPU time of the
+contender's processes (this process, the runtime's router and workers, the executor's
+processes; never the server's) per call. A `goals` line follows each table. Last, the router's
+memory with `--memory` calls in flight at once: a Zixir program's pmap of that many async
+calls on a fresh runtime; the router's RSS and thread count at the peak against just before,
+and the peak number of calls in flight the router reports.
 
-Measured 2026-12-05 (2 cores, Python 3.11.7, load average 7-20 from other work: every
-number is noisy, and the one-process aiohttp server itself was the bottleneck, at 500-900
-requests a second, so every contender ran far above the ideal):
+Measured 2026-12-05 (2 cores, Python 3.11.7, other builds and tests running: load average
+6.3 at the start, 84 at the end, the 1,000-thread contender included; every number is noisy,
+and the one-process aiohttp server is the bottleneck of every HTTP row, so they run far above
+the ideal), `--rounds 3`, defaults otherwise:
 
-    --calls 1000 --concurrency 60 --rounds 3      median s  best s  vs asyncio  CPU us/call
-    asyncio (aiohttp)                              2.886    1.857     1.00x        456
-    zixir (60 host threads)                        2.428    2.275     0.84x       1295
-    zixir router path                              1.815    1.597     0.63x        922
-    threads (60, urllib)                           1.582    1.456     0.55x        632
-    processes (4, urllib)                         14.450   13.664     5.01x       1450
-    router RSS, 60 calls in flight: 31.2 MB
+    N = 1000 (ideal 0.05 s)        median s  best s  vs asyncio  overhead us/call  CPU us/call
+    asyncio (aiohttp)                 4.617   4.425     1.00x          4567.2        1132.2
+    zixir (pmap n)                    2.145   2.058     0.46x          2095.2        1146.1
+    zixir router path                 3.190   3.067     0.69x          3140.4        1951.4
+    threads (1000, urllib)            2.271   1.740     0.49x          2220.9        1230.0
+    processes (2, urllib)            31.744  28.922     6.88x         31693.6        1839.7
+    no HTTP: asyncio.sleep            0.115   0.095     1.00x            65.4          38.2
+    no HTTP: zixir (pmap n)           0.468   0.464     4.05x           417.6         250.9
+    router RSS with up to 1000 calls in flight: 41.9 MB
+    goals: zixir / asyncio = 0.46x (goal <= 1.3x); processes / zixir = 14.8x (goal >= 10x)
 
-    --calls 1000 10000 --concurrency 1000 --rounds 2
-    N = 1000                                       median s  best s  vs asyncio  CPU us/call
-    asyncio (aiohttp)                              3.686    3.658     1.00x        919
-    zixir (60 host threads)                        2.523    2.273     0.68x       1401
-    zixir router path                              2.121    1.691     0.58x       1341
-    threads (1000, urllib)                         1.698    1.390     0.46x       1087
-    processes (4, urllib)                         14.181   14.017     3.85x       1472
-    N = 10000
-    asyncio (aiohttp)                             22.694   21.283     1.00x        564
-    zixir (60 host threads)                       15.904   15.895     0.70x       1051
-    zixir router path                             11.276   11.063     0.50x        757
-    threads (1000, urllib)                        16.957   15.350     0.75x       1701
-    router RSS, 60 calls in flight: 34.9 MB
+    N = 10000 (ideal 0.50 s)
+    asyncio (aiohttp)                18.825  14.050     1.00x          1832.5         736.8
+    zixir (pmap n)                   12.447  12.041     0.66x          1194.7         731.8
+    zixir router path                15.421  14.864     0.82x          1492.1        1382.5
+    threads (1000, urllib)           39.342  29.605     2.09x          3884.2        4876.5
+    no HTTP: asyncio.sleep            1.055   1.018     1.00x            55.5          57.3
+    no HTTP: zixir (pmap n)           2.297   1.775     2.18x           179.7         211.1
+    router RSS with up to 1000 calls in flight: 44.6 MB
+    goals: zixir / asyncio = 0.66x (goal <= 1.3x)
 
-zixir was within 1.3x of plain asyncio (faster here: its client work is spread over two
-worker processes while asyncio's runs in one), 5.6-6.7x faster than ProcessPoolExecutor at
-N = 1000 (the 10x goal needs a server that is not the bottleneck: the ideal ratio at 60 in
-flight is 15x), and spent about 0.5 ms more CPU per call than asyncio (router, worker and
-host together: a pipe round trip and two thread hand-offs per call).
+    router with 10,000 of 10,000 calls in flight at once (async calls of 5 s, 2 workers,
+    7.44 s in all): RSS 33.2 -> 126.2 MB (+93.1 MB, 9.5 KB per call), threads 17 -> 18
 
-Router memory per call in flight, measured once with 2,000 calls in flight on the router path
-(a thread per caller): RSS 36 KB per call (70 MB in all), of which the Python heap is 5.7 KB
-per call (tracemalloc; the Call record, its Waiter, the link's and watchdog's entries and the
-calling thread's objects) plus a msgpack packer per calling thread that is allocated but never
-touched. A run with 10,000 OS threads was not finished on this loaded machine; with the fiber
-scheduler the calling threads, and their packers, go away.
+Through HTTP, zixir was faster than plain asyncio (its client work runs in two worker
+processes, asyncio's in one) and 14.8x faster than ProcessPoolExecutor with its default 2
+processes (with 4 processes the ratio halves, about 7x). zixir's own cost, measured without
+HTTP, is 120-350 us of wall time and about 210-250 us of CPU per call (router, worker and host
+together) more than asyncio.sleep: at 10,000 sleeps zixir takes 2.2x asyncio's wall time. In
+the router, 10,000 waiting calls cost about 9.5 KB each (their fibers, Call records and
+Waiters) and no thread each.
 """
 
 from __future__ import annotations
