@@ -87,13 +87,17 @@ def test_rate_limit_and_retry_after_absorb_429s(runtime, model_server):
                 assert again - at >= retry_after - 0.005, (item_id, answers)
     assert retried == stats["rate_limited"]
 
-    # below the server's limit, the limiter alone keeps every request under it
+    # below the server's limit, the limiter alone keeps every request under it: one bucket
+    # for both workers and every caller (one per worker would send 50 a second: 429s)
     server2 = model_server(latency=(0.005, 0.01), rate=40)
-    rt2 = runtime(modules={"model_client": {"rate": "20/s"}})
+    rt2 = runtime(modules={"model_client": {"rate": "25/s"}})
     rt2.call_python("asynclib", "pid")  # the workers are up: calls leave as their tokens come
-    results = score_all(rt2, server2.url, examples(40))
+    started = time.monotonic()
+    results = score_all(rt2, server2.url, examples(50))
+    elapsed = time.monotonic() - started
     assert all(isinstance(r, float) for r in results), results
     assert server2.snapshot()["rate_limited"] == 0
+    assert elapsed >= 49 / 25 * 0.9  # spaced evenly: no burst
 
 
 def test_outage_opens_the_breaker_and_one_probe_closes_it(runtime, model_server):

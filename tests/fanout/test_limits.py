@@ -24,6 +24,21 @@ def test_token_bucket_spaces_calls_and_refuses_beyond_the_deadline():
         bucket.take(time.monotonic(), "m.f")  # the next token is 50 ms away: refused at once
 
 
+def test_sends_are_spaced_even_when_their_tokens_were_taken_long_before():
+    """Calls that took their tokens in turn, then waited together (for a slot, or for a
+    worker busy importing the module), are sent one interval apart, not as a burst."""
+    bucket = TokenBucket(Rate(20, 1.0))
+    for _ in range(4):
+        bucket.take(time.monotonic() + 10, "m.f")
+    time.sleep(0.3)  # every token is in the past now
+    started = time.monotonic()
+    for _ in range(4):
+        bucket.pace(time.monotonic() + 10, "m.f")
+    assert time.monotonic() - started >= 3 * 0.05 * 0.9
+    with pytest.raises(Overloaded, match="could not be sent within its wait_timeout"):
+        bucket.pace(time.monotonic(), "m.f")
+
+
 def test_slots_hand_over_in_order_and_time_out():
     slots = Slots(1, max_waiting=2)
     slots.acquire(time.monotonic() + 1, "m.f")

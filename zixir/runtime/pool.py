@@ -19,6 +19,9 @@
        "async" notification turns that call, and every later one, into async calls)
       |
       v
+    with a rate: the send waits one interval after the previous send (TokenBucket.pace)
+      |
+      v
     Watchdog.watch(deadline); WorkerLink.send (link.py): the reply arrives in a Waiter,
       delivered by the worker's reader thread (no thread per waiting call)
       reply ------------------------------------------------------> result / PythonError
@@ -311,8 +314,10 @@ class WorkerPool:
         what = f"{module}.{function}"
         # waiting (a token, a slot, a worker) is bounded by wait_timeout, never running time
         wait_until = time.monotonic() + (settings.wait_timeout or timeout)
+        bucket = None
         if settings.rate is not None:
-            waited = self.limits.bucket(module, function, settings.rate).take(wait_until, what)
+            bucket = self.limits.bucket(module, function, settings.rate)
+            waited = bucket.take(wait_until, what)
             if waited > 0:
                 metrics.rate_wait(module, waited)
         slots = None
@@ -324,6 +329,14 @@ class WorkerPool:
                     else THREADS if settings.threads else SYNC)
             call, options = self._acquire(kind, module, function, what, wait_until,
                                           settings.threads, timeout)
+            if bucket is not None:  # sends are spaced too, however long the waits were
+                try:
+                    waited = bucket.pace(wait_until, what)
+                except BaseException:
+                    self._release(call)
+                    raise
+                if waited > 0:
+                    metrics.rate_wait(module, waited)
             if tracing.ENABLED:  # the worker's spans nest under this call's
                 options = tracing.attempt(options, call.worker.handle.pid)
             if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
