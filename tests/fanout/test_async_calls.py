@@ -179,3 +179,19 @@ def test_pmap_beyond_concurrency_and_max_queue_is_overloaded_with_a_hint(runtime
     assert sum(o["ok"] for o in outcomes) == 5  # 2 running, 3 waiting for a slot
     assert len(refused) == 3 and all(e["type"] == "Overloaded" for e in refused), outcomes
     assert "max_queue 3; raise [runtime] max_queue" in refused[0]["message"]
+
+
+def test_an_open_circuit_refuses_before_the_rate_limiter_makes_a_call_wait(runtime):
+    """The order around a call: breaker admission comes before the rate token, so a refused
+    call neither waits for a token nor spends one."""
+    from zixir.lang.errors import CircuitOpen
+
+    rt = runtime(workers=1, modules={"asynclib.fails": {
+        "rate": "1/s", "breaker": {"failures": 1, "reset_after": 30, "on": ["LookupError"]}}})
+    with pytest.raises(PythonError):
+        rt.call_python("asynclib", "fails", ["down"])  # takes the token; opens the circuit
+    started = time.monotonic()
+    for _ in range(3):
+        with pytest.raises(CircuitOpen):
+            rt.call_python("asynclib", "fails", ["down"])
+    assert time.monotonic() - started < 1.5  # token first: 3 s (one a second)
