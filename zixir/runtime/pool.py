@@ -315,11 +315,10 @@ class WorkerPool:
         # waiting (a token, a slot, a worker) is bounded by wait_timeout, never running time
         wait_until = time.monotonic() + (settings.wait_timeout or timeout)
         bucket = None
+        rate_waited = 0.0
         if settings.rate is not None:
             bucket = self.limits.bucket(module, function, settings.rate)
-            waited = bucket.take(wait_until, what)
-            if waited > 0:
-                metrics.rate_wait(module, waited)
+            rate_waited = bucket.take(wait_until, what)
         slots = None
         if settings.concurrency is not None:
             slots = self.limits.slots(module, function, settings.concurrency)
@@ -331,12 +330,12 @@ class WorkerPool:
                                           settings.threads, timeout)
             if bucket is not None:  # sends are spaced too, however long the waits were
                 try:
-                    waited = bucket.pace(wait_until, what)
+                    rate_waited += bucket.pace(wait_until, what)
                 except BaseException:
                     self._release(call)
                     raise
-                if waited > 0:
-                    metrics.rate_wait(module, waited)
+                if rate_waited > 0:  # one observation per call: its token and its send
+                    metrics.rate_wait(module, rate_waited)
             if tracing.ENABLED:  # the worker's spans nest under this call's
                 options = tracing.attempt(options, call.worker.handle.pid)
             if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
