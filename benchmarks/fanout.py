@@ -32,42 +32,46 @@ memory with `--memory` calls in flight at once: a Zixir program's pmap of that m
 calls on a fresh runtime; the router's RSS and thread count at the peak against just before,
 and the peak number of calls in flight the router reports.
 
-Measured 2026-12-05 (2 cores, Python 3.11.7, other builds and tests running: load average
-6.3 at the start, 84 at the end, the 1,000-thread contender included; every number is noisy,
-and the one-process aiohttp server is the bottleneck of every HTTP row, so they run far above
-the ideal), `--rounds 3`, defaults otherwise:
+Measured 2026-12-05 (2 cores, Python 3.11.7, other builds and tests running; the load
+average also counts this script's own 1,000 threads: every number is noisy, and the
+one-process aiohttp server is the bottleneck of every HTTP row, so they run far above the
+ideal), `--rounds 3`. N = 1000 from a default run (load average 8.8 at its start, up to 190),
+N = 10000 from `--calls 10000` (so the process pool ran at 10,000 too; load 17 at its start,
+up to 155):
 
     N = 1000 (ideal 0.05 s)        median s  best s  vs asyncio  overhead us/call  CPU us/call
-    asyncio (aiohttp)                 4.617   4.425     1.00x          4567.2        1132.2
-    zixir (pmap n)                    2.145   2.058     0.46x          2095.2        1146.1
-    zixir router path                 3.190   3.067     0.69x          3140.4        1951.4
-    threads (1000, urllib)            2.271   1.740     0.49x          2220.9        1230.0
-    processes (2, urllib)            31.744  28.922     6.88x         31693.6        1839.7
-    no HTTP: asyncio.sleep            0.115   0.095     1.00x            65.4          38.2
-    no HTTP: zixir (pmap n)           0.468   0.464     4.05x           417.6         250.9
-    router RSS with up to 1000 calls in flight: 41.9 MB
-    goals: zixir / asyncio = 0.46x (goal <= 1.3x); processes / zixir = 14.8x (goal >= 10x)
+    asyncio (aiohttp)                 2.145   1.865     1.00x          2094.6         539.4
+    zixir (pmap n)                    2.522   2.286     1.18x          2472.4        1473.6
+    zixir router path                 5.802   4.444     2.71x          5752.1        6780.3
+    threads (1000, urllib)            3.511   2.092     1.64x          3460.9        3642.0
+    processes (2, urllib)            29.152  28.344    13.59x         29101.6        2254.6
+    no HTTP: asyncio.sleep            0.222   0.133     1.00x           172.5          92.6
+    no HTTP: zixir (pmap n)           0.652   0.365     2.93x           601.7         491.0
+    router RSS with up to 1000 calls in flight: 41.7 MB
+    goals: zixir / asyncio = 1.18x (goal <= 1.3x); processes / zixir = 11.6x (goal >= 10x)
 
     N = 10000 (ideal 0.50 s)
-    asyncio (aiohttp)                18.825  14.050     1.00x          1832.5         736.8
-    zixir (pmap n)                   12.447  12.041     0.66x          1194.7         731.8
-    zixir router path                15.421  14.864     0.82x          1492.1        1382.5
-    threads (1000, urllib)           39.342  29.605     2.09x          3884.2        4876.5
-    no HTTP: asyncio.sleep            1.055   1.018     1.00x            55.5          57.3
-    no HTTP: zixir (pmap n)           2.297   1.775     2.18x           179.7         211.1
-    router RSS with up to 1000 calls in flight: 44.6 MB
-    goals: zixir / asyncio = 0.66x (goal <= 1.3x)
+    asyncio (aiohttp)                13.886   8.201     1.00x          1338.6         574.5
+    zixir (pmap n)                   12.493  10.527     0.90x          1199.3         907.4
+    zixir router path                66.479  16.992     4.79x          6597.9        9488.4
+    threads (1000, urllib)           34.221  23.487     2.46x          3372.1        4348.3
+    processes (2, urllib)           281.743 278.532    20.29x         28124.3        2174.2
+    no HTTP: asyncio.sleep            0.927   0.769     1.00x            42.7          60.3
+    no HTTP: zixir (pmap n)           2.599   1.766     2.80x           209.9         257.1
+    router RSS with up to 1000 calls in flight: 44.0 MB
+    goals: zixir / asyncio = 0.90x (goal <= 1.3x); processes / zixir = 22.6x (goal >= 10x)
 
     router with 10,000 of 10,000 calls in flight at once (async calls of 5 s, 2 workers,
-    7.44 s in all): RSS 33.2 -> 126.2 MB (+93.1 MB, 9.5 KB per call), threads 17 -> 18
+    7.30 s in all): RSS 33.1 -> 125.8 MB (+92.6 MB, 9.5 KB per call), threads 17 -> 18
 
-Through HTTP, zixir was faster than plain asyncio (its client work runs in two worker
-processes, asyncio's in one) and 14.8x faster than ProcessPoolExecutor with its default 2
-processes (with 4 processes the ratio halves, about 7x). zixir's own cost, measured without
-HTTP, is 120-350 us of wall time and about 210-250 us of CPU per call (router, worker and host
-together) more than asyncio.sleep: at 10,000 sleeps zixir takes 2.2x asyncio's wall time. In
-the router, 10,000 waiting calls cost about 9.5 KB each (their fibers, Call records and
-Waiters) and no thread each.
+Through HTTP, zixir was within 1.3x of plain asyncio (1.18x at 1,000 calls, 0.90x at 10,000:
+its client work runs in two worker processes, asyncio's in one) and 11.6x (1,000) and 22.6x
+(10,000) faster than ProcessPoolExecutor with its default 2 processes (with 4 processes the
+ratios halve). zixir's own cost, measured without HTTP, is 170-430 us of wall time and
+260-490 us of CPU per call (router, worker and host together; asyncio.sleep: 60-90 us): at
+10,000 sleeps zixir takes 2.8x asyncio's wall time. The router-path row (1,000 host threads
+calling WorkerPool in this process) suffers most from the load. In the router, 10,000 waiting
+calls cost about 9.5 KB each (their fibers, Call records and Waiters) and no thread each.
 """
 
 from __future__ import annotations
