@@ -1,7 +1,7 @@
 """Fan-out benchmark: N HTTP calls of a fixed latency, side by side in one run.
 
     python benchmarks/fanout.py [--calls 1000 10000] [--latency 0.05] [--concurrency 1000]
-                                [--rounds 3] [--quick]
+                                [--rounds 3] [--processes N] [--memory 10000] [--quick]
 
 The server is the evaluation example's fake model server (examples/fanout), in a process of
 its own on 127.0.0.1, answering every request after `--latency` seconds (no rate limit, no
@@ -9,59 +9,69 @@ errors). Every contender calls it through the same client code (examples/fanout/
 model_client.py) with at most `--concurrency` requests in flight:
 
   asyncio        `model_client.score` (aiohttp) under an asyncio.Semaphore, in this process
+                 (its connections opened first, untimed, in the same event loop)
   zixir          a Zixir program, `pmap(xs, x => python "model_client" "score" (...), C)`
-                 through `Runtime.eval`, with `[modules.model_client] concurrency = C`
-                 (when the interpreter's pmap takes no width: Runtime.call_python from
-                 min(C, 60) host threads, and the line says so)
+                 through `Runtime.eval` on 2 workers, with `[modules.model_client]
+                 concurrency = C`
   zixir router   `WorkerPool.call` in this process (the router's call path: what a Zixir
                  program's `python` call runs), from C threads
   threads        `model_client.score_blocking` (urllib) on ThreadPoolExecutor(C)
-  processes      `score_blocking` on ProcessPoolExecutor(2 x cores): one call per process
-                 at a time; only at the smallest N (it takes N x latency / processes)
+  processes      `score_blocking` on ProcessPoolExecutor(--processes; default: its own
+                 default, the CPU count, as many processes as zixir's 2 workers here): one
+                 call per process at a time; only at the smallest N (it takes N x latency /
+                 processes)
+  no HTTP        the same N calls of the same latency without any client work:
+                 `asyncio.sleep(latency)` under a Semaphore vs a Zixir pmap of an
+                 `async def` that only sleeps; the difference is zixir's own cost per call
 
 Rounds are interleaved (every contender once per round); each line shows the median and best
-wall time, and the CPU time of the contender's processes (this process, the runtime's router
-and workers, the executor's processes; never the server's) per call. The router memory line
-is the router's RSS with N calls in flight through the zixir contender.
+wall time, the overhead per call beyond the ideal (N / C x latency), and the CPU time of the
+contender's processes (this process, the runtime's router and workers, the executor's
+processes; never the server's) per call. A `goals` line follows each table. Last, the router's
+memory with `--memory` calls in flight at once: a Zixir program's pmap of that many async
+calls on a fresh runtime; the router's RSS and thread count at the peak against just before,
+and the peak number of calls in flight the router reports.
 
-Measured 2026-12-05 (2 cores, Python 3.11.7, load average 7-20 from other work: every
-number is noisy, and the one-process aiohttp server itself was the bottleneck, at 500-900
-requests a second, so every contender ran far above the ideal):
+Measured 2026-12-05 (2 cores, Python 3.11.7, other builds and tests running; the load
+average also counts this script's own 1,000 threads: every number is noisy, and the
+one-process aiohttp server is the bottleneck of every HTTP row, so they run far above the
+ideal), `--rounds 3`. N = 1000 from a default run (load average 8.8 at its start, up to 190),
+N = 10000 from `--calls 10000` (so the process pool ran at 10,000 too; load 17 at its start,
+up to 155):
 
-    --calls 1000 --concurrency 60 --rounds 3      median s  best s  vs asyncio  CPU us/call
-    asyncio (aiohttp)                              2.886    1.857     1.00x        456
-    zixir (60 host threads)                        2.428    2.275     0.84x       1295
-    zixir router path                              1.815    1.597     0.63x        922
-    threads (60, urllib)                           1.582    1.456     0.55x        632
-    processes (4, urllib)                         14.450   13.664     5.01x       1450
-    router RSS, 60 calls in flight: 31.2 MB
+    N = 1000 (ideal 0.05 s)        median s  best s  vs asyncio  overhead us/call  CPU us/call
+    asyncio (aiohttp)                 2.145   1.865     1.00x          2094.6         539.4
+    zixir (pmap n)                    2.522   2.286     1.18x          2472.4        1473.6
+    zixir router path                 5.802   4.444     2.71x          5752.1        6780.3
+    threads (1000, urllib)            3.511   2.092     1.64x          3460.9        3642.0
+    processes (2, urllib)            29.152  28.344    13.59x         29101.6        2254.6
+    no HTTP: asyncio.sleep            0.222   0.133     1.00x           172.5          92.6
+    no HTTP: zixir (pmap n)           0.652   0.365     2.93x           601.7         491.0
+    router RSS with up to 1000 calls in flight: 41.7 MB
+    goals: zixir / asyncio = 1.18x (goal <= 1.3x); processes / zixir = 11.6x (goal >= 10x)
 
-    --calls 1000 10000 --concurrency 1000 --rounds 2
-    N = 1000                                       median s  best s  vs asyncio  CPU us/call
-    asyncio (aiohttp)                              3.686    3.658     1.00x        919
-    zixir (60 host threads)                        2.523    2.273     0.68x       1401
-    zixir router path                              2.121    1.691     0.58x       1341
-    threads (1000, urllib)                         1.698    1.390     0.46x       1087
-    processes (4, urllib)                         14.181   14.017     3.85x       1472
-    N = 10000
-    asyncio (aiohttp)                             22.694   21.283     1.00x        564
-    zixir (60 host threads)                       15.904   15.895     0.70x       1051
-    zixir router path                             11.276   11.063     0.50x        757
-    threads (1000, urllib)                        16.957   15.350     0.75x       1701
-    router RSS, 60 calls in flight: 34.9 MB
+    N = 10000 (ideal 0.50 s)
+    asyncio (aiohttp)                13.886   8.201     1.00x          1338.6         574.5
+    zixir (pmap n)                   12.493  10.527     0.90x          1199.3         907.4
+    zixir router path                66.479  16.992     4.79x          6597.9        9488.4
+    threads (1000, urllib)           34.221  23.487     2.46x          3372.1        4348.3
+    processes (2, urllib)           281.743 278.532    20.29x         28124.3        2174.2
+    no HTTP: asyncio.sleep            0.927   0.769     1.00x            42.7          60.3
+    no HTTP: zixir (pmap n)           2.599   1.766     2.80x           209.9         257.1
+    router RSS with up to 1000 calls in flight: 44.0 MB
+    goals: zixir / asyncio = 0.90x (goal <= 1.3x); processes / zixir = 22.6x (goal >= 10x)
 
-zixir was within 1.3x of plain asyncio (faster here: its client work is spread over two
-worker processes while asyncio's runs in one), 5.6-6.7x faster than ProcessPoolExecutor at
-N = 1000 (the 10x goal needs a server that is not the bottleneck: the ideal ratio at 60 in
-flight is 15x), and spent about 0.5 ms more CPU per call than asyncio (router, worker and
-host together: a pipe round trip and two thread hand-offs per call).
+    router with 10,000 of 10,000 calls in flight at once (async calls of 5 s, 2 workers,
+    7.30 s in all): RSS 33.1 -> 125.8 MB (+92.6 MB, 9.5 KB per call), threads 17 -> 18
 
-Router memory per call in flight, measured once with 2,000 calls in flight on the router path
-(a thread per caller): RSS 36 KB per call (70 MB in all), of which the Python heap is 5.7 KB
-per call (tracemalloc; the Call record, its Waiter, the link's and watchdog's entries and the
-calling thread's objects) plus a msgpack packer per calling thread that is allocated but never
-touched. A run with 10,000 OS threads was not finished on this loaded machine; with the fiber
-scheduler the calling threads, and their packers, go away.
+Through HTTP, zixir was within 1.3x of plain asyncio (1.18x at 1,000 calls, 0.90x at 10,000:
+its client work runs in two worker processes, asyncio's in one) and 11.6x (1,000) and 22.6x
+(10,000) faster than ProcessPoolExecutor with its default 2 processes (with 4 processes the
+ratios halve). zixir's own cost, measured without HTTP, is 170-430 us of wall time and
+260-490 us of CPU per call (router, worker and host together; asyncio.sleep: 60-90 us): at
+10,000 sleeps zixir takes 2.8x asyncio's wall time. The router-path row (1,000 host threads
+calling WorkerPool in this process) suffers most from the load. In the router, 10,000 waiting
+calls cost about 9.5 KB each (their fibers, Call records and Waiters) and no thread each.
 """
 
 from __future__ import annotations
@@ -72,6 +82,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -84,6 +95,11 @@ sys.path.insert(0, ROOT)
 import model_client  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+#: the client's timeout per request: on a loaded machine a request may wait long for a CPU
+TIMEOUT = 120.0
+#: the worker module of the calls without HTTP (written to a temporary directory)
+SLEEPER = "import asyncio\n\n\nasync def nap(seconds, i):\n    await asyncio.sleep(seconds)\n" \
+          "    return i\n"
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -116,19 +132,17 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
 # ---- contenders: each returns (wall seconds, cpu seconds) ----------------------------------
 
 
-def run_asyncio(url: str, n: int, concurrency: int) -> tuple[float, float]:
+def run_asyncio_sleep(latency: float, n: int, concurrency: int) -> tuple[float, float]:
+    """N `asyncio.sleep(latency)` calls under an asyncio.Semaphore: no client work at all."""
     async def main() -> None:
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(i: int) -> float:
+        async def one(i: int) -> int:
             async with gate:
-                return await model_client.score(url, i, "benchmark")
+                await asyncio.sleep(latency)
+                return i
 
-        results = await asyncio.gather(*(one(i) for i in range(n)))
-        assert len(results) == n
-        for session in model_client._sessions.values():
-            await session.close()
-        model_client._sessions.clear()
+        assert len(await asyncio.gather(*(one(i) for i in range(n)))) == n
 
     cpu = time.process_time()
     started = time.perf_counter()
@@ -136,15 +150,41 @@ def run_asyncio(url: str, n: int, concurrency: int) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
+def run_asyncio(url: str, n: int, concurrency: int) -> tuple[float, float]:
+    """`model_client.score` under a Semaphore. Its connections are opened first, untimed, by
+    `concurrency` calls in the same loop (zixir's workers keep theirs open between runs)."""
+    async def main() -> tuple[float, float]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> float:
+            async with gate:
+                return await model_client.score(url, i, "benchmark", TIMEOUT)
+
+        await asyncio.gather(*(one(i) for i in range(min(n, concurrency))))  # connected
+        cpu = time.process_time()
+        started = time.perf_counter()
+        results = await asyncio.gather(*(one(i) for i in range(n)))
+        measured = time.perf_counter() - started, time.process_time() - cpu
+        assert len(results) == n
+        for session in model_client._sessions.values():
+            await session.close()
+        model_client._sessions.clear()
+        return measured
+
+    return asyncio.run(main())
+
+
 class Zixir:
-    def __init__(self, url: str, concurrency: int) -> None:
+    def __init__(self, url: str, concurrency: int, sleeper: str) -> None:
         import zixir
 
         self.url, self.concurrency = url, concurrency
-        self.rt = zixir.Runtime(workers=2, paths=[EXAMPLE], log_level="off", call_timeout=120,
+        self.rt = zixir.Runtime(workers=2, paths=[EXAMPLE, sleeper], log_level="off",
+                                call_timeout=120,
                                 max_queue=1_000_000,
                                 modules={"model_client": {"concurrency": concurrency}})
         self.rt.call_python("model_client", "score", [url, 0, "warm"])
+        self.rt.eval('python "benchsleep" "nap" (0, 0)')
         try:
             self.rt.eval("pmap([1], x => x, 1)")
             self.pmap_width = True
@@ -158,6 +198,17 @@ class Zixir:
     def label(self) -> str:
         return "zixir (pmap n)" if self.pmap_width else \
             f"zixir ({min(self.concurrency, 60)} host threads)"
+
+    def run_sleep(self, latency: float, n: int) -> tuple[float, float]:
+        """The same N calls of a fixed latency without HTTP: `benchsleep.nap`, an async
+        function that only sleeps (what is left is zixir's own cost)."""
+        cpu = time.process_time() + cpu_seconds(self.pids)
+        started = time.perf_counter()
+        result = self.rt.eval(f'len(pmap(range({n}), i => python "benchsleep" "nap" '
+                              f'({latency}, i), {self.concurrency}))')
+        wall = time.perf_counter() - started
+        assert result == n
+        return wall, time.process_time() + cpu_seconds(self.pids) - cpu
 
     def run(self, n: int) -> tuple[float, float]:
         stop = threading.Event()
@@ -173,12 +224,12 @@ class Zixir:
         if self.pmap_width:
             result = self.rt.eval(
                 f'len(pmap(range({n}), i => python "model_client" "score" '
-                f'("{self.url}", i, "benchmark"), {self.concurrency}))')
+                f'("{self.url}", i, "benchmark", {TIMEOUT}), {self.concurrency}))')
             assert result == n
         else:
             with ThreadPoolExecutor(min(self.concurrency, 60)) as pool:
                 assert len(list(pool.map(lambda i: self.rt.call_python(
-                    "model_client", "score", [self.url, i, "benchmark"]), range(n)))) == n
+                    "model_client", "score", [self.url, i, "benchmark", TIMEOUT]), range(n)))) == n
         wall = time.perf_counter() - started
         stop.set()
         sampler.join()
@@ -206,7 +257,7 @@ class ZixirRouter:
         cpu = time.process_time() + cpu_seconds(pids)
         started = time.perf_counter()
         assert len(list(self.executor.map(lambda i: self.pool.call(
-            "model_client", "score", [self.url, i, "benchmark"]), range(n)))) == n
+            "model_client", "score", [self.url, i, "benchmark", TIMEOUT]), range(n)))) == n
         return time.perf_counter() - started, time.process_time() + cpu_seconds(pids) - cpu
 
     def close(self) -> None:
@@ -218,13 +269,13 @@ def run_threads(url: str, n: int, concurrency: int, pool: ThreadPoolExecutor
                 ) -> tuple[float, float]:
     cpu = time.process_time()
     started = time.perf_counter()
-    assert len(list(pool.map(lambda i: model_client.score_blocking(url, i, "benchmark"),
+    assert len(list(pool.map(lambda i: model_client.score_blocking(url, i, "benchmark", TIMEOUT),
                              range(n)))) == n
     return time.perf_counter() - started, time.process_time() - cpu
 
 
 def _blocking(args: tuple[str, int]) -> float:
-    return model_client.score_blocking(args[0], args[1], "benchmark")
+    return model_client.score_blocking(args[0], args[1], "benchmark", TIMEOUT)
 
 
 def run_processes(url: str, n: int, pool: ProcessPoolExecutor) -> tuple[float, float]:
@@ -235,42 +286,51 @@ def run_processes(url: str, n: int, pool: ProcessPoolExecutor) -> tuple[float, f
     return time.perf_counter() - started, time.process_time() + cpu_seconds(pids) - cpu
 
 
-def measure_memory(n: int) -> None:
-    """The router's memory with `n` calls in flight: `WorkerPool.call` from `n` threads (one
-    call each, a 256 KB stack each: the calling thread is the cost a fiber scheduler removes)
-    against a server that answers after 60 s; the RSS growth of this process."""
-    from zixir.runtime.config import RuntimeConfig
-    from zixir.runtime.pool import WorkerPool
+def proc_status(pid: int) -> tuple[float, int]:
+    """(VmRSS in MB, threads) of a process."""
+    rss, threads = 0.0, 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith("Threads:"):
+                threads = int(line.split()[1])
+    return rss, threads
 
-    server, url = start_server(60.0)
-    pool = WorkerPool(RuntimeConfig(workers=2, paths=(EXAMPLE,), log_level="off",
-                                    max_queue=10 * n, call_timeout=120))
 
-    def call(i: int) -> None:
-        try:
-            pool.call("model_client", "score", [url, i, "x", 120.0])
-        except Exception:  # noqa: BLE001 - the pool closes under it at the end
-            pass
+def measure_memory(n: int, sleeper: str, hold: float = 5.0) -> None:
+    """The router with `n` calls in flight at once: a Zixir program's
+    `pmap(0..n, i => python "benchsleep" "nap" (hold, i), n)` on a fresh runtime (memory a
+    previous run freed would hide the cost); the router's RSS and threads at the peak against
+    just before, and the peak of calls in flight the router itself reports."""
+    import zixir
 
-    try:
-        pool.start()
-        pool.call("builtins", "abs", [0])
-        threading.stack_size(256 * 1024)
-        rss0 = rss_mb(os.getpid())
-        for i in range(n):
-            threading.Thread(target=call, args=(i,), daemon=True).start()
-        deadline = time.monotonic() + 50
-        while pool.snapshot()["inflight"] < n and time.monotonic() < deadline:
-            time.sleep(0.1)
-        inflight = pool.snapshot()["inflight"]
-        rss = rss_mb(os.getpid()) - rss0
-        print(f"\nrouter path with {inflight} calls in flight: RSS +{rss:.1f} MB "
-              f"({rss * 1024 / max(1, inflight):.1f} KB per call, a thread per caller "
-              "included)")
-    finally:
-        server.terminate()
-        server.wait(10)
-        pool.close()
+    with zixir.Runtime(workers=2, paths=[sleeper], log_level="off", call_timeout=120,
+                       max_queue=10 * n) as rt:
+        rt.eval('python "benchsleep" "nap" (0, 0)')
+        rt.eval('len(pmap(0..100, i => python "benchsleep" "nap" (0, i), 100))')
+        router = rt.pids()["router"]
+        rss0, threads0 = proc_status(router)
+        peak = {"rss": rss0, "threads": threads0, "inflight": 0}
+        done: list = []
+        runner = threading.Thread(target=lambda: done.append(rt.eval(
+            f'len(pmap(0..{n}, i => python "benchsleep" "nap" ({hold}, i), {n}))')))
+        started = time.perf_counter()
+        runner.start()
+        while runner.is_alive():
+            rss, threads = proc_status(router)
+            peak["rss"], peak["threads"] = max(peak["rss"], rss), max(peak["threads"], threads)
+            peak["inflight"] = max(peak["inflight"],
+                                   rt.stats()["router"]["workers"]["inflight"])
+            time.sleep(0.05)
+        runner.join()
+        wall = time.perf_counter() - started
+    assert done == [n]
+    extra = peak["rss"] - rss0
+    print(f"\nrouter with {peak['inflight']:,} of {n:,} calls in flight at once (pmap, async "
+          f"calls of {hold:g} s, 2 workers, {wall:.2f} s in all): RSS {rss0:.1f} -> "
+          f"{peak['rss']:.1f} MB (+{extra:.1f} MB, {extra * 1024 / n:.1f} KB per call), "
+          f"threads {threads0} -> {peak['threads']}")
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -283,15 +343,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="--calls 300 --rounds 2")
-    parser.add_argument("--memory", type=int, default=2000, metavar="N",
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="ProcessPoolExecutor size (default: its own, the CPU count)")
+    parser.add_argument("--memory", type=int, default=10_000, metavar="N",
                         help="measure the router's memory with N calls in flight (0: skip)")
     args = parser.parse_args()
     if args.quick:
-        args.calls, args.rounds = [300], 2
+        args.calls, args.rounds, args.memory = [300], 2, 1000
     c = args.concurrency
+    sleeper_dir = tempfile.TemporaryDirectory()
+    sleeper = sleeper_dir.name
+    with open(os.path.join(sleeper, "benchsleep.py"), "w") as f:
+        f.write(SLEEPER)
     server, url = start_server(args.latency)
-    processes = 2 * (os.cpu_count() or 1)
-    zixir = Zixir(url, c)
+    processes = args.processes
+    zixir = Zixir(url, c, sleeper)
     router = ZixirRouter(url, c)
     threads = ThreadPoolExecutor(c)
     procs = ProcessPoolExecutor(processes)
@@ -309,13 +375,16 @@ def main() -> None:
             if n == min(args.calls):
                 contenders[f"processes ({processes}, urllib)"] = \
                     lambda n=n: run_processes(url, n, procs)
+            contenders["no HTTP: asyncio.sleep"] = \
+                lambda n=n: run_asyncio_sleep(args.latency, n, c)
+            contenders["no HTTP: zixir (pmap n)"] = lambda n=n: zixir.run_sleep(args.latency, n)
             times: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
             zixir.peak_rss = 0.0
             for _ in range(args.rounds):
                 for name, run in contenders.items():
                     times[name].append(run())
             ideal = n / min(n, c) * args.latency
-            base = statistics.median(w for w, _ in times["asyncio (aiohttp)"])
+            medians = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
             print(f"\nN = {n} (ideal {ideal:.2f} s)")
             print(f"  {'contender':28} {'median s':>9} {'best s':>8} {'vs asyncio':>10} "
                   f"{'overhead us/call':>16} {'CPU us/call':>12}")
@@ -323,10 +392,22 @@ def main() -> None:
                 walls = [w for w, _ in samples]
                 med = statistics.median(walls)
                 cpu = statistics.median(cp for _, cp in samples)
+                base = medians["no HTTP: asyncio.sleep" if name.startswith("no HTTP")
+                               else "asyncio (aiohttp)"]
                 print(f"  {name:28} {med:9.3f} {min(walls):8.3f} {med / base:9.2f}x "
                       f"{(med - ideal) / n * 1e6:16.1f} {cpu / n * 1e6:12.1f}")
             print(f"  router RSS with up to {min(n, c) if zixir.pmap_width else min(c, 60)} "
                   f"calls in flight: {zixir.peak_rss:.1f} MB")
+            ours = medians[zixir.label]
+            print(f"  goals: zixir / asyncio = {ours / medians['asyncio (aiohttp)']:.2f}x "
+                  "(goal <= 1.3x)", end="")
+            process_line = f"processes ({processes}, urllib)"
+            if process_line in medians:
+                print(f"; processes / zixir = {medians[process_line] / ours:.1f}x "
+                      "(goal >= 10x)", end="")
+            own = medians["no HTTP: zixir (pmap n)"] - medians["no HTTP: asyncio.sleep"]
+            print(f"; zixir's own cost: {own / n * 1e6:.0f} us per call more than "
+                  "asyncio.sleep")
     finally:
         procs.shutdown()
         threads.shutdown()
@@ -335,7 +416,8 @@ def main() -> None:
         server.terminate()
         server.wait(10)
     if args.memory:
-        measure_memory(args.memory)
+        measure_memory(args.memory, sleeper)
+    sleeper_dir.cleanup()
 
 
 if __name__ == "__main__":

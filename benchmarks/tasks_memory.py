@@ -4,20 +4,19 @@ A program spawns a gate task (one Python call that sleeps) and N tasks that each
 gate (half of them with a timeout, so the scheduler's timer heap holds N/2 entries). While they
 all wait, this script reads the router process's VmRSS and thread count from /proc, and
 compares them with the same runtime just before (after a warm-up evaluation). Then the same
-for N tasks that each make a Python call themselves: with the runtime's sync workers such a
-call blocks a helper thread of the router (at most `fibers.BLOCKING_THREADS`) until a worker
-answers, so this second row shows what many-in-flight workers remove.
+for N tasks that each make a Python call themselves (a sync function of 1 ms on 2 workers: the
+calls wait for a worker in the router, each a fiber's Waiter, not a thread).
 
     python benchmarks/tasks_memory.py [--tasks N] [--rounds R]
 
 Linux only (reads /proc). Each measurement has a router of its own (memory a previous one
 freed would hide the cost); rounds are interleaved; the median and best of each row are printed.
 
-Measured (2 cores shared with other builds, load average ~13, Python 3.11, greenlet 3.5,
-2 workers), 3 rounds, median: 10,000 tasks waiting on one task: +79 MB router RSS (8.1 KB per
-task), +1 OS thread (the helper blocked in the gate's call), 4.9 s for a 3 s gate; 10,000 tasks
-each making a 1 ms sync call: +110 MB (11.3 KB per task, thread stacks included) and +512
-threads (the helper-thread cap), 12.3 s for the 10,000 calls on 2 workers.
+Measured 2026-12-05 (2 cores shared with other builds, load average 8-9, Python 3.11, 2
+workers), 3 rounds, median: 10,000 tasks waiting on one task: +78 MB router RSS (8.0 KB per
+task), no extra OS thread, 4.2 s for a 3 s gate; 10,000 tasks each making a 1 ms sync call:
++94 MB (9.7 KB per task), no extra OS thread, 15.3 s for the 10,000 calls on 2 workers.
+(`benchmarks/fanout.py` measures the same for 10,000 async calls in flight at once.)
 """
 
 from __future__ import annotations
@@ -101,7 +100,8 @@ def main() -> None:
             f.write(HELPER)
         for _ in range(args.rounds):
             for key, source in programs.items():  # a fresh router for every measurement
-                with Runtime(workers=args.workers, paths=[tmp]) as rt:
+                with Runtime(workers=args.workers, paths=[tmp], max_queue=10 * args.tasks,
+                             log_level="off") as rt:
                     router = rt.pids()["router"]
                     rt.eval('python "benchlib" "nap" (0.0)')  # warm: workers up
                     rt.eval("len(await_all(map(0..100, i => spawn(() => i))))")

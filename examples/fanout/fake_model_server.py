@@ -6,6 +6,7 @@
       one request in `error_rate` at random -------------> 500
       otherwise, after `latency` seconds (a range) ------> 200 and the model's score
     GET /stats -> what it served: requests, 429s, 500s, 503s, successes per id
+    `history[id]`: (arrival time, status, Retry-After) of every request for that id
     `outage_after` N, `outage_for` T: down for T seconds from the N-th request on
 
 The "model" is deterministic (`expected_score`), so a client can check every answer. Run it
@@ -46,6 +47,8 @@ class FakeModelServer:
         self._random = random.Random(seed)
         self._recent: collections.deque[float] = collections.deque()  # accepted, last 1 s
         self.successes: collections.Counter[str] = collections.Counter()
+        # id -> [(time.monotonic() at arrival, status, Retry-After seconds or None)]
+        self.history: collections.defaultdict[str, list] = collections.defaultdict(list)
         self.counts = collections.Counter()  # requests, 429, 500, 503, 200
         self.in_flight = 0
         self.max_in_flight = 0
@@ -58,6 +61,19 @@ class FakeModelServer:
 
     async def score(self, request: web.Request) -> web.Response:
         body = await request.json()
+        arrived = time.monotonic()
+        status, retry_after = await self._answer(body)
+        self.history[str(body["id"])].append((arrived, status, retry_after))
+        if status == 200:
+            return web.json_response({"id": body["id"], "score": expected_score(body["text"])})
+        if status == 429:
+            return web.json_response({"error": "rate limited"}, status=429,
+                                     headers={"Retry-After": f"{retry_after:.3f}"})
+        message = "down for maintenance" if status == 503 else "internal error"
+        return web.json_response({"error": message}, status=status)
+
+    async def _answer(self, body: dict) -> tuple[int, float | None]:
+        """The status of one request (and its Retry-After), after its latency if 200."""
         self.counts["requests"] += 1
         if self.outage_after is not None and self.counts["requests"] >= self.outage_after:
             self.outage_after = None
@@ -65,20 +81,18 @@ class FakeModelServer:
             asyncio.get_running_loop().call_later(self.outage_for, self._recover)
         if self.outage:
             self.counts[503] += 1
-            return web.json_response({"error": "down for maintenance"}, status=503)
+            return 503, None
         if self.rate is not None:
             now = time.monotonic()
             while self._recent and self._recent[0] <= now - 1.0:
                 self._recent.popleft()
             if len(self._recent) >= self.rate:
                 self.counts[429] += 1
-                wait = max(0.01, self._recent[0] + 1.0 - now)
-                return web.json_response({"error": "rate limited"}, status=429,
-                                         headers={"Retry-After": f"{wait:.3f}"})
+                return 429, round(max(0.01, self._recent[0] + 1.0 - now), 3)
             self._recent.append(now)
         if self.error_rate and self._random.random() < self.error_rate:
             self.counts[500] += 1
-            return web.json_response({"error": "internal error"}, status=500)
+            return 500, None
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -87,7 +101,7 @@ class FakeModelServer:
             self.in_flight -= 1
         self.counts[200] += 1
         self.successes[str(body["id"])] += 1
-        return web.json_response({"id": body["id"], "score": expected_score(body["text"])})
+        return 200, None
 
     def _recover(self) -> None:
         self.outage = False

@@ -41,3 +41,22 @@ async def hog(seconds: float) -> int:
     """An async function that blocks its event loop (a bug): it cannot be cancelled."""
     time.sleep(seconds)
     return os.getpid()
+
+
+_gates: dict[str, asyncio.Future] = {}
+
+
+async def _watch(path: str, deadline: float, opened: asyncio.Future) -> None:
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    opened.set_result(os.path.exists(path))
+
+
+async def gate(path: str, limit: float) -> int:
+    """Wait until the file `path` exists (at most `limit` seconds; one watcher per worker).
+    Returns the pid, or -1 if the file never came."""
+    opened = _gates.get(path)
+    if opened is None:
+        opened = _gates[path] = asyncio.get_running_loop().create_future()
+        asyncio.ensure_future(_watch(path, time.monotonic() + limit, opened))
+    return os.getpid() if await asyncio.shield(opened) else -1

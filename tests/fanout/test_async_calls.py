@@ -129,3 +129,69 @@ def test_worker_that_does_not_answer_a_cancellation_is_replaced(monkeypatch):
         assert pool.call("asynclib", "pid") != pid
     finally:
         pool.close()
+
+
+def _router_threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc (Linux)")
+def test_ten_thousand_async_calls_in_flight_without_a_thread_each(runtime, tmp_path):
+    """A Zixir program's pmap with 10,000 async calls in flight at once (the router's own
+    count says so; each call waits for a file the test creates once they all are) on 2
+    workers: the router's thread count does not grow with them."""
+    import threading
+
+    rt = runtime(workers=2, call_timeout=120)
+    opened = tmp_path / "open"
+    rt.eval(f'python "asynclib" "gate" ("{tmp_path / "warm"}", 0)')  # the router learns: async
+    router = rt.pids()["router"]
+    threads_before = _router_threads(router)
+    outcome: list = []
+    program = f'pmap(0..10000, i => python "asynclib" "gate" ("{opened}", 60), 10000)'
+    runner = threading.Thread(target=lambda: outcome.append(rt.eval(program)))
+    started = time.monotonic()
+    runner.start()
+    in_flight = most_threads = 0
+    try:
+        while in_flight < 10000 and runner.is_alive() and time.monotonic() < started + 50:
+            in_flight = rt.stats()["router"]["workers"]["inflight"]
+            most_threads = max(most_threads, _router_threads(router))
+            time.sleep(0.05)
+    finally:
+        opened.write_text("go")
+        runner.join(60)
+    assert in_flight == 10000
+    assert most_threads <= threads_before + 2, (threads_before, most_threads)
+    (pids,) = outcome
+    assert len(pids) == 10000 and set(pids) == set(rt.pids()["workers"])  # on both workers
+
+
+def test_pmap_beyond_concurrency_and_max_queue_is_overloaded_with_a_hint(runtime):
+    rt = runtime(workers=1, max_queue=3, modules={"asynclib": {"concurrency": 2}})
+    rt.eval('python "asynclib" "nap" (0.0)')
+    outcomes = rt.eval('pmap(0..8, i => attempt(() => python "asynclib" "nap" (0.3)), 8)')
+    refused = [o["error"] for o in outcomes if not o["ok"]]
+    assert sum(o["ok"] for o in outcomes) == 5  # 2 running, 3 waiting for a slot
+    assert len(refused) == 3 and all(e["type"] == "Overloaded" for e in refused), outcomes
+    assert "max_queue 3; raise [runtime] max_queue" in refused[0]["message"]
+
+
+def test_an_open_circuit_refuses_before_the_rate_limiter_makes_a_call_wait(runtime):
+    """The order around a call: breaker admission comes before the rate token, so a refused
+    call neither waits for a token nor spends one."""
+    from zixir.lang.errors import CircuitOpen
+
+    rt = runtime(workers=1, modules={"asynclib.fails": {
+        "rate": "1/s", "breaker": {"failures": 1, "reset_after": 30, "on": ["LookupError"]}}})
+    with pytest.raises(PythonError):
+        rt.call_python("asynclib", "fails", ["down"])  # takes the token; opens the circuit
+    started = time.monotonic()
+    for _ in range(3):
+        with pytest.raises(CircuitOpen):
+            rt.call_python("asynclib", "fails", ["down"])
+    assert time.monotonic() - started < 1.5  # token first: 3 s (one a second)

@@ -5,6 +5,7 @@ the Runtime API."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -76,14 +77,27 @@ def test_rate_limit_and_retry_after_absorb_429s(runtime, model_server):
     stats = server.snapshot()
     assert stats["rate_limited"] > 0 and stats["ok"] == 120 and stats["scored_twice"] == []
     assert elapsed > 120 / 40 - 1.5  # bounded by the server's limit, not by the workers
+    # every retry of a 429 came no earlier than its Retry-After said (the server's clock)
+    retried = 0
+    for item_id, _ in items:
+        answers = server.history[item_id]
+        for (at, status, retry_after), (again, _, _) in itertools.pairwise(answers):
+            if status == 429:
+                retried += 1
+                assert again - at >= retry_after - 0.005, (item_id, answers)
+    assert retried == stats["rate_limited"]
 
-    # below the server's limit, the limiter alone keeps every request under it
+    # below the server's limit, the limiter alone keeps every request under it: one bucket
+    # for both workers and every caller (one per worker would send 50 a second: 429s)
     server2 = model_server(latency=(0.005, 0.01), rate=40)
-    rt2 = runtime(modules={"model_client": {"rate": "20/s"}})
+    rt2 = runtime(modules={"model_client": {"rate": "25/s"}})
     rt2.call_python("asynclib", "pid")  # the workers are up: calls leave as their tokens come
-    results = score_all(rt2, server2.url, examples(40))
+    started = time.monotonic()
+    results = score_all(rt2, server2.url, examples(50))
+    elapsed = time.monotonic() - started
     assert all(isinstance(r, float) for r in results), results
     assert server2.snapshot()["rate_limited"] == 0
+    assert elapsed >= 49 / 25 * 0.9  # spaced evenly: no burst
 
 
 def test_outage_opens_the_breaker_and_one_probe_closes_it(runtime, model_server):
@@ -141,6 +155,36 @@ def test_killed_worker_loses_no_retryable_call(runtime, model_server):
     counts = rt.stats()["router"]["counts"]
     assert counts["crashes"] == 1 and counts["retries"] >= 1
     assert pids[0] not in rt.pids()["workers"]
+
+
+def test_zixir_program_loses_nothing_when_a_worker_with_100_calls_is_killed(runtime,
+                                                                          model_server):
+    """A Zixir program keeps 200 requests in flight on 2 workers (about 100 each); one worker
+    is SIGKILLed: each of its calls fails once with WorkerCrashed and is retried on the
+    other worker; the program's result is complete and right."""
+    server = model_server(latency=(1.0, 1.0))
+    rt = runtime(workers=2, modules={"model_client": {
+        "retries": {"attempts": 3, "on": ["model_client.ServerError"], "initial": 0.01}}})
+    url = server.url
+    rt.eval(f'python "model_client" "score" ("{url}", "warm", "up")')
+    victim = rt.pids()["workers"][0]
+    items = examples(200)
+    rt.memory.put("items", [list(item) for item in items])
+    program = (f'pmap(memory.get("items"), item => python "model_client" "score" '
+               f'("{url}", item[0], item[1]), 200)')
+    outcome: list = []
+    runner = threading.Thread(target=lambda: outcome.append(rt.eval(program)))
+    runner.start()
+    deadline = time.monotonic() + 30
+    while server.in_flight < 190 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(victim, signal.SIGKILL)
+    runner.join(60)
+    assert outcome == [[expected_score(text) for _, text in items]]
+    counts = rt.stats()["router"]["counts"]
+    assert counts["crashes"] == 1
+    assert counts["retries"] >= 60, counts  # the victim's share of the 200, each moved once
+    assert victim not in rt.pids()["workers"]
 
 
 def test_overloaded_when_no_slot_frees_up_in_time(runtime, model_server):

@@ -11,6 +11,13 @@ caller and task of the runtime.
     Slots.acquire(deadline)      `concurrency` calls in flight; the others wait in arrival
       |                          order on a Waiter each; a released slot is handed to the
       v                          first waiter still waiting (no thundering herd)
+    (a worker: pool.py)
+      |
+      v
+    TokenBucket.pace(deadline)   the send itself is spaced by the same interval: calls that
+      |                          took their tokens in turn but then waited together (for a
+      |                          slot, or for the first call of an async function to import
+      v                          its module) would otherwise leave as one burst
     ... the call runs ...
     Slots.release()
 
@@ -39,8 +46,9 @@ class TokenBucket:
         self.interval = rate.per / rate.count
         self.tolerance = 0.0
         self._tat = 0.0  # theoretical arrival time of the next call
+        self._sent = 0.0  # the earliest time the next call may be sent
         self._lock = threading.Lock()
-        self.waited = 0  # calls that had to wait for a token
+        self.waited = 0  # calls that had to wait for a token (or to be sent)
 
     def take(self, deadline: float, what: str) -> float:
         """Wait for a token; the seconds waited. Overloaded when the token comes after
@@ -56,6 +64,23 @@ class TokenBucket:
         wait = allowed_at - now
         if wait > 0:
             self.waited += 1
+            fibers.sleep(wait)
+            return wait
+        return 0.0
+
+    def pace(self, deadline: float, what: str) -> float:
+        """Wait until the call, holding its token, slot and worker, may be sent: at least one
+        interval after the previous send. Returns the seconds waited. In the steady state
+        the token's wait has spaced the calls already and this waits for nothing."""
+        with self._lock:
+            now = time.monotonic()
+            at = max(self._sent, now)
+            if at > deadline:
+                raise Overloaded(f"{what}: could not be sent within its wait_timeout at the "
+                                 f"module's rate (the next send is {at - now:.2f} s away)")
+            self._sent = at + self.interval
+        wait = at - now
+        if wait > self.interval / 10:  # less: the jitter of calls already spaced by take
             fibers.sleep(wait)
             return wait
         return 0.0
@@ -82,7 +107,9 @@ class Slots:
                 return
             if len(self._waiters) >= self.max_waiting:
                 raise Overloaded(f"{what}: {len(self._waiters)} calls are already waiting for "
-                                 f"a concurrency slot (max_queue {self.max_waiting})")
+                                 f"a concurrency slot (max_queue {self.max_waiting}; raise "
+                                 "[runtime] max_queue, or keep fewer calls in flight, e.g. "
+                                 "with a smaller pmap n)")
             waiter = fibers.Waiter()
             self._waiters.append(waiter)
         try:

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from zixir.lang.errors import ZixirError
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
@@ -29,13 +31,16 @@ RETRY_KEYS = ("attempts", "on", "backoff", "max_wait", "initial")
 BREAKER_KEYS = ("failures", "reset_after", "on")
 
 
-class ModuleSettingsError(ValueError):
-    """A `[modules.*]` key or value that cannot be used; `key` is its dotted path."""
+class ModuleSettingsError(ZixirError, ValueError):
+    """A `[modules.*]` key or value that cannot be used (`Runtime(modules=...)`); `key` is its
+    dotted path, `message` what is wrong with it."""
 
     def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
+        super().__init__(message)
         self.key = key
-        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
 
 
 @dataclass(frozen=True)

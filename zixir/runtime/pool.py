@@ -19,6 +19,9 @@
        "async" notification turns that call, and every later one, into async calls)
       |
       v
+    with a rate: the send waits one interval after the previous send (TokenBucket.pace)
+      |
+      v
     Watchdog.watch(deadline); WorkerLink.send (link.py): the reply arrives in a Waiter,
       delivered by the worker's reader thread (no thread per waiting call)
       reply ------------------------------------------------------> result / PythonError
@@ -312,10 +315,11 @@ class WorkerPool:
         what = f"{module}.{function}"
         # waiting (a token, a slot, a worker) is bounded by wait_timeout, never running time
         wait_until = time.monotonic() + (settings.wait_timeout or timeout)
+        bucket = None
+        rate_waited = 0.0
         if settings.rate is not None:
-            waited = self.limits.bucket(module, function, settings.rate).take(wait_until, what)
-            if waited > 0:
-                metrics.rate_wait(module, waited)
+            bucket = self.limits.bucket(module, function, settings.rate)
+            rate_waited = bucket.take(wait_until, what)
         slots = None
         if settings.concurrency is not None:
             slots = self.limits.slots(module, function, settings.concurrency)
@@ -325,6 +329,14 @@ class WorkerPool:
                     else THREADS if settings.threads else SYNC)
             call, options = self._acquire(kind, module, function, what, wait_until,
                                           settings.threads, timeout)
+            if bucket is not None:  # sends are spaced too, however long the waits were
+                try:
+                    rate_waited += bucket.pace(wait_until, what)
+                except BaseException:
+                    self._release(call)
+                    raise
+                if rate_waited > 0:  # one observation per call: its token and its send
+                    metrics.rate_wait(module, rate_waited)
             if tracing.ENABLED:  # the worker's spans nest under this call's
                 options = tracing.attempt(options, call.worker.handle.pid)
             if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
@@ -401,7 +413,9 @@ class WorkerPool:
                     self.log.info("call.refused", call=what, reason="overloaded",
                                   queued=self._waiting)
                     raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
-                                     f"worker (max_queue {self.config.max_queue})")
+                                     f"worker (max_queue {self.config.max_queue}; raise [runtime] "
+                                     "max_queue, or keep fewer calls in flight, e.g. with a "
+                                     "smaller pmap n)")
                 remaining = wait_until - time.monotonic()
                 if remaining <= 0:
                     self.stats.count("refused.wait_timeout")
