@@ -373,8 +373,9 @@ def host_path(n: int, rounds: int) -> None:
     """`Runtime.call_python` on the direct path (spin 30 us and spin 0) and on the routed
     path (direct=False) against ProcessPoolExecutor, rounds interleaved; latency and CPU time
     per call in the host, the router and the worker."""
-    configs = [("direct, spin=30us", {"spin": 30e-6}), ("direct, spin=0", {"spin": 0.0}),
-               ("routed, spin=30us", {"spin": 30e-6, "direct": False})]
+    configs = [("direct, spin=100us", {"spin": 100e-6}), ("direct, spin=30us", {"spin": 30e-6}),
+               ("direct, spin=0", {"spin": 0.0}),
+               ("routed, spin=100us", {"spin": 100e-6, "direct": False})]
     runtimes = {name: Runtime(workers=1, log_level="off", **opts) for name, opts in configs}
     ex = ProcessPoolExecutor(1)
     try:

@@ -77,7 +77,7 @@ class RuntimeConfig:
     preload_on_use: bool = True
     # seconds a caller waiting for a reply, and a worker waiting for the next request, poll
     # before they block: an idle virtual CPU takes tens of microseconds to wake up (0: off)
-    spin: float = 30e-6
+    spin: float = 100e-6
     prewarm: bool = False
     # host threads call workers over the workers' own pipes when the router's decisions
     # allow it (direct.py): no router hop; False: every call goes through the router

@@ -24,8 +24,10 @@ import os
 import time
 from collections.abc import Callable
 
-#: a yield that took longer than this ran another thread
-YIELDED_TO_ANOTHER = 5e-6
+#: a yield that took longer than this ran another thread (a virtual CPU's own yield takes
+#: up to a few tens of microseconds now and then with nothing else to run: a lower bound
+#: stopped polling on an idle machine)
+YIELDED_TO_ANOTHER = 50e-6
 #: empty-handed polls in a row after which `Spin` blocks at once for a while
 MISSES = 3
 #: waits `Spin` blocks at once after MISSES (doubled each time polling fails again)
