@@ -182,6 +182,37 @@ six system calls a call (poll(0) for a worker that died idle, write, poll, read,
 reads for the latency metrics), the worker three (read, write, the CPU-limit clock read).
 On a calm machine, where a polling peer finds the reply on another core, the direct path
 with spin=30us measured 36 us (best round, 13x ProcessPoolExecutor).
+
+Measured 2026-12-05 (evening, --quick --host-only, two runs on a calm machine, load average
+0.7-0.9) after three changes: a thread's sync call in the router reads its worker's reply
+itself (the link's reader thread stays parked: one thread switch less each way), the default
+`spin` went from 30 to 100 us with a yield counting as "another thread ran" only past 50 us (a
+virtual CPU's own sched_yield often took more than 5 us, which stopped polling on an idle
+machine, so a 30 us spin rarely caught a reply), and the router no longer imports sqlite3,
+secrets, uuid, tempfile or concurrent.futures at start, nor workers asyncio before their first
+async call:
+
+    no-op p50, median of 3 rounds (best)   run 1           run 2        CPU/call host/router/worker
+    direct, spin=100us (the default)     69.7 (36.8)     54.4 (47.9)    56-72 / 0.9-1.0 / 54-69 us
+    direct, spin=30us                    98.6 (87.4)     80.6 (74.9)    61-62 / 0.9-1.0 / 43-49
+    direct, spin=0                       95.7 (72.0)     75.6 (67.8)    44-59 / 0.8 / 42-46
+    routed, spin=100us                  273.2 (263.9)   277.5 (250.6)   172-179 / 229-241 / 59
+    ProcessPoolExecutor                 541.2 (403.0)   496.9 (401.0)   407-426 / - / 119-142
+    direct (default) vs ProcessPoolExecutor: 7.8x and 9.1x (median p50s); section 1 (one pass
+    of 1,000 calls): Runtime.call_python 49.5 and 67.7 us, 10.6x and 10.5x.
+    throughput, 2 workers, calls/s, 1/2/4 threads: direct 17,987 / 10,494 / 9,155 and
+    21,617 / 12,125 / 10,000; routed 3,612 / 3,372 / 2,732 and 3,537 / 4,085 / 4,744;
+    ProcessPoolExecutor 1,405 / 1,750 / 2,114 and 1,370 / 2,586 / 2,658 (one host thread and
+    one worker already keep both cores busy: more threads than cores only add switches).
+    idle footprint, 2 workers: PSS 34 MiB (router 13.8, template and each worker 5.7-5.9;
+    RSS 70) against ProcessPoolExecutor(2)'s 20 MiB (RSS 51): 1.7x, goal 2x met; before this
+    change 41-42 MiB (2.1x). With the memory store, once used: 2.4x.
+    start-up, `zixir run examples/hello.zx`: 1.10-1.32 s wall median (0.90-1.19 best).
+The router's own path (section 1, `WorkerPool.call` in the benchmark's process) measured
+145-180 us in these runs, and 82 us p50 in a loop of 6,000 calls with the workers polling
+100 us (95 us with spin 0; 245-290 us before the inline read, at load 4). The router does not poll
+for a reply itself: measured, its polling slowed that path down (130-160 us), a caller and a
+worker polling on two shared cores.
 """
 
 from __future__ import annotations
