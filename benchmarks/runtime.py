@@ -199,7 +199,8 @@ async call:
     routed, spin=100us                  273.2 (263.9)   277.5 (250.6)   172-179 / 229-241 / 59
     ProcessPoolExecutor                 541.2 (403.0)   496.9 (401.0)   407-426 / - / 119-142
     direct (default) vs ProcessPoolExecutor: 7.8x and 9.1x (median p50s); section 1 (one pass
-    of 1,000 calls): Runtime.call_python 49.5 and 67.7 us, 10.6x and 10.5x.
+    of 1,000 calls): Runtime.call_python 49.5 and 67.7 us, 10.6x and 10.5x. A third run (load
+    0.3): direct 41.0 us (best 32.9) against 442.4 (363.4), 10.8x; CPU per call 46 / 0.8 / 44.
     throughput, 2 workers, calls/s, 1/2/4 threads: direct 17,987 / 10,494 / 9,155 and
     21,617 / 12,125 / 10,000; routed 3,612 / 3,372 / 2,732 and 3,537 / 4,085 / 4,744;
     ProcessPoolExecutor 1,405 / 1,750 / 2,114 and 1,370 / 2,586 / 2,658 (one host thread and
