@@ -139,7 +139,6 @@ def _router_threads(pid: int) -> int:
     raise AssertionError("no Threads line")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc (Linux)")
 def test_ten_thousand_async_calls_in_flight_without_a_thread_each(runtime, tmp_path):
     """A Zixir program's pmap with 10,000 async calls in flight at once (the router's own
     count says so; each call waits for a file the test creates once they all are) on 2
