@@ -36,6 +36,10 @@ from zixir.lang.errors import Overloaded
 
 from .modules import ModulePolicies, Rate
 
+#: how to avoid an Overloaded refusal of a full queue (its message ends with it)
+QUEUE_HINT = ("raise [runtime] max_queue, or keep fewer calls in flight, e.g. with a smaller "
+              "pmap n")
+
 
 class TokenBucket:
     """`rate.count` calls per `rate.per` seconds, spaced evenly (a bucket of one token): no
@@ -107,9 +111,8 @@ class Slots:
                 return
             if len(self._waiters) >= self.max_waiting:
                 raise Overloaded(f"{what}: {len(self._waiters)} calls are already waiting for "
-                                 f"a concurrency slot (max_queue {self.max_waiting}; raise "
-                                 "[runtime] max_queue, or keep fewer calls in flight, e.g. "
-                                 "with a smaller pmap n)")
+                                 f"a concurrency slot (max_queue {self.max_waiting}; "
+                                 f"{QUEUE_HINT})")
             waiter = fibers.Waiter()
             self._waiters.append(waiter)
         try:

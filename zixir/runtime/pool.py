@@ -23,7 +23,8 @@
       |
       v
     Watchdog.watch(deadline); WorkerLink.send (link.py): the reply arrives in a Waiter,
-      delivered by the worker's reader thread (no thread per waiting call)
+      delivered by the worker's reader thread (no thread per waiting call), or read by
+      the caller itself for a thread's sync call (WorkerLink.read_inline: no thread to wake)
       reply ------------------------------------------------------> result / PythonError
       link EOF (the worker died, or closed its pipe: then it is killed)
         -> reap -> the supervisor decided -----------> WorkerCrashed, for each call in
@@ -74,7 +75,7 @@ from .config import RuntimeConfig
 from .confine import confine_settings, kill_group
 from .events import NullLog
 from .failure import FailurePolicy, NotSent
-from .limits import Limits
+from .limits import QUEUE_HINT, Limits
 from .modules import ModuleSettings
 from .process import ProcessHandle
 from .recycling import Recycling
@@ -208,16 +209,14 @@ class WorkerPool:
         self.stats.count("worker_starts")
 
     def _noted(self, worker: Worker, note: p.Notification) -> None:
-        """A worker's notification (in its reader thread): "async" [module, function] says
-        the function returns awaitables; its call in flight becomes an async call."""
+        """A worker's notification (read by its reader thread, or by a caller's inline read):
+        "async" [module, function] says the function returns awaitables; its call in flight
+        becomes an async call."""
         if note.method != "async" or len(note.params) != 2:
             return
         module, function = note.params
-        self._workers.wanted("asyncio")  # the worker imported it for this call
         with self._lock:
-            if (module, function) not in self._async:
-                self._async.add((module, function))
-                self._wake_all()  # its calls waiting for a free worker can go now
+            self._learn_async(module, function)
             what = f"{module}.{function}"
             if worker.exclusive == what:
                 for call in worker.inflight.values():
@@ -413,9 +412,7 @@ class WorkerPool:
                     self.log.info("call.refused", call=what, reason="overloaded",
                                   queued=self._waiting)
                     raise Overloaded(f"{what}: {self._waiting} calls are already waiting for a "
-                                     f"worker (max_queue {self.config.max_queue}; raise [runtime] "
-                                     "max_queue, or keep fewer calls in flight, e.g. with a "
-                                     "smaller pmap n)")
+                                     f"worker (max_queue {self.config.max_queue}; {QUEUE_HINT})")
                 remaining = wait_until - time.monotonic()
                 if remaining <= 0:
                     self.stats.count("refused.wait_timeout")
@@ -445,11 +442,17 @@ class WorkerPool:
         """A worker lent to the direct path said (module, function) is async."""
         if len(params) != 2:
             return
-        self._workers.wanted("asyncio")
         with self._lock:
-            if tuple(params) not in self._async:
-                self._async.add((params[0], params[1]))
-                self._wake_all()
+            self._learn_async(params[0], params[1])
+
+    def _learn_async(self, module: str, function: str) -> None:
+        """Under the lock: calls of `module.function` share workers from now on (those
+        waiting for a free worker can go now), and the template imports asyncio before its
+        next fork (the worker that said so imported it for this call)."""
+        self._workers.wanted("asyncio")
+        if (module, function) not in self._async:
+            self._async.add((module, function))
+            self._wake_all()
 
     def is_async(self, module: str, function: str) -> bool:
         """Did a worker say `module.function` returns awaitables?"""
