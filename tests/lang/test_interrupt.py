@@ -51,6 +51,28 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def sleeping_in_a_call(pid: int) -> set[int]:
+    """Processes below `pid` sleeping in the kernel's nanosleep: workers running `time.sleep`
+    (idle workers wait on a pipe, the router on futexes)."""
+    found = set()
+    for child in descendants(pid):
+        try:
+            with open(f"/proc/{child}/wchan") as f:
+                if "nanosleep" in f.read():
+                    found.add(child)
+        except OSError:
+            pass
+    return found
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)
+    return found
+
+
 def alive(pids: set[int]) -> set[int]:
     live = set()
     for pid in pids:
@@ -116,17 +138,35 @@ def env(tmp_path):
     return {**os.environ, "ZIXIR_MEMORY": str(tmp_path / "memory.db"), "HOME": str(tmp_path)}
 
 
-@pytest.mark.parametrize("call", [
-    f'python "time" "sleep" ({SLEEP})',
-    f'pmap([{SLEEP}, {SLEEP}], s => python "time" "sleep" (s))',
-], ids=["call", "pmap"])
-def test_ctrl_c_in_the_repl_stops_a_long_python_call_at_once(env, call):
+def template_started(pid: int) -> set[int]:
+    """The worker template below `pid` (started with the pool, by the first Python call)."""
+    found = set()
+    for child in descendants(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                if b"python_workers.forkserver" in f.read():
+                    found.add(child)
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("call,running", [
+    (f'python "time" "sleep" ({SLEEP})', 1),
+    (f'pmap([{SLEEP}, {SLEEP}], s => python "time" "sleep" (s))', 2),
+    (f'python "time" "sleep" ({SLEEP})', 0),
+], ids=["call", "pmap", "while-the-pool-starts"])
+def test_ctrl_c_in_the_repl_stops_a_long_python_call_at_once(env, call, running):
     term = Terminal([*ZIXIR, "repl", "--workers", "2"], env)
     try:
         term.wait_for("zx>", 90)
         term.type(call + "\r")
-        time.sleep(2)  # the call is running in a worker
-        before = descendants(term.proc.pid)
+        if running:  # pressed while the call runs in its worker(s)
+            sleepers = wait_until(lambda: len(sleeping_in_a_call(term.proc.pid)) >= running
+                                  and sleeping_in_a_call(term.proc.pid), 60,
+                                  "the call running in a worker")
+        else:  # pressed while the pool starts (the first call starts it): nothing is split
+            wait_until(lambda: template_started(term.proc.pid), 60, "the worker template")
         term.type("\x03")
         assert term.wait_for("interrupted", 10) < 10
         took = time.monotonic()
@@ -136,8 +176,9 @@ def test_ctrl_c_in_the_repl_stops_a_long_python_call_at_once(env, call):
         assert took < SLEEP / 2, f"the next input waited {took:.1f} s"
         term.type("1 + 1\r")
         term.wait_for(r"\n2\r?\n", 10)
-        killed = before - alive(before)
-        assert killed, "the worker running the call was not replaced"
+        if running:
+            assert not alive(sleepers), "the worker running the call was not replaced"
+        assert not sleeping_in_a_call(term.proc.pid), "the interrupted call still runs"
         status = term.close()
     finally:
         if term.proc.poll() is None:
