@@ -26,6 +26,23 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "condition", interval
         time.sleep(interval)
 
 
+def sleeping(pid: int) -> bool:
+    """Is a thread of process `pid` in the kernel's nanosleep (running `time.sleep`)? Tells
+    that a call has begun in an agent or worker: idle ones wait on a pipe or a futex."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/wchan") as f:
+                if "nanosleep" in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def descendants(root: int | None = None) -> set[int]:
     """Live (non-zombie) descendant pids of `root` (default: this process)."""
     root = root or os.getpid()

@@ -15,7 +15,7 @@ import threading
 import time
 
 import pytest
-from conftest import HERE, descendants, make_runtime, pid_alive, wait_for
+from conftest import HERE, descendants, make_runtime, pid_alive, sleeping, wait_for
 
 from zixir.lang.errors import (
     AgentDeadlock,
@@ -54,7 +54,8 @@ def test_start_call_status_list_and_stats(rt):
     pid = rt.agents.call("basic", "pid")
     status = rt.agents.status("basic")
     assert status == {"name": "basic", "class": "agentlib.Counter", "pid": pid,
-                      "status": "running", "restarts": 0, "calls": 4, "last_error": None}
+                      "status": "running", "restarts": 0, "calls": 4, "waiting": 0,
+                      "last_error": None}
     assert pid != os.getpid() and pid not in rt.pids()["workers"]
     # forked from the agent template, never exec'd: the same program and command line
     template = rt.pids()["agent_template"]
@@ -112,18 +113,20 @@ def test_typed_errors_of_misuse(rt):
 
 def test_one_call_at_a_time_in_arrival_order(rt):
     rt.agents.start("order", "agentlib", "Counter")
+    pid = rt.agents.call("order", "pid")
     results: dict[int, list] = {}
 
     def call(i: int, pause: float) -> None:
         results[i] = rt.agents.call("order", "record", i, pause)
 
-    threads = [threading.Thread(target=call, args=(0, 1.0))]
+    threads = [threading.Thread(target=call, args=(0, 2.0))]
     threads[0].start()
-    time.sleep(0.3)
+    wait_for(lambda: sleeping(pid), what="the first call running")
     for i in range(1, 5):  # each arrives while the first still runs, in this order
         threads.append(threading.Thread(target=call, args=(i, 0.0)))
         threads[-1].start()
-        time.sleep(0.15)
+        wait_for(lambda i=i: rt.agents.status("order")["waiting"] == i,
+                 what=f"call {i} in the mailbox")
     for t in threads:
         t.join(30)
     assert results[4] == [0, 1, 2, 3, 4]
@@ -132,9 +135,10 @@ def test_one_call_at_a_time_in_arrival_order(rt):
 
 def test_waiting_for_a_turn_is_bounded_by_the_call_timeout(rt):
     rt.agents.start("busy", "agentlib", "Counter")
+    pid = rt.agents.call("busy", "pid")
     t = threading.Thread(target=rt.agents.call, args=("busy", "span", 2.0))
     t.start()
-    time.sleep(0.3)
+    wait_for(lambda: sleeping(pid), what="the first call running")
     with pytest.raises(CallTimeout, match="waited 0.5 s for its turn \\(the agent was busy\\)"):
         rt.agents.call("busy", "add", 1, timeout=0.5)
     t.join(30)
@@ -198,10 +202,10 @@ def test_kill_during_a_call_fails_only_that_call(rt):
 
     first = threading.Thread(target=slow)
     first.start()
-    time.sleep(0.5)
+    wait_for(lambda: sleeping(pid), what="the slow call running")
     second = threading.Thread(target=queued)  # waits behind the slow call, then the restart
     second.start()
-    time.sleep(0.3)
+    wait_for(lambda: rt.agents.status("mid")["waiting"] == 1, what="the second call waiting")
     os.kill(pid, signal.SIGKILL)
     first.join(30)
     second.join(30)
@@ -298,7 +302,8 @@ def test_calls_arriving_during_a_restart_wait_for_it(rt):
     for i in range(3):  # arriving in this order, while it is being rebuilt
         threads.append(threading.Thread(target=call, args=(i,)))
         threads[-1].start()
-        time.sleep(0.05)
+        wait_for(lambda i=i: rt.agents.status("slow")["waiting"] == i + 1,
+                 what=f"call {i} in the mailbox")
     with pytest.raises(CallTimeout, match="waited 0.2 s for its turn \\(the agent was "
                        "restarting\\)"):
         rt.agents.call("slow", "get", timeout=0.2)
@@ -382,7 +387,7 @@ def test_stop_during_a_call(rt):
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.5)
+    wait_for(lambda: sleeping(pid), what="the call running")
     assert rt.agents.stop("stopme") is True
     t.join(30)
     assert isinstance(outcome["r"], AgentError) and "was stopped" in str(outcome["r"])
@@ -406,7 +411,7 @@ def test_stop_during_a_restart(rt):
 
     t = threading.Thread(target=waiting)
     t.start()
-    time.sleep(0.2)
+    wait_for(lambda: rt.agents.status("halfway")["waiting"] == 1, what="the call waiting")
     before = set(rt.pids()["agents"])
     assert rt.agents.stop("halfway") is True
     t.join(30)

@@ -151,7 +151,7 @@ class Agent:
         return {"name": self.name, "class": self.what,
                 "pid": handle.pid if handle is not None and self.status == RUNNING else None,
                 "status": self.status, "restarts": self.restarts, "calls": self.calls,
-                "last_error": self.last_error}
+                "waiting": len(self.mailbox), "last_error": self.last_error}
 
 
 def _restarts(n: int) -> str:
