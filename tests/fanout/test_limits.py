@@ -39,6 +39,13 @@ def test_sends_are_spaced_even_when_their_tokens_were_taken_long_before():
         bucket.pace(time.monotonic(), "m.f")
 
 
+def waiting(slots: Slots, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while slots.waiting != count:
+        assert time.monotonic() < deadline, f"{count} waiting: not within 10 s"
+        time.sleep(0.005)
+
+
 def test_slots_hand_over_in_order_and_time_out():
     slots = Slots(1, max_waiting=2)
     slots.acquire(time.monotonic() + 1, "m.f")
@@ -51,10 +58,10 @@ def test_slots_hand_over_in_order_and_time_out():
 
     first = threading.Thread(target=wait, args=("first",))
     first.start()
-    time.sleep(0.05)
+    waiting(slots, 1)  # each waits before the next arrives: the order is known
     second = threading.Thread(target=wait, args=("second",))
     second.start()
-    time.sleep(0.05)
+    waiting(slots, 2)
     with pytest.raises(Overloaded, match="max_queue 2"):
         slots.acquire(time.monotonic() + 1, "m.f")
     slots.release()
