@@ -157,6 +157,20 @@ def _report_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
         print(f"screenshot: {shot}\n{opened.server.extension_host_logs()}")
 
 
+def _popup(bench: Workbench, selector: str, expected: str) -> str:
+    """The text of the popup `selector` once it shows `expected`: a hover or a suggestion
+    list may show "Loading..." (or other items) first, until the language server answers."""
+    seen: list[str] = []
+
+    def shown() -> str:
+        seen.append(bench.popup_text(selector))
+        return expected in seen[-1] and seen[-1]
+    try:
+        return wait_until(shown, UI_DEADLINE, f"{selector} to show {expected!r}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; it showed {seen[-1:]}") from None
+
+
 def _problem(bench: Workbench, file: str, message: str, line: int, column: int) -> str:
     """Wait for a Problems-panel row of FILE with MESSAGE at LINE:COLUMN."""
     where = f"[Ln {line}, Col {column}]"
@@ -199,8 +213,7 @@ def test_readme_screenshot(bench: Workbench, tmp_path: Path) -> None:
     bench.go_to(22, 15)  # on `describe` in `let stats = describe(words)`
     bench.scroll_to_top()
     bench.command("Show or Focus Hover")
-    text = bench.popup_text(EDITOR_HOVER)
-    assert "fn describe(words: [String]) -> {Any}" in text, text
+    _popup(bench, EDITOR_HOVER, "fn describe(words: [String]) -> {Any}")
     tokens = bench.page.locator(".editor-group-container.active .view-lines span[class^='mtk']")
     colors = {span.evaluate("e => getComputedStyle(e).color") for span in tokens.all()[:80]}
     assert len(colors) >= 4, f"the grammar colours tokens: {colors}"
@@ -229,8 +242,9 @@ def test_completion_after_engine_dot_lists_engine_ops(bench: Workbench) -> None:
     bench.open_file("complete.zx")
     bench.go_to(2, 1)
     bench.keyboard.type("let s = engine.")
-    text = bench.popup_text(".suggest-widget.visible")
-    assert "list_sum" in text and "dot_product" in text, text
+    # the widget may show before the server's items arrive ("Loading..."): wait for them
+    text = _popup(bench, ".suggest-widget.visible", "list_sum")
+    assert "dot_product" in text, text
     assert "list_sum(xs: [Float]) -> Float" in text, text
     bench.keyboard.press("Escape")
 
@@ -239,8 +253,7 @@ def test_hover_shows_the_signature(bench: Workbench) -> None:
     bench.open_file("main.zx")
     bench.go_to(10, 20)  # on `total` in `total([1.0, ...])`
     bench.command("Show or Focus Hover")
-    text = bench.popup_text(EDITOR_HOVER)
-    assert "fn total(xs: [Float]) -> Float" in text, text
+    _popup(bench, EDITOR_HOVER, "fn total(xs: [Float]) -> Float")
     bench.keyboard.press("Escape")
 
 
@@ -249,8 +262,7 @@ def test_signature_help_inside_a_call(bench: Workbench) -> None:
     bench.go_to(5, 1)
     bench.keyboard.type("area(2.0, ")
     widget = ".parameter-hints-widget.visible"
-    text = bench.popup_text(widget)
-    assert "area(width: Float, height: Float) -> Float" in text, text
+    _popup(bench, widget, "area(width: Float, height: Float) -> Float")
     active = bench.page.locator(f"{widget} .signature .parameter.active").first
     wait_until(lambda: active.inner_text() == "height: Float", UI_DEADLINE,
                "the second parameter to be the active one")
