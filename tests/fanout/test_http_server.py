@@ -161,8 +161,10 @@ def test_zixir_program_loses_nothing_when_a_worker_with_100_calls_is_killed(runt
                                                                           model_server):
     """A Zixir program keeps 200 requests in flight on 2 workers (about 100 each); one worker
     is SIGKILLed: each of its calls fails once with WorkerCrashed and is retried on the
-    other worker; the program's result is complete and right."""
-    server = model_server(latency=(1.0, 1.0))
+    other worker; the program's result is complete and right. (Each request takes 3 s: on a
+    loaded machine sending all 200 can take more than a second, and the kill must come while
+    about 100 are in flight on the victim.)"""
+    server = model_server(latency=(3.0, 3.0))
     rt = runtime(workers=2, modules={"model_client": {
         "retries": {"attempts": 3, "on": ["model_client.ServerError"], "initial": 0.01}}})
     url = server.url
@@ -178,6 +180,7 @@ def test_zixir_program_loses_nothing_when_a_worker_with_100_calls_is_killed(runt
     deadline = time.monotonic() + 30
     while server.in_flight < 190 and time.monotonic() < deadline:
         time.sleep(0.005)
+    assert server.max_in_flight >= 190, f"{server.max_in_flight} requests in flight at most"
     os.kill(victim, signal.SIGKILL)
     runner.join(60)
     assert outcome == [[expected_score(text) for _, text in items]]
