@@ -37,6 +37,15 @@ def pid() -> int:
     return os.getpid()
 
 
+def held(path: str, limit: float) -> int:
+    """Hold the worker (a plain function: one call at a time) until the file `path` exists,
+    at most `limit` seconds. Returns the pid."""
+    deadline = time.monotonic() + limit
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid()
+
+
 async def hog(seconds: float) -> int:
     """An async function that blocks its event loop (a bug): it cannot be cancelled."""
     time.sleep(seconds)

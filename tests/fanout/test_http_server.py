@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -205,13 +206,24 @@ def test_overloaded_when_no_slot_frees_up_in_time(runtime, model_server):
     assert waited < 5
 
 
-def test_overloaded_when_the_queue_is_full(runtime):
+def test_overloaded_when_the_queue_is_full(runtime, tmp_path):
     rt = runtime(workers=1, max_queue=2)
-    rt.call_python("asynclib", "pid")
-    outcomes = fan_out(lambda i: rt.call_python("asynclib", "block", [1.0]), range(5),
-                       threads=5)
+    pid = rt.call_python("asynclib", "pid")
+    gate = str(tmp_path / "gate")
+    # one call holds the only worker until the gate opens and two wait for it, however late
+    # each arrives: the other two are refused at once
+    with ThreadPoolExecutor(5) as pool:
+        calls = [pool.submit(rt.call_python, "asynclib", "held", [gate, 30.0])
+                 for _ in range(5)]
+        deadline = time.monotonic() + 30
+        while sum(c.done() for c in calls) < 2:
+            assert time.monotonic() < deadline, "no call was refused"
+            time.sleep(0.01)
+        open(gate, "w").close()
+        outcomes = [c.exception() or c.result() for c in calls]
     refused = [o for o in outcomes if isinstance(o, Overloaded)]
     assert len(refused) == 2 and all("max_queue 2" in o.message for o in refused), outcomes
+    assert outcomes.count(pid) == 3, outcomes
 
 
 def test_router_pool_killed_worker_with_100_calls_in_flight(model_server):
