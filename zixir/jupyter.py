@@ -6,8 +6,9 @@ IPython cell magic (`%load_ext zixir.jupyter`, then `%%zixir` cells in a Python 
                                         |                              v
              stream / execute_result / error <-- printed text    Runtime (started on first use)
 
-The interpreter runs in the kernel process so that `print` goes to the cell's output (ipykernel
-redirects sys.stdout); Python calls and `memory.*` go to a supervised runtime started the
+The interpreter runs in the kernel process so that `print` goes to the cell's output while the
+cell runs (a `CellStream` in place of sys.stdout sends it as stream messages, gathered for at
+most `CellStream.INTERVAL`); Python calls and `memory.*` go to a supervised runtime started the
 first time a cell needs one. Bindings persist from cell to cell, as in the REPL.
 """
 
@@ -18,6 +19,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from . import __version__
@@ -57,6 +60,51 @@ class LazyServices:
         if self._services is not None:
             self._services.runtime.close()
             self._services = None
+
+
+class CellStream(io.TextIOBase):
+    """The standard output of a running cell. Text written (from any thread) reaches the
+    notebook within `INTERVAL` seconds as a stream message, so a cell that prints as it goes
+    shows its lines as it goes; a loop printing thousands of lines sends a few messages a
+    second, not one per line. `close()` sends the rest."""
+
+    INTERVAL = 0.05
+
+    def __init__(self, send: Callable[[str], None]) -> None:
+        super().__init__()
+        self._send = send
+        self._parts: list[str] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._parts.append(text)
+            if self._timer is None:
+                self._timer = threading.Timer(self.INTERVAL, self._send_pending)
+                self._timer.daemon = True
+                self._timer.start()
+        return len(text)
+
+    def flush(self) -> None:
+        pass  # the timer sends what was written: print's flush after every line must not
+
+    def _send_pending(self) -> None:
+        with self._lock:  # sending under the lock keeps the messages in order
+            self._timer = None
+            text, self._parts = "".join(self._parts), []
+            if text:
+                self._send(text)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+        self._send_pending()
+        super().close()
 
 
 class CellSession:
@@ -123,10 +171,17 @@ def _kernel_class() -> type:
         def do_execute(self, code: str, silent: bool, store_history: bool = True,
                        user_expressions: dict | None = None, allow_stdin: bool = False,
                        **_: Any) -> dict:
-            # the program runs on the interpreter's own thread, where ipykernel's stdout does
-            # not know which cell is running: its output is gathered here and sent as the
-            # cell's stream
-            printed = io.StringIO()
+            # the program runs on the interpreter's own thread: its output goes to this
+            # cell's parent message explicitly, while the cell runs
+            parent = self.get_parent("shell")
+
+            def send(text: str) -> None:
+                if not silent:
+                    self.session.send(self.iopub_socket, "stream",
+                                      {"name": "stdout", "text": text}, parent,
+                                      ident=self._topic("stream"))
+
+            printed = CellStream(send)
             saved, sys.stdout = sys.stdout, printed
             try:
                 value, error, name = self.cells.run(code)
@@ -134,8 +189,7 @@ def _kernel_class() -> type:
                 value, error, name = None, KeyboardInterrupt(), ""
             finally:
                 sys.stdout = saved
-            if printed.getvalue() and not silent:
-                self._stream("stdout", printed.getvalue())
+                printed.close()
             if isinstance(error, KeyboardInterrupt):
                 self._stream("stderr", "interrupted\n")
                 return self._error("KeyboardInterrupt", "interrupted", ["interrupted"])

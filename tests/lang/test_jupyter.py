@@ -34,7 +34,8 @@ def kernel(kernel_dir, tmp_path_factory):
 
     specs = KernelSpecManager(kernel_dirs=[str(kernel_dir / "kernels")])
     manager = KernelManager(kernel_name="zixir", kernel_spec_manager=specs)
-    manager.start_kernel(cwd=str(tmp_path_factory.mktemp("cells")))
+    manager.cells_dir = tmp_path_factory.mktemp("cells")  # the kernel's working directory
+    manager.start_kernel(cwd=str(manager.cells_dir))
     client = manager.client()
     client.start_channels()
     client.wait_for_ready(timeout=TIMEOUT)
@@ -80,6 +81,30 @@ def test_cells_share_bindings_print_and_return_values(kernel):
     assert result["data"]["application/json"] == [42, "x"]
     reply, messages = execute(client, "n * 2")
     assert outputs(messages, "execute_result")[0]["data"]["text/plain"] == "82"
+
+
+def test_output_streams_while_the_cell_runs(kernel):
+    """The cell prints a line, then waits (Python calls) until the test has seen that line and
+    created a file; output held back until the cell's end would never let it go on."""
+    manager, client = kernel
+    msg_id = client.execute(
+        'println("first")\n'
+        'let waited = 0\n'
+        'while not exists("go") and waited < 600 { python "time" "sleep" (0.05); waited += 1 }\n'
+        'println("second")\nwaited < 600')
+    texts = []
+    while len(texts) < 2:
+        msg = client.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        assert msg["msg_type"] in ("status", "execute_input", "stream"), msg
+        if msg["msg_type"] == "stream":
+            texts.append(msg["content"]["text"])
+            if texts == ["first\n"]:
+                (manager.cells_dir / "go").write_text("")
+    assert texts == ["first\n", "second\n"]
+    reply = shell_reply(client, msg_id)["content"]
+    assert reply["status"] == "ok"
 
 
 def test_errors_are_positioned_and_typed(kernel):
