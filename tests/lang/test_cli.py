@@ -162,7 +162,8 @@ def test_repl_waits_for_a_possible_else(text, more):
 
 
 def test_run_and_check_agree_on_paths_exit_codes_and_columns(tmp_path):
-    cases = {"b.zx": "let x = 1\nbreak\n", "e.zx": "let x = 1\nlet y = engine.nope(1)\n"}
+    cases = {"b.zx": "let x = 1\nbreak\n", "i.zx": 'let x = 1\nimport "nothere.zx"\n',
+             "e.zx": "let x = 1\nlet y = engine.nope(1)\n"}
     for name, source in cases.items():
         write(tmp_path, name, source)
         ran = subprocess.run([sys.executable, "-m", "zixir", "run", name], cwd=tmp_path,
