@@ -233,6 +233,13 @@ class Router:
         low, high = arity(fn)
         if len(args) < low or (high is not None and len(args) > high):
             raise ZixirRuntimeError(_arity_message(function_name(fn), low, high, len(args)))
+        for i, arg in enumerate(args, 1):
+            opaque = _first_opaque(arg)
+            if opaque is not None:  # the host sent what has no wire form by its repr
+                raise ZixirRuntimeError(
+                    f"cannot pass argument {i} of {function_name(fn)} to Zixir: {opaque!r} is "
+                    f"not a value Zixir has (None, bool, int, float, str, list, tuple, dict, "
+                    f"set, numpy arrays and Zixir functions are)")
         session = self.session()
         with self._session_lock:
             value = session.call(fn, [from_python(a) for a in args])
@@ -413,6 +420,23 @@ class observed_run:
             progress.close_sink(self.sink)
         if self.span is not None:
             self.span.__exit__(*exc)
+
+
+def _first_opaque(value: Any) -> p.Opaque | None:
+    """The first value without a Zixir form inside an argument from the host, if any."""
+    if isinstance(value, p.Opaque):
+        return value
+    if isinstance(value, (list, tuple)):
+        items: Any = value
+    elif isinstance(value, dict):
+        items = value.values()
+    else:
+        return None
+    for item in items:
+        found = _first_opaque(item)
+        if found is not None:
+            return found
+    return None
 
 
 def _flush_stdio() -> None:
