@@ -144,6 +144,26 @@ def test_interrupt_stops_a_running_cell_and_the_kernel_goes_on(kernel):
     assert outputs(messages, "execute_result")[0]["data"]["text/plain"] == "true", messages
 
 
+def test_interrupt_stops_a_python_call_at_once(kernel):
+    """The cell's thread waits for the worker in slices, so the interrupt reaches it within
+    one (it then replaces the worker) instead of after the 5 s the kernel waits for it."""
+    manager, client = kernel
+    execute(client, 'python "time" "sleep" (0)')  # the first call starts the runtime
+    msg_id = client.execute('python "time" "sleep" (120)')
+    while True:
+        msg = client.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+            break
+    time.sleep(1.0)
+    started = time.monotonic()
+    manager.interrupt_kernel()
+    reply = shell_reply(client, msg_id)
+    assert reply["content"]["status"] == "error"
+    assert time.monotonic() - started < 4.0
+    reply, _ = execute(client, 'python "math" "sqrt" (16)')
+    assert reply["status"] == "ok"
+
+
 def test_a_notebook_runs_with_nbclient(kernel_dir, tmp_path):
     nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed")
     nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed")
