@@ -261,7 +261,9 @@ _MAGIC_SESSION: CellSession | None = None
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext zixir.jupyter`: `%%zixir` runs the cell as Zixir (one session for all
-    cells); the value is the cell's result, an error is shown the way `zixir run` shows it."""
+    cells); the value is the cell's result. An error fails the cell (a notebook run stops
+    there) and is shown the way `zixir run` shows it, without a Python traceback: IPython
+    shows what an exception's `_render_traceback_` returns instead."""
 
     def zixir(line: str, cell: str) -> Any:
         global _MAGIC_SESSION
@@ -269,8 +271,9 @@ def load_ipython_extension(ipython: Any) -> None:
             _MAGIC_SESSION = CellSession()
         value, error, name = _MAGIC_SESSION.run(cell)
         if error is not None:
-            print(error_text(error, cell, name), file=sys.stderr)
-            return None
+            lines = error_text(error, cell, name).splitlines()
+            error._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
+            raise error.with_traceback(None)
         return to_python(value)
 
     ipython.register_magic_function(zixir, magic_kind="cell", magic_name="zixir")

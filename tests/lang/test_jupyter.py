@@ -195,4 +195,11 @@ def test_cell_magic_in_ipython():
     ip.run_line_magic("load_ext", "zixir.jupyter")
     assert ip.run_cell_magic("zixir", "", "let base = 40\nbase + 2") == 42
     assert ip.run_cell_magic("zixir", "", "[base, x => x]")[0] == 40
-    assert ip.run_cell_magic("zixir", "", '"a" - 1') is None  # the error went to stderr
+    # an error fails the cell; IPython shows the zixir error text instead of a traceback
+    result = ip.run_cell('%%zixir\nlet s = "a"\ns - 1\n')
+    assert not result.success
+    error = result.error_in_exec
+    assert type(error).__name__ == "ZixirRuntimeError"
+    shown = error._render_traceback_()
+    assert shown[0].endswith(":2:1: error: Invalid binary operation: string - int"), shown
+    assert shown[1:] == ["  s - 1", "  ^^^^^"]
