@@ -117,11 +117,13 @@ class CellSession:
         self.services = LazyServices()
         self.session = Session(services=self.services)
         self.count = 0
+        self.sources: dict[str, str] = {}  # by cell name: an error may be in an earlier cell
 
     def run(self, code: str) -> tuple[Any, ZixirError | None, str]:
         """(value, error, cell name) of evaluating `code`; the value is a Zixir value."""
         self.count += 1
         name = f"<cell {self.count}>"
+        self.sources[name] = code
         try:
             return self.session.eval_value(code, name), None, name
         except ZixirError as error:
@@ -143,12 +145,13 @@ class CellSession:
         names |= {demangle(k) for k in self.session.namespace if k.startswith("u_")}
         return sorted(n for n in names if n.startswith(prefix) and n != prefix), start
 
+    def error_text(self, error: ZixirError, code: str, name: str) -> str:
+        """The error as `zixir run` shows it, with the line of the cell it happened in (a
+        function defined in an earlier cell fails there)."""
+        return format_error(error, self.sources.get(error.filename or name, code), name)
+
     def close(self) -> None:
         self.services.close()
-
-
-def error_text(error: ZixirError, code: str, name: str) -> str:
-    return format_error(error, code, name)
 
 
 # ---- the kernel --------------------------------------------------------------------------------
@@ -194,7 +197,7 @@ def _kernel_class() -> type:
                 self._stream("stderr", "interrupted\n")
                 return self._error("KeyboardInterrupt", "interrupted", ["interrupted"])
             if error is not None:
-                text = error_text(error, code, name)
+                text = self.cells.error_text(error, code, name)
                 if not silent:
                     self._stream("stderr", text + "\n")
                 return self._error(type(error).__name__, error.message, text.splitlines())
@@ -271,7 +274,7 @@ def load_ipython_extension(ipython: Any) -> None:
             _MAGIC_SESSION = CellSession()
         value, error, name = _MAGIC_SESSION.run(cell)
         if error is not None:
-            lines = error_text(error, cell, name).splitlines()
+            lines = _MAGIC_SESSION.error_text(error, cell, name).splitlines()
             error._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
             raise error.with_traceback(None)
         return to_python(value)

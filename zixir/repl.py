@@ -128,6 +128,7 @@ def _loop(session, read_line: Callable[[str], str] | None, workers: int | None) 
         print("zixir repl: :help for help, Ctrl-D to quit")
     reader = read_line or _line_reader()
     count = 0
+    sources: dict[str, str] = {}  # by input name: an error may be in an earlier input
     inputs = read_inputs(reader)
     while True:
         try:
@@ -152,13 +153,15 @@ def _loop(session, read_line: Callable[[str], str] | None, workers: int | None) 
             continue
         count += 1
         name = f"<repl {count}>"
+        sources[name] = text
         try:
-            value = session.eval_value(text, None)
+            value = session.eval_value(text, name)
         except ZixirError as error:
             if error.filename is None:
                 error.filename = name
             sys.stdout.flush()
-            print(format_error(error, text, name), file=sys.stderr)
+            print(format_error(error, sources.get(error.filename, text), name),
+                  file=sys.stderr)
             continue
         except KeyboardInterrupt:
             session.interrupt()

@@ -111,6 +111,13 @@ def test_repl_over_a_pipe():
     assert result.stdout.splitlines() == ["[1, 2, 3]", "[1, 4, 9]", "6"]
 
 
+def test_repl_shows_the_line_of_the_input_an_error_happened_in():
+    result = run_cli("repl", stdin="fn g(x) { x / 0 }\nlet y = 1\ng(y)\n")
+    assert result.stderr.splitlines()[:3] == [
+        "<repl 1>:1:11: error: Division by zero", "  fn g(x) { x / 0 }", "            ^^^^^"]
+    assert "in g at <repl 1> line 1, column 11" in result.stderr
+
+
 @pytest.mark.parametrize(("text", "more"), [
     ("(1 +", True), ("[1, 2", True), ('"abc', True), ("fn f(x):", True),
     ("fn f(x):\n  x", True), ("fn f(x):\n  x\n", False), ("1 + 2", False), ("1 +* 2", False),

@@ -115,6 +115,10 @@ def test_errors_are_positioned_and_typed(kernel):
     assert reply["evalue"] == "Invalid binary operation: string - int"
     (error,) = outputs(messages, "error")
     assert error["traceback"][0].endswith(":2:1: error: Invalid binary operation: string - int")
+    _, _ = execute(client, "fn g(x) { x / 0 }")  # an error in an earlier cell's function
+    reply, messages = execute(client, "g(1)")
+    (error,) = outputs(messages, "error")
+    assert error["traceback"][1:3] == ["  fn g(x) { x / 0 }", "            ^^^^^"], error
     reply, _ = execute(client, "let x = (1 +")
     assert reply["status"] == "error" and reply["ename"] == "ZixirSyntaxError"
 
