@@ -56,7 +56,6 @@ from collections import deque
 from typing import Any, NoReturn
 
 from zixir.lang import fibers
-from zixir.lang.deep import interruptible, uninterrupted
 from zixir.lang.errors import (
     CallTimeout,
     Overloaded,
@@ -175,9 +174,8 @@ class WorkerPool:
                 return
             if self._closed:
                 raise ZixirRuntimeError("the worker pool is closed")
-            with uninterrupted():  # a half-started pool would be started again beside it
-                self._workers.start()
-                self._started_pool = True
+            self._workers.start()
+            self._started_pool = True
 
     def close(self) -> None:
         self._closed = True
@@ -321,49 +319,44 @@ class WorkerPool:
         if settings.rate is not None:
             bucket = self.limits.bucket(module, function, settings.rate)
             rate_waited = bucket.take(wait_until, what)
-        # the worker taken, the call filed and sent, the worker handed back: not split by
-        # an interrupt (Ctrl-C in the REPL); only the waits are interruptible
-        with uninterrupted():
-            slots = None
-            if settings.concurrency is not None:
-                slots = self.limits.slots(module, function, settings.concurrency)
-                with interruptible():
-                    slots.acquire(wait_until, what)
-            try:
-                kind = (ASYNC if (module, function) in self._async
-                        else THREADS if settings.threads else SYNC)
-                call, options = self._acquire(kind, module, function, what, wait_until,
-                                              settings.threads, timeout)
-                if bucket is not None:  # sends are spaced too, however long the waits were
-                    try:
-                        with interruptible():
-                            rate_waited += bucket.pace(wait_until, what)
-                    except BaseException:
-                        self._release(call)
-                        raise
-                    if rate_waited > 0:  # one observation per call: its token and its send
-                        metrics.rate_wait(module, rate_waited)
-                if tracing.ENABLED:  # the worker's spans nest under this call's
-                    options = tracing.attempt(options, call.worker.handle.pid)
-                if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
-                    options = {**options, "timeout": timeout}
-                if kind == THREADS:
-                    options = {**options, "threads": settings.threads}
-                if chain:
-                    options = {**options, "chain": list(chain)}
-                reply = self._roundtrip(call, [module, function, args, kwargs or {}, options])
-                if reply.error is not None:
-                    error = p.error_from_wire(reply.error, context=what)
-                    if isinstance(error, PythonError) and error.exc_type == "MemoryError":
-                        self._release(call, retire="MemoryError")
-                    else:
-                        self._release(call)
-                    raise error
-                self._release(call)
-                return reply.result
-            finally:
-                if slots is not None:
-                    slots.release()
+        slots = None
+        if settings.concurrency is not None:
+            slots = self.limits.slots(module, function, settings.concurrency)
+            slots.acquire(wait_until, what)
+        try:
+            kind = (ASYNC if (module, function) in self._async
+                    else THREADS if settings.threads else SYNC)
+            call, options = self._acquire(kind, module, function, what, wait_until,
+                                          settings.threads, timeout)
+            if bucket is not None:  # sends are spaced too, however long the waits were
+                try:
+                    rate_waited += bucket.pace(wait_until, what)
+                except BaseException:
+                    self._release(call)
+                    raise
+                if rate_waited > 0:  # one observation per call: its token and its send
+                    metrics.rate_wait(module, rate_waited)
+            if tracing.ENABLED:  # the worker's spans nest under this call's
+                options = tracing.attempt(options, call.worker.handle.pid)
+            if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
+                options = {**options, "timeout": timeout}
+            if kind == THREADS:
+                options = {**options, "threads": settings.threads}
+            if chain:
+                options = {**options, "chain": list(chain)}
+            reply = self._roundtrip(call, [module, function, args, kwargs or {}, options])
+            if reply.error is not None:
+                error = p.error_from_wire(reply.error, context=what)
+                if isinstance(error, PythonError) and error.exc_type == "MemoryError":
+                    self._release(call, retire="MemoryError")
+                else:
+                    self._release(call)
+                raise error
+            self._release(call)
+            return reply.result
+        finally:
+            if slots is not None:
+                slots.release()
 
     # ---- taking and handing back workers --------------------------------------------------
 
@@ -433,8 +426,7 @@ class WorkerPool:
                 self._waiting += 1
                 lock.release()
                 try:
-                    with interruptible():
-                        waiter.wait(remaining)
+                    waiter.wait(remaining)
                 except fibers.WaitTimeout:
                     pass
                 finally:
@@ -661,10 +653,9 @@ class WorkerPool:
             self._watchdog.unwatch(call.key)
             raise self._crashed(call) from None
         try:
-            with interruptible():
-                if inline:
-                    link.read_inline(call.request_id, waiter)
-                reply = waiter.wait()  # the watchdog enforces the timeout
+            if inline:
+                link.read_inline(call.request_id, waiter)
+            reply = waiter.wait()  # the watchdog enforces the timeout
         except _Cancelled:
             self._release(call)
             raise CallTimeout(f"{what} did not return within {call.timeout:g} s; it was "
