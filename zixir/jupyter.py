@@ -133,17 +133,9 @@ class CellSession:
 
     def completions(self, code: str, cursor: int) -> tuple[list[str], int]:
         """Names that complete the identifier before `cursor`, and where it starts."""
-        from .lang.builtins import BUILTINS
-        from .lang.compiler import demangle
-        from .lang.lexer import KEYWORDS
+        from .lang.completion import complete
 
-        start = cursor
-        while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
-            start -= 1
-        prefix = code[start:cursor]
-        names = set(BUILTINS) | set(KEYWORDS)
-        names |= {demangle(k) for k in self.session.namespace if k.startswith("u_")}
-        return sorted(n for n in names if n.startswith(prefix) and n != prefix), start
+        return complete(code, cursor, self.session.names())
 
     def error_text(self, error: ZixirError, code: str, name: str) -> str:
         """The error as `zixir run` shows it, with the line of the cell it happened in (a

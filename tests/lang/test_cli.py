@@ -39,6 +39,12 @@ def test_run_prints_nothing_for_nil_and_json_on_request(tmp_path):
     assert json.loads(result.stdout) == {"a": [1, 2.0], "b": True, "c": None}
 
 
+def test_run_prints_functions_by_their_zixir_names(tmp_path):
+    path = write(tmp_path, "f.zx", "fn my_fn(x) { x }\n[my_fn, flat_map, engine.list_sum, x => x]\n")
+    result = run_cli("run", path)
+    assert result.stdout == "[<fn my_fn>, <fn flat_map>, <fn list_sum>, <fn <lambda>>]\n"
+
+
 def test_run_calls_main_and_uses_its_value(tmp_path):
     path = write(tmp_path, "m.zx", "let base = 40\nfn main() {\n  base + 2\n}\n")
     result = run_cli("run", path)

@@ -209,8 +209,10 @@ class Router:
         metrics.RECORDER.add_source("breakers", self.pool.breakers.states)
 
     def _export_function(self, value: Any) -> tuple[int, str]:
+        from zixir.lang.values import function_name
+
         fn = getattr(value, "fn", value)  # a PythonCallable wraps the Zixir function
-        name = getattr(value, "__name__", None) or "function"
+        name = function_name(fn) or "function"  # its Zixir name (`my_fn`, `flat_map`)
         with self._functions_lock:
             fn_id = self._function_ids.get(id(fn))
             if fn_id is None or self._functions.get(fn_id) is not fn:
@@ -346,6 +348,9 @@ class Router:
             return None
         if method == "interrupt":
             return interrupt_evaluations()
+        if method == "names":  # of the persistent session, for completion
+            names = getattr(self._session, "names", None)
+            return names() if names is not None else []
         if method == "at_line_start":
             at_start = bool(getattr(sys.stdout, "at_line_start", True))
             if params and params[0] and hasattr(sys.stdout, "at_line_start"):
