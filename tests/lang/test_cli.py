@@ -189,6 +189,14 @@ def test_run_and_check_agree_on_paths_exit_codes_and_columns(tmp_path):
     assert ran.stderr.startswith("e.zx:2:16: error: unknown engine op: nope")
 
 
+def test_fmt_says_why_a_file_cannot_be_formatted(tmp_path):
+    result = run_cli("fmt", str(tmp_path / "nope.zx"), str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"zixir: error: no such file: {tmp_path / 'nope.zx'}",
+        f"zixir: error: {tmp_path} is a directory, not a Zixir file"]
+
+
 def test_memory_directory_is_a_usage_error(tmp_path):
     path = write(tmp_path, "p.zx", "1\n")
     result = run_cli("run", path, "--memory", str(tmp_path))
