@@ -22,6 +22,9 @@
     with a rate: the send waits one interval after the previous send (TokenBucket.pace)
       |
       v
+    the module's circuit opened while the call waited: not sent ----------> CircuitOpen
+      |
+      v
     Watchdog.watch(deadline); WorkerLink.send (link.py): the reply arrives in a Waiter,
       delivered by the worker's reader thread (no thread per waiting call), or read by
       the caller itself for a thread's sync call (WorkerLink.read_inline: no thread to wake)
@@ -53,11 +56,13 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from zixir.lang import fibers
 from zixir.lang.errors import (
     CallTimeout,
+    CircuitOpen,
     Overloaded,
     ProtocolError,
     PythonError,
@@ -291,8 +296,8 @@ class WorkerPool:
         try:
             result = self.failures.run(
                 module, function,
-                lambda: self._call_once(module, function, args, kwargs, timeout, settings,
-                                        chain),
+                lambda readmit: self._call_once(module, function, args, kwargs, timeout,
+                                                settings, readmit, chain),
                 retries, settings)
         except ZixirError as e:
             elapsed = time.perf_counter() - started
@@ -308,7 +313,7 @@ class WorkerPool:
 
     def _call_once(self, module: str, function: str, args: Any, kwargs: dict | None,
                    timeout: float | None, settings: ModuleSettings,
-                   chain: tuple[str, ...] = ()) -> Any:
+                   readmit: Callable[[], None], chain: tuple[str, ...] = ()) -> Any:
         if timeout is None:
             timeout = settings.timeout or self.config.call_timeout
         what = f"{module}.{function}"
@@ -319,6 +324,8 @@ class WorkerPool:
         if settings.rate is not None:
             bucket = self.limits.bucket(module, function, settings.rate)
             rate_waited = bucket.take(wait_until, what)
+            if rate_waited:
+                readmit()
         slots = None
         if settings.concurrency is not None:
             slots = self.limits.slots(module, function, settings.concurrency)
@@ -332,10 +339,15 @@ class WorkerPool:
                 try:
                     rate_waited += bucket.pace(wait_until, what)
                 except BaseException:
-                    self._release(call)
+                    self._release(call, sent=False)
                     raise
                 if rate_waited > 0:  # one observation per call: its token and its send
                     metrics.rate_wait(module, rate_waited)
+            try:  # a circuit that opened while this call waited: not sent
+                readmit()
+            except CircuitOpen:
+                self._release(call, sent=False)
+                raise
             if tracing.ENABLED:  # the worker's spans nest under this call's
                 options = tracing.attempt(options, call.worker.handle.pid)
             if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
@@ -524,14 +536,16 @@ class WorkerPool:
             while queue:
                 queue.popleft().set(None)
 
-    def _release(self, call: Call, retire: str | None = None) -> None:
-        """Hand a call's worker back (it finished, or failed with the worker alive)."""
+    def _release(self, call: Call, retire: str | None = None, sent: bool = True) -> None:
+        """Hand a call's worker back (it finished, or failed with the worker alive; or, not
+        `sent`, it was refused after it took the worker and before it was filed)."""
         worker = call.worker
         with self._lock:
-            if worker.inflight.pop(call.key, None) is None:
-                return  # released already
+            if sent:
+                if worker.inflight.pop(call.key, None) is None:
+                    return  # released already
+                worker.calls += 1
             self._unoccupy(worker, call)
-            worker.calls += 1
             if worker.dead:
                 close = not worker.inflight
                 retire = None
