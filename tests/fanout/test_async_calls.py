@@ -194,3 +194,19 @@ def test_an_open_circuit_refuses_before_the_rate_limiter_makes_a_call_wait(runti
         with pytest.raises(CircuitOpen):
             rt.call_python("asynclib", "fails", ["down"])
     assert time.monotonic() - started < 1.5  # token first: 3 s (one a second)
+
+
+def test_every_async_call_past_its_timeout_is_a_call_timeout(runtime):
+    """300 async calls time out at once: each is a CallTimeout, never the PythonError
+    CancelledError of the worker's reply to the cancel racing the deadline."""
+    rt = runtime(workers=2, modules={"asynclib.nap": {
+        "timeout": 0.3, "breaker": {"failures": 100_000}}})
+    rt.call_python("asynclib", "nap", [0.0])
+    kinds: dict[str, int] = {}
+    for _ in range(3):
+        outcomes = rt.eval('pmap(0..300, i => attempt(() => python "asynclib" "nap" (2.0)), '
+                           '300)')
+        for o in outcomes:
+            kind = o["error"]["type"] + ":" + (o["error"].get("python_type") or "")
+            kinds[kind] = kinds.get(kind, 0) + 1
+    assert kinds == {"CallTimeout:": 900}, kinds

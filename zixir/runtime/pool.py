@@ -625,10 +625,10 @@ class WorkerPool:
         self.log.warning("call.timeout", call=call.what, timeout=call.timeout,
                          pid=worker.handle.pid, kind=call.kind)
         if call.kind == ASYNC:
+            if call.waiter is not None:  # first: the reply to the cancel must not reach it
+                call.waiter.fail(_Cancelled())
             worker.link.notify("cancel", [call.request_id])
             self._watchdog.watch(-call.key, time.monotonic() + CANCEL_GRACE, ("grace", call))
-            if call.waiter is not None:
-                call.waiter.fail(_Cancelled())
             return
         self._kill(worker)
         worker.link.interrupt(f"{call.what} timed out", "closed")
@@ -672,8 +672,7 @@ class WorkerPool:
             reply = waiter.wait()  # the watchdog enforces the timeout
         except _Cancelled:
             self._release(call)
-            raise CallTimeout(f"{what} did not return within {call.timeout:g} s; it was "
-                              "cancelled (its worker stays up)") from None
+            raise self._cancelled(call) from None
         except ChannelClosed as e:
             if not self._watchdog.unwatch(call.key):
                 self._forget(call)
@@ -693,10 +692,19 @@ class WorkerPool:
             self._kill(worker)
             worker.close()
             raise
-        if not self._watchdog.unwatch(call.key) and call.kind != ASYNC:
-            self._forget(call)  # the deadline won the race with the reply: the worker is dead
-            self._timed_out(worker, what, call.timeout)
+        if not self._watchdog.unwatch(call.key):  # the deadline won the race with the reply
+            if call.kind != ASYNC:
+                self._forget(call)  # the worker is dead
+                self._timed_out(worker, what, call.timeout)
+            if reply.error is not None:  # the task's CancelledError, sent before the waiter
+                self._release(call)  # was failed (the call was sent as the deadline passed)
+                raise self._cancelled(call)
         return reply
+
+    @staticmethod
+    def _cancelled(call: Call) -> CallTimeout:
+        return CallTimeout(f"{call.what} did not return within {call.timeout:g} s; it was "
+                           "cancelled (its worker stays up)")
 
     @staticmethod
     def _timed_out(worker: Worker, what: str, timeout: float) -> NoReturn:
