@@ -80,7 +80,7 @@ from .config import RuntimeConfig
 from .confine import confine_settings, kill_group
 from .events import NullLog
 from .failure import FailurePolicy, NotSent
-from .limits import QUEUE_HINT, Limits
+from .limits import QUEUE_HINT, WAIT_HINT, Limits
 from .modules import ModuleSettings
 from .process import ProcessHandle
 from .recycling import Recycling
@@ -429,7 +429,7 @@ class WorkerPool:
                 if remaining <= 0:
                     self.stats.count("refused.wait_timeout")
                     raise Overloaded(f"{what}: no worker became free within the call's "
-                                     "wait_timeout")
+                                     f"wait_timeout; {WAIT_HINT}")
                 if self.on_starved is not None:
                     self.on_starved()
                 waiter = fibers.Waiter()
