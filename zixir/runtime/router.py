@@ -11,7 +11,7 @@ Each host thread that makes requests gets a dedicated channel: its pipe pair arr
 fd 5 (a unix socket) and a thread of its own serves it with the same `Router.handle`.
 
 The router exits when the host's pipe reaches EOF (the host is gone or closing), on SIGTERM
-(after stopping its workers), or after its worker supervisor escalated (exit code 3, once no
+(after interrupting the Zixir code still running, then stopping its workers), or after its worker supervisor escalated (exit code 3, once no
 request is running): the root supervisor then starts a fresh router.
 """
 
@@ -165,6 +165,21 @@ def interrupt_evaluations() -> int:
     for ident in threads:
         interrupt(ident)
     return len(threads)
+
+
+def stop_evaluations(grace: float = 1.0) -> int:
+    """The router is stopping while Zixir code runs (Ctrl-C in `zixir run`, the host closed
+    or gone): interrupt that code before the workers and agents stop under it, so it ends as
+    interrupted (a workflow step stays unfinished and the next run resumes it) rather than
+    failing with the WorkerCrashed of its stopped workers. Waits up to `grace` seconds for
+    it to unwind; how many threads were running."""
+    from zixir.lang.deep import running_threads
+
+    count = interrupt_evaluations()
+    deadline = time.monotonic() + grace
+    while running_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return count
 
 
 def load_factory(spec: str) -> Any:
@@ -484,6 +499,7 @@ def main() -> None:
     server.spawn(serve_channel_requests, (server, 5, config.spin), "zixir-channels")
     while not server.finished.wait(1.0):
         pass
+    stop_evaluations()
     router.agents.close()
     router.link.close()
     router.pool.close()  # joins the worker supervisor and the watchdog
