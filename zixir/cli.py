@@ -190,9 +190,10 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
     status = EXIT_OK
     for path in args.files:
-        source = sys.stdin.read() if path == "-" else _source_of(path)
-        if source is None:
-            print(f"zixir: error: cannot read {path}", file=sys.stderr)
+        problem = None if path == "-" else _unreadable(path)
+        source = None if problem else sys.stdin.read() if path == "-" else _source_of(path)
+        if source is None:  # said as `run` and `check` say it
+            print(f"zixir: error: {problem or f'cannot read {path}'}", file=sys.stderr)
             status = EXIT_USAGE
             continue
         shown = "<stdin>" if path == "-" else path

@@ -6,8 +6,9 @@ IPython cell magic (`%load_ext zixir.jupyter`, then `%%zixir` cells in a Python 
                                         |                              v
              stream / execute_result / error <-- printed text    Runtime (started on first use)
 
-The interpreter runs in the kernel process so that `print` goes to the cell's output (ipykernel
-redirects sys.stdout); Python calls and `memory.*` go to a supervised runtime started the
+The interpreter runs in the kernel process so that `print` goes to the cell's output while the
+cell runs (a `CellStream` in place of sys.stdout sends it as stream messages, gathered for at
+most `CellStream.INTERVAL`); Python calls and `memory.*` go to a supervised runtime started the
 first time a cell needs one. Bindings persist from cell to cell, as in the REPL.
 """
 
@@ -18,6 +19,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from . import __version__
@@ -59,6 +62,51 @@ class LazyServices:
             self._services = None
 
 
+class CellStream(io.TextIOBase):
+    """The standard output of a running cell. Text written (from any thread) reaches the
+    notebook within `INTERVAL` seconds as a stream message, so a cell that prints as it goes
+    shows its lines as it goes; a loop printing thousands of lines sends a few messages a
+    second, not one per line. `close()` sends the rest."""
+
+    INTERVAL = 0.05
+
+    def __init__(self, send: Callable[[str], None]) -> None:
+        super().__init__()
+        self._send = send
+        self._parts: list[str] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._parts.append(text)
+            if self._timer is None:
+                self._timer = threading.Timer(self.INTERVAL, self._send_pending)
+                self._timer.daemon = True
+                self._timer.start()
+        return len(text)
+
+    def flush(self) -> None:
+        pass  # the timer sends what was written: print's flush after every line must not
+
+    def _send_pending(self) -> None:
+        with self._lock:  # sending under the lock keeps the messages in order
+            self._timer = None
+            text, self._parts = "".join(self._parts), []
+            if text:
+                self._send(text)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+        self._send_pending()
+        super().close()
+
+
 class CellSession:
     """A Zixir session whose inputs are notebook cells: evaluation, completion and the
     text of errors, shared by the kernel and the cell magic."""
@@ -69,11 +117,13 @@ class CellSession:
         self.services = LazyServices()
         self.session = Session(services=self.services)
         self.count = 0
+        self.sources: dict[str, str] = {}  # by cell name: an error may be in an earlier cell
 
     def run(self, code: str) -> tuple[Any, ZixirError | None, str]:
         """(value, error, cell name) of evaluating `code`; the value is a Zixir value."""
         self.count += 1
         name = f"<cell {self.count}>"
+        self.sources[name] = code
         try:
             return self.session.eval_value(code, name), None, name
         except ZixirError as error:
@@ -83,24 +133,17 @@ class CellSession:
 
     def completions(self, code: str, cursor: int) -> tuple[list[str], int]:
         """Names that complete the identifier before `cursor`, and where it starts."""
-        from .lang.builtins import BUILTINS
-        from .lang.compiler import demangle
-        from .lang.lexer import KEYWORDS
+        from .lang.completion import complete
 
-        start = cursor
-        while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
-            start -= 1
-        prefix = code[start:cursor]
-        names = set(BUILTINS) | set(KEYWORDS)
-        names |= {demangle(k) for k in self.session.namespace if k.startswith("u_")}
-        return sorted(n for n in names if n.startswith(prefix) and n != prefix), start
+        return complete(code, cursor, self.session.names())
+
+    def error_text(self, error: ZixirError, code: str, name: str) -> str:
+        """The error as `zixir run` shows it, with the line of the cell it happened in (a
+        function defined in an earlier cell fails there)."""
+        return format_error(error, self.sources.get(error.filename or name, code), name)
 
     def close(self) -> None:
         self.services.close()
-
-
-def error_text(error: ZixirError, code: str, name: str) -> str:
-    return format_error(error, code, name)
 
 
 # ---- the kernel --------------------------------------------------------------------------------
@@ -123,10 +166,17 @@ def _kernel_class() -> type:
         def do_execute(self, code: str, silent: bool, store_history: bool = True,
                        user_expressions: dict | None = None, allow_stdin: bool = False,
                        **_: Any) -> dict:
-            # the program runs on the interpreter's own thread, where ipykernel's stdout does
-            # not know which cell is running: its output is gathered here and sent as the
-            # cell's stream
-            printed = io.StringIO()
+            # the program runs on the interpreter's own thread: its output goes to this
+            # cell's parent message explicitly, while the cell runs
+            parent = self.get_parent("shell")
+
+            def send(text: str) -> None:
+                if not silent:
+                    self.session.send(self.iopub_socket, "stream",
+                                      {"name": "stdout", "text": text}, parent,
+                                      ident=self._topic("stream"))
+
+            printed = CellStream(send)
             saved, sys.stdout = sys.stdout, printed
             try:
                 value, error, name = self.cells.run(code)
@@ -134,13 +184,12 @@ def _kernel_class() -> type:
                 value, error, name = None, KeyboardInterrupt(), ""
             finally:
                 sys.stdout = saved
-            if printed.getvalue() and not silent:
-                self._stream("stdout", printed.getvalue())
+                printed.close()
             if isinstance(error, KeyboardInterrupt):
                 self._stream("stderr", "interrupted\n")
                 return self._error("KeyboardInterrupt", "interrupted", ["interrupted"])
             if error is not None:
-                text = error_text(error, code, name)
+                text = self.cells.error_text(error, code, name)
                 if not silent:
                     self._stream("stderr", text + "\n")
                 return self._error(type(error).__name__, error.message, text.splitlines())
@@ -207,7 +256,9 @@ _MAGIC_SESSION: CellSession | None = None
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext zixir.jupyter`: `%%zixir` runs the cell as Zixir (one session for all
-    cells); the value is the cell's result, an error is shown the way `zixir run` shows it."""
+    cells); the value is the cell's result. An error fails the cell (a notebook run stops
+    there) and is shown the way `zixir run` shows it, without a Python traceback: IPython
+    shows what an exception's `_render_traceback_` returns instead."""
 
     def zixir(line: str, cell: str) -> Any:
         global _MAGIC_SESSION
@@ -215,8 +266,9 @@ def load_ipython_extension(ipython: Any) -> None:
             _MAGIC_SESSION = CellSession()
         value, error, name = _MAGIC_SESSION.run(cell)
         if error is not None:
-            print(error_text(error, cell, name), file=sys.stderr)
-            return None
+            lines = _MAGIC_SESSION.error_text(error, cell, name).splitlines()
+            error._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
+            raise error.with_traceback(None)
         return to_python(value)
 
     ipython.register_magic_function(zixir, magic_kind="cell", magic_name="zixir")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from .lang.diagnostics import format_error
 from .lang.errors import ZixirError, ZixirSyntaxError
@@ -86,13 +87,38 @@ def read_inputs(read_line: Callable[[str], str]) -> Iterator[str]:
         yield buffer
 
 
-def _line_reader() -> Callable[[str], str]:
+def _completer(names: Callable[[], list[str]]) -> Any:
+    """Tab completion of built-ins, keywords and the session's names (prompt_toolkit)."""
+    from prompt_toolkit.completion import Completer, Completion
+
+    from .lang.completion import complete, word_start
+
+    class NameCompleter(Completer):
+        def get_completions(self, document: Any, complete_event: Any) -> Iterator[Any]:
+            text, cursor = document.text, document.cursor_position
+            if word_start(text, cursor) == cursor:
+                return  # nothing typed yet: Tab indents
+            try:
+                bound = names()
+            except ZixirError:
+                bound = []  # the router is busy or restarting: built-ins and keywords only
+            matches, start = complete(text, cursor, bound)
+            for name in matches:
+                yield Completion(name, start_position=start - cursor)
+
+    return NameCompleter()
+
+
+def _line_reader(names: Callable[[], list[str]] | None = None) -> Callable[[str], str]:
     if sys.stdin.isatty() and sys.stdout.isatty():
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory
 
         history = os.path.join(os.path.expanduser("~"), ".zixir_history")
-        session: PromptSession = PromptSession(history=FileHistory(history))
+        session: PromptSession = PromptSession(
+            history=FileHistory(history),
+            completer=_completer(names) if names is not None else None,
+            complete_while_typing=False)  # Tab completes, as in Python's REPL
 
         def read(prompt: str) -> str:
             return session.prompt(prompt)
@@ -126,8 +152,9 @@ def _loop(session, read_line: Callable[[str], str] | None, workers: int | None) 
     interactive = read_line is None and sys.stdin.isatty()
     if interactive:
         print("zixir repl: :help for help, Ctrl-D to quit")
-    reader = read_line or _line_reader()
+    reader = read_line or _line_reader(getattr(session, "names", None))
     count = 0
+    sources: dict[str, str] = {}  # by input name: an error may be in an earlier input
     inputs = read_inputs(reader)
     while True:
         try:
@@ -152,13 +179,15 @@ def _loop(session, read_line: Callable[[str], str] | None, workers: int | None) 
             continue
         count += 1
         name = f"<repl {count}>"
+        sources[name] = text
         try:
-            value = session.eval_value(text, None)
+            value = session.eval_value(text, name)
         except ZixirError as error:
             if error.filename is None:
                 error.filename = name
             sys.stdout.flush()
-            print(format_error(error, text, name), file=sys.stderr)
+            print(format_error(error, sources.get(error.filename, text), name),
+                  file=sys.stderr)
             continue
         except KeyboardInterrupt:
             session.interrupt()

@@ -103,6 +103,9 @@ class RuntimeSession:
     def interrupt(self) -> None:
         self.runtime.interrupt()
 
+    def names(self) -> list[str]:
+        return self.runtime.names()
+
     def close(self) -> None:
         self.runtime.close()
 

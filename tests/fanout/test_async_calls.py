@@ -194,3 +194,28 @@ def test_an_open_circuit_refuses_before_the_rate_limiter_makes_a_call_wait(runti
         with pytest.raises(CircuitOpen):
             rt.call_python("asynclib", "fails", ["down"])
     assert time.monotonic() - started < 1.5  # token first: 3 s (one a second)
+
+
+def test_every_async_call_past_its_timeout_is_a_call_timeout(runtime):
+    """300 async calls time out at once: each is a CallTimeout, never the PythonError
+    CancelledError of the worker's reply to the cancel racing the deadline."""
+    rt = runtime(workers=2, modules={"asynclib.nap": {
+        "timeout": 0.3, "breaker": {"failures": 100_000}}})
+    rt.call_python("asynclib", "nap", [0.0])
+    kinds: dict[str, int] = {}
+    for _ in range(3):
+        outcomes = rt.eval('pmap(0..300, i => attempt(() => python "asynclib" "nap" (2.0)), '
+                           '300)')
+        for o in outcomes:
+            kind = o["error"]["type"] + ":" + (o["error"].get("python_type") or "")
+            kinds[kind] = kinds.get(kind, 0) + 1
+    assert kinds == {"CallTimeout:": 900}, kinds
+
+
+def test_a_call_that_waited_past_its_wait_timeout_says_how_to_avoid_it(runtime):
+    rt = runtime(workers=1, modules={"asynclib.nap": {"rate": "5/s", "wait_timeout": 0.3}})
+    outcomes = rt.eval('pmap(0..10, i => attempt(() => python "asynclib" "nap" (0.0)), 10)')
+    refused = [o["error"]["message"] for o in outcomes if not o["ok"]]
+    assert refused, outcomes  # 10 calls at 5/s need 1.8 s of waiting
+    assert all("wait_timeout" in m and "raise wait_timeout in the module's [modules] table"
+               in m for m in refused), refused

@@ -129,6 +129,31 @@ def test_outage_opens_the_breaker_and_one_probe_closes_it(runtime, model_server)
     assert rt.stats()["router"]["breakers"]["model_client"]["state"] == "closed"
 
 
+def test_calls_waiting_for_a_token_are_not_sent_once_the_outage_opened_the_breaker(
+        runtime, model_server):
+    """A pmap admitted 100 calls that wait for their rate tokens; the service goes down at
+    the 5th request and the breaker opens at the 3rd failure: the calls still waiting are
+    refused with CircuitOpen instead of being sent to the dead service, and the workers they
+    held are handed back (a sync call runs at once afterwards)."""
+    server = model_server(latency=(0.001, 0.002))
+    server.outage_after, server.outage_for = 5, 60.0
+    rt = runtime(workers=1, call_timeout=5.0, modules={"model_client": {
+        "rate": "200/s",
+        "breaker": {"failures": 3, "reset_after": 30, "on": ["model_client.ServiceDown"]}}})
+    program = f'''
+    let outcomes = pmap(0..100, i => attempt(() => python "model_client" "score" ("{server.url}", i, "text")), 100)
+    map(outcomes, o => if o.ok then "ok" else o.error.type)
+    '''
+    outcomes = rt.eval(program)
+    assert len(outcomes) == 100 and outcomes.count("ok") == 4, outcomes
+    assert outcomes.count("CircuitOpen") >= 90, outcomes
+    assert server.snapshot()["unavailable"] <= 10, server.snapshot()  # 3, and any in flight
+    started = time.monotonic()
+    assert rt.call_python("asynclib", "block", [0.0]) > 0  # no worker left occupied
+    assert time.monotonic() - started < 2.0
+    assert rt.stats()["router"]["counts"]["refused.circuit_open"] >= 90
+
+
 def test_killed_worker_loses_no_retryable_call(runtime, model_server):
     server = model_server(latency=(1.0, 1.0))
     rt = runtime(workers=2, modules={"model_client": {

@@ -111,7 +111,7 @@ def test_retry_waits_at_least_retry_after_and_gives_up_beyond_max_wait():
     calls = []
 
     def attempt(retry_after):
-        def run():
+        def run(readmit):
             calls.append(time.monotonic())
             if len(calls) == 1:
                 raise python_error("llm.RateLimited", retry_after=retry_after)
@@ -136,7 +136,7 @@ def _waits(monkeypatch, retries: dict, error, attempts_made: list | None = None)
     config = RuntimeConfig(workers=1, allow_all=True, modules={"llm": {"retries": retries}})
     failures = FailurePolicy(config)
 
-    def attempt():
+    def attempt(readmit):
         if attempts_made is not None:
             attempts_made.append(1)
         raise error
@@ -191,7 +191,7 @@ def test_an_open_breaker_stops_the_retries(monkeypatch):
     settings = config.module_policies().settings_for("llm", "complete")
     made: list = []
 
-    def attempt():
+    def attempt(readmit):
         made.append(1)
         raise python_error("llm.Down")
 

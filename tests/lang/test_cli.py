@@ -39,6 +39,12 @@ def test_run_prints_nothing_for_nil_and_json_on_request(tmp_path):
     assert json.loads(result.stdout) == {"a": [1, 2.0], "b": True, "c": None}
 
 
+def test_run_prints_functions_by_their_zixir_names(tmp_path):
+    path = write(tmp_path, "f.zx", "fn my_fn(x) { x }\n[my_fn, flat_map, engine.list_sum, x => x]\n")
+    result = run_cli("run", path)
+    assert result.stdout == "[<fn my_fn>, <fn flat_map>, <fn list_sum>, <fn <lambda>>]\n"
+
+
 def test_run_calls_main_and_uses_its_value(tmp_path):
     path = write(tmp_path, "m.zx", "let base = 40\nfn main() {\n  base + 2\n}\n")
     result = run_cli("run", path)
@@ -111,6 +117,13 @@ def test_repl_over_a_pipe():
     assert result.stdout.splitlines() == ["[1, 2, 3]", "[1, 4, 9]", "6"]
 
 
+def test_repl_shows_the_line_of_the_input_an_error_happened_in():
+    result = run_cli("repl", stdin="fn g(x) { x / 0 }\nlet y = 1\ng(y)\n")
+    assert result.stderr.splitlines()[:3] == [
+        "<repl 1>:1:11: error: Division by zero", "  fn g(x) { x / 0 }", "            ^^^^^"]
+    assert "in g at <repl 1> line 1, column 11" in result.stderr
+
+
 @pytest.mark.parametrize(("text", "more"), [
     ("(1 +", True), ("[1, 2", True), ('"abc', True), ("fn f(x):", True),
     ("fn f(x):\n  x", True), ("fn f(x):\n  x\n", False), ("1 + 2", False), ("1 +* 2", False),
@@ -162,7 +175,8 @@ def test_repl_waits_for_a_possible_else(text, more):
 
 
 def test_run_and_check_agree_on_paths_exit_codes_and_columns(tmp_path):
-    cases = {"b.zx": "let x = 1\nbreak\n", "e.zx": "let x = 1\nlet y = engine.nope(1)\n"}
+    cases = {"b.zx": "let x = 1\nbreak\n", "i.zx": 'let x = 1\nimport "nothere.zx"\n',
+             "e.zx": "let x = 1\nlet y = engine.nope(1)\n"}
     for name, source in cases.items():
         write(tmp_path, name, source)
         ran = subprocess.run([sys.executable, "-m", "zixir", "run", name], cwd=tmp_path,
@@ -173,6 +187,14 @@ def test_run_and_check_agree_on_paths_exit_codes_and_columns(tmp_path):
         assert ran.stderr.splitlines()[:3] == checked.stderr.splitlines()[:3]
         assert ran.stderr.startswith(f"{name}:2:")
     assert ran.stderr.startswith("e.zx:2:16: error: unknown engine op: nope")
+
+
+def test_fmt_says_why_a_file_cannot_be_formatted(tmp_path):
+    result = run_cli("fmt", str(tmp_path / "nope.zx"), str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"zixir: error: no such file: {tmp_path / 'nope.zx'}",
+        f"zixir: error: {tmp_path} is a directory, not a Zixir file"]
 
 
 def test_memory_directory_is_a_usage_error(tmp_path):

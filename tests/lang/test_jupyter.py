@@ -34,7 +34,8 @@ def kernel(kernel_dir, tmp_path_factory):
 
     specs = KernelSpecManager(kernel_dirs=[str(kernel_dir / "kernels")])
     manager = KernelManager(kernel_name="zixir", kernel_spec_manager=specs)
-    manager.start_kernel(cwd=str(tmp_path_factory.mktemp("cells")))
+    manager.cells_dir = tmp_path_factory.mktemp("cells")  # the kernel's working directory
+    manager.start_kernel(cwd=str(manager.cells_dir))
     client = manager.client()
     client.start_channels()
     client.wait_for_ready(timeout=TIMEOUT)
@@ -82,6 +83,30 @@ def test_cells_share_bindings_print_and_return_values(kernel):
     assert outputs(messages, "execute_result")[0]["data"]["text/plain"] == "82"
 
 
+def test_output_streams_while_the_cell_runs(kernel):
+    """The cell prints a line, then waits (Python calls) until the test has seen that line and
+    created a file; output held back until the cell's end would never let it go on."""
+    manager, client = kernel
+    msg_id = client.execute(
+        'println("first")\n'
+        'let waited = 0\n'
+        'while not exists("go") and waited < 600 { python "time" "sleep" (0.05); waited += 1 }\n'
+        'println("second")\nwaited < 600')
+    texts = []
+    while len(texts) < 2:
+        msg = client.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        assert msg["msg_type"] in ("status", "execute_input", "stream"), msg
+        if msg["msg_type"] == "stream":
+            texts.append(msg["content"]["text"])
+            if texts == ["first\n"]:
+                (manager.cells_dir / "go").write_text("")
+    assert texts == ["first\n", "second\n"]
+    reply = shell_reply(client, msg_id)["content"]
+    assert reply["status"] == "ok"
+
+
 def test_errors_are_positioned_and_typed(kernel):
     _, client = kernel
     reply, messages = execute(client, 'let s = "a"\ns - 1')
@@ -90,6 +115,10 @@ def test_errors_are_positioned_and_typed(kernel):
     assert reply["evalue"] == "Invalid binary operation: string - int"
     (error,) = outputs(messages, "error")
     assert error["traceback"][0].endswith(":2:1: error: Invalid binary operation: string - int")
+    _, _ = execute(client, "fn g(x) { x / 0 }")  # an error in an earlier cell's function
+    reply, messages = execute(client, "g(1)")
+    (error,) = outputs(messages, "error")
+    assert error["traceback"][1:3] == ["  fn g(x) { x / 0 }", "            ^^^^^"], error
     reply, _ = execute(client, "let x = (1 +")
     assert reply["status"] == "error" and reply["ename"] == "ZixirSyntaxError"
 
@@ -117,6 +146,26 @@ def test_interrupt_stops_a_running_cell_and_the_kernel_goes_on(kernel):
     assert reply["content"]["status"] == "error"
     reply, messages = execute(client, "i > 0")
     assert outputs(messages, "execute_result")[0]["data"]["text/plain"] == "true", messages
+
+
+def test_interrupt_stops_a_python_call_at_once(kernel):
+    """The cell's thread waits for the worker in slices, so the interrupt reaches it within
+    one (it then replaces the worker) instead of after the 5 s the kernel waits for it."""
+    manager, client = kernel
+    execute(client, 'python "time" "sleep" (0)')  # the first call starts the runtime
+    msg_id = client.execute('python "time" "sleep" (120)')
+    while True:
+        msg = client.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+            break
+    time.sleep(1.0)
+    started = time.monotonic()
+    manager.interrupt_kernel()
+    reply = shell_reply(client, msg_id)
+    assert reply["content"]["status"] == "error"
+    assert time.monotonic() - started < 4.0
+    reply, _ = execute(client, 'python "math" "sqrt" (16)')
+    assert reply["status"] == "ok"
 
 
 def test_a_notebook_runs_with_nbclient(kernel_dir, tmp_path):
@@ -150,4 +199,11 @@ def test_cell_magic_in_ipython():
     ip.run_line_magic("load_ext", "zixir.jupyter")
     assert ip.run_cell_magic("zixir", "", "let base = 40\nbase + 2") == 42
     assert ip.run_cell_magic("zixir", "", "[base, x => x]")[0] == 40
-    assert ip.run_cell_magic("zixir", "", '"a" - 1') is None  # the error went to stderr
+    # an error fails the cell; IPython shows the zixir error text instead of a traceback
+    result = ip.run_cell('%%zixir\nlet s = "a"\ns - 1\n')
+    assert not result.success
+    error = result.error_in_exec
+    assert type(error).__name__ == "ZixirRuntimeError"
+    shown = error._render_traceback_()
+    assert shown[0].endswith(":2:1: error: Invalid binary operation: string - int"), shown
+    assert shown[1:] == ["  s - 1", "  ^^^^^"]

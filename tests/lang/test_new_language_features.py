@@ -62,6 +62,9 @@ def test_interpolation_tokens_keep_true_positions():
     ('"a #{(1} b #{2}"', "Expected ')', found '}'", 8),
     ('"a #{1', "Unterminated string interpolation: expected '}'", 4),
     ('"a #{1} b', "Unterminated string", 7),
+    # the missing `}`: the closing quote opens a string inside the interpolation
+    ('"v: #{x"', "Unterminated string interpolation: expected '}' (the '\"' at line 1, "
+     "column 8 starts a string inside it)", 5),
     ('match "x" { "#{1}" => 1 }', "Invalid pattern", 13),
     ('{"k#{1}": 1}', "Expected map key", 2),
 ])

@@ -112,6 +112,27 @@ def test_output_and_log_lines_go_above_the_bars_on_a_shared_terminal(tmp_path, e
     assert segments.index("done") > last_bar  # printed after the pmap (and its bar) ended
 
 
+SLOW_FIRST = textwrap.dedent('''
+    fn main() {
+      let slow = spawn(() => python "time" "sleep" (2.0))
+      let quick = map(1..120, x => spawn(() => python "time" "sleep" (0.005)))
+      len(await_all(concat([slow], quick)))
+    }
+''')
+
+
+def test_await_all_counts_tasks_as_they_finish_not_in_order(tmp_path, env):
+    """The first task is slow, the 119 others quick: the bar counts them as they finish
+    instead of standing at 0/120 until the first one is done."""
+    path = tmp_path / "slow_first.zx"
+    path.write_text(SLOW_FIRST)
+    status, out, screen = run_on_terminal([*ZIXIR, "run", "--workers", "2", str(path)], env)
+    assert status == 0 and out.strip() == "120", screen
+    counts = [int(n) for n in re.findall(r"await_all .*? (\d+)/120", plain(screen))]
+    assert counts and counts[-1] == 120, counts
+    assert any(20 <= n < 120 for n in counts), counts  # shown before the slow task ended
+
+
 TIMEOUT = textwrap.dedent('''
     fn main() {
       let a = attempt(() => python "time" "sleep" (30)).ok

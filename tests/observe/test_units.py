@@ -156,7 +156,7 @@ def test_the_stats_table_shows_rate_waits_steps_and_agents():
                                       "count": 1, "seconds": 0.001}]}}
     text = format_stats({"host": {}, "router": {"metrics": metrics_}, "supervisor": {}})
     lines = [line.split() for line in text.splitlines()]
-    assert ["llm", "3", "250", "ms"] in lines
+    assert ["llm", "3", "83.3", "ms", "250", "ms"] in lines  # mean wait, summed waits
     assert ["etl", "map", "done", "2", "1.50", "s"] in lines
     agents = next(line for line in text.splitlines() if line.startswith("Agents:"))
     assert agents == "Agents: 2 running, 1 restart"  # statuses with no agent are left out

@@ -233,6 +233,20 @@ def test_a_zixir_program_calls_its_own_module_and_is_refused_the_rest(tmp_path):
     assert not marker.exists()
 
 
+def test_a_misspelt_module_is_named_as_missing_not_only_as_not_allowed(tmp_path):
+    (tmp_path / "scorer_pol_zx.py").write_text("def score(x):\n    return x\n")
+    typo = tmp_path / "typo.zx"
+    typo.write_text('python "scorer_pol_zxx" "score" (1)\n')
+    out = _zixir("run", str(typo), cwd=tmp_path)
+    assert out.returncode == 1
+    assert ('python "scorer_pol_zxx" "score": there is no module scorer_pol_zxx in the '
+            "script's directory, nor installed here (a typo?)") in out.stderr, out.stderr
+    installed = tmp_path / "installed.zx"  # installed but not allowed: the usual refusal
+    installed.write_text('python "uuid" "uuid4" ()\n')
+    out = _zixir("run", str(installed), cwd=tmp_path)
+    assert 'python "uuid" "uuid4" is not allowed' in out.stderr, out.stderr
+
+
 def _zixir(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-P", "-m", "zixir", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)

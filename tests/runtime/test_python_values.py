@@ -117,6 +117,21 @@ def test_calling_errors_are_typed(runtime):
     assert info.value.message == "Division by zero" and info.value.line == 1
 
 
+def test_names_lists_the_sessions_bindings(runtime):
+    runtime.eval("let my_total = 1\nfn my_helper(x) { x }")
+    assert {"my_total", "my_helper"} <= set(runtime.names())
+    assert "len" not in runtime.names()  # built-ins are not the session's
+
+
+def test_an_argument_without_a_zixir_form_is_named(runtime):
+    keep = runtime.eval("fn keep(x) { x }\nkeep")
+    with pytest.raises(ZixirRuntimeError) as info:
+        keep([1, {"f": print}])
+    assert info.value.message.startswith(
+        "cannot pass argument 1 of keep to Zixir: <built-in function print> is not a value")
+    assert keep([1, {"f": (2, 3)}]) == [1, {"f": [2, 3]}]
+
+
 def test_collected_functions_are_released_in_the_router(runtime):
     fns = [runtime.eval(f"x => x + {i}") for i in range(5)]
     assert [f(1) for f in fns] == [1, 2, 3, 4, 5]

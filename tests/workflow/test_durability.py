@@ -312,3 +312,55 @@ def test_workflow_commands_report_problems(tmp_path):
     not_approval = zixir("workflow", "approve", "one", "s", "--memory", store)
     assert not_approval.returncode == 1 and "Step s is not an approval" in not_approval.stderr
     assert zixir("workflow", "--memory", store).returncode == 2
+
+
+SLOW_MAP = '''
+fn main() {
+  workflow.run("slow", run => {
+    workflow.map(run, "nap", range(100), x => python "effects" "nap" (x), {concurrency: 2})
+  })
+}
+'''
+
+NAP = '''
+import os
+import time
+
+
+def nap(x):
+    time.sleep(0.02)
+    with open(os.environ["WF_LOG"], "a") as f:
+        f.write(f"nap:{x}\\n")
+    return x
+'''
+
+
+def test_ctrl_c_leaves_the_running_step_unfinished_not_failed(tmp_path):
+    """Ctrl-C stops `zixir run` while a map runs: the step is not recorded as failed with the
+    WorkerCrashed of the workers stopped under it; it stays unfinished and the next run
+    resumes it from its checkpoints."""
+    (tmp_path / "effects.py").write_text(NAP)
+    script = tmp_path / "slow.zx"
+    script.write_text(SLOW_MAP)
+    store, log = str(tmp_path / "m.sqlite3"), str(tmp_path / "log")
+    env = {**os.environ, "WF_LOG": log}
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "zixir", "run", str(script),
+                             "--memory", store, "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while sum(executions(log).values()) < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    shown = zixir("workflow", "show", "slow", "--memory", store).stdout
+    assert "status running" in shown and "failed" not in shown, shown
+    assert "WorkerCrashed" not in shown, shown
+    done = zixir("run", str(script), "--memory", store, env={"WF_LOG": log})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[" + ", ".join(map(str, range(100))) + "]"
+    counts = executions(log)
+    assert sorted(counts) == sorted(f"nap:{x}" for x in range(100))
+    assert sum(counts.values()) <= 100 + 2  # at most the elements in flight ran twice

@@ -496,7 +496,7 @@ class _Resolver:
         try:
             source = self.a.read_module(path)
         except FileNotFoundError:
-            self.error(f"import: cannot find {path}", node.span)
+            self.error(f"import: cannot find {path}", node.span, source="syntax")  # as `run`
             return None
         except (OSError, UnicodeDecodeError):
             return None
@@ -504,7 +504,7 @@ class _Resolver:
             module = parse(source, path)
         except ZixirSyntaxError as err:
             self.error(f"import: syntax error in {node.path} at line {err.line}, column "
-                       f"{err.column}: {err.message}", node.span)
+                       f"{err.column}: {err.message}", node.span, source="syntax")
             return None
         aliases = {n.name: n.type for n in A.walk(module.body) if isinstance(n, A.TypeAlias)}
         reassigned = {n.name for n in A.walk(module.body) if isinstance(n, A.Assign)}

@@ -286,7 +286,15 @@ class Lexer:
         parts: list[str] = []
         while True:
             if self.pos >= n:
-                err = self.error("Unterminated string", line, col)
+                if open_kind == "template_start" and self._interpolations:
+                    # `"v: #{x"`: the quote meant to close the string opened a string inside
+                    # the interpolation; the missing `}` is what to point at
+                    _, at_line, at_column = self._interpolations[-1]
+                    err = self.error("Unterminated string interpolation: expected '}' (the "
+                                     f"'\"' at line {line}, column {col} starts a string inside "
+                                     "it)", at_line, at_column)
+                else:
+                    err = self.error("Unterminated string", line, col)
                 err.incomplete = True
                 raise err
             ch = src[self.pos]

@@ -89,6 +89,10 @@ class Session:
         """Evaluate `source`; the value as plain Python (None/bool/int/float/str/list/dict)."""
         return run_deep(run_with_tasks, self._evaluate, source, filename or self.filename, True)
 
+    def names(self) -> list[str]:
+        """The names bound at the top level of this session (for completion), sorted."""
+        return sorted({demangle(k) for k in list(self.namespace) if k.startswith("u_")})
+
     def eval_value(self, source: str, filename: str | None = None) -> Any:
         """Evaluate `source`; the value as a Zixir value (for printing in Zixir syntax)."""
         return run_deep(run_with_tasks, self._evaluate, source, filename or self.filename, False)

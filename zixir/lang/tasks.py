@@ -150,10 +150,32 @@ def await_all(ts: Any) -> ZList:
     from zixir.observe import progress
 
     with progress.track("await_all", len(tasks)) as bar:  # 100+ tasks: a bar on the terminal
-        for task in tasks:
-            _settle(task.fiber)
-            bar.advance(task.fiber.waiter.error is None)
+        if bar is progress.NO_BAR:
+            for task in tasks:
+                _settle(task.fiber)
+        else:
+            _settle_counting(tasks, bar)
     return ZList([task.fiber.waiter.wait() for task in tasks])  # the first error by position
+
+
+def _settle_counting(tasks: list[Task], bar: Any) -> None:
+    """Wait for every task, advancing the bar as each one finishes, in whatever order they
+    finish (a task that waits long, say for a retry, does not hold the count back): one
+    watcher fiber per task."""
+    def watch(task: Task) -> None:
+        _settle(task.fiber)
+        bar.advance(task.fiber.waiter.error is None)
+
+    watchers = [fibers.spawn(lambda task=task: watch(task), "await_all") for task in tasks]
+    try:
+        for w in watchers:
+            _settle(w)
+    except BaseException:
+        for w in watchers:  # interrupted: the watchers end with it
+            w.cancel()
+        for w in watchers:
+            _settle(w)
+        raise
 
 
 def pmap(xs: Any, f: Any, n: Any, default_width: int) -> ZList:

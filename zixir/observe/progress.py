@@ -137,6 +137,8 @@ class Tracker:
 
     def advance(self, ok: bool = True) -> None:
         with self._lock:
+            if self._closed:
+                return  # e.g. a watcher of an await_all that was interrupted
             self.done += 1
             if not ok:
                 self.failed += 1

@@ -162,11 +162,15 @@ def _refusals(router: dict) -> list[str]:
 
 def _rate_waits(router: dict) -> list[str]:
     waits = ((router.get("metrics") or {}).get("rate_waits")) or {}
-    rows = [[module, w.get("waits", 0), duration(1000 * float(w.get("seconds") or 0))]
-            for module, w in sorted(waits.items())]
+    rows = []
+    for module, w in sorted(waits.items()):
+        count, seconds = w.get("waits", 0), float(w.get("seconds") or 0)
+        rows.append([module, count, duration(1000 * seconds / count) if count else "-",
+                     duration(1000 * seconds)])
     if not rows:
         return []
-    return ["Rate-limit waits"] + _grid(["module", "waits", "waited"], rows)
+    # the total adds up the waits of calls that waited side by side: a mean tells more
+    return ["Rate-limit waits"] + _grid(["module", "waits", "mean wait", "summed"], rows)
 
 
 def _steps(router: dict) -> list[str]:

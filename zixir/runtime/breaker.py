@@ -7,6 +7,10 @@
       |                                open, timeout over: half-open, this
       |                                  call is the one probe
       |                                half-open, probe in flight: refuse
+    ... waits for a rate token, a slot, a worker ...
+    readmit(ticket, module, function)  still closed: the same ticket; else
+      | CircuitOpen <------------------  as admit (a call the circuit opened on while
+                                         it waited is not sent; or it is the probe)
     ... the call runs ...
     record(ticket, error|None) ------> replays the outcome through           -> closed / open
                                        breaker.call (instantly)
@@ -193,6 +197,19 @@ class Breakers:
                 b.probe_in_flight = True
                 return Ticket(key, True)
             return Ticket(key, False)
+
+    def readmit(self, ticket: Ticket, module: str, function: str, settings: Any = None
+                ) -> Ticket:
+        """Admit again a call that was admitted, then waited for a rate token, a slot or a
+        worker: if its circuit opened meanwhile, it is refused like a new call (CircuitOpen,
+        nothing sent to a service the breaker found down) or, once the open time is over,
+        becomes the one probe. Returns the ticket the call runs under."""
+        if ticket.probe:
+            return ticket
+        b = self._breakers.get(ticket.key)
+        if b is None or b.clean or b.cb.current_state == pybreaker.STATE_CLOSED:
+            return ticket
+        return self.admit(module, function, settings)
 
     def counts_as_failure(self, error: BaseException, on: tuple[str, ...] = ()) -> bool:
         if isinstance(error, _FAULTS):

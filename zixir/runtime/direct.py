@@ -77,6 +77,7 @@ import struct
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from zixir.lang.errors import (
@@ -98,6 +99,10 @@ PAGE_FILE = "direct"
 _GEN = struct.Struct("=Q")
 _clock = time.perf_counter
 READ_SIZE = 1 << 16
+#: longest single wait for a reply, in seconds: an exception raised into the waiting thread
+#: (a notebook's interrupt, `deep.interrupt`) is delivered when a wait ends, so a long call
+#: is waited for in slices (as the router's inline reads are, `link.INLINE_SLICE_MS`)
+WAIT_SLICE = 0.2
 #: calls a thread makes on the routed path after the router had no idle worker to lend,
 #: before it asks again (asking costs a round trip to the router)
 REFUSED_BACKOFF = 64
@@ -139,6 +144,17 @@ def _map(path: str) -> mmap.mmap:
 
 
 # ---- host side ----------------------------------------------------------------------------
+
+
+def _wait(poll: Callable[[float], Any], deadline: float) -> bool:
+    """Poll until there is something to read (True) or `deadline` passes (False), in slices
+    of at most WAIT_SLICE."""
+    while True:
+        remaining = deadline - _clock()
+        if remaining <= 0:
+            return False
+        if poll(min(remaining, WAIT_SLICE) * 1000):
+            return True
 
 
 class Lease:
@@ -524,8 +540,8 @@ class DirectCalls:
                 lease.spin(poll)
             rfd = lease.rfd
             # a clock read costs a system call on some virtual machines: the first wait
-            # takes the whole timeout, the rest count from `started`
-            if not poll(timeout * 1000):
+            # reads none, the rest count from `started`
+            if not poll(min(timeout, WAIT_SLICE) * 1000) and not _wait(poll, started + timeout):
                 raise _Failed("timeout")
             while True:
                 try:
@@ -539,8 +555,7 @@ class DirectCalls:
                 reply = self._other_events(got, request_id)
                 if reply is not None:
                     break
-                remaining = started + timeout - _clock()
-                if remaining <= 0 or not poll(remaining * 1000):
+                if not _wait(poll, started + timeout):
                     raise _Failed("timeout")
         except _Failed as failure:
             self._failed(lease, failure.kind, module, function, timeout)  # raises

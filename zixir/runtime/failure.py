@@ -7,10 +7,11 @@
       route cache (module, function) -> attempts; first call: policy.check --> PolicyDenied
       for each attempt (tenacity; the waits are fibers.sleep):
         breakers.admit (a dict lookup while the circuit is clean) ---------> CircuitOpen
-        attempt() -> result, or a typed fault (the attempt takes its rate token, slot
-          |  and worker itself: see pool.py)
-          | Overloaded / RestartLimitExceeded before any worker ran it: the admission is
-          |   released, nothing is counted
+        attempt(readmit) -> result, or a typed fault (the attempt takes its rate token,
+          |  slot and worker itself, see pool.py, then calls readmit(): a circuit that
+          |  opened while it waited refuses it, or makes it the probe)
+          | Overloaded / RestartLimitExceeded before any worker ran it, or CircuitOpen
+          |   from readmit: the admission is released, nothing is counted
           | otherwise breakers.record(outcome): crashes, timeouts and protocol errors always
           |   count, Python exceptions named in breaker.on too (a crash caused by a call is
           |   charged here, not to the worker supervisor)
@@ -75,7 +76,7 @@ class FailurePolicy:
         name = f"{module}.{function}"
         return any(name == r or name.startswith(r + ".") for r in self.config.idempotent)
 
-    def run(self, module: str, function: str, attempt: Callable[[], Any],
+    def run(self, module: str, function: str, attempt: Callable[[Callable[[], None]], Any],
             retries: int | None = None, settings: ModuleSettings | None = None) -> Any:
         with self._lock:
             attempts = self._routes.get((module, function))
@@ -105,7 +106,7 @@ class FailurePolicy:
                 self._routes[(module, function)] = attempts
         return attempts
 
-    def _guarded(self, module: str, function: str, attempt: Callable[[], Any],
+    def _guarded(self, module: str, function: str, attempt: Callable[[Callable[[], None]], Any],
                  settings: ModuleSettings = _DEFAULT) -> Any:
         try:
             ticket = self.breakers.admit(module, function, settings.breaker)
@@ -114,21 +115,30 @@ class FailurePolicy:
             self.log.info("call.refused", module=module, function=function, reason="circuit",
                           retry_after=e.retry_after)
             raise
+        held = [ticket]
+
+        def readmit() -> None:
+            held[0] = self.breakers.readmit(held[0], module, function, settings.breaker)
+
         try:
-            result = attempt()
+            result = attempt(readmit)
         except NOT_RUN:
-            self.breakers.release(ticket)
+            self.breakers.release(held[0])
             raise
         except NotSent as e:
-            self.breakers.release(ticket)
+            self.breakers.release(held[0])
             raise e.error from None
+        except CircuitOpen:  # readmit: the circuit opened while the call waited, not sent
+            self.breakers.release(held[0])
+            self.stats.count("refused.circuit_open")
+            raise
         except BaseException as e:
             if getattr(e, "uncounted", False):  # a crash another call's breaker counted
-                self.breakers.release(ticket)
+                self.breakers.release(held[0])
             else:
-                self.breakers.record(ticket, e)
+                self.breakers.record(held[0], e)
             raise
-        self.breakers.record(ticket, None)
+        self.breakers.record(held[0], None)
         return result
 
     @staticmethod
@@ -148,7 +158,8 @@ class FailurePolicy:
             return r.backoff, r.initial, r.max_wait
         return "exponential", self.config.retry_backoff, self.config.retry_backoff_max
 
-    def _retrying(self, module: str, function: str, attempt: Callable[[], Any],
+    def _retrying(self, module: str, function: str,
+                  attempt: Callable[[Callable[[], None]], Any],
                   attempts: int, settings: ModuleSettings) -> Any:
         import tenacity  # only calls that may retry import it
 

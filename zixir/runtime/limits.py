@@ -39,6 +39,9 @@ from .modules import ModulePolicies, Rate
 #: how to avoid an Overloaded refusal of a full queue (its message ends with it)
 QUEUE_HINT = ("raise [runtime] max_queue, or keep fewer calls in flight, e.g. with a smaller "
               "pmap n")
+#: how to avoid an Overloaded refusal of a call that waited too long (its message ends with it)
+WAIT_HINT = ("raise wait_timeout in the module's [modules] table of zixir.toml (default: its "
+             "timeout), or keep fewer calls in flight, e.g. with a smaller pmap n")
 
 
 class TokenBucket:
@@ -63,7 +66,7 @@ class TokenBucket:
             allowed_at = tat - self.tolerance
             if allowed_at > deadline:
                 raise Overloaded(f"{what}: no rate-limit token within its wait_timeout "
-                                 f"(the next is {allowed_at - now:.2f} s away)")
+                                 f"(the next is {allowed_at - now:.2f} s away); {WAIT_HINT}")
             self._tat = tat + self.interval
         wait = allowed_at - now
         if wait > 0:
@@ -81,7 +84,8 @@ class TokenBucket:
             at = max(self._sent, now)
             if at > deadline:
                 raise Overloaded(f"{what}: could not be sent within its wait_timeout at the "
-                                 f"module's rate (the next send is {at - now:.2f} s away)")
+                                 f"module's rate (the next send is {at - now:.2f} s away); "
+                                 f"{WAIT_HINT}")
             self._sent = at + self.interval
         wait = at - now
         if wait > self.interval / 10:  # less: the jitter of calls already spaced by take
@@ -124,7 +128,7 @@ class Slots:
                     return
                 self._waiters.remove(waiter)
             raise Overloaded(f"{what}: no concurrency slot (limit {self.limit}) became free "
-                             "within its wait_timeout") from None
+                             f"within its wait_timeout; {WAIT_HINT}") from None
         except BaseException:
             with self._lock:
                 if waiter in self._waiters:

@@ -199,6 +199,12 @@ class CallPolicy:
         local = find_local(module, paths) is not None
         why = self.reason(name, local)
         if why is not None:
+            top = module.split(".", 1)[0]
+            if not local and not is_installed(top):  # a typo: allowing it would not help
+                raise PolicyDenied(f'python "{module}" "{function}": there is no module '
+                                   f"{top} in the script's directory, nor installed here (a "
+                                   "typo?); if the workers have it (on a cluster), "
+                                   f"{allow_hint(name)}")
             raise PolicyDenied(f'python "{module}" "{function}" is not allowed ({why}); '
                                f"{allow_hint(name)}")
         if len(self._checked) < 100_000:
@@ -232,6 +238,17 @@ class CallPolicy:
         if why is not None:
             raise PolicyDenied(f"{what} reaches {defining}, which is not allowed ({why}); "
                                f"{allow_hint(defining)}")
+
+
+def is_installed(top: str) -> bool:
+    """Can the top-level module `top` be found on this interpreter's path (without
+    importing it)?"""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def find_local(module: str, paths: Iterable[str]) -> str | None:

@@ -22,6 +22,9 @@
     with a rate: the send waits one interval after the previous send (TokenBucket.pace)
       |
       v
+    the module's circuit opened while the call waited: not sent ----------> CircuitOpen
+      |
+      v
     Watchdog.watch(deadline); WorkerLink.send (link.py): the reply arrives in a Waiter,
       delivered by the worker's reader thread (no thread per waiting call), or read by
       the caller itself for a thread's sync call (WorkerLink.read_inline: no thread to wake)
@@ -53,12 +56,14 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from zixir.lang import fibers
 from zixir.lang.deep import interruptible, uninterrupted
 from zixir.lang.errors import (
     CallTimeout,
+    CircuitOpen,
     Overloaded,
     ProtocolError,
     PythonError,
@@ -76,7 +81,7 @@ from .config import RuntimeConfig
 from .confine import confine_settings, kill_group
 from .events import NullLog
 from .failure import FailurePolicy, NotSent
-from .limits import QUEUE_HINT, Limits
+from .limits import QUEUE_HINT, WAIT_HINT, Limits
 from .modules import ModuleSettings
 from .process import ProcessHandle
 from .recycling import Recycling
@@ -293,8 +298,8 @@ class WorkerPool:
         try:
             result = self.failures.run(
                 module, function,
-                lambda: self._call_once(module, function, args, kwargs, timeout, settings,
-                                        chain),
+                lambda readmit: self._call_once(module, function, args, kwargs, timeout,
+                                                settings, readmit, chain),
                 retries, settings)
         except ZixirError as e:
             elapsed = time.perf_counter() - started
@@ -310,7 +315,7 @@ class WorkerPool:
 
     def _call_once(self, module: str, function: str, args: Any, kwargs: dict | None,
                    timeout: float | None, settings: ModuleSettings,
-                   chain: tuple[str, ...] = ()) -> Any:
+                   readmit: Callable[[], None], chain: tuple[str, ...] = ()) -> Any:
         if timeout is None:
             timeout = settings.timeout or self.config.call_timeout
         what = f"{module}.{function}"
@@ -321,6 +326,8 @@ class WorkerPool:
         if settings.rate is not None:
             bucket = self.limits.bucket(module, function, settings.rate)
             rate_waited = bucket.take(wait_until, what)
+            if rate_waited:
+                readmit()
         # the worker taken, the call filed and sent, the worker handed back: not split by
         # an interrupt (Ctrl-C in the REPL); only the waits are interruptible
         with uninterrupted():
@@ -339,10 +346,15 @@ class WorkerPool:
                         with interruptible():
                             rate_waited += bucket.pace(wait_until, what)
                     except BaseException:
-                        self._release(call)
+                        self._release(call, sent=False)
                         raise
                     if rate_waited > 0:  # one observation per call: its token and its send
                         metrics.rate_wait(module, rate_waited)
+                try:  # a circuit that opened while this call waited: not sent
+                    readmit()
+                except CircuitOpen:
+                    self._release(call, sent=False)
+                    raise
                 if tracing.ENABLED:  # the worker's spans nest under this call's
                     options = tracing.attempt(options, call.worker.handle.pid)
                 if timeout != self.config.call_timeout:  # the worker's CPU limit follows it
@@ -424,7 +436,7 @@ class WorkerPool:
                 if remaining <= 0:
                     self.stats.count("refused.wait_timeout")
                     raise Overloaded(f"{what}: no worker became free within the call's "
-                                     "wait_timeout")
+                                     f"wait_timeout; {WAIT_HINT}")
                 if self.on_starved is not None:
                     self.on_starved()
                 waiter = fibers.Waiter()
@@ -532,14 +544,16 @@ class WorkerPool:
             while queue:
                 queue.popleft().set(None)
 
-    def _release(self, call: Call, retire: str | None = None) -> None:
-        """Hand a call's worker back (it finished, or failed with the worker alive)."""
+    def _release(self, call: Call, retire: str | None = None, sent: bool = True) -> None:
+        """Hand a call's worker back (it finished, or failed with the worker alive; or, not
+        `sent`, it was refused after it took the worker and before it was filed)."""
         worker = call.worker
         with self._lock:
-            if worker.inflight.pop(call.key, None) is None:
-                return  # released already
+            if sent:
+                if worker.inflight.pop(call.key, None) is None:
+                    return  # released already
+                worker.calls += 1
             self._unoccupy(worker, call)
-            worker.calls += 1
             if worker.dead:
                 close = not worker.inflight
                 retire = None
@@ -619,10 +633,10 @@ class WorkerPool:
         self.log.warning("call.timeout", call=call.what, timeout=call.timeout,
                          pid=worker.handle.pid, kind=call.kind)
         if call.kind == ASYNC:
+            if call.waiter is not None:  # first: the reply to the cancel must not reach it
+                call.waiter.fail(_Cancelled())
             worker.link.notify("cancel", [call.request_id])
             self._watchdog.watch(-call.key, time.monotonic() + CANCEL_GRACE, ("grace", call))
-            if call.waiter is not None:
-                call.waiter.fail(_Cancelled())
             return
         self._kill(worker)
         worker.link.interrupt(f"{call.what} timed out", "closed")
@@ -667,8 +681,7 @@ class WorkerPool:
                 reply = waiter.wait()  # the watchdog enforces the timeout
         except _Cancelled:
             self._release(call)
-            raise CallTimeout(f"{what} did not return within {call.timeout:g} s; it was "
-                              "cancelled (its worker stays up)") from None
+            raise self._cancelled(call) from None
         except ChannelClosed as e:
             if not self._watchdog.unwatch(call.key):
                 self._forget(call)
@@ -688,10 +701,19 @@ class WorkerPool:
             self._kill(worker)
             worker.close()
             raise
-        if not self._watchdog.unwatch(call.key) and call.kind != ASYNC:
-            self._forget(call)  # the deadline won the race with the reply: the worker is dead
-            self._timed_out(worker, what, call.timeout)
+        if not self._watchdog.unwatch(call.key):  # the deadline won the race with the reply
+            if call.kind != ASYNC:
+                self._forget(call)  # the worker is dead
+                self._timed_out(worker, what, call.timeout)
+            if reply.error is not None:  # the task's CancelledError, sent before the waiter
+                self._release(call)  # was failed (the call was sent as the deadline passed)
+                raise self._cancelled(call)
         return reply
+
+    @staticmethod
+    def _cancelled(call: Call) -> CallTimeout:
+        return CallTimeout(f"{call.what} did not return within {call.timeout:g} s; it was "
+                           "cancelled (its worker stays up)")
 
     @staticmethod
     def _timed_out(worker: Worker, what: str, timeout: float) -> NoReturn:

@@ -67,7 +67,7 @@ class ExitStatus:
                 name = signal.Signals(self.signal).name
             except ValueError:
                 name = str(self.signal)
-            return f"killed by signal {name}"
+            return f"was killed by signal {name}"
         if self.exitcode is None:
             return "exited (status unknown)"
         return f"exited with code {self.exitcode}"

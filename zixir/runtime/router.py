@@ -11,7 +11,7 @@ Each host thread that makes requests gets a dedicated channel: its pipe pair arr
 fd 5 (a unix socket) and a thread of its own serves it with the same `Router.handle`.
 
 The router exits when the host's pipe reaches EOF (the host is gone or closing), on SIGTERM
-(after stopping its workers), or after its worker supervisor escalated (exit code 3, once no
+(after interrupting the Zixir code still running, then stopping its workers), or after its worker supervisor escalated (exit code 3, once no
 request is running): the root supervisor then starts a fresh router.
 """
 
@@ -167,6 +167,21 @@ def interrupt_evaluations() -> int:
     return len(threads)
 
 
+def stop_evaluations(grace: float = 1.0) -> int:
+    """The router is stopping while Zixir code runs (Ctrl-C in `zixir run`, the host closed
+    or gone): interrupt that code before the workers and agents stop under it, so it ends as
+    interrupted (a workflow step stays unfinished and the next run resumes it) rather than
+    failing with the WorkerCrashed of its stopped workers. Waits up to `grace` seconds for
+    it to unwind; how many threads were running."""
+    from zixir.lang.deep import running_threads
+
+    count = interrupt_evaluations()
+    deadline = time.monotonic() + grace
+    while running_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return count
+
+
 def load_factory(spec: str) -> Any:
     module, _, attr = spec.partition(":")
     obj: Any = importlib.import_module(module)
@@ -209,8 +224,10 @@ class Router:
         metrics.RECORDER.add_source("breakers", self.pool.breakers.states)
 
     def _export_function(self, value: Any) -> tuple[int, str]:
+        from zixir.lang.values import function_name
+
         fn = getattr(value, "fn", value)  # a PythonCallable wraps the Zixir function
-        name = getattr(value, "__name__", None) or "function"
+        name = function_name(fn) or "function"  # its Zixir name (`my_fn`, `flat_map`)
         with self._functions_lock:
             fn_id = self._function_ids.get(id(fn))
             if fn_id is None or self._functions.get(fn_id) is not fn:
@@ -233,6 +250,13 @@ class Router:
         low, high = arity(fn)
         if len(args) < low or (high is not None and len(args) > high):
             raise ZixirRuntimeError(_arity_message(function_name(fn), low, high, len(args)))
+        for i, arg in enumerate(args, 1):
+            opaque = _first_opaque(arg)
+            if opaque is not None:  # the host sent what has no wire form by its repr
+                raise ZixirRuntimeError(
+                    f"cannot pass argument {i} of {function_name(fn)} to Zixir: {opaque!r} is "
+                    f"not a value Zixir has (None, bool, int, float, str, list, tuple, dict, "
+                    f"set, numpy arrays and Zixir functions are)")
         session = self.session()
         with self._session_lock:
             value = session.call(fn, [from_python(a) for a in args])
@@ -339,6 +363,9 @@ class Router:
             return None
         if method == "interrupt":
             return interrupt_evaluations()
+        if method == "names":  # of the persistent session, for completion
+            names = getattr(self._session, "names", None)
+            return names() if names is not None else []
         if method == "at_line_start":
             at_start = bool(getattr(sys.stdout, "at_line_start", True))
             if params and params[0] and hasattr(sys.stdout, "at_line_start"):
@@ -415,6 +442,23 @@ class observed_run:
             self.span.__exit__(*exc)
 
 
+def _first_opaque(value: Any) -> p.Opaque | None:
+    """The first value without a Zixir form inside an argument from the host, if any."""
+    if isinstance(value, p.Opaque):
+        return value
+    if isinstance(value, (list, tuple)):
+        items: Any = value
+    elif isinstance(value, dict):
+        items = value.values()
+    else:
+        return None
+    for item in items:
+        found = _first_opaque(item)
+        if found is not None:
+            return found
+    return None
+
+
 def _flush_stdio() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -455,6 +499,7 @@ def main() -> None:
     server.spawn(serve_channel_requests, (server, 5, config.spin), "zixir-channels")
     while not server.finished.wait(1.0):
         pass
+    stop_evaluations()
     router.agents.close()
     router.link.close()
     router.pool.close()  # joins the worker supervisor and the watchdog

@@ -412,6 +412,10 @@ class Runtime:
         """Forget every binding of this runtime's session (the memory store is kept)."""
         self._request("reset", [])
 
+    def names(self) -> list[str]:
+        """The names bound at the top level of this runtime's session, sorted."""
+        return self._request("names", [], timeout=CONTROL_TIMEOUT)
+
     def interrupt(self) -> int:
         """Stop the Zixir code running in the router (it fails with "interrupted")."""
         return self._request("interrupt", [], timeout=CONTROL_TIMEOUT)
@@ -598,6 +602,7 @@ class ZixirFunction:
         self._runtime = weakref.ref(runtime)
         self._id = fn_id
         self.__name__ = name
+        self.zixir_name = name  # already the Zixir name: printing it must not demangle it
 
     def __call__(self, *args: Any) -> Any:
         runtime = self._runtime()
