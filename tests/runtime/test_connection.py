@@ -272,6 +272,30 @@ def test_interrupt_wakes_a_reader_whose_peer_is_alive():
 
 
 @pytest.mark.timeout(60)
+def test_drain_files_what_a_dead_peer_wrote_before_its_end():
+    # an agent that said "began" and exited: the notice is still in the pipe when the
+    # supervisor notices the exit, and must be read before the channel is closed
+    notes: list[p.Notification] = []
+    r, w = os.pipe()
+    channel = Channel(r, os.open(os.devnull, os.O_WRONLY), CODEC, on_notification=notes.append)
+    os.write(w, CODEC.encode(p.Notification("began", [7])))
+    os.close(w)
+    assert channel.drain(5.0) is True
+    assert notes == [p.Notification("began", [7])]
+    assert channel.closed is not None and channel.closed.kind == "eof"
+
+
+@pytest.mark.timeout(60)
+def test_drain_gives_up_on_a_peer_that_is_alive_and_leaves_the_channel_open():
+    peer = EchoPeer()
+    try:
+        assert peer.channel.drain(0.1) is False
+        assert peer.channel.closed is None
+    finally:
+        peer.close()
+
+
+@pytest.mark.timeout(60)
 def test_a_bad_frame_fails_every_waiter_with_the_same_reason():
     peer = EchoPeer()
     try:

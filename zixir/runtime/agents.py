@@ -85,6 +85,9 @@ RESTART_TYPES = ("permanent", "transient", "temporary")
 READY_TIMEOUT = 60.0
 #: pause between attempts to build an agent again whose restart failed
 RESTART_BACKOFF = 0.05
+#: how long the supervision thread reads a dead agent's pipe for its last messages (its
+#: descendants are killed first, so the end of file comes at once unless it is remote)
+DRAIN_TIMEOUT = 1.0
 
 
 def parse_checkpoint(value: Any) -> int:
@@ -398,6 +401,12 @@ class Agents:
             kill_group(handle.pid)  # what the agent's code forked dies with it
         describe = status.describe() if status else "exited"
         restart = False
+        with agent.cond:
+            channel = agent.channel if agent.handle is handle else None
+        if channel is not None and status is not None and not handle.remote:
+            # what the process wrote before it died is filed first: a call it said it began
+            # fails as a crash, not as one never delivered
+            channel.drain(DRAIN_TIMEOUT)
         with agent.cond:
             if agent.handle is not handle:
                 handle.handled.set()

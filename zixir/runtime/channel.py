@@ -54,6 +54,7 @@ _unpackb = msgpack.unpackb
 READ_SIZE = 1 << 16
 
 _ids = itertools.count(1)  # process-wide, so ids never repeat across channels
+_NOTHING = "\0nothing"  # a notification no peer sends: `drain` waits for the end of file
 
 
 class ChannelClosed(Exception):
@@ -295,6 +296,16 @@ class Channel:
     def interrupt(self, reason: str, kind: str = "closed") -> None:
         """Like close, and wake a reader blocked on the fd (the peer may be alive)."""
         self._fail(reason, kind, raise_=False)
+
+    def drain(self, timeout: float) -> bool:
+        """Read what a peer that has gone wrote before its end of file (an agent's "began"
+        notice, still in the pipe when its exit is noticed), so that it is filed before the
+        channel is closed. Whether the end came within `timeout` seconds."""
+        try:
+            self._await(_NOTHING, time.monotonic() + timeout)
+        except ChannelClosed:
+            return True
+        return False
 
     # -- the reader role
     def _take(self, key: int | str) -> Any:
