@@ -11,8 +11,9 @@ Each host thread that makes requests gets a dedicated channel: its pipe pair arr
 fd 5 (a unix socket) and a thread of its own serves it with the same `Router.handle`.
 
 The router exits when the host's pipe reaches EOF (the host is gone or closing), on SIGTERM
-(after interrupting the Zixir code still running, then stopping its workers), or after its worker supervisor escalated (exit code 3, once no
-request is running): the root supervisor then starts a fresh router.
+(after interrupting the Zixir code still running, then stopping its workers), or after its
+worker supervisor escalated (exit code 3, once no request is running): the root supervisor
+then starts a fresh router.
 """
 
 from __future__ import annotations
