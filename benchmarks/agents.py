@@ -61,6 +61,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+from proc_cpu import cpu_seconds  # noqa: E402
+
 
 def p50(samples: list[float]) -> float:
     return statistics.median(samples)
@@ -77,22 +79,6 @@ def pss_kib(pids: list[int]) -> int:
         except OSError:
             pass
     return total
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (/proc/PID/stat)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / _TICK
 
 
 class Result:

@@ -63,21 +63,9 @@ ROOT = os.path.dirname(HERE)
 LIB_DIR = os.path.join(ROOT, "tests", "cluster")  # clusterlib: add, burn, held
 sys.path.insert(0, ROOT)
 
+from proc_cpu import cpu_seconds  # noqa: E402
+
 OBJECT_STORE = 80 * 1024 * 1024
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of live processes (0 for those gone)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
 
 
 def runtime_pids(rt) -> list[int]:

@@ -30,29 +30,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
+
+from proc_cpu import measured
 
 from zixir.runtime import Runtime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_of(pids: list[int]) -> float:
-    """CPU seconds (user + system) used so far by these processes."""
-    total = 0.0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
-
-
-def measured(fn: Callable[[], object], pids: list[int]) -> tuple[float, float]:
-    wall0, cpu0 = time.perf_counter(), cpu_of(pids)
-    fn()
-    return time.perf_counter() - wall0, cpu_of(pids) - cpu0
 
 
 class Case:

@@ -93,25 +93,13 @@ sys.path.insert(0, EXAMPLE)
 sys.path.insert(0, ROOT)
 
 import model_client  # noqa: E402
+from proc_cpu import cpu_seconds  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 #: the client's timeout per request: on a loaded machine a request may wait long for a CPU
 TIMEOUT = 120.0
 #: the worker module of the calls without HTTP (written to a temporary directory)
 SLEEPER = "import asyncio\n\n\nasync def nap(seconds, i):\n    await asyncio.sleep(seconds)\n" \
           "    return i\n"
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICK
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
 
 
 def rss_mb(pid: int) -> float:

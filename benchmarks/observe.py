@@ -51,23 +51,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from proc_cpu import cpu_seconds  # noqa: E402
+
 from zixir import Runtime  # noqa: E402
 from zixir.observe import metrics, progress  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - open for the whole run
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
 
 
 def runtime_pids(rt: Runtime) -> list[int]:
